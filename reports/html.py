@@ -1,0 +1,159 @@
+"""The self-contained HTML report of a run: one file, no external URLs, plots as PNG data URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from . import plots, tables
+
+logger = logging.getLogger(__name__)
+
+PNG_DPI = 96
+REPORT_NAME = "report.html"
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One embedded figure: anchor id, heading, ``data:`` URI and a caption."""
+
+    anchor: str
+    title: str
+    data_uri: str
+    caption: str
+
+
+def figure_to_data_uri(fig: Figure, *, dpi: int = PNG_DPI) -> str:
+    """Render ``fig`` to PNG with the Agg canvas and return it as a ``data:image/png`` URI."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _plots(packets: pd.DataFrame, metrics: pd.DataFrame) -> list[Plot]:
+    specs: list[tuple[str, str, Callable[[], Figure], str]] = [
+        (
+            "delay-time",
+            "Delay over time",
+            lambda: plots.delay_over_time(packets, metrics),
+            "One-way network delay (receive minus send time) of the worst and best flows by "
+            "MOS. Red ticks at the bottom mark packets lost in the network, at their send time.",
+        ),
+        (
+            "mos",
+            "MOS per flow",
+            lambda: plots.mos_per_flow(metrics),
+            "E-model MOS of each flow. Dotted lines: ITU-T G.109 user-satisfaction limits.",
+        ),
+        (
+            "delay-cdf",
+            "Delay distribution",
+            lambda: plots.delay_cdf(packets),
+            "Cumulative distribution of one-way network delay over every received packet "
+            "(lost packets excluded).",
+        ),
+        (
+            "losses",
+            "Losses by place",
+            lambda: plots.losses_by_place(metrics),
+            "Packets lost in each path segment, and packets that arrived too late for the "
+            "jitter buffer, as a share of the packets sent in each direction.",
+        ),
+    ]
+    result = []
+    for anchor, title, make, caption in specs:
+        started = time.perf_counter()
+        uri = figure_to_data_uri(make())
+        logger.debug("plot %s: %.2f s, %d bytes", anchor, time.perf_counter() - started, len(uri))
+        result.append(Plot(anchor, title, uri, caption))
+    return result
+
+
+def render_report(
+    *,
+    scenario_yaml: str,
+    summary: Mapping[str, Any],
+    metrics: pd.DataFrame,
+    packets: pd.DataFrame,
+    events: pd.DataFrame,
+) -> str:
+    """Return the run's report as one self-contained HTML document.
+
+    ``packets`` has one row per media packet (``recv_s`` NaN when lost),
+    ``metrics`` one row per flow, ``events`` may be empty; ``summary`` is the
+    run's JSON summary (its ``metrics`` statistics feed the headline when
+    present). All text is escaped; plots are PNG ``data:`` URIs; the flow
+    table lists at most ``tables.MAX_FLOW_ROWS`` flows (the worst by MOS) and
+    says so.
+    """
+    started = time.perf_counter()
+    event_counts, event_list = tables.event_tables(events)
+    html = (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            scenario=str(summary.get("scenario", "unnamed scenario")),
+            run_id=str(summary.get("run_id", "")),
+            headline=tables.headline(summary, metrics),
+            scenario_yaml=scenario_yaml,
+            flows=tables.flow_table(metrics),
+            stats=tables.summary_table(summary),
+            plots=_plots(packets, metrics),
+            event_counts=event_counts,
+            event_list=event_list,
+            facts=tables.run_facts(summary, len(packets), len(events)),
+        )
+    )
+    logger.info(
+        "rendered report: %d flows, %d packets, %d bytes in %.2f s",
+        len(metrics),
+        len(packets),
+        len(html),
+        time.perf_counter() - started,
+    )
+    return html
+
+
+def write_report(
+    run_dir: Path,
+    *,
+    scenario_yaml: str,
+    summary: Mapping[str, Any],
+    metrics: pd.DataFrame,
+    packets: pd.DataFrame,
+    events: pd.DataFrame,
+) -> Path:
+    """Render the report and write it to ``run_dir / "report.html"`` (UTF-8); return the path."""
+    path = Path(run_dir) / REPORT_NAME
+    html = render_report(
+        scenario_yaml=scenario_yaml,
+        summary=summary,
+        metrics=metrics,
+        packets=packets,
+        events=events,
+    )
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -1,0 +1,307 @@
+"""Headline numbers and tables of a run, as formatted text ready for the HTML template.
+
+Pure functions from the run's DataFrames and summary to small frozen
+dataclasses of strings; the template only lays them out. Missing values (a
+flow that received nothing has NaN metrics) show as an em dash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+MAX_FLOW_ROWS = 50
+"""Flows listed in the results table; larger runs show the worst ones by MOS."""
+MAX_EVENT_ROWS = 50
+"""Events listed in the event table; larger runs show the first ones."""
+MAX_FIELDS_CHARS = 160
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one metrics column is titled and formatted (``scale`` 1000 turns s into ms)."""
+
+    key: str
+    header: str
+    decimals: int = 0
+    scale: float = 1.0
+    count: bool = False
+
+
+FLOW_COLUMNS = (
+    Column("call", "call", count=True),
+    Column("flow", "flow", count=True),
+    Column("direction", "direction"),
+    Column("mos", "MOS", 2),
+    Column("r_factor", "R", 1),
+    Column("ta_s", "mouth-to-ear (ms)", 1, 1000.0),
+    Column("ppl_percent", "Ppl (%)", 2),
+    Column("burst_r", "BurstR", 2),
+    Column("sent", "sent", count=True),
+    Column("received", "received", count=True),
+    Column("lost", "lost", count=True),
+    Column("late_discarded", "late", count=True),
+    Column("delay_mean_s", "delay mean (ms)", 1, 1000.0),
+    Column("delay_p95_s", "delay p95 (ms)", 1, 1000.0),
+    Column("delay_p99_s", "delay p99 (ms)", 1, 1000.0),
+    Column("jitter_s", "jitter (ms)", 1, 1000.0),
+)
+"""Per-flow table columns in display order; quality first so it is visible without scrolling."""
+_COLUMNS_BY_KEY = {c.key: c for c in FLOW_COLUMNS}
+STAT_ORDER = ("mean", "p5", "p50", "p95", "p99", "min", "max")
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    css: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """Headers and rows of text; ``note`` says what was left out, if anything."""
+
+    headers: list[str]
+    rows: list[list[Cell]]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class HeadlineItem:
+    label: str
+    value: str
+    detail: str
+    css: str = ""
+
+
+def fmt_number(value: object, decimals: int = 2, scale: float = 1.0) -> str:
+    """Format a number with thousands separators, or an em dash when missing or not finite."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return MISSING
+    return f"{x * scale:,.{decimals}f}" if math.isfinite(x) else MISSING
+
+
+def fmt_value(column: Column, value: object) -> str:
+    """Format one cell of ``column``: counts as integers, others as scaled decimals."""
+    if column.count:
+        return fmt_number(value, 0)
+    if column.key == "direction":
+        return MISSING if value is None or value is pd.NA else str(value)
+    return fmt_number(value, column.decimals, column.scale)
+
+
+def mos_class(mos: object) -> str:
+    """CSS class for a MOS value, by the G.109 satisfaction bands used in the plots."""
+    try:
+        x = float(mos)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "q-none"
+    if not math.isfinite(x):
+        return "q-none"
+    if x >= 4.03:
+        return "q-good"
+    if x >= 3.60:
+        return "q-fair"
+    if x >= 3.10:
+        return "q-poor"
+    return "q-bad"
+
+
+def _finite(values: pd.Series[Any]) -> npt.NDArray[np.float64]:
+    array: npt.NDArray[np.float64] = pd.to_numeric(values, errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    return array[np.isfinite(array)]
+
+
+def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, stat: str) -> float:
+    """A statistic ("mean", "p5", ...) of a per-flow metric over flows.
+
+    Taken from ``summary["metrics"][key][stat]`` when the run recorded it,
+    else computed over the flows' finite values; NaN when there are none.
+    """
+    recorded = summary.get("metrics", {})
+    if isinstance(recorded, Mapping):
+        stats = recorded.get(key)
+        if isinstance(stats, Mapping) and isinstance(stats.get(stat), int | float):
+            return float(stats[stat])
+    if key not in metrics.columns:
+        return math.nan
+    values = _finite(metrics[key])
+    if len(values) == 0:
+        return math.nan
+    if stat == "mean":
+        return float(values.mean())
+    if stat.startswith("p") and stat[1:].isdigit():
+        return float(np.percentile(values, float(stat[1:])))
+    return math.nan
+
+
+def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[HeadlineItem]:
+    """Headline numbers: MOS and R (mean, p5), loss and mouth-to-ear delay (mean, p95)."""
+
+    def stat(key: str, name: str) -> float:
+        return metric_stat(summary, metrics, key, name)
+
+    mos_mean = stat("mos", "mean")
+    items = [
+        HeadlineItem(
+            "MOS",
+            fmt_number(mos_mean, 2),
+            f"p5 {fmt_number(stat('mos', 'p5'), 2)} · p50 {fmt_number(stat('mos', 'p50'), 2)}",
+            mos_class(mos_mean),
+        ),
+        HeadlineItem(
+            "R factor",
+            fmt_number(stat("r_factor", "mean"), 1),
+            f"p5 {fmt_number(stat('r_factor', 'p5'), 1)}",
+        ),
+        HeadlineItem(
+            "Packet loss Ppl",
+            f"{fmt_number(stat('ppl_percent', 'mean'), 2)} %",
+            f"p95 {fmt_number(stat('ppl_percent', 'p95'), 2)} % (network + late)",
+        ),
+        HeadlineItem(
+            "Mouth-to-ear delay",
+            f"{fmt_number(stat('ta_s', 'mean'), 0, 1000.0)} ms",
+            f"p95 {fmt_number(stat('ta_s', 'p95'), 0, 1000.0)} ms",
+        ),
+    ]
+    if "received" in metrics.columns:
+        silent = int((pd.to_numeric(metrics["received"], errors="coerce").fillna(0) <= 0).sum())
+        if silent:
+            items.append(
+                HeadlineItem(
+                    "Silent flows",
+                    f"{silent:,}",
+                    f"of {len(metrics):,} flows received nothing",
+                    "q-bad",
+                )
+            )
+    return items
+
+
+def flow_table(metrics: pd.DataFrame, max_rows: int = MAX_FLOW_ROWS) -> Table:
+    """Per-flow results; above ``max_rows`` flows, the worst by MOS (missing MOS first)."""
+    columns = [c for c in FLOW_COLUMNS if c.key in metrics.columns]
+    columns += [
+        Column(str(k), f"lost at {str(k).removeprefix('lost_at_')}", count=True)
+        for k in metrics.columns
+        if str(k).startswith("lost_at_")
+    ]
+    total = len(metrics)
+    note = ""
+    if total > max_rows and "mos" in metrics.columns:
+        shown = metrics.sort_values("mos", na_position="first", kind="stable").head(max_rows)
+        note = (
+            f"Showing the {max_rows} worst of {total:,} flows by MOS "
+            "(flows that received nothing first)."
+        )
+    elif total > max_rows:
+        shown = metrics.head(max_rows)
+        note = f"Showing the first {max_rows} of {total:,} flows (no MOS column to rank by)."
+    else:
+        sort_keys = [k for k in ("call", "flow") if k in metrics.columns]
+        shown = metrics.sort_values(sort_keys, kind="stable") if sort_keys else metrics
+    rows = []
+    for record in shown.to_dict("records"):
+        quality = mos_class(record.get("mos"))
+        rows.append(
+            [Cell(fmt_value(c, record[c.key]), quality if c.key == "mos" else "") for c in columns]
+        )
+    return Table([c.header for c in columns], rows, note)
+
+
+def summary_table(summary: Mapping[str, Any]) -> Table:
+    """The run's recorded statistics over flows (``summary["metrics"]``), one row per metric."""
+    recorded = summary.get("metrics", {})
+    if not isinstance(recorded, Mapping):
+        return Table([], [])
+    entries = {str(k): v for k, v in recorded.items() if isinstance(v, Mapping)}
+    seen = {str(s) for v in entries.values() for s in v}
+    stats = [s for s in STAT_ORDER if s in seen] + sorted(seen - set(STAT_ORDER))
+    rows = []
+    for key, values in entries.items():
+        column = _COLUMNS_BY_KEY.get(key)
+        if column is None:
+            ms = key.endswith("_s")
+            header = f"{key.removesuffix('_s')} (ms)" if ms else key
+            column = Column(key, header, 1 if ms else 2, 1000.0 if ms else 1.0)
+        elif column.count:
+            column = Column(key, column.header, 1)  # a mean of counts is fractional
+        cells = [Cell(column.header, "label")]
+        cells += [Cell(fmt_value(column, values.get(s))) for s in stats]
+        rows.append(cells)
+    return Table(["metric", *stats], rows)
+
+
+def run_facts(summary: Mapping[str, Any], n_packets: int, n_events: int) -> list[tuple[str, str]]:
+    """Label/value pairs about the run: scenario, ids, seed, engine, durations, sizes."""
+    known = {
+        "scenario": "Scenario",
+        "run_id": "Run id",
+        "engine": "Engine",
+        "seed": "Seed",
+        "calls": "Calls",
+        "flows": "Flows",
+    }
+    facts = [(label, str(summary[k])) for k, label in known.items() if k in summary]
+    duration = summary.get("duration_s")
+    wall = summary.get("wall_s")
+    if duration is not None:
+        facts.append(("Simulated duration", f"{fmt_number(duration, 1)} s"))
+    if wall is not None:
+        facts.append(("Wall time", f"{fmt_number(wall, 2)} s"))
+    if isinstance(duration, int | float) and isinstance(wall, int | float) and wall > 0:
+        facts.append(("Speed", f"{fmt_number(duration / wall, 1)} times real time"))
+    facts.append(("Media packets", f"{n_packets:,}"))
+    facts.append(("Events", f"{n_events:,}"))
+    skip = {*known, "duration_s", "wall_s", "metrics"}
+    for key, value in summary.items():
+        if key not in skip and isinstance(value, str | int | float | bool | None):
+            facts.append((str(key), str(value)))
+    return facts
+
+
+def event_tables(events: pd.DataFrame, max_rows: int = MAX_EVENT_ROWS) -> tuple[Table, Table]:
+    """Counts of events by kind, and the first ``max_rows`` events in time order."""
+    if events.empty:
+        return Table([], []), Table([], [])
+    kinds = events["kind"].astype(str).value_counts(sort=True)
+    counts = Table(
+        ["kind", "count"],
+        [[Cell(str(kind)), Cell(f"{int(n):,}")] for kind, n in kinds.items()],
+    )
+    ordered = events.sort_values("time_s", kind="stable")
+    shown = ordered.head(max_rows)
+    note = (
+        f"Showing the first {max_rows} of {len(events):,} events." if len(events) > max_rows else ""
+    )
+    rows = []
+    for record in shown.to_dict("records"):
+        call = record.get("call")
+        fields = str(record.get("fields", ""))
+        if len(fields) > MAX_FIELDS_CHARS:
+            fields = fields[:MAX_FIELDS_CHARS] + " …"
+        call_text = MISSING if call is None or pd.isna(call) or int(call) < 0 else f"{int(call)}"
+        rows.append(
+            [
+                Cell(fmt_number(record.get("time_s"), 3)),
+                Cell(str(record.get("kind", ""))),
+                Cell(call_text),
+                Cell(fields, "mono"),
+            ]
+        )
+    return counts, Table(["time (s)", "kind", "call", "fields"], rows, note)

@@ -1,0 +1,1 @@
+"""The discrete-event simulator: SimPy for control-plane events, numpy batches for packets."""

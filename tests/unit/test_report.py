@@ -1,0 +1,267 @@
+"""The HTML report and its plots, on synthetic runs with the recorder's exact columns."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from voipbed.reports import plots, render_report, write_report
+from voipbed.reports.tables import MAX_FLOW_ROWS
+
+SEGMENTS = ["radio", "core"]
+PACKET_RATE = 50.0
+
+
+def synthetic_packets(n_calls: int, duration_s: float, seed: int = 1) -> pd.DataFrame:
+    """Packets of ``n_calls`` calls, both directions, 20 ms apart, ~2 % lost, call 0 worst."""
+    rng = np.random.default_rng(seed)
+    n_per_flow = int(duration_s * PACKET_RATE)
+    n_flows = 2 * n_calls
+    flow = np.repeat(np.arange(n_flows, dtype=np.int32), n_per_flow)
+    seq = np.tile(np.arange(n_per_flow, dtype=np.int32), n_flows)
+    send_s = seq / PACKET_RATE + (flow % 7) * 0.003
+    delay_s = 0.04 + rng.gamma(2.0, 0.005, len(flow)) + np.where(flow < 2, 0.08, 0.0)
+    lost = rng.random(len(flow)) < np.where(flow < 2, 0.15, 0.02)
+    lost_at = np.where(lost, np.where(rng.random(len(flow)) < 0.7, 0, 1), -1)
+    return pd.DataFrame(
+        {
+            "call": (flow // 2).astype(np.int32),
+            "flow": flow,
+            "direction": pd.Categorical.from_codes(flow % 2, ["uplink", "downlink"]),
+            "seq": seq,
+            "rtp_ts": seq.astype(np.int64) * 160,
+            "payload_bytes": np.full(len(flow), 160, np.int32),
+            "wire_bytes": np.full(len(flow), 200, np.int32),
+            "dscp": np.full(len(flow), 46, np.uint8),
+            "send_s": send_s,
+            "recv_s": np.where(lost, np.nan, send_s + delay_s),
+            "lost_at": pd.Categorical.from_codes(lost_at, SEGMENTS),
+        }
+    )
+
+
+def synthetic_metrics(packets: pd.DataFrame) -> pd.DataFrame:
+    """Per-flow metrics consistent with ``packets`` (E-model values are made up but plausible)."""
+    delay = (packets["recv_s"] - packets["send_s"]).rename("delay")
+    by_flow = delay.groupby(packets["flow"])
+    out = pd.DataFrame(
+        {
+            "call": packets["call"].groupby(packets["flow"]).first(),
+            "sent": by_flow.size(),
+            "received": by_flow.count(),
+            "delay_mean_s": by_flow.mean(),
+            "delay_p95_s": by_flow.quantile(0.95),
+            "delay_p99_s": by_flow.quantile(0.99),
+            "jitter_s": by_flow.std(),
+        }
+    )
+    out.index.name = "flow"
+    out = out.reset_index()
+    out["direction"] = np.where(out["flow"] % 2 == 0, "uplink", "downlink")
+    out["lost"] = out["sent"] - out["received"]
+    out["late_discarded"] = (out["received"] * 0.01).round().astype(np.int64)
+    out["ppl_percent"] = (out["lost"] + out["late_discarded"]) / out["sent"] * 100.0
+    out["burst_r"] = 1.0
+    out["ta_s"] = out["delay_mean_s"] + 0.1
+    out["r_factor"] = 93.2 - 2.5 * out["ppl_percent"] - 100.0 * out["ta_s"].clip(lower=0.15) + 15
+    out["mos"] = (1.0 + 0.035 * out["r_factor"]).clip(1.0, 4.5)
+    places = pd.crosstab(packets["flow"], packets["lost_at"]).reindex(
+        index=out["flow"], columns=SEGMENTS, fill_value=0
+    )
+    for segment in SEGMENTS:
+        out[f"lost_at_{segment}"] = places[segment].to_numpy()
+    return out
+
+
+def synthetic_run(n_calls: int, duration_s: float = 4.0) -> dict[str, Any]:
+    """All five report inputs for a synthetic run."""
+    packets = synthetic_packets(n_calls, duration_s)
+    metrics = synthetic_metrics(packets)
+    events = pd.DataFrame(
+        {
+            "time_s": np.concatenate([np.zeros(n_calls), np.full(n_calls, duration_s)]),
+            "kind": ["call_start"] * n_calls + ["call_end"] * n_calls,
+            "call": np.tile(np.arange(n_calls, dtype=np.int32), 2),
+            "fields": [json.dumps({"codec": "AMR-WB"})] * (2 * n_calls),
+        }
+    )
+    summary = {
+        "scenario": "default",
+        "engine": "sim",
+        "seed": 1,
+        "run_id": "20240101-000000-abc",
+        "flows": len(metrics),
+        "calls": n_calls,
+        "duration_s": duration_s,
+        "wall_s": 0.8,
+        "metrics": {
+            "mos": {"mean": float(metrics["mos"].mean()), "p5": 2.5, "p50": 4.1, "p95": 4.3},
+        },
+    }
+    return {
+        "scenario_yaml": "name: default\ncalls: 2\nnote: a < b && c > d\n",
+        "summary": summary,
+        "metrics": metrics,
+        "packets": packets,
+        "events": events,
+    }
+
+
+def assert_self_contained(html: str) -> None:
+    for needle in ("http://", "https://", 'src="http', "<script src", "<link "):
+        assert needle not in html, needle
+
+
+@pytest.fixture(scope="module")
+def small_run() -> dict[str, Any]:
+    return synthetic_run(n_calls=3)
+
+
+@pytest.fixture(scope="module")
+def small_html(small_run: dict[str, Any]) -> str:
+    return render_report(**small_run)
+
+
+@pytest.fixture(scope="module")
+def large_html() -> str:
+    run = synthetic_run(n_calls=340, duration_s=60.0)
+    assert len(run["packets"]) >= 2_000_000
+    return render_report(**run)
+
+
+def test_small_report_is_self_contained_with_embedded_images(small_html: str) -> None:
+    """The report loads nothing from the network and embeds at least three PNG plots."""
+    assert small_html.startswith("<!DOCTYPE html>")
+    assert_self_contained(small_html)
+    assert small_html.count('src="data:image/png;base64,') >= 3
+
+
+def test_title_names_scenario_and_run_id(small_html: str) -> None:
+    """The title carries the scenario name and the run id."""
+    title = re.search(r"<title>(.*?)</title>", small_html, re.S)
+    assert title is not None
+    assert "default" in title.group(1)
+    assert "20240101-000000-abc" in title.group(1)
+
+
+def test_small_run_table_has_one_row_per_flow(small_html: str) -> None:
+    """A run with fewer flows than the limit lists every flow and claims no truncation."""
+    flows = re.search(r'<section id="flows">(.*?)</section>', small_html, re.S)
+    assert flows is not None
+    assert flows.group(1).count("<tr>") == 6 + 1  # six flows and the header row
+    assert "worst" not in flows.group(1)
+
+
+def test_scenario_yaml_is_escaped(small_html: str) -> None:
+    """A ``<`` in the scenario text is shown as text, never parsed as a tag."""
+    assert "a &lt; b &amp;&amp; c &gt; d" in small_html
+    assert "a < b" not in small_html
+
+
+def test_headline_shows_recorded_mos_and_delay_in_ms(small_html: str) -> None:
+    """The headline takes p5 MOS from the summary and shows mouth-to-ear delay in ms."""
+    headline = re.search(r'<section id="headline">(.*?)</section>', small_html, re.S)
+    assert headline is not None
+    assert "p5 2.50" in headline.group(1)
+    assert re.search(r"\d+ ms", headline.group(1))
+
+
+def test_run_facts_show_seed_engine_duration_and_wall_time(small_html: str) -> None:
+    """The run facts list seed, engine, simulated duration and wall time."""
+    facts = re.search(r'<section id="facts">(.*?)</section>', small_html, re.S)
+    assert facts is not None
+    for text in ("Seed</dt><dd>1<", "Engine</dt><dd>sim<", "4.0 s", "0.80 s"):
+        assert text in facts.group(1)
+
+
+def test_flow_without_received_packets_renders(small_run: dict[str, Any]) -> None:
+    """A flow that received nothing (NaN metrics) renders, flagged as silent and listed first."""
+    packets = small_run["packets"].copy()
+    packets.loc[packets["flow"] == 3, "recv_s"] = np.nan
+    metrics = small_run["metrics"].copy()
+    dead = metrics["flow"] == 3
+    nan_columns = ["delay_mean_s", "delay_p95_s", "delay_p99_s", "jitter_s", "ta_s"]
+    metrics.loc[dead, [*nan_columns, "r_factor", "mos"]] = np.nan
+    metrics.loc[dead, "received"] = 0
+    html = render_report(**{**small_run, "packets": packets, "metrics": metrics})
+    assert_self_contained(html)
+    assert "Silent flows" in html
+    assert html.count('src="data:image/png;base64,') >= 3
+
+
+def test_empty_packets_metrics_and_events_render(small_run: dict[str, Any]) -> None:
+    """A run with no packets, no flows and no events still yields a complete report."""
+    html = render_report(
+        scenario_yaml="name: empty\n",
+        summary={"scenario": "empty"},
+        metrics=small_run["metrics"].iloc[:0],
+        packets=small_run["packets"].iloc[:0],
+        events=small_run["events"].iloc[:0],
+    )
+    assert_self_contained(html)
+    assert "No events recorded." in html
+    assert "No flow metrics." in html
+
+
+def test_write_report_writes_report_html(tmp_path: Path, small_run: dict[str, Any]) -> None:
+    """``write_report`` writes ``report.html`` in the run directory and returns its path."""
+    path = write_report(tmp_path, **small_run)
+    assert path == tmp_path / "report.html"
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_large_run_table_says_it_is_truncated(large_html: str) -> None:
+    """With more flows than the limit, the table shows the worst N by MOS and says so."""
+    flows = re.search(r'<section id="flows">(.*?)</section>', large_html, re.S)
+    assert flows is not None
+    assert f"Showing the {MAX_FLOW_ROWS} worst of 680 flows by MOS" in flows.group(1)
+    assert flows.group(1).count("<tr>") == MAX_FLOW_ROWS + 1
+
+
+def test_large_run_report_stays_small(large_html: str) -> None:
+    """Two million packets still give a self-contained report under 2 MB."""
+    assert_self_contained(large_html)
+    assert len(large_html.encode("utf-8")) < 2_000_000
+    assert large_html.count('src="data:image/png;base64,') >= 3
+
+
+def test_select_flows_takes_worst_and_best_by_mos() -> None:
+    """Flow choice is the two worst (missing MOS first) and the two best, ties by flow id."""
+    metrics = pd.DataFrame({"flow": [0, 1, 2, 3, 4, 5], "mos": [3.0, np.nan, 4.2, 2.0, 4.2, 3.5]})
+    assert plots.select_flows(metrics.iloc[:0], metrics, 4) == [1, 3, 2, 4]
+
+
+def test_minmax_envelope_keeps_spikes() -> None:
+    """Thinning a long series keeps its extreme values and respects the point budget."""
+    y = np.zeros(100_000)
+    y[12_345] = 500.0
+    y[77_777] = -3.0
+    x = np.arange(len(y), dtype=np.float64)
+    px, py, thinned = plots.minmax_envelope(x, y, 1000)
+    assert thinned
+    assert len(px) <= 1000
+    assert py.max() == 500.0 and py.min() == -3.0
+    assert 12_345.0 in px
+
+
+def test_plot_functions_return_figures(small_run: dict[str, Any]) -> None:
+    """Each plot function returns a matplotlib Figure with labelled axes."""
+    packets, metrics = small_run["packets"], small_run["metrics"]
+    figures = [
+        plots.delay_over_time(packets, metrics),
+        plots.delay_over_time(packets),
+        plots.mos_per_flow(metrics),
+        plots.mos_per_flow(metrics, many_calls=1),
+        plots.delay_cdf(packets),
+        plots.losses_by_place(metrics),
+    ]
+    for figure in figures:
+        assert isinstance(figure, Figure)
+        assert any(ax.get_xlabel() for ax in figure.axes)
+        assert any(ax.get_ylabel() for ax in figure.axes)

@@ -1,0 +1,5 @@
+"""``python -m voipbed`` is the ``voipbed`` command."""
+
+from voipbed.cli import main
+
+main()

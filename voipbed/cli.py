@@ -1,0 +1,131 @@
+"""The ``voipbed`` command: load, run, write. Exit codes: 0 ok, 1 failure, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from voipbed import __version__
+from voipbed.loader import ScenarioError, load_scenario
+from voipbed.runner import STAGES, RunFailed, run_scenario
+from voipbed.scenario import Scenario
+
+__all__ = ["main"]
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+# Above this many packets a run takes about a second or more: show progress.
+_PROGRESS_PACKETS = 500_000
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voipbed")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, to stderr.")
+def main(verbose: bool) -> None:
+    """voipbed: how a mobile-VoIP design choice will sound on a real mobile network.
+
+    Scenarios are YAML files (see `voipbed schema`); runs go to runs/ by default.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
+
+
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario value, e.g. --set path[0].one_way_delay=40ms (repeatable).",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the run folder.",
+)
+def run(scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_dir: Path) -> None:
+    """Run SCENARIO_FILE in the simulator; print the path of its report."""
+    scenario = _load(scenario_file, overrides, seed)
+    console = Console(stderr=True)
+    calls = scenario.calls
+    packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
+    show = console.is_terminal and packets > _PROGRESS_PACKETS
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not show,
+    ) as progress:
+        task = progress.add_task(scenario.name, total=len(STAGES))
+
+        def on_stage(stage: str) -> None:
+            progress.update(
+                task, completed=STAGES.index(stage), description=f"{scenario.name}: {stage}"
+            )
+
+        try:
+            result = run_scenario(scenario, out_dir, on_stage=on_stage)
+        except RunFailed as error:
+            _fail(f"voipbed: {error}", EXIT_FAILURE)
+        except OSError as error:
+            _fail(f"voipbed: cannot write the run under {out_dir}: {error}", EXIT_FAILURE)
+    mos = result.summary["metrics"]["mos"]["mean"]
+    if mos is not None:
+        click.echo(
+            f"{scenario.name}: mean MOS {mos:.2f} over {result.summary['flows']} flows", err=True
+        )
+    click.echo(str(result.report))
+
+
+@main.command()
+@click.argument("scenario_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `run`.")
+def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
+    """Check SCENARIO_FILES; print every problem with its file, line and key."""
+    bad = 0
+    for path in scenario_files:
+        try:
+            load_scenario(path, overrides)
+        except ScenarioError as error:
+            bad += 1
+            click.echo(str(error), err=True)
+        else:
+            click.echo(f"{path}: ok")
+    if bad:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+def schema() -> None:
+    """Print the scenario JSON Schema (for editors) to stdout."""
+    document = Scenario.model_json_schema(by_alias=True, mode="validation")
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "voipbed scenario"
+    click.echo(json.dumps(document, indent=2))
+
+
+def _load(path: Path, overrides: tuple[str, ...], seed: int | None) -> Scenario:
+    try:
+        return load_scenario(path, overrides, seed=seed)
+    except ScenarioError as error:
+        _fail(str(error), EXIT_BAD_INPUT)

@@ -1,0 +1,311 @@
+"""The one choke point from a scenario file (plus ``--set`` overrides) to a ``Scenario``.
+
+Every problem found becomes a ``ScenarioIssue`` naming where it is (the file
+and YAML line, or the ``--set`` that caused it), the key path as the user
+wrote it (``path[1].loss``) and what is wrong; all of them are collected and
+raised together as one ``ScenarioError``. No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from voipbed.scenario import Scenario
+
+__all__ = ["ScenarioError", "ScenarioIssue", "format_key_path", "load_scenario", "parse_scenario"]
+
+KeyPath = tuple[str | int, ...]
+
+# Errors raised by voipbed's own validators: their message already says it all.
+_OWN_ERROR_TYPES = {"unit", "negative", "codec", "capacity", "ptime", "duration", "start_spread"}
+_OWN_ERROR_TYPES |= {"path"}
+_OWN_ERROR_TYPES |= {"value_error"}
+
+
+@dataclass(frozen=True)
+class ScenarioIssue:
+    """One problem in a scenario: where, which key, what."""
+
+    origin: str  # "file.yaml:14" or "--set path[0].loss"
+    key_path: str  # "path[1].loss"; "" for the whole document
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.origin}: {self.key_path}" if self.key_path else self.origin
+        return f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; carries every issue found."""
+
+    def __init__(self, issues: Sequence[ScenarioIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def format_key_path(key_path: Iterable[str | int]) -> str:
+    """``("path", 1, "loss")`` -> ``"path[1].loss"``."""
+    text = ""
+    for part in key_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """``"path[1].loss"`` -> ``("path", 1, "loss")``; raises ValueError when malformed."""
+    parts: list[str | int] = []
+    for dotted in text.split("."):
+        name, _, rest = dotted.partition("[")
+        if not name or not name.replace("_", "").isalnum():
+            raise ValueError(f"{text!r} is not a key path like path[0].one_way_delay")
+        parts.append(name)
+        while rest:
+            index, close, rest = rest.partition("]")
+            if not close or not index.isdigit() or (rest and not rest.startswith("[")):
+                raise ValueError(f"{text!r} is not a key path like path[0].one_way_delay")
+            parts.append(int(index))
+            rest = rest[1:]
+    return tuple(parts)
+
+
+def load_scenario(
+    file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
+) -> Scenario:
+    """Read, override and validate a scenario file; raise ``ScenarioError`` with every issue."""
+    path = Path(file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(
+            [ScenarioIssue(str(path), "", f"cannot read: {error.strerror}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([ScenarioIssue(str(path), "", "is not UTF-8 text")]) from None
+    return parse_scenario(text, str(path), overrides, seed=seed)
+
+
+def parse_scenario(
+    text: str, source: str = "<scenario>", overrides: Sequence[str] = (), *, seed: int | None = None
+) -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in error messages."""
+    data, lines = _read_yaml(text, source)
+    origins: dict[KeyPath, str] = {key: f"{source}:{line}" for key, line in lines.items()}
+    issues: list[ScenarioIssue] = []
+    all_overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
+    for override in all_overrides:
+        try:
+            key_path = _apply_override(data, override)
+        except ValueError as error:
+            issues.append(ScenarioIssue(f"--set {override}", "", str(error)))
+            continue  # report it with the rest below
+        # The override owns this key and everything below it.
+        for known in [k for k in origins if k[: len(key_path)] == key_path]:
+            del origins[known]
+        origins[key_path] = f"--set {override.partition('=')[0]}"
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        issues.extend(_issues_from(error, origins, source))
+    if issues:
+        raise ScenarioError(issues)
+    return scenario
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader whose documents we compose ourselves to keep each key's line."""
+
+
+def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    loader = _LineLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = error.problem or error.context or "invalid YAML"
+        raise ScenarioError(
+            [ScenarioIssue(f"{source}{line}", "", f"YAML syntax: {problem}")]
+        ) from None
+    except yaml.YAMLError as error:
+        raise ScenarioError([ScenarioIssue(source, "", f"YAML syntax: {error}")]) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise ScenarioError(
+            [ScenarioIssue(source, "", "is empty; a scenario needs at least a name")]
+        )
+    if not isinstance(root, yaml.MappingNode):
+        where = f"{source}:{root.start_mark.line + 1}"
+        raise ScenarioError([ScenarioIssue(where, "", "must be a mapping of keys")])
+    lines: dict[KeyPath, int] = {(): root.start_mark.line + 1}
+    issues: list[ScenarioIssue] = []
+    data = _construct(loader, root, (), lines, issues, source)
+    if issues:
+        raise ScenarioError(issues)
+    assert isinstance(data, dict)  # a MappingNode constructs to a dict
+    return data, lines
+
+
+def _construct(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    key_path: KeyPath,
+    lines: dict[KeyPath, int],
+    issues: list[ScenarioIssue],
+    source: str,
+) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                where = format_key_path(key_path)
+                issues.append(ScenarioIssue(f"{source}:{line}", where, f"key {key!r} is not text"))
+                continue
+            child = (*key_path, key)
+            if key in result:
+                issue = ScenarioIssue(f"{source}:{line}", format_key_path(child), "duplicate key")
+                issues.append(issue)
+            lines[child] = line
+            result[key] = _construct(loader, value_node, child, lines, issues, source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item_node in enumerate(node.value):
+            child = (*key_path, index)
+            lines[child] = item_node.start_mark.line + 1
+            items.append(_construct(loader, item_node, child, lines, issues, source))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _defaults() -> dict[str, Any]:
+    """Every default of a scenario as YAML keys, to fill what an override reaches into."""
+    return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
+
+
+def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
+    key_text, equals, value_text = override.partition("=")
+    if not equals:
+        raise ValueError("an override is KEY=VALUE, e.g. path[0].one_way_delay=40ms")
+    key_path = parse_key_path(key_text.strip())
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else value_text
+    except yaml.YAMLError:
+        value = value_text
+    defaults: Any = _defaults()
+    node: Any = data
+    for depth, part in enumerate(key_path[:-1]):
+        defaults = _child(defaults, part)
+        missing = (isinstance(node, dict) and part not in node) or (
+            isinstance(node, list) and isinstance(part, int) and part >= len(node)
+        )
+        if missing and isinstance(node, dict):
+            node[part] = copy.deepcopy(defaults) if defaults is not None else {}
+        elif missing:
+            where = format_key_path(key_path[: depth + 1])
+            raise ValueError(f"{where}: index {part} is past the end of the list")
+        elif not isinstance(node, dict | list) or isinstance(node, list) != isinstance(part, int):
+            raise ValueError(f"{format_key_path(key_path[: depth + 1])} cannot be reached")
+        node = node[part]
+    last = key_path[-1]
+    if isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+        return key_path
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = value
+        return key_path
+    raise ValueError(f"{format_key_path(key_path)} cannot be set")
+
+
+def _child(tree: Any, part: str | int) -> Any:
+    if isinstance(tree, dict) and isinstance(part, str):
+        return tree.get(part)
+    if isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+        return tree[part]
+    return None
+
+
+def _issues_from(
+    error: ValidationError, origins: Mapping[KeyPath, str], source: str
+) -> list[ScenarioIssue]:
+    issues = []
+    for detail in error.errors(include_url=False):
+        loc = tuple(part for part in detail["loc"] if isinstance(part, str | int))
+        # Drop pydantic's union/validator tags that are not user keys.
+        loc = tuple(part for part in loc if not (isinstance(part, str) and "[" in part))
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = _unknown_key_message(loc)
+        elif detail["type"] == "missing":
+            message = "is required"
+        elif detail["type"] not in _OWN_ERROR_TYPES:
+            message = f"{message} (got {detail['input']!r})"
+        origin = _origin_of(loc, origins, source)
+        issues.append(ScenarioIssue(origin, format_key_path(loc), message))
+    return sorted(issues, key=lambda issue: _line_of(issue.origin))
+
+
+def _origin_of(loc: KeyPath, origins: Mapping[KeyPath, str], source: str) -> str:
+    for length in range(len(loc), -1, -1):
+        if loc[:length] in origins:
+            return origins[loc[:length]]
+    return source
+
+
+def _line_of(origin: str) -> int:
+    number = origin.rpartition(":")[2]
+    return int(number) if number.isdigit() else 1 << 30
+
+
+def _unknown_key_message(loc: KeyPath) -> str:
+    allowed = _allowed_keys(Scenario, loc[:-1])
+    message = "unknown key"
+    if allowed:
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message += f"; did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(allowed)})"
+    return message
+
+
+def _allowed_keys(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """The YAML keys the model at ``loc`` (below ``model``) accepts."""
+    target: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a tuple/list field: its model was found with the field
+        fields = target.model_fields if _is_model(target) else {}
+        field = next((f for n, f in fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        target = _model_in(field.annotation)
+    if not _is_model(target):
+        return []
+    return [field.alias or name for name, field in target.model_fields.items()]
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``X | None``, ``tuple[X, ...]``."""
+    if _is_model(annotation):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, tuple, list, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None

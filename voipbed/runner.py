@@ -1,0 +1,109 @@
+"""A run, end to end: scenario -> engine -> trace -> scores -> summary and report, in a run folder.
+
+Each product is written as soon as it exists, so a failure in a later step
+keeps the earlier ones; ``RunFailed`` says which step failed and what is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from voipbed import __version__
+from voipbed.reports import write_report
+from voipbed.rundir import create_run_dir
+from voipbed.scenario import Scenario
+from voipbed.scoring import score_trace, summarize
+from voipbed.sim.engine import simulate
+from voipbed.trace import write_trace
+
+__all__ = ["STAGES", "RunFailed", "RunResult", "run_scenario"]
+
+STAGES = ("simulate", "write trace", "score", "report")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a finished run is and what it found."""
+
+    run_dir: Path
+    report: Path
+    summary: dict[str, Any]
+
+
+class RunFailed(Exception):
+    """A run that stopped in ``stage``; the files in ``kept`` were written before it."""
+
+    def __init__(self, stage: str, run_dir: Path, cause: BaseException) -> None:
+        self.stage = stage
+        self.run_dir = run_dir
+        self.kept = sorted(path.name for path in run_dir.iterdir()) if run_dir.exists() else []
+        kept = ", ".join(self.kept) if self.kept else "nothing"
+        super().__init__(f"{stage} failed: {cause}; kept in {run_dir}: {kept}")
+
+
+def run_scenario(
+    scenario: Scenario, out_dir: Path, on_stage: Callable[[str], None] | None = None
+) -> RunResult:
+    """Run ``scenario`` in the simulator, writing everything into a new folder under ``out_dir``."""
+    run_dir = create_run_dir(out_dir, scenario)
+    resolved = yaml.safe_dump(scenario.to_yaml_dict(), sort_keys=False, allow_unicode=True)
+    (run_dir / "scenario.yaml").write_text(resolved, encoding="utf-8")
+    started = time.perf_counter()
+    stage = STAGES[0]
+
+    def enter(name: str) -> None:
+        nonlocal stage
+        stage = name
+        if on_stage is not None:
+            on_stage(name)
+
+    try:
+        enter("simulate")
+        trace = simulate(scenario)
+        enter("write trace")
+        manifest = {**trace.manifest, "run_id": run_dir.name, "voipbed": __version__}
+        write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
+        enter("score")
+        metrics = score_trace(trace.packets, scenario)
+        pq.write_table(
+            pa.Table.from_pandas(metrics, preserve_index=False), run_dir / "metrics.parquet"
+        )
+        facts = {
+            "scenario": scenario.name,
+            "engine": "sim",
+            "seed": scenario.seed,
+            "run_id": run_dir.name,
+            "duration_s": scenario.duration_s,
+            "packets": trace.packets.num_rows,
+            "wall_s": round(time.perf_counter() - started, 3),
+        }
+        summary = summarize(metrics, facts)
+        text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
+        (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
+        enter("report")
+        report = write_report(
+            run_dir,
+            scenario_yaml=resolved,
+            summary=summary,
+            metrics=metrics,
+            packets=trace.packets.to_pandas(),
+            events=trace.events.to_pandas(),
+        )
+    except Exception as error:
+        raise RunFailed(stage, run_dir, error) from error
+    return RunResult(run_dir, report, summary)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

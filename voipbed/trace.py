@@ -1,0 +1,173 @@
+"""The trace: what both engines produce and every quality model reads.
+
+- ``packets.parquet``: one row per media packet (``PACKET_SCHEMA``).
+- ``events.parquet``: time-stamped control-plane events (``EVENT_SCHEMA``).
+- ``manifest.json``: resolved scenario, seed, versions and host facts.
+
+The Arrow schemas are declared here once. Parquet files are written with
+fixed options and no pandas metadata, so the same trace gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "PACKET_SCHEMA",
+    "Trace",
+    "events_table",
+    "host_facts",
+    "packets_table",
+    "read_trace",
+    "write_trace",
+]
+
+_CATEGORY = pa.dictionary(pa.int16(), pa.string())
+
+PACKET_SCHEMA = pa.schema(
+    [
+        pa.field("call", pa.int32(), nullable=False),
+        pa.field("flow", pa.int32(), nullable=False),
+        pa.field("direction", _CATEGORY, nullable=False),  # "uplink" / "downlink"
+        pa.field("seq", pa.int32(), nullable=False),  # RTP sequence number, unwrapped, from 0
+        pa.field("rtp_ts", pa.int64(), nullable=False),  # RTP timestamp, unwrapped, from 0
+        pa.field("payload_bytes", pa.int32(), nullable=False),
+        pa.field("wire_bytes", pa.int32(), nullable=False),  # IP packet size
+        pa.field("dscp", pa.uint8(), nullable=False),
+        pa.field("send_s", pa.float64(), nullable=False),
+        pa.field("recv_s", pa.float64(), nullable=False),  # NaN when lost
+        pa.field("lost_at", _CATEGORY, nullable=True),  # where it was lost; null if delivered
+    ]
+)
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("time_s", pa.float64(), nullable=False),
+        pa.field("kind", _CATEGORY, nullable=False),
+        pa.field("call", pa.int32(), nullable=False),  # -1 when not about one call
+        pa.field("fields", pa.string(), nullable=False),  # JSON object
+    ]
+)
+
+DIRECTIONS = ("uplink", "downlink")
+
+# Fixed writer options: part of what makes a trace byte-identical across runs.
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "row_group_size": 1 << 20,
+}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A run's packets, events and manifest, as written to and read from a run folder."""
+
+    packets: pa.Table
+    events: pa.Table
+    manifest: dict[str, Any]
+
+
+def _category(codes: NDArray[np.integer[Any]], names: Sequence[str]) -> pa.DictionaryArray:
+    """Codes index ``names``; a negative code is null."""
+    codes16 = np.asarray(codes, dtype=np.int16)
+    mask = codes16 < 0
+    indices = pa.array(codes16, type=pa.int16(), mask=mask if mask.any() else None)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+
+
+def packets_table(
+    *,
+    call: NDArray[Any],
+    flow: NDArray[Any],
+    direction: NDArray[Any],
+    seq: NDArray[Any],
+    rtp_ts: NDArray[Any],
+    payload_bytes: NDArray[Any],
+    wire_bytes: NDArray[Any],
+    dscp: NDArray[Any],
+    send_s: NDArray[Any],
+    recv_s: NDArray[Any],
+    lost_at: NDArray[Any],
+    places: Sequence[str],
+) -> pa.Table:
+    """The packets table; ``direction`` codes index ``DIRECTIONS``, ``lost_at`` codes ``places``."""
+    columns = [
+        pa.array(call, type=pa.int32()),
+        pa.array(flow, type=pa.int32()),
+        _category(direction, DIRECTIONS),
+        pa.array(seq, type=pa.int32()),
+        pa.array(rtp_ts, type=pa.int64()),
+        pa.array(payload_bytes, type=pa.int32()),
+        pa.array(wire_bytes, type=pa.int32()),
+        pa.array(dscp, type=pa.uint8()),
+        pa.array(send_s, type=pa.float64()),
+        pa.array(recv_s, type=pa.float64()),
+        _category(lost_at, places),
+    ]
+    return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
+
+
+def events_table(events: Sequence[tuple[float, str, int, dict[str, Any]]]) -> pa.Table:
+    """The events table from ``(time_s, kind, call, fields)`` tuples, sorted by time then call."""
+    ordered = sorted(events, key=lambda event: (event[0], event[2], event[1]))
+    kinds = sorted({event[1] for event in ordered})
+    columns = [
+        pa.array([event[0] for event in ordered], type=pa.float64()),
+        _category(np.array([kinds.index(e[1]) for e in ordered], dtype=np.int16), kinds),
+        pa.array([event[2] for event in ordered], type=pa.int32()),
+        pa.array([json.dumps(e[3], sort_keys=True) for e in ordered], type=pa.string()),
+    ]
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def host_facts() -> dict[str, Any]:
+    """Versions and machine facts that let a run be reproduced and its speed be judged."""
+    packages = ["voipbed", "numpy", "scipy", "pandas", "pyarrow", "simpy", "pydantic"]
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "versions": {name: _package_version(name) for name in packages},
+    }
+
+
+def write_trace(trace: Trace, run_dir: Path) -> None:
+    """Write ``packets.parquet``, ``events.parquet`` and ``manifest.json`` into ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(trace.packets, run_dir / "packets.parquet", **_PARQUET_OPTIONS)
+    pq.write_table(trace.events, run_dir / "events.parquet", **_PARQUET_OPTIONS)
+    manifest = json.dumps(trace.manifest, indent=2, sort_keys=True, default=str)
+    (run_dir / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
+
+
+def read_trace(run_dir: Path) -> Trace:
+    """Read a trace written by ``write_trace``; the schemas are checked."""
+    packets = pq.read_table(run_dir / "packets.parquet", schema=PACKET_SCHEMA)
+    events = pq.read_table(run_dir / "events.parquet", schema=EVENT_SCHEMA)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return Trace(packets, events, manifest)

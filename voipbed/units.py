@@ -1,0 +1,169 @@
+"""Quantities as humans write them (``20ms``, ``10Mbps``, ``2%``, ``64KiB``), parsed to SI floats.
+
+Each parser takes what YAML gives (a string, or a number where a bare number is
+unambiguous) and returns a float in the SI base unit: seconds, bits per second,
+bytes, or a ratio in [0, 1]. A value that cannot be read raises ``UnitError``
+whose message names the value and the kind of quantity expected; the scenario
+loader turns it into ``file:line: key.path: message``.
+
+Each ``format_*`` function writes a float back as a string its parser reads to
+the identical float, so a resolved scenario can be saved and loaded again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+__all__ = [
+    "UnitError",
+    "format_bytes",
+    "format_duration",
+    "format_rate",
+    "format_ratio",
+    "parse_bytes",
+    "parse_duration",
+    "parse_rate",
+    "parse_ratio",
+]
+
+
+class UnitError(ValueError):
+    """A value that is not a quantity of the expected kind."""
+
+
+_NUMBER_AND_UNIT = re.compile(
+    r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ%/]*)\s*$"
+)
+
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+}
+# Network rates are decimal (IEC 80000-13 / SI prefixes): 1 kbps = 1000 bit/s.
+_RATE_UNITS = {
+    "bps": 1.0,
+    "kbps": 1e3,
+    "Kbps": 1e3,
+    "Mbps": 1e6,
+    "Gbps": 1e9,
+    "bit/s": 1.0,
+    "kbit/s": 1e3,
+    "Mbit/s": 1e6,
+    "Gbit/s": 1e9,
+    "Bps": 8.0,
+    "kBps": 8e3,
+    "MBps": 8e6,
+}
+# Sizes: SI prefixes are decimal, IEC prefixes (KiB, MiB) binary.
+_BYTE_UNITS = {
+    "B": 1.0,
+    "kB": 1e3,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "KiB": 1024.0,
+    "MiB": 1024.0**2,
+    "GiB": 1024.0**3,
+}
+
+
+def _split(value: object, kind: str, example: str) -> tuple[float, str]:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise UnitError(f"{value!r} is not {kind} (write it like {example})")
+    if isinstance(value, int | float):
+        return float(value), ""
+    match = _NUMBER_AND_UNIT.match(value)
+    if match is None:
+        raise UnitError(f"{value!r} is not {kind} (write it like {example})")
+    return float(match.group(1)), match.group(2)
+
+
+def _scaled(value: object, kind: str, example: str, units: dict[str, float]) -> float:
+    number, unit = _split(value, kind, example)
+    if unit == "":
+        if number == 0.0:
+            return 0.0  # zero needs no unit
+        raise UnitError(f"{value!r} has no unit; {kind} needs one (write it like {example})")
+    if unit not in units:
+        known = ", ".join(units)
+        raise UnitError(f"{value!r}: unknown unit {unit!r} for {kind} (known: {known})")
+    result = number * units[unit]
+    if not math.isfinite(result):
+        raise UnitError(f"{value!r} is too large for {kind}")
+    return result
+
+
+def parse_duration(value: object) -> float:
+    """A duration in seconds from ``'20ms'``, ``'1.5s'``, ``'2min'``; a bare number only if 0."""
+    return _scaled(value, "a duration", "'20ms' or '1.5s'", _DURATION_UNITS)
+
+
+def parse_rate(value: object) -> float:
+    """A bit rate in bit/s from ``'64kbps'``, ``'10Mbps'``, ``'1Gbit/s'``."""
+    return _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", _RATE_UNITS)
+
+
+def parse_bytes(value: object) -> float:
+    """A size in bytes from ``'1500B'``, ``'64KiB'``, ``'1MB'``; a bare integer counts bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # a whole number of bytes is unambiguous
+    return _scaled(value, "a size in bytes", "'1500B' or '64KiB'", _BYTE_UNITS)
+
+
+def parse_ratio(value: object) -> float:
+    """A ratio in [0, 1] from a percentage (``'2%'``) or a bare fraction (``0.02``)."""
+    number, unit = _split(value, "a percentage", "'2%' or a fraction like 0.02")
+    if unit == "%":
+        ratio = number / 100.0
+    elif unit == "":
+        ratio = number
+    else:
+        raise UnitError(f"{value!r} is not a percentage (write it like '2%' or 0.02)")
+    if not 0.0 <= ratio <= 1.0:
+        raise UnitError(f"{value!r} is not a ratio between 0% and 100%")
+    return ratio
+
+
+def _format(
+    value: float, candidates: list[tuple[str, float]], base: str, parse: Callable[[object], float]
+) -> str:
+    """The largest unit in which ``value`` is at least 1 and reads back to the identical float."""
+    for unit, scale in candidates:
+        if abs(value) / scale >= 1.0:
+            text = f"{value / scale!r}{unit}"
+            if parse(text) == value:
+                return text
+    return f"{value!r}{base}"
+
+
+def format_duration(seconds: float) -> str:
+    """``0.04`` -> ``'40.0ms'``; round-trips exactly through ``parse_duration``."""
+    return _format(seconds, [("s", 1.0), ("ms", 1e-3), ("us", 1e-6)], "s", parse_duration)
+
+
+def format_rate(bps: float) -> str:
+    """``2e6`` -> ``'2.0Mbps'``; round-trips exactly through ``parse_rate``."""
+    cands = [("Gbps", 1e9), ("Mbps", 1e6), ("kbps", 1e3), ("bps", 1.0)]
+    return _format(bps, cands, "bps", parse_rate)
+
+
+def format_bytes(size: float) -> str:
+    """``1500.0`` -> ``'1500.0B'``; round-trips exactly through ``parse_bytes``."""
+    return _format(size, [("B", 1.0)], "B", parse_bytes)
+
+
+def format_ratio(ratio: float) -> str:
+    """``0.005`` -> ``'0.5%'`` when that reads back identically, else the bare fraction."""
+    for digits in (6, 12):
+        text = f"{round(ratio * 100.0, digits)!r}%"
+        if parse_ratio(text) == ratio:
+            return text
+    return repr(ratio)
