@@ -31,7 +31,7 @@ lint: setup
 	rm -rf build/typecheck && mkdir -p build/typecheck/voipbed
 	ln -s $(CURDIR)/voipbed/* build/typecheck/voipbed/
 	for sub in models sim emulation reports; do ln -s $(CURDIR)/$$sub build/typecheck/voipbed/$$sub; done
-	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p voipbed
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml voipbed $(CURDIR)/bench
 
 pytest: setup
 	$(BIN)/pytest

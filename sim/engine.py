@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import simpy
-from voipbed.models.codecs import codec as codec_named
-from voipbed.sim.path import SegmentLink, run_direction
-from voipbed.sim.traffic import FlowSpan, send_packets
 
+from voipbed.models.codecs import codec as codec_named
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
+from voipbed.sim.path import SegmentLink, run_direction
+from voipbed.sim.traffic import FlowSpan, send_packets
 from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts, packets_table
 
 __all__ = ["simulate"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from voipbed.sim.stages import BernoulliLoss, BoolArray, DelayStage, FifoLink, FloatArray, IntArray
 
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
+from voipbed.sim.stages import BernoulliLoss, BoolArray, DelayStage, FifoLink, FloatArray, IntArray
 
 __all__ = ["DirectionResult", "SegmentLink", "run_direction"]
 

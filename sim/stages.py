@@ -100,7 +100,9 @@ class DelayStage:
 
     def process(self, arrive_s: FloatArray, flow: IntArray) -> StageOutput:
         leave_s = arrive_s + self.delay_s + self.draw_jitter(arrive_s.size)
-        if not self.jitter.reorder and self.jitter.distribution is not JitterDistribution.NONE:
+        # A constant delay cannot reorder; random jitter can, unless delivery is in sequence.
+        varies = self.jitter.distribution is not JitterDistribution.NONE
+        if leave_s.size and varies and not self.jitter.reorder:
             leave_s = self._in_sequence(leave_s, flow)
         return StageOutput(leave_s, np.zeros(leave_s.size, dtype=np.bool_))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
+
 from voipbed.models.codecs import Codec
 from voipbed.models.overhead import wire_bytes
 from voipbed.sim.stages import FloatArray, IntArray
@@ -38,7 +40,12 @@ class SentPackets:
 
 
 def send_packets(spans: list[FlowSpan], codec: Codec, ptime_s: float) -> SentPackets:
-    """One packet every ``ptime_s`` from each span's first packet until its end (exclusive)."""
+    """One packet every ``ptime_s`` from each span's first packet until its end (exclusive).
+
+    ``spans`` must be sorted by flow.
+    """
+    if any(a.flow >= b.flow for a, b in itertools.pairwise(spans)):
+        raise ValueError("spans must be sorted by flow, each flow once")
     first = np.array([span.first_s for span in spans], dtype=np.float64)
     end = np.array([span.end_s for span in spans], dtype=np.float64)
     counts = np.maximum(np.ceil((end - first) / ptime_s - 1e-9).astype(np.int64), 0)
@@ -46,7 +53,8 @@ def send_packets(spans: list[FlowSpan], codec: Codec, ptime_s: float) -> SentPac
     starts = np.cumsum(counts) - counts
     seq = np.arange(owner.size, dtype=np.int64) - np.repeat(starts, counts)
     send_s = first[owner] + seq * ptime_s
-    order = np.lexsort((np.array([s.flow for s in spans])[owner], send_s))
+    # Spans come sorted by flow, so a stable sort by time breaks ties by flow.
+    order = np.argsort(send_s, kind="stable")
     owner, seq, send_s = owner[order], seq[order], send_s[order]
     payload = codec.payload_bytes(ptime_s)
     return SentPackets(

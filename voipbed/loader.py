@@ -121,12 +121,21 @@ def parse_scenario(
     return scenario
 
 
+_TOO_DEEP = "is nested too deeply, or an alias (*name) contains itself"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _LineLoader(yaml.SafeLoader):
     """A safe loader whose documents we compose ourselves to keep each key's line."""
 
 
 def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
-    loader = _LineLoader(text)
+    try:
+        loader = _LineLoader(text)
+    except yaml.reader.ReaderError as error:  # a control character: the reader checks them all
+        line = text.count("\n", 0, error.position) + 1
+        message = f"YAML syntax: character #x{error.character:04x} is not allowed"
+        raise ScenarioError([ScenarioIssue(f"{source}:{line}", "", message)]) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
@@ -138,6 +147,8 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, in
         ) from None
     except yaml.YAMLError as error:
         raise ScenarioError([ScenarioIssue(source, "", f"YAML syntax: {error}")]) from None
+    except RecursionError:
+        raise ScenarioError([ScenarioIssue(source, "", _TOO_DEEP)]) from None
     finally:
         loader.dispose()
     if root is None:
@@ -149,7 +160,10 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, in
         raise ScenarioError([ScenarioIssue(where, "", "must be a mapping of keys")])
     lines: dict[KeyPath, int] = {(): root.start_mark.line + 1}
     issues: list[ScenarioIssue] = []
-    data = _construct(loader, root, (), lines, issues, source)
+    try:
+        data = _construct(loader, root, (), lines, issues, source)
+    except RecursionError:
+        raise ScenarioError([ScenarioIssue(source, "", _TOO_DEEP)]) from None
     if issues:
         raise ScenarioError(issues)
     assert isinstance(data, dict)  # a MappingNode constructs to a dict
@@ -167,8 +181,8 @@ def _construct(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            key = _construct_scalar(loader, key_node, key_path, issues, source)
             if not isinstance(key, str):
                 where = format_key_path(key_path)
                 issues.append(ScenarioIssue(f"{source}:{line}", where, f"key {key!r} is not text"))
@@ -187,7 +201,31 @@ def _construct(
             lines[child] = item_node.start_mark.line + 1
             items.append(_construct(loader, item_node, child, lines, issues, source))
         return items
-    return loader.construct_object(node, deep=True)
+    return _construct_scalar(loader, node, key_path, issues, source)
+
+
+def _construct_scalar(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    key_path: KeyPath,
+    issues: list[ScenarioIssue],
+    source: str,
+) -> Any:
+    """PyYAML's value for ``node``; one it cannot build (``!foo x``, ``!!float 1``) is an issue."""
+    where = f"{source}:{node.start_mark.line + 1}"
+    if node.tag == _MERGE_TAG:
+        message = "YAML merge keys (<<) are not supported; write the keys out"
+        issues.append(ScenarioIssue(where, format_key_path(key_path), message))
+        return None
+    try:
+        return loader.construct_object(node, deep=True)
+    except Exception as error:  # PyYAML's constructors also raise ValueError, AttributeError
+        if isinstance(error, yaml.MarkedYAMLError) and error.problem:
+            message = f"YAML value: {error.problem}"
+        else:
+            message = f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}"
+        issues.append(ScenarioIssue(where, format_key_path(key_path), message))
+        return None
 
 
 def _defaults() -> dict[str, Any]:
@@ -202,7 +240,7 @@ def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
     key_path = parse_key_path(key_text.strip())
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else value_text
-    except yaml.YAMLError:
+    except Exception:  # not YAML (PyYAML raises more than YAMLError): take the text as it is
         value = value_text
     defaults: Any = _defaults()
     node: Any = data
@@ -244,7 +282,16 @@ def _issues_from(
     for detail in error.errors(include_url=False):
         loc = tuple(part for part in detail["loc"] if isinstance(part, str | int))
         # Drop pydantic's union/validator tags that are not user keys.
-        loc = tuple(part for part in loc if not (isinstance(part, str) and "[" in part))
+        # An unknown key is the user's own text (perhaps "path[0]"): keep it whole.
+        own = loc[-1:] if detail["type"] == "extra_forbidden" else ()
+        loc = (
+            tuple(
+                part
+                for part in loc[: len(loc) - len(own)]
+                if not (isinstance(part, str) and "[" in part)
+            )
+            + own
+        )
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = _unknown_key_message(loc)

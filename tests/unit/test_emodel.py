@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from voipbed.models.emodel import (
     EModelInputs,
     burst_ratio,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+
 from voipbed.reports import plots, render_report, write_report
 from voipbed.reports.tables import MAX_FLOW_ROWS
 
