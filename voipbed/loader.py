@@ -36,7 +36,7 @@ _OWN_ERROR_TYPES |= {"value_error"}
 class ScenarioIssue:
     """One problem in a scenario: where, which key, what."""
 
-    origin: str  # "file.yaml:14" or "--set path[0].loss"
+    origin: str  # "file.yaml:14", "--set", or "--set KEY=VALUE" for a malformed override
     key_path: str  # "path[1].loss"; "" for the whole document
     message: str
 
@@ -111,7 +111,7 @@ def parse_scenario(
         # The override owns this key and everything below it.
         for known in [k for k in origins if k[: len(key_path)] == key_path]:
             del origins[known]
-        origins[key_path] = f"--set {override.partition('=')[0]}"
+        origins[key_path] = "--set"  # the issue's key path says which one
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
@@ -133,9 +133,9 @@ def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, in
     try:
         loader = _LineLoader(text)
     except yaml.reader.ReaderError as error:  # a control character: the reader checks them all
-        line = text.count("\n", 0, error.position) + 1
+        row = text.count("\n", 0, error.position) + 1
         message = f"YAML syntax: character #x{error.character:04x} is not allowed"
-        raise ScenarioError([ScenarioIssue(f"{source}:{line}", "", message)]) from None
+        raise ScenarioError([ScenarioIssue(f"{source}:{row}", "", message)]) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
@@ -182,7 +182,10 @@ def _construct(
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
+            known_issues = len(issues)
             key = _construct_scalar(loader, key_node, key_path, issues, source)
+            if len(issues) > known_issues:
+                continue  # the key itself could not be read; that is reported
             if not isinstance(key, str):
                 where = format_key_path(key_path)
                 issues.append(ScenarioIssue(f"{source}:{line}", where, f"key {key!r} is not text"))
@@ -284,14 +287,8 @@ def _issues_from(
         # Drop pydantic's union/validator tags that are not user keys.
         # An unknown key is the user's own text (perhaps "path[0]"): keep it whole.
         own = loc[-1:] if detail["type"] == "extra_forbidden" else ()
-        loc = (
-            tuple(
-                part
-                for part in loc[: len(loc) - len(own)]
-                if not (isinstance(part, str) and "[" in part)
-            )
-            + own
-        )
+        parents = loc[: len(loc) - len(own)]
+        loc = tuple(part for part in parents if not (isinstance(part, str) and "[" in part)) + own
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = _unknown_key_message(loc)

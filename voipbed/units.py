@@ -40,7 +40,8 @@ _NUMBER_AND_UNIT = re.compile(
 _DURATION_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
-    "µs": 1e-6,
+    "µs": 1e-6,  # micro sign U+00B5
+    "μs": 1e-6,  # Greek mu U+03BC
     "ms": 1e-3,
     "s": 1.0,
     "sec": 1.0,
