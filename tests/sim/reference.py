@@ -7,6 +7,7 @@ check the vectorized stages against them on the same inputs.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -61,3 +62,88 @@ class ReferenceDelay:
             leave_s = max(leave_s, self.last_leave_s.get(flow, -math.inf))
             self.last_leave_s[flow] = leave_s
         return leave_s
+
+
+class ReferenceMahimahiLink:
+    """Mahimahi's LinkQueue (link_queue.cc) written out: integer-ms clock, one opportunity a step."""
+
+    def __init__(
+        self, times_ms: list[int], limit_packets: int | None = None, limit_bytes: int | None = None
+    ) -> None:
+        self.schedule = times_ms
+        self.next = 0
+        self.base = 0
+        self.limit_packets = limit_packets
+        self.limit_bytes = limit_bytes
+        self.queue: deque[tuple[int, int]] = deque()  # (packet id, size)
+        self.queued_bytes = 0
+        self.in_transit: int | None = None
+        self.in_transit_left = 0
+        self.departures: dict[int, int] = {}
+
+    def _next_time(self) -> int:
+        return self.schedule[self.next] + self.base
+
+    def _rationalize(self, now: int) -> None:
+        while self._next_time() <= now:
+            this_delivery = self._next_time()
+            left = 1504
+            self.next += 1
+            if self.next == len(self.schedule):
+                self.next = 0
+                self.base += self.schedule[-1]
+            while left > 0:
+                if self.in_transit is None:
+                    if not self.queue:
+                        break
+                    self.in_transit, self.in_transit_left = self.queue.popleft()
+                    self.queued_bytes -= self.in_transit_left
+                amount = min(left, self.in_transit_left)
+                self.in_transit_left -= amount
+                left -= amount
+                if self.in_transit_left == 0:
+                    self.departures[self.in_transit] = this_delivery
+                    self.in_transit = None
+
+    def arrive(self, packet: int, now_ms: int, size: int) -> bool:
+        """Offer a packet; False if the drop-tail queue refused it."""
+        self._rationalize(now_ms)
+        too_many = self.limit_packets is not None and len(self.queue) + 1 > self.limit_packets
+        too_big = self.limit_bytes is not None and self.queued_bytes + size > self.limit_bytes
+        if too_many or too_big:
+            return False
+        self.queue.append((packet, size))
+        self.queued_bytes += size
+        return True
+
+    def drain(self) -> None:
+        """Run the schedule on until every accepted packet has left."""
+        while self.queue or self.in_transit is not None:
+            self._rationalize(self._next_time())
+
+
+class ReferenceRateLink:
+    """A constant-rate link with a drop-tail queue, one packet at a time."""
+
+    def __init__(
+        self, rate_bps: float, limit_packets: int | None = None, limit_bytes: int | None = None
+    ) -> None:
+        self.rate_bps = rate_bps
+        self.limit_packets = limit_packets
+        self.limit_bytes = limit_bytes
+        self.busy_until = -math.inf
+        self.waiting: deque[tuple[float, int]] = deque()  # (service start, size)
+
+    def arrive(self, arrive_s: float, size: int) -> float | None:
+        """Leave time, or None if the queue refused the packet."""
+        while self.waiting and self.waiting[0][0] <= arrive_s:
+            self.waiting.popleft()
+        queued = sum(item[1] for item in self.waiting)
+        if (self.limit_packets is not None and len(self.waiting) + 1 > self.limit_packets) or (
+            self.limit_bytes is not None and queued + size > self.limit_bytes
+        ):
+            return None
+        start = max(arrive_s, self.busy_until)
+        self.busy_until = start + size * 8.0 / self.rate_bps
+        self.waiting.append((start, size))
+        return self.busy_until

@@ -1,0 +1,250 @@
+"""Bottleneck links with a drop-tail queue in front: constant rate, or a Mahimahi trace.
+
+Both serve their queue head first and hand back, per packet, when it left the
+link or that the queue dropped it. A link keeps its state (how far service
+has got, which packets still wait) between calls, so packets may come in
+batches, or one at a time as in the emulator's userspace link; within and
+across calls they must come in arrival order.
+
+Trace-driven service follows Mahimahi's ``LinkQueue`` (link_queue.cc): at an
+opportunity of ``OPPORTUNITY_BYTES`` the queue is served head first, one
+opportunity may finish several small packets or part of a large one, a packet
+is dequeued when an opportunity first serves it, and an opportunity finding
+the queue empty is lost. A packet arriving at time t is queued after the
+opportunities at or before t have been used, so it leaves at the earliest at
+the first opportunity after t. In byte space this is a Lindley recursion:
+finish_i = max(OPPORTUNITY_BYTES * O(a_i), finish_{i-1}) + size_i, with O(t)
+the opportunities up to t, and packet i leaves at opportunity
+ceil(finish_i / OPPORTUNITY_BYTES).
+
+A drop-tail queue (Mahimahi's ``DropTailQueue``, ns-3's ``DropTailQueue``)
+refuses an arriving packet when the packets already waiting, plus it, would
+exceed the packet or byte limit; the packet in service is not waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from voipbed.models._jit import kernel
+from voipbed.models.mahimahi import OPPORTUNITY_BYTES, DeliverySchedule
+
+__all__ = ["LinkOutput", "QueueLimit", "RateLink", "TraceLink"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+_NO_LIMIT = -1
+
+
+@dataclass(frozen=True)
+class QueueLimit:
+    """Drop-tail limits of a link's queue; None is unlimited."""
+
+    packets: int | None = None
+    bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("packets", self.packets), ("bytes", self.bytes)):
+            if value is not None and value < 1:
+                raise ValueError(f"a queue limit of {value} {name} cannot hold a packet")
+
+
+@dataclass(frozen=True)
+class LinkOutput:
+    """Per packet: when it left the link (NaN if dropped) and whether the queue dropped it."""
+
+    depart_s: FloatArray
+    dropped: BoolArray
+
+
+@kernel
+def _advance_queue(
+    now: float,
+    start: FloatArray,
+    size: IntArray,
+    head: int,
+    count: int,
+    queued_bytes: int,
+) -> tuple[int, int]:
+    """Forget the waiting packets whose service started at or before ``now``."""
+    while head < count and start[head] <= now:
+        queued_bytes -= size[head]
+        head += 1
+    return head, queued_bytes
+
+
+@kernel
+def _drop_tail(
+    queued_packets: int, queued_bytes: int, size: int, limit_packets: int, limit_bytes: int
+) -> bool:
+    if limit_packets != _NO_LIMIT and queued_packets + 1 > limit_packets:
+        return True
+    return limit_bytes != _NO_LIMIT and queued_bytes + size > limit_bytes
+
+
+@kernel
+def _trace_link_kernel(
+    arrive_ms: FloatArray,
+    opportunities_before: IntArray,
+    size: IntArray,
+    times_ms: IntArray,
+    limit_packets: int,
+    limit_bytes: int,
+    finish_byte: int,
+    start: FloatArray,
+    start_size: IntArray,
+    waiting: int,
+) -> tuple[FloatArray, BoolArray, int, int, int]:
+    """Mahimahi service of one batch; ``start[:waiting]`` are packets still queued before it."""
+    n = arrive_ms.size
+    slots = times_ms.size
+    period = times_ms[slots - 1]
+    depart = np.full(n, np.nan)
+    dropped = np.zeros(n, dtype=np.bool_)
+    head = 0
+    count = waiting
+    queued_bytes = 0
+    for k in range(waiting):
+        queued_bytes += start_size[k]
+    for i in range(n):
+        head, queued_bytes = _advance_queue(
+            arrive_ms[i], start, start_size, head, count, queued_bytes
+        )
+        if _drop_tail(count - head, queued_bytes, size[i], limit_packets, limit_bytes):
+            dropped[i] = True
+            continue
+        begin = max(OPPORTUNITY_BYTES * opportunities_before[i], finish_byte)
+        finish_byte = begin + size[i]
+        first = begin // OPPORTUNITY_BYTES  # 0-based number of the opportunity that starts it
+        last = (finish_byte + OPPORTUNITY_BYTES - 1) // OPPORTUNITY_BYTES - 1
+        start[count] = (first // slots) * period + times_ms[first % slots]
+        start_size[count] = size[i]
+        count += 1
+        queued_bytes += size[i]
+        depart[i] = (last // slots) * period + times_ms[last % slots]
+    return depart, dropped, finish_byte, head, count
+
+
+@kernel
+def _rate_link_kernel(
+    arrive_s: FloatArray,
+    size: IntArray,
+    seconds_per_byte: float,
+    limit_packets: int,
+    limit_bytes: int,
+    busy_until: float,
+    start: FloatArray,
+    start_size: IntArray,
+    waiting: int,
+) -> tuple[FloatArray, BoolArray, float, int, int]:
+    """Constant-rate service of one batch; ``start[:waiting]`` are packets queued before it."""
+    n = arrive_s.size
+    depart = np.full(n, np.nan)
+    dropped = np.zeros(n, dtype=np.bool_)
+    head = 0
+    count = waiting
+    queued_bytes = 0
+    for k in range(waiting):
+        queued_bytes += start_size[k]
+    for i in range(n):
+        head, queued_bytes = _advance_queue(
+            arrive_s[i], start, start_size, head, count, queued_bytes
+        )
+        if _drop_tail(count - head, queued_bytes, size[i], limit_packets, limit_bytes):
+            dropped[i] = True
+            continue
+        begin = max(arrive_s[i], busy_until)
+        busy_until = begin + size[i] * seconds_per_byte
+        start[count] = begin
+        start_size[count] = size[i]
+        count += 1
+        queued_bytes += size[i]
+        depart[i] = busy_until
+    return depart, dropped, busy_until, head, count
+
+
+class _QueuedLink:
+    """What both links share: the limits and the packets still waiting between batches."""
+
+    def __init__(self, limit: QueueLimit) -> None:
+        self.limit = limit
+        self._waiting_start = np.empty(0)
+        self._waiting_size = np.empty(0, dtype=np.int64)
+
+    def _buffers(self, n: int) -> tuple[FloatArray, IntArray, int]:
+        waiting = self._waiting_start.size
+        start = np.empty(waiting + n)
+        size = np.empty(waiting + n, dtype=np.int64)
+        start[:waiting] = self._waiting_start
+        size[:waiting] = self._waiting_size
+        return start, size, waiting
+
+    def _keep_waiting(self, start: FloatArray, size: IntArray, head: int, count: int) -> None:
+        self._waiting_start = start[head:count].copy()
+        self._waiting_size = size[head:count].copy()
+
+    def _limits(self) -> tuple[int, int]:
+        packets = _NO_LIMIT if self.limit.packets is None else self.limit.packets
+        size = _NO_LIMIT if self.limit.bytes is None else self.limit.bytes
+        return packets, size
+
+
+class TraceLink(_QueuedLink):
+    """A link whose capacity follows a Mahimahi delivery schedule starting at time 0."""
+
+    def __init__(self, schedule: DeliverySchedule, limit: QueueLimit | None = None) -> None:
+        super().__init__(limit or QueueLimit())
+        self.schedule = schedule
+        self._finish_byte = 0
+
+    def process(self, arrive_s: FloatArray, size_bytes: IntArray) -> LinkOutput:
+        """Serve packets arriving at ``arrive_s`` (non-decreasing, >= 0, after earlier batches)."""
+        arrive_ms = np.asarray(arrive_s, dtype=np.float64) * 1000.0
+        sizes = np.asarray(size_bytes, dtype=np.int64)
+        start, start_size, waiting = self._buffers(arrive_ms.size)
+        depart_ms, dropped, self._finish_byte, head, count = _trace_link_kernel(
+            arrive_ms,
+            self.schedule.count_through(arrive_ms),
+            sizes,
+            self.schedule.times_ms,
+            *self._limits(),
+            self._finish_byte,
+            start,
+            start_size,
+            waiting,
+        )
+        self._keep_waiting(start, start_size, head, count)
+        return LinkOutput(depart_ms / 1000.0, dropped)
+
+
+class RateLink(_QueuedLink):
+    """A link that serializes packets at a constant ``rate_bps``."""
+
+    def __init__(self, rate_bps: float, limit: QueueLimit | None = None) -> None:
+        if not rate_bps > 0:
+            raise ValueError(f"rate_bps must be > 0, got {rate_bps}")
+        super().__init__(limit or QueueLimit())
+        self.rate_bps = rate_bps
+        self._busy_until = -np.inf
+
+    def process(self, arrive_s: FloatArray, size_bytes: IntArray) -> LinkOutput:
+        """Serve packets arriving at ``arrive_s`` (non-decreasing, after earlier batches)."""
+        arrive = np.asarray(arrive_s, dtype=np.float64)
+        start, start_size, waiting = self._buffers(arrive.size)
+        depart, dropped, self._busy_until, head, count = _rate_link_kernel(
+            arrive,
+            np.asarray(size_bytes, dtype=np.int64),
+            8.0 / self.rate_bps,
+            *self._limits(),
+            self._busy_until,
+            start,
+            start_size,
+            waiting,
+        )
+        self._keep_waiting(start, start_size, head, count)
+        return LinkOutput(depart, dropped)
