@@ -65,7 +65,7 @@ class ReferenceDelay:
 
 
 class ReferenceMahimahiLink:
-    """Mahimahi's LinkQueue (link_queue.cc) written out: integer-ms clock, one opportunity a step."""
+    """Mahimahi's LinkQueue (link_queue.cc) written out: integer-ms clock, step by step."""
 
     def __init__(
         self, times_ms: list[int], limit_packets: int | None = None, limit_bytes: int | None = None
