@@ -72,7 +72,7 @@ def load_schedule(path: str | Path) -> DeliverySchedule:
         raise TraceError(f"{file}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:
         raise TraceError(f"{file}: not a text file of millisecond timestamps") from None
-    times = []
+    times: list[int] = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:

@@ -17,7 +17,7 @@ import simpy
 from voipbed.models.codecs import codec as codec_named
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
-from voipbed.sim.path import SegmentLink, run_direction
+from voipbed.sim.path import DROP_REASONS, SegmentLink, run_direction
 from voipbed.sim.traffic import FlowSpan, send_packets
 from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts, packets_table
 
@@ -68,6 +68,7 @@ def simulate(scenario: Scenario) -> Trace:
     sent = send_packets(spans, codec_named(calls.codec), calls.ptime_s)
     recv_s = np.full(sent.send_s.size, np.nan)
     lost_at = np.full(sent.send_s.size, -1, dtype=np.int64)
+    drop_reason = np.full(sent.send_s.size, -1, dtype=np.int64)
     wire = np.full(sent.send_s.size, sent.wire_bytes, dtype=np.int64)
     for index, direction in enumerate(DIRECTIONS):
         segments = scenario.path if direction == "uplink" else tuple(reversed(scenario.path))
@@ -75,6 +76,7 @@ def simulate(scenario: Scenario) -> Trace:
         mine = np.flatnonzero(sent.direction == index)
         result = run_direction(links, sent.send_s[mine], sent.flow[mine], wire[mine])
         recv_s[mine] = result.recv_s
+        drop_reason[mine] = result.drop_reason
         # Map the direction's hop index back to the segment's place in scenario.path.
         hop_to_place = np.arange(len(segments)) if index == 0 else np.arange(len(segments))[::-1]
         lost_here = result.lost_at >= 0
@@ -93,6 +95,8 @@ def simulate(scenario: Scenario) -> Trace:
         recv_s=recv_s,
         lost_at=lost_at,
         places=[segment.name for segment in scenario.path],
+        drop_reason=drop_reason,
+        reasons=DROP_REASONS,
     )
     manifest = {
         "engine": "sim",

@@ -1,9 +1,8 @@
-"""Batch stages of the packet path: each transforms the packets that reach it, with numpy.
+"""Sim-only batch stages of the packet path (links and loss models live in ``voipbed.models``).
 
-A stage sees the packets still in flight, in the order they reach it
-(``time_s`` ascending, ties in sender order), and returns their new times and
-which of them it lost. A stage keeps its state (the link's busy time, its
-random stream) from one batch to the next, so a run may be cut into batches
+A stage sees the packets still in flight, in the order they reach it, and
+returns their new times. It keeps its state (its random stream, each flow's
+last delivery) from one batch to the next, so a run may be cut into batches
 between control events. Each stage has a plain per-packet twin in
 ``tests/sim/reference.py``; the tests check that both agree.
 """
@@ -17,7 +16,7 @@ from numpy.typing import NDArray
 
 from voipbed.scenario import Jitter, JitterDistribution
 
-__all__ = ["BernoulliLoss", "DelayStage", "FifoLink", "StageOutput"]
+__all__ = ["DelayStage", "StageOutput"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -30,46 +29,6 @@ class StageOutput:
 
     time_s: FloatArray  # leave time; meaningless where ``lost``
     lost: BoolArray
-
-
-class FifoLink:
-    """A work-conserving FIFO server at ``rate_bps`` with an unlimited queue.
-
-    Packet i leaves at d_i = max(a_i, d_{i-1}) + 8 b_i / rate (the Lindley
-    recursion). Unrolled, d_i = S_i + max(busy, max_{j<=i}(a_j - S_{j-1}))
-    with S the cumulative service time, which numpy computes without a loop.
-    """
-
-    def __init__(self, rate_bps: float) -> None:
-        if rate_bps <= 0:
-            raise ValueError(f"rate_bps must be > 0, got {rate_bps}")
-        self.rate_bps = rate_bps
-        self.busy_until_s = -np.inf
-
-    def process(self, arrive_s: FloatArray, size_bytes: IntArray) -> StageOutput:
-        service_s = size_bytes * (8.0 / self.rate_bps)
-        cum_service = np.cumsum(service_s)
-        before = cum_service - service_s  # S_{i-1}
-        start_offset = np.maximum.accumulate(arrive_s - before)
-        depart_s = cum_service + np.maximum(start_offset, self.busy_until_s)
-        if depart_s.size:
-            self.busy_until_s = float(depart_s[-1])
-        return StageOutput(depart_s, np.zeros(depart_s.size, dtype=np.bool_))
-
-
-class BernoulliLoss:
-    """Each packet is lost independently with probability ``ratio``."""
-
-    def __init__(self, ratio: float, rng: np.random.Generator) -> None:
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"loss ratio must be in [0, 1], got {ratio}")
-        self.ratio = ratio
-        self.rng = rng
-
-    def process(self, arrive_s: FloatArray) -> StageOutput:
-        if self.ratio == 0.0:
-            return StageOutput(arrive_s, np.zeros(arrive_s.size, dtype=np.bool_))
-        return StageOutput(arrive_s, self.rng.random(arrive_s.size) < self.ratio)
 
 
 class DelayStage:

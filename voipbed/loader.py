@@ -28,7 +28,7 @@ KeyPath = tuple[str | int, ...]
 
 # Errors raised by voipbed's own validators: their message already says it all.
 _OWN_ERROR_TYPES = {"unit", "negative", "codec", "capacity", "ptime", "duration", "start_spread"}
-_OWN_ERROR_TYPES |= {"path"}
+_OWN_ERROR_TYPES |= {"path", "trace", "queue"}
 _OWN_ERROR_TYPES |= {"value_error"}
 
 
@@ -91,13 +91,22 @@ def load_scenario(
         ) from None
     except UnicodeDecodeError:
         raise ScenarioError([ScenarioIssue(str(path), "", "is not UTF-8 text")]) from None
-    return parse_scenario(text, str(path), overrides, seed=seed)
+    return parse_scenario(text, str(path), overrides, seed=seed, base_dir=path.parent)
 
 
 def parse_scenario(
-    text: str, source: str = "<scenario>", overrides: Sequence[str] = (), *, seed: int | None = None
+    text: str,
+    source: str = "<scenario>",
+    overrides: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    base_dir: Path | None = None,
 ) -> Scenario:
-    """Validate scenario YAML ``text``; ``source`` names it in error messages."""
+    """Validate scenario YAML ``text``; ``source`` names it in error messages.
+
+    Relative trace paths are read from ``base_dir`` (default: the working directory).
+    """
+    base_dir = base_dir if base_dir is not None else Path.cwd()
     data, lines = _read_yaml(text, source)
     origins: dict[KeyPath, str] = {key: f"{source}:{line}" for key, line in lines.items()}
     issues: list[ScenarioIssue] = []
@@ -113,9 +122,9 @@ def parse_scenario(
             del origins[known]
         origins[key_path] = "--set"  # the issue's key path says which one
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as error:
-        issues.extend(_issues_from(error, origins, source))
+        issues.extend(_issues_from(error, data, origins, source))
     if issues:
         raise ScenarioError(issues)
     return scenario
@@ -278,17 +287,35 @@ def _child(tree: Any, part: str | int) -> Any:
     return None
 
 
+def _user_key_path(loc: Sequence[str | int], data: object, *, missing: bool) -> KeyPath:
+    """The part of a pydantic ``loc`` that the user wrote: union and validator tags dropped.
+
+    A part is kept when it leads through the scenario data as given; a
+    required key that is absent is kept when it is the last part.
+    """
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if _has_child(node, part):
+            node = node[part]  # type: ignore[index]
+        elif not (missing and index == len(loc) - 1 and isinstance(node, dict)):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _has_child(node: object, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def _issues_from(
-    error: ValidationError, origins: Mapping[KeyPath, str], source: str
+    error: ValidationError, data: object, origins: Mapping[KeyPath, str], source: str
 ) -> list[ScenarioIssue]:
     issues = []
     for detail in error.errors(include_url=False):
-        loc = tuple(part for part in detail["loc"] if isinstance(part, str | int))
-        # Drop pydantic's union/validator tags that are not user keys.
-        # An unknown key is the user's own text (perhaps "path[0]"): keep it whole.
-        own = loc[-1:] if detail["type"] == "extra_forbidden" else ()
-        parents = loc[: len(loc) - len(own)]
-        loc = tuple(part for part in parents if not (isinstance(part, str) and "[" in part)) + own
+        loc = _user_key_path(detail["loc"], data, missing=detail["type"] == "missing")
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = _unknown_key_message(loc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,16 +31,23 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from voipbed import units
+from voipbed.models import loss as loss_models
 from voipbed.models.codecs import CODECS
+from voipbed.models.mahimahi import TraceError
+from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
 
 __all__ = [
+    "BernoulliLoss",
     "Calls",
     "Device",
     "EModelSettings",
     "FixedJitterBuffer",
+    "GilbertElliottLoss",
+    "Harq",
     "Jitter",
     "JitterDistribution",
     "Plc",
+    "Queue",
     "Scenario",
     "Segment",
 ]
@@ -147,18 +155,148 @@ class Jitter(_Model):
         return self
 
 
+class BernoulliLoss(_Model):
+    """Each packet lost independently; ``loss: 2%`` is short for this."""
+
+    model: Literal["bernoulli"] = "bernoulli"
+    rate_ratio: Ratio = Field(0.0, alias="rate")
+
+    def to_model(self) -> loss_models.Bernoulli:
+        return loss_models.Bernoulli(self.rate_ratio)
+
+
+class GilbertElliottLoss(_Model):
+    """Bursty loss, a two-state Markov chain per flow: give rate and burst, or p and r."""
+
+    model: Literal["gilbert_elliott"]
+    rate_ratio: Ratio | None = Field(None, alias="rate", description="Mean loss (with burst).")
+    burst_packets: float | None = Field(
+        None, alias="burst", ge=1.0, description="Mean loss burst in packets (with rate)."
+    )
+    p_ratio: Ratio | None = Field(None, alias="p", description="P(good -> bad) per packet.")
+    r_ratio: Ratio | None = Field(None, alias="r", description="P(bad -> good) per packet.")
+    good_loss_ratio: Ratio = Field(0.0, alias="good_loss")
+    bad_loss_ratio: Ratio = Field(1.0, alias="bad_loss")
+
+    @model_validator(mode="after")
+    def _one_parameterization(self) -> GilbertElliottLoss:
+        by_rate = self.rate_ratio is not None and self.burst_packets is not None
+        by_chain = self.p_ratio is not None and self.r_ratio is not None
+        partial = [self.rate_ratio, self.burst_packets, self.p_ratio, self.r_ratio].count(None)
+        if by_rate == by_chain or partial != 2:
+            raise ValueError("give either rate and burst, or p and r")
+        if by_rate and (self.good_loss_ratio != 0.0 or self.bad_loss_ratio != 1.0):
+            raise ValueError(
+                "rate and burst describe the Gilbert model; use p and r with good_loss"
+            )
+        if by_rate and self.rate_ratio is not None and self.rate_ratio >= 1.0:
+            raise ValueError("a bursty loss rate must be below 100%")
+        return self
+
+    def to_model(self) -> loss_models.GilbertElliott:
+        if self.rate_ratio is not None and self.burst_packets is not None:
+            return loss_models.GilbertElliott.from_rate_and_burst(
+                self.rate_ratio, self.burst_packets
+            )
+        assert self.p_ratio is not None and self.r_ratio is not None  # checked when validated
+        return loss_models.GilbertElliott(
+            self.p_ratio, self.r_ratio, self.good_loss_ratio, self.bad_loss_ratio
+        )
+
+
+def _loss_shorthand(value: object) -> object:
+    """``loss: 2%`` means Bernoulli loss at 2 %."""
+    return {"model": "bernoulli", "rate": value} if isinstance(value, str | int | float) else value
+
+
+def _loss_schema_with_shorthand(schema: dict[str, Any]) -> None:
+    """The JSON Schema of ``loss`` also admits the Bernoulli shorthand ``loss: 2%``."""
+    models = {key: schema.pop(key) for key in ("oneOf", "discriminator") if key in schema}
+    shorthand = {"anyOf": [{"type": "string"}, {"type": "number"}], "description": "e.g. 2%"}
+    schema["anyOf"] = [shorthand, models]
+
+
+SegmentLoss = Annotated[
+    BernoulliLoss | GilbertElliottLoss,
+    Field(discriminator="model"),
+    BeforeValidator(_loss_shorthand),
+]
+
+
+class Harq(_Model):
+    """LTE hybrid ARQ on this hop: retransmit a failed block one HARQ round trip later.
+
+    Defaults: link adaptation aims at a 10 % block error rate for the first
+    transmission (the CQI definition of 3GPP TS 36.213 clause 7.2.3);
+    maxHARQ-Tx n5 is the default of TS 36.331 (MAC-MainConfig); the FDD HARQ
+    round trip is 8 ms (TS 36.213 clauses 8 and 9.1.2, n+4 then n+8).
+    """
+
+    bler_ratio: Ratio = Field(0.10, alias="bler")
+    max_transmissions: StrictInt = Field(5, ge=1, le=32)
+    rtt_s: Duration = Field(0.008, alias="rtt")
+
+    def to_model(self) -> loss_models.Harq:
+        return loss_models.Harq(self.bler_ratio, self.max_transmissions, self.rtt_s)
+
+
+class Queue(_Model):
+    """Drop-tail limits of the queue in front of each direction's link; null: unlimited."""
+
+    limit_packets: StrictInt | None = Field(None, alias="packets", ge=1)
+    limit_bytes: Bytes | None = Field(None, alias="bytes")
+
+    @field_validator("limit_bytes")
+    @classmethod
+    def _holds_a_packet(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise PydanticCustomError("queue", "a byte limit must hold at least one byte")
+        return value
+
+
+def _trace_path(name: str, info: ValidationInfo) -> str:
+    """Resolve a trace name against the scenario's folder and check that it reads."""
+    base_dir = Path((info.context or {}).get("base_dir", "."))
+    try:
+        path = resolve_trace(name, base_dir)
+        read_schedule(path)
+    except (TraceNotFound, TraceError) as error:
+        raise PydanticCustomError("trace", str(error)) from None
+    return str(path)
+
+
+TracePath = Annotated[
+    str,
+    AfterValidator(_trace_path),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "Mahimahi trace: a path, or a shared trace name (Verizon-LTE-short.up)",
+        }
+    ),
+]
+
+
 class Segment(_Model):
-    """One named hop of the path, the same in both directions (each direction its own link)."""
+    """One named hop of the path; each direction has its own link, queue and loss draws.
+
+    Inside a hop a packet meets, in order: the queue and link (``capacity``,
+    or a trace for that direction), HARQ, loss, then delay and jitter.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=40)
     one_way_delay_s: Duration = Field(0.0, alias="one_way_delay")
     jitter: Jitter = Jitter()
-    loss_ratio: Ratio = Field(0.0, alias="loss", description="Bernoulli loss probability")
+    loss: SegmentLoss = Field(BernoulliLoss(), json_schema_extra=_loss_schema_with_shorthand)
+    harq: Harq | None = None
     capacity_bps: Rate | None = Field(
         None,
         alias="capacity",
-        description="Serialization rate of a FIFO link per direction; null: unlimited.",
+        description="Constant link rate in each direction without a trace; null: unlimited.",
     )
+    uplink_trace: TracePath | None = None
+    downlink_trace: TracePath | None = None
+    queue: Queue = Queue()
 
     @field_validator("capacity_bps")
     @classmethod
@@ -167,12 +305,27 @@ class Segment(_Model):
             raise PydanticCustomError("capacity", "capacity must be > 0 (or null for unlimited)")
         return value
 
+    @model_validator(mode="after")
+    def _queue_needs_a_link(self) -> Segment:
+        limited = self.queue.limit_packets is not None or self.queue.limit_bytes is not None
+        unlimited_side = self.capacity_bps is None and (
+            self.uplink_trace is None or self.downlink_trace is None
+        )
+        if limited and unlimited_side:
+            raise ValueError("a queue limit needs a capacity or a trace in both directions")
+        return self
+
+    def trace_for(self, direction: str) -> str | None:
+        """The trace file that sets this hop's capacity in ``direction``, if any."""
+        return self.uplink_trace if direction == "uplink" else self.downlink_trace
+
 
 def _default_path() -> tuple[Segment, ...]:
     # radio: LTE air interface with HARQ/scheduling variation. 3GPP TR 36.913 clause 7.2
     #   sets a 5 ms one-way U-plane target for an unloaded cell; scheduled uplink with
     #   scheduling requests measures 10-20 ms, so 10 ms + exponential 2 ms jitter.
-    #   Loss 0.5 %: inside the QCI-1 packet error loss budget of 1e-2 (TS 23.203 Table 6.1.7).
+    #   Loss 0.5 % after HARQ (default Harq): inside the QCI-1 packet error loss budget
+    #   of 1e-2 (TS 23.203 Table 6.1.7).
     # core: TS 23.203 Table 6.1.7 Note 1 attributes 20 ms to the eNodeB-to-PCEF part
     #   of the QCI-1 100 ms packet delay budget.
     return (
@@ -182,6 +335,7 @@ def _default_path() -> tuple[Segment, ...]:
                 "one_way_delay": "10ms",
                 "jitter": {"distribution": "exponential", "scale": "2ms"},
                 "loss": "0.5%",
+                "harq": {},
             }
         ),
         Segment.model_validate({"name": "core", "one_way_delay": "20ms"}),

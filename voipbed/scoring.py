@@ -23,6 +23,8 @@ from voipbed.scenario import Plc, Scenario
 
 __all__ = ["METRIC_COLUMNS", "score_trace", "summarize"]
 
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
 # Aggregated in summary.json over flows (mean, p5, p50, p95).
 METRIC_COLUMNS = (
     "ppl_percent",
@@ -44,12 +46,9 @@ class _FlowPackets:
     media_s: np.ndarray[Any, np.dtype[np.float64]]
     send_s: np.ndarray[Any, np.dtype[np.float64]]
     recv_s: np.ndarray[Any, np.dtype[np.float64]]
-    lost_at: np.ndarray[Any, np.dtype[np.int64]]
 
 
-def _flow_row(
-    packets: _FlowPackets, buffer: FixedJitterBuffer, places: list[str]
-) -> dict[str, Any]:
+def _flow_row(packets: _FlowPackets, buffer: FixedJitterBuffer) -> dict[str, Any]:
     received = ~np.isnan(packets.recv_s)
     playout = buffer.playout(packets.media_s, packets.recv_s)
     decoder_lost = ~playout.played
@@ -74,19 +73,25 @@ def _flow_row(
             else np.nan
         ),
     }
-    counts = np.bincount(packets.lost_at[packets.lost_at >= 0], minlength=len(places))
-    for place, count in zip(places, counts, strict=True):
-        row[f"lost_at_{place}"] = int(count)
     return row
+
+
+def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict[str, IntArray]:
+    """Per flow (``flows``: sorted ids), how many packets have each value of a category column."""
+    category = packets.column(column).combine_chunks()
+    names = [str(name) for name in category.dictionary.to_pylist()]
+    codes = category.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    marked = codes >= 0
+    row = np.searchsorted(flows, packets.column("flow").to_numpy()[marked])
+    counts = np.zeros((flows.size, len(names)), dtype=np.int64)
+    np.add.at(counts, (row, codes[marked]), 1)
+    return {name: counts[:, index] for index, name in enumerate(names)}
 
 
 def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
     """Per-flow metrics of a packets table, scored with the scenario's codec, buffer and device."""
     table = packets.select(["call", "flow", "direction", "seq", "rtp_ts", "send_s", "recv_s"])
     frame = table.to_pandas()
-    lost_at = packets.column("lost_at").combine_chunks()
-    places = [str(name) for name in lost_at.dictionary.to_pylist()]
-    frame["lost_at"] = lost_at.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     frame = frame.sort_values(["flow", "seq"], kind="stable")
 
     used = codec(scenario.calls.codec)
@@ -95,8 +100,7 @@ def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
     flows = frame["flow"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, flows[1:] != flows[:-1], True])
     columns = {
-        name: frame[name].to_numpy()
-        for name in ("call", "flow", "rtp_ts", "send_s", "recv_s", "lost_at")
+        name: frame[name].to_numpy() for name in ("call", "flow", "rtp_ts", "send_s", "recv_s")
     }
     directions = frame["direction"].astype(str).to_numpy()
     for start, end in itertools.pairwise(bounds):
@@ -104,16 +108,20 @@ def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
             media_s=columns["rtp_ts"][start:end] / used.rtp_clock_hz,
             send_s=columns["send_s"][start:end],
             recv_s=columns["recv_s"][start:end],
-            lost_at=columns["lost_at"][start:end].astype(np.int64),
         )
         row = {
             "call": int(columns["call"][start]),
             "flow": int(columns["flow"][start]),
             "direction": directions[start],
         }
-        row.update(_flow_row(flow_packets, buffer, places))
+        row.update(_flow_row(flow_packets, buffer))
         rows.append(row)
     metrics = pd.DataFrame(rows)
+    flow_ids = metrics["flow"].to_numpy()
+    for place, counts in _counts_by_category(packets, "lost_at", flow_ids).items():
+        metrics[f"lost_at_{place}"] = counts
+    for reason, counts in _counts_by_category(packets, "drop_reason", flow_ids).items():
+        metrics[f"lost_by_{reason}"] = counts
     return _with_emodel(metrics, scenario)
 
 
@@ -170,7 +178,8 @@ def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
     totals = {
         name: int(metrics[name].sum())
         for name in metrics.columns
-        if name in {"sent", "received", "lost", "late_discarded"} or name.startswith("lost_at_")
+        if name in {"sent", "received", "lost", "late_discarded"}
+        or name.startswith(("lost_at_", "lost_by_"))
     }
     by_direction = {
         str(direction): {name: _quantiles(group[name]) for name in METRIC_COLUMNS}

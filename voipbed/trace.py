@@ -50,7 +50,10 @@ PACKET_SCHEMA = pa.schema(
         pa.field("dscp", pa.uint8(), nullable=False),
         pa.field("send_s", pa.float64(), nullable=False),
         pa.field("recv_s", pa.float64(), nullable=False),  # NaN when lost
-        pa.field("lost_at", _CATEGORY, nullable=True),  # where it was lost; null if delivered
+        pa.field("lost_at", _CATEGORY, nullable=True),  # segment that lost it; null if delivered
+        pa.field(
+            "drop_reason", _CATEGORY, nullable=True
+        ),  # queue, harq, channel; null if delivered
     ]
 )
 
@@ -106,8 +109,10 @@ def packets_table(
     recv_s: NDArray[Any],
     lost_at: NDArray[Any],
     places: Sequence[str],
+    drop_reason: NDArray[Any],
+    reasons: Sequence[str],
 ) -> pa.Table:
-    """The packets table; ``direction`` codes index ``DIRECTIONS``, ``lost_at`` codes ``places``."""
+    """The packets table; category codes index ``DIRECTIONS``, ``places`` and ``reasons``."""
     columns = [
         pa.array(call, type=pa.int32()),
         pa.array(flow, type=pa.int32()),
@@ -120,6 +125,7 @@ def packets_table(
         pa.array(send_s, type=pa.float64()),
         pa.array(recv_s, type=pa.float64()),
         _category(lost_at, places),
+        _category(drop_reason, reasons),
     ]
     return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
 

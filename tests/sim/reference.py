@@ -147,3 +147,40 @@ class ReferenceRateLink:
         self.busy_until = start + size * 8.0 / self.rate_bps
         self.waiting.append((start, size))
         return self.busy_until
+
+
+class ReferenceGilbertElliott:
+    """A two-state chain per flow, stepped once per packet with two uniform draws."""
+
+    def __init__(
+        self, p: float, r: float, good_loss: float, bad_loss: float, rng: np.random.Generator
+    ) -> None:
+        self.p, self.r, self.good_loss, self.bad_loss, self.rng = p, r, good_loss, bad_loss, rng
+        self.bad: dict[int, bool] = {}
+
+    def lost(self, flow: int) -> bool:
+        move, fate = self.rng.random(2)
+        if flow not in self.bad:
+            steady_bad = self.p / (self.p + self.r) if self.p + self.r > 0 else 0.0
+            self.bad[flow] = move < steady_bad
+        elif self.bad[flow]:
+            self.bad[flow] = not move < self.r
+        else:
+            self.bad[flow] = move < self.p
+        return bool(fate < (self.bad_loss if self.bad[flow] else self.good_loss))
+
+
+class ReferenceHarq:
+    """Transmissions of one block: attempts until one succeeds or the maximum is spent."""
+
+    def __init__(self, bler: float, max_transmissions: int, rng: np.random.Generator) -> None:
+        self.bler, self.max_transmissions, self.rng = bler, max_transmissions, rng
+
+    def transmissions(self) -> tuple[int, bool]:
+        """(transmissions used, whether the block was lost)."""
+        if self.bler == 0.0:
+            return 1, False
+        if self.bler == 1.0:
+            return self.max_transmissions, True
+        needed = int(self.rng.geometric(1.0 - self.bler))
+        return min(needed, self.max_transmissions), needed > self.max_transmissions

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tests.sim.reference import ReferenceBernoulliLoss, ReferenceDelay, ReferenceFifoLink
+from tests.sim.reference import (
+    ReferenceBernoulliLoss,
+    ReferenceDelay,
+    ReferenceGilbertElliott,
+    ReferenceHarq,
+    ReferenceMahimahiLink,
+    ReferenceRateLink,
+)
 from voipbed.loader import parse_scenario
+from voipbed.models.loss import GilbertElliott
 from voipbed.rng import component_rng
-from voipbed.scenario import Scenario
+from voipbed.scenario import Scenario, Segment
 from voipbed.sim.engine import simulate
 from voipbed.trace import Trace, write_trace
+from voipbed.traces import read_schedule
 
 LOSSY = """
 name: lossy
@@ -21,12 +32,101 @@ seed: 7
 duration: 8s
 calls: {count: 6, start_spread: 3s, hold_time: 4s}
 path:
-  - {name: radio, one_way_delay: 10ms, loss: 3%, capacity: 1Mbps,
+  - {name: radio, one_way_delay: 10ms, uplink_trace: TMobile-LTE-short.up,
+     downlink_trace: TMobile-LTE-short.down, queue: {packets: 4},
+     harq: {bler: 20%, max_transmissions: 2},
+     loss: {model: gilbert_elliott, rate: 3%, burst: 3},
      jitter: {distribution: exponential, scale: 4ms}}
-  - {name: core, one_way_delay: 20ms, loss: 1%, jitter: {distribution: uniform, scale: 2ms}}
+  - {name: core, one_way_delay: 20ms, loss: 1%, capacity: 1Mbps, queue: {bytes: 1200B},
+     jitter: {distribution: uniform, scale: 2ms}}
   - {name: peer, one_way_delay: 5ms, capacity: 500kbps,
      jitter: {distribution: half_normal, scale: 3ms, reorder: true}}
 """
+
+
+class _ReferenceHop:
+    """One segment in one direction, built from the per-packet references."""
+
+    def __init__(self, scenario: Scenario, segment: Segment, direction: str) -> None:
+        def rng(stage: str) -> np.random.Generator:
+            return component_rng(scenario.seed, f"path/{segment.name}/{direction}/{stage}")
+
+        limit = segment.queue
+        limit_bytes = None if limit.limit_bytes is None else int(limit.limit_bytes)
+        trace = segment.trace_for(direction)
+        self.trace = None
+        self.rate = None
+        if trace is not None:
+            times = list(read_schedule(Path(trace)).times_ms)
+            self.trace = ReferenceMahimahiLink(times, limit.limit_packets, limit_bytes)
+        elif segment.capacity_bps is not None:
+            self.rate = ReferenceRateLink(segment.capacity_bps, limit.limit_packets, limit_bytes)
+        self.harq = None
+        if segment.harq is not None:
+            self.harq = ReferenceHarq(
+                segment.harq.bler_ratio, segment.harq.max_transmissions, rng("harq")
+            )
+            self.harq_rtt_s = segment.harq.rtt_s
+        model = segment.loss.to_model()
+        if isinstance(model, GilbertElliott):
+            self.loss: ReferenceGilbertElliott | ReferenceBernoulliLoss = ReferenceGilbertElliott(
+                model.p, model.r, model.good_loss, model.bad_loss, rng("loss")
+            )
+        else:
+            self.loss = ReferenceBernoulliLoss(model.ratio, rng("loss"))
+        self.delay = ReferenceDelay(segment.one_way_delay_s, segment.jitter, rng("jitter"))
+
+    def carry(
+        self,
+        rows: list[int],
+        times: dict[int, float],
+        frame: pd.DataFrame,
+        name: str,
+        lost_at: list[str | None],
+    ) -> list[int]:
+        """Carry ``rows`` (in arrival order) across this hop; return the survivors."""
+        sizes = frame["wire_bytes"].to_numpy()
+        flows = frame["flow"].to_numpy()
+        served = []
+        for row in rows:
+            if self.trace is not None:
+                if self.trace.arrive(row, math.floor(times[row] * 1000.0), int(sizes[row])):
+                    served.append(row)
+                else:
+                    lost_at[row] = name
+            elif self.rate is not None:
+                leave = self.rate.arrive(times[row], int(sizes[row]))
+                if leave is None:
+                    lost_at[row] = name
+                else:
+                    times[row] = leave
+                    served.append(row)
+            else:
+                served.append(row)
+        if self.trace is not None:
+            self.trace.drain()
+            for row in served:
+                times[row] = self.trace.departures[row] / 1000.0
+        survivors = []
+        for row in served:
+            extra = 0.0
+            if self.harq is not None:
+                transmissions, failed = self.harq.transmissions()
+                if failed:
+                    lost_at[row] = name
+                    continue
+                extra = (transmissions - 1) * self.harq_rtt_s
+            lost = (
+                self.loss.lost(int(flows[row]))
+                if isinstance(self.loss, ReferenceGilbertElliott)
+                else self.loss.lost()
+            )
+            if lost:
+                lost_at[row] = name
+                continue
+            times[row] = self.delay.leave(times[row] + extra, int(flows[row]))
+            survivors.append(row)
+        return survivors
 
 
 def _reference_fates(scenario: Scenario, packets: pa.Table) -> tuple[np.ndarray, list[str | None]]:
@@ -40,26 +140,9 @@ def _reference_fates(scenario: Scenario, packets: pa.Table) -> tuple[np.ndarray,
         times = dict(zip(mine, frame["send_s"].to_numpy()[mine], strict=True))
         alive = list(mine)  # in send order, ties by flow: the order the sender emits them
         for segment in segments:
-            prefix = f"path/{segment.name}/{direction}"
-            link = ReferenceFifoLink(segment.capacity_bps) if segment.capacity_bps else None
-            loss = ReferenceBernoulliLoss(
-                segment.loss_ratio, component_rng(scenario.seed, f"{prefix}/loss")
-            )
-            delay = ReferenceDelay(
-                segment.one_way_delay_s,
-                segment.jitter,
-                component_rng(scenario.seed, f"{prefix}/jitter"),
-            )
             alive.sort(key=lambda row: times[row])  # stable: ties keep the previous order
-            survivors = []
-            for row in alive:
-                t = link.send(times[row], int(frame.at[row, "wire_bytes"])) if link else times[row]
-                if loss.lost():
-                    lost_at[row] = segment.name
-                    continue
-                times[row] = delay.leave(t, int(frame.at[row, "flow"]))
-                survivors.append(row)
-            alive = survivors
+            hop = _ReferenceHop(scenario, segment, direction)
+            alive = hop.carry(alive, times, frame, segment.name, lost_at)
         for row in alive:
             recv[row] = times[row]
     return recv, lost_at
@@ -73,6 +156,8 @@ def test_batch_path_matches_per_packet_reference() -> None:
     np.testing.assert_allclose(packets.column("recv_s").to_numpy(), recv, rtol=0, atol=1e-9)
     assert packets.column("lost_at").to_pylist() == lost_at
     assert any(lost_at) and not all(lost_at)  # the comparison covered both fates
+    reasons = set(packets.column("drop_reason").drop_null().to_pylist())
+    assert reasons == {"queue", "harq", "channel"}  # and every way to be lost
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:

@@ -7,9 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.sim.reference import ReferenceBernoulliLoss, ReferenceDelay, ReferenceFifoLink
+from tests.sim.reference import (
+    ReferenceBernoulliLoss,
+    ReferenceDelay,
+    ReferenceFifoLink,
+    ReferenceGilbertElliott,
+    ReferenceHarq,
+)
+from voipbed.models.link import RateLink
+from voipbed.models.loss import Bernoulli, GilbertElliott, Harq
 from voipbed.scenario import Jitter, JitterDistribution
-from voipbed.sim.stages import BernoulliLoss, DelayStage, FifoLink
+from voipbed.sim.stages import DelayStage
 
 arrivals = st.lists(
     st.tuples(st.floats(0.0, 10.0, allow_nan=False), st.integers(40, 1500), st.integers(0, 5)),
@@ -27,17 +35,17 @@ def _columns(rows: list[tuple[float, int, int]]) -> tuple[np.ndarray, np.ndarray
 
 @settings(max_examples=200, deadline=None)
 @given(rows=arrivals, rate=st.floats(1e4, 1e8), split=st.integers(0, 200))
-def test_fifo_link_matches_reference(
+def test_rate_link_matches_fifo_recursion(
     rows: list[tuple[float, int, int]], rate: float, split: int
 ) -> None:
-    """The vectorized Lindley recursion equals the packet-by-packet FIFO, across two batches."""
+    """The rate link kernel equals the packet-by-packet FIFO recursion, across two batches."""
     arrive, size, _ = _columns(rows)
-    link = FifoLink(rate)
+    link = RateLink(rate)
     cut = min(split, arrive.size)
     batch = np.concatenate(
         [
-            link.process(arrive[:cut], size[:cut]).time_s,
-            link.process(arrive[cut:], size[cut:]).time_s,
+            link.process(arrive[:cut], size[:cut]).depart_s,
+            link.process(arrive[cut:], size[cut:]).depart_s,
         ]
     )
     reference = ReferenceFifoLink(rate)
@@ -47,12 +55,12 @@ def test_fifo_link_matches_reference(
 
 @settings(max_examples=100, deadline=None)
 @given(rows=arrivals, rate=st.floats(1e4, 1e8))
-def test_fifo_link_delay_bounded_by_backlog(
+def test_rate_link_delay_bounded_by_backlog(
     rows: list[tuple[float, int, int]], rate: float
 ) -> None:
     """A packet waits at most for the bytes that arrived before it, and leaves in arrival order."""
     arrive, size, _ = _columns(rows)
-    depart = FifoLink(rate).process(arrive, size).time_s
+    depart = RateLink(rate).process(arrive, size).depart_s
     if not rows:
         return
     backlog_s = np.cumsum(size) * 8.0 / rate  # everything up to and including this packet
@@ -65,14 +73,14 @@ def test_fifo_link_delay_bounded_by_backlog(
 @given(n=st.integers(0, 500), ratio=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))
 def test_bernoulli_loss_matches_reference(n: int, ratio: float, seed: int) -> None:
     """Batch loss draws the same decisions as one draw per packet from the same stream."""
-    batch = BernoulliLoss(ratio, np.random.default_rng(seed)).process(np.zeros(n)).lost
+    batch = Bernoulli(ratio).lost(n, np.random.default_rng(seed))
     reference = ReferenceBernoulliLoss(ratio, np.random.default_rng(seed))
     assert batch.tolist() == [reference.lost() for _ in range(n)]
 
 
 def test_no_loss_configured_loses_nothing() -> None:
     """A zero loss ratio never drops a packet."""
-    lost = BernoulliLoss(0.0, np.random.default_rng(1)).process(np.zeros(100_000)).lost
+    lost = Bernoulli(0.0).lost(100_000, np.random.default_rng(1))
     assert not lost.any()
 
 
@@ -134,7 +142,72 @@ def test_reordering_happens_when_allowed() -> None:
     assert (np.diff(leave.time_s) < 0).any()
 
 
-def test_fifo_rejects_nonpositive_rate() -> None:
+def test_rate_link_rejects_nonpositive_rate() -> None:
     """A link with no capacity is a configuration error, not a silent stall."""
     with pytest.raises(ValueError, match="rate_bps"):
-        FifoLink(0.0)
+        RateLink(0.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    flows=st.lists(st.integers(0, 4), max_size=300),
+    p=st.floats(0, 1),
+    r=st.floats(0, 1),
+    good=st.floats(0, 1),
+    bad=st.floats(0, 1),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_gilbert_elliott_matches_reference(
+    flows: list[int], p: float, r: float, good: float, bad: float, seed: int
+) -> None:
+    """The per-flow Markov kernel equals a per-packet chain on the same draws, across batches."""
+    model = GilbertElliott(p, r, good, bad)
+    flow = np.array(flows, dtype=np.int64)
+    state = np.full(5, -1, dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    half = flow.size // 2
+    batch = np.concatenate(
+        [model.lost(flow[:half], rng, state), model.lost(flow[half:], rng, state)]
+    )
+    reference = ReferenceGilbertElliott(p, r, good, bad, np.random.default_rng(seed))
+    assert batch.tolist() == [reference.lost(int(f)) for f in flow]
+
+
+def test_gilbert_from_rate_and_burst_gives_that_rate_and_burst() -> None:
+    """Gilbert loss built from 3 % in bursts of 4 packets shows about 3 % in runs of about 4."""
+    model = GilbertElliott.from_rate_and_burst(0.03, 4.0)
+    assert model.mean_loss == pytest.approx(0.03)
+    lost = model.lost(
+        np.zeros(400_000, dtype=np.int64), np.random.default_rng(2), np.full(1, -1, np.int8)
+    )
+    assert lost.mean() == pytest.approx(0.03, rel=0.1)
+    starts = np.flatnonzero(np.diff(lost.astype(np.int8)) == 1)
+    assert lost.sum() / starts.size == pytest.approx(4.0, rel=0.1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    n=st.integers(0, 300),
+    bler=st.floats(0, 1),
+    max_tx=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_harq_matches_reference(n: int, bler: float, max_tx: int, seed: int) -> None:
+    """Batch HARQ outcomes equal drawing transmissions packet by packet."""
+    harq = Harq(bler, max_tx, 0.008)
+    outcome = harq.outcome(n, np.random.default_rng(seed))
+    reference = ReferenceHarq(bler, max_tx, np.random.default_rng(seed))
+    expected = [reference.transmissions() for _ in range(n)]
+    assert (
+        list(zip(outcome.transmissions.tolist(), outcome.failed.tolist(), strict=True)) == expected
+    )
+
+
+def test_harq_delay_and_residual_loss() -> None:
+    """With 10 % BLER and 5 transmissions: 10 % of packets wait 8 ms or more, 1e-5 are lost."""
+    harq = Harq(0.1, 5, 0.008)
+    outcome = harq.outcome(2_000_000, np.random.default_rng(4))
+    delay = harq.extra_delay_s(outcome)
+    assert (delay >= 0.008).mean() == pytest.approx(0.1, rel=0.02)
+    assert (delay >= 0.016).mean() == pytest.approx(0.01, rel=0.1)
+    assert outcome.failed.sum() == pytest.approx(20, abs=15)

@@ -16,7 +16,7 @@ from voipbed.loader import (
     load_scenario,
     parse_scenario,
 )
-from voipbed.scenario import Scenario
+from voipbed.scenario import BernoulliLoss, Scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 DEFAULT = SCENARIOS / "default.yaml"
@@ -254,7 +254,9 @@ def test_set_reaches_into_defaults_missing_from_the_file(tmp_path: Path) -> None
 def test_set_replaces_a_bad_value_in_the_file(tmp_path: Path) -> None:
     """An override owns its key: the file's invalid value there is not reported."""
     path = write(tmp_path, "name: x\npath:\n  - name: a\n    loss: lots\n")
-    assert load_scenario(path, ["path[0].loss=1%"]).path[0].loss_ratio == 0.01
+    assert load_scenario(path, ["path[0].loss=1%"]).path[0].loss == BernoulliLoss.model_validate(
+        {"rate": "1%"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -337,7 +339,7 @@ def test_yaml_dict_uses_keys_and_unit_strings() -> None:
     """``to_yaml_dict`` writes YAML keys with units, not attribute names with SI floats."""
     data = load_scenario(DEFAULT).to_yaml_dict()
     assert data["path"][0]["one_way_delay"] == "10.0ms"
-    assert data["path"][0]["loss"] == "0.5%"
+    assert data["path"][0]["loss"] == {"model": "bernoulli", "rate": "0.5%"}
     assert data["path"][1]["capacity"] == "100.0Mbps"
     assert data["duration"] == "60.0s"
 
