@@ -17,7 +17,7 @@ import simpy
 from voipbed.models.codecs import codec as codec_named
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
-from voipbed.sim.path import DROP_REASONS, SegmentLink, run_direction
+from voipbed.sim.path import DROP_REASONS, DirectionPackets, SegmentLink, run_direction
 from voipbed.sim.traffic import FlowSpan, send_packets
 from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts, packets_table
 
@@ -69,14 +69,31 @@ def simulate(scenario: Scenario) -> Trace:
     recv_s = np.full(sent.send_s.size, np.nan)
     lost_at = np.full(sent.send_s.size, -1, dtype=np.int64)
     drop_reason = np.full(sent.send_s.size, -1, dtype=np.int64)
+    ce = np.zeros(sent.send_s.size, dtype=np.bool_)
     wire = np.full(sent.send_s.size, sent.wire_bytes, dtype=np.int64)
+    dscp = np.full(sent.send_s.size, calls.dscp, dtype=np.int64)
     for index, direction in enumerate(DIRECTIONS):
         segments = scenario.path if direction == "uplink" else tuple(reversed(scenario.path))
-        links = [SegmentLink(segment, direction, scenario.seed) for segment in segments]
+        links = [
+            SegmentLink(segment, direction, scenario.seed, scenario.duration_s)
+            for segment in segments
+        ]
         mine = np.flatnonzero(sent.direction == index)
-        result = run_direction(links, sent.send_s[mine], sent.flow[mine], wire[mine])
+        result = run_direction(
+            links,
+            DirectionPackets(
+                sent.send_s[mine],
+                sent.flow[mine],
+                wire[mine],
+                dscp[mine],
+                np.full(mine.size, calls.ecn, dtype=np.bool_),
+            ),
+        )
         recv_s[mine] = result.recv_s
         drop_reason[mine] = result.drop_reason
+        ce[mine] = result.ce
+        for stats in result.queue_stats:
+            events.append((scenario.duration_s, "queue_stats", -1, stats))
         # Map the direction's hop index back to the segment's place in scenario.path.
         hop_to_place = np.arange(len(segments)) if index == 0 else np.arange(len(segments))[::-1]
         lost_here = result.lost_at >= 0
@@ -90,13 +107,14 @@ def simulate(scenario: Scenario) -> Trace:
         rtp_ts=sent.rtp_ts,
         payload_bytes=np.full(sent.send_s.size, sent.payload_bytes),
         wire_bytes=wire,
-        dscp=np.full(sent.send_s.size, calls.dscp),
+        dscp=dscp,
         send_s=sent.send_s,
         recv_s=recv_s,
         lost_at=lost_at,
         places=[segment.name for segment in scenario.path],
         drop_reason=drop_reason,
         reasons=DROP_REASONS,
+        ce=ce,
     )
     manifest = {
         "engine": "sim",

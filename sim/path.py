@@ -1,53 +1,76 @@
 """The path as a chain of stateful stages, one link per segment and direction.
 
 Uplink crosses ``scenario.path`` in order, downlink in reverse. Within a
-segment a packet meets, in this order: the queue and link (capacity or
-trace; a packet later lost on the medium still used the link), HARQ
-(retransmissions delay it, exhausting them loses it), loss, then the
-one-way delay and jitter, which also keeps each flow in sequence so that
+segment a packet meets, in this order: DSCP bleaching (if the segment
+remarks), the queue and link (capacity or trace; AQM, DSCP scheduling and
+cross traffic in the queue; a packet later lost on the medium still used the
+link), HARQ (retransmissions delay it, exhausting them loses it), loss, then
+the one-way delay and jitter, which also keep each flow in sequence so that
 HARQ and jitter reorder only where the scenario allows it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
+from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
+from voipbed.sim.cross_traffic import CrossArrivals, bulk_flows, unresponsive_arrivals
 from voipbed.sim.stages import BoolArray, DelayStage, FloatArray, IntArray
 from voipbed.traces import read_schedule
 
-__all__ = ["DROP_REASONS", "DirectionResult", "SegmentLink", "run_direction"]
+__all__ = ["DROP_REASONS", "DirectionPackets", "DirectionResult", "SegmentLink", "run_direction"]
 
 # Why a packet was lost: the trace's ``drop_reason`` category, in this order.
-DROP_REASONS = ("queue", "harq", "channel")
-_QUEUE, _HARQ, _CHANNEL = range(len(DROP_REASONS))
+DROP_REASONS = ("queue", "aqm", "harq", "channel")
+_QUEUE, _AQM, _HARQ, _CHANNEL = range(len(DROP_REASONS))
 
 
 class SegmentLink:
     """One segment in one direction: its stages, each with its own random stream."""
 
-    def __init__(self, segment: Segment, direction: str, seed: int) -> None:
+    def __init__(self, segment: Segment, direction: str, seed: int, run_end_s: float) -> None:
         def rng(stage: str) -> np.random.Generator:
             return component_rng(seed, f"path/{segment.name}/{direction}/{stage}")
 
         self.name = segment.name
-        limit = QueueLimit(
-            segment.queue.limit_packets,
-            None if segment.queue.limit_bytes is None else int(segment.queue.limit_bytes),
-        )
+        self.direction = direction
+        self.bleach_dscp = segment.bleach_dscp
+        queue = segment.queue
+        limit_bytes = None if queue.limit_bytes is None else int(queue.limit_bytes)
         trace = segment.trace_for(direction)
+        schedule = read_schedule(Path(trace)) if trace is not None else None
+        rate = segment.capacity_bps if schedule is None else None
+        sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
         self.link: TraceLink | RateLink | None = None
-        if trace is not None:
-            self.link = TraceLink(read_schedule(Path(trace)), limit)
-        elif segment.capacity_bps is not None:
-            self.link = RateLink(segment.capacity_bps, limit)
+        self.queueing: QueueingLink | None = None
+        if queue.is_plain_droptail and not sources:
+            limit = QueueLimit(queue.limit_packets, limit_bytes)
+            if schedule is not None:
+                self.link = TraceLink(schedule, limit)
+            elif rate is not None:
+                self.link = RateLink(rate, limit)
+        else:
+            self.queueing = QueueingLink(
+                discipline=queue.aqm.to_model(),
+                scheduling=Scheduling[queue.scheduling.name],
+                weights=queue.weights,
+                limit_packets=queue.limit_packets,
+                limit_bytes=limit_bytes,
+                rate_bps=rate,
+                schedule=schedule,
+            )
+        self.queue_rng = rng("queue")
+        self.cross = unresponsive_arrivals(sources, run_end_s, rng("cross_traffic"))
+        self.bulk = bulk_flows(sources, run_end_s)
         self.harq = segment.harq.to_model() if segment.harq is not None else None
         self.harq_rng = rng("harq")
         self.loss = segment.loss.to_model()
@@ -66,6 +89,55 @@ class SegmentLink:
             return self.loss.lost(flow, self.loss_rng, self.channel_state)
         return self.loss.lost(flow.size, self.loss_rng)
 
+    def enqueue(
+        self, arrive_s: FloatArray, size: IntArray, dscp: IntArray, ect: BoolArray
+    ) -> tuple[FloatArray, NDArray[np.int64], BoolArray, dict[str, Any] | None]:
+        """Serve the calls' packets with the cross traffic: leave times, drop reason, CE marks."""
+        if self.link is not None:
+            served = self.link.process(arrive_s, size)
+            reason = np.where(served.dropped, _QUEUE, -1)
+            return served.depart_s, reason, np.zeros(arrive_s.size, dtype=np.bool_), None
+        assert self.queueing is not None  # a segment without either carries no queue stage
+        cross = self.cross
+        times = np.concatenate([arrive_s, cross.time_s])
+        order = np.argsort(times, kind="stable")  # calls' packets first on ties
+        outcome, bulk = self.queueing.serve(
+            times[order],
+            np.concatenate([size, cross.size_bytes])[order],
+            np.concatenate([dscp_class(dscp), cross.klass])[order],
+            np.concatenate([ect, cross.ect])[order],
+            self.queue_rng,
+            self.bulk,
+        )
+        mine = np.empty(times.size, dtype=np.int64)
+        mine[order] = np.arange(times.size)
+        mine = mine[: arrive_s.size]  # where each call packet went in the merged batch
+        fate = outcome.fate[mine]
+        reason = np.select([fate == 1, fate == 2], [_QUEUE, _AQM], -1)
+        cross_lost = outcome.dropped[order >= arrive_s.size].sum()
+        stats = {
+            "segment": self.name,
+            "direction": self.direction,
+            "cross_packets": int(cross.time_s.size),
+            "cross_dropped": int(cross_lost),
+            "bulk_flows": len(self.bulk),
+            "bulk_delivered_bytes": int(bulk.delivered_bytes.sum()),
+            "bulk_dropped": int(bulk.dropped.sum()),
+            "bulk_marked": int(bulk.marked.sum()),
+        }
+        return outcome.depart_s[mine], reason, outcome.ce[mine], stats
+
+
+@dataclass(frozen=True)
+class DirectionPackets:
+    """One direction's packets, sorted by send time (ties in sender order)."""
+
+    send_s: FloatArray
+    flow: IntArray
+    wire_bytes: IntArray
+    dscp: IntArray
+    ect: BoolArray
+
 
 @dataclass(frozen=True)
 class DirectionResult:
@@ -74,37 +146,48 @@ class DirectionResult:
     recv_s: FloatArray
     lost_at: IntArray  # hop index, -1 when delivered
     drop_reason: IntArray  # index into DROP_REASONS, -1 when delivered
+    ce: BoolArray  # marked Congestion Experienced on the way
+    queue_stats: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_direction(
-    links: list[SegmentLink], send_s: FloatArray, flow: IntArray, wire_bytes: IntArray
-) -> DirectionResult:
-    """Carry one direction's packets (by send time, ties in sender order) across ``links``."""
-    time_s = send_s.astype(np.float64, copy=True)
-    lost_at = np.full(send_s.size, -1, dtype=np.int64)
-    reason = np.full(send_s.size, -1, dtype=np.int64)
-    alive = np.arange(send_s.size)  # indices in flight, in order of arrival at the next stage
+def run_direction(links: list[SegmentLink], packets: DirectionPackets) -> DirectionResult:
+    """Carry one direction's packets across ``links``."""
+    n = packets.send_s.size
+    time_s = packets.send_s.astype(np.float64, copy=True)
+    dscp = packets.dscp.copy()
+    lost_at = np.full(n, -1, dtype=np.int64)
+    reason = np.full(n, -1, dtype=np.int64)
+    ce = np.zeros(n, dtype=np.bool_)
+    stats = []
+    alive = np.arange(n)  # indices in flight, in order of arrival at the next stage
 
-    def drop(mask: NDArray[np.bool_], hop: int, why: int) -> NDArray[np.int64]:
+    def drop(mask: NDArray[np.bool_], hop: int, why: int | NDArray[np.int64]) -> IntArray:
         lost_at[alive[mask]] = hop
-        reason[alive[mask]] = why
+        reason[alive[mask]] = why if isinstance(why, int) else why[mask]
         return alive[~mask]
 
     for hop, segment in enumerate(links):
         alive = alive[np.argsort(time_s[alive], kind="stable")]
-        if segment.link is not None:
-            served = segment.link.process(time_s[alive], wire_bytes[alive])
-            time_s[alive] = served.depart_s
-            alive = drop(served.dropped, hop, _QUEUE)
+        if segment.bleach_dscp:
+            dscp[alive] = 0
+        if segment.link is not None or segment.queueing is not None:
+            depart, why, marked, queue_stats = segment.enqueue(
+                time_s[alive], packets.wire_bytes[alive], dscp[alive], packets.ect[alive]
+            )
+            time_s[alive] = depart
+            ce[alive[marked]] = True
+            if queue_stats is not None:
+                stats.append(queue_stats)
+            alive = drop(why >= 0, hop, why)
         extra_s = np.zeros(alive.size)
         if segment.harq is not None:
             outcome = segment.harq.outcome(alive.size, segment.harq_rng)
             extra_s = segment.harq.extra_delay_s(outcome)[~outcome.failed]
             alive = drop(outcome.failed, hop, _HARQ)
-        lost = segment.lost_on_medium(flow[alive])
+        lost = segment.lost_on_medium(packets.flow[alive])
         extra_s = extra_s[~lost]
         alive = drop(lost, hop, _CHANNEL)
-        time_s[alive] = segment.delay.process(time_s[alive] + extra_s, flow[alive]).time_s
-    recv_s = np.full(send_s.size, np.nan)
+        time_s[alive] = segment.delay.process(time_s[alive] + extra_s, packets.flow[alive]).time_s
+    recv_s = np.full(n, np.nan)
     recv_s[alive] = time_s[alive]
-    return DirectionResult(recv_s, lost_at, reason)
+    return DirectionResult(recv_s, lost_at, reason, ce, stats)

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from voipbed import units
 from voipbed.models import loss as loss_models
+from voipbed.models import queue as queue_models
 from voipbed.models.codecs import CODECS
 from voipbed.models.mahimahi import TraceError
 from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
@@ -39,16 +40,22 @@ from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
 __all__ = [
     "BernoulliLoss",
     "Calls",
+    "CoDelAqm",
+    "CrossTraffic",
+    "CrossTrafficKind",
     "Device",
+    "DropTailAqm",
     "EModelSettings",
     "FixedJitterBuffer",
     "GilbertElliottLoss",
     "Harq",
     "Jitter",
     "JitterDistribution",
+    "PieAqm",
     "Plc",
     "Queue",
     "Scenario",
+    "Scheduling",
     "Segment",
 ]
 
@@ -240,11 +247,72 @@ class Harq(_Model):
         return loss_models.Harq(self.bler_ratio, self.max_transmissions, self.rtt_s)
 
 
+class DropTailAqm(_Model):
+    """No AQM: drop only what does not fit the buffer."""
+
+    kind: Literal["droptail"] = "droptail"
+
+    def to_model(self) -> queue_models.DropTail:
+        return queue_models.DropTail()
+
+
+class CoDelAqm(_Model):
+    """CoDel, RFC 8289: target 5 ms, interval 100 ms (clause 4.3, 4.4); marks ECT packets (5)."""
+
+    kind: Literal["codel"]
+    target_s: Duration = Field(0.005, alias="target")
+    interval_s: Duration = Field(0.100, alias="interval")
+    ecn: bool = True
+
+    def to_model(self) -> queue_models.CoDel:
+        return queue_models.CoDel(self.target_s, self.interval_s, self.ecn)
+
+
+class PieAqm(_Model):
+    """PIE, RFC 8033: target 15 ms, update 15 ms, alpha 0.125, beta 1.25, burst 150 ms (4.2, 5.2)."""
+
+    kind: Literal["pie"]
+    target_s: Duration = Field(0.015, alias="target")
+    update_s: Duration = Field(0.015, alias="update")
+    alpha: float = Field(0.125, gt=0)
+    beta: float = Field(1.25, gt=0)
+    max_burst_s: Duration = Field(0.150, alias="max_burst")
+    ecn: bool = True
+
+    def to_model(self) -> queue_models.Pie:
+        return queue_models.Pie(
+            self.target_s, self.update_s, self.alpha, self.beta, self.max_burst_s, self.ecn
+        )
+
+
+def _aqm_shorthand(value: object) -> object:
+    """``aqm: codel`` means CoDel with its defaults."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
+Aqm = Annotated[
+    DropTailAqm | CoDelAqm | PieAqm, Field(discriminator="kind"), BeforeValidator(_aqm_shorthand)
+]
+
+
+class Scheduling(StrEnum):
+    """How a queue serves DSCP classes (EF; CS3/AF3x signalling; everything else)."""
+
+    FIFO = "fifo"  # one queue, DSCP ignored
+    STRICT = "strict"  # EF first, then signalling, then best effort
+    WEIGHTED = "weighted"  # deficit round robin with ``weights``
+
+
 class Queue(_Model):
-    """Drop-tail limits of the queue in front of each direction's link; null: unlimited."""
+    """The queue in front of each direction's link: buffer limits, AQM, DSCP scheduling."""
 
     limit_packets: StrictInt | None = Field(None, alias="packets", ge=1)
     limit_bytes: Bytes | None = Field(None, alias="bytes")
+    aqm: Aqm = DropTailAqm()
+    scheduling: Scheduling = Scheduling.FIFO
+    weights: tuple[float, float, float] = Field(
+        (1.0, 1.0, 1.0), description="DRR weights of EF, signalling and best effort."
+    )
 
     @field_validator("limit_bytes")
     @classmethod
@@ -252,6 +320,59 @@ class Queue(_Model):
         if value is not None and value < 1:
             raise PydanticCustomError("queue", "a byte limit must hold at least one byte")
         return value
+
+    @field_validator("weights")
+    @classmethod
+    def _positive_weights(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0:
+            raise PydanticCustomError("queue", "scheduling weights must be > 0")
+        return value
+
+    @property
+    def is_plain_droptail(self) -> bool:
+        """One FIFO with drop-tail: the simple link models serve it."""
+        return isinstance(self.aqm, DropTailAqm) and self.scheduling is Scheduling.FIFO
+
+
+class CrossTrafficKind(StrEnum):
+    BULK = "bulk"  # greedy and TCP-like (Reno AIMD): builds a standing queue
+    CBR = "cbr"  # constant bit rate, unresponsive
+    ONOFF = "onoff"  # CBR while on; exponential on and off periods
+
+
+class CrossTraffic(_Model):
+    """Background flows that share a segment's queue with the calls (not in the packet trace)."""
+
+    kind: CrossTrafficKind
+    direction: Literal["uplink", "downlink", "both"] = "both"
+    count: StrictInt = Field(1, ge=1, le=1000, description="Identical flows of this kind.")
+    rate_bps: Rate | None = Field(None, alias="rate", description="Sending rate (cbr, onoff).")
+    packet_bytes: Bytes = Field(1500.0, alias="packet_size")
+    dscp: StrictInt = Field(0, ge=0, le=63)
+    ecn: bool = False
+    rtt_s: Duration = Field(
+        0.050, alias="rtt", description="bulk: round trip outside this queue (a typical 50 ms)."
+    )
+    start_s: Duration = Field(0.0, alias="start")
+    stop_s: Duration | None = Field(None, alias="stop", description="null: the end of the run.")
+    on_s: Duration = Field(1.0, alias="on", description="onoff: mean on period.")
+    off_s: Duration = Field(1.0, alias="off", description="onoff: mean off period.")
+
+    @model_validator(mode="after")
+    def _rate_where_needed(self) -> CrossTraffic:
+        needs_rate = self.kind is not CrossTrafficKind.BULK
+        if needs_rate and not self.rate_bps:
+            raise ValueError(f"{self.kind.value} cross traffic needs a rate > 0")
+        if not needs_rate and self.rate_bps is not None:
+            raise ValueError("bulk cross traffic takes what it can get: give no rate")
+        if self.packet_bytes < 1 or self.packet_bytes > 65535:
+            raise ValueError("packet_size must be between 1 B and 64 KiB")
+        if self.stop_s is not None and self.stop_s <= self.start_s:
+            raise ValueError("stop must be after start")
+        return self
+
+    def applies_to(self, direction: str) -> bool:
+        return self.direction in (direction, "both")
 
 
 def _trace_path(name: str, info: ValidationInfo) -> str:
@@ -297,6 +418,10 @@ class Segment(_Model):
     uplink_trace: TracePath | None = None
     downlink_trace: TracePath | None = None
     queue: Queue = Queue()
+    bleach_dscp: bool = Field(
+        False, description="Remark every packet to DSCP 0 on entering this segment."
+    )
+    cross_traffic: tuple[CrossTraffic, ...] = ()
 
     @field_validator("capacity_bps")
     @classmethod
@@ -313,6 +438,8 @@ class Segment(_Model):
         )
         if limited and unlimited_side:
             raise ValueError("a queue limit needs a capacity or a trace in both directions")
+        if unlimited_side and (not self.queue.is_plain_droptail or self.cross_traffic):
+            raise ValueError("an AQM, DSCP scheduling or cross traffic needs a capacity or traces")
         return self
 
     def trace_for(self, direction: str) -> str | None:
@@ -367,6 +494,7 @@ class Calls(_Model):
     dscp: StrictInt = Field(
         46, ge=0, le=63, description="Media DSCP; 46 is EF, RFC 4594 clause 4.1 telephony."
     )
+    ecn: bool = Field(False, description="Media sent ECN-capable (ECT(0)), RFC 6679.")
 
     @field_validator("ptime_s")
     @classmethod

@@ -51,9 +51,8 @@ PACKET_SCHEMA = pa.schema(
         pa.field("send_s", pa.float64(), nullable=False),
         pa.field("recv_s", pa.float64(), nullable=False),  # NaN when lost
         pa.field("lost_at", _CATEGORY, nullable=True),  # segment that lost it; null if delivered
-        pa.field(
-            "drop_reason", _CATEGORY, nullable=True
-        ),  # queue, harq, channel; null if delivered
+        pa.field("drop_reason", _CATEGORY, nullable=True),  # queue, aqm, harq, channel
+        pa.field("ce", pa.bool_(), nullable=False),  # ECN Congestion Experienced on arrival
     ]
 )
 
@@ -111,6 +110,7 @@ def packets_table(
     places: Sequence[str],
     drop_reason: NDArray[Any],
     reasons: Sequence[str],
+    ce: NDArray[Any],
 ) -> pa.Table:
     """The packets table; category codes index ``DIRECTIONS``, ``places`` and ``reasons``."""
     columns = [
@@ -126,6 +126,7 @@ def packets_table(
         pa.array(recv_s, type=pa.float64()),
         _category(lost_at, places),
         _category(drop_reason, reasons),
+        pa.array(ce, type=pa.bool_()),
     ]
     return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
 
