@@ -123,7 +123,8 @@ class ServeOutcome:
 
     @property
     def dropped(self) -> BoolArray:
-        return self.fate != Fate.SENT
+        dropped: BoolArray = self.fate != np.int8(Fate.SENT)
+        return dropped
 
 
 # ---- the event loop ------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _push(k: int, c: int, head: IntArray, tail: IntArray, link: IntArray) -> Non
 
 @kernel
 def _pop(c: int, head: IntArray, tail: IntArray, link: IntArray) -> int:
-    k = head[c]
+    k = int(head[c])
     head[c] = link[k]
     if head[c] < 0:
         tail[c] = -1
@@ -172,9 +173,10 @@ def _pick_class(
         else:
             deficit[c] = 0.0
     if empty:
+        turn[1] = 1  # an emptied class's turn ends: its deficit is gone (DRR)
         return -1
-    while True:  # deficit round robin: terminates, a quantum is at least one MTU
-        c = turn[0]
+    while True:  # deficit round robin: a class gets a quantum per turn until its head fits
+        c = int(turn[0])
         if head[c] < 0:
             turn[0] = (c + 1) % n
             turn[1] = 1
@@ -302,7 +304,7 @@ def _serve_kernel(
     times_ms: IntArray,
     bulk: FloatArray,
 ) -> tuple[FloatArray, NDArray[np.int8], BoolArray, IntArray]:
-    """Serve ``arrive[:n_media]`` plus packets the bulk flows send; slots after n_media are theirs."""
+    """Serve ``arrive[:n_media]`` and what the bulk flows send (slots after n_media)."""
     total = size.size
     depart = np.full(total, np.nan)
     fate = np.zeros(total, dtype=np.int8)
@@ -371,7 +373,7 @@ def _serve_kernel(
                 # Nothing to send: skip the opportunities up to the next packet.
                 t_ms = t_next * 1000.0
                 periods = math.floor(t_ms / period)
-                inside = np.searchsorted(times_ms, t_ms - periods * period, side="right")
+                inside = int(np.searchsorted(times_ms, t_ms - periods * period, side="right"))
                 next_opp = max(next_opp, periods * slots + inside)
             t_server = ((next_opp // slots) * period + times_ms[next_opp % slots]) / 1000.0
         elif in_service >= 0:

@@ -23,7 +23,7 @@ from voipbed.models.loss import GilbertElliott
 from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
-from voipbed.sim.cross_traffic import CrossArrivals, bulk_flows, unresponsive_arrivals
+from voipbed.sim.cross_traffic import bulk_flows, unresponsive_arrivals
 from voipbed.sim.stages import BoolArray, DelayStage, FloatArray, IntArray
 from voipbed.traces import read_schedule
 

@@ -269,7 +269,7 @@ class CoDelAqm(_Model):
 
 
 class PieAqm(_Model):
-    """PIE, RFC 8033: target 15 ms, update 15 ms, alpha 0.125, beta 1.25, burst 150 ms (4.2, 5.2)."""
+    """PIE, RFC 8033: target and update 15 ms, alpha 0.125, beta 1.25, burst 150 ms (4.2, 5.2)."""
 
     kind: Literal["pie"]
     target_s: Duration = Field(0.015, alias="target")

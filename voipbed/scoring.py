@@ -122,6 +122,8 @@ def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
         metrics[f"lost_at_{place}"] = counts
     for reason, counts in _counts_by_category(packets, "drop_reason", flow_ids).items():
         metrics[f"lost_by_{reason}"] = counts
+    marked = packets.filter(packets.column("ce")).column("flow").to_numpy()
+    metrics["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
     return _with_emodel(metrics, scenario)
 
 
@@ -178,7 +180,7 @@ def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
     totals = {
         name: int(metrics[name].sum())
         for name in metrics.columns
-        if name in {"sent", "received", "lost", "late_discarded"}
+        if name in {"sent", "received", "lost", "late_discarded", "ce_marked"}
         or name.startswith(("lost_at_", "lost_by_"))
     }
     by_direction = {

@@ -114,3 +114,52 @@ def test_trace_link_departures_fall_on_opportunities() -> None:
     allowed = np.union1d(times % times[-1], [0])
     assert np.isin(offset, allowed).all()
     np.testing.assert_allclose(leave_ms, np.round(leave_ms), atol=1e-6)
+
+
+BLOATED = """
+name: bloat
+seed: 5
+duration: 40s
+calls: {count: 2, start_spread: 1s}
+jitter_buffer: {delay: 60ms}
+path:
+  - {name: radio, one_way_delay: 10ms}
+  - name: backhaul
+    one_way_delay: 5ms
+    capacity: 10Mbps
+    queue: {bytes: 1MB}
+    cross_traffic: [{kind: bulk, count: 2, rtt: 60ms, direction: both}]
+"""
+
+
+def _bloated(*overrides: str):  # type: ignore[no-untyped-def]
+    scenario = parse_scenario(BLOATED, overrides=list(overrides))
+    trace = simulate(scenario)
+    packets = trace.packets.to_pandas()
+    settled = packets[packets["send_s"] > 10.0]
+    return (settled["recv_s"] - settled["send_s"]).dropna(), score_trace(trace.packets, scenario)
+
+
+def test_priority_queue_saves_ef_media_and_bleaching_takes_it_away() -> None:
+    """EF media beats bulk flows through a strict-priority backhaul; bleaching DSCP undoes it."""
+    bloated, bloated_metrics = _bloated()
+    priority, priority_metrics = _bloated("path[1].queue.scheduling=strict")
+    bleached, _ = _bloated("path[1].queue.scheduling=strict", "path[0].bleach_dscp=true")
+    assert bloated.median() > 0.3  # the drop-tail buffer stands full
+    assert priority.quantile(0.95) < 0.015 + 0.002
+    assert bleached.median() > 0.3
+    assert priority_metrics["mos"].mean() > bloated_metrics["mos"].mean() + 0.5
+
+
+def test_codel_backhaul_keeps_media_delay_low() -> None:
+    """With CoDel on the bloated backhaul, media p95 delay stays within tens of ms."""
+    codel, metrics = _bloated("path[1].queue.aqm=codel")
+    assert codel.quantile(0.95) < 0.015 + 0.025
+    assert (metrics["lost_by_aqm"] >= 0).all()
+
+
+def test_ecn_media_is_marked_instead_of_dropped() -> None:
+    """ECN-capable media through a CoDel queue arrives CE-marked rather than being dropped."""
+    _, metrics = _bloated("path[1].queue.aqm=codel", "calls.ecn=true")
+    assert metrics["ce_marked"].sum() > 0
+    assert metrics["lost_by_aqm"].sum() == 0
