@@ -1,0 +1,691 @@
+"""LTE RRC and DRX state machine: the delay it adds to packets, its state changes, its energy.
+
+One UE carries one call. The UE is in one of five states (``RrcState``):
+IDLE (RRC_IDLE, TS 36.331 clause 4.2.1), PROMOTION (RRC connection set-up,
+TS 36.331 clause 5.3.3, with random access first), CONNECTED (RRC_CONNECTED,
+continuous reception), SHORT_DRX and LONG_DRX (RRC_CONNECTED with the short or
+long DRX cycle, TS 36.321 clause 5.7).
+
+Packets reach the radio hop at ``time_s``: an uplink packet when the UE wants
+to send it, a downlink packet when it reaches the eNodeB. Each one is carried
+at ``release_s >= time_s``:
+
+- Activity (a packet carried) at time ``a`` puts the UE in CONNECTED and
+  (re)starts both inactivity timers. Without further activity the UE is
+  CONNECTED on ``[a, a + drx_inactivity_s)``, SHORT_DRX on
+  ``[.., a + drx_inactivity_s + short_drx_timer_s)``, LONG_DRX on
+  ``[.., a + rrc_inactivity_s)`` and IDLE after that (the RRC release). A
+  packet arriving exactly at a boundary finds the later state.
+- CONNECTED: a packet is carried at once.
+- SHORT_DRX / LONG_DRX, downlink: carried at once if an on-duration is in
+  progress (one began less than ``on_duration_s`` ago on the grid of the
+  current cycle), else at the start of the next on-duration. On-durations
+  start on an absolute grid (TS 36.321 clause 5.7: ``[(SFN * 10) + subframe]
+  modulo cycle = drxStartOffset``): the long grid is ``drx_offset + k *
+  long_drx_cycle_s``, the short grid is the same offset modulo the short
+  cycle, so the long grid is a subset of the short one. Short-grid starts
+  count until the short phase ends, long-grid starts after it. A downlink
+  packet buffered at the eNodeB keeps the connection: the UE is released to
+  IDLE only if nothing is waiting when the RRC inactivity timer expires.
+- SHORT_DRX / LONG_DRX, uplink: the UE does not wait for DRX, it sends a
+  scheduling request; the packet is carried ``uplink_sr_delay_s`` later.
+- IDLE, uplink: the UE starts a promotion at once and the packet is carried
+  when it ends, ``promotion_delay_s`` later.
+- IDLE, downlink: the UE is paged at its next paging occasion (grid
+  ``paging_offset + k * paging_cycle_s``, TS 36.304 clause 7), then promotes.
+- A UE asleep (IDLE or DRX sleep) with packets waiting wakes at the earliest
+  time any of them would wake it (an uplink packet during a paging wait starts
+  the promotion earlier); every packet that arrives before that wake-up,
+  including those that arrive during the promotion, is carried at it.
+
+Times are rounded to whole nanoseconds inside the kernel, so that a packet
+exactly on a timer boundary is decided by the rules above and not by a
+rounding error.
+
+Time per state is counted from 0 up to each UE's ``horizon_s``: its ``end_s``
+(the call end) or, if later, when the UE is back in IDLE after its last
+activity, so the tail after the call counts too. Energy is the time in each
+state times that state's mean power (``RrcConfig.state_power_mw``): on- and
+off-duration powers weighted by the DRX or paging duty cycle, the promotion
+power during promotions. IDLE sleep counts 0 mW, as in ARO's profile: the
+handset's base power with the screen off (11.4 mW in Huang et al. 2012,
+Table 3) is left out, so the energy is the radio's. The throughput-dependent
+part of Huang's power model (Table 4, alpha_u and alpha_d, about 40 mW at
+G.711 rates) is not counted either.
+
+Defaults are the typical LTE values measured by Huang et al., "A Close
+Examination of Performance and Power Characteristics of 4G LTE Networks",
+ACM MobiSys 2012 (Table 3: timers and the power model; Table 4: the data
+power model), measured on one US operator's network; AT&T's ARO analyser,
+from the same group, ships nearly the same values in its LTE profile
+(``lte.conf``: 0.26 s promotion, 0.1 s inactivity, 20 and 40 ms cycles,
+1.28 s paging, 1.21 / 1.68 / 1.06 / 0.594 W). Operators set these timers
+themselves, so they vary by network: TS 36.331 (MAC-MainConfig, DRX-Config)
+allows longDRX-Cycle 10-2560 ms, shortDRX-Cycle 2-640 ms, drx-InactivityTimer
+1-2560 and onDurationTimer 1-200 PDCCH subframes, and the RRC inactivity
+timer is an eNodeB setting outside the standard (tails of 10-12 s are
+commonly measured; many networks now use longer DRX cycles such as 320 ms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from voipbed.models._jit import kernel
+
+__all__ = [
+    "STATE_NAMES",
+    "KeepAliveEnergy",
+    "RrcConfig",
+    "RrcOutcome",
+    "RrcState",
+    "keepalive_energy",
+    "rrc_gate",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+Int8Array = NDArray[np.int8]
+
+
+class RrcState(IntEnum):
+    """Radio states of a UE; the values are the codes in ``RrcOutcome``."""
+
+    IDLE = 0
+    PROMOTION = 1
+    CONNECTED = 2
+    SHORT_DRX = 3
+    LONG_DRX = 4
+
+
+STATE_NAMES: tuple[str, ...] = tuple(state.name.lower() for state in RrcState)
+
+_IDLE = 0
+_PROMOTION = 1
+_CONNECTED = 2
+_SHORT = 3
+_LONG = 4
+_STATES = 5
+
+_OK = 0
+_UNSORTED = 1
+_BAD_UE = 2
+_NEGATIVE_TIME = 3
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
+@dataclass(frozen=True)
+class RrcConfig:
+    """Timers (seconds) and powers (milliwatts) of the RRC/DRX machine; defaults: typical LTE.
+
+    Timers, all from Huang et al. 2012 Table 3 unless noted:
+
+    - ``promotion_delay_s`` 0.260: IDLE to CONNECTED (T_pro = 260.1 +- 15.8 ms,
+      random access plus RRC connection set-up, UE-initiated). Used after
+      paging too (the network-triggered case was not measured separately).
+    - ``drx_inactivity_s`` 0.100: drx-InactivityTimer (T_i = 100 ms).
+    - ``short_drx_cycle_s`` 0.020: shortDRX-Cycle (T_ps = 20 ms).
+    - ``short_drx_timer_s`` 0.020: time spent in short DRX, drxShortCycleTimer
+      times the short cycle (T_is = 20 ms, one short cycle); 0 = no short DRX.
+    - ``long_drx_cycle_s`` 0.040: longDRX-Cycle (T_pl = 40 ms); a multiple of
+      the short cycle, as TS 36.331 requires.
+    - ``on_duration_s`` 0.001: onDurationTimer (T_on = 1 ms; ARO uses 2 ms).
+    - ``rrc_inactivity_s`` 11.576: RRC inactivity timer, the tail from the last
+      activity to RRC release (T_tail = 11576 +- 26 ms; operator-specific,
+      often 5-12 s).
+    - ``paging_cycle_s`` 1.28: IDLE paging cycle (T_pi = 1280 ms, i.e.
+      defaultPagingCycle rf128 of TS 36.331 PCCH-Config; rf32 to rf256 allowed).
+    - ``paging_on_duration_s`` 0.0432: time awake per paging occasion
+      (T_oni = 43.2 ms), used for IDLE power only.
+    - ``uplink_sr_delay_s`` 0.0: extra delay of an uplink packet that arrives in
+      DRX (scheduling request, then grant). A real SR costs up to one SR period
+      (sr-ConfigIndex, 5-80 ms, TS 36.213 Table 10.1.5-1) plus 4 subframes from
+      grant to PUSCH (TS 36.213 clause 8.0), but it costs the same in continuous
+      reception, so by default it is left to the radio link stage.
+
+    Powers, Huang et al. 2012 Table 3 (Table 4 for ``connected_mw``):
+
+    - ``idle_sleep_mw`` 0.0: IDLE between paging occasions (radio off; ARO 0 W).
+    - ``paging_on_mw`` 594.3: awake at a paging occasion in IDLE.
+    - ``promotion_mw`` 1210.7: during a promotion.
+    - ``connected_mw`` 1288.04: continuous reception, the intercept beta of the
+      throughput power model (Table 4) = an active radio moving ~no data.
+    - ``drx_sleep_mw`` 1060.0: RRC_CONNECTED tail base power between on-durations.
+    - ``drx_on_mw`` 1680.2: during a DRX on-duration.
+
+    ``initial_state`` is the state at time 0, as if just entered (not PROMOTION).
+    """
+
+    promotion_delay_s: float = 0.260
+    drx_inactivity_s: float = 0.100
+    short_drx_cycle_s: float = 0.020
+    short_drx_timer_s: float = 0.020
+    long_drx_cycle_s: float = 0.040
+    on_duration_s: float = 0.001
+    rrc_inactivity_s: float = 11.576
+    paging_cycle_s: float = 1.28
+    paging_on_duration_s: float = 0.0432
+    uplink_sr_delay_s: float = 0.0
+    idle_sleep_mw: float = 0.0
+    paging_on_mw: float = 594.3
+    promotion_mw: float = 1210.7
+    connected_mw: float = 1288.04
+    drx_sleep_mw: float = 1060.0
+    drx_on_mw: float = 1680.2
+    initial_state: RrcState = RrcState.IDLE
+
+    def __post_init__(self) -> None:
+        for name in (
+            "promotion_delay_s",
+            "short_drx_timer_s",
+            "uplink_sr_delay_s",
+            "idle_sleep_mw",
+            "paging_on_mw",
+            "promotion_mw",
+            "connected_mw",
+            "drx_sleep_mw",
+            "drx_on_mw",
+        ):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        for name in (
+            "drx_inactivity_s",
+            "short_drx_cycle_s",
+            "long_drx_cycle_s",
+            "on_duration_s",
+            "rrc_inactivity_s",
+            "paging_cycle_s",
+        ):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and _ns(value) > 0):
+                raise ValueError(f"{name} must be finite and > 0 (at least 1 ns), got {value}")
+        if _ns(self.long_drx_cycle_s) % _ns(self.short_drx_cycle_s) != 0:
+            raise ValueError(
+                f"long_drx_cycle_s ({self.long_drx_cycle_s}) must be a multiple of "
+                f"short_drx_cycle_s ({self.short_drx_cycle_s}) (TS 36.331 DRX-Config)"
+            )
+        if self.on_duration_s >= self.short_drx_cycle_s:
+            raise ValueError(
+                f"on_duration_s ({self.on_duration_s}) must be shorter than "
+                f"short_drx_cycle_s ({self.short_drx_cycle_s})"
+            )
+        if not 0 <= self.paging_on_duration_s <= self.paging_cycle_s:
+            raise ValueError(
+                f"paging_on_duration_s must be in [0, paging_cycle_s], got "
+                f"{self.paging_on_duration_s}"
+            )
+        if _ns(self.rrc_inactivity_s) < _ns(self.drx_inactivity_s) + _ns(self.short_drx_timer_s):
+            raise ValueError(
+                "rrc_inactivity_s must be >= drx_inactivity_s + short_drx_timer_s, got "
+                f"{self.rrc_inactivity_s} < {self.drx_inactivity_s} + {self.short_drx_timer_s}"
+            )
+        if not isinstance(self.initial_state, RrcState) or self.initial_state == RrcState.PROMOTION:
+            raise ValueError(
+                f"initial_state must be IDLE, CONNECTED, SHORT_DRX or LONG_DRX, "
+                f"got {self.initial_state!r}"
+            )
+
+    @property
+    def state_power_mw(self) -> tuple[float, float, float, float, float]:
+        """Mean power of each state, indexed by ``RrcState``, duty cycles included."""
+        idle = self.idle_sleep_mw + (self.paging_on_mw - self.idle_sleep_mw) * (
+            self.paging_on_duration_s / self.paging_cycle_s
+        )
+        on_extra = self.drx_on_mw - self.drx_sleep_mw
+        short = self.drx_sleep_mw + on_extra * self.on_duration_s / self.short_drx_cycle_s
+        long = self.drx_sleep_mw + on_extra * self.on_duration_s / self.long_drx_cycle_s
+        return (idle, self.promotion_mw, self.connected_mw, short, long)
+
+
+@dataclass(frozen=True)
+class RrcOutcome:
+    """What the RRC/DRX gate did to a batch of packets of U UEs.
+
+    Per packet: ``release_s``. Per state change, in (ue, time) order:
+    ``transition_ue``, ``transition_time_s``, ``transition_from``,
+    ``transition_to`` (``RrcState`` codes; names in ``STATE_NAMES``). Per UE:
+    ``state_time_s`` (U x 5, seconds in each state from 0 to ``horizon_s``),
+    ``energy_j``, ``promotions`` (IDLE to CONNECTED set-ups) and ``horizon_s``.
+    """
+
+    release_s: FloatArray
+    transition_ue: IntArray
+    transition_time_s: FloatArray
+    transition_from: Int8Array
+    transition_to: Int8Array
+    state_time_s: FloatArray
+    energy_j: FloatArray
+    promotions: IntArray
+    horizon_s: FloatArray
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the state codes, indexed by code."""
+        return STATE_NAMES
+
+
+@kernel
+def _prev_point(t: int, offset: int, period: int) -> int:
+    """Latest grid point offset + k * period at or before t."""
+    return offset + ((t - offset) // period) * period
+
+
+@kernel
+def _next_point(t: int, offset: int, period: int) -> int:
+    """Earliest grid point offset + k * period at or after t."""
+    return offset - ((offset - t) // period) * period
+
+
+@kernel
+def _push(buf: IntArray, count: int, ue: int, t: int, old: int, new: int) -> IntArray:
+    """Append one state change, doubling the buffer when it is full."""
+    if count == buf.shape[0]:
+        grown = np.empty((2 * buf.shape[0], 4), dtype=np.int64)
+        grown[:count] = buf[:count]
+        buf = grown
+    buf[count, 0] = ue
+    buf[count, 1] = t
+    buf[count, 2] = old
+    buf[count, 3] = new
+    return buf
+
+
+@kernel
+def _state_at(t: int, e1: int, e2: int, e3: int) -> int:
+    if t < e1:
+        return _CONNECTED
+    if t < e2:
+        return _SHORT
+    if t < e3:
+        return _LONG
+    return _IDLE
+
+
+@kernel
+def _decay(
+    until: int,
+    a: int,
+    state: int,
+    entered: int,
+    timers: IntArray,
+    keep_connection: bool,
+    acc: IntArray,
+    buf: IntArray,
+    count: int,
+    ue: int,
+) -> tuple[int, int, IntArray, int]:
+    """Follow the timers after activity ``a`` up to ``until``; record each state change.
+
+    With ``keep_connection`` (data waits for the UE) the RRC release never happens.
+    """
+    e1 = a + timers[0]
+    e2 = e1 + timers[1]
+    e3 = a + timers[2]
+    for k in range(3):
+        b = e1 if k == 0 else (e2 if k == 1 else e3)
+        if entered < b <= until:
+            new = _state_at(b, e1, e2, e3)
+            if new == _IDLE and keep_connection:  # data waits: no RRC release
+                break
+            if new != state:
+                acc[state] += b - entered
+                buf = _push(buf, count, ue, b, state, new)
+                count += 1
+                state = new
+                entered = b
+    return state, entered, buf, count
+
+
+@kernel
+def _drx_wake(
+    t: int,
+    downlink: bool,
+    a: int,
+    timers: IntArray,
+    drx_offset: int,
+) -> int:
+    """When a UE in DRX (last activity ``a``) can carry a packet arriving at ``t``."""
+    if not downlink:
+        return t + int(timers[7])
+    short_cycle = int(timers[3])
+    long_cycle = int(timers[4])
+    on = int(timers[5])
+    e2 = a + int(timers[0]) + int(timers[1])
+    if t < e2:
+        short_offset = drx_offset % short_cycle
+        prev = _prev_point(t, short_offset, short_cycle)
+        if t < prev + on:
+            return t
+        if prev + short_cycle < e2:
+            return prev + short_cycle
+        return _next_point(e2, drx_offset, long_cycle)
+    prev = _prev_point(t, drx_offset, long_cycle)
+    if t < prev + on:
+        return t
+    return prev + long_cycle
+
+
+@kernel
+def _idle_wake(t: int, downlink: bool, timers: IntArray, paging_offset: int) -> int:
+    """When a promotion triggered by a packet arriving at ``t`` in IDLE ends."""
+    start = _next_point(t, paging_offset, int(timers[6])) if downlink else t
+    return start + int(timers[8])
+
+
+@kernel
+def _close(
+    wake: int,
+    from_idle: bool,
+    a: int,
+    state: int,
+    entered: int,
+    timers: IntArray,
+    acc: IntArray,
+    buf: IntArray,
+    count: int,
+    ue: int,
+) -> tuple[int, int, IntArray, int]:
+    """The UE wakes at ``wake`` and carries what waits: record the way to CONNECTED."""
+    if from_idle:
+        start = wake - timers[8]
+        acc[_IDLE] += start - entered
+        if timers[8] > 0:
+            buf = _push(buf, count, ue, start, _IDLE, _PROMOTION)
+            count += 1
+            acc[_PROMOTION] += timers[8]
+            buf = _push(buf, count, ue, wake, _PROMOTION, _CONNECTED)
+        else:
+            buf = _push(buf, count, ue, wake, _IDLE, _CONNECTED)
+        return _CONNECTED, wake, buf, count + 1
+    state, entered, buf, count = _decay(wake, a, state, entered, timers, True, acc, buf, count, ue)
+    acc[state] += wake - entered
+    buf = _push(buf, count, ue, wake, state, _CONNECTED)
+    return _CONNECTED, wake, buf, count + 1
+
+
+@kernel
+def _release_group(
+    release: FloatArray, time_s: FloatArray, t_ns: IntArray, first: int, stop: int, wake: int
+) -> None:
+    """Packets first..stop-1 waited for the wake-up at ``wake`` (ns); never before arrival."""
+    for k in range(first, stop):
+        release[k] = time_s[k] if t_ns[k] == wake else max(time_s[k], wake / 1e9)
+
+
+@kernel
+def _rrc_kernel(
+    ue: IntArray,
+    time_s: FloatArray,
+    t_ns: IntArray,
+    downlink: BoolArray,
+    end_ns: IntArray,
+    drx_offset_ns: IntArray,
+    paging_offset_ns: IntArray,
+    timers: IntArray,
+    initial_state: int,
+) -> tuple[FloatArray, IntArray, int, IntArray, IntArray, IntArray, int]:
+    """Run every UE's machine over its packets; see the module docstring for the rules.
+
+    ``timers`` (ns): drx inactivity, short DRX time, RRC inactivity, short cycle,
+    long cycle, on-duration, paging cycle, uplink SR delay, promotion delay.
+    """
+    n = t_ns.size
+    users = end_ns.size
+    release = np.empty(n)
+    acc = np.zeros((users, _STATES), dtype=np.int64)
+    promotions = np.zeros(users, dtype=np.int64)
+    horizon = np.empty(users, dtype=np.int64)
+    buf = np.empty((max(64, n // 16 + 8 * users), 4), dtype=np.int64)
+    count = 0
+    ti = timers[0]
+    tail = timers[2]
+    i = 0
+    for u in range(users):
+        # activity time that puts the UE in ``initial_state`` at time 0
+        if initial_state == _CONNECTED:
+            a = 0
+        elif initial_state == _SHORT:
+            a = -ti
+        elif initial_state == _LONG:
+            a = -(ti + timers[1])
+        else:
+            a = -tail
+        state = _state_at(0, a + ti, a + ti + timers[1], a + tail)
+        entered = 0
+        pending = False  # packets first..i-1 wait for the UE to wake at ``wake``
+        from_idle = False
+        wake = 0
+        first = 0
+        prev_t = -1
+        while i < n and ue[i] == u:
+            t = t_ns[i]
+            if t < 0:
+                return release, buf, count, acc, promotions, horizon, _NEGATIVE_TIME
+            if t < prev_t:
+                return release, buf, count, acc, promotions, horizon, _UNSORTED
+            prev_t = t
+            dl = downlink[i]
+            if pending:
+                if t < wake:
+                    if from_idle:
+                        wake = min(wake, _idle_wake(t, dl, timers, paging_offset_ns[u]))
+                    else:
+                        wake = min(wake, _drx_wake(t, dl, a, timers, drx_offset_ns[u]))
+                    i += 1
+                    continue
+                state, entered, buf, count = _close(
+                    wake, from_idle, a, state, entered, timers, acc[u], buf, count, u
+                )
+                if from_idle:
+                    promotions[u] += 1
+                _release_group(release, time_s, t_ns, first, i, wake)
+                a = wake
+                pending = False
+            if t - a < ti:  # CONNECTED: carried at once
+                release[i] = time_s[i]
+                a = t
+                i += 1
+                continue
+            state, entered, buf, count = _decay(
+                t, a, state, entered, timers, False, acc[u], buf, count, u
+            )
+            if state == _IDLE:
+                from_idle = True
+                wake = _idle_wake(t, dl, timers, paging_offset_ns[u])
+            else:
+                from_idle = False
+                wake = _drx_wake(t, dl, a, timers, drx_offset_ns[u])
+            if wake > t:
+                pending = True
+                first = i
+            else:  # awake now: an on-duration, an uplink without SR delay, a 0 s promotion
+                state, entered, buf, count = _close(
+                    t, from_idle, a, state, entered, timers, acc[u], buf, count, u
+                )
+                if from_idle:
+                    promotions[u] += 1
+                release[i] = time_s[i]
+                a = t
+            i += 1
+        if i < n and ue[i] < u:
+            return release, buf, count, acc, promotions, horizon, _UNSORTED
+        if pending:
+            state, entered, buf, count = _close(
+                wake, from_idle, a, state, entered, timers, acc[u], buf, count, u
+            )
+            if from_idle:
+                promotions[u] += 1
+            _release_group(release, time_s, t_ns, first, i, wake)
+            a = wake
+        stop = max(end_ns[u], entered, a + tail)
+        state, entered, buf, count = _decay(
+            stop, a, state, entered, timers, False, acc[u], buf, count, u
+        )
+        acc[u, state] += stop - entered
+        horizon[u] = stop
+    if i < n:
+        return release, buf, count, acc, promotions, horizon, _BAD_UE
+    return release, buf, count, acc, promotions, horizon, _OK
+
+
+def _per_ue_offsets(
+    offset_s: FloatArray | None, users: int, period_s: float, name: str
+) -> IntArray:
+    if offset_s is None:
+        return np.zeros(users, dtype=np.int64)
+    offsets = np.asarray(offset_s, dtype=np.float64)
+    if offsets.shape != (users,):
+        raise ValueError(f"{name} must have one value per UE ({users}), got shape {offsets.shape}")
+    if not np.all((offsets >= 0) & (offsets < period_s)):
+        raise ValueError(f"{name} must be in [0, {period_s}) s")
+    return np.minimum(np.rint(offsets * 1e9).astype(np.int64), _ns(period_s) - 1)
+
+
+def rrc_gate(
+    ue: IntArray,
+    time_s: FloatArray,
+    downlink: BoolArray,
+    end_s: FloatArray,
+    config: RrcConfig | None = None,
+    *,
+    drx_offset_s: FloatArray | None = None,
+    paging_offset_s: FloatArray | None = None,
+) -> RrcOutcome:
+    """Pass packets of U UEs through their RRC/DRX machines (rules: module docstring).
+
+    ``ue`` (ids 0..U-1), ``time_s`` (>= 0) and ``downlink`` describe the packets,
+    sorted by (ue, time_s); ``end_s`` gives each UE's call end (U = its length).
+    ``drx_offset_s`` (in [0, long_drx_cycle_s)) and ``paging_offset_s`` (in
+    [0, paging_cycle_s)) place each UE's on-durations and paging occasions;
+    both default to 0. Each call starts every UE afresh in
+    ``config.initial_state`` at time 0.
+    """
+    cfg = config or RrcConfig()
+    ue_ids = np.ascontiguousarray(ue, dtype=np.int64)
+    times = np.ascontiguousarray(time_s, dtype=np.float64)
+    down = np.ascontiguousarray(downlink, dtype=np.bool_)
+    ends = np.ascontiguousarray(end_s, dtype=np.float64)
+    if not (ue_ids.ndim == times.ndim == down.ndim == ends.ndim == 1):
+        raise ValueError("ue, time_s, downlink and end_s must be one-dimensional")
+    if not ue_ids.size == times.size == down.size:
+        raise ValueError(
+            f"ue, time_s and downlink differ in length: {ue_ids.size}, {times.size}, {down.size}"
+        )
+    if not np.all(np.isfinite(ends) & (ends >= 0)):
+        raise ValueError("end_s must be finite and >= 0")
+    users = ends.size
+    timers = np.array(
+        [
+            _ns(cfg.drx_inactivity_s),
+            _ns(cfg.short_drx_timer_s),
+            _ns(cfg.rrc_inactivity_s),
+            _ns(cfg.short_drx_cycle_s),
+            _ns(cfg.long_drx_cycle_s),
+            _ns(cfg.on_duration_s),
+            _ns(cfg.paging_cycle_s),
+            _ns(cfg.uplink_sr_delay_s),
+            _ns(cfg.promotion_delay_s),
+        ],
+        dtype=np.int64,
+    )
+    with np.errstate(invalid="ignore"):  # NaN times become negative and are refused below
+        t_ns = np.rint(times * 1e9).astype(np.int64)
+    release, buf, count, acc, promotions, horizon, status = _rrc_kernel(
+        ue_ids,
+        times,
+        t_ns,
+        down,
+        np.rint(ends * 1e9).astype(np.int64),
+        _per_ue_offsets(drx_offset_s, users, cfg.long_drx_cycle_s, "drx_offset_s"),
+        _per_ue_offsets(paging_offset_s, users, cfg.paging_cycle_s, "paging_offset_s"),
+        timers,
+        int(cfg.initial_state),
+    )
+    if status == _UNSORTED:
+        raise ValueError("packets must be sorted by (ue, time_s) with ue >= 0")
+    if status == _BAD_UE:
+        raise ValueError(f"ue ids must be in [0, {users}) (one end_s per UE)")
+    if status == _NEGATIVE_TIME:
+        raise ValueError("time_s must be finite and >= 0")
+    rows = buf[:count]
+    state_time_s = acc / 1e9
+    power_w = np.array(cfg.state_power_mw) / 1000.0
+    return RrcOutcome(
+        release_s=release,
+        transition_ue=rows[:, 0].copy(),
+        transition_time_s=rows[:, 1] / 1e9,
+        transition_from=rows[:, 2].astype(np.int8),
+        transition_to=rows[:, 3].astype(np.int8),
+        state_time_s=state_time_s,
+        energy_j=state_time_s @ power_w,
+        promotions=promotions,
+        horizon_s=horizon / 1e9,
+    )
+
+
+@dataclass(frozen=True)
+class KeepAliveEnergy:
+    """Steady-state cost of one small packet every ``interval_s``.
+
+    ``energy_j`` is the radio energy of one interval (the keep-alive, its tail
+    and any IDLE time up to the next one), ``mean_power_mw`` that energy over
+    the interval, ``promotions`` the IDLE to CONNECTED set-ups per keep-alive
+    (0 when the tail outlasts the interval, 1 when the UE idles in between).
+    """
+
+    interval_s: float
+    energy_j: float
+    mean_power_mw: float
+    promotions: float
+
+    @property
+    def energy_per_hour_j(self) -> float:
+        """Energy the keep-alives cost in an hour."""
+        return self.mean_power_mw * 3.6
+
+
+_KEEPALIVE_WARMUP = 4
+_KEEPALIVE_MEASURED = 64
+
+
+def keepalive_energy(
+    interval_s: float, config: RrcConfig | None = None, *, downlink: bool = False
+) -> KeepAliveEnergy:
+    """Energy per keep-alive of one small packet every ``interval_s`` (e.g. a SIP keep-alive).
+
+    Runs the gate on ``_KEEPALIVE_WARMUP`` and on ``_KEEPALIVE_WARMUP +
+    _KEEPALIVE_MEASURED`` keep-alives and takes the difference, so the first
+    promotion and the last tail cancel. Uplink by default (the UE sends it);
+    the reply, if any, falls inside the same active period and is not counted.
+    """
+    if not (np.isfinite(interval_s) and interval_s > 0):
+        raise ValueError(f"interval_s must be finite and > 0, got {interval_s}")
+    cfg = config or RrcConfig()
+    totals = []
+    for count in (_KEEPALIVE_WARMUP, _KEEPALIVE_WARMUP + _KEEPALIVE_MEASURED):
+        times = np.arange(count, dtype=np.float64) * float(interval_s)
+        outcome = rrc_gate(
+            np.zeros(count, dtype=np.int64),
+            times,
+            np.full(count, downlink),
+            np.array([count * float(interval_s)]),
+            cfg,
+        )
+        totals.append((float(outcome.energy_j[0]), float(outcome.promotions[0])))
+    energy_j = (totals[1][0] - totals[0][0]) / _KEEPALIVE_MEASURED
+    promotions = (totals[1][1] - totals[0][1]) / _KEEPALIVE_MEASURED
+    return KeepAliveEnergy(
+        interval_s=float(interval_s),
+        energy_j=energy_j,
+        mean_power_mw=energy_j / interval_s * 1000.0,
+        promotions=promotions,
+    )
