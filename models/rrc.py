@@ -335,6 +335,12 @@ def _decay(
         if entered < b <= until:
             new = _state_at(b, e1, e2, e3)
             if new == _IDLE and keep_connection:  # data waits: no RRC release
+                if state != _LONG and b < until:  # DRX timers ran out with the tail: long DRX
+                    acc[state] += b - entered
+                    buf = _push(buf, count, ue, b, state, _LONG)
+                    count += 1
+                    state = _LONG
+                    entered = b
                 break
             if new != state:
                 acc[state] += b - entered
