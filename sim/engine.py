@@ -17,13 +17,13 @@ import simpy
 from voipbed.models.codecs import codec as codec_named
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
-from voipbed.sim.path import DROP_REASONS, DirectionPackets, SegmentLink, run_direction
-from voipbed.sim.traffic import FlowSpan, send_packets
+from voipbed.sim.control_plane import Event, radio_gate
+from voipbed.sim.path import DROP_REASONS, DirectionPackets, DirectionResult, PathWalk, SegmentLink
+from voipbed.sim.stages import FloatArray, IntArray
+from voipbed.sim.traffic import FlowSpan, SentPackets, send_packets
 from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts, packets_table
 
 __all__ = ["simulate"]
-
-Event = tuple[float, str, int, dict[str, Any]]
 
 
 def _call_process(
@@ -66,38 +66,10 @@ def simulate(scenario: Scenario) -> Trace:
 
     spans.sort(key=lambda span: span.flow)
     sent = send_packets(spans, codec_named(calls.codec), calls.ptime_s)
-    recv_s = np.full(sent.send_s.size, np.nan)
-    lost_at = np.full(sent.send_s.size, -1, dtype=np.int64)
-    drop_reason = np.full(sent.send_s.size, -1, dtype=np.int64)
-    ce = np.zeros(sent.send_s.size, dtype=np.bool_)
     wire = np.full(sent.send_s.size, sent.wire_bytes, dtype=np.int64)
     dscp = np.full(sent.send_s.size, calls.dscp, dtype=np.int64)
-    for index, direction in enumerate(DIRECTIONS):
-        segments = scenario.path if direction == "uplink" else tuple(reversed(scenario.path))
-        links = [
-            SegmentLink(segment, direction, scenario.seed, scenario.duration_s)
-            for segment in segments
-        ]
-        mine = np.flatnonzero(sent.direction == index)
-        result = run_direction(
-            links,
-            DirectionPackets(
-                sent.send_s[mine],
-                sent.flow[mine],
-                wire[mine],
-                dscp[mine],
-                np.full(mine.size, calls.ecn, dtype=np.bool_),
-            ),
-        )
-        recv_s[mine] = result.recv_s
-        drop_reason[mine] = result.drop_reason
-        ce[mine] = result.ce
-        for stats in result.queue_stats:
-            events.append((scenario.duration_s, "queue_stats", -1, stats))
-        # Map the direction's hop index back to the segment's place in scenario.path.
-        hop_to_place = np.arange(len(segments)) if index == 0 else np.arange(len(segments))[::-1]
-        lost_here = result.lost_at >= 0
-        lost_at[mine[lost_here]] = hop_to_place[result.lost_at[lost_here]]
+    fates, path_events = _carry(scenario, sent, wire, dscp, starts, ends)
+    events += path_events
 
     packets = packets_table(
         call=sent.call,
@@ -109,12 +81,12 @@ def simulate(scenario: Scenario) -> Trace:
         wire_bytes=wire,
         dscp=dscp,
         send_s=sent.send_s,
-        recv_s=recv_s,
-        lost_at=lost_at,
+        recv_s=fates.recv_s,
+        lost_at=fates.lost_at,
         places=[segment.name for segment in scenario.path],
-        drop_reason=drop_reason,
+        drop_reason=fates.drop_reason,
         reasons=DROP_REASONS,
-        ce=ce,
+        ce=fates.ce,
     )
     manifest = {
         "engine": "sim",
@@ -123,3 +95,54 @@ def simulate(scenario: Scenario) -> Trace:
         "host": host_facts(),
     }
     return Trace(packets, events_table(events), manifest)
+
+
+def _carry(
+    scenario: Scenario,
+    sent: SentPackets,
+    wire: IntArray,
+    dscp: IntArray,
+    call_start_s: FloatArray,
+    call_end_s: FloatArray,
+) -> tuple[DirectionResult, list[Event]]:
+    """Every packet's fate over the path, both directions, with the radio's control plane.
+
+    Each direction crosses the hops before the radio, then the RRC and
+    handovers act on both directions at the radio, then the rest of the path.
+    ``lost_at`` in the result numbers segments as ``scenario.path`` does.
+    """
+    path = scenario.path
+    radio = scenario.radio
+    place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
+    walks: list[tuple[PathWalk, list[SegmentLink], IntArray, IntArray, int]] = []
+    for d, direction in enumerate(DIRECTIONS):
+        order = np.arange(len(path)) if direction == "uplink" else np.arange(len(path))[::-1]
+        radio_hop = int(np.flatnonzero(order == place)[0])
+        mine = np.flatnonzero(sent.direction == d)
+        packets = DirectionPackets(
+            sent.send_s[mine],
+            sent.flow[mine],
+            wire[mine],
+            dscp[mine],
+            np.full(mine.size, scenario.calls.ecn, dtype=np.bool_),
+        )
+        links = [SegmentLink(path[p], direction, scenario.seed, scenario.duration_s) for p in order]
+        walk = PathWalk(packets)
+        walk.cross(links[:radio_hop], 0)
+        walks.append((walk, links, order, mine, radio_hop))
+    (up, *_, up_hop), (down, *_, down_hop) = walks
+    events = radio_gate(scenario, up, down, (up_hop, down_hop), call_start_s, call_end_s)
+    n = sent.send_s.size
+    fates = DirectionResult(
+        np.full(n, np.nan), np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, bool)
+    )
+    for walk, links, order, mine, radio_hop in walks:
+        walk.cross(links[radio_hop:], radio_hop)
+        result = walk.result()
+        fates.recv_s[mine] = result.recv_s
+        fates.drop_reason[mine] = result.drop_reason
+        fates.ce[mine] = result.ce
+        lost = result.lost_at >= 0
+        fates.lost_at[mine[lost]] = order[result.lost_at[lost]]
+        events += [(scenario.duration_s, "queue_stats", -1, stats) for stats in result.queue_stats]
+    return fates, events

@@ -27,11 +27,18 @@ from voipbed.sim.cross_traffic import bulk_flows, unresponsive_arrivals
 from voipbed.sim.stages import BoolArray, DelayStage, FloatArray, IntArray
 from voipbed.traces import read_schedule
 
-__all__ = ["DROP_REASONS", "DirectionPackets", "DirectionResult", "SegmentLink", "run_direction"]
+__all__ = [
+    "DROP_REASONS",
+    "HANDOVER",
+    "DirectionPackets",
+    "DirectionResult",
+    "PathWalk",
+    "SegmentLink",
+]
 
 # Why a packet was lost: the trace's ``drop_reason`` category, in this order.
-DROP_REASONS = ("queue", "aqm", "harq", "channel")
-_QUEUE, _AQM, _HARQ, _CHANNEL = range(len(DROP_REASONS))
+DROP_REASONS = ("queue", "aqm", "harq", "channel", "handover")
+_QUEUE, _AQM, _HARQ, _CHANNEL, HANDOVER = range(len(DROP_REASONS))
 
 
 class SegmentLink:
@@ -150,44 +157,66 @@ class DirectionResult:
     queue_stats: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_direction(links: list[SegmentLink], packets: DirectionPackets) -> DirectionResult:
-    """Carry one direction's packets across ``links``."""
-    n = packets.send_s.size
-    time_s = packets.send_s.astype(np.float64, copy=True)
-    dscp = packets.dscp.copy()
-    lost_at = np.full(n, -1, dtype=np.int64)
-    reason = np.full(n, -1, dtype=np.int64)
-    ce = np.zeros(n, dtype=np.bool_)
-    stats = []
-    alive = np.arange(n)  # indices in flight, in order of arrival at the next stage
+class PathWalk:
+    """One direction's packets on their way: where each is, and what befell the lost ones.
 
-    def drop(mask: NDArray[np.bool_], hop: int, why: int | NDArray[np.int64]) -> IntArray:
-        lost_at[alive[mask]] = hop
-        reason[alive[mask]] = why if isinstance(why, int) else why[mask]
-        return alive[~mask]
+    ``cross`` carries the packets still in flight over some hops; between two
+    calls the control plane (RRC, handovers) may move or drop them with
+    ``delay_to`` and ``drop``.
+    """
 
-    for hop, segment in enumerate(links):
-        alive = alive[np.argsort(time_s[alive], kind="stable")]
-        if segment.bleach_dscp:
-            dscp[alive] = 0
-        if segment.link is not None or segment.queueing is not None:
-            depart, why, marked, queue_stats = segment.enqueue(
-                time_s[alive], packets.wire_bytes[alive], dscp[alive], packets.ect[alive]
-            )
-            time_s[alive] = depart
-            ce[alive[marked]] = True
-            if queue_stats is not None:
-                stats.append(queue_stats)
-            alive = drop(why >= 0, hop, why)
-        extra_s = np.zeros(alive.size)
-        if segment.harq is not None:
-            outcome = segment.harq.outcome(alive.size, segment.harq_rng)
-            extra_s = segment.harq.extra_delay_s(outcome)[~outcome.failed]
-            alive = drop(outcome.failed, hop, _HARQ)
-        lost = segment.lost_on_medium(packets.flow[alive])
-        extra_s = extra_s[~lost]
-        alive = drop(lost, hop, _CHANNEL)
-        time_s[alive] = segment.delay.process(time_s[alive] + extra_s, packets.flow[alive]).time_s
-    recv_s = np.full(n, np.nan)
-    recv_s[alive] = time_s[alive]
-    return DirectionResult(recv_s, lost_at, reason, ce, stats)
+    def __init__(self, packets: DirectionPackets) -> None:
+        n = packets.send_s.size
+        self.packets = packets
+        self.time_s = packets.send_s.astype(np.float64, copy=True)
+        self.dscp = packets.dscp.copy()
+        self.lost_at = np.full(n, -1, dtype=np.int64)
+        self.reason = np.full(n, -1, dtype=np.int64)
+        self.ce = np.zeros(n, dtype=np.bool_)
+        self.stats: list[dict[str, Any]] = []
+        self.alive = np.arange(n)  # in flight, in order of arrival at the next stage
+
+    def drop(self, mask: BoolArray, hop: int, why: int | IntArray) -> None:
+        """Lose the in-flight packets where ``mask`` (over ``alive``) is set."""
+        lost = self.alive[mask]
+        self.lost_at[lost] = hop
+        self.reason[lost] = why if isinstance(why, int) else why[mask]
+        self.alive = self.alive[~mask]
+
+    def cross(self, links: list[SegmentLink], first_hop: int) -> None:
+        """Carry the packets in flight over ``links``, numbered from ``first_hop``."""
+        flow = self.packets.flow
+        for hop, segment in enumerate(links, start=first_hop):
+            self.alive = self.alive[np.argsort(self.time_s[self.alive], kind="stable")]
+            alive = self.alive
+            if segment.bleach_dscp:
+                self.dscp[alive] = 0
+            if segment.link is not None or segment.queueing is not None:
+                depart, why, marked, queue_stats = segment.enqueue(
+                    self.time_s[alive],
+                    self.packets.wire_bytes[alive],
+                    self.dscp[alive],
+                    self.packets.ect[alive],
+                )
+                self.time_s[alive] = depart
+                self.ce[alive[marked]] = True
+                if queue_stats is not None:
+                    self.stats.append(queue_stats)
+                self.drop(why >= 0, hop, why)
+            extra_s = np.zeros(self.alive.size)
+            if segment.harq is not None:
+                outcome = segment.harq.outcome(self.alive.size, segment.harq_rng)
+                extra_s = segment.harq.extra_delay_s(outcome)[~outcome.failed]
+                self.drop(outcome.failed, hop, _HARQ)
+            lost = segment.lost_on_medium(flow[self.alive])
+            extra_s = extra_s[~lost]
+            self.drop(lost, hop, _CHANNEL)
+            alive = self.alive
+            self.time_s[alive] = segment.delay.process(
+                self.time_s[alive] + extra_s, flow[alive]
+            ).time_s
+
+    def result(self) -> DirectionResult:
+        recv_s = np.full(self.time_s.size, np.nan)
+        recv_s[self.alive] = self.time_s[self.alive]
+        return DirectionResult(recv_s, self.lost_at, self.reason, self.ce, self.stats)

@@ -20,6 +20,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -40,6 +41,7 @@ from voipbed.scenario_path import (
     Segment,
     default_path,
 )
+from voipbed.scenario_radio import Radio
 from voipbed.schema_types import Duration, Section
 
 __all__ = [
@@ -197,6 +199,7 @@ class Scenario(Section):
     jitter_buffer: FixedJitterBuffer = FixedJitterBuffer()
     device: Device = Device()
     emodel: EModelSettings = EModelSettings()
+    radio: Radio = Radio()
 
     @field_validator("path")
     @classmethod
@@ -208,6 +211,18 @@ class Scenario(Section):
         if repeated:
             raise PydanticCustomError("path", f"segment names must be unique; repeated: {repeated}")
         return path
+
+    @model_validator(mode="after")
+    def _radio_fits(self) -> Scenario:
+        names = [segment.name for segment in self.path]
+        if self.radio.segment is not None and self.radio.segment not in names:
+            raise ValueError(f"radio.segment {self.radio.segment!r} is not in the path ({names})")
+        for entry in self.radio.handovers.schedule:
+            if entry.call is not None and entry.call >= self.calls.count:
+                raise ValueError(
+                    f"a handover names call {entry.call}; calls are 0..{self.calls.count - 1}"
+                )
+        return self
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The resolved scenario as YAML keys and unit strings; loads back to an equal Scenario."""
