@@ -73,7 +73,7 @@ def run_scenario(
         manifest = {**trace.manifest, "run_id": run_dir.name, "voipbed": __version__}
         write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
         enter("score")
-        metrics = score_trace(trace.packets, scenario)
+        metrics = score_trace(trace.packets, scenario, trace.events)
         pq.write_table(
             pa.Table.from_pandas(metrics, preserve_index=False), run_dir / "metrics.parquet"
         )

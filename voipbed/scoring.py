@@ -8,6 +8,7 @@ Whatever the engine, the same models score the same trace columns.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ METRIC_COLUMNS = (
     "ta_s",
     "r_factor",
     "mos",
+    "radio_energy_j",
 )
 
 
@@ -88,8 +90,13 @@ def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict
     return {name: counts[:, index] for index, name in enumerate(names)}
 
 
-def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
-    """Per-flow metrics of a packets table, scored with the scenario's codec, buffer and device."""
+def score_trace(
+    packets: pa.Table, scenario: Scenario, events: pa.Table | None = None
+) -> pd.DataFrame:
+    """Per-flow metrics of a packets table, scored with the scenario's codec, buffer and device.
+
+    With ``events``, each flow also gets its call's radio energy (``radio_energy_j``).
+    """
     table = packets.select(["call", "flow", "direction", "seq", "rtp_ts", "send_s", "recv_s"])
     frame = table.to_pandas()
     frame = frame.sort_values(["flow", "seq"], kind="stable")
@@ -124,7 +131,19 @@ def score_trace(packets: pa.Table, scenario: Scenario) -> pd.DataFrame:
         metrics[f"lost_by_{reason}"] = counts
     marked = packets.filter(packets.column("ce")).column("flow").to_numpy()
     metrics["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
+    if events is not None:
+        metrics["radio_energy_j"] = metrics["call"].map(_radio_energy_by_call(events))
     return _with_emodel(metrics, scenario)
+
+
+def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
+    """Each call's radio energy in joules, from the ``radio_energy`` events."""
+    frame = events.to_pandas()
+    rows = frame[frame["kind"] == "radio_energy"]
+    return {
+        int(call): float(json.loads(fields)["energy_j"])
+        for call, fields in zip(rows["call"], rows["fields"], strict=True)
+    }
 
 
 def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -175,6 +194,10 @@ def _quantiles(values: pd.Series) -> dict[str, float | None]:
     return {"mean": float(clean.mean()), "p5": float(p5), "p50": float(p50), "p95": float(p95)}
 
 
+def _present(metrics: pd.DataFrame) -> list[str]:
+    return [name for name in METRIC_COLUMNS if name in metrics.columns]
+
+
 def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
     """Run facts, totals, and mean/p5/p50/p95 over flows of each metric, also per direction."""
     totals = {
@@ -184,7 +207,7 @@ def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
         or name.startswith(("lost_at_", "lost_by_"))
     }
     by_direction = {
-        str(direction): {name: _quantiles(group[name]) for name in METRIC_COLUMNS}
+        str(direction): {name: _quantiles(group[name]) for name in _present(metrics)}
         for direction, group in metrics.groupby("direction", sort=True)
     }
     return {
@@ -192,6 +215,6 @@ def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
         "flows": len(metrics),
         "calls": int(metrics["call"].nunique()) if len(metrics) else 0,
         "totals": totals,
-        "metrics": {name: _quantiles(metrics[name]) for name in METRIC_COLUMNS},
+        "metrics": {name: _quantiles(metrics[name]) for name in _present(metrics)},
         "by_direction": by_direction,
     }
