@@ -128,6 +128,7 @@ class SegmentLink:
             "cross_packets": int(cross.time_s.size),
             "cross_dropped": int(cross_lost),
             "bulk_flows": len(self.bulk),
+            "bulk_sent": int(bulk.sent.sum()),
             "bulk_delivered_bytes": int(bulk.delivered_bytes.sum()),
             "bulk_dropped": int(bulk.dropped.sum()),
             "bulk_marked": int(bulk.marked.sum()),
