@@ -37,7 +37,10 @@ pytest: setup
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/sim_throughput.py
+	$(BIN)/python bench/mobile_chain.py
+	$(BIN)/python bench/vs_ns3.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

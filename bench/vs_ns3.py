@@ -85,6 +85,7 @@ path:
     capacity: {format_rate(capacity_bps)}
     queue: {{packets: 100}}
     loss: 1%
+radio: {{rrc: null}}  # a point-to-point link: no radio control plane, as in ns-3
 """
 
 

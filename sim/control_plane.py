@@ -57,21 +57,23 @@ def radio_gate(
     call_end_s: FloatArray,
 ) -> list[Event]:
     """Hold or drop the packets in flight at the radio hop; return the control-plane events."""
+    radio = scenario.radio
+    schedule = handover_schedule(scenario)
+    if radio.rrc is None and not len(schedule):
+        return []
     walks = (uplink, downlink)
     ue = np.concatenate([walk.packets.flow[walk.alive] // 2 for walk in walks])
     time_s = np.concatenate([walk.time_s[walk.alive] for walk in walks])
     is_down = np.concatenate([np.full(walk.alive.size, d == 1) for d, walk in enumerate(walks)])
     events: list[Event] = []
-    radio = scenario.radio
     if radio.rrc is not None:
-        order = np.lexsort((time_s, ue))
+        order = _by_ue_then_time(ue, time_s)
         time_s[order], rrc_events = _rrc(scenario, ue[order], time_s[order], is_down[order],
                                          call_start_s, call_end_s)  # fmt: skip
         events += rrc_events
-    schedule = handover_schedule(scenario)
     lost = np.zeros(time_s.size, dtype=np.bool_)
     if len(schedule):
-        order = np.lexsort((time_s, ue))
+        order = _by_ue_then_time(ue, time_s)
         outcome = ho.apply_handovers(
             ue[order], time_s[order], is_down[order], schedule, radio.handovers.configs()
         )
@@ -85,6 +87,21 @@ def radio_gate(
         walk.time_s[walk.alive] = time_s[part]
         walk.drop(lost[part], hop, HANDOVER)
     return events
+
+
+def _by_ue_then_time(ue: IntArray, time_s: FloatArray) -> IntArray:
+    """The order that sorts packets by (ue, time); stable, so ties keep their order.
+
+    Two passes of stable sorts, time then UE: the time sort merges the two
+    directions' already ordered runs, and the UE sort is a radix sort for up
+    to 65536 UEs; both are far cheaper than a two-key lexsort.
+    """
+    order = np.argsort(time_s, kind="stable")
+    key = ue[order]
+    if key.size and key.max() < 1 << 16:
+        key = key.astype(np.uint16)
+    ordered: IntArray = order[np.argsort(key, kind="stable")]
+    return ordered
 
 
 def _rrc(

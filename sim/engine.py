@@ -12,6 +12,7 @@ from collections.abc import Generator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import simpy
 
 from voipbed.models.codecs import codec as codec_named
@@ -65,28 +66,19 @@ def simulate(scenario: Scenario) -> Trace:
     env.run(until=scenario.duration_s + 1e-9)
 
     spans.sort(key=lambda span: span.flow)
-    sent = send_packets(spans, codec_named(calls.codec), calls.ptime_s)
-    wire = np.full(sent.send_s.size, sent.wire_bytes, dtype=np.int64)
-    dscp = np.full(sent.send_s.size, calls.dscp, dtype=np.int64)
-    fates, path_events = _carry(scenario, sent, wire, dscp, starts, ends)
+    codec = codec_named(calls.codec)
+    sent = [
+        send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s)
+        for d in range(len(DIRECTIONS))
+    ]
+    fates, path_events = _carry(scenario, sent, starts, ends)
     events += path_events
-
-    packets = packets_table(
-        call=sent.call,
-        flow=sent.flow,
-        direction=sent.direction,
-        seq=sent.seq,
-        rtp_ts=sent.rtp_ts,
-        payload_bytes=np.full(sent.send_s.size, sent.payload_bytes),
-        wire_bytes=wire,
-        dscp=dscp,
-        send_s=sent.send_s,
-        recv_s=fates.recv_s,
-        lost_at=fates.lost_at,
-        places=[segment.name for segment in scenario.path],
-        drop_reason=fates.drop_reason,
-        reasons=DROP_REASONS,
-        ce=fates.ce,
+    places = [segment.name for segment in scenario.path]
+    packets = pa.concat_tables(
+        [
+            _packets_table(d, part, fate, calls.dscp, places)
+            for d, (part, fate) in enumerate(zip(sent, fates, strict=True))
+        ]
     )
     manifest = {
         "engine": "sim",
@@ -99,13 +91,11 @@ def simulate(scenario: Scenario) -> Trace:
 
 def _carry(
     scenario: Scenario,
-    sent: SentPackets,
-    wire: IntArray,
-    dscp: IntArray,
+    sent: list[SentPackets],
     call_start_s: FloatArray,
     call_end_s: FloatArray,
-) -> tuple[DirectionResult, list[Event]]:
-    """Every packet's fate over the path, both directions, with the radio's control plane.
+) -> tuple[list[DirectionResult], list[Event]]:
+    """Every packet's fate over the path, per direction (uplink first).
 
     Each direction crosses the hops before the radio, then the RRC and
     handovers act on both directions at the radio, then the rest of the path.
@@ -114,35 +104,54 @@ def _carry(
     path = scenario.path
     radio = scenario.radio
     place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
-    walks: list[tuple[PathWalk, list[SegmentLink], IntArray, IntArray, int]] = []
-    for d, direction in enumerate(DIRECTIONS):
+    walks: list[tuple[PathWalk, list[SegmentLink], IntArray, int]] = []
+    for direction, part in zip(DIRECTIONS, sent, strict=True):
         order = np.arange(len(path)) if direction == "uplink" else np.arange(len(path))[::-1]
         radio_hop = int(np.flatnonzero(order == place)[0])
-        mine = np.flatnonzero(sent.direction == d)
+        n = part.send_s.size
         packets = DirectionPackets(
-            sent.send_s[mine],
-            sent.flow[mine],
-            wire[mine],
-            dscp[mine],
-            np.full(mine.size, scenario.calls.ecn, dtype=np.bool_),
+            part.send_s,
+            part.flow,
+            np.full(n, part.wire_bytes, dtype=np.int64),
+            np.full(n, scenario.calls.dscp, dtype=np.int64),
+            np.full(n, scenario.calls.ecn, dtype=np.bool_),
         )
         links = [SegmentLink(path[p], direction, scenario.seed, scenario.duration_s) for p in order]
         walk = PathWalk(packets)
         walk.cross(links[:radio_hop], 0)
-        walks.append((walk, links, order, mine, radio_hop))
+        walks.append((walk, links, order, radio_hop))
     (up, *_, up_hop), (down, *_, down_hop) = walks
     events = radio_gate(scenario, up, down, (up_hop, down_hop), call_start_s, call_end_s)
-    n = sent.send_s.size
-    fates = DirectionResult(
-        np.full(n, np.nan), np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, bool)
-    )
-    for walk, links, order, mine, radio_hop in walks:
+    results = []
+    for walk, links, order, radio_hop in walks:
         walk.cross(links[radio_hop:], radio_hop)
         result = walk.result()
-        fates.recv_s[mine] = result.recv_s
-        fates.drop_reason[mine] = result.drop_reason
-        fates.ce[mine] = result.ce
         lost = result.lost_at >= 0
-        fates.lost_at[mine[lost]] = order[result.lost_at[lost]]
+        result.lost_at[lost] = order[result.lost_at[lost]]  # hop number -> place in the path
+        results.append(result)
         events += [(scenario.duration_s, "queue_stats", -1, stats) for stats in result.queue_stats]
-    return fates, events
+    return results, events
+
+
+def _packets_table(
+    direction: int, sent: SentPackets, fate: DirectionResult, dscp: int, places: list[str]
+) -> pa.Table:
+    """One direction's rows of the packets table."""
+    n = sent.send_s.size
+    return packets_table(
+        call=sent.call,
+        flow=sent.flow,
+        direction=np.full(n, direction, dtype=np.int16),
+        seq=sent.seq,
+        rtp_ts=sent.rtp_ts,
+        payload_bytes=np.full(n, sent.payload_bytes, dtype=np.int32),
+        wire_bytes=np.full(n, sent.wire_bytes, dtype=np.int32),
+        dscp=np.full(n, dscp, dtype=np.uint8),
+        send_s=sent.send_s,
+        recv_s=fate.recv_s,
+        lost_at=fate.lost_at,
+        places=places,
+        drop_reason=fate.drop_reason,
+        reasons=DROP_REASONS,
+        ce=fate.ce,
+    )

@@ -188,13 +188,16 @@ class PathWalk:
         """Carry the packets in flight over ``links``, numbered from ``first_hop``."""
         flow = self.packets.flow
         for hop, segment in enumerate(links, start=first_hop):
-            self.alive = self.alive[np.argsort(self.time_s[self.alive], kind="stable")]
+            arrive_s = self.time_s[self.alive]
+            if np.any(arrive_s[1:] < arrive_s[:-1]):  # a stage upstream reordered them
+                order = np.argsort(arrive_s, kind="stable")
+                self.alive, arrive_s = self.alive[order], arrive_s[order]
             alive = self.alive
             if segment.bleach_dscp:
                 self.dscp[alive] = 0
             if segment.link is not None or segment.queueing is not None:
                 depart, why, marked, queue_stats = segment.enqueue(
-                    self.time_s[alive],
+                    arrive_s,
                     self.packets.wire_bytes[alive],
                     self.dscp[alive],
                     self.packets.ect[alive],

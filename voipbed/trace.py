@@ -10,6 +10,8 @@ fixed options and no pandas metadata, so the same trace gives the same bytes.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import platform
@@ -153,6 +155,11 @@ def _package_version(name: str) -> str:
 
 def host_facts() -> dict[str, Any]:
     """Versions and machine facts that let a run be reproduced and its speed be judged."""
+    return copy.deepcopy(_host_facts())
+
+
+@functools.cache
+def _host_facts() -> dict[str, Any]:
     packages = ["voipbed", "numpy", "scipy", "pandas", "pyarrow", "simpy", "pydantic"]
     return {
         "python": sys.version.split()[0],
