@@ -20,6 +20,7 @@ import time
 
 import pandas as pd
 
+from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.loader import parse_scenario
 from voipbed.sim.engine import simulate
 
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    keep_large_arrays_in_heap()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.loader import load_scenario
 from voipbed.scoring import score_trace
 from voipbed.sim.engine import simulate
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    keep_large_arrays_in_heap()
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.loader import parse_scenario
 from voipbed.models.jitter import interarrival_jitter
 from voipbed.scenario import Scenario
@@ -241,6 +242,7 @@ def main() -> None:
         help="ns-3 draws its own start phases instead of voipbed's send times",
     )
     args = parser.parse_args()
+    keep_large_arrays_in_heap()
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

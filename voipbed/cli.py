@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from voipbed import __version__
+from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.loader import ScenarioError, load_scenario
 from voipbed.runner import STAGES, RunFailed, run_scenario
 from voipbed.scenario import Scenario
@@ -63,6 +64,7 @@ def main(verbose: bool) -> None:
 def run(scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_dir: Path) -> None:
     """Run SCENARIO_FILE in the simulator; print the path of its report."""
     scenario = _load(scenario_file, overrides, seed)
+    keep_large_arrays_in_heap()
     console = Console(stderr=True)
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
