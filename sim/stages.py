@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.models._jit import kernel
 from voipbed.scenario import Jitter, JitterDistribution
 
 __all__ = ["DelayStage", "StageOutput"]
@@ -36,13 +37,15 @@ class DelayStage:
 
     In-sequence delivery means a packet never leaves before the previous
     packet of its flow that entered the stage: d_i = max(a_i + delay + X_i, d_prev).
+    It also undoes reordering from earlier in the hop (HARQ retransmissions),
+    as LTE's RLC reordering does (3GPP TS 36.322 clause 5.1.2.2).
     """
 
     def __init__(self, delay_s: float, jitter: Jitter, rng: np.random.Generator) -> None:
         self.delay_s = delay_s
         self.jitter = jitter
         self.rng = rng
-        self._last_leave_s: dict[int, float] = {}  # per flow, carried across batches
+        self._last_leave_s = np.full(0, -np.inf)  # per flow id, carried across batches
 
     def draw_jitter(self, count: int) -> FloatArray:
         """``count`` jitter samples, in arrival order (the references draw them one by one)."""
@@ -59,24 +62,22 @@ class DelayStage:
 
     def process(self, arrive_s: FloatArray, flow: IntArray) -> StageOutput:
         leave_s = arrive_s + self.delay_s + self.draw_jitter(arrive_s.size)
-        # A constant delay cannot reorder; random jitter can, unless delivery is in sequence.
-        varies = self.jitter.distribution is not JitterDistribution.NONE
-        if leave_s.size and varies and not self.jitter.reorder:
-            leave_s = self._in_sequence(leave_s, flow)
+        if leave_s.size and not self.jitter.reorder:
+            needed = int(flow.max()) + 1
+            if needed > self._last_leave_s.size:
+                grown = np.full(needed, -np.inf)
+                grown[: self._last_leave_s.size] = self._last_leave_s
+                self._last_leave_s = grown
+            _keep_in_sequence(leave_s, np.asarray(flow, dtype=np.int64), self._last_leave_s)
         return StageOutput(leave_s, np.zeros(leave_s.size, dtype=np.bool_))
 
-    def _in_sequence(self, leave_s: FloatArray, flow: IntArray) -> FloatArray:
-        order = np.argsort(flow, kind="stable")  # arrival order kept within each flow
-        sorted_flow = flow[order]
-        sorted_leave = leave_s[order]
-        starts = np.flatnonzero(np.r_[True, sorted_flow[1:] != sorted_flow[:-1]])
-        ends = np.r_[starts[1:], sorted_flow.size]
-        for start, end in zip(starts, ends, strict=True):
-            flow_id = int(sorted_flow[start])
-            run = sorted_leave[start:end]
-            run[0] = max(run[0], self._last_leave_s.get(flow_id, -np.inf))
-            np.maximum.accumulate(run, out=run)
-            self._last_leave_s[flow_id] = float(run[-1])
-        result = np.empty_like(leave_s)
-        result[order] = sorted_leave
-        return result
+
+@kernel
+def _keep_in_sequence(leave_s: FloatArray, flow: IntArray, last_leave_s: FloatArray) -> None:
+    """No packet leaves before the one of its flow that came in before it (in place)."""
+    for i in range(leave_s.size):
+        f = flow[i]
+        if leave_s[i] < last_leave_s[f]:
+            leave_s[i] = last_leave_s[f]
+        else:
+            last_leave_s[f] = leave_s[i]

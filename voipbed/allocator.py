@@ -36,4 +36,4 @@ def keep_large_arrays_in_heap() -> bool:
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
     trim_ok = mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     logger.debug("mallopt mmap threshold: %s, trim threshold: %s", mmap_ok, trim_ok)
-    return mmap_ok and trim_ok
+    return bool(mmap_ok and trim_ok)

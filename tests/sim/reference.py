@@ -57,8 +57,7 @@ class ReferenceDelay:
 
     def leave(self, arrive_s: float, flow: int) -> float:
         leave_s = arrive_s + self.delay_s + self._jitter()
-        keep_order = self.jitter.distribution is not JitterDistribution.NONE
-        if keep_order and not self.jitter.reorder:
+        if not self.jitter.reorder:
             leave_s = max(leave_s, self.last_leave_s.get(flow, -math.inf))
             self.last_leave_s[flow] = leave_s
         return leave_s

@@ -176,3 +176,17 @@ def test_link_needs_one_kind_of_service() -> None:
     """A queueing link is either a rate or a trace, not both or neither."""
     with pytest.raises(ValueError, match="exactly one"):
         QueueingLink()
+
+
+@settings(max_examples=100, deadline=None)
+@given(link=links(), packets=offered(), seed=st.integers(0, 2**32 - 1))
+def test_each_class_leaves_in_arrival_order(
+    link: QueueingLink, packets: tuple[np.ndarray, ...], seed: int
+) -> None:
+    """Whatever the scheduler and AQM, packets of one class leave in the order they came."""
+    arrive, size, klass, ect = packets
+    outcome, _ = link.serve(arrive, size, klass, ect, np.random.default_rng(seed))
+    classes = klass if link.scheduling != Scheduling.FIFO else np.zeros_like(klass)
+    for c in np.unique(classes):
+        sent = (classes == c) & ~outcome.dropped
+        assert np.all(np.diff(outcome.depart_s[sent]) >= 0)
