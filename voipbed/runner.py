@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from voipbed import __version__
+from voipbed.models.rrc import keepalive_energy
 from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
 from voipbed.scenario import Scenario
@@ -87,6 +88,8 @@ def run_scenario(
             "wall_s": round(time.perf_counter() - started, 3),
         }
         summary = summarize(metrics, facts)
+        if scenario.radio.rrc is not None:
+            summary["keepalive"] = _keepalive_cost(scenario)
         text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
         (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
         enter("report")
@@ -101,6 +104,19 @@ def run_scenario(
     except Exception as error:
         raise RunFailed(stage, run_dir, error) from error
     return RunResult(run_dir, report, summary)
+
+
+def _keepalive_cost(scenario: Scenario) -> dict[str, float]:
+    """Radio energy of the scenario's keep-alive period on an otherwise idle handset."""
+    assert scenario.radio.rrc is not None  # checked by the caller
+    cost = keepalive_energy(scenario.radio.keepalive_interval_s, scenario.radio.rrc.to_model())
+    return {
+        "interval_s": cost.interval_s,
+        "energy_per_keepalive_j": cost.energy_j,
+        "mean_power_mw": cost.mean_power_mw,
+        "energy_per_hour_j": cost.energy_per_hour_j,
+        "promotions_per_keepalive": cost.promotions,
+    }
 
 
 def _json_default(value: object) -> object:

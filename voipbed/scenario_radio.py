@@ -151,4 +151,12 @@ class Radio(Section):
 
     segment: str | None = Field(None, description="Path segment of the radio; null: the first.")
     rrc: Rrc | None = Rrc()
+    keepalive_interval_s: Duration = Field(
+        30.0,
+        alias="keepalive_interval",
+        description=(
+            "Keep-alive period whose radio energy the summary prices (e.g. SIP/NAT "
+            "keep-alives; RFC 5626 clause 4.4 discusses their timing)."
+        ),
+    )
     handovers: Handovers = Handovers()

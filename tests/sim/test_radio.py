@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from voipbed.loader import parse_scenario
+from voipbed.runner import run_scenario
 from voipbed.sim.engine import simulate
 
 BASE = """
@@ -90,3 +92,17 @@ def test_poisson_mobility_is_reproducible() -> None:
     handovers = first[first["kind"] == "handover"]
     assert len(handovers) > 0
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_summary_prices_the_keepalive_period(tmp_path: Path) -> None:
+    """The summary gives the radio cost of the keep-alive period; sparser is cheaper per hour."""
+    costs = []
+    for interval in ("10s", "60s"):
+        scenario = parse_scenario(
+            BASE, overrides=["duration=3s", f"radio.keepalive_interval={interval}"]
+        )
+        summary = run_scenario(scenario, tmp_path).summary
+        costs.append(summary["keepalive"])
+    assert costs[0]["promotions_per_keepalive"] == 0  # inside the 11.6 s tail: never idle
+    assert costs[1]["promotions_per_keepalive"] == pytest.approx(1)
+    assert costs[1]["energy_per_hour_j"] < costs[0]["energy_per_hour_j"]
