@@ -286,6 +286,22 @@ _FB_ACK, _FB_LOSS, _FB_CE = 0, 1, 2
 
 
 @kernel
+def _feedback(
+    b: int,
+    at: float,
+    kind: int,
+    fb_time: NDArray[np.float64],
+    fb_kind: NDArray[np.int8],
+    fb_tail: IntArray,
+) -> None:
+    """Queue a feedback event (ACK, loss or CE) for bulk flow ``b`` at time ``at``."""
+    ring = fb_time.shape[1]
+    fb_time[b, fb_tail[b] % ring] = at
+    fb_kind[b, fb_tail[b] % ring] = kind
+    fb_tail[b] += 1
+
+
+@kernel
 def _serve_kernel(
     arrive: FloatArray,
     n_media: int,
@@ -399,10 +415,9 @@ def _serve_kernel(
                 depart[done] = now
                 in_service = -1
                 if owner[done] >= 0:
+                    kind = _FB_CE if ce[done] else _FB_ACK
                     b = owner[done]
-                    fb_time[b, fb_tail[b] % ring] = now + bulk[b, _B_RTT]
-                    fb_kind[b, fb_tail[b] % ring] = _FB_CE if ce[done] else _FB_ACK
-                    fb_tail[b] += 1
+                    _feedback(b, now + bulk[b, _B_RTT], kind, fb_time, fb_kind, fb_tail)
             while True:
                 if in_service < 0:
                     # Dequeue through the scheduler and, for CoDel, its drop loop.
@@ -448,9 +463,7 @@ def _serve_kernel(
                         fate[k] = 2
                         if owner[k] >= 0:
                             b = owner[k]
-                            fb_time[b, fb_tail[b] % ring] = now + bulk[b, _B_RTT]
-                            fb_kind[b, fb_tail[b] % ring] = _FB_LOSS
-                            fb_tail[b] += 1
+                            _feedback(b, now + bulk[b, _B_RTT], _FB_LOSS, fb_time, fb_kind, fb_tail)
                         k = -1
                     if k < 0:
                         break
@@ -469,10 +482,9 @@ def _serve_kernel(
                     depart[done] = now
                     in_service = -1
                     if owner[done] >= 0:
+                        kind = _FB_CE if ce[done] else _FB_ACK
                         b = owner[done]
-                        fb_time[b, fb_tail[b] % ring] = now + bulk[b, _B_RTT]
-                        fb_kind[b, fb_tail[b] % ring] = _FB_CE if ce[done] else _FB_ACK
-                        fb_tail[b] += 1
+                        _feedback(b, now + bulk[b, _B_RTT], kind, fb_time, fb_kind, fb_tail)
                 if budget == 0:
                     break
         elif t_bulk < t_arrival:
@@ -510,9 +522,7 @@ def _serve_kernel(
                     qdelay_old, burst,
                 )  # fmt: skip
                 if not accepted:
-                    fb_time[b, fb_tail[b] % ring] = now + bulk[b, _B_RTT]
-                    fb_kind[b, fb_tail[b] % ring] = _FB_LOSS
-                    fb_tail[b] += 1
+                    _feedback(b, now + bulk[b, _B_RTT], _FB_LOSS, fb_time, fb_kind, fb_tail)
         else:
             now = t_arrival
             k = i
