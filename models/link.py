@@ -90,7 +90,7 @@ def _drop_tail(
 @kernel
 def _trace_link_kernel(
     arrive_ms: FloatArray,
-    opportunities_before: IntArray,
+    seen: int,
     size: IntArray,
     times_ms: IntArray,
     limit_packets: int,
@@ -99,7 +99,7 @@ def _trace_link_kernel(
     start: FloatArray,
     start_size: IntArray,
     waiting: int,
-) -> tuple[FloatArray, BoolArray, int, int, int]:
+) -> tuple[FloatArray, BoolArray, int, int, int, int]:
     """Mahimahi service of one batch; ``start[:waiting]`` are packets still queued before it."""
     n = arrive_ms.size
     slots = times_ms.size
@@ -118,7 +118,10 @@ def _trace_link_kernel(
         if _drop_tail(count - head, queued_bytes, size[i], limit_packets, limit_bytes):
             dropped[i] = True
             continue
-        begin = max(OPPORTUNITY_BYTES * opportunities_before[i], finish_byte)
+        # Opportunities at or before the arrival (arrivals come in order: count on).
+        while (seen // slots) * period + times_ms[seen % slots] <= arrive_ms[i]:
+            seen += 1
+        begin = max(OPPORTUNITY_BYTES * seen, finish_byte)
         finish_byte = begin + size[i]
         first = begin // OPPORTUNITY_BYTES  # 0-based number of the opportunity that starts it
         last = (finish_byte + OPPORTUNITY_BYTES - 1) // OPPORTUNITY_BYTES - 1
@@ -127,7 +130,7 @@ def _trace_link_kernel(
         count += 1
         queued_bytes += size[i]
         depart[i] = (last // slots) * period + times_ms[last % slots]
-    return depart, dropped, finish_byte, head, count
+    return depart, dropped, finish_byte, head, count, seen
 
 
 @kernel
@@ -201,15 +204,16 @@ class TraceLink(_QueuedLink):
         super().__init__(limit or QueueLimit())
         self.schedule = schedule
         self._finish_byte = 0
+        self._seen = 0  # opportunities at or before the last arrival so far
 
     def process(self, arrive_s: FloatArray, size_bytes: IntArray) -> LinkOutput:
         """Serve packets arriving at ``arrive_s`` (non-decreasing, >= 0, after earlier batches)."""
         arrive_ms = np.asarray(arrive_s, dtype=np.float64) * 1000.0
         sizes = np.asarray(size_bytes, dtype=np.int64)
         start, start_size, waiting = self._buffers(arrive_ms.size)
-        depart_ms, dropped, self._finish_byte, head, count = _trace_link_kernel(
+        depart_ms, dropped, self._finish_byte, head, count, self._seen = _trace_link_kernel(
             arrive_ms,
-            self.schedule.count_through(arrive_ms),
+            self._seen,
             sizes,
             self.schedule.times_ms,
             *self._limits(),

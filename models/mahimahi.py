@@ -50,18 +50,6 @@ class DeliverySchedule:
         """Average capacity over one period."""
         return self.times_ms.size * OPPORTUNITY_BYTES * 8 / (self.period_ms / 1000.0)
 
-    def count_through(self, time_ms: NDArray[np.float64]) -> NDArray[np.int64]:
-        """How many opportunities fall at or before each ``time_ms`` (>= 0)."""
-        periods = np.floor(time_ms / self.period_ms).astype(np.int64)
-        within = time_ms - periods * self.period_ms
-        inside = np.searchsorted(self.times_ms, within, side="right").astype(np.int64)
-        return periods * self.times_ms.size + inside
-
-    def time_of(self, index: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Time (ms) of the opportunities numbered ``index`` (1 is the first)."""
-        periods, offset = np.divmod(index - 1, self.times_ms.size)
-        return periods * self.period_ms + self.times_ms[offset]
-
 
 def load_schedule(path: str | Path) -> DeliverySchedule:
     """Read a Mahimahi trace file; errors name the file and line."""
