@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 import numba
 
-__all__ = ["kernel"]
+__all__ = ["inline_kernel", "kernel"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,3 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def kernel(func: F) -> F:
     """Compile ``func`` in nopython mode (cached, GIL released)."""
     return cast(F, numba.njit(cache=True, nogil=True)(func))
+
+
+def inline_kernel(func: F) -> F:
+    """A small helper kernel that numba inlines into its callers (no call overhead)."""
+    return cast(F, numba.njit(cache=True, nogil=True, inline="always")(func))

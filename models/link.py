@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from voipbed.models._jit import kernel
+from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.mahimahi import OPPORTUNITY_BYTES, DeliverySchedule
 
 __all__ = ["LinkOutput", "QueueLimit", "RateLink", "TraceLink"]
@@ -62,7 +62,7 @@ class LinkOutput:
     dropped: BoolArray
 
 
-@kernel
+@inline_kernel
 def _advance_queue(
     now: float,
     start: FloatArray,
@@ -78,7 +78,7 @@ def _advance_queue(
     return head, queued_bytes
 
 
-@kernel
+@inline_kernel
 def _drop_tail(
     queued_packets: int, queued_bytes: int, size: int, limit_packets: int, limit_bytes: int
 ) -> bool:

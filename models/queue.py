@@ -24,7 +24,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from voipbed.models._jit import kernel
+from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.mahimahi import OPPORTUNITY_BYTES, DeliverySchedule
 
 __all__ = [
@@ -131,7 +131,7 @@ class ServeOutcome:
 # State of the per-class queues: singly linked lists through ``link``.
 
 
-@kernel
+@inline_kernel
 def _push(k: int, c: int, head: IntArray, tail: IntArray, link: IntArray) -> None:
     link[k] = -1
     if tail[c] < 0:
@@ -141,7 +141,7 @@ def _push(k: int, c: int, head: IntArray, tail: IntArray, link: IntArray) -> Non
     tail[c] = k
 
 
-@kernel
+@inline_kernel
 def _pop(c: int, head: IntArray, tail: IntArray, link: IntArray) -> int:
     k = int(head[c])
     head[c] = link[k]
@@ -150,7 +150,7 @@ def _pop(c: int, head: IntArray, tail: IntArray, link: IntArray) -> int:
     return k
 
 
-@kernel
+@inline_kernel
 def _pick_class(
     scheduling: int,
     head: IntArray,
@@ -195,7 +195,7 @@ def _pick_class(
 _QPACKETS, _QBYTES = 0, 1
 
 
-@kernel
+@inline_kernel
 def _enqueue(
     k: int,
     now: float,
@@ -285,7 +285,7 @@ _B_RTT, _B_START, _B_STOP, _B_SIZE, _B_CLASS, _B_ECT = range(6)
 _FB_ACK, _FB_LOSS, _FB_CE = 0, 1, 2
 
 
-@kernel
+@inline_kernel
 def _feedback(
     b: int,
     at: float,
