@@ -179,6 +179,8 @@ class PathWalk:
 
     def drop(self, mask: BoolArray, hop: int, why: int | IntArray) -> None:
         """Lose the in-flight packets where ``mask`` (over ``alive``) is set."""
+        if not mask.any():
+            return
         lost = self.alive[mask]
         self.lost_at[lost] = hop
         self.reason[lost] = why if isinstance(why, int) else why[mask]
@@ -207,18 +209,18 @@ class PathWalk:
                 if queue_stats is not None:
                     self.stats.append(queue_stats)
                 self.drop(why >= 0, hop, why)
-            extra_s = np.zeros(self.alive.size)
+            extra_s: FloatArray | None = None  # HARQ retransmission delay
             if segment.harq is not None:
                 outcome = segment.harq.outcome(self.alive.size, segment.harq_rng)
                 extra_s = segment.harq.extra_delay_s(outcome)[~outcome.failed]
                 self.drop(outcome.failed, hop, _HARQ)
             lost = segment.lost_on_medium(flow[self.alive])
-            extra_s = extra_s[~lost]
+            if extra_s is not None:
+                extra_s = extra_s[~lost]
             self.drop(lost, hop, _CHANNEL)
             alive = self.alive
-            self.time_s[alive] = segment.delay.process(
-                self.time_s[alive] + extra_s, flow[alive]
-            ).time_s
+            enter_s = self.time_s[alive] if extra_s is None else self.time_s[alive] + extra_s
+            self.time_s[alive] = segment.delay.process(enter_s, flow[alive]).time_s
 
     def result(self) -> DirectionResult:
         recv_s = np.full(self.time_s.size, np.nan)
