@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: setup run test lint pytest bench clean
+.PHONY: setup sysdeps run test lint pytest bench clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,20 @@ lint: setup
 	for sub in models sim emulation reports; do ln -s $(CURDIR)/$$sub build/typecheck/voipbed/$$sub; done
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml voipbed $(CURDIR)/bench
 
-pytest: setup
+# Debian packages the tests use: espeak-ng speaks the PESQ tests' speech (without it they
+# use a synthetic speech-like signal). Installed when run as root, as CI is; said otherwise.
+SYSTEM_PACKAGES := espeak-ng
+
+sysdeps:
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "note: not installed:$$missing (apt-get install$$missing as root); tests fall back to synthetic speech"; \
+	fi
+
+pytest: setup sysdeps
 	$(BIN)/pytest
 
 bench: setup
