@@ -30,7 +30,6 @@ import platform
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,35 +68,6 @@ def make_trace(
     return media.ravel().copy(), recv.ravel(), bounds
 
 
-def burst_ratios(lost: NDArray[np.bool_], bounds: NDArray[np.int64]) -> FloatArray:
-    """``emodel.burst_ratio`` of each flow's loss sequence, all flows at once."""
-
-    def per_flow(
-        values: NDArray[np.bool_], first: NDArray[np.int64], end: NDArray[np.int64]
-    ) -> Any:
-        total = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
-        return total[end] - total[first]
-
-    starts, ends = bounds[:-1], bounds[1:]
-    prev, cur = lost[:-1], lost[1:]
-    pair_end = np.maximum(ends - 1, starts)  # pairs (i, i + 1) inside a flow
-    from_lost = per_flow(prev, starts, pair_end)
-    from_received = (pair_end - starts) - from_lost
-    received_to_lost = per_flow(~prev & cur, starts, pair_end)
-    lost_to_received = per_flow(prev & ~cur, starts, pair_end)
-    p = np.divide(
-        received_to_lost, from_received, out=np.zeros(starts.size), where=from_received > 0
-    )
-    q = np.where(
-        lost_to_received > 0,
-        lost_to_received / np.maximum(from_lost, 1),
-        1.0 / (from_lost + 1),
-    )
-    ratio = np.maximum(1.0, 1.0 / (p + q))
-    any_loss = per_flow(lost, starts, ends) > 0
-    return np.where(any_loss & (ends - starts >= 2), ratio, 1.0)
-
-
 def score(playouts: FlowPlayouts, media: FloatArray) -> emodel.EModelResult:
     """Ppl, BurstR and Ta per flow, then the E-model over all flows in one call."""
     played = playouts.played
@@ -113,7 +83,7 @@ def score(playouts: FlowPlayouts, media: FloatArray) -> emodel.EModelResult:
         ta_s,
         ie=used.ie,
         ppl_percent=ppl_percent,
-        burst_r=burst_ratios(~played, bounds),
+        burst_r=emodel.burst_ratios(~played, bounds),
         bpl=used.bpl(concealment=True),
     )
     return emodel.evaluate(inputs)
@@ -162,7 +132,7 @@ def main() -> None:
     for name, buffer in buffers.items():
         playouts = buffer.playout_flows(media, recv, bounds)
         lost = ~playouts.played
-        vectorised = burst_ratios(lost, bounds)
+        vectorised = emodel.burst_ratios(lost, bounds)
         for flow in range(min(20, args.flows)):
             expected = emodel.burst_ratio(lost[bounds[flow] : bounds[flow + 1]])
             if not np.isclose(vectorised[flow], expected):

@@ -399,6 +399,43 @@ def burst_ratio(lost: npt.ArrayLike) -> float:
     return max(1.0, 1.0 / (p + q))
 
 
+def burst_ratios(lost: npt.NDArray[np.bool_], bounds: npt.NDArray[np.int64]) -> FloatArray:
+    """:func:`burst_ratio` of many loss sequences laid end to end, all at once.
+
+    Sequence k is ``lost[bounds[k]:bounds[k + 1]]``. Counts each sequence's
+    consecutive pairs by state and transition, then applies the estimate and
+    edge cases of :func:`burst_ratio` (a test checks they agree).
+    """
+
+    def per_sequence(values: npt.NDArray[np.bool_], first: npt.NDArray[np.int64],
+                     end: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:  # fmt: skip
+        total = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+        counts: npt.NDArray[np.int64] = total[end] - total[first]
+        return counts
+
+    lost = np.asarray(lost, dtype=np.bool_)
+    starts, ends = bounds[:-1], bounds[1:]
+    padded = np.append(lost, False)  # so that an empty last sequence still has a pair slot
+    prev, cur = padded[:-1], padded[1:]
+    pair_end = np.maximum(ends - 1, starts)  # pairs (i, i + 1) inside a sequence
+    from_lost = per_sequence(prev, starts, pair_end)
+    from_received = (pair_end - starts) - from_lost
+    received_to_lost = per_sequence(~prev & cur, starts, pair_end)
+    lost_to_received = per_sequence(prev & ~cur, starts, pair_end)
+    p = np.divide(
+        received_to_lost, from_received, out=np.zeros(starts.size), where=from_received > 0
+    )
+    q = np.where(
+        lost_to_received > 0,
+        lost_to_received / np.maximum(from_lost, 1),
+        1.0 / (from_lost + 1),
+    )
+    ratio = np.maximum(1.0, 1.0 / (p + q))
+    any_loss = per_sequence(lost, starts, ends) > 0
+    result: FloatArray = np.where(any_loss & (ends - starts >= 2), ratio, 1.0)
+    return result
+
+
 def for_mouth_to_ear(ta_s: FloatOrArray, **overrides: FloatOrArray) -> EModelInputs:
     """Inputs for a connection with mouth-to-ear delay ``ta_s``: Ta = T = ta_s, Tr = 2 ta_s.
 

@@ -116,7 +116,8 @@ def window_quality(
     filled = packets > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         ppl = np.where(filled, 100.0 * n_lost / packets, np.nan)
-    burst = np.where(filled, _burst_ratios(index, lost, count), np.nan)
+    window_bounds = np.searchsorted(index, np.arange(count + 1))  # packets come by window
+    burst = np.where(filled, emodel.burst_ratios(lost, window_bounds), np.nan)
     ta = np.where(filled, _window_delays(index, ok, mouth_to_ear_s, media.size, count), np.nan)
 
     r = np.full(count, np.nan)
@@ -168,35 +169,6 @@ def _packets(media_s: npt.ArrayLike, played: npt.ArrayLike) -> tuple[FloatArray,
             raise ValueError("played must be booleans or 0/1 (True = reached the decoder)")
         ok = ok.astype(np.bool_)
     return media, ok
-
-
-def _burst_ratios(index: IntArray, lost: BoolArray, count: int) -> FloatArray:
-    """:func:`models.emodel.burst_ratio` of each window's loss sequence, for all windows at once.
-
-    Counts the consecutive packet pairs inside each window by their state
-    (received or lost) and transition, then applies the same estimate and
-    edge cases as ``burst_ratio``: 1 without loss or with fewer than two
-    packets, one pseudo recovery after a window that ends in a loss run,
-    p = 0 when no pair starts received, and never below 1.
-    """
-    inside = index[1:] == index[:-1]
-    pair_window = index[1:][inside]
-    prev, cur = lost[:-1][inside], lost[1:][inside]
-
-    def per_window(mask: BoolArray) -> FloatArray:
-        return np.bincount(pair_window, weights=mask, minlength=count).astype(np.float64)
-
-    from_received = per_window(~prev)
-    from_lost = per_window(prev)
-    received_to_lost = per_window(~prev & cur)
-    lost_to_received = per_window(prev & ~cur)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(from_received > 0, received_to_lost / from_received, 0.0)
-        q = np.where(lost_to_received > 0, lost_to_received / from_lost, 1.0 / (from_lost + 1.0))
-        ratio = np.maximum(1.0, 1.0 / (p + q))
-    packets = np.bincount(index, minlength=count)
-    any_lost = np.bincount(index, weights=lost, minlength=count) > 0
-    return np.where((packets >= 2) & any_lost, ratio, 1.0)
 
 
 def _window_delays(

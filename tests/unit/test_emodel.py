@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voipbed.models import emodel
 from voipbed.models.emodel import (
     EModelInputs,
     burst_ratio,
@@ -440,3 +441,15 @@ def test_out_of_domain_inputs_raise_value_error() -> None:
     """Inputs for which the clause 7 formulas give no finite R raise ValueError."""
     with pytest.raises(ValueError, match="non-finite"):
         evaluate(EModelInputs(stmr_db=-40.0, telr_db=-40.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sequences=st.lists(st.lists(st.booleans(), max_size=40), min_size=1, max_size=8),
+)
+def test_burst_ratios_equals_burst_ratio_per_sequence(sequences: list[list[bool]]) -> None:
+    """The all-at-once burst ratio equals burst_ratio on each sequence alone."""
+    lost = np.array([x for seq in sequences for x in seq], dtype=np.bool_)
+    bounds = np.concatenate(([0], np.cumsum([len(seq) for seq in sequences]))).astype(np.int64)
+    expected = [emodel.burst_ratio(np.array(seq, dtype=np.bool_)) for seq in sequences]
+    np.testing.assert_allclose(emodel.burst_ratios(lost, bounds), expected)
