@@ -11,7 +11,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
-__all__ = ["interarrival_jitter"]
+from voipbed.models._jit import kernel
+
+__all__ = ["flow_delay_stats", "interarrival_jitter"]
 
 GAIN = 1.0 / 16.0  # RFC 3550 clause 6.4.1: "the gain parameter 1/16"
 
@@ -33,3 +35,40 @@ def interarrival_jitter(
     transit_change = np.abs(np.diff(arrival) - np.diff(media))
     estimate = lfilter([GAIN], [1.0, -(1.0 - GAIN)], transit_change)
     return np.concatenate(([0.0], estimate))
+
+
+@kernel
+def flow_delay_stats(
+    send_s: NDArray[np.float64],
+    recv_s: NDArray[np.float64],
+    media_s: NDArray[np.float64],
+    bounds: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """Per flow (flow k is ``bounds[k]:bounds[k + 1]``): one-way delay mean, p95, p99, and the
+    mean of the RFC 3550 jitter estimate (as ``interarrival_jitter``); NaN without arrivals.
+
+    Returns an array of shape (flows, 4).
+    """
+    flows = bounds.size - 1
+    out = np.full((flows, 4), np.nan)
+    for k in range(flows):
+        start, end = bounds[k], bounds[k + 1]
+        received = ~np.isnan(recv_s[start:end])
+        if not received.any():
+            continue
+        arrive = recv_s[start:end][received]
+        delay = arrive - send_s[start:end][received]
+        out[k, 0] = delay.mean()
+        out[k, 1] = np.percentile(delay, 95.0)
+        out[k, 2] = np.percentile(delay, 99.0)
+        media = media_s[start:end][received]
+        order = np.argsort(arrive, kind="mergesort")  # arrival order, ties in sequence
+        jitter = 0.0
+        total = 0.0
+        for i in range(1, order.size):
+            a, b = order[i - 1], order[i]
+            change = abs((arrive[b] - arrive[a]) - (media[b] - media[a]))
+            jitter += (change - jitter) * GAIN
+            total += jitter
+        out[k, 3] = total / order.size
+    return out

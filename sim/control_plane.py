@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from voipbed.models import handover as ho
-from voipbed.models._jit import kernel
+from voipbed.models.grouping import group_order
 from voipbed.models.rrc import STATE_NAMES, rrc_gate
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
@@ -96,24 +96,7 @@ def _by_ue_then_time(ue: IntArray, time_s: FloatArray) -> IntArray:
     A stable sort by time (it merges the two directions' already ordered runs)
     then a stable counting sort by UE: both linear.
     """
-    by_time = np.argsort(time_s, kind="stable")
-    return _counting_sort(by_time, ue, int(ue.max()) + 1 if ue.size else 0)
-
-
-@kernel
-def _counting_sort(order: IntArray, key: IntArray, keys: int) -> IntArray:
-    """``order`` stably regrouped by ``key[order]`` (keys in 0..keys-1)."""
-    start = np.zeros(keys + 1, dtype=np.int64)
-    for i in range(order.size):
-        start[key[order[i]] + 1] += 1
-    for k in range(keys):
-        start[k + 1] += start[k]
-    out = np.empty_like(order)
-    for i in range(order.size):
-        k = key[order[i]]
-        out[start[k]] = order[i]
-        start[k] += 1
-    return out
+    return group_order(ue, np.argsort(time_s, kind="stable"))
 
 
 def _rrc(

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     StrictInt,
     ValidationInfo,
@@ -24,7 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from voipbed.models.codecs import CODECS
+from voipbed.models import jitter_buffer as jb
+from voipbed.models.codecs import CODECS, Bandwidth
 from voipbed.scenario_path import (
     BernoulliLoss,
     CoDelAqm,
@@ -42,9 +44,10 @@ from voipbed.scenario_path import (
     default_path,
 )
 from voipbed.scenario_radio import Radio
-from voipbed.schema_types import Duration, Section
+from voipbed.schema_types import Duration, Ratio, Section
 
 __all__ = [
+    "AdaptiveJitterBuffer",
     "BernoulliLoss",
     "Calls",
     "CoDelAqm",
@@ -58,6 +61,7 @@ __all__ = [
     "Harq",
     "Jitter",
     "JitterDistribution",
+    "NetEqJitterBuffer",
     "PieAqm",
     "Plc",
     "Queue",
@@ -82,10 +86,11 @@ CodecName = Annotated[
 
 
 class Plc(StrEnum):
-    """Packet loss concealment at the receiver (sets the codec's Bpl, ITU-T G.113 App. I)."""
+    """Packet loss concealment at the receiver; sets the E-model's Bpl (models.plc.bpl_for)."""
 
     CODEC = "codec"  # the codec's own PLC (for G.711: G.711 Appendix I)
-    NONE = "none"
+    REPETITION = "repetition"  # repeat the last frame, fading (G.711 Appendix I's fade)
+    NONE = "none"  # silence
 
 
 class Calls(Section):
@@ -121,7 +126,24 @@ class Calls(Section):
                 f"{ptime_s * 1e3:g} ms is not a whole number of {codec.name} "
                 f"frames of {codec.frame_s * 1e3:g} ms",
             )
+        if not codec.allows(ptime_s):
+            allowed = ", ".join(f"{p * 1e3:g}" for p in codec.ptimes_s)
+            raise PydanticCustomError(
+                "ptime", f"{codec.name} is not sent at {ptime_s * 1e3:g} ms (allowed: {allowed} ms)"
+            )
         return ptime_s
+
+    @model_validator(mode="after")
+    def _codec_scorable(self) -> Calls:
+        used = CODECS[self.codec]
+        if used.bandwidth not in (Bandwidth.NARROW, Bandwidth.WIDE):
+            raise ValueError(
+                f"{used.name} is {used.bandwidth.value}band; voipbed scores narrowband (G.107) "
+                "and wideband (G.107.1) codecs so far"
+            )
+        if self.plc is not Plc.CODEC and used.bpl_without_plc is None:
+            raise ValueError(f"{used.name} always conceals lost frames itself: plc must be 'codec'")
+        return self
 
 
 class FixedJitterBuffer(Section):
@@ -136,6 +158,59 @@ class FixedJitterBuffer(Section):
             "VoIP handsets and gateways (an assumption; set yours)."
         ),
     )
+
+    def to_model(self, frame_s: float) -> jb.FixedJitterBuffer:
+        return jb.FixedJitterBuffer(self.delay_s)
+
+
+_ADAPTIVE = jb.AdaptiveJitterBuffer()
+_NETEQ = jb.NetEqJitterBuffer()
+
+
+class AdaptiveJitterBuffer(Section):
+    """Playout delay adapted at talk spurts (Ramjee et al., INFOCOM 1994, algorithm 1)."""
+
+    kind: Literal["adaptive"]
+    alpha: float = Field(_ADAPTIVE.alpha, gt=0, lt=1)
+    beta: float = Field(_ADAPTIVE.beta, ge=0)
+    max_spurt_s: Duration | None = Field(
+        _ADAPTIVE.max_spurt_s,
+        alias="max_spurt",
+        description="Adjust at least this often in a flow without silence; null: only at gaps.",
+    )
+    initial_variation_s: Duration = Field(_ADAPTIVE.initial_variation_s, alias="initial_variation")
+
+    def to_model(self, frame_s: float) -> jb.AdaptiveJitterBuffer:
+        return jb.AdaptiveJitterBuffer(
+            self.alpha, self.beta, frame_s, self.max_spurt_s, self.initial_variation_s
+        )
+
+
+class NetEqJitterBuffer(Section):
+    """A NetEQ-like buffer: a delay quantile target and time-stretching (models.jitter_buffer)."""
+
+    kind: Literal["neteq"]
+    quantile_ratio: Ratio = Field(_NETEQ.quantile, alias="quantile")
+    forget_factor: float = Field(_NETEQ.forget_factor, gt=0, lt=1)
+
+    def to_model(self, frame_s: float) -> jb.NetEqJitterBuffer:
+        return jb.NetEqJitterBuffer(
+            frame_s=frame_s, quantile=self.quantile_ratio, forget_factor=self.forget_factor
+        )
+
+
+def _fixed_unless_said(value: object) -> object:
+    """A jitter buffer without a ``kind`` is the fixed one."""
+    if isinstance(value, dict) and "kind" not in value:
+        return {"kind": "fixed", **value}
+    return value
+
+
+JitterBuffer = Annotated[
+    FixedJitterBuffer | AdaptiveJitterBuffer | NetEqJitterBuffer,
+    Field(discriminator="kind"),
+    BeforeValidator(_fixed_unless_said),
+]
 
 
 class Device(Section):
@@ -196,7 +271,7 @@ class Scenario(Section):
         return calls
 
     path: tuple[Segment, ...] = Field(default_factory=default_path)
-    jitter_buffer: FixedJitterBuffer = FixedJitterBuffer()
+    jitter_buffer: JitterBuffer = FixedJitterBuffer()
     device: Device = Device()
     emodel: EModelSettings = EModelSettings()
     radio: Radio = Radio()

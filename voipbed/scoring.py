@@ -7,20 +7,19 @@ Whatever the engine, the same models score the same trace columns.
 
 from __future__ import annotations
 
-import itertools
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from voipbed.models import emodel
+from voipbed.models import emodel, emodel_wb
 from voipbed.models.codecs import Bandwidth, codec
-from voipbed.models.jitter import interarrival_jitter
-from voipbed.models.jitter_buffer import FixedJitterBuffer
-from voipbed.scenario import Plc, Scenario
+from voipbed.models.grouping import group_order
+from voipbed.models.jitter import flow_delay_stats
+from voipbed.models.plc import Plc, bpl_for
+from voipbed.scenario import Scenario
 
 __all__ = ["METRIC_COLUMNS", "score_trace", "summarize"]
 
@@ -39,43 +38,6 @@ METRIC_COLUMNS = (
     "mos",
     "radio_energy_j",
 )
-
-
-@dataclass(frozen=True)
-class _FlowPackets:
-    """One flow's packets in sequence order."""
-
-    media_s: np.ndarray[Any, np.dtype[np.float64]]
-    send_s: np.ndarray[Any, np.dtype[np.float64]]
-    recv_s: np.ndarray[Any, np.dtype[np.float64]]
-
-
-def _flow_row(packets: _FlowPackets, buffer: FixedJitterBuffer) -> dict[str, Any]:
-    received = ~np.isnan(packets.recv_s)
-    playout = buffer.playout(packets.media_s, packets.recv_s)
-    decoder_lost = ~playout.played
-    delay_s = packets.recv_s[received] - packets.send_s[received]
-    jitter = interarrival_jitter(packets.media_s, packets.recv_s)
-    sent = packets.recv_s.size
-    row: dict[str, Any] = {
-        "sent": sent,
-        "received": int(received.sum()),
-        "lost": int((~received).sum()),
-        "late_discarded": int(playout.late.sum()),
-        "ppl_percent": 100.0 * decoder_lost.sum() / sent if sent else np.nan,
-        "burst_r": emodel.burst_ratio(decoder_lost) if sent else np.nan,
-        "delay_mean_s": float(delay_s.mean()) if delay_s.size else np.nan,
-        "delay_p95_s": float(np.percentile(delay_s, 95)) if delay_s.size else np.nan,
-        "delay_p99_s": float(np.percentile(delay_s, 99)) if delay_s.size else np.nan,
-        "jitter_s": float(jitter.mean()) if jitter.size else np.nan,
-        # Network plus buffer delay of what was played: constant for a fixed buffer.
-        "playout_delay_s": (
-            float(np.mean(playout.playout_s[playout.played] - packets.send_s[playout.played]))
-            if playout.played.any()
-            else np.nan
-        ),
-    }
-    return row
 
 
 def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict[str, IntArray]:
@@ -97,33 +59,52 @@ def score_trace(
 
     With ``events``, each flow also gets its call's radio energy (``radio_energy_j``).
     """
-    table = packets.select(["call", "flow", "direction", "seq", "rtp_ts", "send_s", "recv_s"])
-    frame = table.to_pandas()
-    frame = frame.sort_values(["flow", "seq"], kind="stable")
-
     used = codec(scenario.calls.codec)
-    buffer = FixedJitterBuffer(scenario.jitter_buffer.delay_s)
-    rows = []
-    flows = frame["flow"].to_numpy()
-    bounds = np.flatnonzero(np.r_[True, flows[1:] != flows[:-1], True])
-    columns = {
-        name: frame[name].to_numpy() for name in ("call", "flow", "rtp_ts", "send_s", "recv_s")
-    }
-    directions = frame["direction"].astype(str).to_numpy()
-    for start, end in itertools.pairwise(bounds):
-        flow_packets = _FlowPackets(
-            media_s=columns["rtp_ts"][start:end] / used.rtp_clock_hz,
-            send_s=columns["send_s"][start:end],
-            recv_s=columns["recv_s"][start:end],
-        )
-        row = {
-            "call": int(columns["call"][start]),
-            "flow": int(columns["flow"][start]),
-            "direction": directions[start],
+    column = {name: packets.column(name).to_numpy() for name in ("flow", "seq", "send_s", "recv_s")}
+    # Rows come in send order within each flow; regroup them by flow (linear), and
+    # sort properly only if some flow is not in sequence order.
+    order = group_order(column["flow"])
+    same_flow = np.diff(column["flow"][order]) == 0
+    if np.any(same_flow & (np.diff(column["seq"][order]) <= 0)):
+        order = np.lexsort((column["seq"], column["flow"]))
+    flow = column["flow"][order]
+    send_s, recv_s = column["send_s"][order], column["recv_s"][order]
+    media_s = packets.column("rtp_ts").to_numpy()[order] / used.rtp_clock_hz
+    starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
+    bounds = np.r_[starts, flow.size].astype(np.int64)
+
+    buffer = scenario.jitter_buffer.to_model(frame_s=scenario.calls.ptime_s)
+    playouts = buffer.playout_flows(media_s, recv_s, bounds)
+    summary = playouts.summary
+    delay = flow_delay_stats(send_s, recv_s, media_s, bounds)
+    sent = np.diff(bounds)
+    received = np.add.reduceat(~np.isnan(recv_s), starts) if starts.size else sent
+    played = playouts.played
+    # Network plus buffer delay of what was played (constant for a fixed buffer).
+    waited = np.add.reduceat(np.where(played, playouts.playout_s - send_s, 0.0), starts)
+    direction = _category_at(packets, "direction", order[starts])
+    metrics = pd.DataFrame(
+        {
+            "call": packets.column("call").to_numpy()[order][starts],
+            "flow": flow[starts],
+            "direction": direction,
+            "sent": sent,
+            "received": received,
+            "lost": sent - received,
+            "late_discarded": summary.late_discards,
+            "ppl_percent": 100.0 * (sent - summary.played) / sent,
+            "burst_r": emodel.burst_ratios(~played, bounds),
+            "delay_mean_s": delay[:, 0],
+            "delay_p95_s": delay[:, 1],
+            "delay_p99_s": delay[:, 2],
+            "jitter_s": delay[:, 3],
+            "buffer_delay_mean_s": summary.mean_buffer_delay_s,
+            "stretch_ratio": summary.stretch_ratio,
+            "playout_delay_s": np.divide(
+                waited, summary.played, out=np.full(sent.size, np.nan), where=summary.played > 0
+            ),
         }
-        row.update(_flow_row(flow_packets, buffer))
-        rows.append(row)
-    metrics = pd.DataFrame(rows)
+    )
     flow_ids = metrics["flow"].to_numpy()
     for place, counts in _counts_by_category(packets, "lost_at", flow_ids).items():
         metrics[f"lost_at_{place}"] = counts
@@ -134,6 +115,14 @@ def score_trace(
     if events is not None:
         metrics["radio_energy_j"] = metrics["call"].map(_radio_energy_by_call(events))
     return _with_emodel(metrics, scenario)
+
+
+def _category_at(packets: pa.Table, column: str, rows: IntArray) -> np.ndarray[Any, Any]:
+    """The values of a dictionary column at ``rows``, as strings (decoding only those rows)."""
+    category = packets.column(column).combine_chunks()
+    names = np.array(category.dictionary.to_pylist(), dtype=object)
+    values: np.ndarray[Any, Any] = names[category.indices.to_numpy(zero_copy_only=False)[rows]]
+    return values
 
 
 def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
@@ -147,12 +136,14 @@ def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
 
 
 def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Mouth-to-ear delay Ta and the G.107 E-model for every flow at once."""
+    """Mouth-to-ear delay Ta and the E-model for every flow at once.
+
+    Narrowband codecs are rated with ITU-T G.107 (R up to 100), wideband ones
+    with G.107.1 (R up to 129); MOS is on the same scale for both.
+    """
     used = codec(scenario.calls.codec)
-    if used.bandwidth is not Bandwidth.NARROW:
-        raise ValueError(f"{used.name}: only narrowband codecs are scored yet (G.107)")
     device = scenario.device
-    # Mouth to ear (ITU-T G.114 clause 7 budget): capture, frame + look-ahead and
+    # Mouth to ear (the budget of ITU-T G.114): capture, frame + look-ahead and
     # packetization, network + jitter buffer, playback.
     ta_s = (
         device.send_latency_s
@@ -163,9 +154,9 @@ def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     )
     nothing_played = np.isnan(ta_s)
     settings = scenario.emodel
+    plc = Plc(scenario.calls.plc.value)
     overrides: dict[str, Any] = {
-        "ie": used.ie,
-        "bpl": used.bpl(concealment=scenario.calls.plc is Plc.CODEC),
+        "bpl": bpl_for(used.bpl_without_plc, used.bpl_with_plc, plc),
         "ppl_percent": metrics["ppl_percent"].to_numpy(),
         "burst_r": metrics["burst_r"].to_numpy(),
         "advantage": settings.advantage,
@@ -175,14 +166,18 @@ def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
         overrides["t_s"] = settings.talker_echo_delay_s
     if settings.listener_echo_round_trip_s is not None:
         overrides["tr_s"] = settings.listener_echo_round_trip_s
-    result = emodel.evaluate(
-        emodel.for_mouth_to_ear(np.where(nothing_played, 0.0, ta_s), **overrides)
-    )
+    ta_known = np.where(nothing_played, 0.0, ta_s)
+    if used.bandwidth is Bandwidth.WIDE:
+        wide = emodel_wb.evaluate(emodel_wb.for_mouth_to_ear(ta_known, ie_wb=used.ie, **overrides))
+        r, mos = wide.r, wide.mos
+    else:
+        narrow = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=used.ie, **overrides))
+        r, mos = narrow.r, narrow.mos
     metrics = metrics.drop(columns="playout_delay_s")
     metrics["ta_s"] = ta_s
     # A flow of which nothing was played carried no speech: the bottom of the scales.
-    metrics["r_factor"] = np.where(nothing_played, 0.0, result.r)
-    metrics["mos"] = np.where(nothing_played, 1.0, result.mos)
+    metrics["r_factor"] = np.where(nothing_played, 0.0, r)
+    metrics["mos"] = np.where(nothing_played, 1.0, mos)
     return metrics
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from voipbed.loader import parse_scenario
-from voipbed.models import emodel
+from voipbed.models import emodel, emodel_wb
+from voipbed.models.codecs import codec
 from voipbed.scoring import score_trace
 from voipbed.sim.engine import simulate
 
@@ -78,3 +79,49 @@ def test_a_flow_that_receives_nothing_scores_the_bottom() -> None:
     assert (metrics["received"] == 0).all()
     assert (metrics["mos"] == 1.0).all() and (metrics["r_factor"] == 0.0).all()
     assert (metrics["lost_at_radio"] == metrics["sent"]).all()
+
+
+def test_wideband_codec_is_rated_on_the_g107_1_scale() -> None:
+    """AMR-WB on a clean path gets G.107.1's R (up to 129) for its Ie,wb and delay."""
+    scenario = parse_scenario(CLEAN, overrides=["calls.codec=AMR-WB-12.65"])
+    metrics = score_trace(simulate(scenario).packets, scenario)
+    ta_s = float(metrics["ta_s"].iloc[0])
+    used = codec("AMR-WB-12.65")
+    expected = emodel_wb.evaluate(
+        emodel_wb.for_mouth_to_ear(ta_s, ie_wb=used.ie, bpl=used.bpl_with_plc)
+    )
+    np.testing.assert_allclose(metrics["r_factor"], expected.r, rtol=0, atol=1e-9)
+    assert (metrics["r_factor"] > 100).all()  # beyond the narrowband ceiling
+
+
+def test_concealment_choice_orders_quality() -> None:
+    """At the same loss, codec PLC beats repetition, which beats silence (G.113 Bpl)."""
+    r = {}
+    for plc in ("none", "repetition", "codec"):
+        scenario = parse_scenario(CLEAN, overrides=["path[0].loss=3%", f"calls.plc={plc}"])
+        r[plc] = score_trace(simulate(scenario).packets, scenario)["r_factor"].mean()
+    assert r["none"] < r["repetition"] < r["codec"]
+
+
+SPIKY = (
+    CLEAN
+    + """
+radio:
+  handovers:
+    schedule: [{time: 10s, kind: x2}]
+    x2: {interruption: 250ms, forwarding: true}
+"""
+)
+
+
+def test_jitter_buffers_react_to_a_delay_spike_as_designed() -> None:
+    """A 250 ms hold at a handover: fixed discards late, adaptive grows, NetEQ-like stretches."""
+    results = {}
+    for kind in ("fixed", "adaptive", "neteq"):
+        scenario = parse_scenario(SPIKY, overrides=[f"jitter_buffer={{kind: {kind}}}"])
+        results[kind] = score_trace(simulate(scenario).packets, scenario)
+    assert (results["fixed"]["late_discarded"] > 5).all()
+    assert (results["neteq"]["stretch_ratio"] > 0).all()
+    assert (results["neteq"]["late_discarded"] < results["fixed"]["late_discarded"]).all()
+    assert (results["fixed"]["stretch_ratio"] == 0).all()
+    assert (results["adaptive"]["buffer_delay_mean_s"] > 0).all()
