@@ -33,18 +33,26 @@ lint: setup
 	for sub in models sim emulation reports; do ln -s $(CURDIR)/$$sub build/typecheck/voipbed/$$sub; done
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml voipbed $(CURDIR)/bench
 
-# Debian packages the tests use: espeak-ng speaks the PESQ tests' speech (without it they
-# use a synthetic speech-like signal). Installed when run as root, as CI is; said otherwise.
-SYSTEM_PACKAGES := espeak-ng
+# Debian packages voipbed uses: espeak-ng speaks test speech; the emulation engine runs
+# Mininet namespaces with Kamailio, SIPp and baresip (sox and ethtool are its helpers).
+# Installed when run as root, as CI is; said otherwise (those tests then skip, saying why).
+SYSTEM_PACKAGES := espeak-ng sox ethtool mininet kamailio sip-tester baresip bridge-utils iputils-ping
+SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping
+MININET := /usr/lib/python3/dist-packages/mininet
 
-sysdeps:
-	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+sysdeps: setup
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			-o DPkg::Lock::Timeout=300 --no-install-recommends $(SYSTEM_PACKAGES); \
 	else \
-		echo "note: not installed:$$missing (apt-get install$$missing as root); tests fall back to synthetic speech"; \
+		echo "note: missing:$$missing (as root: apt-get install $(SYSTEM_PACKAGES));"; \
+		echo "      PESQ tests fall back to synthetic speech, emulation tests skip"; \
 	fi
+	@# Debian's Mininet is a pure-Python package: link that one package into the venv.
+	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	if [ -d $(MININET) ] && [ ! -e $$site/mininet ]; then ln -s $(MININET) $$site/mininet; fi
 
 pytest: setup sysdeps
 	$(BIN)/pytest

@@ -42,7 +42,7 @@ Points where the text leaves room, decided here:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -141,18 +141,7 @@ class EModelInputs:
     """Advantage factor A (Table 3: 0; clause 7.6, Table 2 for other values)."""
 
     def __post_init__(self) -> None:
-        shapes = []
-        for field in fields(self):
-            value = np.asarray(getattr(self, field.name), dtype=np.float64)
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"EModelInputs.{field.name} must be finite, got {value}")
-            shapes.append(value.shape)
-        try:
-            np.broadcast_shapes(*shapes)
-        except ValueError:
-            raise ValueError(
-                f"EModelInputs array fields must have equal (broadcastable) shapes, got {shapes}"
-            ) from None
+        check_numeric_fields(self)
         for name in ("t_s", "tr_s", "ta_s"):
             _require_non_negative(f"EModelInputs.{name}", getattr(self, name))
         _require_positive("EModelInputs.m_t_s", self.m_t_s)
@@ -460,6 +449,23 @@ def for_mouth_to_ear(ta_s: FloatOrArray, **overrides: FloatOrArray) -> EModelInp
     params: dict[str, FloatOrArray] = {"ta_s": ta_s, "t_s": ta_s, "tr_s": 2.0 * ta_s}
     params.update(overrides)
     return EModelInputs(**params)
+
+
+def check_numeric_fields(inputs: Any) -> None:
+    """Every field of an inputs dataclass is finite, and array fields broadcast together."""
+    name = type(inputs).__name__
+    shapes = []
+    for field in fields(inputs):
+        value = np.asarray(getattr(inputs, field.name), dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name}.{field.name} must be finite, got {value}")
+        shapes.append(value.shape)
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"{name} array fields must have equal (broadcastable) shapes, got {shapes}"
+        ) from None
 
 
 def _arr(x: FloatOrArray) -> FloatArray:

@@ -73,7 +73,7 @@ Points where the sources leave room, decided here:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -179,18 +179,7 @@ class EModelWbInputs:
     """Room noise at the receive side Pr (G.107 Table 3: 35 dB(A)); through No only."""
 
     def __post_init__(self) -> None:
-        shapes = []
-        for field in fields(self):
-            value = np.asarray(getattr(self, field.name), dtype=np.float64)
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"EModelWbInputs.{field.name} must be finite, got {value}")
-            shapes.append(value.shape)
-        try:
-            np.broadcast_shapes(*shapes)
-        except ValueError:
-            raise ValueError(
-                f"EModelWbInputs array fields must have equal (broadcastable) shapes, got {shapes}"
-            ) from None
+        emodel.check_numeric_fields(self)
         for name in ("t_s", "tr_s", "ta_s"):
             if np.any(_arr(getattr(self, name)) < 0.0):
                 raise ValueError(f"EModelWbInputs.{name} must be >= 0, got {getattr(self, name)}")

@@ -43,7 +43,7 @@ def figure_to_data_uri(fig: Figure, *, dpi: int = PNG_DPI) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
@@ -112,7 +112,7 @@ def render_report(
     started = time.perf_counter()
     event_counts, event_list = tables.event_tables(events)
     html = (
-        _environment()
+        environment()
         .get_template(TEMPLATE)
         .render(
             scenario=str(summary.get("scenario", "unnamed scenario")),

@@ -65,6 +65,7 @@ STAT_ORDER = ("mean", "p5", "p50", "p95", "p99", "min", "max")
 class Cell:
     text: str
     css: str = ""
+    href: str = ""  # a relative link, when the cell points somewhere
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from voipbed import __version__
 from voipbed.allocator import keep_large_arrays_in_heap
-from voipbed.loader import ScenarioError, load_scenario
+from voipbed.loader import ScenarioError, load_scenario, load_sweep
 from voipbed.runner import STAGES, RunFailed, run_scenario
 from voipbed.scenario import Scenario
+from voipbed.sweep import run_sweep
 
 __all__ = ["main"]
 
@@ -61,11 +62,29 @@ def main(verbose: bool) -> None:
     show_default=True,
     help="Folder that receives the run folder.",
 )
-def run(scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_dir: Path) -> None:
-    """Run SCENARIO_FILE in the simulator; print the path of its report."""
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that run a sweep's points at once  [default: the number of cores]",
+)
+def run(
+    scenario_file: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    out_dir: Path,
+    workers: int | None,
+) -> None:
+    """Run SCENARIO_FILE in the simulator; print the path of its report.
+
+    A scenario with a ``sweep`` runs once per point and writes a report that
+    ranks the points.
+    """
     scenario = _load(scenario_file, overrides, seed)
     keep_large_arrays_in_heap()
     console = Console(stderr=True)
+    if scenario.sweep is not None:
+        _run_sweep(scenario, scenario_file, overrides, seed, out_dir, workers, console)
+        return
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
     show = console.is_terminal and packets > _PROGRESS_PACKETS
@@ -99,6 +118,56 @@ def run(scenario_file: Path, overrides: tuple[str, ...], seed: int | None, out_d
     click.echo(str(result.report))
 
 
+def _run_sweep(
+    base: Scenario,
+    scenario_file: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    out_dir: Path,
+    workers: int | None,
+    console: Console,
+) -> None:
+    try:
+        points = load_sweep(scenario_file, overrides, seed=seed)
+    except ScenarioError as error:
+        _fail(str(error), EXIT_BAD_INPUT)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} points"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(f"{base.name}: sweep", total=len(points))
+        try:
+            result = run_sweep(
+                base,
+                points,
+                out_dir,
+                workers=workers,
+                on_point=lambda point, status: progress.advance(task),
+            )
+        except OSError as error:
+            _fail(f"voipbed: cannot write the sweep under {out_dir}: {error}", EXIT_FAILURE)
+    table = result.points
+    if not table.empty and table.loc[0, "status"] == "ok":
+        best = table.loc[0]
+        click.echo(
+            f"{base.name}: best of {len(table)} points: #{best['point']} {best['label']} "
+            f"(mean MOS {best['mos_mean']:.2f})",
+            err=True,
+        )
+    click.echo(str(result.report))
+    if result.failed:
+        _fail(
+            f"voipbed: {result.failed} of {len(table)} points failed (see sweep.json); "
+            f"the others' results are kept in {result.sweep_dir}",
+            EXIT_FAILURE,
+        )
+
+
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `run`.")
@@ -107,12 +176,12 @@ def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> No
     bad = 0
     for path in scenario_files:
         try:
-            load_scenario(path, overrides)
+            points = load_sweep(path, overrides)  # also checks every point of a sweep
         except ScenarioError as error:
             bad += 1
             click.echo(str(error), err=True)
         else:
-            click.echo(f"{path}: ok")
+            click.echo(f"{path}: ok" + (f" ({len(points)} sweep points)" if points else ""))
     if bad:
         sys.exit(EXIT_BAD_INPUT)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
+import math
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,46 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from voipbed.keypath import KeyPath, format_key_path, parse_key_path
 from voipbed.scenario import Scenario
 
-__all__ = ["ScenarioError", "ScenarioIssue", "format_key_path", "load_scenario", "parse_scenario"]
-
-KeyPath = tuple[str | int, ...]
+__all__ = [
+    "ScenarioError",
+    "ScenarioIssue",
+    "SweepPoint",
+    "compact_value",
+    "format_key_path",
+    "load_scenario",
+    "load_sweep",
+    "parse_scenario",
+]
 
 # Errors raised by voipbed's own validators: their message already says it all.
 _OWN_ERROR_TYPES = {"unit", "negative", "codec", "capacity", "ptime", "duration", "start_spread"}
-_OWN_ERROR_TYPES |= {"path", "trace", "queue"}
+_OWN_ERROR_TYPES |= {"path", "trace", "queue", "sweep"}
 _OWN_ERROR_TYPES |= {"value_error"}
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One combination of a sweep: what it sets (keys as written) and the scenario it gives."""
+
+    index: int  # from 1, in the sweep's order
+    settings: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        """``calls.codec=G722, jitter_buffer={kind: neteq}``."""
+        return ", ".join(f"{key}={compact_value(value)}" for key, value in self.settings)
+
+
+def compact_value(value: Any) -> str:
+    """A value as one line of YAML flow style (``{kind: neteq}``, ``2%``)."""
+    if not isinstance(value, dict | list):
+        return str(value)
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 16)
+    return str(text).strip()
 
 
 @dataclass(frozen=True)
@@ -53,45 +85,66 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
-def format_key_path(key_path: Iterable[str | int]) -> str:
-    """``("path", 1, "loss")`` -> ``"path[1].loss"``."""
-    text = ""
-    for part in key_path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def parse_key_path(text: str) -> KeyPath:
-    """``"path[1].loss"`` -> ``("path", 1, "loss")``; raises ValueError when malformed."""
-    parts: list[str | int] = []
-    for dotted in text.split("."):
-        name, _, rest = dotted.partition("[")
-        if not name or not name.replace("_", "").isalnum():
-            raise ValueError(f"{text!r} is not a key path like path[0].one_way_delay")
-        parts.append(name)
-        while rest:
-            index, close, rest = rest.partition("]")
-            if not close or not index.isdigit() or (rest and not rest.startswith("[")):
-                raise ValueError(f"{text!r} is not a key path like path[0].one_way_delay")
-            parts.append(int(index))
-            rest = rest[1:]
-    return tuple(parts)
-
-
 def load_scenario(
     file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
 ) -> Scenario:
     """Read, override and validate a scenario file; raise ``ScenarioError`` with every issue."""
     path = Path(file)
+    return parse_scenario(_read_text(path), str(path), overrides, seed=seed, base_dir=path.parent)
+
+
+def load_sweep(
+    file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
+) -> list[SweepPoint]:
+    """The points of a scenario file's ``sweep`` (none without one), each validated.
+
+    Each point is the file with one combination of the sweep's values set,
+    then ``overrides``; an issue names the sweep value's line. The points are
+    the cross product in the order the sweep lists keys and values.
+    """
+    path = Path(file)
+    text = _read_text(path)
+    base = parse_scenario(text, str(path), overrides, seed=seed, base_dir=path.parent)
+    if base.sweep is None:
+        return []
+    _, lines = _read_yaml(text, str(path))
+    axes = [
+        [
+            (key, parse_key_path(key), value, f"{path}:{lines.get(('sweep', key, i), 0)}")
+            for i, value in enumerate(values)
+        ]
+        for key, values in base.sweep.items()
+    ]
+    width = len(str(math.prod(len(axis) for axis in axes)))
+    points: list[SweepPoint] = []
+    issues: dict[str, ScenarioIssue] = {}
+    for index, combination in enumerate(itertools.product(*axes), start=1):
+        assignments = [(key_path, value, origin) for _, key_path, value, origin in combination]
+        name = f"{base.name[: 79 - width]}.{index:0{width}d}"
+        assignments.append((("name",), name, str(path)))
+        try:
+            scenario = parse_scenario(
+                text, str(path), overrides, seed=seed, base_dir=path.parent, assign=assignments
+            )
+        except ScenarioError as error:
+            issues.update((str(issue), issue) for issue in error.issues)
+            continue
+        settings = tuple((key, value) for key, _, value, _ in combination)
+        points.append(SweepPoint(index, settings, scenario))
+    if issues:
+        raise ScenarioError(list(issues.values()))
+    return points
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise ScenarioError(
             [ScenarioIssue(str(path), "", f"cannot read: {error.strerror}")]
         ) from None
     except UnicodeDecodeError:
         raise ScenarioError([ScenarioIssue(str(path), "", "is not UTF-8 text")]) from None
-    return parse_scenario(text, str(path), overrides, seed=seed, base_dir=path.parent)
 
 
 def parse_scenario(
@@ -101,15 +154,27 @@ def parse_scenario(
     *,
     seed: int | None = None,
     base_dir: Path | None = None,
+    assign: Sequence[tuple[KeyPath, Any, str]] = (),
 ) -> Scenario:
     """Validate scenario YAML ``text``; ``source`` names it in error messages.
 
     Relative trace paths are read from ``base_dir`` (default: the working directory).
+    ``assign`` sets values before the overrides, each (key path, value, origin),
+    and drops the ``sweep``: that is how a sweep's point is made.
     """
     base_dir = base_dir if base_dir is not None else Path.cwd()
     data, lines = _read_yaml(text, source)
     origins: dict[KeyPath, str] = {key: f"{source}:{line}" for key, line in lines.items()}
     issues: list[ScenarioIssue] = []
+    if assign:
+        data.pop("sweep", None)
+    for key_path, value, origin in assign:
+        try:
+            _set(data, key_path, copy.deepcopy(value))
+        except ValueError as error:
+            issues.append(ScenarioIssue(origin, "", str(error)))
+            continue
+        _take_origin(origins, key_path, origin)
     all_overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
     for override in all_overrides:
         try:
@@ -117,10 +182,7 @@ def parse_scenario(
         except ValueError as error:
             issues.append(ScenarioIssue(f"--set {override}", "", str(error)))
             continue  # report it with the rest below
-        # The override owns this key and everything below it.
-        for known in [k for k in origins if k[: len(key_path)] == key_path]:
-            del origins[known]
-        origins[key_path] = "--set"  # the issue's key path says which one
+        _take_origin(origins, key_path, "--set")  # the issue's key path says which one
     try:
         scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as error:
@@ -245,6 +307,13 @@ def _defaults() -> dict[str, Any]:
     return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
 
 
+def _take_origin(origins: dict[KeyPath, str], key_path: KeyPath, origin: str) -> None:
+    """A value set at ``key_path`` owns that key and everything below it."""
+    for known in [k for k in origins if k[: len(key_path)] == key_path]:
+        del origins[known]
+    origins[key_path] = origin
+
+
 def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
     key_text, equals, value_text = override.partition("=")
     if not equals:
@@ -254,6 +323,12 @@ def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
         value = yaml.safe_load(value_text) if value_text.strip() else value_text
     except Exception:  # not YAML (PyYAML raises more than YAMLError): take the text as it is
         value = value_text
+    _set(data, key_path, value)
+    return key_path
+
+
+def _set(data: dict[str, Any], key_path: KeyPath, value: Any) -> None:
+    """Set ``value`` at ``key_path``, filling missing parents from the defaults."""
     defaults: Any = _defaults()
     node: Any = data
     for depth, part in enumerate(key_path[:-1]):
@@ -272,10 +347,10 @@ def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
     last = key_path[-1]
     if isinstance(node, dict) and isinstance(last, str):
         node[last] = value
-        return key_path
+        return
     if isinstance(node, list) and isinstance(last, int) and last < len(node):
         node[last] = value
-        return key_path
+        return
     raise ValueError(f"{format_key_path(key_path)} cannot be set")
 
 

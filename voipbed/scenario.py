@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from voipbed.keypath import parse_key_path
 from voipbed.models import jitter_buffer as jb
 from voipbed.models.codecs import CODECS, Bandwidth
 from voipbed.scenario_path import (
@@ -71,6 +72,10 @@ __all__ = [
 ]
 
 
+MAX_SWEEP_POINTS = 1000
+"""More points than this is a mistake more often than a plan (each is a whole run)."""
+
+
 def _known_codec(name: str) -> str:
     if name not in CODECS:
         known = ", ".join(sorted(CODECS))
@@ -105,7 +110,10 @@ class Calls(Section):
     )
     codec: CodecName = "PCMU"
     ptime_s: Duration = Field(
-        0.020, alias="ptime", description="Packetization; 20 ms is RFC 3551 clause 4.5's default."
+        "20ms",
+        alias="ptime",
+        validate_default=True,  # the default must fit the codec too (iLBC-30 is never 20 ms)
+        description="Packetization; 20 ms is RFC 3551 clause 4.5's default.",
     )
     plc: Plc = Plc.CODEC
     dscp: StrictInt = Field(
@@ -275,6 +283,40 @@ class Scenario(Section):
     device: Device = Device()
     emodel: EModelSettings = EModelSettings()
     radio: Radio = Radio()
+    sweep: dict[str, tuple[Any, ...]] | None = Field(
+        None,
+        description=(
+            "Run the scenario once per combination of these values: key paths as for --set "
+            "(calls.codec, jitter_buffer, path[0].loss) to lists of values; the points are "
+            "their cross product, compared in one report."
+        ),
+    )
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_well_formed(
+        cls, sweep: dict[str, tuple[Any, ...]] | None
+    ) -> dict[str, tuple[Any, ...]] | None:
+        if sweep is None:
+            return None
+        if not sweep:
+            raise PydanticCustomError("sweep", "a sweep needs at least one key to vary")
+        points = 1
+        for key, values in sweep.items():
+            try:
+                first = parse_key_path(key)[0]
+            except ValueError as error:
+                raise PydanticCustomError("sweep", str(error)) from None
+            if first in ("name", "sweep"):
+                raise PydanticCustomError("sweep", f"{key!r} cannot be swept")
+            if not values:
+                raise PydanticCustomError("sweep", f"{key!r} needs at least one value")
+            points *= len(values)
+        if points > MAX_SWEEP_POINTS:
+            raise PydanticCustomError(
+                "sweep", f"{points} points is more than {MAX_SWEEP_POINTS}; split the sweep"
+            )
+        return sweep
 
     @field_validator("path")
     @classmethod
