@@ -1,0 +1,283 @@
+"""Kamailio as the SIP core: a registrar and record-routing proxy, built by pure functions.
+
+``kamailio_config(spec)`` writes a kamailio.cfg with tm, sl, rr, usrloc (in memory) and
+registrar: REGISTER is saved in the location table, initial requests (INVITE, MESSAGE, ...)
+are routed to the registered contact of their request-URI user, INVITEs are record-routed,
+and in-dialog requests follow their Route set. ``kamailio_argv`` runs it in the foreground
+with its runtime directory inside the run folder, so nothing system-wide is read or written
+(no /etc/kamailio, no /var/run, no pid file).
+
+TLS is not offered: Debian ships it in ``kamailio-tls-modules``, which is not installed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from voipbed.emulation.stacks import Transport
+
+KAMAILIO_BINARY = "/usr/sbin/kamailio"
+MODULES_DIR = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+MODULES = (
+    "kex",
+    "corex",
+    "tm",
+    "tmx",
+    "sl",
+    "rr",
+    "pv",
+    "maxfwd",
+    "usrloc",
+    "registrar",
+    "textops",
+    "siputils",
+    "xlog",
+    "sanity",
+)
+# Printed by kamailio.cfg's startup route once every worker can take requests.
+READY_LINE = "voipbed: kamailio ready"
+# The prefix of the line logged per request when ``log_requests`` is on, followed by
+# "initial" or "in-dialog", the method, request-URI, source, transport and Call-ID.
+REQUEST_LOG_PREFIX = "voipbed-sip:"
+
+
+@dataclass(frozen=True)
+class KamailioSpec:
+    """What the SIP core listens on and how it behaves.
+
+    ``domain`` is the SIP domain it is responsible for (defaults to ``address``);
+    ``children`` is the worker count per UDP listener and for TCP;
+    ``max_expires_s`` caps registration lifetimes (RFC 3261 10.2.1.1 allows the registrar to
+    shorten them); ``log_requests`` logs every initial request to stderr.
+    """
+
+    address: str
+    port: int = 5060
+    transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
+    domain: str | None = None
+    children: int = 2
+    max_expires_s: int = 3600
+    debug_level: int = 1
+    log_requests: bool = False
+    modules_dir: str = MODULES_DIR
+
+    def __post_init__(self) -> None:
+        ipaddress.ip_address(self.address)  # raises ValueError for a non-address
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is not in 1..65535")
+        if not self.transports or len(set(self.transports)) != len(self.transports):
+            raise ValueError(f"transports {self.transports} must be distinct and not empty")
+        if self.children < 1 or self.max_expires_s < 1:
+            raise ValueError("children and max_expires_s must be positive")
+
+    @property
+    def sip_domain(self) -> str:
+        """The domain of the users it registers."""
+        return self.domain or self.address
+
+
+def _listen_host(address: str) -> str:
+    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+
+
+def kamailio_config(spec: KamailioSpec) -> str:
+    """The kamailio.cfg text for ``spec`` (Kamailio 5.x native script)."""
+    host = _listen_host(spec.address)
+    listens = "\n".join(f"listen={t.value}:{host}:{spec.port}" for t in spec.transports)
+    tcp = Transport.TCP in spec.transports
+    modules = "\n".join(f'loadmodule "{name}.so"' for name in MODULES)
+    # An alias without a port makes every port of that host "myself": never alias the
+    # listen address, or contacts on the same address (loopback tests) look local.
+    alias = f'alias="{spec.domain}"\n' if spec.domain and spec.domain != spec.address else ""
+    initial_log = _request_log("initial", 4) if spec.log_requests else ""
+    in_dialog_log = _request_log("in-dialog", 8) if spec.log_requests else ""
+    return f"""#!KAMAILIO
+# Written by voipbed for one run: a registrar and record-routing proxy, state in memory.
+
+####### Global parameters #########
+debug={spec.debug_level}
+log_stderror=yes
+log_prefix=""
+memdbg=5
+memlog=5
+fork=yes
+children={spec.children}
+auto_aliases=no
+{alias}{listens}
+disable_tcp={"no" if tcp else "yes"}
+tcp_children={spec.children}
+tcp_connection_lifetime=3605
+dns=no
+rev_dns=no
+use_dns_cache=no
+server_header="Server: voipbed-kamailio"
+user_agent_header="User-Agent: voipbed-kamailio"
+
+####### Modules ########
+mpath="{spec.modules_dir}/"
+{modules}
+
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", {spec.max_expires_s})
+modparam("registrar", "default_expires", {min(3600, spec.max_expires_s)})
+modparam("rr", "enable_full_lr", 1)
+modparam("rr", "append_fromtag", 1)
+modparam("tm", "fr_timer", 5000)
+modparam("tm", "fr_inv_timer", 60000)
+
+####### Routing logic ########
+event_route[core:worker-one-init] {{
+    xlog("L_ALERT", "{READY_LINE}\\n");
+}}
+
+request_route {{
+    route(REQINIT);
+
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            route(RELAY);
+        }}
+        exit;
+    }}
+
+    # Absorb retransmissions of requests that already have a transaction.
+    if (!is_method("ACK")) {{
+        if (t_precheck_trans()) {{
+            t_check_trans();
+            exit;
+        }}
+        t_check_trans();
+    }}
+
+    route(WITHINDLG);
+
+    # Initial requests from here on.
+    remove_hf("Route");
+    if (is_method("INVITE|SUBSCRIBE")) {{
+        record_route();
+    }}
+{initial_log}    route(REGISTRAR);
+
+    if ($rU == $null) {{
+        sl_send_reply("484", "Address Incomplete");
+        exit;
+    }}
+    route(LOCATION);
+}}
+
+route[REQINIT] {{
+    if (!mf_process_maxfwd_header("10")) {{
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }}
+    if (!sanity_check("17895", "7")) {{
+        exit;
+    }}
+    if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+}}
+
+route[RELAY] {{
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+
+# Requests inside a dialog follow the Route set that record_route() put there.
+route[WITHINDLG] {{
+    if (!has_totag()) {{
+        return;
+    }}
+    if (loose_route()) {{
+{in_dialog_log}        route(RELAY);
+        exit;
+    }}
+    if (is_method("ACK")) {{
+        # An ACK for a non-2xx final response belongs to a transaction here.
+        if (t_check_trans()) {{
+            route(RELAY);
+        }}
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+    exit;
+}}
+
+route[REGISTRAR] {{
+    if (!is_method("REGISTER")) {{
+        return;
+    }}
+    if (!save("location")) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+
+# Initial requests go to the contact registered for the request-URI's user.
+route[LOCATION] {{
+    if (!lookup("location")) {{
+        $var(rc) = $rc;
+        t_newtran();
+        switch ($var(rc)) {{
+            case -2:
+                send_reply("405", "Method Not Allowed");
+                exit;
+            default:
+                send_reply("404", "Not Found");
+                exit;
+        }}
+    }}
+    route(RELAY);
+}}
+"""
+
+
+def _request_log(kind: str, indent: int) -> str:
+    """An xlog line naming the request, for events and tests (``REQUEST_LOG_PREFIX``)."""
+    text = f"{REQUEST_LOG_PREFIX} {kind} $rm $ru from $si:$sp proto $pr call-id $ci\\n"
+    return " " * indent + f'xlog("L_NOTICE", "{text}");\n'
+
+
+def kamailio_argv(
+    config_path: Path | str,
+    *,
+    run_dir: Path | str,
+    binary: str = KAMAILIO_BINARY,
+    shm_mb: int = 32,
+    pkg_mb: int = 8,
+) -> list[str]:
+    """The argv running Kamailio with ``config_path`` in the foreground, logging to stderr.
+
+    ``-DD`` keeps the creator process in the foreground (its workers are its children, in
+    its process group); ``-Y`` and ``-w`` keep the runtime and working directory in
+    ``run_dir``; no ``-P``, so no pid file is written anywhere.
+    """
+    if shm_mb < 1 or pkg_mb < 1:
+        raise ValueError("shm_mb and pkg_mb must be positive")
+    return [
+        binary,
+        "-f",
+        str(config_path),
+        "-DD",
+        "-E",
+        "-Y",
+        str(run_dir),
+        "-w",
+        str(run_dir),
+        "-m",
+        str(shm_mb),
+        "-M",
+        str(pkg_mb),
+        "-a",
+        "no",
+    ]
+
+
+def kamailio_check_argv(config_path: Path | str, *, binary: str = KAMAILIO_BINARY) -> list[str]:
+    """The argv that only checks ``config_path`` for errors (``kamailio -c``)."""
+    return [binary, "-c", "-f", str(config_path)]
