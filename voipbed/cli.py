@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from voipbed import __version__
 from voipbed.allocator import keep_large_arrays_in_heap
+from voipbed.emulation.cleanup import DEFAULT_STATE_DIR, clean_dead_runs
 from voipbed.loader import ScenarioError, load_scenario, load_sweep
 from voipbed.runner import STAGES, RunFailed, run_scenario
 from voipbed.scenario import Scenario
@@ -184,6 +185,28 @@ def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> No
             click.echo(f"{path}: ok" + (f" ({len(points)} sweep points)" if points else ""))
     if bad:
         sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="Where emulation runs are recorded while their network is up.",
+)
+def clean(state_dir: Path) -> None:
+    """Remove what dead emulation runs left (namespaces, interfaces, processes).
+
+    Only runs whose voipbed process is gone are touched, each by its own run
+    id; a running emulation is left alone. Exits 1 if something could not be
+    removed (it is kept on record, to try again).
+    """
+    report = clean_dead_runs(state_dir)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(EXIT_FAILURE)
 
 
 @main.command()

@@ -1,0 +1,240 @@
+"""The emulated network of a scenario, as a pure description (no Mininet, no I/O).
+
+Shape, UE side first (uplink goes left to right, downlink back)::
+
+    UE 0 ─┐
+    UE 1 ─┼─ B0 ── L0 ── L1 ── ... ── L(n-1) ── B1 ─┬─ S0 (SIP core)
+    ...  ─┘  (access bridge)          (core bridge) └─ F0 (far end)
+
+There is one link node ``L<i>`` per path segment, in path order; each has two interfaces
+and no address, ``a`` facing the UEs and ``b`` facing the far side, and forwards between
+them (the userspace link, or a kernel bridge in pass-through mode). Every packet between a
+UE and the core or the far end crosses every link node. The whole path is one IPv4 subnet
+(10.0.0.0/24 by default) that exists only inside the run's namespaces.
+
+One UE host per call up to ``MAX_UE_HOSTS``; with more calls, call ``i`` uses UE host
+``i % n`` (:meth:`Topology.ue_for_call`).
+
+:func:`describe` builds this from a :class:`voipbed.scenario.Scenario`; ``network.py``
+builds it with Mininet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from itertools import pairwise
+
+from voipbed.emulation.names import (
+    MAX_INDEX,
+    Role,
+    bridge_device_name,
+    interface_name,
+    node_name,
+    run_tag,
+)
+from voipbed.scenario import Scenario
+
+__all__ = [
+    "DEFAULT_SUBNET",
+    "MAX_UE_HOSTS",
+    "BridgeSpec",
+    "HostSpec",
+    "LinkNodeSpec",
+    "Topology",
+    "VethSpec",
+    "describe",
+]
+
+DEFAULT_SUBNET = ipaddress.IPv4Network("10.0.0.0/24")
+
+MAX_UE_HOSTS = 16
+"""Emulation runs few calls; more calls than this share UE hosts (SIPp can place many)."""
+
+SIP_CORE_HOST = 1  # host numbers inside the subnet: 10.0.0.1
+FAR_END_HOST = 2  # 10.0.0.2
+FIRST_UE_HOST = 11  # UE i is 10.0.0.(11 + i)
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """An addressed endpoint: a UE, the SIP core or the far end; one interface."""
+
+    name: str
+    role: Role
+    index: int
+    interface: str
+    address: ipaddress.IPv4Interface
+
+    @property
+    def ip(self) -> str:
+        """The host's IPv4 address as text (``10.0.0.11``)."""
+        return str(self.address.ip)
+
+
+@dataclass(frozen=True)
+class LinkNodeSpec:
+    """The node that carries one path segment: forwards between ``iface_a`` (UE side) and
+    ``iface_b`` (far side); no addresses."""
+
+    name: str
+    segment_index: int
+    segment_name: str
+    iface_a: str
+    iface_b: str
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """A node whose Linux bridge device ``device`` joins its ``ports``; no addresses."""
+
+    name: str
+    index: int
+    device: str
+    ports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VethSpec:
+    """One veth pair: ``node_a``'s ``iface_a`` (UE side) to ``node_b``'s ``iface_b``."""
+
+    node_a: str
+    iface_a: str
+    mac_a: str
+    node_b: str
+    iface_b: str
+    mac_b: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Everything a run's network is made of, named with the run's tag."""
+
+    run_id: str
+    tag: str
+    subnet: ipaddress.IPv4Network
+    ues: tuple[HostSpec, ...]
+    access_bridge: BridgeSpec
+    link_nodes: tuple[LinkNodeSpec, ...]
+    core_bridge: BridgeSpec
+    sip_core: HostSpec
+    far_end: HostSpec
+    veths: tuple[VethSpec, ...]
+
+    @property
+    def hosts(self) -> tuple[HostSpec, ...]:
+        """The addressed hosts: UEs, then the SIP core and the far end."""
+        return (*self.ues, self.sip_core, self.far_end)
+
+    @property
+    def bridges(self) -> tuple[BridgeSpec, ...]:
+        """The access bridge (UE side) and the core bridge (far side)."""
+        return (self.access_bridge, self.core_bridge)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """Every namespace node, in the order they are created."""
+        return (
+            *(ue.name for ue in self.ues),
+            self.access_bridge.name,
+            *(node.name for node in self.link_nodes),
+            self.core_bridge.name,
+            self.sip_core.name,
+            self.far_end.name,
+        )
+
+    def ue_for_call(self, call: int) -> HostSpec:
+        """The UE host that places call ``call`` (calls share UE hosts beyond MAX_UE_HOSTS)."""
+        if call < 0:
+            raise ValueError(f"call {call} is negative")
+        return self.ues[call % len(self.ues)]
+
+
+class _Interfaces:
+    """Hands out each node's interfaces in order, with distinct locally administered MACs."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+        self._macs = 0
+
+    def take(self, node: str) -> tuple[str, str]:
+        k = self._next.get(node, 0)
+        self._next[node] = k + 1
+        self._macs += 1
+        mac = "02:76:62:00:{:02x}:{:02x}".format(*divmod(self._macs, 256))
+        return interface_name(node, k), mac
+
+
+def _veth(ifaces: _Interfaces, node_a: str, node_b: str) -> VethSpec:
+    iface_a, mac_a = ifaces.take(node_a)
+    iface_b, mac_b = ifaces.take(node_b)
+    return VethSpec(node_a, iface_a, mac_a, node_b, iface_b, mac_b)
+
+
+def describe(
+    scenario: Scenario,
+    run_id: str,
+    *,
+    subnet: ipaddress.IPv4Network = DEFAULT_SUBNET,
+    max_ue_hosts: int = MAX_UE_HOSTS,
+) -> Topology:
+    """The network that runs ``scenario`` for run ``run_id`` (see the module docstring)."""
+    if not 1 <= max_ue_hosts <= MAX_INDEX + 1:
+        raise ValueError(f"max_ue_hosts must be in 1..{MAX_INDEX + 1}, not {max_ue_hosts}")
+    if len(scenario.path) > MAX_INDEX + 1:
+        raise ValueError(
+            f"the emulator carries at most {MAX_INDEX + 1} path segments, not {len(scenario.path)}"
+        )
+    ue_count = min(scenario.calls.count, max_ue_hosts)
+    if subnet.num_addresses - 2 < FIRST_UE_HOST + ue_count - 1:
+        raise ValueError(f"subnet {subnet} is too small for {ue_count} UE hosts")
+    tag = run_tag(run_id)
+    ifaces = _Interfaces()
+    veths: list[VethSpec] = []
+
+    def address(host_number: int) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{subnet[host_number]}/{subnet.prefixlen}")
+
+    access = node_name(tag, Role.BRIDGE, 0)
+    core = node_name(tag, Role.BRIDGE, 1)
+    ues: list[HostSpec] = []
+    for i in range(ue_count):
+        ue = node_name(tag, Role.UE, i)
+        veths.append(_veth(ifaces, ue, access))
+        ues.append(HostSpec(ue, Role.UE, i, veths[-1].iface_a, address(FIRST_UE_HOST + i)))
+
+    chain = [access, *(node_name(tag, Role.LINK, i) for i in range(len(scenario.path))), core]
+    hops = [_veth(ifaces, left, right) for left, right in pairwise(chain)]
+    veths.extend(hops)
+    link_nodes = tuple(
+        LinkNodeSpec(chain[i + 1], i, segment.name, hops[i].iface_b, hops[i + 1].iface_a)
+        for i, segment in enumerate(scenario.path)
+    )
+
+    endpoints: list[HostSpec] = []
+    for role, host_number in ((Role.SIP_CORE, SIP_CORE_HOST), (Role.FAR_END, FAR_END_HOST)):
+        name = node_name(tag, role, 0)
+        veths.append(_veth(ifaces, core, name))
+        endpoints.append(HostSpec(name, role, 0, veths[-1].iface_b, address(host_number)))
+
+    def bridge(name: str, index: int) -> BridgeSpec:
+        ports = tuple(
+            port
+            for veth in veths
+            for node, port in ((veth.node_a, veth.iface_a), (veth.node_b, veth.iface_b))
+            if node == name
+        )
+        return BridgeSpec(name, index, bridge_device_name(name), ports)
+
+    return Topology(
+        run_id=run_id,
+        tag=tag,
+        subnet=subnet,
+        ues=tuple(ues),
+        access_bridge=bridge(access, 0),
+        link_nodes=link_nodes,
+        core_bridge=bridge(core, 1),
+        sip_core=endpoints[0],
+        far_end=endpoints[1],
+        veths=tuple(veths),
+    )
