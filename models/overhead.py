@@ -76,6 +76,9 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from voipbed.models.codecs import Codec
 
 __all__ = [
@@ -93,6 +96,7 @@ __all__ = [
     "Rohc",
     "RohcState",
     "bandwidth_bps",
+    "bytes_on_segment",
     "header_bytes",
     "record_overhead_bytes",
     "secured_bytes",
@@ -269,6 +273,22 @@ def wire_bytes_per_packet(
 ) -> int:
     """Bytes the segment carries for one packet with ``payload_bytes`` of RTP payload."""
     return payload_bytes + header_bytes(payload_bytes, overhead, rohc_state=rohc_state).total
+
+
+def bytes_on_segment(
+    ip_bytes: npt.NDArray[np.int64], end_to_end: Overhead, segment: Overhead
+) -> npt.NDArray[np.int64]:
+    """What a segment carries for each of these IP packets (sized by ``end_to_end``).
+
+    The payload is the IP size less the end-to-end headers; the segment then
+    adds its own (ROHC in place of RTP/UDP/IP, link framing) in steady state.
+    """
+    if end_to_end.rohc is not None or end_to_end.link is not None:
+        raise ValueError("end_to_end describes IP packets: no ROHC, no link layer")
+    sizes, inverse = np.unique(np.asarray(ip_bytes, dtype=np.int64), return_inverse=True)
+    headers = header_bytes(0, end_to_end).total
+    carried = [wire_bytes_per_packet(int(size) - headers, segment) for size in sizes]
+    return np.asarray(carried, dtype=np.int64)[inverse]
 
 
 def wire_bytes(payload_bytes: int) -> int:

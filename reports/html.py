@@ -121,6 +121,7 @@ def render_report(
             scenario_yaml=scenario_yaml,
             flows=tables.flow_table(metrics),
             stats=tables.summary_table(summary),
+            bandwidth=tables.bandwidth_table(summary),
             plots=_plots(packets, metrics),
             event_counts=event_counts,
             event_list=event_list,

@@ -248,6 +248,37 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
     return Table(["metric", *stats], rows)
 
 
+def bandwidth_table(summary: Mapping[str, Any]) -> Table:
+    """Bytes per media packet and kbit/s per call and direction: IP packets, then each segment."""
+    recorded = summary.get("bandwidth")
+    if not isinstance(recorded, Mapping):
+        return Table([], [])
+    headers = ["where", "headers", "bytes per packet", "kbit/s per call and direction"]
+    ip = recorded["ip"]
+    rows = [
+        [
+            Cell("IP packets", "label"),
+            Cell(f"{recorded['payload_bytes']} B payload + RTP/UDP/IP"),
+            Cell(str(ip["bytes_per_packet"])),
+            Cell(fmt_number(ip["kbps_per_call_direction"], 1)),
+        ]
+    ]
+    for segment in recorded["segments"]:
+        layers = [
+            "ROHC" if segment["header_compression"] == "rohc" else "RTP/UDP/IP",
+            *([segment["link_layer"]] if segment["link_layer"] != "none" else []),
+        ]
+        rows.append(
+            [
+                Cell(str(segment["segment"]), "label"),
+                Cell(" + ".join(layers)),
+                Cell(str(segment["bytes_per_packet"])),
+                Cell(fmt_number(segment["kbps_per_call_direction"], 1)),
+            ]
+        )
+    return Table(headers, rows)
+
+
 def run_facts(summary: Mapping[str, Any], n_packets: int, n_events: int) -> list[tuple[str, str]]:
     """Label/value pairs about the run: scenario, ids, seed, engine, durations, sizes."""
     known = {

@@ -16,13 +16,13 @@ import pyarrow as pa
 import simpy
 
 from voipbed.models.codecs import codec as codec_named
-from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
+from voipbed.schedule import call_times
 from voipbed.sim.control_plane import Event, radio_gate
-from voipbed.sim.path import DROP_REASONS, DirectionPackets, DirectionResult, PathWalk, SegmentLink
+from voipbed.sim.path import DirectionPackets, DirectionResult, PathWalk, SegmentLink
 from voipbed.sim.stages import FloatArray, IntArray
 from voipbed.sim.traffic import FlowSpan, SentPackets, send_packets
-from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts, packets_table
+from voipbed.trace import DIRECTIONS, DROP_REASONS, Trace, events_table, host_facts, packets_table
 
 __all__ = ["simulate"]
 
@@ -48,12 +48,8 @@ def _call_process(
 def simulate(scenario: Scenario) -> Trace:
     """Run ``scenario`` in the simulator and return its trace."""
     calls = scenario.calls
-    rng = component_rng(scenario.seed, "calls")
-    starts = np.sort(rng.uniform(0.0, calls.start_spread_s, calls.count))
-    # The far end's packets start at an independent phase within one packet time.
-    phases = rng.uniform(0.0, calls.ptime_s, calls.count)
-    hold = calls.hold_time_s if calls.hold_time_s is not None else scenario.duration_s
-    ends = np.minimum(starts + hold, scenario.duration_s)
+    times = call_times(scenario)
+    starts, ends, phases = times.start_s, times.end_s, times.downlink_phase_s
 
     env = simpy.Environment()
     spans: list[FlowSpan] = []
@@ -67,8 +63,9 @@ def simulate(scenario: Scenario) -> Trace:
 
     spans.sort(key=lambda span: span.flow)
     codec = codec_named(calls.codec)
+    overhead = scenario.overhead()
     sent = [
-        send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s)
+        send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)
         for d in range(len(DIRECTIONS))
     ]
     fates, path_events = _carry(scenario, sent, starts, ends)
@@ -116,7 +113,16 @@ def _carry(
             np.full(n, scenario.calls.dscp, dtype=np.int64),
             np.full(n, scenario.calls.ecn, dtype=np.bool_),
         )
-        links = [SegmentLink(path[p], direction, scenario.seed, scenario.duration_s) for p in order]
+        links = [
+            SegmentLink(
+                path[p],
+                direction,
+                scenario.seed,
+                scenario.duration_s,
+                (scenario.overhead(), scenario.overhead(path[p])),
+            )
+            for p in order
+        ]
         walk = PathWalk(packets)
         walk.cross(links[:radio_hop], 0)
         walks.append((walk, links, order, radio_hop))

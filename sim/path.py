@@ -18,17 +18,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
+from voipbed.models.overhead import Overhead, bytes_on_segment
 from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
 from voipbed.sim.cross_traffic import bulk_flows, unresponsive_arrivals
-from voipbed.sim.stages import BoolArray, DelayStage, FloatArray, IntArray
+from voipbed.sim.stages import BoolArray, FloatArray, IntArray
+from voipbed.trace import DROP_REASONS
 from voipbed.traces import read_schedule
 
 __all__ = [
-    "DROP_REASONS",
     "HANDOVER",
     "DirectionPackets",
     "DirectionResult",
@@ -36,15 +38,20 @@ __all__ = [
     "SegmentLink",
 ]
 
-# Why a packet was lost: the trace's ``drop_reason`` category, in this order.
-DROP_REASONS = ("queue", "aqm", "harq", "channel", "handover")
 _QUEUE, _AQM, _HARQ, _CHANNEL, HANDOVER = range(len(DROP_REASONS))
 
 
 class SegmentLink:
     """One segment in one direction: its stages, each with its own random stream."""
 
-    def __init__(self, segment: Segment, direction: str, seed: int, run_end_s: float) -> None:
+    def __init__(
+        self,
+        segment: Segment,
+        direction: str,
+        seed: int,
+        run_end_s: float,
+        headers: tuple[Overhead, Overhead] = (Overhead(), Overhead()),
+    ) -> None:
         def rng(stage: str) -> np.random.Generator:
             return component_rng(seed, f"path/{segment.name}/{direction}/{stage}")
 
@@ -83,7 +90,15 @@ class SegmentLink:
         self.loss = segment.loss.to_model()
         self.loss_rng = rng("loss")
         self.channel_state = np.full(0, -1, dtype=np.int8)  # Gilbert-Elliott state per flow
-        self.delay = DelayStage(segment.one_way_delay_s, segment.jitter, rng("jitter"))
+        self.delay = DelayStage(segment.one_way_delay_s, segment.jitter.to_model(), rng("jitter"))
+        self.headers = headers  # (IP packets end to end, as this segment carries them)
+
+    def carried_bytes(self, ip_bytes: IntArray) -> IntArray:
+        """What this segment's link and queue carry for IP packets of ``ip_bytes``."""
+        end_to_end, here = self.headers
+        if here.rohc is None and here.link is None:
+            return ip_bytes
+        return bytes_on_segment(ip_bytes, end_to_end, here)
 
     def lost_on_medium(self, flow: IntArray) -> BoolArray:
         """Loss decisions for packets of ``flow``, in arrival order."""
@@ -200,7 +215,7 @@ class PathWalk:
             if segment.link is not None or segment.queueing is not None:
                 depart, why, marked, queue_stats = segment.enqueue(
                     arrive_s,
-                    self.packets.wire_bytes[alive],
+                    segment.carried_bytes(self.packets.wire_bytes[alive]),
                     self.dscp[alive],
                     self.packets.ect[alive],
                 )
@@ -220,7 +235,7 @@ class PathWalk:
             self.drop(lost, hop, _CHANNEL)
             alive = self.alive
             enter_s = self.time_s[alive] if extra_s is None else self.time_s[alive] + extra_s
-            self.time_s[alive] = segment.delay.process(enter_s, flow[alive]).time_s
+            self.time_s[alive] = segment.delay.process(enter_s, flow[alive])
 
     def result(self) -> DirectionResult:
         recv_s = np.full(self.time_s.size, np.nan)

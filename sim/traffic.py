@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from voipbed.models.codecs import Codec
-from voipbed.models.overhead import wire_bytes
+from voipbed.models.overhead import Overhead, wire_bytes_per_packet
 from voipbed.sim.stages import FloatArray, IntArray
 
 __all__ = ["FlowSpan", "SentPackets", "send_packets"]
@@ -38,8 +38,12 @@ class SentPackets:
     wire_bytes: int
 
 
-def send_packets(spans: list[FlowSpan], codec: Codec, ptime_s: float) -> SentPackets:
+def send_packets(
+    spans: list[FlowSpan], codec: Codec, ptime_s: float, overhead: Overhead | None = None
+) -> SentPackets:
     """One packet every ``ptime_s`` from each span's first packet until its end (exclusive).
+
+    Packets are IP packets as ``overhead`` sizes them (RTP/UDP/IPv4 by default).
 
     ``spans`` must be sorted by flow. All flows share the packet time, so
     packet k of a flow goes in period floor(first / ptime) + k; within a
@@ -73,7 +77,7 @@ def send_packets(spans: list[FlowSpan], codec: Codec, ptime_s: float) -> SentPac
         rtp_ts=seq * codec.rtp_ticks(ptime_s),
         send_s=send_s,
         payload_bytes=payload,
-        wire_bytes=wire_bytes(payload),
+        wire_bytes=wire_bytes_per_packet(payload, overhead or Overhead()),
     )
 
 

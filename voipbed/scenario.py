@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from voipbed.keypath import parse_key_path
 from voipbed.models import jitter_buffer as jb
+from voipbed.models import overhead as ov
 from voipbed.models.codecs import CODECS, Bandwidth
 from voipbed.scenario_path import (
     BernoulliLoss,
@@ -36,8 +37,10 @@ from voipbed.scenario_path import (
     DropTailAqm,
     GilbertElliottLoss,
     Harq,
+    HeaderCompression,
     Jitter,
     JitterDistribution,
+    LinkLayer,
     PieAqm,
     Queue,
     Scheduling,
@@ -120,6 +123,19 @@ class Calls(Section):
         46, ge=0, le=63, description="Media DSCP; 46 is EF, RFC 4594 clause 4.1 telephony."
     )
     ecn: bool = Field(False, description="Media sent ECN-capable (ECT(0)), RFC 6679.")
+    ip_version: Literal[4, 6] = Field(4, description="IP version of the media packets.")
+    srtp_tag_bits: Literal[0, 32, 80] = Field(
+        0,
+        description=(
+            "SRTP authentication tag (RFC 3711 clause 5.2: 80 is HMAC-SHA1-80, the default "
+            "of SDES and DTLS-SRTP); 0: plain RTP, as VoLTE media on its bearer."
+        ),
+    )
+    rtcp_share_ratio: Ratio = Field(
+        0.05,
+        alias="rtcp_share",
+        description="RTCP bandwidth over the media rate; 5 % is RFC 3550 clause 6.2's.",
+    )
 
     @field_validator("ptime_s")
     @classmethod
@@ -340,6 +356,26 @@ class Scenario(Section):
                     f"a handover names call {entry.call}; calls are 0..{self.calls.count - 1}"
                 )
         return self
+
+    def overhead(self, segment: Segment | None = None) -> ov.Overhead:
+        """Headers of the media end to end (IP packets), or as ``segment`` carries them."""
+        calls = self.calls
+        rohc = link = None
+        if segment is not None:
+            if segment.header_compression is HeaderCompression.ROHC:
+                rohc = ov.Rohc()
+            link = {
+                LinkLayer.NONE: None,
+                LinkLayer.LTE: ov.LteRadio(),
+                LinkLayer.ETHERNET: ov.Ethernet(),
+            }[segment.link_layer]
+        return ov.Overhead(
+            ip_version=ov.IpVersion(calls.ip_version),
+            srtp_tag_bits=calls.srtp_tag_bits,
+            rtcp_share=calls.rtcp_share_ratio,
+            rohc=rohc,
+            link=link,
+        )
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The resolved scenario as YAML keys and unit strings; loads back to an equal Scenario."""

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from voipbed.models import delay as delay_models
 from voipbed.models import loss as loss_models
 from voipbed.models import queue as queue_models
 from voipbed.models.mahimahi import TraceError
@@ -33,8 +34,10 @@ __all__ = [
     "DropTailAqm",
     "GilbertElliottLoss",
     "Harq",
+    "HeaderCompression",
     "Jitter",
     "JitterDistribution",
+    "LinkLayer",
     "PieAqm",
     "Queue",
     "Scheduling",
@@ -70,6 +73,9 @@ class Jitter(Section):
         if self.distribution is JitterDistribution.NONE and self.scale_s != 0.0:
             raise ValueError("jitter scale given but distribution is 'none'")
         return self
+
+    def to_model(self) -> delay_models.JitterSpec:
+        return delay_models.JitterSpec(self.distribution.value, self.scale_s, self.reorder)
 
 
 class BernoulliLoss(Section):
@@ -308,6 +314,21 @@ TracePath = Annotated[
 ]
 
 
+class HeaderCompression(StrEnum):
+    """RTP/UDP/IP header compression on a segment (models.overhead.Rohc)."""
+
+    NONE = "none"
+    ROHC = "rohc"  # ROHC profile 1 (RFC 3095) in its steady state, as LTE's PDCP runs it
+
+
+class LinkLayer(StrEnum):
+    """Framing a segment adds to each IP (or ROHC) packet (models.overhead)."""
+
+    NONE = "none"  # IP packets only, as a Mahimahi trace counts them
+    LTE = "lte"  # PDCP + RLC UM + MAC headers, a VoLTE bearer's (TS 36.323, 36.322, 36.321)
+    ETHERNET = "ethernet"  # IEEE 802.3 header and FCS, 64-byte minimum frame
+
+
 class Segment(Section):
     """One named hop of the path; each direction has its own link, queue and loss draws.
 
@@ -332,6 +353,13 @@ class Segment(Section):
         False, description="Remark every packet to DSCP 0 on entering this segment."
     )
     cross_traffic: tuple[CrossTraffic, ...] = ()
+    header_compression: HeaderCompression = Field(
+        HeaderCompression.NONE,
+        description="ROHC shrinks the RTP/UDP/IP headers this hop carries (and queues).",
+    )
+    link_layer: LinkLayer = Field(
+        LinkLayer.NONE, description="Framing counted in this hop's bytes (capacity, queue)."
+    )
 
     @field_validator("capacity_bps")
     @classmethod

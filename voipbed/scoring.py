@@ -15,13 +15,14 @@ import pandas as pd
 import pyarrow as pa
 
 from voipbed.models import emodel, emodel_wb
+from voipbed.models import overhead as ov
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.grouping import group_order
 from voipbed.models.jitter import flow_delay_stats
 from voipbed.models.plc import Plc, bpl_for
 from voipbed.scenario import Scenario
 
-__all__ = ["METRIC_COLUMNS", "score_trace", "summarize"]
+__all__ = ["METRIC_COLUMNS", "bandwidth", "score_trace", "summarize"]
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -37,6 +38,7 @@ METRIC_COLUMNS = (
     "r_factor",
     "mos",
     "radio_energy_j",
+    "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
 )
 
 
@@ -191,6 +193,34 @@ def _quantiles(values: pd.Series) -> dict[str, float | None]:
 
 def _present(metrics: pd.DataFrame) -> list[str]:
     return [name for name in METRIC_COLUMNS if name in metrics.columns]
+
+
+def bandwidth(scenario: Scenario) -> dict[str, Any]:
+    """Bytes per media packet and bit rate per call and direction, end to end and per segment.
+
+    From the scenario's codec, packetization and headers (models.overhead),
+    RTCP share included; ROHC in its steady state (UO-0).
+    """
+    calls = scenario.calls
+    used = codec(calls.codec)
+    payload = used.payload_bytes(calls.ptime_s)
+
+    def entry(overhead: ov.Overhead) -> dict[str, Any]:
+        return {
+            "bytes_per_packet": ov.wire_bytes_per_packet(payload, overhead),
+            "kbps_per_call_direction": ov.bandwidth_bps(used, calls.ptime_s, overhead) / 1e3,
+        }
+
+    segments = [
+        {
+            "segment": segment.name,
+            "header_compression": segment.header_compression.value,
+            "link_layer": segment.link_layer.value,
+            **entry(scenario.overhead(segment)),
+        }
+        for segment in scenario.path
+    ]
+    return {"payload_bytes": payload, "ip": entry(scenario.overhead()), "segments": segments}
 
 
 def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from voipbed.models.overhead import (
     Rohc,
     RohcState,
     bandwidth_bps,
+    bytes_on_segment,
     header_bytes,
     record_overhead_bytes,
     secured_bytes,
@@ -270,3 +272,23 @@ def test_rohc_never_costs_more_in_steady_state(overhead: Overhead, name: str) ->
         rohc=overhead.rohc or Rohc(),
     )
     assert wire_bytes_per_packet(payload, compressed) < wire_bytes_per_packet(payload, plain)
+
+
+def test_bytes_on_segment_swaps_end_to_end_headers_for_the_segments() -> None:
+    """IP packets of 200 B (G.711 over IPv4) become 168 B with ROHC and LTE layer 2."""
+    volte = Overhead(rohc=Rohc(), link=LteRadio())
+    ip = np.array([200, 200, 60], dtype=np.int64)
+    carried = bytes_on_segment(ip, Overhead(), volte)
+    assert carried.tolist() == [
+        wire_bytes_per_packet(160, volte),
+        wire_bytes_per_packet(160, volte),
+        wire_bytes_per_packet(20, volte),
+    ]
+    assert carried[0] == 160 + 3 + 1 + 1 + 3  # UO-0 + checksum, PDCP, RLC, MAC (TS 36.321)
+    assert bytes_on_segment(ip, Overhead(), Overhead()).tolist() == ip.tolist()
+
+
+def test_bytes_on_segment_wants_ip_packets_end_to_end() -> None:
+    """End-to-end sizes are IP packets: a link layer there is a mistake."""
+    with pytest.raises(ValueError, match="end_to_end describes IP packets"):
+        bytes_on_segment(np.array([200]), Overhead(link=Ethernet()), Overhead())
