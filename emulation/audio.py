@@ -259,3 +259,13 @@ def score_call(
         scored_s=alignment.reference.size / rate,
         received_dbfs=rms_dbfs(alignment.degraded),
     )
+
+
+def tile_to_length(audio: Audio, duration_s: float, *, pause_s: float = 0.5) -> Audio:
+    """``audio`` repeated, ``pause_s`` of silence between, cut to exactly ``duration_s``."""
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    rate = audio.sample_rate_hz
+    one = np.concatenate([audio.samples, np.zeros(round(pause_s * rate))])
+    wanted = round(duration_s * rate)
+    return Audio(np.tile(one, -(-wanted // one.size))[:wanted], rate)

@@ -185,14 +185,29 @@ class EmulatedNetwork:
         ready: Readiness | None = None,
         timeout_s: float = 10.0,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> ManagedProcess:
         """Start a long-lived program in ``node``; it is stopped (process group, SIGTERM
         then SIGKILL) at teardown, before the network goes."""
+        process = self.process(node, argv, name=name, log_dir=log_dir, env=env, cwd=cwd)
+        process.start(ready, timeout_s)
+        return process
+
+    def process(
+        self,
+        node: str | HostSpec | LinkNodeSpec,
+        argv: Sequence[str],
+        *,
+        name: str,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> ManagedProcess:
+        """A program for ``node``, registered to be stopped at teardown, not started yet."""
         process = ManagedProcess(
-            argv, name=name, log_dir=log_dir, prefix=self.node(node).prefix, env=env
+            argv, name=name, log_dir=log_dir, prefix=self.node(node).prefix, env=env, cwd=cwd
         )
         self.stack.enter_context(process)
-        process.start(ready, timeout_s)
         return process
 
     # ------------------------------------------------------------------ building

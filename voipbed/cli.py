@@ -15,8 +15,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from voipbed import __version__
 from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR, clean_dead_runs
+from voipbed.emulation.engine import missing_prerequisites, unsupported
 from voipbed.loader import ScenarioError, load_scenario, load_sweep
-from voipbed.runner import STAGES, RunFailed, run_scenario
+from voipbed.runner import ENGINES, STAGES, RunFailed, run_scenario
 from voipbed.scenario import Scenario
 from voipbed.sweep import run_sweep
 
@@ -64,6 +65,13 @@ def main(verbose: bool) -> None:
     help="Folder that receives the run folder.",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="sim",
+    show_default=True,
+    help="The simulator, or real SIP/RTP stacks in network namespaces (root).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     help="Processes that run a sweep's points at once  [default: the number of cores]",
@@ -73,6 +81,7 @@ def run(
     overrides: tuple[str, ...],
     seed: int | None,
     out_dir: Path,
+    engine: str,
     workers: int | None,
 ) -> None:
     """Run SCENARIO_FILE in the simulator; print the path of its report.
@@ -83,12 +92,14 @@ def run(
     scenario = _load(scenario_file, overrides, seed)
     keep_large_arrays_in_heap()
     console = Console(stderr=True)
+    if engine == "emulation":
+        _check_emulation(scenario)
     if scenario.sweep is not None:
         _run_sweep(scenario, scenario_file, overrides, seed, out_dir, workers, console)
         return
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
-    show = console.is_terminal and packets > _PROGRESS_PACKETS
+    show = console.is_terminal and (engine == "emulation" or packets > _PROGRESS_PACKETS)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -101,12 +112,11 @@ def run(
         task = progress.add_task(scenario.name, total=len(STAGES))
 
         def on_stage(stage: str) -> None:
-            progress.update(
-                task, completed=STAGES.index(stage), description=f"{scenario.name}: {stage}"
-            )
+            done = STAGES.index(stage) if stage in STAGES else 0  # "emulate" stands first
+            progress.update(task, completed=done, description=f"{scenario.name}: {stage}")
 
         try:
-            result = run_scenario(scenario, out_dir, on_stage=on_stage)
+            result = run_scenario(scenario, out_dir, on_stage=on_stage, engine=engine)
         except RunFailed as error:
             _fail(f"voipbed: {error}", EXIT_FAILURE)
         except OSError as error:
@@ -117,6 +127,19 @@ def run(
             f"{scenario.name}: mean MOS {mos:.2f} over {result.summary['flows']} flows", err=True
         )
     click.echo(str(result.report))
+
+
+def _check_emulation(scenario: Scenario) -> None:
+    """Refuse, before anything is built, what the emulation cannot run here or at all."""
+    if scenario.sweep is not None:
+        _fail("voipbed: sweeps run in the simulator only (--engine sim)", EXIT_BAD_INPUT)
+    problems = unsupported(scenario)
+    if problems:
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        _fail(f"voipbed: the emulation cannot run {scenario.name} yet:\n{lines}", EXIT_BAD_INPUT)
+    missing = missing_prerequisites()
+    if missing:
+        _fail(f"voipbed: cannot emulate on this machine: {'; '.join(missing)}", EXIT_FAILURE)
 
 
 def _run_sweep(

@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 __all__ = [
+    "DIRECTIONS",
+    "DROP_REASONS",
     "EVENT_SCHEMA",
     "PACKET_SCHEMA",
     "Trace",
@@ -68,6 +70,9 @@ EVENT_SCHEMA = pa.schema(
 )
 
 DIRECTIONS = ("uplink", "downlink")
+
+# Why a packet was lost (``drop_reason``), with the codes both engines' stages use.
+DROP_REASONS = ("queue", "aqm", "harq", "channel", "handover")
 
 # Fixed writer options: part of what makes a trace byte-identical across runs.
 _PARQUET_OPTIONS: dict[str, Any] = {

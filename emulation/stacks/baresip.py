@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from voipbed.emulation.netns import connect_in_namespace
 from voipbed.models.codecs import CODECS, codec
 
 if TYPE_CHECKING:  # only the type: the adapter works on any object with these fields
@@ -74,6 +75,7 @@ __all__ = [
     "netstring_split",
     "parse_baresip_log",
     "parse_ctrl_message",
+    "registered_pattern",
     "write_config_dir",
 ]
 
@@ -83,6 +85,15 @@ MODULE_DIR = Path("/usr/lib/baresip/modules")
 
 READY_PATTERN = r"baresip is ready\."
 """The line baresip prints once its modules, accounts and listeners are up."""
+
+
+def registered_pattern(user: str) -> str:
+    """The line baresip prints when ``user``'s account got a 200 to its REGISTER.
+
+    baresip 1.0 prints ``<user>@<registrar>: {<n>/<transport>/<af>} 200 OK (<server>)``.
+    """
+    return rf"^{re.escape(user)}@\S+: \{{.*\}} 200 "
+
 
 MAX_NETSTRING_BYTES = 1 << 20
 """Longest netstring payload accepted; ctrl_tcp's messages are a few hundred bytes."""
@@ -512,14 +523,18 @@ class BaresipControl:
 
     Commands wait for their response (matched by token); events that arrive meanwhile are
     kept in :attr:`events`, in order, and :meth:`wait_event` waits for a given one. Use it as
-    a context manager, or call :meth:`connect` and :meth:`close`.
+    a context manager, or call :meth:`connect` and :meth:`close`. With ``netns_pid`` it
+    connects from that process's network namespace (a Mininet node's shell).
     """
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float = 5.0, netns_pid: int | None = None
+    ) -> None:
         _check_port("port", port)
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
+        self.netns_pid = netns_pid  # connect from this process's network namespace
         self.events: list[CtrlEvent] = []
         self._socket: socket.socket | None = None
         self._buffer = b""
@@ -529,7 +544,11 @@ class BaresipControl:
 
     def connect(self) -> Self:
         """Open the TCP connection (ConnectionError/OSError if nothing listens)."""
-        if self._socket is None:
+        if self._socket is None and self.netns_pid is not None:
+            self._socket = connect_in_namespace(
+                self.netns_pid, self.host, self.port, self.timeout_s
+            )
+        elif self._socket is None:
             self._socket = socket.create_connection((self.host, self.port), self.timeout_s)
         return self
 

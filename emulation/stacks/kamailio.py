@@ -239,7 +239,8 @@ route[LOCATION] {{
 
 def _request_log(kind: str, indent: int) -> str:
     """An xlog line naming the request, for events and tests (``REQUEST_LOG_PREFIX``)."""
-    text = f"{REQUEST_LOG_PREFIX} {kind} $rm $ru from $si:$sp proto $pr call-id $ci\\n"
+    # $TV(Sn): "seconds.microseconds" since the epoch, when the request was routed.
+    text = f"{REQUEST_LOG_PREFIX} {kind} $rm $ru from $si:$sp proto $pr call-id $ci at $TV(Sn)\\n"
     return " " * indent + f'xlog("L_NOTICE", "{text}");\n'
 
 

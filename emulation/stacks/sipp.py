@@ -225,9 +225,11 @@ def uac_scenario(spec: SippSpec) -> str:
     bye = ["BYE [next_url] SIP/2.0", *in_dialog, "CSeq: 2 BYE", contact]
     bye += ["Max-Forwards: 70", "Content-Length: 0"]
     body = _message(invite, f' retrans="500" start_rtd="{RTD_SETUP}"')
-    body += '  <recv response="100" optional="true"/>\n'
-    body += '  <recv response="180" optional="true"/>\n'
-    body += '  <recv response="183" optional="true"/>\n'
+    # Provisional responses may come at any point, even after the 200 they preceded (a
+    # proxy's workers can reorder them over UDP): optional for the whole scenario.
+    body += '  <recv response="100" optional="global"/>\n'
+    body += '  <recv response="180" optional="global"/>\n'
+    body += '  <recv response="183" optional="global"/>\n'
     # rrs: keep the Record-Route set and the Contact for [routes] and [next_url].
     body += f'  <recv response="200" rrs="true" rtd="{RTD_SETUP}"/>\n\n'
     body += _message(ack)

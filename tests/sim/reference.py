@@ -1,4 +1,4 @@
-"""Plain per-packet twins of the batch stages in ``voipbed.sim.stages``: one packet at a time.
+"""Plain per-packet twins of the sim's batch stages (``voipbed.models``): one packet at a time.
 
 They are written the obvious way, from the definitions, so that a test can
 check the vectorized stages against them on the same inputs.
@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from voipbed.scenario import Jitter, JitterDistribution
+from voipbed.models.delay import JitterSpec
 
 
 class ReferenceFifoLink:
@@ -39,7 +39,7 @@ class ReferenceBernoulliLoss:
 
 
 class ReferenceDelay:
-    def __init__(self, delay_s: float, jitter: Jitter, rng: np.random.Generator) -> None:
+    def __init__(self, delay_s: float, jitter: JitterSpec, rng: np.random.Generator) -> None:
         self.delay_s = delay_s
         self.jitter = jitter
         self.rng = rng
@@ -47,11 +47,11 @@ class ReferenceDelay:
 
     def _jitter(self) -> float:
         scale = self.jitter.scale_s
-        if self.jitter.distribution is JitterDistribution.UNIFORM:
+        if self.jitter.distribution == "uniform":
             return float(self.rng.uniform(0.0, scale))
-        if self.jitter.distribution is JitterDistribution.EXPONENTIAL:
+        if self.jitter.distribution == "exponential":
             return float(self.rng.exponential(scale))
-        if self.jitter.distribution is JitterDistribution.HALF_NORMAL:
+        if self.jitter.distribution == "half_normal":
             return abs(float(self.rng.normal(0.0, scale)))
         return 0.0
 

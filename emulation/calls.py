@@ -1,0 +1,118 @@
+"""The calls of an emulation run: who calls whom, from which host, with what, when.
+
+Call ``c`` is a baresip caller ``ue<c>`` on its UE host and a baresip callee
+``far<c>`` on the far-end host; both register with Kamailio on the SIP core
+host, and the caller dials ``sip:far<c>@<core>`` at the call's start in the
+scenario's schedule (``voipbed.schedule``), so both engines start calls at
+the same times. Each side plays speech (different texts, so the two
+directions cannot be confused) and records what it receives. The caller's
+speech lasts the call: baresip ends the call when its source ends. Pure:
+this module plans; ``engine`` runs the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from voipbed.emulation.stacks.baresip import BaresipSpec, baresip_codec, baresip_spec
+from voipbed.emulation.topology import HostSpec, Topology
+from voipbed.scenario import Scenario
+from voipbed.schedule import call_times
+
+__all__ = ["CALLEE_TEXT", "CALLER_TEXT", "CallPlan", "plan_calls"]
+
+CALLER_TEXT = (
+    "The quick brown fox jumps over the lazy dog. A mobile voice call carries speech"
+    " across the radio network, and every lost packet matters to the listener."
+)
+CALLEE_TEXT = (
+    "Please call me back when you reach the station. The train leaves at half past"
+    " seven, and the platform changes often on weekends."
+)
+
+SIP_PORT = 5060  # Kamailio's, on the SIP core host
+_FIRST_SIP_PORT = 5062  # baresip also listens on sip_port + 1 (TLS): steps of 4
+_FIRST_CTRL_PORT = 4444
+_FIRST_RTP_PORT = 20000
+_RTP_PORTS_PER_CALL = 20
+CALLEE_TAIL_S = 10.0  # the callee's speech outlasts the call: its end would end the call
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """One call: both baresip instances, their hosts, and when it starts and how long."""
+
+    call: int
+    caller: BaresipSpec
+    callee: BaresipSpec
+    caller_host: HostSpec
+    callee_host: HostSpec
+    start_s: float
+    hold_s: float
+
+    @property
+    def dial_uri(self) -> str:
+        """What the caller dials: the callee's address of record at the registrar."""
+        return self.callee.aor
+
+    @property
+    def caller_speech_s(self) -> float:
+        return self.hold_s
+
+    @property
+    def callee_speech_s(self) -> float:
+        return self.hold_s + CALLEE_TAIL_S
+
+
+def _side(
+    scenario: Scenario,
+    user: str,
+    host: HostSpec,
+    slot: int,
+    registrar: str,
+    audio: Path,
+    record_dir: Path,
+) -> BaresipSpec:
+    rtp = _FIRST_RTP_PORT + _RTP_PORTS_PER_CALL * slot
+    return baresip_spec(
+        scenario.calls,
+        user=user,
+        address=host.ip,
+        sip_port=_FIRST_SIP_PORT + 4 * slot,
+        ctrl_port=_FIRST_CTRL_PORT + slot,
+        rtp_ports=(rtp, rtp + _RTP_PORTS_PER_CALL - 1),
+        audio_source=audio,
+        record_dir=record_dir,
+        registrar=registrar,
+    )
+
+
+def plan_calls(scenario: Scenario, topology: Topology, work_dir: Path) -> list[CallPlan]:
+    """Every call of ``scenario`` on ``topology``; files go under ``work_dir`` (absolute).
+
+    Raises UnsupportedCodecError when baresip cannot send the scenario's codec.
+    """
+    baresip_codec(scenario.calls.codec)
+    times = call_times(scenario)
+    registrar = f"{topology.sip_core.ip}:{SIP_PORT}"
+    plans = []
+    for call in range(scenario.calls.count):
+        ue = topology.ue_for_call(call)
+        side = work_dir / f"call{call}"
+        caller = _side(
+            scenario, f"ue{call}", ue, call, registrar, side / "caller-speech.wav", side / "ue"
+        )
+        callee = _side(
+            scenario,
+            f"far{call}",
+            topology.far_end,
+            call,
+            registrar,
+            side / "callee-speech.wav",
+            side / "far",
+        )
+        start_s = float(times.start_s[call])
+        hold_s = float(times.end_s[call]) - start_s
+        plans.append(CallPlan(call, caller, callee, ue, topology.far_end, start_s, hold_s))
+    return plans

@@ -1,0 +1,155 @@
+"""From the userspace links' records to the trace's packets table: the emulation's capture.
+
+Every link process records each IP packet it saw (``link.RECORD_SCHEMA``):
+when it arrived, when the model said it leaves, when it really left, and why
+it was dropped. A media packet of a call crosses the links of its direction
+in path order (uplink: segment 0 first); joined on its RTP SSRC, sequence
+number and timestamp, its records give the trace's row as the simulator
+writes it:
+
+- ``send_s``: its arrival at the first link of its direction (the sender's
+  host is one veth away), ``recv_s``: its real departure from the last link;
+- ``lost_at`` / ``drop_reason``: the segment that dropped it, and why. A
+  packet that left one link and never reached the next was lost by the
+  emulator itself (a socket or veth between them): reason ``forwarder``;
+- packets still inside a link when the run stopped are left out, as the
+  simulator leaves out packets sent after the run's end.
+
+Flows are told apart by their UE's address: call ``c``'s uplink is sent by
+``ue_addresses[c]``, its downlink is sent to it; flow ids are ``2c`` and
+``2c + 1``, as in the simulator. Pure: tables in, table out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from voipbed.trace import DIRECTIONS, DROP_REASONS, packets_table
+
+__all__ = ["FORWARDER", "REASONS", "RTP_IPV4_HEADERS", "packets_from_records"]
+
+FORWARDER = "forwarder"  # lost between two links, in the emulator's own plumbing
+REASONS = (*DROP_REASONS, FORWARDER)
+RTP_IPV4_HEADERS = 12 + 8 + 20  # RTP (RFC 3550), UDP (RFC 768), IPv4 (RFC 791)
+
+_KEY = ("rtp_ssrc", "rtp_seq", "rtp_ts")
+
+
+def _unwrap(values: NDArray[np.int64], period: int) -> NDArray[np.int64]:
+    """A wrapping counter (RTP seq, timestamp) as a count from its first value."""
+    steps = np.diff(values)
+    steps = (steps + period // 2) % period - period // 2  # the shortest way round
+    return np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
+
+
+def _media(records: pa.Table, direction: str) -> pa.Table:
+    """The RTP packets of one direction in one link's records."""
+    mask = pc.and_(
+        pc.equal(records.column("direction").cast(pa.string()), direction),
+        pc.is_valid(records.column("rtp_ssrc")),
+    )
+    return records.filter(mask)
+
+
+def packets_from_records(
+    records: Sequence[pa.Table], segment_names: Sequence[str], ue_addresses: Sequence[str]
+) -> pa.Table:
+    """The packets table (``trace.PACKET_SCHEMA``) of the calls whose UEs have these addresses.
+
+    ``records[i]`` is the record table of path segment ``i``'s link.
+    """
+    if len(records) != len(segment_names) or not records:
+        raise ValueError("one record table per path segment is needed")
+    call_of = {address: call for call, address in enumerate(ue_addresses)}
+    parts = []
+    for code, direction in enumerate(DIRECTIONS):
+        order = range(len(records)) if direction == "uplink" else range(len(records) - 1, -1, -1)
+        hops = [_media(records[i], direction) for i in order]
+        first = hops[0]
+        ue = first.column("src" if direction == "uplink" else "dst").to_pylist()
+        calls = np.array([call_of.get(address, -1) for address in ue], dtype=np.int64)
+        keep = calls >= 0
+        first = first.filter(pa.array(keep))
+        calls = calls[keep]
+        n = first.num_rows
+        recv_s = np.full(n, np.nan)
+        lost_at = np.full(n, -1, dtype=np.int64)
+        reason = np.full(n, -1, dtype=np.int64)
+        in_flight = np.zeros(n, dtype=np.bool_)
+        alive = np.ones(n, dtype=np.bool_)  # still travelling after the hops seen so far
+        key = first.select(_KEY).append_column("row", pa.array(np.arange(n)))
+        for hop, place in enumerate(order):
+            seen = hops[hop].select([*_KEY, "sent_s", "drop_reason"])
+            joined = key.join(seen, list(_KEY), join_type="inner")
+            rows = joined.column("row").to_numpy()
+            at_hop = np.zeros(n, dtype=np.bool_)
+            at_hop[rows] = True
+            vanished = alive & ~at_hop  # left the previous link, never reached this one
+            lost_at[vanished] = place
+            reason[vanished] = REASONS.index(FORWARDER)
+            alive &= at_hop
+            dropped_here = joined.column("drop_reason").cast(pa.string()).to_pylist()
+            sent_s = joined.column("sent_s").to_numpy(zero_copy_only=False)
+            for row, why, sent in zip(rows.tolist(), dropped_here, sent_s.tolist(), strict=True):
+                if not alive[row]:
+                    continue
+                if why is not None:
+                    lost_at[row], reason[row], alive[row] = place, REASONS.index(why), False
+                elif not np.isfinite(sent):  # still in this link when the run stopped
+                    in_flight[row], alive[row] = True, False
+                elif hop == len(order) - 1:
+                    recv_s[row] = sent
+        parts.append(_table(code, first, calls, recv_s, lost_at, reason, in_flight, segment_names))
+    return pa.concat_tables(parts)
+
+
+def _table(
+    code: int,
+    first: pa.Table,
+    calls: NDArray[np.int64],
+    recv_s: NDArray[np.float64],
+    lost_at: NDArray[np.int64],
+    reason: NDArray[np.int64],
+    in_flight: NDArray[np.bool_],
+    places: Sequence[str],
+) -> pa.Table:
+    """One direction's rows, in send order, per flow numbered from its first packet."""
+    send_s = first.column("arrive_s").to_numpy()
+    ssrc = first.column("rtp_ssrc").to_numpy()
+    order = np.lexsort((send_s, ssrc, calls))
+    keep = order[~in_flight[order]]
+    seq = np.zeros(keep.size, dtype=np.int64)
+    rtp_ts = np.zeros(keep.size, dtype=np.int64)
+    raw_seq = first.column("rtp_seq").to_numpy().astype(np.int64)[keep]
+    raw_ts = first.column("rtp_ts").to_numpy().astype(np.int64)[keep]
+    group = calls[keep] * (1 << 33) + ssrc[keep]
+    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+    for begin, end in zip(starts, [*starts[1:], keep.size], strict=True):
+        seq[begin:end] = _unwrap(raw_seq[begin:end], 1 << 16)
+        rtp_ts[begin:end] = _unwrap(raw_ts[begin:end], 1 << 32)
+    wire = first.column("wire_bytes").to_numpy().astype(np.int64)[keep]
+    ecn_ce = first.column("ecn").to_numpy()[keep] == 3  # CE (RFC 3168): as it reached the path
+    by_time = np.argsort(first.column("arrive_s").to_numpy()[keep], kind="stable")
+    take = keep[by_time]
+    return packets_table(
+        call=calls[take],
+        flow=2 * calls[take] + code,
+        direction=np.full(take.size, code, dtype=np.int16),
+        seq=seq[by_time],
+        rtp_ts=rtp_ts[by_time],
+        payload_bytes=(wire - RTP_IPV4_HEADERS)[by_time],
+        wire_bytes=wire[by_time],
+        dscp=first.column("dscp").to_numpy()[take],
+        send_s=send_s[take],
+        recv_s=recv_s[take],
+        lost_at=lost_at[take],
+        places=list(places),
+        drop_reason=reason[take],
+        reasons=REASONS,
+        ce=ecn_ce[by_time],
+    )

@@ -1,0 +1,360 @@
+"""The emulation engine: a scenario's calls made by real SIP and RTP stacks over impaired links.
+
+For a run, :func:`emulate` builds the scenario's network (``topology``,
+``network``) with one userspace link per path segment (``link``: the same
+models as the simulator, on real frames), starts Kamailio on the SIP core
+host and a baresip caller and callee per call (``calls``), lets every
+account register, then dials each call at its start in the scenario's
+schedule, measured from ``t0``, the instant the links' clocks start. Each
+call lasts its hold time (the caller's speech ends it). Then everything is
+stopped, the links' records become the packets table (``capture``), and
+each direction's received audio is scored with PESQ against the speech sent.
+
+What the scenario asks that the emulation cannot do yet is refused up front
+(:class:`EmulationUnsupported`), and so is a machine without root or the
+tools (:class:`EmulationUnavailable`); nothing is built then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from voipbed.emulation.audio import (
+    make_speech_wav,
+    read_wav,
+    score_call,
+    tile_to_length,
+    write_wav,
+)
+from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, CallPlan, plan_calls
+from voipbed.emulation.capture import packets_from_records
+from voipbed.emulation.cleanup import DEFAULT_STATE_DIR
+from voipbed.emulation.link import (
+    READY_LINE,
+    LinkSpec,
+    UnsupportedSegment,
+    check_supported,
+    link_argv,
+)
+from voipbed.emulation.network import EmulatedNetwork, NetNode
+from voipbed.emulation.process import LogLine, ManagedProcess, run_command
+from voipbed.emulation.sip_core import parse_request_log, start_kamailio
+from voipbed.emulation.stacks import Transport
+from voipbed.emulation.stacks.baresip import (
+    BaresipControl,
+    BaresipSpec,
+    UnsupportedCodecError,
+    baresip_argv,
+    baresip_codec,
+    parse_baresip_log,
+    registered_pattern,
+    write_config_dir,
+)
+from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
+from voipbed.models.codecs import Bandwidth, codec
+from voipbed.models.pesq import PesqMode
+from voipbed.scenario import Scenario
+from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts
+
+__all__ = [
+    "MAX_CALLS",
+    "Emulated",
+    "EmulationUnavailable",
+    "EmulationUnsupported",
+    "emulate",
+    "missing_prerequisites",
+    "unsupported",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_CALLS = 8
+"""Calls one emulation runs: each is two baresip processes on this 2-core machine."""
+
+TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
+SETUP_S = 6.0  # from the links' start to t0: building, Kamailio, baresip, registrations
+REGISTER_TIMEOUT_S = 10.0
+ANSWER_TIMEOUT_S = 10.0
+END_GRACE_S = 15.0  # past a call's planned end before it counts as stuck
+LINK_READY_TIMEOUT_S = 60.0  # the first start may compile the models' kernels
+
+
+class EmulationUnavailable(RuntimeError):
+    """This machine cannot run the emulation (not root, or a tool is missing); says which."""
+
+
+class EmulationUnsupported(ValueError):
+    """The scenario asks for what the emulation does not do yet; lists every such thing."""
+
+
+@dataclass(frozen=True)
+class Emulated:
+    """An emulation run's trace, and PESQ per flow (``flow``, ``pesq_mos_lqo``, ...)."""
+
+    trace: Trace
+    pesq: pd.DataFrame
+
+
+def missing_prerequisites() -> list[str]:
+    """Why this machine cannot emulate (empty when it can)."""
+    reasons = []
+    if os.geteuid() != 0:
+        reasons.append("the emulation needs root (network namespaces)")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        reasons.append(f"not installed: {', '.join(missing)} (make sysdeps installs them)")
+    return reasons
+
+
+def unsupported(scenario: Scenario) -> list[str]:
+    """What of ``scenario`` the emulation cannot run yet (empty when it can run it all)."""
+    problems = []
+    if scenario.calls.count > MAX_CALLS:
+        problems.append(f"calls.count {scenario.calls.count} > {MAX_CALLS} calls per emulation")
+    try:
+        baresip_codec(scenario.calls.codec)
+    except UnsupportedCodecError as error:
+        problems.append(f"calls.codec: {error}")
+    if scenario.calls.ip_version != 4 or scenario.calls.srtp_tag_bits != 0:
+        problems.append("calls: only plain RTP over IPv4 is emulated so far")
+    handovers = scenario.radio.handovers
+    if handovers.schedule or handovers.rate_per_min:
+        problems.append("radio.handovers: handovers are not emulated yet")
+    for index, segment in enumerate(scenario.path):
+        for direction in DIRECTIONS:
+            try:
+                check_supported(segment, direction)
+            except UnsupportedSegment as error:
+                problems.append(f"path[{index}]: {error}")
+    return list(dict.fromkeys(problems))
+
+
+def _prepare_speech(plan: CallPlan) -> None:
+    """Each side's speech, as long as it must play, at the codec's PCM rate."""
+    rate = plan.caller.media.pcm_rate_hz
+    for spec, text, seconds in (
+        (plan.caller, CALLER_TEXT, plan.caller_speech_s),
+        (plan.callee, CALLEE_TEXT, plan.callee_speech_s),
+    ):
+        path = spec.audio_source
+        path.parent.mkdir(parents=True, exist_ok=True)
+        speech = make_speech_wav(path, rate, text)
+        write_wav(path, tile_to_length(speech, seconds))
+
+
+def _link_starter(
+    scenario: Scenario, work: Path, t0: float
+) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
+    """Start a userspace link in each link node, its clock at ``t0``."""
+
+    def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
+        segment = scenario.path[spec.segment_index]
+        link = LinkSpec.for_segment(
+            segment,
+            iface_a=spec.iface_a,
+            iface_b=spec.iface_b,
+            seed=scenario.seed,
+            t0=t0,
+            output=str(work / f"link-{segment.name}.parquet"),
+        )
+        spec_file = work / f"link-{segment.name}.json"
+        spec_file.write_text(link.model_dump_json(indent=2))
+        process = ManagedProcess(
+            link_argv(spec_file), name=f"link-{segment.name}", log_dir=work, prefix=node.prefix
+        )
+        return process.start(LogLine(READY_LINE, "stdout"), timeout_s=LINK_READY_TIMEOUT_S)
+
+    return start
+
+
+def _start_baresip(net: EmulatedNetwork, spec: BaresipSpec, host: str, work: Path) -> None:
+    """Start baresip in ``host``; return once its account has registered (its log says so)."""
+    config = write_config_dir(spec, work / f"{spec.user}-config")
+    net.start(
+        host,
+        baresip_argv(config),
+        name=spec.user,
+        log_dir=work,
+        ready=LogLine(registered_pattern(spec.user)),
+        timeout_s=REGISTER_TIMEOUT_S,
+    )
+
+
+def _sleep_until(instant: float) -> None:
+    delay = instant - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _run_calls(
+    net: EmulatedNetwork, topology: Topology, plans: list[CallPlan], t0: float, work: Path
+) -> list[tuple[float, str, int, dict[str, Any]]]:
+    """Register everyone, dial each call at its start, wait for the calls to end."""
+    stack = net.stack
+    controls: dict[str, BaresipControl] = {}
+    for plan in plans:
+        for spec, host in ((plan.callee, plan.callee_host), (plan.caller, plan.caller_host)):
+            _start_baresip(net, spec, host.name, work)
+            control = BaresipControl(
+                spec.address, spec.ctrl_port, timeout_s=5.0, netns_pid=net.node(host.name).pid
+            )
+            controls[spec.user] = stack.enter_context(control)
+    overrun_s = time.monotonic() - t0
+    events: list[tuple[float, str, int, dict[str, Any]]] = [
+        (0.0, "emulation_ready", -1, {"setup_overrun_s": max(0.0, overrun_s)})
+    ]
+    if overrun_s > 0:
+        log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
+    for plan in sorted(plans, key=lambda p: p.start_s):
+        _sleep_until(t0 + plan.start_s)
+        controls[plan.caller.user].dial(plan.dial_uri)
+        events.append((time.monotonic() - t0, "call_dial", plan.call, {"uri": plan.dial_uri}))
+    for plan in plans:
+        control = controls[plan.caller.user]
+        control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
+        events.append((time.monotonic() - t0, "call_start", plan.call, {}))
+    for plan in plans:
+        control = controls[plan.caller.user]
+        remaining = t0 + plan.start_s + plan.hold_s + END_GRACE_S - time.monotonic()
+        closed = control.wait_event("CALL_CLOSED", timeout_s=max(remaining, 1.0))
+        events.append((time.monotonic() - t0, "call_end", plan.call, {"reason": closed.param}))
+    return events
+
+
+def _sip_events(kamailio_log: Path, wall_t0: float) -> list[tuple[float, str, int, dict[str, Any]]]:
+    """The requests Kamailio routed, as events at their time since t0 (negative: set-up)."""
+    requests = parse_request_log(kamailio_log.read_text(errors="replace"))
+    return [
+        (
+            (r.time_unix_s or wall_t0) - wall_t0,
+            "sip_request",
+            -1,
+            {
+                "method": r.method,
+                "uri": r.uri,
+                "from": f"{r.source_ip}:{r.source_port}",
+                "transport": r.proto,
+                "call_id": r.call_id,
+            },
+        )
+        for r in requests
+    ]
+
+
+def _score_audio(plans: list[CallPlan], work: Path) -> pd.DataFrame:
+    """PESQ per flow: each side's recording against the other side's speech."""
+    rows = []
+    for plan in plans:
+        wideband = codec(plan.caller.codec).bandwidth is Bandwidth.WIDE
+        mode = PesqMode.WB if wideband else PesqMode.NB
+        for code, (speaker, listener) in enumerate(
+            ((plan.caller, plan.callee), (plan.callee, plan.caller))
+        ):
+            row: dict[str, Any] = {"flow": 2 * plan.call + code, "pesq_mode": mode.value}
+            stdout = work / f"{listener.user}.stdout.log"
+            recordings = parse_baresip_log(stdout.read_text(errors="replace")).recordings()
+            if not recordings:
+                row.update(pesq_mos_lqo=float("nan"), pesq_note="nothing recorded")
+                rows.append(row)
+                continue
+            score = score_call(read_wav(speaker.audio_source), read_wav(recordings[-1]), mode)
+            row.update(
+                pesq_mos_lqo=score.mos_lqo,
+                pesq_scored_s=score.scored_s,
+                pesq_lag_s=score.lag_s,
+                pesq_note="",
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _tool_versions() -> dict[str, str]:
+    versions = {}
+    for tool, argv in (("kamailio", ["kamailio", "-v"]), ("baresip", ["baresip", "-h"])):
+        result = run_command(argv, timeout_s=5.0, check=False)
+        text = (result.stdout + result.stderr).strip().splitlines()
+        versions[tool] = text[0] if text else "unknown"
+    return versions
+
+
+def emulate(
+    scenario: Scenario,
+    run_dir: Path,
+    *,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    on_step: Callable[[str], None] | None = None,
+) -> Emulated:
+    """Run ``scenario`` with real stacks; files of the run go to ``run_dir / "emulation"``."""
+    missing = missing_prerequisites()
+    if missing:
+        raise EmulationUnavailable("; ".join(missing))
+    problems = unsupported(scenario)
+    if problems:
+        raise EmulationUnsupported("\n".join(problems))
+    step = on_step or (lambda _name: None)
+    work = (run_dir / "emulation").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    topology = describe(scenario, run_dir.name)
+    plans = plan_calls(scenario, topology, work)
+    step("speech")
+    for plan in plans:
+        _prepare_speech(plan)
+    step("network")
+    t0 = time.monotonic() + SETUP_S
+    wall_t0 = time.time() + SETUP_S  # the same instant on the wall clock (Kamailio's log)
+    with ExitStack() as stack:
+        net = stack.enter_context(
+            EmulatedNetwork(
+                topology, start_link=_link_starter(scenario, work, t0), state_dir=state_dir
+            )
+        )
+        kamailio = start_kamailio(
+            net,
+            topology.sip_core,
+            work,
+            transports=(Transport.UDP,),
+            log_requests=True,
+        )
+        step("calls")
+        events = _run_calls(net, topology, plans, t0, work)
+    step("capture")
+    records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
+    packets = packets_from_records(
+        records, [s.name for s in scenario.path], [topology.ue_for_call(p.call).ip for p in plans]
+    )
+    events += _sip_events(kamailio.stderr_path, wall_t0)
+    manifest = {
+        "engine": "emulation",
+        "scenario": scenario.to_yaml_dict(),
+        "seed": scenario.seed,
+        "host": host_facts(),
+        "tools": _tool_versions(),
+        "topology": {"tag": topology.tag, "nodes": list(topology.node_names)},
+        "links": {s.name: _link_facts(r) for s, r in zip(scenario.path, records, strict=True)},
+    }
+    step("pesq")
+    pesq = _score_audio(plans, work)
+    return Emulated(Trace(packets, events_table(events), manifest), pesq)
+
+
+def _link_facts(records: Any) -> dict[str, Any]:
+    """What a link process said of itself in its records' metadata."""
+    metadata = records.schema.metadata or {}
+    raw = metadata.get(b"voipbed.link")
+    if raw is None:
+        return {}
+    facts = json.loads(raw)
+    facts.pop("spec", None)
+    return dict(facts)

@@ -1,0 +1,174 @@
+"""What the userspace link reads in a real frame: Ethernet, IPv4/IPv6, UDP/TCP ports, RTP.
+
+Pure functions on a frame's bytes, no sockets. ``parse_frame`` gives what the
+models need (the IP packet's size, which is the ``wire_bytes`` the simulator
+counts; the flow's 5-tuple) and what the records keep (DSCP/ECN, RTP
+sequence number, timestamp and SSRC). ``remark_dscp`` rewrites the DSCP of an
+IPv4 or IPv6 packet, keeping ECN, and fixes the IPv4 header checksum.
+
+Header layouts: Ethernet II and IEEE 802.1Q (one tag); IPv4, RFC 791 section
+3.1 (checksum: RFC 1071); IPv6, RFC 8200 section 3 (no extension headers
+are followed); DSCP and ECN in the TOS / Traffic Class byte, RFC 2474
+section 3 and RFC 3168 section 5; UDP, RFC 768; TCP ports, RFC 9293 section
+3.1; RTP fixed header, RFC 3550 section 5.1, told from RTCP as RFC 5761
+section 4 does.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+__all__ = [
+    "ETH_P_8021Q",
+    "ETH_P_IP",
+    "ETH_P_IPV6",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "FlowKey",
+    "IpPacket",
+    "RtpHeader",
+    "ipv4_checksum",
+    "parse_frame",
+    "remark_dscp",
+]
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q = 0x8100
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+
+_ETH_HEADER = 14
+_VLAN_TAG = 4
+_IPV6_HEADER = 40
+_UDP_HEADER = 8
+_RTP_HEADER = 12
+_RTCP_TYPES = range(72, 77)  # RTCP packet types 200-204 with the marker bit masked off
+
+_ETHERTYPE = struct.Struct("!H")
+_IPV4_FIXED = struct.Struct("!BBHHHBBH4s4s")
+_IPV6_FIXED = struct.Struct("!IHBB16s16s")
+_PORTS = struct.Struct("!HH")
+_RTP_FIXED = struct.Struct("!BBHII")
+
+FlowKey = tuple[int, bytes, bytes, int, int]
+"""(protocol, source address, destination address, source port, destination port)."""
+
+
+class RtpHeader(NamedTuple):
+    """The RTP fixed header fields the trace keeps (RFC 3550 section 5.1)."""
+
+    version: int
+    payload_type: int
+    seq: int
+    timestamp: int
+    ssrc: int
+
+
+class IpPacket(NamedTuple):
+    """An IP packet found in a frame; ports are 0 when not UDP/TCP (or a later fragment)."""
+
+    version: int  # 4 or 6
+    ip_offset: int  # where the IP header starts in the frame
+    wire_bytes: int  # the IP packet's length: total length (v4), 40 + payload length (v6)
+    dscp: int
+    ecn: int
+    protocol: int  # IPv4 protocol / IPv6 next header
+    src: bytes  # 4 or 16 bytes
+    dst: bytes
+    sport: int
+    dport: int
+    rtp: RtpHeader | None  # when the UDP payload looks like RTP
+
+    @property
+    def flow_key(self) -> FlowKey:
+        """The 5-tuple that names this packet's flow."""
+        return (self.protocol, self.src, self.dst, self.sport, self.dport)
+
+
+def _ip_offset(frame: bytes) -> tuple[int, int]:
+    """(ethertype, offset of the payload), past at most one 802.1Q tag."""
+    if len(frame) < _ETH_HEADER:
+        return 0, 0
+    (ethertype,) = _ETHERTYPE.unpack_from(frame, 12)
+    if ethertype == ETH_P_8021Q and len(frame) >= _ETH_HEADER + _VLAN_TAG:
+        (ethertype,) = _ETHERTYPE.unpack_from(frame, 16)
+        return ethertype, _ETH_HEADER + _VLAN_TAG
+    return ethertype, _ETH_HEADER
+
+
+def _rtp(frame: bytes, start: int, end: int) -> RtpHeader | None:
+    """The RTP header at ``frame[start:end]`` if it looks like one (version 2, not RTCP)."""
+    if end - start < _RTP_HEADER:
+        return None
+    first, second, seq, timestamp, ssrc = _RTP_FIXED.unpack_from(frame, start)
+    if first >> 6 != 2 or (second & 0x7F) in _RTCP_TYPES:
+        return None
+    return RtpHeader(2, second & 0x7F, seq, timestamp, ssrc)
+
+
+def parse_frame(frame: bytes) -> IpPacket | None:
+    """The IP packet in an Ethernet frame, or None for anything else (ARP, truncated)."""
+    ethertype, off = _ip_offset(frame)
+    size = len(frame)
+    if ethertype == ETH_P_IP and size >= off + 20:
+        first, tos, total, _, frag, _, proto, _, src, dst = _IPV4_FIXED.unpack_from(frame, off)
+        header = (first & 0x0F) * 4
+        if first >> 4 != 4 or header < 20 or total < header:
+            return None
+        l4 = off + header
+        end = min(size, off + total)
+        version = 4
+        later_fragment = frag & 0x1FFF != 0
+    elif ethertype == ETH_P_IPV6 and size >= off + _IPV6_HEADER:
+        head, payload, proto, _, src, dst = _IPV6_FIXED.unpack_from(frame, off)
+        if head >> 28 != 6:
+            return None
+        tos = (head >> 20) & 0xFF
+        total = _IPV6_HEADER + payload
+        l4 = off + _IPV6_HEADER
+        end = min(size, off + total)
+        version = 6
+        later_fragment = False
+    else:
+        return None
+    sport = dport = 0
+    rtp = None
+    if proto in (IPPROTO_UDP, IPPROTO_TCP) and not later_fragment and end >= l4 + 4:
+        sport, dport = _PORTS.unpack_from(frame, l4)
+        if proto == IPPROTO_UDP:
+            rtp = _rtp(frame, l4 + _UDP_HEADER, end)
+    return IpPacket(version, off, total, tos >> 2, tos & 0x3, proto, src, dst, sport, dport, rtp)
+
+
+def ipv4_checksum(header: bytes | bytearray) -> int:
+    """The one's complement sum of 16-bit words (RFC 1071) over an IPv4 header."""
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def remark_dscp(frame: bytes, dscp: int) -> bytes:
+    """The frame with its IP packet's DSCP set to ``dscp`` (ECN kept, IPv4 checksum fixed).
+
+    Frames without an IP packet, or already carrying that DSCP, come back unchanged.
+    """
+    if not 0 <= dscp <= 63:
+        raise ValueError(f"a DSCP is 0..63, got {dscp}")
+    packet = parse_frame(frame)
+    if packet is None or packet.dscp == dscp:
+        return frame
+    out = bytearray(frame)
+    off = packet.ip_offset
+    if packet.version == 4:
+        out[off + 1] = (dscp << 2) | packet.ecn
+        header = (out[off] & 0x0F) * 4
+        out[off + 10 : off + 12] = b"\0\0"
+        out[off + 10 : off + 12] = ipv4_checksum(out[off : off + header]).to_bytes(2, "big")
+    else:
+        traffic_class = (dscp << 2) | packet.ecn
+        out[off] = 0x60 | (traffic_class >> 4)
+        out[off + 1] = ((traffic_class & 0x0F) << 4) | (out[off + 1] & 0x0F)
+    return bytes(out)

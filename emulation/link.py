@@ -1,0 +1,680 @@
+"""The userspace impaired link: real frames between two interfaces, fates from ``models/``.
+
+A link node (a network namespace with two veth ends) runs one process of this
+module per path segment. Frames arriving on interface ``a`` travel one
+direction of the segment (``uplink`` by default), frames arriving on ``b``
+the other. Each direction's :class:`DirectionChain` decides every IP packet's
+fate with the same pure models, in the same order and with the same random
+streams (``path/{segment}/{direction}/{stage}``) as the simulator's segment:
+DSCP bleaching, the drop-tail queue and link (constant rate or Mahimahi
+trace), HARQ, loss, then one-way delay and jitter (in sequence per flow).
+A packet sequence thus gets the same departures and drop reasons in both
+engines. Time is ``time.monotonic()`` minus ``t0``, an instant shared by all
+link processes of a run, so trace-driven capacity starts with the run.
+
+Frames without an IP packet (ARP), and every frame before ``t0`` (while the
+run is being set up), are passed on at once, unimpaired and unrecorded. The
+forwarder keeps a record per IP packet and writes them on stop (SIGTERM or
+SIGINT) to a Parquet file (``RECORD_SCHEMA``).
+
+Start one process per link node with ``link_argv(spec_file)`` run inside the
+node; the spec is a JSON :class:`LinkSpec`. The process prints
+``READY_LINE`` on stdout once both sockets are bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import heapq
+import json
+import logging
+import math
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark_dscp
+from voipbed.models.delay import DelayStage
+from voipbed.models.link import QueueLimit, RateLink, TraceLink
+from voipbed.models.loss import GilbertElliott
+from voipbed.rng import component_rng
+from voipbed.scenario import Segment
+from voipbed.trace import DIRECTIONS, DROP_REASONS
+from voipbed.traces import read_schedule
+
+__all__ = [
+    "READY_LINE",
+    "RECORD_SCHEMA",
+    "DirectionChain",
+    "Fate",
+    "Fates",
+    "Forwarder",
+    "LinkSpec",
+    "UnsupportedSegment",
+    "check_supported",
+    "link_argv",
+    "main",
+]
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+_QUEUE, _AQM, _HARQ, _CHANNEL, _HANDOVER = range(len(DROP_REASONS))
+
+READY_LINE = "voipbed-link ready"
+
+# Linux <linux/if_packet.h> and <linux/if_ether.h>.
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4  # sll_pkttype of a frame this host sends
+SOL_PACKET = 263
+PACKET_STATISTICS = 6  # struct tpacket_stats {unsigned int tp_packets, tp_drops}
+PACKET_IGNORE_OUTGOING = 23  # do not hand this socket the frames the host sends
+SO_RCVBUFFORCE = 33
+PR_SET_TIMERSLACK = 29  # prctl(2): this thread's timer slack, in ns
+
+_MAX_FRAME = 65535
+_BATCH = 256  # frames read from one socket before serving the other and the due frames
+_RCVBUF_BYTES = 8 << 20
+
+
+class UnsupportedSegment(NotImplementedError):
+    """A segment feature the one-packet-at-a-time link cannot run yet; names both."""
+
+
+class Fate(NamedTuple):
+    """What the link does to one packet: when it leaves (NaN if dropped), and why it is lost."""
+
+    depart_s: float
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Fates:
+    """Per packet: leave time (NaN when dropped) and drop reason (index into DROP_REASONS, -1)."""
+
+    depart_s: FloatArray
+    reason: IntArray
+
+
+class DirectionChain:
+    """One direction of one segment: its model stages, each with its own random stream.
+
+    Packets must come in arrival order (``arrive_s`` non-decreasing, >= 0) across
+    calls; a call may hold one packet or many, with the same fates either way.
+    """
+
+    def __init__(self, segment: Segment, direction: str, seed: int) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+
+        def rng(stage: str) -> np.random.Generator:
+            return component_rng(seed, f"path/{segment.name}/{direction}/{stage}")
+
+        check_supported(segment, direction)
+        self.name = segment.name
+        self.direction = direction
+        self.bleach_dscp = segment.bleach_dscp
+        queue = segment.queue
+        limit = QueueLimit(
+            queue.limit_packets, None if queue.limit_bytes is None else int(queue.limit_bytes)
+        )
+        trace = segment.trace_for(direction)
+        self.link: TraceLink | RateLink | None = None
+        if trace is not None:
+            self.link = TraceLink(read_schedule(Path(trace)), limit)
+        elif segment.capacity_bps is not None:
+            self.link = RateLink(segment.capacity_bps, limit)
+        self.harq = segment.harq.to_model() if segment.harq is not None else None
+        self.harq_rng = rng("harq")
+        self.loss = segment.loss.to_model()
+        self.loss_rng = rng("loss")
+        self._channel_state = np.full(0, -1, dtype=np.int8)  # Gilbert-Elliott state per flow
+        jitter = segment.jitter
+        self.delay = DelayStage(
+            segment.one_way_delay_s,
+            jitter.to_model(),
+            rng("jitter"),
+        )
+        self.flows: dict[FlowKey, int] = {}
+
+    def flow_id(self, key: FlowKey) -> int:
+        """The small int naming the flow of 5-tuple ``key`` (numbered as first seen)."""
+        flow = self.flows.get(key)
+        if flow is None:
+            flow = self.flows[key] = len(self.flows)
+        return flow
+
+    def _lost_on_medium(self, flow: IntArray) -> NDArray[np.bool_]:
+        if isinstance(self.loss, GilbertElliott):
+            needed = int(flow.max()) + 1 if flow.size else 0
+            if needed > self._channel_state.size:
+                grown = np.full(max(needed, 2 * self._channel_state.size), -1, dtype=np.int8)
+                grown[: self._channel_state.size] = self._channel_state
+                self._channel_state = grown
+            return self.loss.lost(flow, self.loss_rng, self._channel_state)
+        return self.loss.lost(flow.size, self.loss_rng)
+
+    def process(self, arrive_s: FloatArray, wire_bytes: IntArray, flow: IntArray) -> Fates:
+        """Fates of packets reaching the segment at ``arrive_s`` (in that order)."""
+        n = arrive_s.size
+        depart_s = np.array(arrive_s, dtype=np.float64)
+        reason = np.full(n, -1, dtype=np.int64)
+        alive = np.arange(n)
+        if self.link is not None:
+            served = self.link.process(depart_s, wire_bytes)
+            depart_s = served.depart_s
+            reason[served.dropped] = _QUEUE
+            alive = alive[~served.dropped]
+        extra_s: FloatArray | None = None  # HARQ retransmission delay
+        if self.harq is not None:
+            outcome = self.harq.outcome(alive.size, self.harq_rng)
+            extra_s = self.harq.extra_delay_s(outcome)[~outcome.failed]
+            reason[alive[outcome.failed]] = _HARQ
+            alive = alive[~outcome.failed]
+        lost = self._lost_on_medium(flow[alive])
+        if extra_s is not None:
+            extra_s = extra_s[~lost]
+        reason[alive[lost]] = _CHANNEL
+        alive = alive[~lost]
+        enter_s = depart_s[alive] if extra_s is None else depart_s[alive] + extra_s
+        depart_s[alive] = self.delay.process(enter_s, flow[alive])
+        depart_s[reason >= 0] = np.nan
+        return Fates(depart_s, reason)
+
+    def decide(self, arrive_s: float, wire_bytes: int, flow: int) -> tuple[float, int]:
+        """``process`` for one packet, with fewer array operations (the idle link's path):
+        (leave time, -1) or (NaN, drop reason code)."""
+        depart_s = arrive_s
+        if self.link is not None:
+            served = self.link.process(np.array([arrive_s]), np.array([wire_bytes]))
+            if served.dropped[0]:
+                return math.nan, _QUEUE
+            depart_s = float(served.depart_s[0])
+        if self.harq is not None:
+            outcome = self.harq.outcome(1, self.harq_rng)
+            if outcome.failed[0]:
+                return math.nan, _HARQ
+            depart_s += float(self.harq.extra_delay_s(outcome)[0])
+        if isinstance(self.loss, GilbertElliott):
+            lost = bool(self._lost_on_medium(np.array([flow], dtype=np.int64))[0])
+        else:
+            lost = self.loss.ratio > 0.0 and bool(self.loss.lost(1, self.loss_rng)[0])
+        if lost:
+            return math.nan, _CHANNEL
+        return self.delay.leave(depart_s, flow), -1
+
+    def admit(self, arrive_s: float, frame: bytes) -> Fate:
+        """The fate of one frame's IP packet arriving at ``arrive_s``."""
+        packet = parse_frame(frame)
+        if packet is None:
+            raise ValueError("the frame carries no IP packet")
+        depart_s, code = self.decide(arrive_s, packet.wire_bytes, self.flow_id(packet.flow_key))
+        return Fate(depart_s, None if code < 0 else DROP_REASONS[code])
+
+
+def check_supported(segment: Segment, direction: str) -> None:
+    """Refuse what needs models/queue.py's batch QueueingLink (served to the end of a batch)."""
+    queue = segment.queue
+    features = []
+    if queue.aqm.kind != "droptail":
+        features.append(f"AQM {queue.aqm.kind}")
+    if queue.scheduling.value != "fifo":
+        features.append(f"DSCP scheduling {queue.scheduling.value}")
+    if any(source.applies_to(direction) for source in segment.cross_traffic):
+        features.append("cross traffic")
+    if features:
+        raise UnsupportedSegment(
+            f"segment {segment.name!r} ({direction}): the userspace link does not run "
+            f"{', '.join(features)} yet (only a drop-tail FIFO queue)"
+        )
+
+
+class LinkSpec(BaseModel):
+    """What one link process forwards, and how: the JSON given with ``--spec``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iface_a: str = Field(description="Interface towards the UE: its frames go ``a_to_b``.")
+    iface_b: str = Field(description="Interface towards the far end.")
+    segment: dict[str, Any] = Field(description="The path segment as its scenario YAML dict.")
+    base_dir: str = Field(".", description="Where relative trace paths are looked up.")
+    a_to_b: Literal["uplink", "downlink"] = "uplink"
+    seed: int = Field(ge=0)
+    t0: float = Field(
+        description=(
+            "The run's start, a time.monotonic() instant; packets before it (the run being "
+            "set up) pass unimpaired and unrecorded."
+        )
+    )
+    output: str = Field(description="Parquet file the records are written to on stop.")
+    realtime_priority: int = Field(
+        10, ge=0, le=99, description="SCHED_FIFO priority of the link process; 0: normal."
+    )
+
+    @property
+    def b_to_a(self) -> str:
+        """The direction of frames arriving on ``iface_b``."""
+        return "downlink" if self.a_to_b == "uplink" else "uplink"
+
+    def validated_segment(self) -> Segment:
+        """The segment, checked as the scenario loader checks it (trace paths resolved)."""
+        return Segment.model_validate(self.segment, context={"base_dir": self.base_dir})
+
+    @classmethod
+    def for_segment(cls, segment: Segment, **fields: Any) -> LinkSpec:
+        """A spec carrying ``segment`` (already validated, traces resolved) and ``fields``."""
+        return cls(segment=segment.model_dump(mode="json", by_alias=True), **fields)
+
+
+def link_argv(spec_file: Path | str, python: str = sys.executable) -> list[str]:
+    """The argv that runs one link process (inside the link node's namespace)."""
+    return [python, "-m", "voipbed.emulation.link", "--spec", str(spec_file)]
+
+
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("direction", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("flow", pa.int32(), nullable=False),  # per direction, numbered as first seen
+        pa.field("arrive_s", pa.float64(), nullable=False),  # since t0
+        pa.field("depart_s", pa.float64(), nullable=False),  # the model's; NaN when dropped
+        pa.field("sent_s", pa.float64(), nullable=False),  # when written out; NaN if never
+        pa.field("drop_reason", pa.dictionary(pa.int8(), pa.string()), nullable=True),
+        pa.field("wire_bytes", pa.int32(), nullable=False),  # IP packet size
+        pa.field("dscp", pa.uint8(), nullable=False),  # on arrival
+        pa.field("ecn", pa.uint8(), nullable=False),
+        pa.field("protocol", pa.uint8(), nullable=False),
+        pa.field("src", pa.string(), nullable=False),
+        pa.field("dst", pa.string(), nullable=False),
+        pa.field("sport", pa.int32(), nullable=False),
+        pa.field("dport", pa.int32(), nullable=False),
+        pa.field("rtp_ssrc", pa.int64(), nullable=True),
+        pa.field("rtp_seq", pa.int32(), nullable=True),
+        pa.field("rtp_ts", pa.int64(), nullable=True),
+    ]
+)
+
+
+class _Records:
+    """Per-packet columns, appended as packets come (compact typed arrays)."""
+
+    def __init__(self) -> None:
+        self.direction = array("b")
+        self.flow = array("i")
+        self.arrive_s = array("d")
+        self.depart_s = array("d")
+        self.sent_s = array("d")
+        self.reason = array("b")
+        self.wire_bytes = array("i")
+        self.dscp = array("B")
+        self.ecn = array("B")
+        self.rtp_ssrc = array("q")  # -1: not RTP
+        self.rtp_seq = array("i")
+        self.rtp_ts = array("q")
+
+    def table(self, flow_keys: Sequence[Sequence[FlowKey]]) -> pa.Table:
+        """The records as an Arrow table; ``flow_keys[d][f]`` is flow f's 5-tuple in d."""
+        direction = np.frombuffer(self.direction, dtype=np.int8)
+        flow = np.frombuffer(self.flow, dtype=np.int32)
+        keys = [flow_keys[d][f] for d, f in zip(direction.tolist(), flow.tolist(), strict=True)]
+        reason = np.frombuffer(self.reason, dtype=np.int8)
+        rtp = np.frombuffer(self.rtp_ssrc, dtype=np.int64) >= 0
+        columns = [
+            pa.DictionaryArray.from_arrays(pa.array(direction), pa.array(DIRECTIONS)),
+            pa.array(flow),
+            pa.array(np.frombuffer(self.arrive_s)),
+            pa.array(np.frombuffer(self.depart_s)),
+            pa.array(np.frombuffer(self.sent_s)),
+            pa.DictionaryArray.from_arrays(
+                pa.array(reason, mask=reason < 0), pa.array(DROP_REASONS)
+            ),
+            pa.array(np.frombuffer(self.wire_bytes, dtype=np.int32)),
+            pa.array(np.frombuffer(self.dscp, dtype=np.uint8)),
+            pa.array(np.frombuffer(self.ecn, dtype=np.uint8)),
+            pa.array([key[0] for key in keys], pa.uint8()),
+            pa.array([_address(key[1]) for key in keys], pa.string()),
+            pa.array([_address(key[2]) for key in keys], pa.string()),
+            pa.array([key[3] for key in keys], pa.int32()),
+            pa.array([key[4] for key in keys], pa.int32()),
+            pa.array(np.frombuffer(self.rtp_ssrc, dtype=np.int64), mask=~rtp),
+            pa.array(np.frombuffer(self.rtp_seq, dtype=np.int32), mask=~rtp),
+            pa.array(np.frombuffer(self.rtp_ts, dtype=np.int64), mask=~rtp),
+        ]
+        return pa.Table.from_arrays(columns, schema=RECORD_SCHEMA)
+
+
+def _address(raw: bytes) -> str:
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, raw)
+
+
+def _open_socket(iface: str) -> socket.socket:
+    """A raw AF_PACKET socket bound to ``iface`` for every protocol, non-blocking."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    try:
+        # Per-socket buffer (FORCE: beyond rmem_max when root; no host-wide setting changes).
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, _RCVBUF_BYTES)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF_BYTES)
+    with contextlib.suppress(OSError):  # Linux >= 4.20; else they are skipped when read
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    sock.bind((iface, ETH_P_ALL))
+    sock.setblocking(False)
+    return sock
+
+
+def _kernel_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped because this socket's buffer was full (since last asked)."""
+    raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+    return int(struct.unpack("II", raw)[1])
+
+
+def _on_time_scheduling(priority: int) -> None:
+    """Wake from select() on time: 1 us timer slack (prctl(2)), and, with ``priority`` > 0,
+    SCHED_FIFO at that priority (sched(7)), so other busy processes do not delay departures.
+
+    Both apply to this process only; the loop blocks in select(), so it never spins.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    if priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as error:
+            log.warning("no real-time scheduling (%s): departures may be late under load", error)
+
+
+def _warm_up(segment: Segment) -> None:
+    """Run a throwaway chain once so numba's kernels are loaded before the first real packet.
+
+    Loading them takes a few hundred ms, during which frames would wait in the socket.
+    """
+    for direction in DIRECTIONS:
+        chain = DirectionChain(segment, direction, 0)
+        chain.process(np.zeros(2), np.full(2, 100, dtype=np.int64), np.zeros(2, dtype=np.int64))
+
+
+@dataclass
+class _Port:
+    """One interface: its socket, and the chain its arriving frames go through."""
+
+    sock: socket.socket
+    chain: DirectionChain
+    code: int  # index into DIRECTIONS
+    out: int  # index of the port its frames leave by
+
+
+class Forwarder:
+    """Forwards frames both ways between two interfaces, each IP packet at its model time."""
+
+    def __init__(self, spec: LinkSpec, segment: Segment) -> None:
+        self.spec = spec
+        self.segment = segment
+        self.t0 = spec.t0
+        self.chains = {
+            spec.a_to_b: DirectionChain(segment, spec.a_to_b, spec.seed),
+            spec.b_to_a: DirectionChain(segment, spec.b_to_a, spec.seed),
+        }
+        self.records = _Records()
+        self.passed_non_ip = 0
+        self.passed_before_t0 = 0
+        self.kernel_drops = 0
+        self._ports: list[_Port] = []
+        self._due: list[tuple[float, int, int, bytes]] = []  # (monotonic, record, port, frame)
+        self._stop = False
+
+    def open(self) -> None:
+        """Load the model kernels, then bind both sockets (they see frames from then on)."""
+        _warm_up(self.segment)
+        gc.freeze()  # what start-up made lives on: later collections need not walk it
+        for iface, direction, out in (
+            (self.spec.iface_a, self.spec.a_to_b, 1),
+            (self.spec.iface_b, self.spec.b_to_a, 0),
+        ):
+            sock = _open_socket(iface)
+            self._ports.append(
+                _Port(sock, self.chains[direction], DIRECTIONS.index(direction), out)
+            )
+
+    def stop(self) -> None:
+        """Ask ``run`` to return (safe from a signal handler)."""
+        self._stop = True
+
+    def run(self, wake_fd: int | None = None) -> None:
+        """Forward until ``stop``; ``wake_fd`` becoming readable makes select() return."""
+        readers: list[Any] = [port.sock for port in self._ports]
+        if wake_fd is not None:
+            readers.append(wake_fd)
+        while not self._stop:
+            timeout = None
+            if self._due:
+                timeout = max(0.0, self._due[0][0] - time.monotonic())
+            ready, _, _ = select.select(readers, [], [], timeout)
+            for port in self._ports:
+                if port.sock in ready:
+                    self._read(port)
+            self._send_due()
+
+    def _read(self, port: _Port) -> None:
+        """Decide the first frame waiting on ``port`` at once (what an idle link's latency
+        is made of), then up to a batch of those behind it together (what throughput is)."""
+        frames: list[bytes] = []
+        arrive: list[float] = []
+        recv = port.sock.recvfrom
+        clock = time.monotonic
+        out = self._ports[port.out].sock
+        first = True
+        for _ in range(_BATCH):
+            try:
+                frame, address = recv(_MAX_FRAME)
+            except BlockingIOError:
+                break
+            if address[2] == PACKET_OUTGOING:
+                continue
+            if first:
+                self._forward_one(port, frame, clock() - self.t0, out)
+                first = False
+            else:
+                arrive.append(clock() - self.t0)
+                frames.append(frame)
+        if frames:
+            self._admit(port, frames, arrive, out)
+
+    def _forward_one(self, port: _Port, frame: bytes, arrive_s: float, out: socket.socket) -> None:
+        """One frame, decided and (when due now) sent before any bookkeeping."""
+        packet = parse_frame(frame)
+        if packet is None or arrive_s < 0.0:
+            out.send(frame)  # ARP and other non-IP frames, and set-up before t0: at once
+            self._count_passed(packet)
+            return
+        chain = port.chain
+        flow = chain.flow_id(packet.flow_key)
+        depart_s, reason = chain.decide(arrive_s, packet.wire_bytes, flow)
+        index = len(self.records.sent_s)
+        self.records.sent_s.append(math.nan)
+        if depart_s == depart_s:  # not NaN: forwarded
+            data = remark_dscp(frame, 0) if chain.bleach_dscp else frame
+            heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
+            self._send_due()
+        self._record(port.code, packet, flow, arrive_s, depart_s, reason)
+
+    def _admit(
+        self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> None:
+        """Frames that waited behind another, decided together (the models' array path)."""
+        chain = port.chain
+        packets = []
+        times: list[float] = []
+        for frame, arrive_s in zip(frames, arrive, strict=True):
+            packet = parse_frame(frame)
+            if packet is None or arrive_s < 0.0:
+                out.send(frame)
+                self._count_passed(packet)
+                continue
+            packets.append((frame, packet, chain.flow_id(packet.flow_key)))
+            times.append(arrive_s)
+        if not packets:
+            return
+        fates = chain.process(
+            np.array(times),
+            np.array([p[1].wire_bytes for p in packets], dtype=np.int64),
+            np.array([p[2] for p in packets], dtype=np.int64),
+        )
+        depart, reason = fates.depart_s.tolist(), fates.reason.tolist()
+        first = len(self.records.sent_s)
+        self.records.sent_s.extend([math.nan] * len(packets))
+        for index, (frame, _, _), depart_s in zip(
+            range(first, first + len(packets)), packets, depart, strict=True
+        ):
+            if depart_s == depart_s:
+                data = remark_dscp(frame, 0) if chain.bleach_dscp else frame
+                heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
+        self._send_due()  # the bookkeeping below can wait; a packet due now cannot
+        for (_, packet, flow), arrive_s, depart_s, why in zip(
+            packets, times, depart, reason, strict=True
+        ):
+            self._record(port.code, packet, flow, arrive_s, depart_s, why)
+
+    def _count_passed(self, packet: IpPacket | None) -> None:
+        if packet is None:
+            self.passed_non_ip += 1
+        else:
+            self.passed_before_t0 += 1
+
+    def _record(
+        self, code: int, packet: IpPacket, flow: int, arrive_s: float, depart_s: float, why: int
+    ) -> None:
+        """Keep one packet's record (its ``sent_s`` slot is already there)."""
+        rec = self.records
+        rec.direction.append(code)
+        rec.flow.append(flow)
+        rec.arrive_s.append(arrive_s)
+        rec.depart_s.append(depart_s)
+        rec.reason.append(why)
+        rec.wire_bytes.append(packet.wire_bytes)
+        rec.dscp.append(packet.dscp)
+        rec.ecn.append(packet.ecn)
+        rtp = packet.rtp
+        if rtp is None:
+            rec.rtp_ssrc.append(-1)
+            rec.rtp_seq.append(-1)
+            rec.rtp_ts.append(-1)
+        else:
+            rec.rtp_ssrc.append(rtp.ssrc)
+            rec.rtp_seq.append(rtp.seq)
+            rec.rtp_ts.append(rtp.timestamp)
+
+    def _send_due(self) -> None:
+        due = self._due
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            _, index, out, frame = heapq.heappop(due)
+            try:
+                self._ports[out].sock.send(frame)
+            except OSError as error:  # a full transmit queue: the frame is lost, say so
+                log.warning("could not send a frame: %s", error)
+                continue
+            now = time.monotonic()
+            self.records.sent_s[index] = now - self.t0
+
+    def close(self) -> None:
+        """Close the sockets, counting the frames the kernel dropped for lack of buffer."""
+        for port in self._ports:
+            with contextlib.suppress(OSError):
+                self.kernel_drops += _kernel_drops(port.sock)
+            port.sock.close()
+        self._ports = []
+
+    def table(self) -> pa.Table:
+        """Every IP packet seen so far, with its fate (``RECORD_SCHEMA``)."""
+        keys = [list(self.chains[direction].flows) for direction in DIRECTIONS]
+        table = self.records.table(keys)
+        meta = {
+            "spec": self.spec.model_dump(),
+            "passed_non_ip": self.passed_non_ip,
+            "passed_before_t0": self.passed_before_t0,
+            "kernel_drops": self.kernel_drops,
+            "unsent_at_stop": len(self._due),
+        }
+        return table.replace_schema_metadata({"voipbed.link": json.dumps(meta)})
+
+    def write(self, path: Path) -> None:
+        """Write the records to ``path`` (through a temporary file, then renamed)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        pq.write_table(self.table(), partial, compression="zstd")
+        os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(forwarder: Forwarder) -> Iterator[int]:
+    """SIGTERM and SIGINT stop the forwarder; yields an fd select() wakes on."""
+    receive, send = socket.socketpair()
+    receive.setblocking(False)
+    send.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(send.fileno())
+    handlers = {
+        signum: signal.signal(signum, lambda _signum, _frame: forwarder.stop())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield receive.fileno()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        receive.close()
+        send.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m voipbed.emulation.link --spec FILE.json``: forward until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m voipbed.emulation.link")
+    parser.add_argument("--spec", type=Path, required=True, help="the link's LinkSpec as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    spec = LinkSpec.model_validate_json(args.spec.read_text())
+    forwarder = Forwarder(spec, spec.validated_segment())
+    _on_time_scheduling(spec.realtime_priority)
+    with _stop_on_signals(forwarder) as wake_fd:
+        forwarder.open()
+        try:
+            print(READY_LINE, flush=True)
+            forwarder.run(wake_fd)
+        finally:
+            forwarder.close()
+            forwarder.write(Path(spec.output))
+    rec = forwarder.records
+    log.info(
+        "stopped: %d IP packets, %d forwarded, %d non-IP frames and %d before t0 passed, "
+        "%d kernel drops",
+        len(rec.arrive_s),
+        sum(1 for sent in rec.sent_s if sent == sent),
+        forwarder.passed_non_ip,
+        forwarder.passed_before_t0,
+        forwarder.kernel_drops,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
