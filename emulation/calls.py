@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import BaresipSpec, baresip_codec, baresip_spec
 from voipbed.emulation.topology import HostSpec, Topology
 from voipbed.scenario import Scenario
@@ -53,8 +54,9 @@ class CallPlan:
 
     @property
     def dial_uri(self) -> str:
-        """What the caller dials: the callee's address of record at the registrar."""
-        return self.callee.aor
+        """What the caller dials: the callee's user at the registrar (the caller's account
+        adds its own transport)."""
+        return f"sip:{self.callee.user}@{self.callee.registrar}"
 
     @property
     def caller_speech_s(self) -> float:
@@ -85,13 +87,16 @@ def _side(
         audio_source=audio,
         record_dir=record_dir,
         registrar=registrar,
+        transport=Transport(scenario.signalling.transport.value),
     )
 
 
-def plan_calls(scenario: Scenario, topology: Topology, work_dir: Path) -> list[CallPlan]:
-    """Every call of ``scenario`` on ``topology``; files go under ``work_dir`` (absolute).
+def plan_calls(scenario: Scenario, topology: Topology) -> list[CallPlan]:
+    """Every call of ``scenario`` on ``topology``.
 
-    Raises UnsupportedCodecError when baresip cannot send the scenario's codec.
+    Audio paths are relative to the run's working folder, where baresip runs
+    (baresip cuts long paths). Raises UnsupportedCodecError when baresip cannot
+    send the scenario's codec.
     """
     baresip_codec(scenario.calls.codec)
     times = call_times(scenario)
@@ -99,7 +104,7 @@ def plan_calls(scenario: Scenario, topology: Topology, work_dir: Path) -> list[C
     plans = []
     for call in range(scenario.calls.count):
         ue = topology.ue_for_call(call)
-        side = work_dir / f"call{call}"
+        side = Path(f"call{call}")
         caller = _side(
             scenario, f"ue{call}", ue, call, registrar, side / "caller-speech.wav", side / "ue"
         )

@@ -141,14 +141,14 @@ def unsupported(scenario: Scenario) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _prepare_speech(plan: CallPlan) -> None:
+def _prepare_speech(plan: CallPlan, work: Path) -> None:
     """Each side's speech, as long as it must play, at the codec's PCM rate."""
     rate = plan.caller.media.pcm_rate_hz
     for spec, text, seconds in (
         (plan.caller, CALLER_TEXT, plan.caller_speech_s),
         (plan.callee, CALLEE_TEXT, plan.callee_speech_s),
     ):
-        path = spec.audio_source
+        path = work / spec.audio_source
         path.parent.mkdir(parents=True, exist_ok=True)
         speech = make_speech_wav(path, rate, text)
         write_wav(path, tile_to_length(speech, seconds))
@@ -180,8 +180,9 @@ def _link_starter(
 
 
 def _start_baresip(net: EmulatedNetwork, spec: BaresipSpec, host: str, work: Path) -> None:
-    """Start baresip in ``host``; return once its account has registered (its log says so)."""
-    config = write_config_dir(spec, work / f"{spec.user}-config")
+    """Start baresip in ``host`` (in ``work``, which its audio paths are relative to);
+    return once its account has registered (its log says so)."""
+    config = write_config_dir(spec, work / f"{spec.user}-config", cwd=work)
     net.start(
         host,
         baresip_argv(config),
@@ -189,6 +190,7 @@ def _start_baresip(net: EmulatedNetwork, spec: BaresipSpec, host: str, work: Pat
         log_dir=work,
         ready=LogLine(registered_pattern(spec.user)),
         timeout_s=REGISTER_TIMEOUT_S,
+        cwd=work,
     )
 
 
@@ -269,7 +271,8 @@ def _score_audio(plans: list[CallPlan], work: Path) -> pd.DataFrame:
                 row.update(pesq_mos_lqo=float("nan"), pesq_note="nothing recorded")
                 rows.append(row)
                 continue
-            score = score_call(read_wav(speaker.audio_source), read_wav(recordings[-1]), mode)
+            sent, received = work / speaker.audio_source, work / recordings[-1]
+            score = score_call(read_wav(sent), read_wav(received), mode)
             row.update(
                 pesq_mos_lqo=score.mos_lqo,
                 pesq_scored_s=score.scored_s,
@@ -307,10 +310,10 @@ def emulate(
     work = (run_dir / "emulation").resolve()
     work.mkdir(parents=True, exist_ok=True)
     topology = describe(scenario, run_dir.name)
-    plans = plan_calls(scenario, topology, work)
+    plans = plan_calls(scenario, topology)
     step("speech")
     for plan in plans:
-        _prepare_speech(plan)
+        _prepare_speech(plan, work)
     step("network")
     t0 = time.monotonic() + SETUP_S
     wall_t0 = time.time() + SETUP_S  # the same instant on the wall clock (Kamailio's log)
@@ -324,7 +327,7 @@ def emulate(
             net,
             topology.sip_core,
             work,
-            transports=(Transport.UDP,),
+            transports=(Transport.UDP, Transport.TCP),
             log_requests=True,
         )
         step("calls")

@@ -43,6 +43,7 @@ FLOW_COLUMNS = (
     Column("flow", "flow", count=True),
     Column("direction", "direction"),
     Column("mos", "MOS", 2),
+    Column("pesq_mos_lqo", "PESQ", 2),  # emulation runs: P.862 / P.862.2 of the audio received
     Column("r_factor", "R", 1),
     Column("ta_s", "mouth-to-ear (ms)", 1, 1000.0),
     Column("ppl_percent", "Ppl (%)", 2),
@@ -180,6 +181,17 @@ def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[Headline
             f"p95 {fmt_number(stat('ta_s', 'p95'), 0, 1000.0)} ms",
         ),
     ]
+    pesq = stat("pesq_mos_lqo", "mean")
+    if math.isfinite(pesq):
+        items.insert(
+            1,
+            HeadlineItem(
+                "PESQ (received audio)",
+                fmt_number(pesq, 2),
+                f"p5 {fmt_number(stat('pesq_mos_lqo', 'p5'), 2)} · MOS-LQO, ITU-T P.862",
+                mos_class(pesq),
+            ),
+        )
     if "received" in metrics.columns:
         silent = int((pd.to_numeric(metrics["received"], errors="coerce").fillna(0) <= 0).sum())
         if silent:

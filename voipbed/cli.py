@@ -17,7 +17,7 @@ from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR, clean_dead_runs
 from voipbed.emulation.engine import missing_prerequisites, unsupported
 from voipbed.loader import ScenarioError, load_scenario, load_sweep
-from voipbed.runner import ENGINES, STAGES, RunFailed, run_scenario
+from voipbed.runner import ENGINES, STAGES, RunFailed, RunInterrupted, run_scenario
 from voipbed.scenario import Scenario
 from voipbed.sweep import run_sweep
 
@@ -119,6 +119,8 @@ def run(
             result = run_scenario(scenario, out_dir, on_stage=on_stage, engine=engine)
         except RunFailed as error:
             _fail(f"voipbed: {error}", EXIT_FAILURE)
+        except RunInterrupted as error:
+            _fail(f"voipbed: {error}", 128 + error.signal_number)
         except OSError as error:
             _fail(f"voipbed: cannot write the run under {out_dir}: {error}", EXIT_FAILURE)
     mos = result.summary["metrics"]["mos"]["mean"]

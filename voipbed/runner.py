@@ -7,6 +7,7 @@ keeps the earlier ones; ``RunFailed`` says which step failed and what is kept.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import yaml
 
 from voipbed import __version__
 from voipbed.emulation.engine import emulate
+from voipbed.emulation.network import Terminated
 from voipbed.models.rrc import keepalive_energy
 from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
@@ -27,7 +29,7 @@ from voipbed.scoring import bandwidth, score_trace, summarize
 from voipbed.sim.engine import simulate
 from voipbed.trace import write_trace
 
-__all__ = ["ENGINES", "STAGES", "RunFailed", "RunResult", "run_scenario"]
+__all__ = ["ENGINES", "STAGES", "RunFailed", "RunInterrupted", "RunResult", "run_scenario"]
 
 STAGES = ("simulate", "write trace", "score", "report")
 ENGINES = ("sim", "emulation")
@@ -51,6 +53,16 @@ class RunFailed(Exception):
         self.kept = sorted(path.name for path in run_dir.iterdir()) if run_dir.exists() else []
         kept = ", ".join(self.kept) if self.kept else "nothing"
         super().__init__(f"{stage} failed: {cause}; kept in {run_dir}: {kept}")
+
+
+class RunInterrupted(Exception):
+    """A run stopped by Ctrl-C or SIGTERM in ``stage``; everything it built was torn down."""
+
+    def __init__(self, stage: str, run_dir: Path, signal_number: int) -> None:
+        self.stage = stage
+        self.run_dir = run_dir
+        self.signal_number = signal_number
+        super().__init__(f"interrupted in {stage}; what was written is in {run_dir}")
 
 
 def run_scenario(
@@ -121,6 +133,10 @@ def run_scenario(
             packets=trace.packets.to_pandas(),
             events=trace.events.to_pandas(),
         )
+    except KeyboardInterrupt as error:
+        raise RunInterrupted(stage, run_dir, signal.SIGINT) from error
+    except Terminated as error:
+        raise RunInterrupted(stage, run_dir, error.signum) from error
     except Exception as error:
         raise RunFailed(stage, run_dir, error) from error
     return RunResult(run_dir, report, summary)

@@ -72,6 +72,8 @@ __all__ = [
     "Scenario",
     "Scheduling",
     "Segment",
+    "Signalling",
+    "SipTransport",
 ]
 
 
@@ -250,6 +252,19 @@ class Device(Section):
     receive_latency_s: Duration = Field(0.015, alias="receive_latency")
 
 
+class SipTransport(StrEnum):
+    """How SIP travels between handsets and the SIP core."""
+
+    UDP = "udp"  # RFC 3261's default; lost requests are retransmitted by timer (T1 500 ms)
+    TCP = "tcp"  # one connection per handset; TCP retransmits, SIP does not
+
+
+class Signalling(Section):
+    """SIP between the handsets and the SIP core (real stacks: the emulation only)."""
+
+    transport: SipTransport = SipTransport.UDP
+
+
 class EModelSettings(Section):
     """E-model (ITU-T G.107) inputs that a scenario may set; the rest are G.107 Table 3 defaults."""
 
@@ -299,6 +314,7 @@ class Scenario(Section):
     device: Device = Device()
     emodel: EModelSettings = EModelSettings()
     radio: Radio = Radio()
+    signalling: Signalling = Signalling()
     sweep: dict[str, tuple[Any, ...]] | None = Field(
         None,
         description=(

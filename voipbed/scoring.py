@@ -39,6 +39,7 @@ METRIC_COLUMNS = (
     "mos",
     "radio_energy_j",
     "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
+    "call_setup_s",  # emulation runs: from dialling to the answer
 )
 
 
@@ -116,7 +117,23 @@ def score_trace(
     metrics["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
     if events is not None:
         metrics["radio_energy_j"] = metrics["call"].map(_radio_energy_by_call(events))
+        setup = _call_setup_by_call(events)
+        if setup:  # real stacks dialled: from the dial to the call's answer
+            metrics["call_setup_s"] = metrics["call"].map(setup)
     return _with_emodel(metrics, scenario)
+
+
+def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
+    """Each call's set-up time, from its ``call_dial`` to its ``call_start`` event."""
+    kinds = events.column("kind").to_pylist()
+    times = events.column("time_s").to_pylist()
+    calls = events.column("call").to_pylist()
+    dialled = {c: t for k, t, c in zip(kinds, times, calls, strict=True) if k == "call_dial"}
+    return {
+        c: t - dialled[c]
+        for k, t, c in zip(kinds, times, calls, strict=True)
+        if k == "call_start" and c in dialled
+    }
 
 
 def _category_at(packets: pa.Table, column: str, rows: IntArray) -> np.ndarray[Any, Any]:

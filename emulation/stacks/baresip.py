@@ -44,6 +44,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from voipbed.emulation.netns import connect_in_namespace
+from voipbed.emulation.stacks import Transport
 from voipbed.models.codecs import CODECS, codec
 
 if TYPE_CHECKING:  # only the type: the adapter works on any object with these fields
@@ -190,11 +191,24 @@ def _check_port(name: str, port: int) -> None:
         raise ValueError(f"{name} must be in 1..65535, got {port}")
 
 
-def _check_path(name: str, path: Path) -> None:
-    if not path.is_absolute() or not _SAFE_PATH.fullmatch(str(path)):
+MAX_PATH_CHARS = 120
+"""baresip 1.0 keeps audio device strings ("aufile,<path>") and snd_path in 128-byte
+buffers and cuts longer ones silently: longer paths are refused here instead."""
+
+
+def _check_path(name: str, path: Path, *, relative_ok: bool = False, short: bool = False) -> None:
+    """A path baresip can take: absolute (or relative to its working directory, where
+    allowed), in its config syntax, and (``short``) within its device-string buffers."""
+    if not (path.is_absolute() or relative_ok) or not _SAFE_PATH.fullmatch(str(path)):
+        kind = "a path" if relative_ok else "an absolute path"
         raise ValueError(
-            f"{name} must be an absolute path without whitespace, commas, semicolons, quotes"
+            f"{name} must be {kind} without whitespace, commas, semicolons, quotes"
             f" or angle brackets (baresip's config syntax), got {str(path)!r}"
+        )
+    if short and len(str(path)) > MAX_PATH_CHARS:
+        raise ValueError(
+            f"{name} is {len(str(path))} characters; baresip cuts paths beyond"
+            f" {MAX_PATH_CHARS}: use a shorter or relative path, got {str(path)!r}"
         )
 
 
@@ -234,6 +248,7 @@ class BaresipSpec:
     jitter_buffer_frames: tuple[int, int] = (5, 10)
     dscp: int = 46
     module_dir: Path = MODULE_DIR
+    transport: Transport = Transport.UDP  # SIP to the registrar and in calls
 
     def __post_init__(self) -> None:
         if not _SAFE_USER.fullmatch(self.user):
@@ -261,9 +276,9 @@ class BaresipSpec:
             raise ValueError(
                 f"{self.codec} is not sent at {self.ptime_s * 1e3:g} ms (allowed: {allowed} ms)"
             )
-        _check_path("audio_source", self.audio_source)
+        _check_path("audio_source", self.audio_source, relative_ok=True, short=True)
         if self.record_dir is not None:
-            _check_path("record_dir", self.record_dir)
+            _check_path("record_dir", self.record_dir, relative_ok=True, short=True)
         _check_path("module_dir", self.module_dir)
         if self.source_rate_hz is not None and self.source_rate_hz <= 0:
             raise ValueError(f"source_rate_hz must be > 0, got {self.source_rate_hz}")
@@ -294,7 +309,8 @@ class BaresipSpec:
         """The account's address of record: at the registrar if any, else the contact URI."""
         if self.registrar is None:
             return self.contact_uri
-        return f"sip:{self.user}@{self.registrar}"
+        uri = f"sip:{self.user}@{self.registrar}"
+        return uri if self.transport is Transport.UDP else f"{uri};transport={self.transport}"
 
 
 def baresip_spec(calls: Calls, **fields: object) -> BaresipSpec:
@@ -373,11 +389,11 @@ def baresip_accounts(spec: BaresipSpec) -> str:
     return f"<{spec.aor}>;" + ";".join(params) + "\n"
 
 
-def write_config_dir(spec: BaresipSpec, directory: Path) -> Path:
+def write_config_dir(spec: BaresipSpec, directory: Path, *, cwd: Path | None = None) -> Path:
     """Write ``config``, ``accounts`` and an empty ``contacts`` into ``directory``; return it.
 
-    Also creates ``spec.record_dir``. baresip would otherwise write templates of the files
-    that are missing.
+    Also creates ``spec.record_dir`` (a relative one in ``cwd``, baresip's working folder;
+    default: this process's). baresip would otherwise write templates of the missing files.
     """
     _check_path("config directory", directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -385,7 +401,7 @@ def write_config_dir(spec: BaresipSpec, directory: Path) -> Path:
     (directory / "accounts").write_text(baresip_accounts(spec))
     (directory / "contacts").write_text("")
     if spec.record_dir is not None:
-        spec.record_dir.mkdir(parents=True, exist_ok=True)
+        ((cwd or Path.cwd()) / spec.record_dir).mkdir(parents=True, exist_ok=True)
     return directory
 
 
