@@ -266,9 +266,14 @@ def _score_audio(plans: list[CallPlan], work: Path) -> pd.DataFrame:
         ):
             row: dict[str, Any] = {"flow": 2 * plan.call + code, "pesq_mode": mode.value}
             stdout = work / f"{listener.user}.stdout.log"
-            recordings = parse_baresip_log(stdout.read_text(errors="replace")).recordings()
+            listened = parse_baresip_log(stdout.read_text(errors="replace"))
+            recordings = listened.recordings()
             if not recordings:
-                row.update(pesq_mos_lqo=float("nan"), pesq_note="nothing recorded")
+                said = "; ".join(listened.errors) or "no error logged"
+                row.update(
+                    pesq_mos_lqo=float("nan"),
+                    pesq_note=f"{listener.user} recorded nothing ({said}); see {stdout.name}",
+                )
                 rows.append(row)
                 continue
             sent, received = work / speaker.audio_source, work / recordings[-1]
