@@ -57,11 +57,13 @@ sysdeps: setup
 pytest: setup sysdeps
 	$(BIN)/pytest
 
-bench: setup
+bench: setup sysdeps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/sim_throughput.py
 	$(BIN)/python bench/mobile_chain.py
 	$(BIN)/python bench/vs_ns3.py
+	$(BIN)/python bench/userspace_link.py
+	$(BIN)/python bench/sip_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,18 +1,20 @@
 """Packets per second the userspace link sustains, and the latency it adds when idle.
 
-Three Mininet hosts (no controller, no host-wide setting changed): a sender
-and a receiver joined through a link node running ``voipbed.emulation.link``,
-and directly by a second veth pair for the baseline. Needs root, mnexec and
-ethtool (``make sysdeps``).
+The network is the emulation engine's (``EmulatedNetwork``, no controller, no host-wide
+setting changed), built from a one-segment scenario: the UE host sends, the far-end host
+receives, and every packet crosses the access bridge, the link node L0 and the core bridge.
+L0 runs the userspace link as ``voipbed run --engine emulation`` starts it, or, for the
+baseline, a kernel bridge (``pass_through``: the same hops, forwarded by the kernel without
+impairment). Needs root, mnexec and ethtool (``make sysdeps``).
 
 - Throughput: small UDP packets (``--payload`` bytes) offered at each of
   ``--rates`` for ``--seconds``, through the full model chain (a 1 Gbit/s
   rate link or a dense Mahimahi trace, drop-tail queue, HARQ at 10 % BLER,
   Gilbert-Elliott loss at 0 %, 5 ms delay with exponential 1 ms jitter).
   Sustained is the highest offered rate delivered with under 0.1 % loss.
-- Idle latency: 200 packets/s for ``--seconds``, one-way sender to receiver
-  (kernel receive timestamps), through a link with no impairment and over
-  the direct veth; added = link minus direct, at p50 and p99.
+- Idle latency: 200 packets/s for ``--seconds``, one-way UE to far end
+  (kernel receive timestamps), through a link with no impairment and through
+  the kernel bridge; added = link minus bridge, at p50 and p99.
 
 Targets (issue 6): >= 50k packets/s, < 0.5 ms p99 added when idle.
 
@@ -28,8 +30,7 @@ import secrets
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +38,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv
-from voipbed.emulation.process import LogLine, ManagedProcess, mininet_prefix, run_command
-from voipbed.scenario import Segment
-
-VIA_LINK = ("10.77.0.1", "10.77.0.2")
-DIRECT = ("10.78.0.1", "10.78.0.2")
+from voipbed.emulation.engine import link_starter
+from voipbed.emulation.network import EmulatedNetwork, LinkStarter, NetNode, pass_through
+from voipbed.emulation.process import LogLine, ManagedProcess
+from voipbed.emulation.topology import HostSpec, LinkNodeSpec, describe
+from voipbed.scenario import Scenario
 
 # Paced in 1 ms slots: by time t it has sent rate * t packets. Each carries its sequence
 # number and its send time (monotonic) first. Prints how many it sent.
@@ -96,113 +96,63 @@ print(json.dumps({"count": n, "p50": pick(0.5), "p99": pick(0.99), "max": pick(1
 
 
 @dataclass
-class Hosts:
-    """Shell pids of the three hosts, and the link node's two interfaces."""
+class Hop:
+    """A running one-segment network: the sender's and the receiver's hosts."""
 
-    sender: int
-    link: int
-    receiver: int
-    link_a: str
-    link_b: str
+    net: EmulatedNetwork
+    sender: HostSpec
+    receiver: HostSpec
 
 
-def _run(pid: int, argv: list[str]) -> str:
-    return run_command(argv, timeout_s=5.0, prefix=mininet_prefix(pid)).stdout
+def keeping(
+    links: list[ManagedProcess], start: Callable[[NetNode, LinkNodeSpec], ManagedProcess]
+) -> LinkStarter:
+    """``start``, keeping in ``links`` each link process it starts."""
 
+    def start_and_keep(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
+        links.append(start(node, spec))
+        return links[-1]
 
-def _mac(pid: int, iface: str) -> str:
-    words = _run(pid, ["ip", "-o", "link", "show", "dev", iface]).split()
-    return words[words.index("link/ether") + 1]
-
-
-@contextmanager
-def network() -> Iterator[Hosts]:
-    """sender -- link -- receiver, and sender -- receiver directly; torn down on exit."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from mininet.net import Mininet
-        from mininet.node import Host
-    Mininet.inited = True  # Mininet.init() would rewrite host-wide sysctls (fixLimits)
-    tag = secrets.token_hex(3)
-    net = Mininet(topo=None, controller=None, host=Host, build=False, autoSetMacs=False)
-    try:
-        sender, link, receiver = (net.addHost(f"{r}{tag}", ip=None) for r in ("s", "l", "r"))
-        pairs = [
-            (sender, link, f"us{tag}", f"ua{tag}"),
-            (link, receiver, f"ub{tag}", f"ur{tag}"),
-            (sender, receiver, f"ud{tag}", f"ue{tag}"),
-        ]
-        for node_1, node_2, name_1, name_2 in pairs:
-            net.addLink(node_1, node_2, intfName1=name_1, intfName2=name_2)
-        for host in (sender, link, receiver):
-            _run(int(host.pid), ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
-        for node_1, node_2, name_1, name_2 in pairs:
-            for pid, iface in ((int(node_1.pid), name_1), (int(node_2.pid), name_2)):
-                _run(pid, ["ethtool", "-K", iface, "tso", "off", "gso", "off", "gro", "off"])
-                _run(pid, ["ethtool", "-K", iface, "rx", "off", "tx", "off"])
-                _run(pid, ["ip", "link", "set", "dev", iface, "up"])
-        s, r = int(sender.pid), int(receiver.pid)
-        for (ip_s, ip_r), if_s, if_r in (
-            (VIA_LINK, f"us{tag}", f"ur{tag}"),
-            (DIRECT, f"ud{tag}", f"ue{tag}"),
-        ):
-            _run(s, ["ip", "address", "add", f"{ip_s}/24", "dev", if_s])
-            _run(r, ["ip", "address", "add", f"{ip_r}/24", "dev", if_r])
-            _run(s, ["ip", "neigh", "replace", ip_r, "lladdr", _mac(r, if_r), "dev", if_s])
-            _run(r, ["ip", "neigh", "replace", ip_s, "lladdr", _mac(s, if_s), "dev", if_r])
-        yield Hosts(s, int(link.pid), r, f"ua{tag}", f"ub{tag}")
-    finally:
-        net.stop()
+    return start_and_keep
 
 
 @contextmanager
-def link_process(hosts: Hosts, segment: dict[str, Any], work: Path) -> Iterator[Path]:
-    """The link process forwarding through ``segment``; yields its records file."""
-    spec = LinkSpec.for_segment(
-        Segment.model_validate(segment, context={"base_dir": str(work)}),
-        iface_a=hosts.link_a,
-        iface_b=hosts.link_b,
-        seed=1,
-        t0=time.monotonic(),
-        output=str(work / f"{segment['name']}.parquet"),
+def one_hop(segment: dict[str, Any], work: Path, *, userspace: bool = True) -> Iterator[Hop]:
+    """The network of a one-call scenario whose path is ``segment``, L0 running the userspace
+    link (records in ``work/link-<segment>.parquet``) or, without ``userspace``, a kernel
+    bridge; torn down on exit."""
+    scenario = Scenario.model_validate(
+        {"name": "link-bench", "seed": 1, "calls": {"count": 1}, "path": [segment]},
+        context={"base_dir": str(work)},
     )
-    spec_file = work / f"{segment['name']}.json"
-    spec_file.write_text(spec.model_dump_json())
-    process = ManagedProcess(
-        link_argv(spec_file), name=segment["name"], log_dir=work, prefix=mininet_prefix(hosts.link)
-    )
-    try:
-        process.start(LogLine(READY_LINE, "stdout"), timeout_s=30.0)
-        yield Path(spec.output)
-    finally:
-        process.stop(grace_s=30.0)
+    topology = describe(scenario, f"linkbench-{secrets.token_hex(6)}")
+    links: list[ManagedProcess] = []
+    start_link: LinkStarter = pass_through
+    if userspace:
+        start_link = keeping(links, link_starter(scenario, work, time.monotonic()))
+    with EmulatedNetwork(topology, start_link=start_link) as net:
+        yield Hop(net, topology.ues[0], topology.far_end)
+        for link in links:  # it writes its records on stop: give it time
+            link.stop(grace_s=30.0)
 
 
 def offer(
-    hosts: Hosts, dst: str, port: int, rate: float, seconds: float, payload: int, work: Path
+    hop: Hop, port: int, rate: float, seconds: float, payload: int, work: Path
 ) -> tuple[int, dict[str, float]]:
     """Send at ``rate`` for ``seconds``; (packets sent, the receiver's count and latency)."""
-    name = f"p{port}"
-    receiver = ManagedProcess(
+    receiver = hop.net.start(
+        hop.receiver,
         [sys.executable, "-c", RECEIVER, str(port), "0.5"],
-        name=f"rx-{name}",
+        name=f"rx-p{port}",
         log_dir=work,
-        prefix=mininet_prefix(hosts.receiver),
+        ready=LogLine("receiver ready", "stdout"),
     )
-    sender = ManagedProcess(
-        [sys.executable, "-c", SENDER, dst, str(port), str(rate), str(seconds), str(payload)],
-        name=f"tx-{name}",
-        log_dir=work,
-        prefix=mininet_prefix(hosts.sender),
+    argv = [SENDER, hop.receiver.ip, str(port), str(rate), str(seconds), str(payload)]
+    sender = hop.net.start(
+        hop.sender, [sys.executable, "-c", *argv], name=f"tx-p{port}", log_dir=work
     )
-    try:
-        receiver.start(LogLine("receiver ready", "stdout"), timeout_s=10.0)
-        sender.start()
-        sender.wait(timeout_s=seconds + 30.0)
-        receiver.wait(timeout_s=60.0)
-    finally:
-        sender.stop()
-        receiver.stop()
+    sender.wait(timeout_s=seconds + 30.0)
+    receiver.wait(timeout_s=60.0)
     sent = int(sender.stdout_path.read_text().split()[-1])
     received: dict[str, float] = json.loads(receiver.stdout_path.read_text().splitlines()[-1])
     return sent, received
@@ -230,25 +180,25 @@ def main() -> int:
         "one_way_delay": "5ms",
         "jitter": {"distribution": "exponential", "scale": "1ms"},
     }
-    with tempfile.TemporaryDirectory(prefix="voipbed-link-bench-") as tmp, network() as hosts:
+    with tempfile.TemporaryDirectory(prefix="voipbed-link-bench-") as tmp:
         work = Path(tmp)
         trace = str(dense_trace(work, 100))
         configs: list[dict[str, Any]] = [
             {"name": "rate", "capacity": "1Gbps", "queue": {"packets": 100000}, **chain},
             {"name": "trace", "uplink_trace": trace, "downlink_trace": trace, **chain},
         ]
-        print(f"# userspace link, {args.payload}-byte UDP payloads, {args.seconds:g} s per rate")
+        print(
+            f"# userspace link in L0 (UE - bridge - L0 - bridge - far end), "
+            f"{args.payload}-byte UDP payloads, {args.seconds:g} s per rate"
+        )
         print("| chain | offered pkt/s | delivered pkt/s | loss % | link p50 ms | link p99 ms |")
         print("|---|---:|---:|---:|---:|---:|")
         sustained: dict[str, float] = {}
         for config in configs:
             name = str(config["name"])
-            with link_process(hosts, config, work):
+            with one_hop(config, work) as hop:
                 for step, rate in enumerate(args.rates):
-                    port = 41000 + step
-                    sent, got = offer(
-                        hosts, VIA_LINK[1], port, rate, args.seconds, args.payload, work
-                    )
+                    sent, got = offer(hop, 41000 + step, rate, args.seconds, args.payload, work)
                     loss = 100.0 * (1 - got["count"] / sent)
                     if loss < 0.1:
                         sustained[name] = max(sustained.get(name, 0.0), rate)
@@ -257,23 +207,29 @@ def main() -> int:
                         f"| {loss:.2f} | {got['p50'] * 1e3:.2f} | {got['p99'] * 1e3:.2f} |",
                         flush=True,
                     )
-            meta = json.loads(pq.read_schema(work / f"{name}.parquet").metadata[b"voipbed.link"])
+            records = work / f"link-{name}.parquet"
+            meta = json.loads(pq.read_schema(records).metadata[b"voipbed.link"])
             print(f"| {name}: kernel socket drops {meta['kernel_drops']} | | | | | |")
         for name, rate in sustained.items():
             print(f"sustained ({name}): {rate:,.0f} packets/s (target >= 50,000)")
 
         idle_rate = 200.0
-        with link_process(hosts, {"name": "wire"}, work):
-            _, linked = offer(hosts, VIA_LINK[1], 42000, idle_rate, args.seconds, 160, work)
-        _, direct = offer(hosts, DIRECT[1], 42001, idle_rate, args.seconds, 160, work)
-        print("\n| idle, 200 pkt/s | p50 ms | p99 ms | max ms |")
+        with one_hop({"name": "wire"}, work) as hop:
+            _, linked = offer(hop, 42000, idle_rate, args.seconds, 160, work)
+        with one_hop({"name": "bridge"}, work, userspace=False) as hop:
+            _, bridged = offer(hop, 42001, idle_rate, args.seconds, 160, work)
+        print(
+            "\n# idle latency, UE to far end; baseline: the same network with a kernel "
+            "bridge in L0 (pass_through)"
+        )
+        print("| idle, 200 pkt/s | p50 ms | p99 ms | max ms |")
         print("|---|---:|---:|---:|")
-        for label, got in (("direct veth", direct), ("through the link", linked)):
+        for label, got in (("kernel bridge in L0", bridged), ("userspace link in L0", linked)):
             print(
                 f"| {label} | {got['p50'] * 1e3:.3f} | {got['p99'] * 1e3:.3f} "
                 f"| {got['max'] * 1e3:.3f} |"
             )
-        added = {q: (linked[q] - direct[q]) * 1e3 for q in ("p50", "p99")}
+        added = {q: (linked[q] - bridged[q]) * 1e3 for q in ("p50", "p99")}
         print(
             f"| added by the link | {added['p50']:.3f} | {added['p99']:.3f} | |\n"
             f"added latency p99 {added['p99']:.3f} ms (target < 0.5 ms)"

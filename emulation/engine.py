@@ -154,7 +154,7 @@ def _prepare_speech(plan: CallPlan, work: Path) -> None:
         write_wav(path, tile_to_length(speech, seconds))
 
 
-def _link_starter(
+def link_starter(
     scenario: Scenario, work: Path, t0: float
 ) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
     """Start a userspace link in each link node, its clock at ``t0``."""
@@ -325,7 +325,7 @@ def emulate(
     with ExitStack() as stack:
         net = stack.enter_context(
             EmulatedNetwork(
-                topology, start_link=_link_starter(scenario, work, t0), state_dir=state_dir
+                topology, start_link=link_starter(scenario, work, t0), state_dir=state_dir
             )
         )
         kamailio = start_kamailio(

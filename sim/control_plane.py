@@ -18,35 +18,13 @@ from voipbed.models.grouping import group_order
 from voipbed.models.rrc import STATE_NAMES, rrc_gate
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
+from voipbed.schedule import handover_events, handover_schedule
 from voipbed.sim.path import HANDOVER, PathWalk
 from voipbed.sim.stages import FloatArray, IntArray
 
-__all__ = ["Event", "handover_schedule", "radio_gate"]
+__all__ = ["Event", "radio_gate"]
 
 Event = tuple[float, str, int, dict[str, Any]]
-
-
-def handover_schedule(scenario: Scenario) -> ho.HandoverSchedule:
-    """Every UE's handovers: the scenario's fixed ones and its Poisson mobility."""
-    handovers = scenario.radio.handovers
-    calls = range(scenario.calls.count)
-    fixed = [
-        ho.Handover(call, entry.time_s, ho.HandoverKind(entry.kind.value))
-        for entry in handovers.schedule
-        for call in (calls if entry.call is None else [entry.call])
-    ]
-    schedules = [ho.HandoverSchedule.from_handovers(fixed)]
-    if handovers.rate_per_min > 0:
-        schedules.append(
-            ho.HandoverSchedule.poisson(
-                scenario.calls.count,
-                scenario.duration_s,
-                handovers.rate_per_min,
-                component_rng(scenario.seed, "radio/handovers"),
-                tuple(ho.HandoverKind(kind.value) for kind in handovers.kinds),
-            )
-        )
-    return ho.HandoverSchedule.merge(*schedules)
 
 
 def radio_gate(
@@ -80,7 +58,7 @@ def radio_gate(
         )
         lost[order] = outcome.lost
         time_s[order] = np.where(outcome.lost, time_s[order], outcome.release_s)
-        events += _handover_events(schedule, outcome.intervals, call_start_s, call_end_s)
+        events += handover_events(schedule, outcome.intervals, call_start_s, call_end_s)
     first = uplink.alive.size
     for walk, part, hop in zip(
         walks, (slice(0, first), slice(first, None)), radio_hops, strict=True
@@ -146,24 +124,3 @@ def _rrc(
         }
         events.append((float(call_start_s[u] + outcome.horizon_s[u]), "radio_energy", u, fields))
     return released, events
-
-
-def _handover_events(
-    schedule: ho.HandoverSchedule,
-    intervals: ho.HandoverIntervals,
-    call_start_s: FloatArray,
-    call_end_s: FloatArray,
-) -> list[Event]:
-    """One event per handover that happened while its UE's call was up."""
-    events: list[Event] = []
-    for k in range(len(schedule)):
-        ue, start = int(schedule.ue[k]), float(schedule.time_s[k])
-        if not call_start_s[ue] <= start < call_end_s[ue]:
-            continue
-        fields = {
-            "kind": ho.KINDS[int(schedule.kind[k])].value,
-            "interruption_end_s": float(intervals.interruption_end_s[k]),
-            "media_end_s": float(intervals.media_end_s[k]),
-        }
-        events.append((start, "handover", ue, fields))
-    return events

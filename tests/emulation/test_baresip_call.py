@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.emulation.conftest import require
+from tests.emulation.helpers import LOOPBACK as HOST
+from tests.emulation.helpers import free_ports
 from voipbed.emulation.audio import (
     Audio,
     align,
@@ -36,7 +39,6 @@ from voipbed.models.plc import Plc
 
 pytestmark = pytest.mark.emulation
 
-HOST = "127.0.0.1"
 PTIME_S = 0.020
 TEXT = (
     "The quick brown fox jumps over the lazy dog."
@@ -52,27 +54,6 @@ TEXT = (
 # held to the G.711 model within 0.1, which 1 % loss in speech exceeds.
 MIN_MOS = {"PCMU": 3.85, "G722": 2.9}
 MODE = {"PCMU": PesqMode.NB, "G722": PesqMode.WB}
-
-
-def free_ports(count: int, *, tls_neighbour: bool = False) -> list[int]:
-    """Ports on 127.0.0.1 free for UDP and TCP now (and the next one for TCP with
-    ``tls_neighbour``: baresip's TLS listener), held until all are chosen."""
-    ports: list[int] = []
-    with contextlib.ExitStack() as held:
-        while len(ports) < count:
-            tcp = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-            wanted = [(socket.SOCK_DGRAM, port)]
-            if tls_neighbour:
-                wanted.append((socket.SOCK_STREAM, port + 1))
-            try:
-                for kind, number in wanted:
-                    held.enter_context(socket.socket(socket.AF_INET, kind)).bind((HOST, number))
-            except OSError:
-                continue
-            ports.append(port)
-    return ports
 
 
 def free_udp_range(size: int) -> tuple[int, int]:
@@ -123,14 +104,12 @@ def real_call(codec: str, root: Path) -> tuple[Audio, Path, ManagedProcess, Mana
         ptime_s=PTIME_S,
         audio_source=root / "speech.wav",
     )
-    callee = BaresipSpec(
+    callee = replace(
+        caller,
         user="bob",
-        address=HOST,
         sip_port=callee_sip,
         ctrl_port=callee_ctrl,
         rtp_ports=free_udp_range(10),
-        codec=codec,
-        ptime_s=PTIME_S,
         audio_source=root / "silence.wav",
         record_dir=root / "bob-received",
     )

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.emulation.conftest import require
+from tests.emulation.helpers import DEFAULT, ROOT, default_topology, new_run_id, rx_packets
 from voipbed.cli import main
 from voipbed.emulation.cleanup import (
     Leftovers,
@@ -34,14 +34,10 @@ from voipbed.emulation.cleanup import (
     namespace_of,
 )
 from voipbed.emulation.network import EmulatedNetwork, NetNode, Terminated, pass_through
-from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
-from voipbed.loader import load_scenario
+from voipbed.emulation.topology import MAX_UE_HOSTS, LinkNodeSpec
 
 pytestmark = pytest.mark.emulation
-
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "scenarios" / "default.yaml"
-
+RUN_PREFIX = "nettest"
 
 # What Mininet's fixLimits() would raise, and what the run turns off in its own namespaces.
 HOST_SETTINGS = (
@@ -66,27 +62,10 @@ def host_settings() -> dict[str, str]:
     return {str(path): path.read_text() for path in paths if path.exists()}
 
 
-def new_run_id() -> str:
-    return f"nettest-{uuid.uuid4().hex[:12]}"
-
-
-def topology(max_ue_hosts: int = 1) -> Topology:
-    return describe(load_scenario(DEFAULT), new_run_id(), max_ue_hosts=max_ue_hosts)
-
-
 def ping(node: NetNode, ip: str) -> bool:
     """Three pings from ``node`` to ``ip``; True when all are answered."""
     argv = ["ping", "-c", "3", "-i", "0.2", "-W", "1", ip]
     return node.run(argv, timeout_s=10, check=False).returncode == 0
-
-
-def rx_packets(node: NetNode, interface: str) -> int:
-    """Packets received on ``interface`` of ``node`` (/proc/<pid>/net/dev)."""
-    for line in Path(f"/proc/{node.pid}/net/dev").read_text().splitlines()[2:]:
-        name, _, counters = line.partition(":")
-        if name.strip() == interface:
-            return int(counters.split()[1])
-    raise KeyError(interface)
 
 
 @pytest.fixture
@@ -102,7 +81,7 @@ def test_default_scenario_pings_across_every_link_node(tmp_path: Path) -> None:
     """Default scenario in pass-through mode: UEs reach the far end and the SIP host, through
     L0 then L1; the link hook runs once per segment in path order; no host-wide setting
     changes; teardown leaves nothing."""
-    topo = describe(load_scenario(DEFAULT), new_run_id())
+    topo = default_topology(RUN_PREFIX, max_ue_hosts=MAX_UE_HOSTS)
     calls: list[tuple[str, int, str, str]] = []
     settings = host_settings()
 
@@ -128,7 +107,7 @@ def test_default_scenario_pings_across_every_link_node(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("root_tools")
 def test_link_node_carries_the_traffic(tmp_path: Path) -> None:
     """With a link node's forwarding down, the UE no longer reaches the far end."""
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
     with EmulatedNetwork(topo, state_dir=tmp_path) as net:
         ue = net.node(topo.ues[0])
         assert ping(ue, topo.far_end.ip)
@@ -141,7 +120,7 @@ def test_link_node_carries_the_traffic(tmp_path: Path) -> None:
 def test_processes_in_nodes_are_stopped_at_teardown(tmp_path: Path) -> None:
     """A program started with start() runs in the node's namespace; it and a stray popen()
     process are both gone after teardown."""
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
     with EmulatedNetwork(topo, state_dir=tmp_path) as net:
         far = net.node(topo.far_end)
         managed = net.start(topo.far_end, ["sleep", "600"], name="sleeper", log_dir=tmp_path)
@@ -159,7 +138,7 @@ def test_processes_in_nodes_are_stopped_at_teardown(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("root_tools")
 def test_exception_during_build_and_inside_tear_down(tmp_path: Path) -> None:
     """A link hook that fails mid-build, and an exception inside the block, leave nothing."""
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
 
     def failing(node: NetNode, spec: LinkNodeSpec) -> contextlib.AbstractContextManager[object]:
         if spec.segment_index == 1:
@@ -181,7 +160,7 @@ def test_exception_during_build_and_inside_tear_down(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("root_tools")
 def test_sigterm_raises_terminated_and_handler_is_restored(tmp_path: Path) -> None:
     """SIGTERM while the network is up raises Terminated; the old handler is back after."""
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Terminated), EmulatedNetwork(topo, state_dir=tmp_path):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -197,7 +176,7 @@ class Holder:
     """A ``tests.emulation.net_hold`` subprocess holding a network up."""
 
     def __init__(self, state_dir: Path, log_dir: Path) -> None:
-        self.run_id = new_run_id()
+        self.run_id = new_run_id(RUN_PREFIX)
         argv = [sys.executable, "-m", "tests.emulation.net_hold", str(DEFAULT)]
         argv += ["--run-id", self.run_id, "--state-dir", str(state_dir)]
         argv += ["--log-dir", str(log_dir)]

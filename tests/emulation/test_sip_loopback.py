@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -13,6 +12,8 @@ from typing import Literal
 import pytest
 
 from tests.emulation.conftest import require
+from tests.emulation.helpers import LOOPBACK as HOST
+from tests.emulation.helpers import free_ports, sipp_caller
 from voipbed.emulation.process import (
     LogLine,
     ManagedProcess,
@@ -40,26 +41,8 @@ from voipbed.emulation.stacks.sipp import (
 
 pytestmark = pytest.mark.emulation
 
-HOST = "127.0.0.1"
 CALLS = 6
 USER = "alice"
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports on 127.0.0.1 free for both UDP and TCP right now (held until all are chosen)."""
-    ports: list[int] = []
-    with contextlib.ExitStack() as held:
-        while len(ports) < count:
-            tcp = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-            udp = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-            try:
-                udp.bind((HOST, port))
-            except OSError:
-                continue
-            ports.append(port)
-    return ports
 
 
 def start_sipp(spec: SippSpec, stack: contextlib.ExitStack, ready: bool) -> ManagedProcess:
@@ -94,20 +77,14 @@ def test_calls_through_kamailio_reach_the_registered_user(
     """Before REGISTER the user is unknown (404); after it, every call completes."""
     require("kamailio", "sipp")
     proxy_port, uas_port, register_port, early_port, uac_port = free_ports(5)
-    caller = SippSpec(
-        SippRole.UAC,
-        "uac",
+    caller = sipp_caller(
         tmp_path,
         HOST,
         uac_port,
-        remote_address=HOST,
-        remote_port=proxy_port,
+        proxy=(HOST, proxy_port),
         transport=transport,
         user=USER,
-        rate_cps=20.0,
-        call_count=CALLS,
-        call_duration_s=0.05,
-        timeout_s=10.0,
+        calls=CALLS,
     )
     early = replace(caller, name="early", local_port=early_port, call_count=1, timeout_s=5.0)
     register = replace(

@@ -8,14 +8,14 @@ its own run id and state folder; traffic stays inside the namespaces it creates.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.emulation.conftest import require
+from tests.emulation.helpers import default_topology, rx_packets, sipp_caller
 from voipbed.emulation.cleanup import find_leftovers
-from voipbed.emulation.network import EmulatedNetwork, NetNode
+from voipbed.emulation.network import EmulatedNetwork
 from voipbed.emulation.process import ProcessError, process_group_alive
 from voipbed.emulation.sip_core import (
     ANSWERER_PORT,
@@ -35,29 +35,13 @@ from voipbed.emulation.stacks.sipp import (
     parse_rtt_csv,
     parse_stat_csv,
 )
-from voipbed.emulation.topology import Topology, describe
-from voipbed.loader import load_scenario
+from voipbed.emulation.topology import Topology
 
 pytestmark = pytest.mark.emulation
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "scenarios" / "default.yaml"  # two path segments: radio, then core
+RUN_PREFIX = "siptest"  # the default scenario's network, with one UE host
 CALLS = 10
 USER = "bob"
-
-
-def topology() -> Topology:
-    """The default scenario's network with one UE host, under a fresh run id."""
-    return describe(load_scenario(DEFAULT), f"siptest-{uuid.uuid4().hex[:12]}", max_ue_hosts=1)
-
-
-def rx_packets(node: NetNode, interface: str) -> int:
-    """Packets received on ``interface`` of ``node`` (/proc/<pid>/net/dev)."""
-    for line in Path(f"/proc/{node.pid}/net/dev").read_text().splitlines()[2:]:
-        name, _, counters = line.partition(":")
-        if name.strip() == interface:
-            return int(counters.split()[1])
-    raise KeyError(interface)
 
 
 def link_counters(net: EmulatedNetwork, topo: Topology) -> list[tuple[int, int]]:
@@ -73,7 +57,7 @@ def test_calls_from_a_ue_reach_the_registered_far_end(transport: Transport, tmp_
     """Every call a UE places through Kamailio reaches the far end's registered answerer, and
     Kamailio saw each INVITE, ACK and BYE come from the UE's address over each link node."""
     require("mnexec", "kamailio", "sipp")
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
     ue, core, far = topo.ues[0], topo.sip_core, topo.far_end
     logs = tmp_path / "logs"
     answerer = SippSpec(
@@ -87,20 +71,14 @@ def test_calls_from_a_ue_reach_the_registered_far_end(transport: Transport, tmp_
         call_count=CALLS,
         timeout_s=15.0,
     )
-    caller = SippSpec(
-        SippRole.UAC,
-        "uac",
+    caller = sipp_caller(
         logs,
         ue.ip,
         CALLER_PORT,
-        remote_address=core.ip,
-        remote_port=SIP_PORT,
+        proxy=(core.ip, SIP_PORT),
         transport=transport,
         user=USER,
-        rate_cps=20.0,
-        call_count=CALLS,
-        call_duration_s=0.05,
-        timeout_s=10.0,
+        calls=CALLS,
     )
     with EmulatedNetwork(topo, state_dir=tmp_path / "state") as net:
         # One worker: with two, a 180 may overtake its 200 and SIPp's caller aborts the call.
@@ -149,7 +127,7 @@ def test_registration_to_an_address_without_a_registrar_fails(tmp_path: Path) ->
     """A REGISTER to the far end, where no registrar listens, raises ProcessError naming SIPp,
     and the network still comes down clean."""
     require("mnexec", "sipp")
-    topo = topology()
+    topo = default_topology(RUN_PREFIX)
     answerer = SippSpec(
         SippRole.UAS, "uas", tmp_path / "logs", topo.ues[0].ip, ANSWERER_PORT, user=USER
     )

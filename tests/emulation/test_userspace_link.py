@@ -1,19 +1,19 @@
 """The userspace link for real: RTP-like UDP through a trace-driven segment between namespaces.
 
-A sender, a link node and a receiver are Mininet hosts (no controller, no
-host-wide setting changed); the link process forwards between the link node's
-two veth ends. Needs root, mnexec and ethtool (``require`` skips, saying why).
+The network is the emulation engine's, from a one-segment scenario: the UE host sends, the
+far-end host receives, and the single link node runs the userspace link as the engine starts
+it, between its two veth ends (no controller, no host-wide setting changed). Needs root,
+mnexec, ethtool and ping (``require`` skips, saying why).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import secrets
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +24,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.emulation.conftest import require
-from voipbed.emulation.link import READY_LINE, RECORD_SCHEMA, LinkSpec, link_argv
-from voipbed.emulation.process import LogLine, ManagedProcess, mininet_prefix, run_command
-from voipbed.scenario import Segment
+from tests.emulation.helpers import new_run_id
+from voipbed.emulation.cleanup import find_leftovers
+from voipbed.emulation.engine import link_starter
+from voipbed.emulation.link import RECORD_SCHEMA
+from voipbed.emulation.network import EmulatedNetwork, NetNode
+from voipbed.emulation.process import LogLine, ManagedProcess
+from voipbed.emulation.topology import HostSpec, LinkNodeSpec, Topology, describe
+from voipbed.scenario import Scenario, Segment
 from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
 from voipbed.trace import DROP_REASONS
 
 pytestmark = pytest.mark.emulation
 
-SENDER_IP, RECEIVER_IP, PORT = "10.77.0.1", "10.77.0.2", 40000
-SEED = 11
+PORT = 40000
+SEED = 11  # the scenario's seed: the link's random streams
 
 # A trace-driven radio hop: the UMTS uplink trace opens only at 637 ms and carries ~0.95
 # Mbit/s, so 0.8 Mbit/s from the start builds a queue that the 30-packet limit cuts.
@@ -91,58 +96,44 @@ with open(out, "w") as handle:
 
 
 @dataclass
-class Net:
-    """The three hosts' shell pids and the link node's interfaces."""
+class OneHop:
+    """A running one-segment network: UE -- B0 -- L0 (the userspace link) -- B1 -- far end."""
 
-    sender: int
-    link: int
-    receiver: int
-    link_a: str
-    link_b: str
+    net: EmulatedNetwork
+    topology: Topology
+    link: ManagedProcess
 
+    @property
+    def ue(self) -> HostSpec:
+        """The sender's host."""
+        return self.topology.ues[0]
 
-def _run(pid: int, argv: list[str]) -> str:
-    return run_command(argv, timeout_s=5.0, prefix=mininet_prefix(pid)).stdout
-
-
-def _mac(pid: int, iface: str) -> str:
-    """The MAC address of ``iface`` in the namespace of ``pid``."""
-    words = _run(pid, ["ip", "-o", "link", "show", "dev", iface]).split()
-    return words[words.index("link/ether") + 1]
+    @property
+    def far_end(self) -> HostSpec:
+        """The receiver's host."""
+        return self.topology.far_end
 
 
-@pytest.fixture
-def net() -> Iterator[Net]:
-    """sender -- link node -- receiver, offloads off, static ARP, IPv6 off in the three hosts."""
-    require("mnexec", "ethtool")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from mininet.net import Mininet
-        from mininet.node import Host
-    Mininet.inited = True  # Mininet.init() would rewrite host-wide sysctls (fixLimits)
-    tag = secrets.token_hex(3)  # interface names are unique while they pass the root namespace
-    mininet = Mininet(topo=None, controller=None, host=Host, build=False, autoSetMacs=False)
-    try:
-        hosts = [mininet.addHost(f"{role}{tag}", ip=None) for role in ("s", "l", "r")]
-        names = [f"us{tag}", f"ua{tag}", f"ub{tag}", f"ur{tag}"]
-        mininet.addLink(hosts[0], hosts[1], intfName1=names[0], intfName2=names[1])
-        mininet.addLink(hosts[1], hosts[2], intfName1=names[2], intfName2=names[3])
-        pids = [int(host.pid) for host in hosts]
-        for pid in pids:  # the namespace's own setting (/proc/sys/net is per namespace)
-            _run(pid, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
-        for pid, iface in zip((pids[0], pids[1], pids[1], pids[2]), names, strict=True):
-            _run(pid, ["ethtool", "-K", iface, "tso", "off", "gso", "off", "gro", "off"])
-            _run(pid, ["ethtool", "-K", iface, "rx", "off", "tx", "off"])
-            _run(pid, ["ip", "link", "set", "dev", iface, "up"])
-        sender_mac, receiver_mac = _mac(pids[0], names[0]), _mac(pids[2], names[3])
-        _run(pids[0], ["ip", "address", "add", f"{SENDER_IP}/24", "dev", names[0]])
-        _run(pids[2], ["ip", "address", "add", f"{RECEIVER_IP}/24", "dev", names[3]])
-        neigh = ["ip", "neigh", "replace"]
-        _run(pids[0], [*neigh, RECEIVER_IP, "lladdr", receiver_mac, "dev", names[0]])
-        _run(pids[2], [*neigh, SENDER_IP, "lladdr", sender_mac, "dev", names[3]])
-        yield Net(pids[0], pids[1], pids[2], names[1], names[2])
-    finally:
-        mininet.stop()
+@contextlib.contextmanager
+def one_hop(segment: dict[str, Any], t0: float, work: Path) -> Iterator[OneHop]:
+    """The network of a one-call scenario whose path is ``segment``, its link node running
+    the userspace link as ``voipbed run --engine emulation`` starts it (clock at ``t0``,
+    records in ``work/link-<segment>.parquet``); torn down on exit."""
+    require("mnexec", "ethtool", "ping")
+    scenario = Scenario.model_validate(
+        {"name": "link-test", "seed": SEED, "calls": {"count": 1}, "path": [segment]}
+    )
+    topology = describe(scenario, new_run_id("linktest"))
+    links: list[ManagedProcess] = []
+    start = link_starter(scenario, work, t0)
+
+    def start_link(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
+        links.append(start(node, spec))
+        return links[-1]
+
+    with EmulatedNetwork(topology, start_link=start_link, state_dir=work / "state") as net:
+        yield OneHop(net, topology, links[0])
+    assert not find_leftovers(topology.tag, topology.run_id)
 
 
 def assert_on_time(error_s: np.ndarray) -> None:
@@ -174,48 +165,27 @@ def _predicted(records: Any, t0_offset: float = 0.0) -> tuple[np.ndarray, list[s
     return result.recv_s, [None if c < 0 else DROP_REASONS[c] for c in result.drop_reason]
 
 
-def test_trace_link_departures_match_the_model(net: Net, tmp_path: Path) -> None:
+def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
     """The link forwards each packet when the model says (within 1 ms), and only those."""
     count, gap_s = 700, 0.002
-    t0 = time.monotonic() + 4.0  # the trace starts then: the link is up by that time
-    spec = LinkSpec.for_segment(
-        Segment.model_validate(RADIO),
-        iface_a=net.link_a,
-        iface_b=net.link_b,
-        seed=SEED,
-        t0=t0,
-        output=str(tmp_path / "link.parquet"),
-    )
-    spec_file = tmp_path / "link.json"
-    spec_file.write_text(spec.model_dump_json())
-    link = ManagedProcess(
-        link_argv(spec_file), name="link", log_dir=tmp_path, prefix=mininet_prefix(net.link)
-    )
-    receiver = ManagedProcess(
-        [sys.executable, "-c", RECEIVER, str(PORT), repr(t0), "1.0", str(tmp_path / "rx.json")],
-        name="receiver",
-        log_dir=tmp_path,
-        prefix=mininet_prefix(net.receiver),
-    )
-    sender = ManagedProcess(
-        [sys.executable, "-c", SENDER, RECEIVER_IP, str(PORT), str(count), str(gap_s)],
-        name="sender",
-        log_dir=tmp_path,
-        prefix=mininet_prefix(net.sender),
-    )
-    try:
-        link.start(LogLine(READY_LINE, "stdout"), timeout_s=20.0)
-        receiver.start(LogLine("receiver ready", "stdout"), timeout_s=10.0)
-        sender.argv = (*sender.argv, repr(max(t0, time.monotonic() + 0.1)))
-        sender.start()
-        assert sender.wait(timeout_s=10.0) == 0
+    t0 = time.monotonic() + 6.0  # the trace starts then: the network is up by that time
+    with one_hop(RADIO, t0, tmp_path) as hop:
+        rx = ["-c", RECEIVER, str(PORT), repr(t0), "1.0", str(tmp_path / "rx.json")]
+        receiver = hop.net.start(
+            hop.far_end,
+            [sys.executable, *rx],
+            name="receiver",
+            log_dir=tmp_path,
+            ready=LogLine("receiver ready", "stdout"),
+        )
+        start_s = max(t0, time.monotonic() + 0.1)
+        tx = ["-c", SENDER, hop.far_end.ip, str(PORT), str(count), str(gap_s), repr(start_s)]
+        sender = hop.net.start(hop.ue, [sys.executable, *tx], name="sender", log_dir=tmp_path)
+        assert sender.wait(timeout_s=start_s - time.monotonic() + 10.0) == 0
         assert receiver.wait(timeout_s=10.0) == 0
-    finally:
-        sender.stop()
-        receiver.stop()
-        assert link.stop(grace_s=10.0) == 0, link.stderr_tail()
+        assert hop.link.stop(grace_s=10.0) == 0, hop.link.stderr_tail()
 
-    table = pq.read_table(tmp_path / "link.parquet").to_pandas()
+    table = pq.read_table(tmp_path / "link-radio.parquet").to_pandas()
     uplink = table[(table["direction"] == "uplink") & (table["dport"] == PORT)]
     assert uplink["rtp_seq"].tolist() == list(range(count))
     assert (uplink["rtp_ssrc"] == 0x5EED).all() and (uplink["wire_bytes"] == 200).all()
@@ -243,33 +213,15 @@ def test_trace_link_departures_match_the_model(net: Net, tmp_path: Path) -> None
     assert_on_time(np.array([received_s[int(s)] for s in seqs[forwarded]]) - sent_s[forwarded])
 
 
-def test_sigint_stops_the_link_and_writes_its_records(net: Net, tmp_path: Path) -> None:
+def test_sigint_stops_the_link_and_writes_its_records(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) ends the link process with exit code 0 and a complete records file."""
-    spec = LinkSpec.for_segment(
-        Segment.model_validate({"name": "wire", "one_way_delay": "1ms"}),
-        iface_a=net.link_a,
-        iface_b=net.link_b,
-        seed=1,
-        t0=time.monotonic(),
-        output=str(tmp_path / "out" / "link.parquet"),
-    )
-    spec_file = tmp_path / "link.json"
-    spec_file.write_text(spec.model_dump_json())
-    link = ManagedProcess(
-        link_argv(spec_file), name="link", log_dir=tmp_path, prefix=mininet_prefix(net.link)
-    )
-    try:
-        link.start(LogLine(READY_LINE, "stdout"), timeout_s=20.0)
-        run_command(
-            ["ping", "-c", "3", "-i", "0.2", "-W", "1", RECEIVER_IP],
-            timeout_s=10.0,
-            prefix=mininet_prefix(net.sender),
+    with one_hop({"name": "wire", "one_way_delay": "1ms"}, time.monotonic(), tmp_path) as hop:
+        hop.net.node(hop.ue).run(
+            ["ping", "-c", "3", "-i", "0.2", "-W", "1", hop.far_end.ip], timeout_s=10.0
         )
-        os.killpg(link.pid, signal.SIGINT)
-        assert link.wait(timeout_s=10.0) == 0, link.stderr_tail()
-    finally:
-        link.stop()
-    table = pq.read_table(tmp_path / "out" / "link.parquet")
+        os.killpg(hop.link.pid, signal.SIGINT)
+        assert hop.link.wait(timeout_s=10.0) == 0, hop.link.stderr_tail()
+    table = pq.read_table(tmp_path / "link-wire.parquet")
     assert table.schema.equals(RECORD_SCHEMA)
     icmp = table.to_pandas().query("protocol == 1")
     assert sorted(icmp["direction"].tolist()) == ["downlink"] * 3 + ["uplink"] * 3
