@@ -36,12 +36,15 @@ lint: setup
 # Debian packages voipbed uses: espeak-ng speaks test speech; the emulation engine runs
 # Mininet namespaces with Kamailio, SIPp and baresip (sox and ethtool are its helpers).
 # Installed when run as root, as CI is; said otherwise (those tests then skip, saying why).
-SYSTEM_PACKAGES := espeak-ng sox ethtool mininet kamailio sip-tester baresip bridge-utils iputils-ping
-SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping
+SYSTEM_PACKAGES := espeak-ng sox ethtool mininet kamailio kamailio-tls-modules sip-tester baresip \
+	bridge-utils iputils-ping openssl
+SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping openssl
+KAMAILIO_TLS := /usr/lib/$(shell uname -m)-linux-gnu/kamailio/modules/tls.so
 MININET := /usr/lib/python3/dist-packages/mininet
 
 sysdeps: setup
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -e $(KAMAILIO_TLS) ] || missing="$$missing kamailio-tls-modules"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -50,6 +50,7 @@ from voipbed.emulation.stacks.kamailio import KAMAILIO_BINARY
 from voipbed.emulation.stacks.sipp import (
     RTD_SETUP,
     SIPP_BINARY,
+    TRANSPORT_FLAGS,
     SippRole,
     SippSpec,
     parse_rtt_csv,
@@ -268,7 +269,10 @@ def main() -> int:
         "--refine", type=int, default=1, help="bisections below the first unsustained rate"
     )
     parser.add_argument(
-        "--transports", nargs="+", choices=[t.value for t in Transport], default=["udp", "tcp"]
+        "--transports",
+        nargs="+",
+        choices=[t.value for t in TRANSPORT_FLAGS],
+        default=["udp", "tcp"],
     )
     parser.add_argument(
         "--shm-mb", type=int, default=256, help="Kamailio's shared memory (transactions)"

@@ -6,8 +6,10 @@ host, and the caller dials ``sip:far<c>@<core>`` at the call's start in the
 scenario's schedule (``voipbed.schedule``), so both engines start calls at
 the same times. Each side plays speech (different texts, so the two
 directions cannot be confused) and records what it receives. The caller's
-speech lasts the call: baresip ends the call when its source ends. Pure:
-this module plans; ``engine`` runs the plan.
+speech lasts the call: baresip ends the call when its source ends. With
+``signalling.transport: tls`` everyone registers at Kamailio's TLS port and
+serves the run's user-agent certificate from :data:`TLS_DIR`, which the engine
+fills (``voipbed.emulation.tls``). Pure: this module plans; ``engine`` runs the plan.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import BaresipSpec, baresip_codec, baresip_spec
+from voipbed.emulation.stacks.kamailio import SIP_TLS_PORT
+from voipbed.emulation.tls import tls_files
 from voipbed.emulation.topology import HostSpec, Topology
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 
-__all__ = ["CALLEE_TEXT", "CALLER_TEXT", "CallPlan", "plan_calls"]
+__all__ = ["CALLEE_TEXT", "CALLER_TEXT", "TLS_DIR", "CallPlan", "plan_calls"]
 
 CALLER_TEXT = (
     "The quick brown fox jumps over the lazy dog. A mobile voice call carries speech"
@@ -32,7 +36,8 @@ CALLEE_TEXT = (
     " seven, and the platform changes often on weekends."
 )
 
-SIP_PORT = 5060  # Kamailio's, on the SIP core host
+SIP_PORT = 5060  # Kamailio's, on the SIP core host (UDP, TCP; TLS on SIP_TLS_PORT)
+TLS_DIR = Path("tls")  # the run's certificates, relative to the working folder
 _FIRST_SIP_PORT = 5062  # baresip also listens on sip_port + 1 (TLS): steps of 4
 _FIRST_CTRL_PORT = 4444
 _FIRST_RTP_PORT = 20000
@@ -77,6 +82,8 @@ def _side(
     record_dir: Path,
 ) -> BaresipSpec:
     rtp = _FIRST_RTP_PORT + _RTP_PORTS_PER_CALL * slot
+    transport = Transport(scenario.signalling.transport.value)
+    tls = tls_files(TLS_DIR) if transport is Transport.TLS else None
     return baresip_spec(
         scenario.calls,
         user=user,
@@ -87,7 +94,9 @@ def _side(
         audio_source=audio,
         record_dir=record_dir,
         registrar=registrar,
-        transport=Transport(scenario.signalling.transport.value),
+        transport=transport,
+        tls_certificate=None if tls is None else tls.user_agents.bundle,
+        tls_ca=None if tls is None else tls.ca_certificate,
     )
 
 
@@ -100,7 +109,8 @@ def plan_calls(scenario: Scenario, topology: Topology) -> list[CallPlan]:
     """
     baresip_codec(scenario.calls.codec)
     times = call_times(scenario)
-    registrar = f"{topology.sip_core.ip}:{SIP_PORT}"
+    tls = scenario.signalling.transport.value == Transport.TLS.value
+    registrar = f"{topology.sip_core.ip}:{SIP_TLS_PORT if tls else SIP_PORT}"
     plans = []
     for call in range(scenario.calls.count):
         ue = topology.ue_for_call(call)

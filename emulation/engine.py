@@ -38,7 +38,7 @@ from voipbed.emulation.audio import (
     tile_to_length,
     write_wav,
 )
-from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, CallPlan, plan_calls
+from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, TLS_DIR, CallPlan, plan_calls
 from voipbed.emulation.capture import packets_from_records
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR
 from voipbed.emulation.link import (
@@ -62,6 +62,8 @@ from voipbed.emulation.stacks.baresip import (
     registered_pattern,
     write_config_dir,
 )
+from voipbed.emulation.stacks.kamailio import MODULES_DIR, TLS_MODULE
+from voipbed.emulation.tls import TlsFiles, make_certificates
 from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.pesq import PesqMode
@@ -312,10 +314,15 @@ def emulate(
     if problems:
         raise EmulationUnsupported("\n".join(problems))
     step = on_step or (lambda _name: None)
+    transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
+    if scenario.signalling.transport.value == Transport.TLS.value:
+        _check_tls_available()
+        transports = (*transports, Transport.TLS)
     work = (run_dir / "emulation").resolve()
     work.mkdir(parents=True, exist_ok=True)
     topology = describe(scenario, run_dir.name)
     plans = plan_calls(scenario, topology)
+    tls = _make_certificates(topology, plans, work) if Transport.TLS in transports else None
     step("speech")
     for plan in plans:
         _prepare_speech(plan, work)
@@ -332,8 +339,9 @@ def emulate(
             net,
             topology.sip_core,
             work,
-            transports=(Transport.UDP, Transport.TCP),
+            transports=transports,
             log_requests=True,
+            tls=tls,
         )
         step("calls")
         events = _run_calls(net, topology, plans, t0, work)
@@ -355,6 +363,24 @@ def emulate(
     step("pesq")
     pesq = _score_audio(plans, work)
     return Emulated(Trace(packets, events_table(events), manifest), pesq)
+
+
+def _check_tls_available() -> None:
+    """SIP over TLS needs Kamailio's tls module and the openssl command."""
+    module = Path(MODULES_DIR) / f"{TLS_MODULE}.so"
+    if not module.exists():
+        raise EmulationUnavailable(
+            f"signalling.transport tls needs Kamailio's tls module, {module} is missing"
+            " (Debian: apt-get install kamailio-tls-modules)"
+        )
+    if shutil.which("openssl") is None:
+        raise EmulationUnavailable("signalling.transport tls needs the openssl command")
+
+
+def _make_certificates(topology: Topology, plans: list[CallPlan], work: Path) -> TlsFiles:
+    """The run's CA and certificates (SIP core, user agents), where the plans expect them."""
+    addresses = tuple(spec.address for plan in plans for spec in (plan.caller, plan.callee))
+    return make_certificates(work / TLS_DIR, topology.sip_core.ip, addresses)
 
 
 def _link_facts(records: Any) -> dict[str, Any]:

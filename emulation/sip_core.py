@@ -3,7 +3,8 @@
 The small steps every SIP run repeats, on top of the pure builders in ``stacks/``:
 
 - :func:`start_kamailio`: write a kamailio.cfg for the SIP core host's address and start
-  Kamailio there, ready once every worker takes requests;
+  Kamailio there, ready once every worker takes requests (with TLS, also its tls.cfg, for
+  the certificates ``voipbed.emulation.tls`` made);
 - :func:`start_sipp`: write a SIPp scenario and start SIPp in a host (ready, for a uas,
   once its port is bound in that host's namespace);
 - :func:`register_user` and :func:`start_answerer`: a SIPp uas in a host, registered with
@@ -29,9 +30,11 @@ from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.kamailio import (
     READY_LINE,
     REQUEST_LOG_PREFIX,
+    SIP_TLS_PORT,
     KamailioSpec,
     kamailio_argv,
     kamailio_config,
+    kamailio_tls_config,
 )
 from voipbed.emulation.stacks.sipp import (
     SippRole,
@@ -41,6 +44,7 @@ from voipbed.emulation.stacks.sipp import (
     sipp_argv,
     sipp_scenario,
 )
+from voipbed.emulation.tls import TlsFiles
 from voipbed.emulation.topology import HostSpec
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "CALLER_PORT",
     "REGISTER_PORT",
     "SIP_PORT",
+    "SIP_TLS_PORT",
     "KamailioRequest",
     "parse_request_log",
     "register_spec",
@@ -57,7 +62,7 @@ __all__ = [
     "start_sipp",
 ]
 
-SIP_PORT = 5060  # Kamailio, in the SIP core host
+SIP_PORT = 5060  # Kamailio, in the SIP core host (UDP and TCP; TLS on SIP_TLS_PORT, 5061)
 ANSWERER_PORT = 5070  # a SIPp uas
 REGISTER_PORT = 5071  # the SIPp REGISTER client next to it (same host, another port)
 CALLER_PORT = 5080  # a SIPp uac
@@ -151,18 +156,37 @@ def start_kamailio(
     log_requests: bool = False,
     shm_mb: int = KAMAILIO_SHM_MB,
     name: str = "kamailio",
+    tls: TlsFiles | None = None,
+    tls_port: int = SIP_TLS_PORT,
 ) -> ManagedProcess:
     """Kamailio as registrar and proxy on ``host``'s address, started in that host; returns
     once its workers take requests. Config and logs are in ``run_dir``.
+
+    With ``Transport.TLS`` in ``transports`` it also listens for TLS on ``tls_port``,
+    serving ``tls``'s server certificate (made for ``host.ip``; ValueError without it).
 
     ``shm_mb`` bounds the transactions it holds: each stays about 5 s after its final
     response (tm's wait timer), so the sustainable call rate scales with it (see
     ``bench/sip_load.py``).
     """
-    spec = KamailioSpec(
-        host.ip, port, transports=transports, children=children, log_requests=log_requests
-    )
     run_dir.mkdir(parents=True, exist_ok=True)
+    tls_config = None
+    if Transport.TLS in transports:
+        if tls is None:
+            raise ValueError("Kamailio over TLS needs tls: the certificates of make_certificates")
+        tls_config = run_dir / f"{name}-tls.cfg"
+        tls_config.write_text(
+            kamailio_tls_config(tls.server.certificate, tls.server.key, ca_list=tls.ca_certificate)
+        )
+    spec = KamailioSpec(
+        host.ip,
+        port,
+        transports=transports,
+        children=children,
+        log_requests=log_requests,
+        tls_port=tls_port,
+        tls_config=None if tls_config is None else str(tls_config),
+    )
     config = run_dir / f"{name}.cfg"
     config.write_text(kamailio_config(spec))
     return net.start(

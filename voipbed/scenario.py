@@ -257,6 +257,7 @@ class SipTransport(StrEnum):
 
     UDP = "udp"  # RFC 3261's default; lost requests are retransmitted by timer (T1 500 ms)
     TCP = "tcp"  # one connection per handset; TCP retransmits, SIP does not
+    TLS = "tls"  # TLS over TCP, port 5061 (RFC 3261 26.2.1, 18.2.1; RFC 5630 for SIPS URIs)
 
 
 class Signalling(Section):

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 
 class Transport(StrEnum):
-    """SIP transports the stacks are driven over (TLS needs modules and builds we lack)."""
+    """SIP transports the stacks are driven over (SIPp here is built without TLS: not it)."""
 
     UDP = "udp"
     TCP = "tcp"
+    TLS = "tls"  # TLS over TCP (RFC 3261 26.2.1); Kamailio needs its tls module

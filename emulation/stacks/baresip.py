@@ -27,6 +27,12 @@ Facts of baresip 1.0 this module relies on (checked on Debian 12's 1.0.0):
 - ``net_interface`` takes an IP address; it picks the address written in SDP, so media stays
   on that address (without it baresip advertises the host's default-route address).
 - A call needs an audio source: without one the ``aufile`` default fails and the call ends.
+- SIP over TLS (libre 1.1 built with OpenSSL): an account ``<sip:user@host:port;transport=tls>``
+  registers and calls over TLS. ``sip_certificate`` is one PEM file with the certificate and
+  its key, served by the TLS listener (which has none without it, so a proxy that connects
+  to the contact to deliver a request fails its handshake); ``sip_cafile`` adds CAs to
+  trust. baresip 1.0 has no ``sip_verify_server``: it does not check the server's
+  certificate (libre's ``tls_set_verify_server`` is never called).
 """
 
 from __future__ import annotations
@@ -229,7 +235,9 @@ class BaresipSpec:
     ``registrar`` (host:port) makes the account register there and send calls through it;
     without it the account does not register and calls go to the URI dialled.
     ``jitter_buffer_frames`` is baresip's adaptive jitter buffer range (min-max packets);
-    ``dscp`` marks RTP (``rtp_tos`` = DSCP << 2).
+    ``dscp`` marks RTP (``rtp_tos`` = DSCP << 2). With ``transport`` TLS,
+    ``tls_certificate`` (certificate and key in one PEM, needed: see the module's notes) is
+    what its TLS listener serves and ``tls_ca`` the CA it is given for the registrar's.
     """
 
     user: str
@@ -249,6 +257,8 @@ class BaresipSpec:
     dscp: int = 46
     module_dir: Path = MODULE_DIR
     transport: Transport = Transport.UDP  # SIP to the registrar and in calls
+    tls_certificate: Path | None = None  # sip_certificate: PEM certificate and key
+    tls_ca: Path | None = None  # sip_cafile: PEM CA certificates
 
     def __post_init__(self) -> None:
         if not _SAFE_USER.fullmatch(self.user):
@@ -293,6 +303,14 @@ class BaresipSpec:
             )
         if not 0 <= self.dscp <= 63:
             raise ValueError(f"dscp must be in 0..63, got {self.dscp}")
+        if self.transport is Transport.TLS and self.tls_certificate is None:
+            raise ValueError(
+                "TLS needs tls_certificate: baresip's TLS listener serves it when the"
+                " registrar connects to its contact"
+            )
+        for name, path in (("tls_certificate", self.tls_certificate), ("tls_ca", self.tls_ca)):
+            if path is not None:
+                _check_path(name, path, relative_ok=True, short=True)
 
     @property
     def media(self) -> BaresipCodec:
@@ -364,6 +382,10 @@ def _config_lines(spec: BaresipSpec) -> list[tuple[str, str]]:
     ]
     if spec.record_dir is not None:
         lines.append(("snd_path", str(spec.record_dir)))
+    if spec.tls_certificate is not None:
+        lines.append(("sip_certificate", str(spec.tls_certificate)))
+    if spec.tls_ca is not None:
+        lines.append(("sip_cafile", str(spec.tls_ca)))
     return lines
 
 

@@ -7,19 +7,23 @@ and in-dialog requests follow their Route set. ``kamailio_argv`` runs it in the 
 with its runtime directory inside the run folder, so nothing system-wide is read or written
 (no /etc/kamailio, no /var/run, no pid file).
 
-TLS is not offered: Debian ships it in ``kamailio-tls-modules``, which is not installed.
+With ``Transport.TLS`` among the spec's transports it also listens for SIP over TLS on
+``tls_port`` with the tls module (Debian: ``kamailio-tls-modules``), configured by the
+tls.cfg that :func:`kamailio_tls_config` writes: a server certificate and key, TLS 1.2 or
+later, no client certificates asked for or checked.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 from voipbed.emulation.stacks import Transport
 
 KAMAILIO_BINARY = "/usr/sbin/kamailio"
-MODULES_DIR = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+MODULES_DIR = f"/usr/lib/{platform.machine()}-linux-gnu/kamailio/modules"  # Debian multiarch
 MODULES = (
     "kex",
     "corex",
@@ -41,6 +45,11 @@ READY_LINE = "voipbed: kamailio ready"
 # The prefix of the line logged per request when ``log_requests`` is on, followed by
 # "initial" or "in-dialog", the method, request-URI, source, transport and Call-ID.
 REQUEST_LOG_PREFIX = "voipbed-sip:"
+TLS_MODULE = "tls"
+# RFC 3261 18.2.1 (and 19.1.1): servers listen on 5060 for UDP and TCP, 5061 for TLS.
+SIP_TLS_PORT = 5061
+# TLS 1.0 and 1.1 are deprecated (RFC 8996); TLS 1.2 is what RFC 8996 leaves as the minimum.
+TLS_METHOD = "TLSv1.2+"
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,9 @@ class KamailioSpec:
     ``domain`` is the SIP domain it is responsible for (defaults to ``address``);
     ``children`` is the worker count per UDP listener and for TCP;
     ``max_expires_s`` caps registration lifetimes (RFC 3261 10.2.1.1 allows the registrar to
-    shorten them); ``log_requests`` logs every initial request to stderr.
+    shorten them); ``log_requests`` logs every initial request to stderr. With
+    ``Transport.TLS`` in ``transports`` it listens for TLS on ``tls_port``, set up by the
+    ``tls_config`` file.
     """
 
     address: str
@@ -62,6 +73,8 @@ class KamailioSpec:
     debug_level: int = 1
     log_requests: bool = False
     modules_dir: str = MODULES_DIR
+    tls_port: int = SIP_TLS_PORT
+    tls_config: str | None = None  # the tls.cfg (kamailio_tls_config), needed with TLS
 
     def __post_init__(self) -> None:
         ipaddress.ip_address(self.address)  # raises ValueError for a non-address
@@ -71,6 +84,11 @@ class KamailioSpec:
             raise ValueError(f"transports {self.transports} must be distinct and not empty")
         if self.children < 1 or self.max_expires_s < 1:
             raise ValueError("children and max_expires_s must be positive")
+        if Transport.TLS in self.transports:
+            if not 0 < self.tls_port < 65536 or self.tls_port == self.port:
+                raise ValueError(f"tls_port {self.tls_port} must be in 1..65535, not {self.port}")
+            if self.tls_config is None:
+                raise ValueError("TLS needs tls_config, the tls.cfg of kamailio_tls_config")
 
     @property
     def sip_domain(self) -> str:
@@ -85,9 +103,16 @@ def _listen_host(address: str) -> str:
 def kamailio_config(spec: KamailioSpec) -> str:
     """The kamailio.cfg text for ``spec`` (Kamailio 5.x native script)."""
     host = _listen_host(spec.address)
-    listens = "\n".join(f"listen={t.value}:{host}:{spec.port}" for t in spec.transports)
-    tcp = Transport.TCP in spec.transports
-    modules = "\n".join(f'loadmodule "{name}.so"' for name in MODULES)
+    tls = Transport.TLS in spec.transports
+    listens = "\n".join(
+        f"listen={t.value}:{host}:{spec.tls_port if t is Transport.TLS else spec.port}"
+        for t in spec.transports
+    )
+    tcp = tls or Transport.TCP in spec.transports  # TLS runs on Kamailio's TCP layer
+    # The tls module goes first: it must set up OpenSSL before any other module uses it.
+    names = ((TLS_MODULE,) if tls else ()) + MODULES
+    modules = "\n".join(f'loadmodule "{name}.so"' for name in names)
+    tls_params = f'\nmodparam("tls", "config", "{spec.tls_config}")' if tls else ""
     # An alias without a port makes every port of that host "myself": never alias the
     # listen address, or contacts on the same address (loopback tests) look local.
     alias = f'alias="{spec.domain}"\n' if spec.domain and spec.domain != spec.address else ""
@@ -107,6 +132,7 @@ children={spec.children}
 auto_aliases=no
 {alias}{listens}
 disable_tcp={"no" if tcp else "yes"}
+enable_tls={"yes" if tls else "no"}
 tcp_children={spec.children}
 tcp_connection_lifetime=3605
 dns=no
@@ -125,7 +151,7 @@ modparam("registrar", "default_expires", {min(3600, spec.max_expires_s)})
 modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
 modparam("tm", "fr_timer", 5000)
-modparam("tm", "fr_inv_timer", 60000)
+modparam("tm", "fr_inv_timer", 60000){tls_params}
 
 ####### Routing logic ########
 event_route[core:worker-one-init] {{
@@ -235,6 +261,33 @@ route[LOCATION] {{
     route(RELAY);
 }}
 """
+
+
+def kamailio_tls_config(
+    certificate: Path | str, private_key: Path | str, *, ca_list: Path | str | None = None
+) -> str:
+    """The tls.cfg text: Kamailio serves ``certificate`` (PEM) with ``private_key`` over
+    TLS 1.2 or later and, as a server and as a client (when it connects to a registered
+    contact), asks for no peer certificate and checks none. ``ca_list`` (PEM) names the
+    CAs it would check them against.
+    """
+    ca_line = f"ca_list = {ca_list}\n" if ca_list is not None else ""
+    for name, path in (("certificate", certificate), ("private_key", private_key)):
+        if not str(path) or any(c in str(path) for c in "\n[]="):
+            raise ValueError(f"{name} path {str(path)!r} cannot be written in tls.cfg")
+    return f"""# Written by voipbed for one run: SIP over TLS with a throwaway certificate.
+[server:default]
+method = {TLS_METHOD}
+verify_certificate = no
+require_certificate = no
+certificate = {certificate}
+private_key = {private_key}
+{ca_line}
+[client:default]
+method = {TLS_METHOD}
+verify_certificate = no
+require_certificate = no
+{ca_line}"""
 
 
 def _request_log(kind: str, indent: int) -> str:

@@ -81,6 +81,11 @@ class SippSpec:
     binary: str = SIPP_BINARY
 
     def __post_init__(self) -> None:
+        if self.transport not in TRANSPORT_FLAGS:
+            raise ValueError(
+                f"SIPp cannot use {self.transport}: Debian's SIPp 3.6.1 is built without "
+                f"OpenSSL (it takes {', '.join(t.value for t in TRANSPORT_FLAGS)})"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ValueError(f"name {self.name!r} must be usable as a file name")
         if not re.fullmatch(r"[A-Za-z0-9_.!~*'()-]+", self.user):

@@ -23,6 +23,7 @@ from voipbed.emulation.audio import (
     sox_convert_argv,
     write_wav,
 )
+from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import (
     AnswerMode,
     AudioFormat,
@@ -149,6 +150,8 @@ def test_every_voipbed_codec_is_mapped_or_refused() -> None:
         ({"user": "al ice"}, "SIP user name"),
         ({"jitter_buffer_frames": (10, 5)}, "min <= max"),
         ({"dscp": 64}, "0..63"),
+        ({"transport": Transport.TLS}, "TLS needs tls_certificate"),
+        ({"tls_ca": Path("/tmp/my ca.pem")}, "without whitespace"),
     ],
 )
 def test_invalid_specs_raise(changes: dict[str, Any], message: str) -> None:
@@ -243,6 +246,26 @@ def test_accounts_line_with_registrar_registers_there() -> None:
     assert text.startswith("<sip:alice@10.0.0.9:5060>;")
     assert "regint=120" in text and "answermode=manual" in text
     assert spec.contact_uri == "sip:alice@127.0.0.1:5160"
+
+
+def test_tls_account_registers_over_tls_and_serves_its_certificate() -> None:
+    """A TLS spec's account is ;transport=tls at the registrar; the config names its
+    certificate (sip_certificate) and CA (sip_cafile)."""
+    spec = _spec(
+        registrar="10.0.0.1:5061",
+        transport=Transport.TLS,
+        tls_certificate=Path("tls/user-agents-bundle.pem"),
+        tls_ca=Path("tls/ca.pem"),
+    )
+    assert baresip_accounts(spec).startswith("<sip:alice@10.0.0.1:5061;transport=tls>;")
+    assert _values(spec, "sip_certificate") == ["tls/user-agents-bundle.pem"]
+    assert _values(spec, "sip_cafile") == ["tls/ca.pem"]
+
+
+def test_config_without_tls_names_no_certificate() -> None:
+    """UDP and TCP specs leave sip_certificate and sip_cafile out."""
+    spec = _spec(registrar="10.0.0.1:5060", transport=Transport.TCP)
+    assert _values(spec, "sip_certificate") == _values(spec, "sip_cafile") == []
 
 
 def test_argv_is_a_list_with_the_config_dir() -> None:

@@ -58,6 +58,19 @@ def test_request_log_lines_become_records_in_order() -> None:
     assert requests[2].uri == "sip:10.0.0.2:5070;transport=UDP"
 
 
+def test_request_log_reads_requests_over_tls() -> None:
+    """A request that came over TLS (a real Kamailio 5.6.3 line) says proto tls."""
+    line = (
+        " 7(22512) NOTICE: <script>: voipbed-sip: initial INVITE"
+        " sip:far0@10.0.0.1:5061;transport=tls from 10.0.0.11:56146 proto tls"
+        " call-id 193cdd01306ee679 at 1796132703.401558\n"
+    )
+    (request,) = parse_request_log(line)
+    assert (request.method, request.proto, request.source_port) == ("INVITE", "tls", 56146)
+    assert request.uri == "sip:far0@10.0.0.1:5061;transport=tls"
+    assert request.time_unix_s == pytest.approx(1796132703.401558)
+
+
 def test_request_log_without_requests_is_empty() -> None:
     """A log with no request lines (log_requests off) gives no records."""
     assert parse_request_log(LOG.splitlines()[0] + "\n") == ()

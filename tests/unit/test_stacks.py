@@ -15,9 +15,11 @@ from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.kamailio import (
     READY_LINE,
     REQUEST_LOG_PREFIX,
+    SIP_TLS_PORT,
     KamailioSpec,
     kamailio_argv,
     kamailio_config,
+    kamailio_tls_config,
 )
 from voipbed.emulation.stacks.sipp import (
     RTD_BYE,
@@ -97,6 +99,57 @@ def test_kamailio_config_listens_as_asked() -> None:
     assert "disable_tcp=yes" in udp_only
     v6 = kamailio_config(KamailioSpec("fd00::1", 5060, transports=(Transport.TCP,)))
     assert "listen=tcp:[fd00::1]:5060" in v6
+
+
+def test_kamailio_config_with_tls_loads_the_tls_module_and_listens_on_5061() -> None:
+    """TLS adds a tls listener on the TLS port, the tls module first with its config file,
+    and keeps TCP on (TLS runs on it); without TLS there is no trace of it."""
+    all_three = (Transport.UDP, Transport.TCP, Transport.TLS)
+    text = kamailio_config(KamailioSpec("10.0.0.1", transports=all_three, tls_config="/r/tls.cfg"))
+    assert re.findall(r"^listen=(.*)$", text, re.MULTILINE) == [
+        "udp:10.0.0.1:5060",
+        "tcp:10.0.0.1:5060",
+        f"tls:10.0.0.1:{SIP_TLS_PORT}",
+    ]
+    assert SIP_TLS_PORT == 5061
+    assert "enable_tls=yes" in text
+    modules = re.findall(r'^loadmodule "(\w+)\.so"$', text, re.MULTILINE)
+    assert modules[0] == "tls"
+    assert 'modparam("tls", "config", "/r/tls.cfg")' in text
+    tls_only = kamailio_config(
+        KamailioSpec("10.0.0.1", transports=(Transport.TLS,), tls_port=5071, tls_config="/t")
+    )
+    assert re.findall(r"^listen=(.*)$", tls_only, re.MULTILINE) == ["tls:10.0.0.1:5071"]
+    assert "disable_tcp=no" in tls_only
+    plain = kamailio_config(KamailioSpec("10.0.0.1"))
+    assert "enable_tls=no" in plain and "tls.so" not in plain and '"tls"' not in plain
+
+
+def test_kamailio_tls_needs_a_config_and_its_own_port() -> None:
+    """TLS without its tls.cfg, or on the UDP/TCP port, is refused."""
+    with pytest.raises(ValueError, match="tls_config"):
+        KamailioSpec("10.0.0.1", transports=(Transport.TLS,))
+    with pytest.raises(ValueError, match="tls_port"):
+        KamailioSpec("10.0.0.1", transports=(Transport.TLS,), tls_port=5060, tls_config="/t")
+
+
+def test_kamailio_tls_config_serves_the_certificate_over_tls_1_2_or_later() -> None:
+    """The tls.cfg serves the certificate and key, TLS 1.2+, and asks no peer certificate
+    as server or client; a CA list is named only when given."""
+    text = kamailio_tls_config(Path("/r/tls/sip-core.pem"), Path("/r/tls/sip-core.key"))
+    server, client = text.split("[client:default]")
+    assert "[server:default]" in server
+    assert "certificate = /r/tls/sip-core.pem" in server
+    assert "private_key = /r/tls/sip-core.key" in server
+    for section in (server, client):
+        assert "method = TLSv1.2+" in section
+        assert "verify_certificate = no" in section
+        assert "require_certificate = no" in section
+    assert "ca_list" not in text
+    with_ca = kamailio_tls_config("/c.pem", "/k.pem", ca_list="/ca.pem")
+    assert with_ca.count("ca_list = /ca.pem") == 2
+    with pytest.raises(ValueError, match="cannot be written"):
+        kamailio_tls_config("/c.pem\n[x]", "/k.pem")
 
 
 def test_kamailio_alias_only_for_a_separate_domain() -> None:
@@ -196,6 +249,7 @@ def test_uas_argv_listens_and_takes_no_target() -> None:
         {"local_address": "localhost"},
         {"call_duration_s": -1.0},
         {"max_concurrent_calls": 0},
+        {"transport": Transport.TLS},  # Debian's SIPp has no OpenSSL
     ],
 )
 def test_sipp_spec_rejects_bad_values(changes: dict[str, object]) -> None:
