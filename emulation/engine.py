@@ -109,14 +109,23 @@ class Emulated:
     pesq: pd.DataFrame
 
 
-def missing_prerequisites() -> list[str]:
-    """Why this machine cannot emulate (empty when it can)."""
+def missing_prerequisites(scenario: Scenario | None = None) -> list[str]:
+    """Why this machine cannot emulate (``scenario``, if given); empty when it can."""
     reasons = []
     if os.geteuid() != 0:
         reasons.append("the emulation needs root (network namespaces)")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         reasons.append(f"not installed: {', '.join(missing)} (make sysdeps installs them)")
+    if scenario is not None and scenario.signalling.transport.value == Transport.TLS.value:
+        module = Path(MODULES_DIR) / f"{TLS_MODULE}.so"
+        if not module.exists():
+            reasons.append(
+                f"SIP over TLS needs Kamailio's tls module: {module} is missing"
+                " (Debian: kamailio-tls-modules; make sysdeps installs it)"
+            )
+        if shutil.which("openssl") is None:
+            reasons.append("SIP over TLS needs the openssl command")
     return reasons
 
 
@@ -307,7 +316,7 @@ def emulate(
     on_step: Callable[[str], None] | None = None,
 ) -> Emulated:
     """Run ``scenario`` with real stacks; files of the run go to ``run_dir / "emulation"``."""
-    missing = missing_prerequisites()
+    missing = missing_prerequisites(scenario)
     if missing:
         raise EmulationUnavailable("; ".join(missing))
     problems = unsupported(scenario)
@@ -316,7 +325,6 @@ def emulate(
     step = on_step or (lambda _name: None)
     transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
     if scenario.signalling.transport.value == Transport.TLS.value:
-        _check_tls_available()
         transports = (*transports, Transport.TLS)
     work = (run_dir / "emulation").resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -363,18 +371,6 @@ def emulate(
     step("pesq")
     pesq = _score_audio(plans, work)
     return Emulated(Trace(packets, events_table(events), manifest), pesq)
-
-
-def _check_tls_available() -> None:
-    """SIP over TLS needs Kamailio's tls module and the openssl command."""
-    module = Path(MODULES_DIR) / f"{TLS_MODULE}.so"
-    if not module.exists():
-        raise EmulationUnavailable(
-            f"signalling.transport tls needs Kamailio's tls module, {module} is missing"
-            " (Debian: apt-get install kamailio-tls-modules)"
-        )
-    if shutil.which("openssl") is None:
-        raise EmulationUnavailable("signalling.transport tls needs the openssl command")
 
 
 def _make_certificates(topology: Topology, plans: list[CallPlan], work: Path) -> TlsFiles:

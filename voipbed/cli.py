@@ -139,7 +139,7 @@ def _check_emulation(scenario: Scenario) -> None:
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
         _fail(f"voipbed: the emulation cannot run {scenario.name} yet:\n{lines}", EXIT_BAD_INPUT)
-    missing = missing_prerequisites()
+    missing = missing_prerequisites(scenario)
     if missing:
         _fail(f"voipbed: cannot emulate on this machine: {'; '.join(missing)}", EXIT_FAILURE)
 
