@@ -179,6 +179,7 @@ def link_starter(
             seed=scenario.seed,
             t0=t0,
             output=str(work / f"link-{segment.name}.parquet"),
+            run_end_s=scenario.duration_s,
         )
         spec_file = work / f"link-{segment.name}.json"
         spec_file.write_text(link.model_dump_json(indent=2))

@@ -3,8 +3,9 @@
 Pure functions on a frame's bytes, no sockets. ``parse_frame`` gives what the
 models need (the IP packet's size, which is the ``wire_bytes`` the simulator
 counts; the flow's 5-tuple) and what the records keep (DSCP/ECN, RTP
-sequence number, timestamp and SSRC). ``remark_dscp`` rewrites the DSCP of an
-IPv4 or IPv6 packet, keeping ECN, and fixes the IPv4 header checksum.
+sequence number, timestamp and SSRC). ``remark`` rewrites the DSCP of an IPv4
+or IPv6 packet and marks it Congestion Experienced, and fixes the IPv4 header
+checksum; ``remark_dscp`` changes the DSCP alone.
 
 Header layouts: Ethernet II and IEEE 802.1Q (one tag); IPv4, RFC 791 section
 3.1 (checksum: RFC 1071); IPv6, RFC 8200 section 3 (no extension headers
@@ -30,6 +31,7 @@ __all__ = [
     "RtpHeader",
     "ipv4_checksum",
     "parse_frame",
+    "remark",
     "remark_dscp",
 ]
 
@@ -150,25 +152,44 @@ def ipv4_checksum(header: bytes | bytearray) -> int:
     return ~total & 0xFFFF
 
 
+ECN_NOT_ECT = 0
+ECN_CE = 3  # Congestion Experienced (RFC 3168 section 5); 1 and 2 are ECT(1), ECT(0)
+
+
+def remark(frame: bytes, dscp: int | None = None, *, ce: bool = False) -> bytes:
+    """The frame with its IP packet's DSCP set to ``dscp`` (None: kept) and, with ``ce``,
+    its ECN field set to CE when the packet is ECN-capable (RFC 3168 section 5: a router
+    marks only ECT packets; a not-ECT one is left as it is). The IPv4 header checksum is
+    recomputed (RFC 1071).
+
+    Frames without an IP packet, or already carrying what is asked, come back unchanged.
+    """
+    if dscp is not None and not 0 <= dscp <= 63:
+        raise ValueError(f"a DSCP is 0..63, got {dscp}")
+    packet = parse_frame(frame)
+    if packet is None:
+        return frame
+    new_dscp = packet.dscp if dscp is None else dscp
+    new_ecn = ECN_CE if ce and packet.ecn != ECN_NOT_ECT else packet.ecn
+    if (new_dscp, new_ecn) == (packet.dscp, packet.ecn):
+        return frame
+    out = bytearray(frame)
+    off = packet.ip_offset
+    traffic_class = (new_dscp << 2) | new_ecn
+    if packet.version == 4:
+        out[off + 1] = traffic_class
+        header = (out[off] & 0x0F) * 4
+        out[off + 10 : off + 12] = b"\0\0"
+        out[off + 10 : off + 12] = ipv4_checksum(out[off : off + header]).to_bytes(2, "big")
+    else:
+        out[off] = 0x60 | (traffic_class >> 4)
+        out[off + 1] = ((traffic_class & 0x0F) << 4) | (out[off + 1] & 0x0F)
+    return bytes(out)
+
+
 def remark_dscp(frame: bytes, dscp: int) -> bytes:
     """The frame with its IP packet's DSCP set to ``dscp`` (ECN kept, IPv4 checksum fixed).
 
     Frames without an IP packet, or already carrying that DSCP, come back unchanged.
     """
-    if not 0 <= dscp <= 63:
-        raise ValueError(f"a DSCP is 0..63, got {dscp}")
-    packet = parse_frame(frame)
-    if packet is None or packet.dscp == dscp:
-        return frame
-    out = bytearray(frame)
-    off = packet.ip_offset
-    if packet.version == 4:
-        out[off + 1] = (dscp << 2) | packet.ecn
-        header = (out[off] & 0x0F) * 4
-        out[off + 10 : off + 12] = b"\0\0"
-        out[off + 10 : off + 12] = ipv4_checksum(out[off : off + header]).to_bytes(2, "big")
-    else:
-        traffic_class = (dscp << 2) | packet.ecn
-        out[off] = 0x60 | (traffic_class >> 4)
-        out[off + 1] = ((traffic_class & 0x0F) << 4) | (out[off + 1] & 0x0F)
-    return bytes(out)
+    return remark(frame, dscp)

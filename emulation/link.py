@@ -6,11 +6,21 @@ direction of the segment (``uplink`` by default), frames arriving on ``b``
 the other. Each direction's :class:`DirectionChain` decides every IP packet's
 fate with the same pure models, in the same order and with the same random
 streams (``path/{segment}/{direction}/{stage}``) as the simulator's segment:
-DSCP bleaching, the drop-tail queue and link (constant rate or Mahimahi
-trace), HARQ, loss, then one-way delay and jitter (in sequence per flow).
-A packet sequence thus gets the same departures and drop reasons in both
-engines. Time is ``time.monotonic()`` minus ``t0``, an instant shared by all
-link processes of a run, so trace-driven capacity starts with the run.
+DSCP bleaching, the queue and link (constant rate or Mahimahi trace), HARQ,
+loss, then one-way delay and jitter (in sequence per flow). A packet
+sequence thus gets the same departures and drop reasons in both engines.
+
+A drop-tail FIFO queue decides each packet's departure when it arrives. A
+queue with an AQM (CoDel, PIE), DSCP scheduling or unresponsive cross traffic
+decides as time passes (``models.queue_stepper``): the forwarder wakes at the
+queue's next event, the stages behind the queue act on what it lets go of,
+and a CE mark is written into the frame. The cross traffic's packets are
+drawn here as the simulator draws them (up to ``LinkSpec.run_end_s``); they
+only occupy the queue. Greedy bulk cross traffic is refused.
+
+Time is ``time.monotonic()`` minus ``t0``, an instant shared by all link
+processes of a run, so trace-driven capacity (and cross traffic) starts with
+the run.
 
 Frames without an IP packet (ARP), and every frame before ``t0`` (while the
 run is being set up), are passed on at once, unimpaired and unrecorded. The
@@ -51,16 +61,20 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark_dscp
+from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark
 from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
+from voipbed.models.queue import Fate as QueueFate
+from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
+from voipbed.models.queue_stepper import Background, QueueStepper
 from voipbed.rng import component_rng
-from voipbed.scenario import Segment
+from voipbed.scenario import CrossTraffic, CrossTrafficKind, Segment
 from voipbed.trace import DIRECTIONS, DROP_REASONS
 from voipbed.traces import read_schedule
 
 __all__ = [
+    "DEFAULT_RUN_END_S",
     "READY_LINE",
     "RECORD_SCHEMA",
     "DirectionChain",
@@ -68,8 +82,10 @@ __all__ = [
     "Fates",
     "Forwarder",
     "LinkSpec",
+    "Release",
     "UnsupportedSegment",
     "check_supported",
+    "cross_traffic",
     "link_argv",
     "main",
 ]
@@ -95,6 +111,7 @@ PR_SET_TIMERSLACK = 29  # prctl(2): this thread's timer slack, in ns
 _MAX_FRAME = 65535
 _BATCH = 256  # frames read from one socket before serving the other and the due frames
 _RCVBUF_BYTES = 8 << 20
+DEFAULT_RUN_END_S = 3600.0  # cross traffic's end when the run's is not given
 
 
 class UnsupportedSegment(NotImplementedError):
@@ -116,14 +133,36 @@ class Fates:
     reason: IntArray
 
 
+class Release(NamedTuple):
+    """A packet the queue let go of (``DirectionChain.release``), with its fate after the
+    stages behind the queue: when it leaves the segment (NaN if lost), and why it is lost."""
+
+    handle: int  # what ``offer`` returned
+    depart_s: float
+    reason: int  # index into DROP_REASONS, -1 when delivered
+    ce: bool  # the queue marked it Congestion Experienced
+
+
 class DirectionChain:
     """One direction of one segment: its model stages, each with its own random stream.
 
-    Packets must come in arrival order (``arrive_s`` non-decreasing, >= 0) across
-    calls; a call may hold one packet or many, with the same fates either way.
+    A drop-tail FIFO queue (``queued`` False) decides a packet's departure when it
+    arrives: ``decide``, ``process`` and ``admit`` give each packet's fate at once.
+    A queue with an AQM, DSCP scheduling or cross traffic (``queued`` True) decides
+    later, as time passes: ``offer`` a packet, then ``release`` at the times
+    ``next_event_s`` says gives what left the queue, with its fate after the stages
+    behind it. Packets must come in arrival order (``arrive_s`` non-decreasing, >= 0)
+    across calls; a call may hold one packet or many, with the same fates either way.
+
+    The stages behind the queue draw their random numbers in the order packets leave
+    the queue; the simulator draws them in arrival order. The two are the same unless
+    DSCP scheduling lets a packet overtake an earlier one of another class (then the two
+    packets swap their draws, which come from the same distribution).
     """
 
-    def __init__(self, segment: Segment, direction: str, seed: int) -> None:
+    def __init__(
+        self, segment: Segment, direction: str, seed: int, run_end_s: float | None = None
+    ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
 
@@ -139,11 +178,28 @@ class DirectionChain:
             queue.limit_packets, None if queue.limit_bytes is None else int(queue.limit_bytes)
         )
         trace = segment.trace_for(direction)
+        schedule = read_schedule(Path(trace)) if trace is not None else None
+        sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
         self.link: TraceLink | RateLink | None = None
-        if trace is not None:
-            self.link = TraceLink(read_schedule(Path(trace)), limit)
-        elif segment.capacity_bps is not None:
-            self.link = RateLink(segment.capacity_bps, limit)
+        self.stepper: QueueStepper | None = None
+        if queue.is_plain_droptail and not sources:
+            if schedule is not None:
+                self.link = TraceLink(schedule, limit)
+            elif segment.capacity_bps is not None:
+                self.link = RateLink(segment.capacity_bps, limit)
+        else:  # as sim.path.SegmentLink builds it, with the same streams
+            queueing = QueueingLink(
+                discipline=queue.aqm.to_model(),
+                scheduling=Scheduling[queue.scheduling.name],
+                weights=queue.weights,
+                limit_packets=queue.limit_packets,
+                limit_bytes=limit.bytes,
+                rate_bps=segment.capacity_bps if schedule is None else None,
+                schedule=schedule,
+            )
+            end_s = DEFAULT_RUN_END_S if run_end_s is None else run_end_s
+            cross = cross_traffic(sources, end_s, rng("cross_traffic"))
+            self.stepper = QueueStepper(queueing, rng("queue"), cross)
         self.harq = segment.harq.to_model() if segment.harq is not None else None
         self.harq_rng = rng("harq")
         self.loss = segment.loss.to_model()
@@ -156,6 +212,12 @@ class DirectionChain:
             rng("jitter"),
         )
         self.flows: dict[FlowKey, int] = {}
+        self._flow_of: dict[int, int] = {}  # flow of each packet in the queue, by handle
+
+    @property
+    def queued(self) -> bool:
+        """Whether packets wait in a queue that decides later (``offer``/``release``)."""
+        return self.stepper is not None
 
     def flow_id(self, key: FlowKey) -> int:
         """The small int naming the flow of 5-tuple ``key`` (numbered as first seen)."""
@@ -176,6 +238,7 @@ class DirectionChain:
 
     def process(self, arrive_s: FloatArray, wire_bytes: IntArray, flow: IntArray) -> Fates:
         """Fates of packets reaching the segment at ``arrive_s`` (in that order)."""
+        self._refuse_queued("process")
         n = arrive_s.size
         depart_s = np.array(arrive_s, dtype=np.float64)
         reason = np.full(n, -1, dtype=np.int64)
@@ -204,12 +267,17 @@ class DirectionChain:
     def decide(self, arrive_s: float, wire_bytes: int, flow: int) -> tuple[float, int]:
         """``process`` for one packet, with fewer array operations (the idle link's path):
         (leave time, -1) or (NaN, drop reason code)."""
+        self._refuse_queued("decide")
         depart_s = arrive_s
         if self.link is not None:
             served = self.link.process(np.array([arrive_s]), np.array([wire_bytes]))
             if served.dropped[0]:
                 return math.nan, _QUEUE
             depart_s = float(served.depart_s[0])
+        return self._behind_queue(depart_s, flow)
+
+    def _behind_queue(self, depart_s: float, flow: int) -> tuple[float, int]:
+        """HARQ, loss, then delay and jitter for a packet leaving the queue at ``depart_s``."""
         if self.harq is not None:
             outcome = self.harq.outcome(1, self.harq_rng)
             if outcome.failed[0]:
@@ -231,22 +299,114 @@ class DirectionChain:
         depart_s, code = self.decide(arrive_s, packet.wire_bytes, self.flow_id(packet.flow_key))
         return Fate(depart_s, None if code < 0 else DROP_REASONS[code])
 
+    def offer(self, arrive_s: float, wire_bytes: int, flow: int, dscp: int, ecn: int) -> int:
+        """Put a packet (its DSCP and ECN field as it arrived) in the queue; its handle.
+
+        Its class is that of its DSCP after bleaching (``models.queue.dscp_class``); it is
+        ECN-capable unless its ECN field is not-ECT (RFC 3168 section 5).
+        """
+        stepper = self._stepper("offer")
+        klass = int(dscp_class(np.array([0 if self.bleach_dscp else dscp]))[0])
+        handle = stepper.arrive(arrive_s, wire_bytes, klass, ecn != 0)
+        self._flow_of[handle] = flow
+        return handle
+
+    def release(self, now_s: float) -> list[Release]:
+        """Serve the queue up to ``now_s``: the packets it let go of since the last call
+        (sent or dropped), each with its fate after the stages behind the queue."""
+        released = []
+        for departure in self._stepper("release").serve_until(now_s):
+            flow = self._flow_of.pop(departure.handle)
+            if departure.fate == QueueFate.SENT:
+                depart_s, code = self._behind_queue(departure.depart_s, flow)
+            else:
+                depart_s = math.nan
+                code = _QUEUE if departure.fate == QueueFate.OVERFLOW else _AQM
+            released.append(Release(departure.handle, depart_s, code, departure.ce))
+        return released
+
+    def next_event_s(self) -> float:
+        """When ``release`` next has something to do (inf: not before the next ``offer``)."""
+        return math.inf if self.stepper is None else self.stepper.next_event_s()
+
+    def _stepper(self, what: str) -> QueueStepper:
+        if self.stepper is None:
+            raise TypeError(f"{what}: this segment's queue decides at arrival; use decide")
+        return self.stepper
+
+    def _refuse_queued(self, what: str) -> None:
+        if self.stepper is not None:
+            raise TypeError(f"{what}: this segment's queue decides later; use offer and release")
+
 
 def check_supported(segment: Segment, direction: str) -> None:
-    """Refuse what needs models/queue.py's batch QueueingLink (served to the end of a batch)."""
-    queue = segment.queue
-    features = []
-    if queue.aqm.kind != "droptail":
-        features.append(f"AQM {queue.aqm.kind}")
-    if queue.scheduling.value != "fifo":
-        features.append(f"DSCP scheduling {queue.scheduling.value}")
-    if any(source.applies_to(direction) for source in segment.cross_traffic):
-        features.append("cross traffic")
-    if features:
+    """Refuse what the one-packet-at-a-time link cannot run: greedy bulk cross traffic.
+
+    The simulator runs bulk flows inside one batch that ends with the segment's last
+    packet of the run, and draws PIE's numbers for their segments after the calls'; a
+    link deciding as packets come knows neither.
+    """
+    bulk = [
+        source
+        for source in segment.cross_traffic
+        if source.applies_to(direction) and source.kind is CrossTrafficKind.BULK
+    ]
+    if bulk:
         raise UnsupportedSegment(
             f"segment {segment.name!r} ({direction}): the userspace link does not run "
-            f"{', '.join(features)} yet (only a drop-tail FIFO queue)"
+            "bulk (TCP-like) cross traffic yet; cbr and onoff cross traffic it does"
         )
+
+
+def cross_traffic(
+    sources: tuple[CrossTraffic, ...], run_end_s: float, rng: np.random.Generator
+) -> Background:
+    """The packets of the constant-rate and on/off ``sources`` up to ``run_end_s``, with
+    the same draws from ``rng`` as the simulator's ``sim.cross_traffic.unresponsive_arrivals``
+    (emulation/ may not import sim/; a unit test holds the two equal)."""
+    times, sizes, classes, ects = [], [], [], []
+    for source in sources:
+        if source.kind is CrossTrafficKind.BULK:
+            continue
+        end_s = min(source.stop_s or run_end_s, run_end_s)
+        if source.rate_bps is None:
+            raise ValueError(f"{source.kind.value} cross traffic needs a rate")
+        gap_s = source.packet_bytes * 8.0 / source.rate_bps
+        klass = int(dscp_class(np.array([source.dscp]))[0])
+        for _ in range(source.count):
+            phase = rng.uniform(0.0, gap_s)
+            for start, stop in _on_periods(source, end_s, rng):
+                t = np.arange(start + phase, stop, gap_s)
+                times.append(t)
+                sizes.append(np.full(t.size, int(source.packet_bytes)))
+                classes.append(np.full(t.size, klass))
+                ects.append(np.full(t.size, source.ecn))
+    if not times:
+        return Background(
+            np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.bool_)
+        )
+    time_s = np.concatenate(times)
+    order = np.argsort(time_s, kind="stable")
+    return Background(
+        time_s[order],
+        np.concatenate(sizes).astype(np.int64)[order],
+        np.concatenate(classes).astype(np.int64)[order],
+        np.concatenate(ects).astype(np.bool_)[order],
+    )
+
+
+def _on_periods(source: CrossTraffic, end_s: float, rng: np.random.Generator) -> FloatArray:
+    """[start, stop) pairs during which a source sends (exponential on and off periods,
+    starting off at a random phase; always on for cbr)."""
+    if source.kind is CrossTrafficKind.CBR:
+        return np.array([[source.start_s, end_s]])
+    periods = []
+    t = source.start_s + rng.exponential(source.off_s)
+    while t < end_s:
+        on = rng.exponential(source.on_s)
+        periods.append((t, min(t + on, end_s)))
+        t += on + rng.exponential(source.off_s)
+    return np.array(periods).reshape(-1, 2)
 
 
 class LinkSpec(BaseModel):
@@ -269,6 +429,14 @@ class LinkSpec(BaseModel):
     output: str = Field(description="Parquet file the records are written to on stop.")
     realtime_priority: int = Field(
         10, ge=0, le=99, description="SCHED_FIFO priority of the link process; 0: normal."
+    )
+    run_end_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "The run's end, seconds after t0 (the scenario's duration): cross traffic is "
+            f"drawn up to it as the simulator draws it. None: {DEFAULT_RUN_END_S:.0f} s."
+        ),
     )
 
     @property
@@ -409,8 +577,14 @@ def _warm_up(segment: Segment) -> None:
     Loading them takes a few hundred ms, during which frames would wait in the socket.
     """
     for direction in DIRECTIONS:
-        chain = DirectionChain(segment, direction, 0)
-        chain.process(np.zeros(2), np.full(2, 100, dtype=np.int64), np.zeros(2, dtype=np.int64))
+        chain = DirectionChain(segment, direction, 0, run_end_s=1.0)
+        if chain.queued:
+            for _ in range(2):
+                chain.offer(0.0, 100, 0, 0, 0)
+            chain.release(1.0)
+        else:
+            zeros = np.zeros(2, dtype=np.int64)
+            chain.process(np.zeros(2), np.full(2, 100, dtype=np.int64), zeros)
 
 
 @dataclass
@@ -431,15 +605,18 @@ class Forwarder:
         self.segment = segment
         self.t0 = spec.t0
         self.chains = {
-            spec.a_to_b: DirectionChain(segment, spec.a_to_b, spec.seed),
-            spec.b_to_a: DirectionChain(segment, spec.b_to_a, spec.seed),
+            direction: DirectionChain(segment, direction, spec.seed, spec.run_end_s)
+            for direction in (spec.a_to_b, spec.b_to_a)
         }
         self.records = _Records()
         self.passed_non_ip = 0
         self.passed_before_t0 = 0
         self.kernel_drops = 0
+        self.ce_marked = [0 for _ in DIRECTIONS]  # packets this link marked CE, per direction
         self._ports: list[_Port] = []
         self._due: list[tuple[float, int, int, bytes]] = []  # (monotonic, record, port, frame)
+        # Per direction, the packets in a queue that decides later: handle -> (record, frame).
+        self._waiting: list[dict[int, tuple[int, bytes]]] = [{} for _ in DIRECTIONS]
         self._stop = False
 
     def open(self) -> None:
@@ -464,14 +641,18 @@ class Forwarder:
         readers: list[Any] = [port.sock for port in self._ports]
         if wake_fd is not None:
             readers.append(wake_fd)
+        queued = [port for port in self._ports if port.chain.queued]
         while not self._stop:
-            timeout = None
-            if self._due:
-                timeout = max(0.0, self._due[0][0] - time.monotonic())
+            wake = self._due[0][0] if self._due else math.inf
+            for port in queued:  # the queue's next departure or cross-traffic arrival
+                wake = min(wake, self.t0 + port.chain.next_event_s())
+            timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
             ready, _, _ = select.select(readers, [], [], timeout)
             for port in self._ports:
                 if port.sock in ready:
                     self._read(port)
+            for port in queued:
+                self._release(port, time.monotonic() - self.t0)
             self._send_due()
 
     def _read(self, port: _Port) -> None:
@@ -482,7 +663,7 @@ class Forwarder:
         recv = port.sock.recvfrom
         clock = time.monotonic
         out = self._ports[port.out].sock
-        first = True
+        first = not port.chain.queued  # a queue deciding later takes every frame alike
         for _ in range(_BATCH):
             try:
                 frame, address = recv(_MAX_FRAME)
@@ -496,7 +677,9 @@ class Forwarder:
             else:
                 arrive.append(clock() - self.t0)
                 frames.append(frame)
-        if frames:
+        if frames and port.chain.queued:
+            self._offer(port, frames, arrive, out)
+        elif frames:
             self._admit(port, frames, arrive, out)
 
     def _forward_one(self, port: _Port, frame: bytes, arrive_s: float, out: socket.socket) -> None:
@@ -512,7 +695,7 @@ class Forwarder:
         index = len(self.records.sent_s)
         self.records.sent_s.append(math.nan)
         if depart_s == depart_s:  # not NaN: forwarded
-            data = remark_dscp(frame, 0) if chain.bleach_dscp else frame
+            data = remark(frame, 0) if chain.bleach_dscp else frame
             heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
             self._send_due()
         self._record(port.code, packet, flow, arrive_s, depart_s, reason)
@@ -546,13 +729,49 @@ class Forwarder:
             range(first, first + len(packets)), packets, depart, strict=True
         ):
             if depart_s == depart_s:
-                data = remark_dscp(frame, 0) if chain.bleach_dscp else frame
+                data = remark(frame, 0) if chain.bleach_dscp else frame
                 heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
         self._send_due()  # the bookkeeping below can wait; a packet due now cannot
         for (_, packet, flow), arrive_s, depart_s, why in zip(
             packets, times, depart, reason, strict=True
         ):
             self._record(port.code, packet, flow, arrive_s, depart_s, why)
+
+    def _offer(
+        self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> None:
+        """Frames into a queue that decides later: recorded now, their fates filled in
+        by ``_release``."""
+        chain = port.chain
+        waiting = self._waiting[port.code]
+        for frame, arrive_s in zip(frames, arrive, strict=True):
+            packet = parse_frame(frame)
+            if packet is None or arrive_s < 0.0:
+                out.send(frame)
+                self._count_passed(packet)
+                continue
+            flow = chain.flow_id(packet.flow_key)
+            handle = chain.offer(arrive_s, packet.wire_bytes, flow, packet.dscp, packet.ecn)
+            waiting[handle] = (len(self.records.sent_s), frame)
+            self.records.sent_s.append(math.nan)
+            self._record(port.code, packet, flow, arrive_s, math.nan, -1)
+        self._release(port, time.monotonic() - self.t0)
+
+    def _release(self, port: _Port, now_s: float) -> None:
+        """What ``port``'s queue let go of by ``now_s``: dropped, or due to be sent (its
+        DSCP bleached and CE marked in the frame as the models say)."""
+        chain = port.chain
+        waiting = self._waiting[port.code]
+        rec = self.records
+        bleach = 0 if chain.bleach_dscp else None
+        for released in chain.release(now_s):
+            index, frame = waiting.pop(released.handle)
+            rec.depart_s[index] = released.depart_s
+            rec.reason[index] = released.reason
+            self.ce_marked[port.code] += released.ce
+            if released.reason < 0:
+                data = remark(frame, bleach, ce=released.ce)
+                heapq.heappush(self._due, (self.t0 + released.depart_s, index, port.out, data))
 
     def _count_passed(self, packet: IpPacket | None) -> None:
         if packet is None:
@@ -614,6 +833,16 @@ class Forwarder:
             "passed_before_t0": self.passed_before_t0,
             "kernel_drops": self.kernel_drops,
             "unsent_at_stop": len(self._due),
+            "queued_at_stop": sum(len(waiting) for waiting in self._waiting),
+            "ce_marked": dict(zip(DIRECTIONS, self.ce_marked, strict=True)),
+            "cross_traffic": {
+                direction: {
+                    "offered": chain.stepper.background_offered,
+                    "dropped": chain.stepper.background_dropped,
+                }
+                for direction, chain in self.chains.items()
+                if chain.stepper is not None
+            },
         }
         return table.replace_schema_metadata({"voipbed.link": json.dumps(meta)})
 

@@ -12,7 +12,10 @@ single class and drop-tail it gives the same departures as ``models.link``).
 
 The batch is served to the end: every accepted packet leaves before
 ``serve`` returns, so a later batch must start after this batch's last
-departure (the simulator cuts batches where the link is idle).
+departure (the simulator cuts batches where the link is idle). The event
+loop keeps its state in a ``QueueState`` and can stop where an unknown later
+arrival could come first and resume there: ``models.queue_stepper`` drives
+it one packet at a time, on a clock passed in, with the same outcomes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "Discipline",
     "DropTail",
     "Pie",
+    "QueueState",
     "QueueingLink",
     "Scheduling",
     "ServeOutcome",
@@ -301,75 +305,71 @@ def _feedback(
     fb_tail[b] += 1
 
 
-@kernel
-def _serve_kernel(
+# Scalars of the event loop kept between calls (``QueueState.fscalars`` and ``iscalars``).
+_S_NOW, _S_BUSY_UNTIL, _S_NEXT_UPDATE = range(3)
+_S_NEXT_OPP, _S_IN_SERVICE, _S_TRANSIT_LEFT, _S_ARRIVED, _S_NEXT_SLOT, _S_DONE = range(6)
+
+
+_Packets = tuple[
+    IntArray, IntArray, BoolArray, FloatArray, FloatArray, NDArray[np.int8], BoolArray,
+    FloatArray, IntArray, IntArray, IntArray,
+]  # fmt: skip
+_Config = tuple[int, FloatArray, int, int, int, FloatArray, bool, float, IntArray]
+_Classes = tuple[
+    IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray, FloatArray, IntArray,
+    IntArray, BoolArray, FloatArray, FloatArray, FloatArray,
+]  # fmt: skip
+_Flows = tuple[
+    FloatArray, FloatArray, NDArray[np.int8], IntArray, IntArray, FloatArray, FloatArray,
+    IntArray, FloatArray, BoolArray,
+]  # fmt: skip
+
+
+@inline_kernel
+def _run_events(
     arrive: FloatArray,
-    n_media: int,
-    size: IntArray,
-    cls: IntArray,
-    ect: BoolArray,
-    draw: FloatArray,
-    scheduling: int,
-    quantum: FloatArray,
-    limit_packets: int,
-    limit_bytes: int,
-    discipline: int,
-    params: FloatArray,
-    trace_mode: bool,
-    seconds_per_byte: float,
-    times_ms: IntArray,
-    bulk: FloatArray,
-) -> tuple[FloatArray, NDArray[np.int8], BoolArray, IntArray]:
-    """Serve ``arrive[:n_media]`` and what the bulk flows send (slots after n_media)."""
+    n_known: int,
+    horizon: float,
+    packets: _Packets,
+    config: _Config,
+    classes: _Classes,
+    scalars: tuple[FloatArray, IntArray],
+    flows: _Flows,
+) -> None:
+    """Run the link's events in time order, from the state it was left in.
+
+    Packet ``i`` (slot ``i``) arrives at ``arrive[i]`` for ``i < n_known``;
+    whatever comes later arrives at ``horizon`` or after, so the loop stops at
+    the first event that such an arrival could precede (``horizon`` = inf:
+    serve everything to the end). Bulk flows' segments take slots from
+    ``next_slot`` on. Each packet whose fate is settled (sent or dropped) is
+    appended to ``done`` (unless it has no room at all).
+    """
+    size, cls, ect, draw, depart, fate, ce, enqueued_at, owner, link, done = packets
+    scheduling, quantum, limit_packets, limit_bytes, discipline, params = config[:6]
+    trace_mode, seconds_per_byte, times_ms = config[6:]
+    head, tail, deficit, turn, counters, first_above, drop_next = classes[:7]
+    count, last_count, dropping, drop_prob, qdelay_old, burst = classes[7:]
+    fscalars, iscalars = scalars
+    bulk, fb_time, fb_kind, fb_head, fb_tail, cwnd, ssthresh, inflight = flows[:8]
+    recover_until, started = flows[8:]
     total = size.size
-    depart = np.full(total, np.nan)
-    fate = np.zeros(total, dtype=np.int8)
-    ce = np.zeros(total, dtype=np.bool_)
-    enqueued_at = np.zeros(total)
-    owner = np.full(total, -1, dtype=np.int64)  # bulk flow of a slot; -1 for the given packets
-    link = np.full(total, -1, dtype=np.int64)
-    k_classes = quantum.size
-    head = np.full(k_classes, -1, dtype=np.int64)
-    tail = np.full(k_classes, -1, dtype=np.int64)
-    deficit = np.zeros(k_classes)
-    turn = np.array([0, 1], dtype=np.int64)
-    counters = np.zeros(2, dtype=np.int64)
-    # CoDel state per class (RFC 8289 clause 5 names).
-    first_above = np.zeros(k_classes)
-    drop_next = np.zeros(k_classes)
-    count = np.zeros(k_classes, dtype=np.int64)
-    last_count = np.zeros(k_classes, dtype=np.int64)
-    dropping = np.zeros(k_classes, dtype=np.bool_)
-    # PIE state per class (RFC 8033 clause 4).
-    drop_prob = np.zeros(k_classes)
-    qdelay_old = np.zeros(k_classes)
-    burst = np.full(k_classes, params[4] if discipline == 2 else 0.0)
-    next_update = params[1] if discipline == 2 else math.inf
-    # Bulk flows: Reno-like AIMD (RFC 5681) driven by feedback one base RTT after
-    # each packet leaves the link or is dropped.
     n_bulk = bulk.shape[0]
-    ring = total - n_media + 1
-    fb_time = np.zeros((n_bulk, ring))
-    fb_kind = np.zeros((n_bulk, ring), dtype=np.int8)
-    fb_head = np.zeros(n_bulk, dtype=np.int64)
-    fb_tail = np.zeros(n_bulk, dtype=np.int64)
-    cwnd = np.full(n_bulk, 10.0)  # initial window of 10 segments, RFC 6928
-    ssthresh = np.full(n_bulk, 1e9)
-    inflight = np.zeros(n_bulk, dtype=np.int64)
-    recover_until = np.full(n_bulk, -math.inf)
-    started = np.zeros(n_bulk, dtype=np.bool_)
-    next_slot = n_media
-    # Server.
+    ring = fb_time.shape[1]
     slots = times_ms.size
     period = times_ms[slots - 1] if slots > 0 else 1
-    next_opp = 0  # 0-based number of the next delivery opportunity (trace mode)
-    busy_until = -math.inf  # rate mode
-    in_service = -1
-    transit_left = 0
-    now = -math.inf
-    i = 0
+    now = fscalars[_S_NOW]
+    busy_until = fscalars[_S_BUSY_UNTIL]  # rate mode
+    next_update = fscalars[_S_NEXT_UPDATE]  # PIE
+    next_opp = iscalars[_S_NEXT_OPP]  # 0-based number of the next opportunity (trace mode)
+    in_service = iscalars[_S_IN_SERVICE]
+    transit_left = iscalars[_S_TRANSIT_LEFT]
+    i = iscalars[_S_ARRIVED]
+    next_slot = iscalars[_S_NEXT_SLOT]
+    n_done = iscalars[_S_DONE]
+    logging = done.size > 0  # the batch keeps no log: it reads every slot at the end
     while True:
-        t_arrival = arrive[i] if i < n_media else math.inf
+        t_arrival = arrive[i] if i < n_known else horizon
         # The next bulk event: a flow's start, or the oldest feedback of a flow.
         t_bulk = math.inf
         b_next = -1
@@ -411,12 +411,15 @@ def _serve_kernel(
             if trace_mode:
                 next_opp += 1
             elif in_service >= 0:
-                done = in_service
-                depart[done] = now
+                finished = in_service
+                depart[finished] = now
+                if logging:
+                    done[n_done] = finished
+                    n_done += 1
                 in_service = -1
-                if owner[done] >= 0:
-                    kind = _FB_CE if ce[done] else _FB_ACK
-                    b = owner[done]
+                if owner[finished] >= 0:
+                    kind = _FB_CE if ce[finished] else _FB_ACK
+                    b = owner[finished]
                     _feedback(b, now + bulk[b, _B_RTT], kind, fb_time, fb_kind, fb_tail)
             while True:
                 if in_service < 0:
@@ -461,6 +464,9 @@ def _serve_kernel(
                             ce[k] = True  # mark instead of drop; it is sent
                             break
                         fate[k] = 2
+                        if logging:
+                            done[n_done] = k
+                            n_done += 1
                         if owner[k] >= 0:
                             b = owner[k]
                             _feedback(b, now + bulk[b, _B_RTT], _FB_LOSS, fb_time, fb_kind, fb_tail)
@@ -478,12 +484,15 @@ def _serve_kernel(
                 budget -= amount
                 transit_left -= amount
                 if transit_left == 0:
-                    done = in_service
-                    depart[done] = now
+                    finished = in_service
+                    depart[finished] = now
+                    if logging:
+                        done[n_done] = finished
+                        n_done += 1
                     in_service = -1
-                    if owner[done] >= 0:
-                        kind = _FB_CE if ce[done] else _FB_ACK
-                        b = owner[done]
+                    if owner[finished] >= 0:
+                        kind = _FB_CE if ce[finished] else _FB_ACK
+                        b = owner[finished]
                         _feedback(b, now + bulk[b, _B_RTT], kind, fb_time, fb_kind, fb_tail)
                 if budget == 0:
                     break
@@ -522,17 +531,123 @@ def _serve_kernel(
                     qdelay_old, burst,
                 )  # fmt: skip
                 if not accepted:
+                    if logging:
+                        done[n_done] = k
+                        n_done += 1
                     _feedback(b, now + bulk[b, _B_RTT], _FB_LOSS, fb_time, fb_kind, fb_tail)
         else:
+            if i >= n_known:
+                break  # the next arrival is not known yet: stop before it
             now = t_arrival
             k = i
             i += 1
             c = cls[k] if scheduling != 0 else 0
-            _enqueue(
+            accepted = _enqueue(
                 k, now, c, size, ect, draw, fate, ce, enqueued_at, head, tail, link,
                 counters, limit_packets, limit_bytes, discipline, params, drop_prob,
                 qdelay_old, burst,
             )  # fmt: skip
+            if not accepted and logging:
+                done[n_done] = k
+                n_done += 1
+    fscalars[_S_NOW] = now
+    fscalars[_S_BUSY_UNTIL] = busy_until
+    fscalars[_S_NEXT_UPDATE] = next_update
+    iscalars[_S_NEXT_OPP] = next_opp
+    iscalars[_S_IN_SERVICE] = in_service
+    iscalars[_S_TRANSIT_LEFT] = transit_left
+    iscalars[_S_ARRIVED] = i
+    iscalars[_S_NEXT_SLOT] = next_slot
+    iscalars[_S_DONE] = n_done
+
+
+@kernel
+def _step_kernel(
+    arrive: FloatArray,
+    n_known: int,
+    horizon: float,
+    packets: _Packets,
+    config: _Config,
+    classes: _Classes,
+    scalars: tuple[FloatArray, IntArray],
+    flows: _Flows,
+) -> None:
+    """``_run_events`` on a state kept between calls (``QueueState``)."""
+    _run_events(arrive, n_known, horizon, packets, config, classes, scalars, flows)
+
+
+@kernel
+def _serve_kernel(
+    arrive: FloatArray,
+    n_media: int,
+    size: IntArray,
+    cls: IntArray,
+    ect: BoolArray,
+    draw: FloatArray,
+    scheduling: int,
+    quantum: FloatArray,
+    limit_packets: int,
+    limit_bytes: int,
+    discipline: int,
+    params: FloatArray,
+    trace_mode: bool,
+    seconds_per_byte: float,
+    times_ms: IntArray,
+    bulk: FloatArray,
+) -> tuple[FloatArray, NDArray[np.int8], BoolArray, IntArray]:
+    """Serve ``arrive[:n_media]`` and what the bulk flows send (slots after n_media) to the
+    end, on a state made here (which lets the compiler keep it close)."""
+    total = size.size
+    depart = np.full(total, np.nan)
+    fate = np.zeros(total, dtype=np.int8)
+    ce = np.zeros(total, dtype=np.bool_)
+    enqueued_at = np.zeros(total)
+    owner = np.full(total, -1, dtype=np.int64)  # bulk flow of a slot; -1 for the given packets
+    link = np.full(total, -1, dtype=np.int64)
+    done = np.empty(0, dtype=np.int64)
+    k_classes = quantum.size
+    head = np.full(k_classes, -1, dtype=np.int64)
+    tail = np.full(k_classes, -1, dtype=np.int64)
+    deficit = np.zeros(k_classes)
+    turn = np.array([0, 1], dtype=np.int64)
+    counters = np.zeros(2, dtype=np.int64)
+    first_above = np.zeros(k_classes)
+    drop_next = np.zeros(k_classes)
+    count = np.zeros(k_classes, dtype=np.int64)
+    last_count = np.zeros(k_classes, dtype=np.int64)
+    dropping = np.zeros(k_classes, dtype=np.bool_)
+    drop_prob = np.zeros(k_classes)
+    qdelay_old = np.zeros(k_classes)
+    burst = np.full(k_classes, params[4] if discipline == 2 else 0.0)
+    fscalars = np.full(3, -math.inf)
+    fscalars[_S_NEXT_UPDATE] = params[1] if discipline == 2 else math.inf
+    iscalars = np.zeros(6, dtype=np.int64)
+    iscalars[_S_IN_SERVICE] = -1
+    iscalars[_S_NEXT_SLOT] = n_media
+    n_bulk = bulk.shape[0]
+    ring = total - n_media + 1
+    fb_time = np.zeros((n_bulk, ring))
+    fb_kind = np.zeros((n_bulk, ring), dtype=np.int8)
+    fb_head = np.zeros(n_bulk, dtype=np.int64)
+    fb_tail = np.zeros(n_bulk, dtype=np.int64)
+    cwnd = np.full(n_bulk, 10.0)  # initial window of 10 segments, RFC 6928
+    ssthresh = np.full(n_bulk, 1e9)
+    inflight = np.zeros(n_bulk, dtype=np.int64)
+    recover_until = np.full(n_bulk, -math.inf)
+    started = np.zeros(n_bulk, dtype=np.bool_)
+    _run_events(
+        arrive,
+        n_media,
+        math.inf,
+        (size, cls, ect, draw, depart, fate, ce, enqueued_at, owner, link, done),
+        (scheduling, quantum, limit_packets, limit_bytes, discipline, params, trace_mode,
+         seconds_per_byte, times_ms),
+        (head, tail, deficit, turn, counters, first_above, drop_next, count, last_count,
+         dropping, drop_prob, qdelay_old, burst),
+        (fscalars, iscalars),
+        (bulk, fb_time, fb_kind, fb_head, fb_tail, cwnd, ssthresh, inflight, recover_until,
+         started),
+    )  # fmt: skip
     return depart, fate, ce, owner
 
 
@@ -631,6 +746,13 @@ class QueueingLink:
         n = arrive_s.size
         room = self._bulk_room(np.asarray(arrive_s), bulk)
         total = n + room
+        end = float(arrive_s[-1]) if n else 0.0
+        table = np.array(
+            [
+                [f.rtt_s, f.start_s, min(f.stop_s, end), f.size_bytes, f.klass, float(f.ecn)]
+                for f in bulk
+            ]
+        ).reshape(len(bulk), 6)
         discipline = {DropTail: 0, CoDel: 1, Pie: 2}[type(self.discipline)]
         draw = rng.random(total) if discipline == Discipline.PIE else np.zeros(total)
         scale = 1.0 if self.scheduling == Scheduling.WEIGHTED else 0.0
@@ -642,13 +764,6 @@ class QueueingLink:
         classes[:n] = klass
         capable = np.zeros(total, dtype=np.bool_)
         capable[:n] = ect
-        end = float(arrive_s[-1]) if n else 0.0
-        table = np.array(
-            [
-                [f.rtt_s, f.start_s, min(f.stop_s, end), f.size_bytes, f.klass, float(f.ecn)]
-                for f in bulk
-            ]
-        ).reshape(len(bulk), 6)
         depart, fate, ce, owner = _serve_kernel(
             np.asarray(arrive_s, dtype=np.float64),
             n,
@@ -670,6 +785,93 @@ class QueueingLink:
         return ServeOutcome(depart[:n], fate[:n], ce[:n]), _bulk_stats(
             owner[n:], fate[n:], ce[n:], sizes[n:], len(bulk)
         )
+
+
+class QueueState:
+    """What the event loop keeps between calls: the packets (one slot each, in arrival
+    order), the per-class queues and AQM state, the server, and the bulk flows.
+
+    ``QueueStepper`` (``models.queue_stepper``) runs it a little further at each call;
+    it starts as ``_serve_kernel`` starts a batch (which keeps its state to itself, so
+    the compiler can keep it close: a state held outside costs the batch a few %).
+    """
+
+    def __init__(self, link: QueueingLink, slots: int, bulk: FloatArray, ring: int) -> None:
+        self.size = np.zeros(slots, dtype=np.int64)
+        self.cls = np.zeros(slots, dtype=np.int64)
+        self.ect = np.zeros(slots, dtype=np.bool_)
+        self.draw = np.zeros(slots)  # PIE's uniform draw for the packet in each slot
+        self.depart = np.full(slots, np.nan)
+        self.fate = np.zeros(slots, dtype=np.int8)
+        self.ce = np.zeros(slots, dtype=np.bool_)
+        self.enqueued_at = np.zeros(slots)
+        self.owner = np.full(slots, -1, dtype=np.int64)  # bulk flow of a slot, else < 0
+        self.link = np.full(slots, -1, dtype=np.int64)  # next slot in the same class queue
+        self.done = np.zeros(slots, dtype=np.int64)  # slots settled, in the order they were
+        self.discipline = {DropTail: 0, CoDel: 1, Pie: 2}[type(link.discipline)]
+        self.scheduling = int(link.scheduling)
+        scale = 1.0 if link.scheduling == Scheduling.WEIGHTED else 0.0
+        self.quantum = np.array(link.weights) * MTU_BYTES * scale
+        self.limit_packets = -1 if link.limit_packets is None else link.limit_packets
+        self.limit_bytes = -1 if link.limit_bytes is None else link.limit_bytes
+        self.params = link._params()
+        self.trace_mode = link.schedule is not None
+        self.seconds_per_byte = 8.0 / link.rate_bps if link.rate_bps is not None else 0.0
+        self.times_ms = (
+            link.schedule.times_ms if link.schedule is not None else np.zeros(0, np.int64)
+        )
+        k = N_CLASSES
+        self.head = np.full(k, -1, dtype=np.int64)
+        self.tail = np.full(k, -1, dtype=np.int64)
+        self.deficit = np.zeros(k)
+        self.turn = np.array([0, 1], dtype=np.int64)
+        self.counters = np.zeros(2, dtype=np.int64)
+        # CoDel state per class (RFC 8289 clause 5 names).
+        self.first_above = np.zeros(k)
+        self.drop_next = np.zeros(k)
+        self.count = np.zeros(k, dtype=np.int64)
+        self.last_count = np.zeros(k, dtype=np.int64)
+        self.dropping = np.zeros(k, dtype=np.bool_)
+        # PIE state per class (RFC 8033 clause 4).
+        pie = self.discipline == Discipline.PIE
+        self.drop_prob = np.zeros(k)
+        self.qdelay_old = np.zeros(k)
+        self.burst = np.full(k, self.params[4] if pie else 0.0)
+        next_update = self.params[1] if pie else math.inf
+        self.fscalars = np.array([-math.inf, -math.inf, next_update])
+        self.iscalars = np.array([0, -1, 0, 0, 0, 0], dtype=np.int64)
+        # Bulk flows: Reno-like AIMD (RFC 5681) driven by feedback one base RTT after
+        # each packet leaves the link or is dropped.
+        flows = bulk.shape[0]
+        self.bulk = bulk
+        self.fb_time = np.zeros((flows, ring))
+        self.fb_kind = np.zeros((flows, ring), dtype=np.int8)
+        self.fb_head = np.zeros(flows, dtype=np.int64)
+        self.fb_tail = np.zeros(flows, dtype=np.int64)
+        self.cwnd = np.full(flows, 10.0)  # initial window of 10 segments, RFC 6928
+        self.ssthresh = np.full(flows, 1e9)
+        self.inflight = np.zeros(flows, dtype=np.int64)
+        self.recover_until = np.full(flows, -math.inf)
+        self.started = np.zeros(flows, dtype=np.bool_)
+
+    def run(self, arrive: FloatArray, n_known: int, horizon: float) -> None:
+        """Run events up to where an arrival at ``horizon`` would come (see ``_run_events``)."""
+        _step_kernel(
+            arrive,
+            n_known,
+            horizon,
+            (self.size, self.cls, self.ect, self.draw, self.depart, self.fate, self.ce,
+             self.enqueued_at, self.owner, self.link, self.done),
+            (self.scheduling, self.quantum, self.limit_packets, self.limit_bytes,
+             self.discipline, self.params, self.trace_mode, self.seconds_per_byte,
+             self.times_ms),
+            (self.head, self.tail, self.deficit, self.turn, self.counters, self.first_above,
+             self.drop_next, self.count, self.last_count, self.dropping, self.drop_prob,
+             self.qdelay_old, self.burst),
+            (self.fscalars, self.iscalars),
+            (self.bulk, self.fb_time, self.fb_kind, self.fb_head, self.fb_tail, self.cwnd,
+             self.ssthresh, self.inflight, self.recover_until, self.started),
+        )  # fmt: skip
 
 
 def _bulk_stats(

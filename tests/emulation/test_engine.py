@@ -117,7 +117,7 @@ def test_nothing_of_the_run_is_left(run_dir: Path) -> None:
     ("override", "named"),
     [
         ("calls.codec=AMR-12.2", "calls.codec"),
-        ("path[0].queue={aqm: codel}", "path[0]"),
+        ("path[0].cross_traffic=[{kind: bulk}]", "path[0]"),
         ("radio.handovers={rate_per_min: 2}", "radio.handovers"),
         ("calls.count=9", "calls.count"),
     ],

@@ -14,6 +14,7 @@ from voipbed.emulation.frames import (
     IPPROTO_UDP,
     ipv4_checksum,
     parse_frame,
+    remark,
     remark_dscp,
 )
 
@@ -243,3 +244,44 @@ def test_remark_rejects_bad_dscp() -> None:
     """A DSCP outside 0..63 is an error, not a silent truncation."""
     with pytest.raises(ValueError, match="DSCP"):
         remark_dscp(ether(ipv4(udp(1, 2, b"")), 0x0800), 64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    dscp=st.integers(0, 63),
+    bleach=st.booleans(),
+    ecn=st.integers(0, 3),
+    options=st.sampled_from([b"", b"\x01\x01\x01\x00"]),
+    vlan=st.sampled_from([None, 5]),
+)
+def test_ce_marks_only_ecn_capable_ipv4_packets(
+    dscp: int, bleach: bool, ecn: int, options: bytes, vlan: int | None
+) -> None:
+    """Marking CE sets ECN to 3 on ECT(0), ECT(1) and CE packets, leaves not-ECT ones, can
+    bleach the DSCP at the same time, and keeps the IPv4 checksum valid."""
+    frame = ether(ipv4(udp(1, 2, rtp(1, 2, 3)), dscp=dscp, ecn=ecn, options=options), 0x0800, vlan)
+    out = remark(frame, 0 if bleach else None, ce=True)
+    parsed = parse_frame(out)
+    assert parsed is not None
+    assert parsed.ecn == (ecn if ecn == 0 else 3)
+    assert parsed.dscp == (0 if bleach else dscp)
+    off = parsed.ip_offset
+    assert header_sums_to_zero(out[off : off + 20 + len(options)])
+    assert {i for i in range(len(frame)) if frame[i] != out[i]} <= {off + 1, off + 10, off + 11}
+
+
+def test_ce_mark_on_ipv6_keeps_dscp_and_flow_label() -> None:
+    """An ECT(0) IPv6 packet marked CE keeps its DSCP and flow label."""
+    frame = ether(ipv6(udp(1, 2, rtp(1, 2, 3)), dscp=46, ecn=2), 0x86DD)
+    out = remark(frame, ce=True)
+    parsed = parse_frame(out)
+    assert parsed is not None and (parsed.dscp, parsed.ecn) == (46, 3)
+    (first,) = struct.unpack_from("!I", out, 14)
+    assert first & 0xFFFFF == 0xABCDE
+
+
+def test_nothing_to_remark_returns_the_frame() -> None:
+    """No DSCP given and no mark asked (or a not-ECT packet): the same frame object."""
+    frame = ether(ipv4(udp(1, 2, b""), dscp=10, ecn=0), 0x0800)
+    assert remark(frame) is frame
+    assert remark(frame, ce=True) is frame

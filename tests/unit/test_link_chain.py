@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
+import math
+import socket
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -12,15 +16,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voipbed.emulation.frames import ipv4_checksum, parse_frame
 from voipbed.emulation.link import (
     DirectionChain,
+    Forwarder,
     LinkSpec,
+    Release,
     UnsupportedSegment,
+    _Port,
+    cross_traffic,
     link_argv,
 )
 from voipbed.models.delay import DelayStage, JitterSpec
 from voipbed.models.link import TraceLink
-from voipbed.scenario import Segment
+from voipbed.rng import component_rng
+from voipbed.scenario import CrossTraffic, Segment
+from voipbed.sim.cross_traffic import unresponsive_arrivals
 from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
 from voipbed.trace import DROP_REASONS
 
@@ -96,11 +107,13 @@ def _columns(rows: list[tuple[float, int, int]]) -> tuple[np.ndarray, np.ndarray
     return arrive, size, flow
 
 
-def _frame(flow: int, size: int) -> bytes:
+def _frame(flow: int, size: int, dscp: int = 0, ecn: int = 0) -> bytes:
     """An Ethernet frame holding an IPv4/UDP packet of ``size`` bytes of flow ``flow``."""
     src = ipaddress.IPv4Address("10.0.0.1").packed
     dst = ipaddress.IPv4Address("10.0.1.1").packed
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size, 0, 0, 64, 17, 0, src, dst)
+    tos = dscp << 2 | ecn
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, tos, size, 0, 0, 64, 17, 0, src, dst)
+    header = header[:10] + ipv4_checksum(header).to_bytes(2, "big") + header[12:]
     datagram = struct.pack("!HHHH", 5000 + flow, 6000, size - 20, 0) + bytes(size - 28)
     return bytes(12) + b"\x08\x00" + header + datagram
 
@@ -172,33 +185,46 @@ def test_overloaded_trace_link_queues_and_drops() -> None:
     assert np.all(np.diff(served_ms) >= 0)
 
 
-@pytest.mark.parametrize(
-    ("extra", "feature"),
-    [
-        ({"queue": {"aqm": "codel"}}, "AQM codel"),
-        ({"queue": {"aqm": "pie"}}, "AQM pie"),
-        ({"queue": {"scheduling": "strict"}}, "DSCP scheduling strict"),
-        ({"cross_traffic": [{"kind": "cbr", "rate": "1Mbps"}]}, "cross traffic"),
-    ],
-)
-def test_batch_only_queues_are_refused_by_name(extra: dict[str, Any], feature: str) -> None:
-    """AQM, DSCP scheduling and cross traffic raise an error naming the segment and feature."""
-    segment = Segment.model_validate({"name": "backhaul", "capacity": "10Mbps", **extra})
-    with pytest.raises(UnsupportedSegment, match=f"'backhaul'.*{feature}"):
+def test_bulk_cross_traffic_is_refused_by_name() -> None:
+    """Greedy bulk cross traffic raises an error naming the segment and the feature."""
+    segment = Segment.model_validate(
+        {"name": "backhaul", "capacity": "10Mbps", "cross_traffic": [{"kind": "bulk"}]}
+    )
+    with pytest.raises(UnsupportedSegment, match=r"'backhaul'.*bulk"):
         DirectionChain(segment, "uplink", 1)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"queue": {"aqm": "codel"}},
+        {"queue": {"aqm": "pie"}},
+        {"queue": {"scheduling": "strict"}},
+        {"queue": {"scheduling": "weighted"}},
+        {"cross_traffic": [{"kind": "cbr", "rate": "1Mbps"}]},
+    ],
+)
+def test_aqm_scheduling_and_cross_traffic_queue_as_time_passes(extra: dict[str, Any]) -> None:
+    """AQM, DSCP scheduling and cbr cross traffic give a chain that decides later."""
+    segment = Segment.model_validate({"name": "backhaul", "capacity": "10Mbps", **extra})
+    chain = DirectionChain(segment, "uplink", 1, run_end_s=10.0)
+    assert chain.queued and chain.link is None
+    with pytest.raises(TypeError, match="offer and release"):
+        chain.decide(0.0, 100, 0)
+
+
 def test_cross_traffic_of_the_other_direction_is_fine() -> None:
-    """Cross traffic that only loads the downlink leaves the uplink chain buildable."""
+    """Cross traffic that only loads the downlink leaves the uplink a drop-tail link."""
     segment = Segment.model_validate(
         {
             "name": "backhaul",
             "capacity": "10Mbps",
-            "cross_traffic": [{"kind": "cbr", "rate": "1Mbps", "direction": "downlink"}],
+            "cross_traffic": [{"kind": "bulk", "direction": "downlink"}],
         }
     )
-    assert DirectionChain(segment, "uplink", 1).link is not None
-    with pytest.raises(UnsupportedSegment, match="cross traffic"):
+    uplink = DirectionChain(segment, "uplink", 1)
+    assert uplink.link is not None and not uplink.queued
+    with pytest.raises(UnsupportedSegment, match="bulk"):
         DirectionChain(segment, "downlink", 1)
 
 
@@ -256,3 +282,178 @@ def test_spec_rejects_unknown_keys() -> None:
                 "output": "x",
             }
         )
+
+
+# ---- queues that decide as time passes: AQM, DSCP scheduling, cross traffic ---------------
+
+CBR = {"kind": "cbr", "rate": "400kbps", "packet_size": "1000B", "count": 2}
+ONOFF = {"kind": "onoff", "rate": "1Mbps", "on": "200ms", "off": "100ms", "dscp": 46, "ecn": True}
+
+# (segment, whether the calls' packets may use several DSCP classes): stages behind a
+# scheduler that lets one class overtake another draw in leaving order (see DirectionChain),
+# so those segments get one class of call packets, or no random stage behind the queue.
+QUEUED_SEGMENTS: list[tuple[dict[str, Any], bool]] = [
+    (
+        {
+            "name": "backhaul",
+            "capacity": "1Mbps",
+            "queue": {"packets": 60, "aqm": "codel"},
+            "cross_traffic": [CBR],
+            "harq": {"bler": "20%", "max_transmissions": 2},
+            "loss": {"model": "gilbert_elliott", "p": "5%", "r": "40%", "good_loss": "1%"},
+            "one_way_delay": "5ms",
+            "jitter": {"distribution": "exponential", "scale": "2ms"},
+        },
+        True,
+    ),
+    (
+        {
+            "name": "backhaul",
+            "capacity": "1.5Mbps",
+            "queue": {"bytes": "30KB", "scheduling": "strict"},
+            "cross_traffic": [CBR, ONOFF],
+            "loss": "5%",
+            "one_way_delay": "5ms",
+            "jitter": {"distribution": "uniform", "scale": "4ms"},
+        },
+        False,
+    ),
+    (
+        {
+            "name": "backhaul",
+            "capacity": "1.5Mbps",
+            "queue": {"packets": 40, "aqm": "codel", "scheduling": "strict"},
+            "cross_traffic": [CBR, ONOFF],
+            "one_way_delay": "5ms",
+        },
+        True,
+    ),
+    (
+        {
+            "name": "radio",
+            "uplink_trace": "TMobile-UMTS-driving.up",
+            "downlink_trace": "TMobile-UMTS-driving.down",
+            "queue": {"packets": 50, "aqm": "pie", "scheduling": "weighted"},
+            "cross_traffic": [{**ONOFF, "dscp": 0}],
+            "loss": "2%",
+        },
+        False,
+    ),
+]
+
+queued_packets = st.lists(
+    st.tuples(st.floats(0.0, 0.004), st.integers(40, 1500), st.integers(0, 4), st.booleans()),
+    min_size=1,
+    max_size=300,
+)
+
+
+def _sim_queued_fates(
+    segment: Segment, direction: str, seed: int, arrive: np.ndarray, size: np.ndarray,
+    flow: np.ndarray, dscp: np.ndarray, ect: np.ndarray, run_end_s: float,
+) -> tuple[np.ndarray, list[str | None], list[bool]]:  # fmt: skip
+    """The simulator's SegmentLink and PathWalk: receive times, drop reasons, CE marks."""
+    walk = PathWalk(DirectionPackets(arrive, flow, size, dscp, ect))
+    walk.cross([SegmentLink(segment, direction, seed, run_end_s=run_end_s)], 0)
+    result = walk.result()
+    reasons = [None if code < 0 else DROP_REASONS[code] for code in result.drop_reason]
+    return result.recv_s, reasons, result.ce.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=st.sampled_from(QUEUED_SEGMENTS),
+    rows=queued_packets,
+    classes=st.sampled_from([(46,), (0,), (46, 26, 0)]),
+    seed=st.integers(0, 2**32 - 1),
+    direction=st.sampled_from(["uplink", "downlink"]),
+    wakes=st.lists(st.floats(0.0, 1.0), max_size=300),
+)
+def test_queued_chain_matches_simulator(
+    case: tuple[dict[str, Any], bool],
+    rows: list[tuple[float, int, int, bool]],
+    classes: tuple[int, ...],
+    seed: int,
+    direction: str,
+    wakes: list[float],
+) -> None:
+    """Packets offered as they come, released at any times in between, leave when, are lost
+    where and are marked as the simulator's segment says (cross traffic, same seed)."""
+    config, mixed_classes = case
+    if not mixed_classes:
+        classes = classes[:1]
+    segment = Segment.model_validate(config)
+    arrive = np.cumsum([row[0] for row in rows]) + 0.05
+    size = np.array([row[1] for row in rows], dtype=np.int64)
+    flow = np.array([row[2] for row in rows], dtype=np.int64)
+    dscp = np.array([classes[f % len(classes)] for f in flow], dtype=np.int64)
+    ect = np.array([row[3] for row in rows], dtype=np.bool_)
+    run_end_s = float(arrive[-1]) + 0.5
+    expected_s, expected_reason, expected_ce = _sim_queued_fates(
+        segment, direction, seed, arrive, size, flow, dscp, ect, run_end_s
+    )
+    chain = DirectionChain(segment, direction, seed, run_end_s=run_end_s)
+    released: dict[int, Release] = {}
+    handles = []
+    last = 0.0
+    wake = iter(wakes)
+    for a, b, f, d, e in zip(arrive, size, flow, dscp, ect, strict=True):
+        for fraction in sorted(w for w in (next(wake, None), next(wake, None)) if w is not None):
+            for r in chain.release(min(last + fraction * (a - last), a)):
+                released[r.handle] = r
+        handles.append(chain.offer(float(a), int(b), int(f), int(d), 2 if e else 0))
+        last = float(a)
+    while (t := chain.next_event_s()) < run_end_s + 10:
+        released.update((r.handle, r) for r in chain.release(t))
+    released.update((r.handle, r) for r in chain.release(math.inf))
+    got = [released[h] for h in handles]
+    assert [None if r.reason < 0 else DROP_REASONS[r.reason] for r in got] == expected_reason
+    np.testing.assert_allclose([r.depart_s for r in got], expected_s, rtol=0, atol=1e-9)
+    assert [r.ce for r in got] == expected_ce
+
+
+def test_cross_traffic_is_drawn_as_the_simulator_draws_it() -> None:
+    """The link's cbr and on/off packets are the simulator's, from the same stream."""
+    sources = tuple(
+        CrossTraffic.model_validate(source)
+        for source in (CBR, ONOFF, {**ONOFF, "stop": "3s", "start": "0.5s"}, {"kind": "bulk"})
+    )
+    mine = cross_traffic(sources, 20.0, component_rng(5, "x"))
+    theirs = unresponsive_arrivals(sources, 20.0, component_rng(5, "x"))
+    assert mine.time_s.size > 1000
+    np.testing.assert_array_equal(mine.time_s, theirs.time_s)
+    np.testing.assert_array_equal(mine.size_bytes, theirs.size_bytes)
+    np.testing.assert_array_equal(mine.klass, theirs.klass)
+    np.testing.assert_array_equal(mine.ect, theirs.ect)
+
+
+def test_forwarder_writes_ce_marks_into_the_frames() -> None:
+    """Frames CoDel marks leave with ECN = CE and a valid IPv4 checksum; the others as
+    they came; the records get each packet's fate."""
+    segment = Segment.model_validate(
+        {"name": "backhaul", "capacity": "1Mbps", "queue": {"aqm": "codel"}, "bleach_dscp": True}
+    )
+    spec = LinkSpec.for_segment(
+        segment, iface_a="a", iface_b="b", seed=3, t0=time.monotonic() - 100.0, output="x"
+    )
+    forwarder = Forwarder(spec, segment)
+    with contextlib.ExitStack() as stack:
+        a, b = (stack.enter_context(s) for s in socket.socketpair())
+        chain = forwarder.chains["uplink"]
+        forwarder._ports = [_Port(a, chain, 0, 1), _Port(b, forwarder.chains["downlink"], 1, 0)]
+        frames = [_frame(0, 1000, dscp=46, ecn=2) for _ in range(400)]  # 2 Mbit/s for 1.6 s
+        forwarder._offer(forwarder._ports[0], frames, (np.arange(400) * 0.004).tolist(), b)
+    assert not forwarder._waiting[0]
+    sent = [parse_frame(item[3]) for item in forwarder._due]
+    marked = [p for p in sent if p is not None and p.ecn == 3]
+    assert 10 < len(marked) < len(sent) == 400  # ECN-capable: marked, none dropped
+    assert all(p is not None and p.dscp == 0 for p in sent)
+    for item in forwarder._due:
+        header = item[3][14:34]
+        assert ipv4_checksum(header[:10] + b"\0\0" + header[12:]) == int.from_bytes(
+            header[10:12], "big"
+        )
+    table = forwarder.table().to_pandas()
+    assert table["drop_reason"].isna().all() and table["depart_s"].notna().all()
+    assert (table["ecn"] == 2).all()  # as they arrived
+    assert forwarder.ce_marked == [len(marked), 0]

@@ -1,0 +1,262 @@
+"""A ``QueueingLink`` driven one packet at a time on a clock passed in (a real-time link).
+
+``QueueingLink.serve`` takes a whole batch and serves it to the end. A link
+forwarding real packets learns of each packet only when it comes, and with
+strict priority or CoDel a packet's fate depends on what arrives after it or
+on when it is dequeued. ``QueueStepper`` runs the same event loop (the same
+kernel, ``models.queue._run_events``) a little further at each call:
+``arrive`` offers a packet, ``serve_until(now_s)`` serves up to ``now_s`` and
+returns what left the link or was dropped, and ``next_event_s`` says when
+the link next has something to do.
+
+Any interleaving of ``arrive`` and ``serve_until`` calls gives what one
+``serve`` of the same packets gives: the same drops, departures and CE
+marks, and for PIE the same uniform draws (one per packet offered, from
+``rng`` in arrival order). Packets arriving at the same instant keep the
+order they were offered in.
+
+Unresponsive ``Background`` packets (cross traffic) are offered by the
+stepper itself at their times, after the caller's packets of the same
+instant, as ``sim.path.SegmentLink`` merges them; they occupy the queue but
+are not returned. Greedy bulk flows are not run here: what they send depends
+on where the batch ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from voipbed.models.queue import (
+    _QBYTES,
+    _QPACKETS,
+    _S_ARRIVED,
+    _S_BUSY_UNTIL,
+    _S_DONE,
+    _S_IN_SERVICE,
+    _S_NEXT_OPP,
+    _S_NOW,
+    BoolArray,
+    Discipline,
+    Fate,
+    FloatArray,
+    IntArray,
+    QueueingLink,
+    QueueState,
+)
+
+__all__ = ["Background", "Departure", "QueueStepper"]
+
+_BACKGROUND = -2  # owner of a background packet's slot (bulk flows own slots >= 0)
+_DRAW_CHUNK = 256  # PIE uniforms drawn at a time (the same stream as one per packet)
+_FRESH = {"depart": np.nan, "owner": -1, "link": -1}  # what an unused slot holds
+
+
+@dataclass(frozen=True)
+class Background:
+    """Unresponsive packets that share the queue, sorted by ``time_s``."""
+
+    time_s: FloatArray
+    size_bytes: IntArray
+    klass: IntArray
+    ect: BoolArray
+
+    def __post_init__(self) -> None:
+        n = self.time_s.size
+        if not self.size_bytes.size == self.klass.size == self.ect.size == n:
+            raise ValueError("background columns must have one value per packet")
+        if n > 1 and np.any(np.diff(self.time_s) < 0):
+            raise ValueError("background packets must be sorted by time")
+
+
+class Departure(NamedTuple):
+    """A caller's packet that left the link (``depart_s``) or was dropped (NaN, ``fate``)."""
+
+    handle: int  # what ``arrive`` returned for it
+    depart_s: float
+    fate: Fate
+    ce: bool  # marked Congestion Experienced (it was sent)
+
+
+_SLOT_ARRAYS = ("size", "cls", "ect", "draw", "depart", "fate", "ce", "enqueued_at", "owner")
+
+
+class QueueStepper:
+    """One ``QueueingLink`` served as time passes; times never go back across calls."""
+
+    def __init__(
+        self,
+        link: QueueingLink,
+        rng: np.random.Generator,
+        background: Background | None = None,
+        slots: int = 1024,
+    ) -> None:
+        if slots < 2:
+            raise ValueError(f"slots must be >= 2, got {slots}")
+        self._state = QueueState(link, slots, np.zeros((0, 6)), ring=1)
+        self._arrive = np.zeros(slots)
+        self._known = 0  # slots filled (offered packets), in arrival order
+        self._base = 0  # handle of slot 0 (slots move down when room is made)
+        self._time_s = -math.inf  # the latest time passed in
+        self._rng = rng
+        self._pie = self._state.discipline == Discipline.PIE
+        self._draws = np.zeros(0)
+        self._next_draw = 0
+        self._background = background
+        self._next_background = 0
+        self._settled: list[Departure] = []
+        self.background_dropped = 0
+
+    @property
+    def background_offered(self) -> int:
+        """Background packets offered to the queue so far."""
+        return self._next_background
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting or in service (the caller's and background ones)."""
+        state = self._state
+        return int(state.counters[_QPACKETS]) + int(state.iscalars[_S_IN_SERVICE] >= 0)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting (the packet in service is not waiting)."""
+        return int(self._state.counters[_QBYTES])
+
+    def arrive(self, time_s: float, size_bytes: int, klass: int, ect: bool) -> int:
+        """Offer a packet arriving at ``time_s``; its handle, which ``serve_until`` returns."""
+        self._advance_to(time_s)
+        self._offer_background(time_s)  # the caller's packets first on ties
+        handle = self._offer(time_s, size_bytes, klass, ect, owner=-1)
+        self._run(time_s)
+        return handle
+
+    def serve_until(self, now_s: float) -> list[Departure]:
+        """Serve up to ``now_s``; the caller's packets settled since the last call, in the
+        order they were settled (departures and drops at their time)."""
+        self._advance_to(now_s)
+        self._offer_background(now_s)
+        self._run(now_s)
+        settled, self._settled = self._settled, []
+        return settled
+
+    def next_event_s(self) -> float:
+        """When ``serve_until`` next has something to do: the next service event (a
+        departure, a delivery opportunity) or background arrival; inf if none."""
+        state = self._state
+        t = math.inf
+        in_service = int(state.iscalars[_S_IN_SERVICE])
+        if in_service >= 0 or state.counters[_QPACKETS] > 0:
+            if state.trace_mode:
+                times_ms = state.times_ms
+                slots = times_ms.size
+                opp = int(state.iscalars[_S_NEXT_OPP])
+                t = float((opp // slots) * times_ms[-1] + times_ms[opp % slots]) / 1000.0
+            elif in_service >= 0:
+                t = float(state.fscalars[_S_BUSY_UNTIL])
+            else:
+                t = float(state.fscalars[_S_NOW])
+        background = self._background
+        if background is not None and self._next_background < background.time_s.size:
+            # Offered once time has passed it: the caller's packets of that instant go first.
+            due = float(background.time_s[self._next_background])
+            t = min(t, math.nextafter(due, math.inf))
+        return t
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _advance_to(self, time_s: float) -> None:
+        if not time_s >= self._time_s:  # also refuses NaN
+            raise ValueError(f"time went back: {time_s} after {self._time_s}")
+        self._time_s = time_s
+
+    def _offer_background(self, until_s: float) -> None:
+        """Offer the background packets that arrived before ``until_s``."""
+        background = self._background
+        if background is None:
+            return
+        times = background.time_s
+        stop = int(np.searchsorted(times, until_s, side="left"))
+        for j in range(self._next_background, stop):
+            self._offer(
+                float(times[j]),
+                int(background.size_bytes[j]),
+                int(background.klass[j]),
+                bool(background.ect[j]),
+                owner=_BACKGROUND,
+            )
+            if self._known == self._arrive.size:
+                self._run(float(times[j]))  # serve what came so far, then make room
+        self._next_background = max(self._next_background, stop)
+
+    def _offer(self, time_s: float, size_bytes: int, klass: int, ect: bool, owner: int) -> int:
+        if self._known == self._arrive.size:
+            self._make_room()
+        state = self._state
+        k = self._known
+        self._arrive[k] = time_s
+        state.size[k] = size_bytes
+        state.cls[k] = klass
+        state.ect[k] = ect
+        state.owner[k] = owner
+        if self._pie:
+            if self._next_draw == self._draws.size:
+                self._draws = self._rng.random(_DRAW_CHUNK)
+                self._next_draw = 0
+            state.draw[k] = self._draws[self._next_draw]
+            self._next_draw += 1
+        self._known = k + 1
+        return self._base + k
+
+    def _run(self, horizon_s: float) -> None:
+        state = self._state
+        state.run(self._arrive, self._known, horizon_s)
+        n_done = int(state.iscalars[_S_DONE])
+        if n_done == 0:
+            return
+        for k in state.done[:n_done].tolist():
+            if state.owner[k] == _BACKGROUND:
+                self.background_dropped += int(state.fate[k] != Fate.SENT)
+                continue
+            self._settled.append(
+                Departure(
+                    self._base + k,
+                    float(state.depart[k]),
+                    Fate(int(state.fate[k])),
+                    bool(state.ce[k]),
+                )
+            )
+        state.iscalars[_S_DONE] = 0
+
+    def _make_room(self) -> None:
+        """Drop the settled slots below the oldest live one; double the slots if still
+        more than half full."""
+        state = self._state
+        live = [int(h) for h in state.head if h >= 0]
+        in_service = int(state.iscalars[_S_IN_SERVICE])
+        arrived = int(state.iscalars[_S_ARRIVED])  # slots from here on are not served yet
+        low = min([*live, arrived] + ([in_service] if in_service >= 0 else []))
+        keep = self._known - low
+        slots = self._arrive.size
+        if keep > slots // 2:
+            slots *= 2
+        for name in (*_SLOT_ARRAYS, "link"):
+            old = getattr(state, name)
+            new = np.full(slots, _FRESH.get(name, 0), dtype=old.dtype)
+            new[:keep] = old[low : self._known]
+            setattr(state, name, new)
+        state.link[:keep][state.link[:keep] >= 0] -= low
+        state.done = np.zeros(slots, dtype=np.int64)
+        arrive = np.zeros(slots)
+        arrive[:keep] = self._arrive[low : self._known]
+        self._arrive = arrive
+        for ends in (state.head, state.tail):
+            ends[ends >= 0] -= low
+        if in_service >= 0:
+            state.iscalars[_S_IN_SERVICE] = in_service - low
+        state.iscalars[_S_ARRIVED] -= low
+        self._known = keep
+        self._base += low
