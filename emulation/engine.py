@@ -22,9 +22,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from voipbed.emulation.link import (
 )
 from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
+from voipbed.emulation.radio_gate import HandoverPlan
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import (
@@ -65,9 +66,11 @@ from voipbed.emulation.stacks.baresip import (
 from voipbed.emulation.stacks.kamailio import MODULES_DIR, TLS_MODULE
 from voipbed.emulation.tls import TlsFiles, make_certificates
 from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
+from voipbed.models import handover as ho
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.pesq import PesqMode
 from voipbed.scenario import Scenario
+from voipbed.schedule import call_times, handover_events, handover_schedule
 from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts
 
 __all__ = [
@@ -140,9 +143,6 @@ def unsupported(scenario: Scenario) -> list[str]:
         problems.append(f"calls.codec: {error}")
     if scenario.calls.ip_version != 4 or scenario.calls.srtp_tag_bits != 0:
         problems.append("calls: only plain RTP over IPv4 is emulated so far")
-    handovers = scenario.radio.handovers
-    if handovers.schedule or handovers.rate_per_min:
-        problems.append("radio.handovers: handovers are not emulated yet")
     for index, segment in enumerate(scenario.path):
         for direction in DIRECTIONS:
             try:
@@ -166,12 +166,18 @@ def _prepare_speech(plan: CallPlan, work: Path) -> None:
 
 
 def link_starter(
-    scenario: Scenario, work: Path, t0: float
+    scenario: Scenario, work: Path, t0: float, ue_addresses: Sequence[str] = ()
 ) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
-    """Start a userspace link in each link node, its clock at ``t0``."""
+    """Start a userspace link in each link node, its clock at ``t0``; the radio segment's
+    also gates media through the handovers of the calls whose UEs have ``ue_addresses``."""
+    names = [segment.name for segment in scenario.path]
+    radio = names.index(scenario.radio.segment) if scenario.radio.segment else 0
+    schedule = handover_schedule(scenario)
+    plan = HandoverPlan.of(schedule, scenario.radio.handovers, ue_addresses)
 
     def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
         segment = scenario.path[spec.segment_index]
+        gated = spec.segment_index == radio and len(schedule) > 0
         link = LinkSpec.for_segment(
             segment,
             iface_a=spec.iface_a,
@@ -180,6 +186,7 @@ def link_starter(
             t0=t0,
             output=str(work / f"link-{segment.name}.parquet"),
             run_end_s=scenario.duration_s,
+            handovers=asdict(plan) if gated else None,
         )
         spec_file = work / f"link-{segment.name}.json"
         spec_file.write_text(link.model_dump_json(indent=2))
@@ -338,10 +345,13 @@ def emulate(
     step("network")
     t0 = time.monotonic() + SETUP_S
     wall_t0 = time.time() + SETUP_S  # the same instant on the wall clock (Kamailio's log)
+    ue_addresses = [topology.ue_for_call(plan.call).ip for plan in plans]
     with ExitStack() as stack:
         net = stack.enter_context(
             EmulatedNetwork(
-                topology, start_link=link_starter(scenario, work, t0), state_dir=state_dir
+                topology,
+                start_link=link_starter(scenario, work, t0, ue_addresses),
+                state_dir=state_dir,
             )
         )
         kamailio = start_kamailio(
@@ -356,10 +366,9 @@ def emulate(
         events = _run_calls(net, topology, plans, t0, work)
     step("capture")
     records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
-    packets = packets_from_records(
-        records, [s.name for s in scenario.path], [topology.ue_for_call(p.call).ip for p in plans]
-    )
+    packets = packets_from_records(records, [s.name for s in scenario.path], ue_addresses)
     events += _sip_events(kamailio.stderr_path, wall_t0)
+    events += _handover_events(scenario)
     manifest = {
         "engine": "emulation",
         "scenario": scenario.to_yaml_dict(),
@@ -372,6 +381,16 @@ def emulate(
     step("pesq")
     pesq = _score_audio(plans, work)
     return Emulated(Trace(packets, events_table(events), manifest), pesq)
+
+
+def _handover_events(scenario: Scenario) -> list[tuple[float, str, int, dict[str, Any]]]:
+    """The handovers that happened during their call, as the simulator tells them."""
+    schedule = handover_schedule(scenario)
+    if not len(schedule):
+        return []
+    intervals = ho.handover_intervals(schedule, scenario.radio.handovers.configs())
+    times = call_times(scenario)
+    return handover_events(schedule, intervals, times.start_s, times.end_s)
 
 
 def _make_certificates(topology: Topology, plans: list[CallPlan], work: Path) -> TlsFiles:

@@ -62,6 +62,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark
+from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
 from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
@@ -438,6 +439,13 @@ class LinkSpec(BaseModel):
             f"drawn up to it as the simulator draws it. None: {DEFAULT_RUN_END_S:.0f} s."
         ),
     )
+    handovers: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "The radio segment's handovers (a radio_gate.HandoverPlan as a dict): media "
+            "packets are held or lost at this hop as they are in the simulator."
+        ),
+    )
 
     @property
     def b_to_a(self) -> str:
@@ -617,6 +625,9 @@ class Forwarder:
         self._due: list[tuple[float, int, int, bytes]] = []  # (monotonic, record, port, frame)
         # Per direction, the packets in a queue that decides later: handle -> (record, frame).
         self._waiting: list[dict[int, tuple[int, bytes]]] = [{} for _ in DIRECTIONS]
+        self.gate = HandoverGate(HandoverPlan(**spec.handovers)) if spec.handovers else None
+        # Media held by a handover: (monotonic release, order, port index, frame, reached_s).
+        self._held: list[tuple[float, int, int, bytes, float]] = []
         self._stop = False
 
     def open(self) -> None:
@@ -646,8 +657,11 @@ class Forwarder:
             wake = self._due[0][0] if self._due else math.inf
             for port in queued:  # the queue's next departure or cross-traffic arrival
                 wake = min(wake, self.t0 + port.chain.next_event_s())
+            if self._held:
+                wake = min(wake, self._held[0][0])
             timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
             ready, _, _ = select.select(readers, [], [], timeout)
+            self._release_held()  # before newer frames: arrivals reach the chain in order
             for port in self._ports:
                 if port.sock in ready:
                     self._read(port)
@@ -671,6 +685,8 @@ class Forwarder:
                 break
             if address[2] == PACKET_OUTGOING:
                 continue
+            if self.gate is not None and not self._through_gate(port, frame, clock() - self.t0):
+                continue  # lost to a handover, or held until it releases the packet
             if first:
                 self._forward_one(port, frame, clock() - self.t0, out)
                 first = False
@@ -772,6 +788,43 @@ class Forwarder:
             if released.reason < 0:
                 data = remark(frame, bleach, ce=released.ce)
                 heapq.heappush(self._due, (self.t0 + released.depart_s, index, port.out, data))
+
+    def _through_gate(self, port: _Port, frame: bytes, arrive_s: float) -> bool:
+        """Whether a frame goes on now; a media packet a handover loses is recorded as
+        such, one it holds waits in ``_held`` (models.handover: the simulator's gate)."""
+        assert self.gate is not None  # only called with a gate
+        packet = parse_frame(frame)
+        if packet is None or packet.rtp is None or arrive_s < 0.0:
+            return True
+        uplink = DIRECTIONS[port.code] == "uplink"
+        ue = _address(packet.src if uplink else packet.dst)
+        decision = self.gate.decide(ue, arrive_s, downlink=not uplink)
+        if decision.lost:
+            flow = port.chain.flow_id(packet.flow_key)
+            self.records.sent_s.append(math.nan)
+            self._record(port.code, packet, flow, arrive_s, math.nan, _HANDOVER)
+            return False
+        if decision.release_s > arrive_s:
+            release = (self.t0 + decision.release_s, len(self._held), self._ports.index(port))
+            heapq.heappush(self._held, (*release, frame, arrive_s))
+            return False
+        return True
+
+    def _release_held(self) -> None:
+        """Send on into the segment the media a handover held, now that it is released.
+
+        Each is decided as arriving at its release; its record keeps when it reached
+        the hop (the trace's send time for the first hop)."""
+        while self._held and self._held[0][0] <= time.monotonic():
+            release, _, index, frame, reached_s = heapq.heappop(self._held)
+            port = self._ports[index]
+            record = len(self.records.arrive_s)
+            if port.chain.queued:
+                self._offer(port, [frame], [release - self.t0], self._ports[port.out].sock)
+            else:
+                self._forward_one(port, frame, release - self.t0, self._ports[port.out].sock)
+            if len(self.records.arrive_s) > record:
+                self.records.arrive_s[record] = reached_s
 
     def _count_passed(self, packet: IpPacket | None) -> None:
         if packet is None:
