@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from voipbed.cross_traffic import unresponsive_arrivals
 from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark
 from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
 from voipbed.models.delay import DelayStage
@@ -68,9 +69,9 @@ from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
 from voipbed.models.queue import Fate as QueueFate
 from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
-from voipbed.models.queue_stepper import Background, QueueStepper
+from voipbed.models.queue_stepper import QueueStepper
 from voipbed.rng import component_rng
-from voipbed.scenario import CrossTraffic, CrossTrafficKind, Segment
+from voipbed.scenario import CrossTrafficKind, Segment
 from voipbed.trace import DIRECTIONS, DROP_REASONS
 from voipbed.traces import read_schedule
 
@@ -86,7 +87,6 @@ __all__ = [
     "Release",
     "UnsupportedSegment",
     "check_supported",
-    "cross_traffic",
     "link_argv",
     "main",
 ]
@@ -199,7 +199,7 @@ class DirectionChain:
                 schedule=schedule,
             )
             end_s = DEFAULT_RUN_END_S if run_end_s is None else run_end_s
-            cross = cross_traffic(sources, end_s, rng("cross_traffic"))
+            cross = unresponsive_arrivals(sources, end_s, rng("cross_traffic"))
             self.stepper = QueueStepper(queueing, rng("queue"), cross)
         self.harq = segment.harq.to_model() if segment.harq is not None else None
         self.harq_rng = rng("harq")
@@ -357,57 +357,6 @@ def check_supported(segment: Segment, direction: str) -> None:
             f"segment {segment.name!r} ({direction}): the userspace link does not run "
             "bulk (TCP-like) cross traffic yet; cbr and onoff cross traffic it does"
         )
-
-
-def cross_traffic(
-    sources: tuple[CrossTraffic, ...], run_end_s: float, rng: np.random.Generator
-) -> Background:
-    """The packets of the constant-rate and on/off ``sources`` up to ``run_end_s``, with
-    the same draws from ``rng`` as the simulator's ``sim.cross_traffic.unresponsive_arrivals``
-    (emulation/ may not import sim/; a unit test holds the two equal)."""
-    times, sizes, classes, ects = [], [], [], []
-    for source in sources:
-        if source.kind is CrossTrafficKind.BULK:
-            continue
-        end_s = min(source.stop_s or run_end_s, run_end_s)
-        if source.rate_bps is None:
-            raise ValueError(f"{source.kind.value} cross traffic needs a rate")
-        gap_s = source.packet_bytes * 8.0 / source.rate_bps
-        klass = int(dscp_class(np.array([source.dscp]))[0])
-        for _ in range(source.count):
-            phase = rng.uniform(0.0, gap_s)
-            for start, stop in _on_periods(source, end_s, rng):
-                t = np.arange(start + phase, stop, gap_s)
-                times.append(t)
-                sizes.append(np.full(t.size, int(source.packet_bytes)))
-                classes.append(np.full(t.size, klass))
-                ects.append(np.full(t.size, source.ecn))
-    if not times:
-        return Background(
-            np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.bool_)
-        )
-    time_s = np.concatenate(times)
-    order = np.argsort(time_s, kind="stable")
-    return Background(
-        time_s[order],
-        np.concatenate(sizes).astype(np.int64)[order],
-        np.concatenate(classes).astype(np.int64)[order],
-        np.concatenate(ects).astype(np.bool_)[order],
-    )
-
-
-def _on_periods(source: CrossTraffic, end_s: float, rng: np.random.Generator) -> FloatArray:
-    """[start, stop) pairs during which a source sends (exponential on and off periods,
-    starting off at a random phase; always on for cbr)."""
-    if source.kind is CrossTrafficKind.CBR:
-        return np.array([[source.start_s, end_s]])
-    periods = []
-    t = source.start_s + rng.exponential(source.off_s)
-    while t < end_s:
-        on = rng.exponential(source.on_s)
-        periods.append((t, min(t + on, end_s)))
-        t += on + rng.exponential(source.off_s)
-    return np.array(periods).reshape(-1, 2)
 
 
 class LinkSpec(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.cross_traffic import bulk_flows, unresponsive_arrivals
 from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
@@ -25,7 +26,6 @@ from voipbed.models.overhead import Overhead, bytes_on_segment
 from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
-from voipbed.sim.cross_traffic import bulk_flows, unresponsive_arrivals
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 from voipbed.trace import DROP_REASONS
 from voipbed.traces import read_schedule

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voipbed.cross_traffic import unresponsive_arrivals
 from voipbed.emulation.frames import ipv4_checksum, parse_frame
 from voipbed.emulation.link import (
     DirectionChain,
@@ -24,14 +25,12 @@ from voipbed.emulation.link import (
     Release,
     UnsupportedSegment,
     _Port,
-    cross_traffic,
     link_argv,
 )
 from voipbed.models.delay import DelayStage, JitterSpec
 from voipbed.models.link import TraceLink
 from voipbed.rng import component_rng
 from voipbed.scenario import CrossTraffic, Segment
-from voipbed.sim.cross_traffic import unresponsive_arrivals
 from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
 from voipbed.trace import DROP_REASONS
 
@@ -412,19 +411,19 @@ def test_queued_chain_matches_simulator(
     assert [r.ce for r in got] == expected_ce
 
 
-def test_cross_traffic_is_drawn_as_the_simulator_draws_it() -> None:
-    """The link's cbr and on/off packets are the simulator's, from the same stream."""
-    sources = tuple(
-        CrossTraffic.model_validate(source)
-        for source in (CBR, ONOFF, {**ONOFF, "stop": "3s", "start": "0.5s"}, {"kind": "bulk"})
-    )
-    mine = cross_traffic(sources, 20.0, component_rng(5, "x"))
-    theirs = unresponsive_arrivals(sources, 20.0, component_rng(5, "x"))
-    assert mine.time_s.size > 1000
-    np.testing.assert_array_equal(mine.time_s, theirs.time_s)
-    np.testing.assert_array_equal(mine.size_bytes, theirs.size_bytes)
-    np.testing.assert_array_equal(mine.klass, theirs.klass)
-    np.testing.assert_array_equal(mine.ect, theirs.ect)
+def test_cross_traffic_sends_at_its_rate_within_its_periods() -> None:
+    """cbr sends rate x time worth of packets; on/off only between its start and stop."""
+    cbr = CrossTraffic.model_validate(CBR)
+    limited = CrossTraffic.model_validate({**ONOFF, "stop": "3s", "start": "0.5s"})
+    bulk = CrossTraffic.model_validate({"kind": "bulk"})
+    alone = unresponsive_arrivals((cbr, bulk), 20.0, component_rng(5, "x"))
+    assert cbr.rate_bps is not None
+    expected = cbr.count * (20.0 - cbr.start_s) * cbr.rate_bps / (8 * cbr.packet_bytes)
+    assert abs(alone.time_s.size - expected) <= cbr.count  # bulk flows are not arrivals
+    assert np.all(np.diff(alone.time_s) >= 0)
+    bounded = unresponsive_arrivals((limited,), 20.0, component_rng(5, "x"))
+    assert bounded.time_s.size > 0
+    assert bounded.time_s.min() >= 0.5 and bounded.time_s.max() < 3.0
 
 
 def test_forwarder_writes_ce_marks_into_the_frames() -> None:

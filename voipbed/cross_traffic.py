@@ -1,38 +1,26 @@
-"""Background traffic that shares a segment's queue with the calls.
+"""Background traffic that shares a segment's queue with the calls, for both engines.
 
-Unresponsive sources (constant rate, on/off) become arrival times here;
-greedy TCP-like flows become ``BulkFlow``s that the queue model runs itself,
-since what they send depends on what the queue does to them.
+Unresponsive sources (constant rate, on/off) become arrival times here, drawn
+from a random stream passed in (the same draws in the simulator and in the
+emulation's link); greedy TCP-like flows become ``BulkFlow``s that the queue
+model runs itself, since what they send depends on what the queue does to them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from numpy.typing import NDArray
 
 from voipbed.models.queue import BulkFlow, dscp_class
+from voipbed.models.queue_stepper import Background
 from voipbed.scenario import CrossTraffic, CrossTrafficKind
-from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
-__all__ = ["CrossArrivals", "bulk_flows", "unresponsive_arrivals"]
-
-
-@dataclass(frozen=True)
-class CrossArrivals:
-    """Packets of unresponsive cross traffic reaching a queue, sorted by time."""
-
-    time_s: FloatArray
-    size_bytes: IntArray
-    klass: IntArray
-    ect: BoolArray
-
-    @classmethod
-    def empty(cls) -> CrossArrivals:
-        return cls(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool))
+__all__ = ["bulk_flows", "unresponsive_arrivals"]
 
 
-def _on_periods(source: CrossTraffic, end_s: float, rng: np.random.Generator) -> FloatArray:
+def _on_periods(
+    source: CrossTraffic, end_s: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
     """[start, stop) pairs during which a source sends."""
     if source.kind is CrossTrafficKind.CBR:
         return np.array([[source.start_s, end_s]])
@@ -47,8 +35,8 @@ def _on_periods(source: CrossTraffic, end_s: float, rng: np.random.Generator) ->
 
 def unresponsive_arrivals(
     sources: tuple[CrossTraffic, ...], run_end_s: float, rng: np.random.Generator
-) -> CrossArrivals:
-    """Arrival times of every constant-rate and on/off flow in ``sources``."""
+) -> Background:
+    """Arrival times of every constant-rate and on/off flow in ``sources``, sorted."""
     times, sizes, classes, ects = [], [], [], []
     for source in sources:
         if source.kind is CrossTrafficKind.BULK:
@@ -65,10 +53,11 @@ def unresponsive_arrivals(
                 classes.append(np.full(t.size, int(dscp_class(np.array([source.dscp]))[0])))
                 ects.append(np.full(t.size, source.ecn))
     if not times:
-        return CrossArrivals.empty()
+        empty = np.empty(0, np.int64)
+        return Background(np.empty(0), empty, empty.copy(), np.empty(0, np.bool_))
     time_s = np.concatenate(times)
     order = np.argsort(time_s, kind="stable")
-    return CrossArrivals(
+    return Background(
         time_s[order],
         np.concatenate(sizes).astype(np.int64)[order],
         np.concatenate(classes).astype(np.int64)[order],
