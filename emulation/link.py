@@ -67,6 +67,7 @@ from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
 from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
+from voipbed.models.overhead import IpVersion, Overhead, header_bytes, wire_bytes_per_packet
 from voipbed.models.queue import Fate as QueueFate
 from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
 from voipbed.models.queue_stepper import QueueStepper
@@ -214,6 +215,21 @@ class DirectionChain:
         )
         self.flows: dict[FlowKey, int] = {}
         self._flow_of: dict[int, int] = {}  # flow of each packet in the queue, by handle
+        rohc, framing = segment.framing()
+        self._framing = None if rohc is None and framing is None else (rohc, framing)
+
+    def carried_bytes(self, packet: IpPacket) -> int:
+        """What the hop's link and queue count for ``packet``: its IP size, or with the
+        segment's ROHC (RTP packets only: profile 1) and link framing, as the simulator."""
+        if self._framing is None:
+            return packet.wire_bytes
+        rohc, framing = self._framing
+        version = IpVersion(packet.version)
+        plain = Overhead(ip_version=version)
+        here = Overhead(
+            ip_version=version, rohc=rohc if packet.rtp is not None else None, link=framing
+        )
+        return wire_bytes_per_packet(packet.wire_bytes - header_bytes(0, plain).total, here)
 
     @property
     def queued(self) -> bool:
@@ -297,7 +313,9 @@ class DirectionChain:
         packet = parse_frame(frame)
         if packet is None:
             raise ValueError("the frame carries no IP packet")
-        depart_s, code = self.decide(arrive_s, packet.wire_bytes, self.flow_id(packet.flow_key))
+        depart_s, code = self.decide(
+            arrive_s, self.carried_bytes(packet), self.flow_id(packet.flow_key)
+        )
         return Fate(depart_s, None if code < 0 else DROP_REASONS[code])
 
     def offer(self, arrive_s: float, wire_bytes: int, flow: int, dscp: int, ecn: int) -> int:
@@ -656,7 +674,7 @@ class Forwarder:
             return
         chain = port.chain
         flow = chain.flow_id(packet.flow_key)
-        depart_s, reason = chain.decide(arrive_s, packet.wire_bytes, flow)
+        depart_s, reason = chain.decide(arrive_s, chain.carried_bytes(packet), flow)
         index = len(self.records.sent_s)
         self.records.sent_s.append(math.nan)
         if depart_s == depart_s:  # not NaN: forwarded
@@ -684,7 +702,7 @@ class Forwarder:
             return
         fates = chain.process(
             np.array(times),
-            np.array([p[1].wire_bytes for p in packets], dtype=np.int64),
+            np.array([chain.carried_bytes(p[1]) for p in packets], dtype=np.int64),
             np.array([p[2] for p in packets], dtype=np.int64),
         )
         depart, reason = fates.depart_s.tolist(), fates.reason.tolist()
@@ -716,7 +734,9 @@ class Forwarder:
                 self._count_passed(packet)
                 continue
             flow = chain.flow_id(packet.flow_key)
-            handle = chain.offer(arrive_s, packet.wire_bytes, flow, packet.dscp, packet.ecn)
+            handle = chain.offer(
+                arrive_s, chain.carried_bytes(packet), flow, packet.dscp, packet.ecn
+            )
             waiting[handle] = (len(self.records.sent_s), frame)
             self.records.sent_s.append(math.nan)
             self._record(port.code, packet, flow, arrive_s, math.nan, -1)

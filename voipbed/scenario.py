@@ -37,10 +37,8 @@ from voipbed.scenario_path import (
     DropTailAqm,
     GilbertElliottLoss,
     Harq,
-    HeaderCompression,
     Jitter,
     JitterDistribution,
-    LinkLayer,
     PieAqm,
     Queue,
     Scheduling,
@@ -377,15 +375,7 @@ class Scenario(Section):
     def overhead(self, segment: Segment | None = None) -> ov.Overhead:
         """Headers of the media end to end (IP packets), or as ``segment`` carries them."""
         calls = self.calls
-        rohc = link = None
-        if segment is not None:
-            if segment.header_compression is HeaderCompression.ROHC:
-                rohc = ov.Rohc()
-            link = {
-                LinkLayer.NONE: None,
-                LinkLayer.LTE: ov.LteRadio(),
-                LinkLayer.ETHERNET: ov.Ethernet(),
-            }[segment.link_layer]
+        rohc, link = segment.framing() if segment is not None else (None, None)
         return ov.Overhead(
             ip_version=ov.IpVersion(calls.ip_version),
             srtp_tag_bits=calls.srtp_tag_bits,

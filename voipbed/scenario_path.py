@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from voipbed.models import delay as delay_models
 from voipbed.models import loss as loss_models
+from voipbed.models import overhead as overhead_models
 from voipbed.models import queue as queue_models
 from voipbed.models.mahimahi import TraceError
 from voipbed.schema_types import Bytes, Duration, Rate, Ratio, Section
@@ -379,6 +380,16 @@ class Segment(Section):
         if unlimited_side and (not self.queue.is_plain_droptail or self.cross_traffic):
             raise ValueError("an AQM, DSCP scheduling or cross traffic needs a capacity or traces")
         return self
+
+    def framing(self) -> tuple[overhead_models.Rohc | None, overhead_models.Link]:
+        """The header compression and link framing this hop applies (models.overhead)."""
+        rohc = overhead_models.Rohc() if self.header_compression is HeaderCompression.ROHC else None
+        link = {
+            LinkLayer.NONE: None,
+            LinkLayer.LTE: overhead_models.LteRadio(),
+            LinkLayer.ETHERNET: overhead_models.Ethernet(),
+        }[self.link_layer]
+        return rohc, link
 
     def trace_for(self, direction: str) -> str | None:
         """The trace file that sets this hop's capacity in ``direction``, if any."""

@@ -118,7 +118,7 @@ def test_nothing_of_the_run_is_left(run_dir: Path) -> None:
     [
         ("calls.codec=AMR-12.2", "calls.codec"),
         ("path[0].cross_traffic=[{kind: bulk}]", "path[0]"),
-        ("radio.handovers={rate_per_min: 2}", "radio.handovers"),
+        ("calls.ip_version=6", "IPv4"),
         ("calls.count=9", "calls.count"),
     ],
 )

@@ -29,6 +29,7 @@ from voipbed.emulation.link import (
 )
 from voipbed.models.delay import DelayStage, JitterSpec
 from voipbed.models.link import TraceLink
+from voipbed.models.overhead import Overhead
 from voipbed.rng import component_rng
 from voipbed.scenario import CrossTraffic, Segment
 from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
@@ -456,3 +457,32 @@ def test_forwarder_writes_ce_marks_into_the_frames() -> None:
     assert table["drop_reason"].isna().all() and table["depart_s"].notna().all()
     assert (table["ecn"] == 2).all()  # as they arrived
     assert forwarder.ce_marked == [len(marked), 0]
+
+
+@pytest.mark.parametrize(
+    ("framing", "rtp_bytes", "other_bytes"),
+    [
+        ({}, 200, 200),
+        ({"header_compression": "rohc"}, 160 + 3, 200),  # UO-0 + UDP checksum; RTP only
+        ({"header_compression": "rohc", "link_layer": "lte"}, 168, 200 + 5),  # + PDCP/RLC/MAC
+        ({"link_layer": "ethernet"}, 200 + 18, 200 + 18),  # 802.3 header and FCS
+    ],
+)
+def test_the_hop_counts_its_own_headers_as_the_simulator_does(
+    framing: dict[str, str], rtp_bytes: int, other_bytes: int
+) -> None:
+    """ROHC shrinks RTP packets only; link framing adds to every packet, as in sim.path."""
+    segment = Segment.model_validate({**RADIO, **framing})
+    chain = DirectionChain(segment, "uplink", seed=1)
+    plain = _frame(0, 200)
+    rtp = plain[:42] + b"\x80" + plain[43:]  # RTP version 2 in the first payload byte
+    rtp_packet, other_packet = parse_frame(rtp), parse_frame(plain)
+    assert rtp_packet is not None and rtp_packet.rtp is not None
+    assert other_packet is not None and other_packet.rtp is None
+    assert (chain.carried_bytes(rtp_packet), chain.carried_bytes(other_packet)) == (
+        rtp_bytes,
+        other_bytes,
+    )
+    rohc, link = segment.framing()
+    sim = SegmentLink(segment, "uplink", 1, 10.0, (Overhead(), Overhead(rohc=rohc, link=link)))
+    assert sim.carried_bytes(np.array([200]))[0] == rtp_bytes
