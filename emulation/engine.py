@@ -41,13 +41,8 @@ from voipbed.emulation.audio import (
 from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, TLS_DIR, CallPlan, plan_calls
 from voipbed.emulation.capture import packets_from_records
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR
-from voipbed.emulation.link import (
-    READY_LINE,
-    LinkSpec,
-    UnsupportedSegment,
-    check_supported,
-    link_argv,
-)
+from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv
+from voipbed.emulation.link_chain import UnsupportedSegment, check_supported
 from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan

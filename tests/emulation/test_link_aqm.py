@@ -29,7 +29,7 @@ from tests.emulation.test_userspace_link import (
     assert_on_time,
     one_hop,
 )
-from voipbed.emulation.link import DEFAULT_RUN_END_S
+from voipbed.emulation.link_chain import DEFAULT_RUN_END_S
 from voipbed.emulation.process import LogLine
 from voipbed.scenario import Segment
 from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink

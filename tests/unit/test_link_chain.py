@@ -18,15 +18,8 @@ from hypothesis import strategies as st
 
 from voipbed.cross_traffic import unresponsive_arrivals
 from voipbed.emulation.frames import ipv4_checksum, parse_frame
-from voipbed.emulation.link import (
-    DirectionChain,
-    Forwarder,
-    LinkSpec,
-    Release,
-    UnsupportedSegment,
-    _Port,
-    link_argv,
-)
+from voipbed.emulation.link import Forwarder, LinkSpec, _Port, link_argv
+from voipbed.emulation.link_chain import DirectionChain, Release, UnsupportedSegment
 from voipbed.models.delay import DelayStage, JitterSpec
 from voipbed.models.link import TraceLink
 from voipbed.models.overhead import Overhead
