@@ -47,6 +47,7 @@ from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
+from voipbed.emulation.sip_load import SipLoadRun, finish_sip_load, start_sip_load
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import (
     BaresipControl,
@@ -138,6 +139,12 @@ def unsupported(scenario: Scenario) -> list[str]:
         problems.append(f"calls.codec: {error}")
     if scenario.calls.ip_version != 4 or scenario.calls.srtp_tag_bits != 0:
         problems.append("calls: only plain RTP over IPv4 is emulated so far")
+    signalling = scenario.signalling
+    if signalling.load is not None and signalling.transport.value == Transport.TLS.value:
+        problems.append(
+            "signalling.load: SIPp cannot place calls over TLS (Debian's SIPp 3.6.1 is "
+            "built without OpenSSL); use udp or tcp for a SIP load"
+        )
     for index, segment in enumerate(scenario.path):
         for direction in DIRECTIONS:
             try:
@@ -215,9 +222,15 @@ def _sleep_until(instant: float) -> None:
 
 
 def _run_calls(
-    net: EmulatedNetwork, topology: Topology, plans: list[CallPlan], t0: float, work: Path
+    net: EmulatedNetwork,
+    topology: Topology,
+    plans: list[CallPlan],
+    t0: float,
+    work: Path,
+    at_t0: Callable[[], None] = lambda: None,
 ) -> list[tuple[float, str, int, dict[str, Any]]]:
-    """Register everyone, dial each call at its start, wait for the calls to end."""
+    """Register everyone, call ``at_t0`` at t0, dial each call at its start, wait for the
+    calls to end."""
     stack = net.stack
     controls: dict[str, BaresipControl] = {}
     for plan in plans:
@@ -233,6 +246,8 @@ def _run_calls(
     ]
     if overrun_s > 0:
         log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
+    _sleep_until(t0)
+    at_t0()
     for plan in sorted(plans, key=lambda p: p.start_s):
         _sleep_until(t0 + plan.start_s)
         controls[plan.caller.user].dial(plan.dial_uri)
@@ -358,7 +373,17 @@ def emulate(
             tls=tls,
         )
         step("calls")
-        events = _run_calls(net, topology, plans, t0, work)
+        load = scenario.signalling.load
+        transport = Transport(scenario.signalling.transport.value)
+        loads: list[SipLoadRun] = []
+
+        def start_load() -> None:
+            if load is not None:
+                loads.append(start_sip_load(net, topology, load, transport, work))
+
+        events = _run_calls(net, topology, plans, t0, work, start_load)
+        for run in loads:
+            events.append((time.monotonic() - t0, "sip_load", -1, finish_sip_load(run)))
     step("capture")
     records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
     packets = packets_from_records(records, [s.name for s in scenario.path], ue_addresses)

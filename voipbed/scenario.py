@@ -71,6 +71,7 @@ __all__ = [
     "Scheduling",
     "Segment",
     "Signalling",
+    "SipLoad",
     "SipTransport",
 ]
 
@@ -258,10 +259,25 @@ class SipTransport(StrEnum):
     TLS = "tls"  # TLS over TCP, port 5061 (RFC 3261 26.2.1, 18.2.1; RFC 5630 for SIPS URIs)
 
 
+class SipLoad(Section):
+    """Extra SIP calls through the SIP core beside the media calls (SIPp, emulation only)."""
+
+    calls: StrictInt = Field(ge=1, le=1_000_000, description="Calls SIPp places in all.")
+    calls_per_second: float = Field(gt=0, le=10_000, description="Rate SIPp places them at.")
+    hold_s: Duration = Field(0.0, alias="hold", description="How long each call lasts.")
+
+
 class Signalling(Section):
     """SIP between the handsets and the SIP core (real stacks: the emulation only)."""
 
     transport: SipTransport = SipTransport.UDP
+    load: SipLoad | None = Field(
+        None,
+        description=(
+            "SIPp calls from the first UE host to the far end through the SIP core, "
+            "started with the run, over the same transport; null: none."
+        ),
+    )
 
 
 class EModelSettings(Section):

@@ -153,3 +153,25 @@ def test_sip_over_tcp_sets_up_the_call_over_tcp(tmp_path: Path) -> None:
     assert {s["transport"] for s in sip} == {"tcp"}
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert metrics["call_setup_s"].between(0.0, 5.0).all()
+
+
+def test_a_sip_load_runs_through_the_core_beside_the_media_call(tmp_path: Path) -> None:
+    """signalling.load: SIPp's calls all complete through Kamailio and are counted."""
+    require("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox", "sipp")
+    scenario = tmp_path / "call.yaml"
+    scenario.write_text(CALL.replace("duration: 8s", "duration: 4s"), encoding="utf-8")
+    out = tmp_path / "runs"
+    load = "signalling.load={calls: 20, calls_per_second: 10, hold: 100ms}"
+    args = ["run", "--engine", "emulation", str(scenario), "--out", str(out), "--set", load]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (run,) = out.iterdir()
+    events = pd.read_parquet(run / "events.parquet")
+    (fields,) = [json.loads(f) for f in events.loc[events["kind"] == "sip_load", "fields"]]
+    assert fields["calls_placed"] == 20
+    assert fields["calls_successful"] + fields["calls_failed"] == 20
+    assert fields["calls_successful"] >= 18  # 5 % loss on the radio: SIP retransmits
+    assert 0.0 < fields["setup_p50_s"] < 1.0
+    sip = [json.loads(f) for f in events.loc[events["kind"] == "sip_request", "fields"]]
+    loaded = [s for s in sip if s["method"] == "INVITE" and s["uri"].startswith("sip:load@")]
+    assert len(loaded) >= 20
