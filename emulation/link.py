@@ -415,12 +415,7 @@ class Forwarder:
         chain = port.chain
         packets = []
         times: list[float] = []
-        for frame, arrive_s in zip(frames, arrive, strict=True):
-            packet = parse_frame(frame)
-            if packet is None or arrive_s < 0.0:
-                out.send(frame)
-                self._count_passed(packet)
-                continue
+        for frame, packet, arrive_s in self._ip_packets(frames, arrive, out):
             packets.append((frame, packet, chain.flow_id(packet.flow_key)))
             times.append(arrive_s)
         if not packets:
@@ -452,12 +447,7 @@ class Forwarder:
         by ``_release``."""
         chain = port.chain
         waiting = self._waiting[port.code]
-        for frame, arrive_s in zip(frames, arrive, strict=True):
-            packet = parse_frame(frame)
-            if packet is None or arrive_s < 0.0:
-                out.send(frame)
-                self._count_passed(packet)
-                continue
+        for frame, packet, arrive_s in self._ip_packets(frames, arrive, out):
             flow = chain.flow_id(packet.flow_key)
             handle = chain.offer(
                 arrive_s, chain.carried_bytes(packet), flow, packet.dscp, packet.ecn
@@ -519,6 +509,19 @@ class Forwarder:
                 self._forward_one(port, frame, release - self.t0, self._ports[port.out].sock)
             if len(self.records.arrive_s) > record:
                 self.records.arrive_s[record] = reached_s
+
+    def _ip_packets(
+        self, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> Iterator[tuple[bytes, IpPacket, float]]:
+        """The frames the models decide, parsed; ARP and the like, and frames before t0,
+        are passed on at once."""
+        for frame, arrive_s in zip(frames, arrive, strict=True):
+            packet = parse_frame(frame)
+            if packet is None or arrive_s < 0.0:
+                out.send(frame)
+                self._count_passed(packet)
+                continue
+            yield frame, packet, arrive_s
 
     def _count_passed(self, packet: IpPacket | None) -> None:
         if packet is None:

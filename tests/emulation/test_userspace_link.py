@@ -165,25 +165,50 @@ def _predicted(records: Any, t0_offset: float = 0.0) -> tuple[np.ndarray, list[s
     return result.recv_s, [None if c < 0 else DROP_REASONS[c] for c in result.drop_reason]
 
 
+def assert_as_predicted(
+    records: Any, expected_s: np.ndarray, expected_reason: list[str | None]
+) -> np.ndarray:
+    """The link's records hold the model's fates, and it sent each forwarded packet on
+    time; returns which packets it forwarded."""
+    reasons = [None if isinstance(r, float) else r for r in records["drop_reason"].tolist()]
+    assert reasons == expected_reason
+    depart_s = records["depart_s"].to_numpy()
+    np.testing.assert_allclose(depart_s, expected_s, rtol=0, atol=1e-9)
+    forwarded: np.ndarray = ~np.isnan(depart_s)
+    sent_s = records["sent_s"].to_numpy()
+    assert np.array_equal(~np.isnan(sent_s), forwarded)
+    assert_on_time(sent_s[forwarded] - depart_s[forwarded])
+    return forwarded
+
+
+def send_through(
+    hop: OneHop, work: Path, t0: float, count: int, gap_s: float, not_before_s: float
+) -> None:
+    """``count`` packets every ``gap_s`` from the UE to the far end's receiver, sent from
+    ``not_before_s`` on; returns once both ends are done and the link has written its
+    records."""
+    rx = ["-c", RECEIVER, str(PORT), repr(t0), "1.0", str(work / "rx.json")]
+    receiver = hop.net.start(
+        hop.far_end,
+        [sys.executable, *rx],
+        name="receiver",
+        log_dir=work,
+        ready=LogLine("receiver ready", "stdout"),
+    )
+    start_s = max(not_before_s, time.monotonic() + 0.1)
+    tx = ["-c", SENDER, hop.far_end.ip, str(PORT), str(count), str(gap_s), repr(start_s)]
+    sender = hop.net.start(hop.ue, [sys.executable, *tx], name="sender", log_dir=work)
+    assert sender.wait(timeout_s=start_s - time.monotonic() + count * gap_s + 10.0) == 0
+    assert receiver.wait(timeout_s=15.0) == 0
+    assert hop.link.stop(grace_s=10.0) == 0, hop.link.stderr_tail()
+
+
 def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
     """The link forwards each packet when the model says (within 1 ms), and only those."""
     count, gap_s = 700, 0.002
     t0 = time.monotonic() + 6.0  # the trace starts then: the network is up by that time
     with one_hop(RADIO, t0, tmp_path) as hop:
-        rx = ["-c", RECEIVER, str(PORT), repr(t0), "1.0", str(tmp_path / "rx.json")]
-        receiver = hop.net.start(
-            hop.far_end,
-            [sys.executable, *rx],
-            name="receiver",
-            log_dir=tmp_path,
-            ready=LogLine("receiver ready", "stdout"),
-        )
-        start_s = max(t0, time.monotonic() + 0.1)
-        tx = ["-c", SENDER, hop.far_end.ip, str(PORT), str(count), str(gap_s), repr(start_s)]
-        sender = hop.net.start(hop.ue, [sys.executable, *tx], name="sender", log_dir=tmp_path)
-        assert sender.wait(timeout_s=start_s - time.monotonic() + 10.0) == 0
-        assert receiver.wait(timeout_s=10.0) == 0
-        assert hop.link.stop(grace_s=10.0) == 0, hop.link.stderr_tail()
+        send_through(hop, tmp_path, t0, count, gap_s, not_before_s=t0)
 
     table = pq.read_table(tmp_path / "link-radio.parquet").to_pandas()
     uplink = table[(table["direction"] == "uplink") & (table["dport"] == PORT)]
@@ -192,18 +217,12 @@ def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
     assert np.all(np.diff(uplink["arrive_s"].to_numpy()) >= 0)
 
     expected_s, expected_reason = _predicted(uplink)
-    reasons = [None if isinstance(r, float) else r for r in uplink["drop_reason"].tolist()]
-    assert reasons == expected_reason
-    depart_s = uplink["depart_s"].to_numpy()
-    np.testing.assert_allclose(depart_s, expected_s, rtol=0, atol=1e-9)
-    forwarded = ~np.isnan(depart_s)
-    sent_s = uplink["sent_s"].to_numpy()
-    assert np.array_equal(~np.isnan(sent_s), forwarded)
-    assert_on_time(sent_s[forwarded] - depart_s[forwarded])
+    forwarded = assert_as_predicted(uplink, expected_s, expected_reason)
+    depart_s, sent_s = uplink["depart_s"].to_numpy(), uplink["sent_s"].to_numpy()
 
     # Queueing is visible: packets waited for the trace, and the queue limit dropped some.
     assert np.nanmax(depart_s - uplink["arrive_s"].to_numpy()) > 0.1
-    assert "queue" in reasons
+    assert "queue" in expected_reason
     assert forwarded.sum() > count // 4
 
     received = json.loads((tmp_path / "rx.json").read_text())
