@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from voipbed.keypath import KeyPath, format_key_path, parse_key_path
 from voipbed.scenario import Scenario
+from voipbed.scenario_issues import ScenarioError, ScenarioIssue
+from voipbed.scenario_yaml import read_scenario_text, read_yaml_document, read_yaml_value
 
 __all__ = [
     "ScenarioError",
@@ -64,33 +66,14 @@ def compact_value(value: Any) -> str:
     return str(text).strip()
 
 
-@dataclass(frozen=True)
-class ScenarioIssue:
-    """One problem in a scenario: where, which key, what."""
-
-    origin: str  # "file.yaml:14", "--set", or "--set KEY=VALUE" for a malformed override
-    key_path: str  # "path[1].loss"; "" for the whole document
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.origin}: {self.key_path}" if self.key_path else self.origin
-        return f"{where}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot be used; carries every issue found."""
-
-    def __init__(self, issues: Sequence[ScenarioIssue]) -> None:
-        self.issues = tuple(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
 def load_scenario(
     file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
 ) -> Scenario:
     """Read, override and validate a scenario file; raise ``ScenarioError`` with every issue."""
     path = Path(file)
-    return parse_scenario(_read_text(path), str(path), overrides, seed=seed, base_dir=path.parent)
+    return parse_scenario(
+        read_scenario_text(path), str(path), overrides, seed=seed, base_dir=path.parent
+    )
 
 
 def load_sweep(
@@ -103,11 +86,11 @@ def load_sweep(
     the cross product in the order the sweep lists keys and values.
     """
     path = Path(file)
-    text = _read_text(path)
+    text = read_scenario_text(path)
     base = parse_scenario(text, str(path), overrides, seed=seed, base_dir=path.parent)
     if base.sweep is None:
         return []
-    _, lines = _read_yaml(text, str(path))
+    _, lines = read_yaml_document(text, str(path))
     axes = [
         [
             (key, parse_key_path(key), value, f"{path}:{lines.get(('sweep', key, i), 0)}")
@@ -136,17 +119,6 @@ def load_sweep(
     return points
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ScenarioError(
-            [ScenarioIssue(str(path), "", f"cannot read: {error.strerror}")]
-        ) from None
-    except UnicodeDecodeError:
-        raise ScenarioError([ScenarioIssue(str(path), "", "is not UTF-8 text")]) from None
-
-
 def parse_scenario(
     text: str,
     source: str = "<scenario>",
@@ -163,7 +135,7 @@ def parse_scenario(
     and drops the ``sweep``: that is how a sweep's point is made.
     """
     base_dir = base_dir if base_dir is not None else Path.cwd()
-    data, lines = _read_yaml(text, source)
+    data, lines = read_yaml_document(text, source)
     origins: dict[KeyPath, str] = {key: f"{source}:{line}" for key, line in lines.items()}
     issues: list[ScenarioIssue] = []
     if assign:
@@ -175,14 +147,16 @@ def parse_scenario(
             issues.append(ScenarioIssue(origin, "", str(error)))
             continue
         _take_origin(origins, key_path, origin)
-    all_overrides = list(overrides) + ([f"seed={seed}"] if seed is not None else [])
-    for override in all_overrides:
+    sets = [(override, f"--set {override}") for override in overrides]
+    if seed is not None:
+        sets.append((f"seed={seed}", f"--seed {seed}"))
+    for override, origin in sets:
         try:
-            key_path = _apply_override(data, override)
+            key_path = _apply_override(data, override, origin)
         except ValueError as error:
-            issues.append(ScenarioIssue(f"--set {override}", "", str(error)))
+            issues.append(ScenarioIssue(origin, "", str(error)))
             continue  # report it with the rest below
-        _take_origin(origins, key_path, "--set")  # the issue's key path says which one
+        _take_origin(origins, key_path, origin)
     try:
         scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as error:
@@ -192,137 +166,30 @@ def parse_scenario(
     return scenario
 
 
-_TOO_DEEP = "is nested too deeply, or an alias (*name) contains itself"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader whose documents we compose ourselves to keep each key's line."""
-
-
-def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
-    try:
-        loader = _LineLoader(text)
-    except yaml.reader.ReaderError as error:  # a control character: the reader checks them all
-        row = text.count("\n", 0, error.position) + 1
-        message = f"YAML syntax: character #x{error.character:04x} is not allowed"
-        raise ScenarioError([ScenarioIssue(f"{source}:{row}", "", message)]) from None
-    try:
-        root = loader.get_single_node()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = error.problem or error.context or "invalid YAML"
-        raise ScenarioError(
-            [ScenarioIssue(f"{source}{line}", "", f"YAML syntax: {problem}")]
-        ) from None
-    except yaml.YAMLError as error:
-        raise ScenarioError([ScenarioIssue(source, "", f"YAML syntax: {error}")]) from None
-    except RecursionError:
-        raise ScenarioError([ScenarioIssue(source, "", _TOO_DEEP)]) from None
-    finally:
-        loader.dispose()
-    if root is None:
-        raise ScenarioError(
-            [ScenarioIssue(source, "", "is empty; a scenario needs at least a name")]
-        )
-    if not isinstance(root, yaml.MappingNode):
-        where = f"{source}:{root.start_mark.line + 1}"
-        raise ScenarioError([ScenarioIssue(where, "", "must be a mapping of keys")])
-    lines: dict[KeyPath, int] = {(): root.start_mark.line + 1}
-    issues: list[ScenarioIssue] = []
-    try:
-        data = _construct(loader, root, (), lines, issues, source)
-    except RecursionError:
-        raise ScenarioError([ScenarioIssue(source, "", _TOO_DEEP)]) from None
-    if issues:
-        raise ScenarioError(issues)
-    assert isinstance(data, dict)  # a MappingNode constructs to a dict
-    return data, lines
-
-
-def _construct(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    key_path: KeyPath,
-    lines: dict[KeyPath, int],
-    issues: list[ScenarioIssue],
-    source: str,
-) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            known_issues = len(issues)
-            key = _construct_scalar(loader, key_node, key_path, issues, source)
-            if len(issues) > known_issues:
-                continue  # the key itself could not be read; that is reported
-            if not isinstance(key, str):
-                where = format_key_path(key_path)
-                issues.append(ScenarioIssue(f"{source}:{line}", where, f"key {key!r} is not text"))
-                continue
-            child = (*key_path, key)
-            if key in result:
-                issue = ScenarioIssue(f"{source}:{line}", format_key_path(child), "duplicate key")
-                issues.append(issue)
-            lines[child] = line
-            result[key] = _construct(loader, value_node, child, lines, issues, source)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item_node in enumerate(node.value):
-            child = (*key_path, index)
-            lines[child] = item_node.start_mark.line + 1
-            items.append(_construct(loader, item_node, child, lines, issues, source))
-        return items
-    return _construct_scalar(loader, node, key_path, issues, source)
-
-
-def _construct_scalar(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    key_path: KeyPath,
-    issues: list[ScenarioIssue],
-    source: str,
-) -> Any:
-    """PyYAML's value for ``node``; one it cannot build (``!foo x``, ``!!float 1``) is an issue."""
-    where = f"{source}:{node.start_mark.line + 1}"
-    if node.tag == _MERGE_TAG:
-        message = "YAML merge keys (<<) are not supported; write the keys out"
-        issues.append(ScenarioIssue(where, format_key_path(key_path), message))
-        return None
-    try:
-        return loader.construct_object(node, deep=True)
-    except Exception as error:  # PyYAML's constructors also raise ValueError, AttributeError
-        if isinstance(error, yaml.MarkedYAMLError) and error.problem:
-            message = f"YAML value: {error.problem}"
-        else:
-            message = f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}"
-        issues.append(ScenarioIssue(where, format_key_path(key_path), message))
-        return None
-
-
 def _defaults() -> dict[str, Any]:
     """Every default of a scenario as YAML keys, to fill what an override reaches into."""
     return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
 
 
 def _take_origin(origins: dict[KeyPath, str], key_path: KeyPath, origin: str) -> None:
-    """A value set at ``key_path`` owns that key and everything below it."""
+    """A value set at ``key_path`` owns that key and everything below it, and the parents
+    that the file did not have (they were filled in from the defaults for it)."""
     for known in [k for k in origins if k[: len(key_path)] == key_path]:
         del origins[known]
     origins[key_path] = origin
+    for length in range(1, len(key_path)):
+        origins.setdefault(key_path[:length], origin)
 
 
-def _apply_override(data: dict[str, Any], override: str) -> KeyPath:
+def _apply_override(data: dict[str, Any], override: str, origin: str) -> KeyPath:
     key_text, equals, value_text = override.partition("=")
     if not equals:
         raise ValueError("an override is KEY=VALUE, e.g. path[0].one_way_delay=40ms")
     key_path = parse_key_path(key_text.strip())
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else value_text
-    except Exception:  # not YAML (PyYAML raises more than YAMLError): take the text as it is
-        value = value_text
+        value = read_yaml_value(value_text, origin) if value_text.strip() else value_text
+    except ScenarioError as error:
+        raise ValueError("; ".join(issue.message for issue in error.issues)) from None
     _set(data, key_path, value)
     return key_path
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 
 __all__ = [
+    "MAX_DURATION_S",
     "UnitError",
     "format_bytes",
     "format_duration",
@@ -26,6 +27,7 @@ __all__ = [
     "parse_duration",
     "parse_rate",
     "parse_ratio",
+    "shown",
 ]
 
 
@@ -76,15 +78,29 @@ _BYTE_UNITS = {
 }
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _split(value: object, kind: str, example: str) -> tuple[float, str]:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise UnitError(f"{value!r} is not {kind} (write it like {example})")
-    if isinstance(value, int | float):
-        return float(value), ""
-    match = _NUMBER_AND_UNIT.match(value)
-    if match is None:
-        raise UnitError(f"{value!r} is not {kind} (write it like {example})")
-    return float(match.group(1)), match.group(2)
+        raise UnitError(f"{shown(value)} is not {kind} (write it like {example})")
+    if isinstance(value, str):
+        match = _NUMBER_AND_UNIT.match(value)
+        if match is None:
+            raise UnitError(f"{shown(value)} is not {kind} (write it like {example})")
+        text, unit = match.group(1), match.group(2)
+    else:
+        text, unit = value, ""
+    try:
+        number = float(text)
+    except OverflowError:  # an integer beyond a float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise UnitError(f"{shown(value)} is not a finite number; {kind} must be one")
+    return number, unit
 
 
 def _scaled(value: object, kind: str, example: str, units: dict[str, float]) -> float:
@@ -92,19 +108,29 @@ def _scaled(value: object, kind: str, example: str, units: dict[str, float]) -> 
     if unit == "":
         if number == 0.0:
             return 0.0  # zero needs no unit
-        raise UnitError(f"{value!r} has no unit; {kind} needs one (write it like {example})")
+        raise UnitError(f"{shown(value)} has no unit; {kind} needs one (write it like {example})")
     if unit not in units:
         known = ", ".join(units)
-        raise UnitError(f"{value!r}: unknown unit {unit!r} for {kind} (known: {known})")
+        raise UnitError(f"{shown(value)}: unknown unit {shown(unit)} for {kind} (known: {known})")
     result = number * units[unit]
     if not math.isfinite(result):
-        raise UnitError(f"{value!r} is too large for {kind}")
+        raise UnitError(f"{shown(value)} is too large for {kind}")
     return result
 
 
+MAX_DURATION_S = 7 * 86400.0
+"""Longer than any run or timer a scenario needs (keep-alive periods of hours included)."""
+
+
 def parse_duration(value: object) -> float:
-    """A duration in seconds from ``'20ms'``, ``'1.5s'``, ``'2min'``; a bare number only if 0."""
-    return _scaled(value, "a duration", "'20ms' or '1.5s'", _DURATION_UNITS)
+    """A duration in seconds from ``'20ms'``, ``'1.5s'``, ``'2min'``; a bare number only if 0.
+
+    At most ``MAX_DURATION_S``: a week holds every timer and run voipbed models.
+    """
+    seconds = _scaled(value, "a duration", "'20ms' or '1.5s'", _DURATION_UNITS)
+    if seconds > MAX_DURATION_S:
+        raise UnitError(f"{shown(value)} is longer than a week, the longest duration voipbed takes")
+    return seconds
 
 
 def parse_rate(value: object) -> float:
@@ -115,7 +141,7 @@ def parse_rate(value: object) -> float:
 def parse_bytes(value: object) -> float:
     """A size in bytes from ``'1500B'``, ``'64KiB'``, ``'1MB'``; a bare integer counts bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)  # a whole number of bytes is unambiguous
+        return _split(value, "a size in bytes", "1500")[0]  # a whole number of bytes
     return _scaled(value, "a size in bytes", "'1500B' or '64KiB'", _BYTE_UNITS)
 
 
@@ -127,9 +153,9 @@ def parse_ratio(value: object) -> float:
     elif unit == "":
         ratio = number
     else:
-        raise UnitError(f"{value!r} is not a percentage (write it like '2%' or 0.02)")
+        raise UnitError(f"{shown(value)} is not a percentage (write it like '2%' or 0.02)")
     if not 0.0 <= ratio <= 1.0:
-        raise UnitError(f"{value!r} is not a ratio between 0% and 100%")
+        raise UnitError(f"{shown(value)} is not a ratio between 0% and 100%")
     return ratio
 
 

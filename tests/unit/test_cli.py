@@ -95,7 +95,7 @@ def test_validate_applies_overrides() -> None:
     """``validate --set`` checks the file as overridden and names the bad override."""
     result = invoke("validate", str(DEFAULT), "--set", "path[0].loss=lots")
     assert_clean_exit(result, 2)
-    assert "--set: path[0].loss: 'lots' is not a percentage" in result.stderr
+    assert "--set path[0].loss=lots: path[0].loss: 'lots' is not a percentage" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -173,8 +174,8 @@ def test_self_referencing_alias_is_an_issue(tmp_path: Path) -> None:
     """An alias inside its own anchor cannot be expanded; that is an issue, not a crash."""
     path = write(tmp_path, "name: x\npath: &p [*p]\n")
     (issue,) = issues_of(path)
-    assert issue.origin == str(path)
-    assert "alias" in issue.message
+    assert issue.origin == f"{path}:2"
+    assert issue.message == "the alias *p is inside its own anchor"
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
@@ -182,7 +183,7 @@ def test_empty_file_is_an_issue(tmp_path: Path, text: str) -> None:
     """A file with no document says it is empty."""
     path = write(tmp_path, text)
     (issue,) = issues_of(path)
-    assert issue.origin == str(path)
+    assert issue.origin == f"{path}:1"
     assert issue.message.startswith("is empty")
 
 
@@ -227,9 +228,9 @@ def test_unreadable_file_is_an_issue(tmp_path: Path) -> None:
     assert issue.origin == str(missing)
     assert issue.message.startswith("cannot read")
     latin = tmp_path / "latin.yaml"
-    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    latin.write_bytes("name: x\ndescription: caf\xe9\n".encode("latin-1"))
     (issue,) = issues_of(latin)
-    assert (issue.origin, issue.message) == (str(latin), "is not UTF-8 text")
+    assert (issue.origin, issue.message) == (f"{latin}:2", "is not UTF-8 text (byte 0xe9)")
 
 
 def test_set_overrides_an_existing_key() -> None:
@@ -282,7 +283,7 @@ def test_invalid_set_is_an_issue_naming_the_override(override: str, message: str
 def test_invalid_set_value_is_reported_at_the_override() -> None:
     """A bad value given with ``--set`` names the override and the key path."""
     (issue,) = issues_of(DEFAULT, ("path[1].loss=lots",))
-    assert (issue.origin, issue.key_path) == ("--set", "path[1].loss")
+    assert (issue.origin, issue.key_path) == ("--set path[1].loss=lots", "path[1].loss")
     assert "'lots' is not a percentage" in issue.message
 
 
@@ -293,7 +294,7 @@ def test_override_errors_are_reported_with_file_errors(tmp_path: Path) -> None:
     origins = [issue.origin for issue in issues]
     assert set(origins) == {
         "--set nonsense",
-        "--set",
+        "--set duration=forever",
         f"{path}:2",
         f"{path}:4",
         f"{path}:8",
@@ -310,9 +311,9 @@ def test_seed_argument_overrides_the_file() -> None:
 
 
 def test_invalid_seed_argument_is_reported_as_an_override() -> None:
-    """A negative ``seed=`` is an issue whose origin is the seed override."""
+    """A negative ``seed=`` is an issue whose origin is the ``--seed`` option."""
     (issue,) = issues_of(DEFAULT, seed=-1)
-    assert (issue.origin, issue.key_path) == ("--set", "seed")
+    assert (issue.origin, issue.key_path) == ("--seed -1", "seed")
 
 
 def test_format_key_path_writes_indices_in_brackets() -> None:
@@ -392,3 +393,84 @@ def test_any_valid_scenario_round_trips(data: dict[str, object]) -> None:
     resolved = scenario.to_yaml_dict()
     assert Scenario.model_validate(resolved) == scenario
     assert parse_scenario(yaml.safe_dump(resolved), "resolved.yaml") == scenario
+
+
+ALIAS_BOMB = "name: x\n" + "".join(
+    f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]\n" for level in range(1, 10)
+).replace("*l0", "lol")
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    """A few hundred bytes of aliases that would expand to 10^9 values: refused at the alias
+    whose expansion crosses the limit."""
+    path = write(tmp_path, ALIAS_BOMB)
+    assert len(ALIAS_BOMB) < 500
+    (issue,) = issues_of(path)
+    assert issue.origin.startswith(f"{path}:")
+    assert "expands to more than 100,000 values" in issue.message
+    assert 2 <= int(issue.origin.rpartition(":")[2]) <= 10
+
+
+def test_deep_nesting_is_refused_with_its_line(tmp_path: Path) -> None:
+    """Nesting beyond the limit is an issue at the line where it goes too deep."""
+    path = write(tmp_path, "name: x\n\ndescription: " + "[" * 10_000 + "]" * 10_000 + "\n")
+    (issue,) = issues_of(path)
+    assert (issue.origin, issue.message) == (f"{path}:3", "is nested more than 64 levels deep")
+
+
+@pytest.mark.parametrize("special", ["fifo", "directory", "/dev/zero"])
+def test_files_that_are_not_regular_are_refused_without_reading(
+    tmp_path: Path, special: str
+) -> None:
+    """A FIFO (which would block), a folder and a device (endless) are refused up front."""
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "scenario.yaml"
+        os.mkfifo(path)
+    elif special == "directory":
+        path = tmp_path
+    (issue,) = issues_of(path)
+    assert (issue.origin, issue.message) == (
+        str(path),
+        "is not a regular file (a scenario is a YAML file)",
+    )
+
+
+def test_a_huge_file_is_refused_by_its_size(tmp_path: Path) -> None:
+    """A 100 MB file (sparse here) is refused from its size, not read."""
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as file:
+        file.truncate(100_000_000)
+    (issue,) = issues_of(path)
+    assert issue.origin == str(path)
+    assert issue.message == "is 100,000,000 bytes; a scenario is at most 1,048,576"
+
+
+def test_unquoted_on_and_off_keys_are_text(tmp_path: Path) -> None:
+    """``on:`` and ``off:`` (YAML 1.1 booleans) name on/off cross traffic's periods."""
+    path = write(
+        tmp_path,
+        "name: x\npath:\n  - name: a\n    capacity: 10Mbps\n    cross_traffic:\n"
+        "      - {kind: onoff, rate: 1Mbps, on: 2s, off: 500ms}\n",
+    )
+    traffic = load_scenario(path).path[0].cross_traffic[0]
+    assert (traffic.on_s, traffic.off_s) == (2.0, 0.5)
+    quoted = write(tmp_path, "name: x\ncalls: {'on': 1}\n", name="quoted.yaml")
+    assert issues_of(quoted)[0].key_path == "calls.on"
+
+
+def test_set_value_is_read_within_the_same_bounds() -> None:
+    """An alias bomb given with ``--set`` is refused and named by its override."""
+    bomb = "{" + ALIAS_BOMB.partition("\n")[2].replace("\n", ", ").rstrip(", ") + "}"
+    (issue,) = issues_of(DEFAULT, (f"description={bomb}",))
+    assert issue.origin == f"--set description={bomb}"
+    assert "expands to more than 100,000 values" in issue.message
+
+
+def test_set_owns_the_defaults_it_fills_in(tmp_path: Path) -> None:
+    """Keys filled from the defaults for an override are blamed on it, not on a file line."""
+    path = write(tmp_path, "name: minimal\n")
+    issues = issues_of(path, ("path[1].queue.packets=0",))
+    assert [(issue.origin, issue.key_path) for issue in issues] == [
+        ("--set path[1].queue.packets=0", "path[1].queue.packets")
+    ]

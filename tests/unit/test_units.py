@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voipbed.units import (
+    MAX_DURATION_S,
     UnitError,
     format_bytes,
     format_duration,
@@ -137,11 +138,35 @@ def test_unit_error_is_a_value_error_naming_the_value_and_kind() -> None:
         parse_rate(True)
 
 
-@pytest.mark.parametrize("value", [-0.1, "-1%", 1.5, "101%", "100.5%", float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [-0.1, "-1%", 1.5, "101%", "100.5%"])
 def test_parse_ratio_rejects_values_outside_zero_to_one(value: object) -> None:
-    """A negative ratio, one above 100 % and NaN/infinity are errors."""
+    """A negative ratio and one above 100 % are errors."""
     with pytest.raises(UnitError, match="is not a ratio between 0% and 100%"):
         parse_ratio(value)
+
+
+@pytest.mark.parametrize("parse", [parse_ratio, parse_duration, parse_rate, parse_bytes])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 10**400, "1e400%"])
+def test_parsers_refuse_what_is_not_a_finite_number(
+    parse: Callable[[object], float], value: object
+) -> None:
+    """NaN, infinities and integers beyond a float's range are errors, not values."""
+    with pytest.raises(UnitError, match="is not a finite number"):
+        parse(value)
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    """A huge value is quoted in part, so that the message stays one line."""
+    with pytest.raises(UnitError) as caught:
+        parse_duration("9" * 5000 + "ms")
+    assert len(str(caught.value)) < 120
+
+
+def test_durations_end_at_a_week() -> None:
+    """A week is the longest duration; a timer of 1e300 s is refused, not carried."""
+    assert parse_duration("168h") == MAX_DURATION_S
+    with pytest.raises(UnitError, match="longer than a week"):
+        parse_duration("1e300s")
 
 
 def test_parse_ratio_rejects_units_other_than_percent() -> None:
@@ -181,9 +206,9 @@ def test_format_picks_the_largest_readable_unit(
     assert format_(value) == text
 
 
-@given(st.floats(min_value=0.0, max_value=1e6))
+@given(st.floats(min_value=0.0, max_value=MAX_DURATION_S))
 def test_duration_round_trips_exactly(seconds: float) -> None:
-    """``parse_duration(format_duration(x)) == x`` for every duration up to 1e6 s."""
+    """``parse_duration(format_duration(x)) == x`` for every duration up to a week."""
     assert parse_duration(format_duration(seconds)) == seconds
 
 

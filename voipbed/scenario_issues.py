@@ -1,0 +1,29 @@
+"""What is wrong with a scenario: issues naming where (file:line or `--set`) and which key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["ScenarioError", "ScenarioIssue"]
+
+
+@dataclass(frozen=True)
+class ScenarioIssue:
+    """One problem in a scenario: where, which key, what."""
+
+    origin: str  # "file.yaml:14", "--set KEY=VALUE" or "--seed N"
+    key_path: str  # "path[1].loss"; "" for the whole document
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.origin}: {self.key_path}" if self.key_path else self.origin
+        return f"{where}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; carries every issue found."""
+
+    def __init__(self, issues: Sequence[ScenarioIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
