@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from voipbed.budget import MAX_PACKETS, overruns
 from voipbed.keypath import KeyPath, format_key_path, parse_key_path
 from voipbed.scenario import Scenario
 from voipbed.scenario_issues import ScenarioError, ScenarioIssue
@@ -67,17 +68,26 @@ def compact_value(value: Any) -> str:
 
 
 def load_scenario(
-    file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
+    file: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    max_packets: int = MAX_PACKETS,
 ) -> Scenario:
     """Read, override and validate a scenario file; raise ``ScenarioError`` with every issue."""
     path = Path(file)
+    text = read_scenario_text(path)
     return parse_scenario(
-        read_scenario_text(path), str(path), overrides, seed=seed, base_dir=path.parent
+        text, str(path), overrides, seed=seed, base_dir=path.parent, max_packets=max_packets
     )
 
 
 def load_sweep(
-    file: str | Path, overrides: Sequence[str] = (), *, seed: int | None = None
+    file: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    max_packets: int = MAX_PACKETS,
 ) -> list[SweepPoint]:
     """The points of a scenario file's ``sweep`` (none without one), each validated.
 
@@ -107,7 +117,13 @@ def load_sweep(
         assignments.append((("name",), name, str(path)))
         try:
             scenario = parse_scenario(
-                text, str(path), overrides, seed=seed, base_dir=path.parent, assign=assignments
+                text,
+                str(path),
+                overrides,
+                seed=seed,
+                base_dir=path.parent,
+                assign=assignments,
+                max_packets=max_packets,
             )
         except ScenarioError as error:
             issues.update((str(issue), issue) for issue in error.issues)
@@ -127,12 +143,14 @@ def parse_scenario(
     seed: int | None = None,
     base_dir: Path | None = None,
     assign: Sequence[tuple[KeyPath, Any, str]] = (),
+    max_packets: int = MAX_PACKETS,
 ) -> Scenario:
     """Validate scenario YAML ``text``; ``source`` names it in error messages.
 
     Relative trace paths are read from ``base_dir`` (default: the working directory).
     ``assign`` sets values before the overrides, each (key path, value, origin),
-    and drops the ``sweep``: that is how a sweep's point is made.
+    and drops the ``sweep``: that is how a sweep's point is made. A scenario beyond
+    the limits of ``voipbed.budget`` (``max_packets`` among them) is refused.
     """
     base_dir = base_dir if base_dir is not None else Path.cwd()
     data, lines = read_yaml_document(text, source)
@@ -161,6 +179,12 @@ def parse_scenario(
         scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as error:
         issues.extend(_issues_from(error, data, origins, source))
+    if issues:
+        raise ScenarioError(issues)
+    if scenario.sweep is None:  # a sweep's points are checked one by one
+        for overrun in overruns(scenario, max_packets):
+            origin = _origin_of(overrun.key_path, origins, source)
+            issues.append(ScenarioIssue(origin, format_key_path(overrun.key_path), overrun.message))
     if issues:
         raise ScenarioError(issues)
     return scenario
