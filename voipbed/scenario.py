@@ -46,7 +46,7 @@ from voipbed.scenario_path import (
     default_path,
 )
 from voipbed.scenario_radio import Radio
-from voipbed.schema_types import Duration, Ratio, Section
+from voipbed.schema_types import Duration, Ratio, Section, ShortForm
 
 __all__ = [
     "AdaptiveJitterBuffer",
@@ -105,21 +105,38 @@ class Plc(StrEnum):
 class Calls(Section):
     """The calls of the run: each has an uplink and a downlink RTP flow."""
 
-    count: StrictInt = Field(1, ge=1, le=1_000_000)
+    count: StrictInt = Field(
+        1, ge=1, le=1_000_000, description="Calls in the run, each an uplink and a downlink flow."
+    )
     start_spread_s: Duration = Field(
-        0.0, alias="start_spread", description="Call starts are uniform in [0, start_spread]."
+        0.0,
+        alias="start_spread",
+        description="Call starts are uniform in [0, start_spread], a duration.",
     )
     hold_time_s: Duration | None = Field(
-        None, alias="hold_time", description="Call length; null: until the end of the run."
+        None,
+        alias="hold_time",
+        description="Call length, a duration; null: until the end of the run.",
     )
-    codec: CodecName = "PCMU"
+    codec: CodecName = Field(
+        "PCMU", description="The media codec by name (PCMU, G722, AMR-12.2, ...; models/codecs.py)."
+    )
     ptime_s: Duration = Field(
         "20ms",
         alias="ptime",
         validate_default=True,  # the default must fit the codec too (iLBC-30 is never 20 ms)
-        description="Packetization; 20 ms is RFC 3551 clause 4.5's default.",
+        description=(
+            "Packetization, a duration and a whole number of the codec's frames; 20 ms is "
+            "RFC 3551 clause 4.5's default."
+        ),
     )
-    plc: Plc = Plc.CODEC
+    plc: Plc = Field(
+        Plc.CODEC,
+        description=(
+            "Loss concealment at the receiver, which sets the E-model's Bpl: codec (the codec's "
+            "own), repetition (the last frame repeated, fading) or none (silence)."
+        ),
+    )
     dscp: StrictInt = Field(
         46, ge=0, le=63, description="Media DSCP; 46 is EF, RFC 4594 clause 4.1 telephony."
     )
@@ -135,8 +152,15 @@ class Calls(Section):
     rtcp_share_ratio: Ratio = Field(
         0.05,
         alias="rtcp_share",
-        description="RTCP bandwidth over the media rate; 5 % is RFC 3550 clause 6.2's.",
+        description="RTCP bandwidth over the media rate, a ratio; 5% is RFC 3550 clause 6.2's.",
     )
+
+    @field_validator("rtcp_share_ratio")
+    @classmethod
+    def _media_left(cls, share: float) -> float:
+        if share >= 1.0:
+            raise ValueError("rtcp_share must be below 100% (RTCP is a share of the media rate)")
+        return share
 
     @field_validator("ptime_s")
     @classmethod
@@ -174,13 +198,15 @@ class Calls(Section):
 class FixedJitterBuffer(Section):
     """A fixed playout delay after the first packet of a call (late packets discarded)."""
 
-    kind: Literal["fixed"] = "fixed"
+    kind: Literal["fixed"] = Field(
+        "fixed", description="A fixed playout delay; a jitter buffer without a kind is this one."
+    )
     delay_s: Duration = Field(
         0.060,
         alias="delay",
         description=(
-            "Playout delay. 60 ms: the middle of the 40-80 ms fixed settings common in "
-            "VoIP handsets and gateways (an assumption; set yours)."
+            "Playout delay, a duration. 60 ms: the middle of the 40-80 ms fixed settings "
+            "common in VoIP handsets and gateways (an assumption; set yours)."
         ),
     )
 
@@ -195,15 +221,42 @@ _NETEQ = jb.NetEqJitterBuffer()
 class AdaptiveJitterBuffer(Section):
     """Playout delay adapted at talk spurts (Ramjee et al., INFOCOM 1994, algorithm 1)."""
 
-    kind: Literal["adaptive"]
-    alpha: float = Field(_ADAPTIVE.alpha, gt=0, lt=1)
-    beta: float = Field(_ADAPTIVE.beta, ge=0)
+    kind: Literal["adaptive"] = Field(
+        description="Playout delay set at each talk spurt (Ramjee et al., INFOCOM 1994)."
+    )
+    alpha: float = Field(
+        _ADAPTIVE.alpha,
+        gt=0,
+        lt=1,
+        description=(
+            "Weight of the past in the delay and variation estimates; Ramjee et al. 1994's "
+            "value for algorithms 1 and 2."
+        ),
+    )
+    beta: float = Field(
+        _ADAPTIVE.beta,
+        ge=0,
+        description=(
+            "Safety factor on the variation: playout delay = estimate + beta * variation "
+            "(Ramjee et al. 1994)."
+        ),
+    )
     max_spurt_s: Duration | None = Field(
         _ADAPTIVE.max_spurt_s,
         alias="max_spurt",
-        description="Adjust at least this often in a flow without silence; null: only at gaps.",
+        description=(
+            "Adjust at least this often in a flow without silence, a duration; about ITU-T "
+            "P.59's mean talk spurt; null: only at gaps."
+        ),
     )
-    initial_variation_s: Duration = Field(_ADAPTIVE.initial_variation_s, alias="initial_variation")
+    initial_variation_s: Duration = Field(
+        _ADAPTIVE.initial_variation_s,
+        alias="initial_variation",
+        description=(
+            "Variation estimate at a flow's first packet, a duration; 0 is an assumption "
+            "(the paper gives no start value)."
+        ),
+    )
 
     def to_model(self, frame_s: float) -> jb.AdaptiveJitterBuffer:
         return jb.AdaptiveJitterBuffer(
@@ -214,9 +267,33 @@ class AdaptiveJitterBuffer(Section):
 class NetEqJitterBuffer(Section):
     """A NetEQ-like buffer: a delay quantile target and time-stretching (models.jitter_buffer)."""
 
-    kind: Literal["neteq"]
-    quantile_ratio: Ratio = Field(_NETEQ.quantile, alias="quantile")
-    forget_factor: float = Field(_NETEQ.forget_factor, gt=0, lt=1)
+    kind: Literal["neteq"] = Field(
+        description="A NetEQ-like buffer: a delay quantile target and time-stretching."
+    )
+    quantile_ratio: Ratio = Field(
+        _NETEQ.quantile,
+        alias="quantile",
+        description=(
+            "Target quantile of the relative delay, a ratio; WebRTC NetEq's "
+            "(DelayManager::Config quantile)."
+        ),
+    )
+    forget_factor: float = Field(
+        _NETEQ.forget_factor,
+        gt=0,
+        lt=1,
+        description=(
+            "Delay histogram's forgetting factor per update; WebRTC NetEq's "
+            "(DelayManager::Config forget_factor)."
+        ),
+    )
+
+    @field_validator("quantile_ratio")
+    @classmethod
+    def _inner_quantile(cls, quantile: float) -> float:
+        if not 0.0 < quantile < 1.0:
+            raise ValueError("quantile must be between 0% and 100%, both excluded")
+        return quantile
 
     def to_model(self, frame_s: float) -> jb.NetEqJitterBuffer:
         return jb.NetEqJitterBuffer(
@@ -235,6 +312,7 @@ JitterBuffer = Annotated[
     FixedJitterBuffer | AdaptiveJitterBuffer | NetEqJitterBuffer,
     Field(discriminator="kind"),
     BeforeValidator(_fixed_unless_said),
+    ShortForm(FixedJitterBuffer, "Without a kind: the fixed jitter buffer."),
 ]
 
 
@@ -247,8 +325,22 @@ class Device(Section):
     handset: set it from your device's measurement.
     """
 
-    send_latency_s: Duration = Field(0.015, alias="send_latency")
-    receive_latency_s: Duration = Field(0.015, alias="receive_latency")
+    send_latency_s: Duration = Field(
+        0.015,
+        alias="send_latency",
+        description=(
+            "Audio path delay of the sending handset, a duration; 15 ms is an assumption "
+            "within 3GPP TS 26.131 clause 5.12's bound on a terminal (set yours)."
+        ),
+    )
+    receive_latency_s: Duration = Field(
+        0.015,
+        alias="receive_latency",
+        description=(
+            "Audio path delay of the receiving handset, a duration; 15 ms is an assumption "
+            "within 3GPP TS 26.131 clause 5.12's bound on a terminal (set yours)."
+        ),
+    )
 
 
 class SipTransport(StrEnum):
@@ -264,13 +356,18 @@ class SipLoad(Section):
 
     calls: StrictInt = Field(ge=1, le=1_000_000, description="Calls SIPp places in all.")
     calls_per_second: float = Field(gt=0, le=10_000, description="Rate SIPp places them at.")
-    hold_s: Duration = Field(0.0, alias="hold", description="How long each call lasts.")
+    hold_s: Duration = Field(0.0, alias="hold", description="How long each call lasts, a duration.")
 
 
 class Signalling(Section):
     """SIP between the handsets and the SIP core (real stacks: the emulation only)."""
 
-    transport: SipTransport = SipTransport.UDP
+    transport: SipTransport = Field(
+        SipTransport.UDP,
+        description=(
+            "SIP transport: udp (RFC 3261's default), tcp, or tls (TLS over TCP, port 5061)."
+        ),
+    )
     load: SipLoad | None = Field(
         None,
         description=(
@@ -290,22 +387,38 @@ class EModelSettings(Section):
         description="Advantage factor A; G.107 Table 1 allows up to 10 for cellular mobility.",
     )
     talker_echo_delay_s: Duration | None = Field(
-        None, alias="talker_echo_delay", description="T; null: T = Ta (see models.emodel)."
+        None,
+        alias="talker_echo_delay",
+        description="Talker echo delay T, a duration; null: T = Ta (see models.emodel).",
     )
     listener_echo_round_trip_s: Duration | None = Field(
-        None, alias="listener_echo_round_trip", description="Tr; null: Tr = 2 Ta."
+        None,
+        alias="listener_echo_round_trip",
+        description="Listener echo round trip Tr, a duration; null: Tr = 2 Ta.",
     )
-    telr_db: float = Field(65.0, alias="telr", description="Talker echo loudness rating, dB.")
+    telr_db: float = Field(
+        65.0,
+        alias="telr",
+        description="Talker echo loudness rating TELR in dB; 65 dB is G.107 Table 3's.",
+    )
 
 
 class Scenario(Section):
     """A whole run: the calls, the path they cross, and how the receiver plays them out."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
-    description: str = ""
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=80,
+        description="The scenario's name; it begins the name of each run's folder.",
+    )
+    description: str = Field("", description="What the scenario is for, in a sentence or two.")
     seed: StrictInt = Field(1, ge=0, description="Same scenario and seed: identical trace.")
-    duration_s: Duration = Field(60.0, alias="duration")
-    calls: Calls = Calls()
+    duration_s: Duration = Field(
+        60.0, alias="duration", description="Length of the run, a duration > 0."
+    )
+    calls: Calls = Field(
+        Calls(), description="The calls: how many, when they start, codec and packetization."
+    )
 
     @field_validator("duration_s")
     @classmethod
@@ -324,12 +437,29 @@ class Scenario(Section):
             )
         return calls
 
-    path: tuple[Segment, ...] = Field(default_factory=default_path)
-    jitter_buffer: JitterBuffer = FixedJitterBuffer()
-    device: Device = Device()
-    emodel: EModelSettings = EModelSettings()
-    radio: Radio = Radio()
-    signalling: Signalling = Signalling()
+    path: tuple[Segment, ...] = Field(
+        default_factory=default_path,
+        description=(
+            "The hops between the handset and the far end, uplink in this order and "
+            "downlink reversed. Default: radio (10 ms, exponential 2 ms jitter, HARQ, 0.5% "
+            "loss: 3GPP TR 36.913 clause 7.2, TS 23.203 Table 6.1.7) then core (20 ms: "
+            "TS 23.203 Table 6.1.7 Note 1)."
+        ),
+    )
+    jitter_buffer: JitterBuffer = Field(
+        FixedJitterBuffer(),
+        description="The receiver's jitter buffer: kind fixed (the default), adaptive or neteq.",
+    )
+    device: Device = Field(Device(), description="The handsets' audio path delay at each end.")
+    emodel: EModelSettings = Field(
+        EModelSettings(), description="E-model (ITU-T G.107) inputs beyond the network's."
+    )
+    radio: Radio = Field(
+        Radio(), description="The UE's radio hop and its control plane: RRC/DRX and handovers."
+    )
+    signalling: Signalling = Field(
+        Signalling(), description="SIP between handsets and the SIP core (the emulation only)."
+    )
     sweep: dict[str, tuple[Any, ...]] | None = Field(
         None,
         description=(
@@ -364,6 +494,14 @@ class Scenario(Section):
                 "sweep", f"{points} points is more than {MAX_SWEEP_POINTS}; split the sweep"
             )
         return sweep
+
+    @field_validator("jitter_buffer")
+    @classmethod
+    def _buffer_model_accepts(cls, buffer: JitterBuffer, info: ValidationInfo) -> JitterBuffer:
+        calls = info.data.get("calls")
+        if calls is not None:
+            buffer.to_model(frame_s=calls.ptime_s)  # the model's own checks (ValueError)
+        return buffer
 
     @field_validator("path")
     @classmethod

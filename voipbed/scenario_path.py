@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,7 @@ from voipbed.models import loss as loss_models
 from voipbed.models import overhead as overhead_models
 from voipbed.models import queue as queue_models
 from voipbed.models.mahimahi import TraceError
-from voipbed.schema_types import Bytes, Duration, Rate, Ratio, Section
+from voipbed.schema_types import Bytes, Duration, Rate, Ratio, Section, ShortForm
 from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
 
 __all__ = [
@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 
+MIN_WEIGHT = 0.1
+"""The smallest DRR weight of a class (``Queue.weights``)."""
+MIN_PERIOD_S = 0.001
+"""The shortest mean on or off period of on/off cross traffic."""
+
+
 class JitterDistribution(StrEnum):
     """How a segment's extra per-packet delay is drawn (numpy's meaning of ``scale``)."""
 
@@ -59,8 +65,16 @@ class JitterDistribution(StrEnum):
 class Jitter(Section):
     """Random extra delay per packet, added to the segment's one-way delay."""
 
-    distribution: JitterDistribution = JitterDistribution.NONE
-    scale_s: Duration = Field(0.0, alias="scale")
+    distribution: JitterDistribution = Field(
+        JitterDistribution.NONE,
+        description=(
+            "How the extra delay is drawn: none, uniform (U(0, scale)), exponential "
+            "(mean scale) or half_normal (|N(0, scale)|)."
+        ),
+    )
+    scale_s: Duration = Field(
+        0.0, alias="scale", description="Scale of the distribution, a duration; 0 with none."
+    )
     reorder: bool = Field(
         False,
         description=(
@@ -75,6 +89,11 @@ class Jitter(Section):
             raise ValueError("jitter scale given but distribution is 'none'")
         return self
 
+    @model_validator(mode="after")
+    def _model_accepts(self) -> Jitter:
+        self.to_model()  # the model's own checks
+        return self
+
     def to_model(self) -> delay_models.JitterSpec:
         return delay_models.JitterSpec(self.distribution.value, self.scale_s, self.reorder)
 
@@ -82,8 +101,10 @@ class Jitter(Section):
 class BernoulliLoss(Section):
     """Each packet lost independently; ``loss: 2%`` is short for this."""
 
-    model: Literal["bernoulli"] = "bernoulli"
-    rate_ratio: Ratio = Field(0.0, alias="rate")
+    model: Literal["bernoulli"] = Field("bernoulli", description="Each packet lost independently.")
+    rate_ratio: Ratio = Field(
+        0.0, alias="rate", description="Probability that a packet is lost, a ratio (2% or 0.02)."
+    )
 
     def to_model(self) -> loss_models.Bernoulli:
         return loss_models.Bernoulli(self.rate_ratio)
@@ -92,15 +113,27 @@ class BernoulliLoss(Section):
 class GilbertElliottLoss(Section):
     """Bursty loss, a two-state Markov chain per flow: give rate and burst, or p and r."""
 
-    model: Literal["gilbert_elliott"]
-    rate_ratio: Ratio | None = Field(None, alias="rate", description="Mean loss (with burst).")
+    model: Literal["gilbert_elliott"] = Field(
+        description="Bursty loss: a good and a bad state, a Markov chain per flow."
+    )
+    rate_ratio: Ratio | None = Field(
+        None, alias="rate", description="Mean loss, a ratio below 100% (with burst)."
+    )
     burst_packets: float | None = Field(
         None, alias="burst", ge=1.0, description="Mean loss burst in packets (with rate)."
     )
-    p_ratio: Ratio | None = Field(None, alias="p", description="P(good -> bad) per packet.")
-    r_ratio: Ratio | None = Field(None, alias="r", description="P(bad -> good) per packet.")
-    good_loss_ratio: Ratio = Field(0.0, alias="good_loss")
-    bad_loss_ratio: Ratio = Field(1.0, alias="bad_loss")
+    p_ratio: Ratio | None = Field(
+        None, alias="p", description="P(good -> bad) per packet, a ratio (with r)."
+    )
+    r_ratio: Ratio | None = Field(
+        None, alias="r", description="P(bad -> good) per packet, a ratio (with p)."
+    )
+    good_loss_ratio: Ratio = Field(
+        0.0, alias="good_loss", description="Loss in the good state, a ratio (with p and r)."
+    )
+    bad_loss_ratio: Ratio = Field(
+        1.0, alias="bad_loss", description="Loss in the bad state, a ratio (with p and r)."
+    )
 
     @model_validator(mode="after")
     def _one_parameterization(self) -> GilbertElliottLoss:
@@ -115,6 +148,11 @@ class GilbertElliottLoss(Section):
             )
         if by_rate and self.rate_ratio is not None and self.rate_ratio >= 1.0:
             raise ValueError("a bursty loss rate must be below 100%")
+        return self
+
+    @model_validator(mode="after")
+    def _model_accepts(self) -> GilbertElliottLoss:
+        self.to_model()  # the model's own checks
         return self
 
     def to_model(self) -> loss_models.GilbertElliott:
@@ -133,17 +171,11 @@ def _loss_shorthand(value: object) -> object:
     return {"model": "bernoulli", "rate": value} if isinstance(value, str | int | float) else value
 
 
-def _loss_schema_with_shorthand(schema: dict[str, Any]) -> None:
-    """The JSON Schema of ``loss`` also admits the Bernoulli shorthand ``loss: 2%``."""
-    models = {key: schema.pop(key) for key in ("oneOf", "discriminator") if key in schema}
-    shorthand = {"anyOf": [{"type": "string"}, {"type": "number"}], "description": "e.g. 2%"}
-    schema["anyOf"] = [shorthand, models]
-
-
 SegmentLoss = Annotated[
     BernoulliLoss | GilbertElliottLoss,
     Field(discriminator="model"),
     BeforeValidator(_loss_shorthand),
+    ShortForm(Ratio, "Bernoulli loss at this rate: 2% is {model: bernoulli, rate: 2%}."),
 ]
 
 
@@ -156,9 +188,36 @@ class Harq(Section):
     round trip is 8 ms (TS 36.213 clauses 8 and 9.1.2, n+4 then n+8).
     """
 
-    bler_ratio: Ratio = Field(0.10, alias="bler")
-    max_transmissions: StrictInt = Field(5, ge=1, le=32)
-    rtt_s: Duration = Field(0.008, alias="rtt")
+    bler_ratio: Ratio = Field(
+        0.10,
+        alias="bler",
+        description=(
+            "Block error rate of each transmission, a ratio; 10% is the first-transmission "
+            "target of the CQI definition (3GPP TS 36.213 clause 7.2.3)."
+        ),
+    )
+    max_transmissions: StrictInt = Field(
+        5,
+        ge=1,
+        le=32,
+        description=(
+            "Transmissions of a block before it is lost (maxHARQ-Tx); 5 is n5, the default "
+            "of TS 36.331 (MAC-MainConfig)."
+        ),
+    )
+    rtt_s: Duration = Field(
+        0.008,
+        alias="rtt",
+        description=(
+            "Delay each retransmission adds, a duration; 8 ms is the FDD HARQ round trip "
+            "(TS 36.213 clauses 8 and 9.1.2)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _model_accepts(self) -> Harq:
+        self.to_model()  # the model's own checks
+        return self
 
     def to_model(self) -> loss_models.Harq:
         return loss_models.Harq(self.bler_ratio, self.max_transmissions, self.rtt_s)
@@ -167,7 +226,9 @@ class Harq(Section):
 class DropTailAqm(Section):
     """No AQM: drop only what does not fit the buffer."""
 
-    kind: Literal["droptail"] = "droptail"
+    kind: Literal["droptail"] = Field(
+        "droptail", description="Drop-tail: drop only what does not fit the buffer."
+    )
 
     def to_model(self) -> queue_models.DropTail:
         return queue_models.DropTail()
@@ -176,10 +237,26 @@ class DropTailAqm(Section):
 class CoDelAqm(Section):
     """CoDel, RFC 8289: target 5 ms, interval 100 ms (clause 4.3, 4.4); marks ECT packets (5)."""
 
-    kind: Literal["codel"]
-    target_s: Duration = Field(0.005, alias="target")
-    interval_s: Duration = Field(0.100, alias="interval")
-    ecn: bool = True
+    kind: Literal["codel"] = Field(description="CoDel, RFC 8289.")
+    target_s: Duration = Field(
+        0.005,
+        alias="target",
+        description="Acceptable standing queue delay, a duration; 5 ms (RFC 8289 clause 4.3).",
+    )
+    interval_s: Duration = Field(
+        0.100,
+        alias="interval",
+        description=(
+            "How long the queue delay must stay above target before CoDel drops, a duration; "
+            "100 ms (RFC 8289 clause 4.4)."
+        ),
+    )
+    ecn: bool = Field(True, description="Mark ECN-capable (ECT) packets CE instead of dropping.")
+
+    @model_validator(mode="after")
+    def _model_accepts(self) -> CoDelAqm:
+        self.to_model()  # the model's own checks
+        return self
 
     def to_model(self) -> queue_models.CoDel:
         return queue_models.CoDel(self.target_s, self.interval_s, self.ecn)
@@ -188,13 +265,32 @@ class CoDelAqm(Section):
 class PieAqm(Section):
     """PIE, RFC 8033: target and update 15 ms, alpha 0.125, beta 1.25, burst 150 ms (4.2, 5.2)."""
 
-    kind: Literal["pie"]
-    target_s: Duration = Field(0.015, alias="target")
-    update_s: Duration = Field(0.015, alias="update")
-    alpha: float = Field(0.125, gt=0)
-    beta: float = Field(1.25, gt=0)
-    max_burst_s: Duration = Field(0.150, alias="max_burst")
-    ecn: bool = True
+    kind: Literal["pie"] = Field(description="PIE, RFC 8033.")
+    target_s: Duration = Field(
+        0.015, alias="target", description="Queue delay PIE aims at, a duration; 15 ms (RFC 8033)."
+    )
+    update_s: Duration = Field(
+        0.015,
+        alias="update",
+        description="Period of the drop probability's update, a duration; 15 ms (RFC 8033).",
+    )
+    alpha: float = Field(
+        0.125, gt=0, description="Gain on the delay's distance from target; 0.125 (RFC 8033)."
+    )
+    beta: float = Field(
+        1.25, gt=0, description="Gain on the delay's change since the last update; 1.25 (RFC 8033)."
+    )
+    max_burst_s: Duration = Field(
+        0.150,
+        alias="max_burst",
+        description="Burst let through without drops, a duration; 150 ms (RFC 8033).",
+    )
+    ecn: bool = Field(True, description="Mark ECN-capable (ECT) packets CE instead of dropping.")
+
+    @model_validator(mode="after")
+    def _model_accepts(self) -> PieAqm:
+        self.to_model()  # the model's own checks
+        return self
 
     def to_model(self) -> queue_models.Pie:
         return queue_models.Pie(
@@ -208,7 +304,13 @@ def _aqm_shorthand(value: object) -> object:
 
 
 Aqm = Annotated[
-    DropTailAqm | CoDelAqm | PieAqm, Field(discriminator="kind"), BeforeValidator(_aqm_shorthand)
+    DropTailAqm | CoDelAqm | PieAqm,
+    Field(discriminator="kind"),
+    BeforeValidator(_aqm_shorthand),
+    ShortForm(
+        {"type": "string", "enum": ["droptail", "codel", "pie"]},
+        "An AQM by name, with its defaults: codel is {kind: codel}.",
+    ),
 ]
 
 
@@ -223,12 +325,34 @@ class Scheduling(StrEnum):
 class Queue(Section):
     """The queue in front of each direction's link: buffer limits, AQM, DSCP scheduling."""
 
-    limit_packets: StrictInt | None = Field(None, alias="packets", ge=1)
-    limit_bytes: Bytes | None = Field(None, alias="bytes")
-    aqm: Aqm = DropTailAqm()
-    scheduling: Scheduling = Scheduling.FIFO
+    limit_packets: StrictInt | None = Field(
+        None, alias="packets", ge=1, description="Buffer limit in packets; null: none."
+    )
+    limit_bytes: Bytes | None = Field(
+        None,
+        alias="bytes",
+        description=(
+            "Buffer limit in bytes as this hop carries them (header_compression, link_layer), "
+            "a size (1MB, 64KiB, or a whole number of bytes); null: none."
+        ),
+    )
+    aqm: Aqm = Field(
+        DropTailAqm(),
+        description=(
+            "Active queue management: droptail, codel (RFC 8289) or pie (RFC 8033), "
+            "by name or as a mapping with its kind and parameters."
+        ),
+    )
+    scheduling: Scheduling = Field(
+        Scheduling.FIFO,
+        description=(
+            "How the queue serves DSCP classes: fifo (DSCP ignored), strict (EF, then CS3/AF3x "
+            "signalling, then best effort) or weighted (deficit round robin with weights)."
+        ),
+    )
     weights: tuple[float, float, float] = Field(
-        (1.0, 1.0, 1.0), description="DRR weights of EF, signalling and best effort."
+        (1.0, 1.0, 1.0),
+        description="DRR weights of EF, signalling and best effort (scheduling: weighted).",
     )
 
     @field_validator("limit_bytes")
@@ -241,8 +365,10 @@ class Queue(Section):
     @field_validator("weights")
     @classmethod
     def _positive_weights(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
-        if min(value) <= 0:
-            raise PydanticCustomError("queue", "scheduling weights must be > 0")
+        if min(value) < MIN_WEIGHT:
+            # DRR gives a class weight x MTU bytes per turn: below a tenth, a large packet
+            # would wait through hundreds of turns of the round robin.
+            raise PydanticCustomError("queue", f"scheduling weights must be >= {MIN_WEIGHT}")
         return value
 
     @property
@@ -260,20 +386,39 @@ class CrossTrafficKind(StrEnum):
 class CrossTraffic(Section):
     """Background flows that share a segment's queue with the calls (not in the packet trace)."""
 
-    kind: CrossTrafficKind
-    direction: Literal["uplink", "downlink", "both"] = "both"
-    count: StrictInt = Field(1, ge=1, le=1000, description="Identical flows of this kind.")
-    rate_bps: Rate | None = Field(None, alias="rate", description="Sending rate (cbr, onoff).")
-    packet_bytes: Bytes = Field(1500.0, alias="packet_size")
-    dscp: StrictInt = Field(0, ge=0, le=63)
-    ecn: bool = False
-    rtt_s: Duration = Field(
-        0.050, alias="rtt", description="bulk: round trip outside this queue (a typical 50 ms)."
+    kind: CrossTrafficKind = Field(
+        description=(
+            "bulk: greedy and TCP-like (Reno AIMD), builds a standing queue; cbr: constant "
+            "bit rate, unresponsive; onoff: CBR while on, exponential on and off periods."
+        )
     )
-    start_s: Duration = Field(0.0, alias="start")
-    stop_s: Duration | None = Field(None, alias="stop", description="null: the end of the run.")
-    on_s: Duration = Field(1.0, alias="on", description="onoff: mean on period.")
-    off_s: Duration = Field(1.0, alias="off", description="onoff: mean off period.")
+    direction: Literal["uplink", "downlink", "both"] = Field(
+        "both", description="The direction whose queue the flows share."
+    )
+    count: StrictInt = Field(1, ge=1, le=1000, description="Identical flows of this kind.")
+    rate_bps: Rate | None = Field(
+        None, alias="rate", description="Sending rate of cbr and onoff, a bit rate; bulk: none."
+    )
+    packet_bytes: Bytes = Field(
+        1500.0, alias="packet_size", description="Size of each packet, a size from 1 B to 64 KiB."
+    )
+    dscp: StrictInt = Field(0, ge=0, le=63, description="DSCP of the flows; 0 is best effort.")
+    ecn: bool = Field(False, description="Flows sent ECN-capable (ECT(0)): an AQM marks them.")
+    rtt_s: Duration = Field(
+        0.050,
+        alias="rtt",
+        description="bulk: round trip outside this queue, a duration (a typical 50 ms).",
+    )
+    start_s: Duration = Field(
+        0.0, alias="start", description="When the flows start, a duration into the run."
+    )
+    stop_s: Duration | None = Field(
+        None,
+        alias="stop",
+        description="When the flows stop, a duration into the run; null: the end of the run.",
+    )
+    on_s: Duration = Field(1.0, alias="on", description="onoff: mean on period, a duration.")
+    off_s: Duration = Field(1.0, alias="off", description="onoff: mean off period, a duration.")
 
     @model_validator(mode="after")
     def _rate_where_needed(self) -> CrossTraffic:
@@ -286,6 +431,8 @@ class CrossTraffic(Section):
             raise ValueError("packet_size must be between 1 B and 64 KiB")
         if self.stop_s is not None and self.stop_s <= self.start_s:
             raise ValueError("stop must be after start")
+        if self.kind is CrossTrafficKind.ONOFF and min(self.on_s, self.off_s) < MIN_PERIOD_S:
+            raise ValueError(f"on and off periods must be at least {MIN_PERIOD_S * 1e3:g} ms")
         return self
 
     def applies_to(self, direction: str) -> bool:
@@ -293,7 +440,8 @@ class CrossTraffic(Section):
 
 
 def _trace_path(name: str, info: ValidationInfo) -> str:
-    """Resolve a trace name against the scenario's folder and check that it reads."""
+    """Resolve a trace name against the scenario's folder and check that it reads; a trace
+    that is missing, unreadable or malformed is a scenario issue naming the trace file."""
     base_dir = Path((info.context or {}).get("base_dir", "."))
     try:
         path = resolve_trace(name, base_dir)
@@ -309,7 +457,10 @@ TracePath = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": "Mahimahi trace: a path, or a shared trace name (Verizon-LTE-short.up)",
+            "description": (
+                "Mahimahi trace: a path (absolute, or relative to the scenario), or the name "
+                "of a trace in $VOIPBED_TRACE_DIR or the project's traces/ (Verizon-LTE-short.up)"
+            ),
         }
     ),
 ]
@@ -337,29 +488,71 @@ class Segment(Section):
     or a trace for that direction), HARQ, loss, then delay and jitter.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=40)
-    one_way_delay_s: Duration = Field(0.0, alias="one_way_delay")
-    jitter: Jitter = Jitter()
-    loss: SegmentLoss = Field(BernoulliLoss(), json_schema_extra=_loss_schema_with_shorthand)
-    harq: Harq | None = None
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        max_length=40,
+        description="The hop's name, unique in the path; a lost packet's lost_at names it.",
+    )
+    one_way_delay_s: Duration = Field(
+        0.0, alias="one_way_delay", description="Fixed delay in each direction, a duration."
+    )
+    jitter: Jitter = Field(
+        Jitter(), description="Random extra delay per packet, after one_way_delay; none."
+    )
+    loss: SegmentLoss = Field(
+        BernoulliLoss(),
+        description=(
+            "Loss on this hop, one chain per flow: a ratio (Bernoulli), {model: bernoulli, "
+            "rate}, or {model: gilbert_elliott} with rate and burst or p and r; none."
+        ),
+    )
+    harq: Harq | None = Field(
+        None,
+        description=(
+            "LTE hybrid ARQ on this hop ({} takes the TS 36.213 / TS 36.331 defaults); null: none."
+        ),
+    )
     capacity_bps: Rate | None = Field(
         None,
         alias="capacity",
-        description="Constant link rate in each direction without a trace; null: unlimited.",
+        description=(
+            "Constant link rate in each direction without a trace, a bit rate; null: unlimited."
+        ),
     )
-    uplink_trace: TracePath | None = None
-    downlink_trace: TracePath | None = None
-    queue: Queue = Queue()
+    uplink_trace: TracePath | None = Field(
+        None,
+        description=(
+            "Mahimahi delivery-opportunity trace that sets the uplink's capacity (a path, or "
+            "a trace name); null: capacity."
+        ),
+    )
+    downlink_trace: TracePath | None = Field(
+        None,
+        description=(
+            "Mahimahi delivery-opportunity trace that sets the downlink's capacity (a path, "
+            "or a trace name); null: capacity."
+        ),
+    )
+    queue: Queue = Field(
+        Queue(),
+        description="The queue in front of each direction's link; drop-tail, FIFO, unlimited.",
+    )
     bleach_dscp: bool = Field(
         False, description="Remark every packet to DSCP 0 on entering this segment."
     )
-    cross_traffic: tuple[CrossTraffic, ...] = ()
+    cross_traffic: tuple[CrossTraffic, ...] = Field(
+        (), description="Background flows sharing this hop's queue (needs a capacity or traces)."
+    )
     header_compression: HeaderCompression = Field(
         HeaderCompression.NONE,
         description="ROHC shrinks the RTP/UDP/IP headers this hop carries (and queues).",
     )
     link_layer: LinkLayer = Field(
-        LinkLayer.NONE, description="Framing counted in this hop's bytes (capacity, queue)."
+        LinkLayer.NONE,
+        description=(
+            "Framing counted in this hop's bytes (capacity, queue): none (IP packets), lte "
+            "(PDCP, RLC UM and MAC headers) or ethernet (IEEE 802.3 header and FCS)."
+        ),
     )
 
     @field_validator("capacity_bps")

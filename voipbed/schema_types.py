@@ -3,20 +3,33 @@
 ``Duration``, ``Rate``, ``Bytes`` and ``Ratio`` read what people write
 (``20ms``, ``10Mbps``, ``64KiB``, ``2%``) into SI floats, refuse negative
 values, write them back as unit strings that read back identically, and
-describe themselves in the JSON Schema.
+describe themselves in the JSON Schema with a pattern built from the units
+their parser knows. ``ShortForm`` adds to a field's JSON Schema a short way
+of writing it that the field's ``BeforeValidator`` expands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from voipbed import units
 
-__all__ = ["Bytes", "Duration", "Rate", "Ratio", "Section"]
+__all__ = ["Bytes", "Duration", "Rate", "Ratio", "Section", "ShortForm"]
 
 
 def _reader(parse: Callable[[object], float], kind: str) -> BeforeValidator:
@@ -28,20 +41,43 @@ def _reader(parse: Callable[[object], float], kind: str) -> BeforeValidator:
         except units.UnitError as error:
             raise PydanticCustomError("unit", str(error)) from None
         if number < 0:
-            raise PydanticCustomError("negative", f"{value!r} is negative; {kind} must be >= 0")
+            raise PydanticCustomError(
+                "negative", f"{units.shown(value)} is negative; {kind} must be >= 0"
+            )
         return number
 
     return BeforeValidator(read)
 
 
-def _schema(kind: str, example: str) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [{"type": "string"}, {"type": "number"}],
-            "description": f"{kind}, e.g. {example}",
-            "examples": [example],
-        }
-    )
+# A number as people write it, never negative (the readers refuse those): 20, 1.5, .5, 1e-3.
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,2})?"
+_ZERO = r"(?:0+(?:\.0*)?|\.0+)"  # zero needs no unit
+_PERCENT = r"^(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+) ?%$"  # 0% to 100%
+
+
+def _unit_pattern(unit_names: Iterable[str]) -> str:
+    """A number, an optional space and one of ``unit_names``; or a bare zero."""
+    names = "|".join(re.escape(name) for name in sorted(unit_names, key=len, reverse=True))
+    return rf"^(?:{_NUMBER} ?(?:{names})|{_ZERO})$"
+
+
+def _schema(pattern: str, bare: dict[str, Any], *examples: object) -> WithJsonSchema:
+    """A quantity in the JSON Schema: a string matching ``pattern``, or the ``bare`` number.
+
+    No description: each field says what it is, and its unit, itself.
+    """
+    text = {"type": "string", "pattern": pattern}
+    return WithJsonSchema({"anyOf": [text, bare], "examples": list(examples)})
+
+
+_BARE_ZERO = {"type": "number", "const": 0}
+# The units are the parsers' own tables, so a pattern never names a unit its parser lacks.
+_DURATION_SCHEMA = _schema(_unit_pattern(units.DURATION_UNITS), _BARE_ZERO, "20ms", "1.5s")
+_RATE_SCHEMA = _schema(_unit_pattern(units.RATE_UNITS), _BARE_ZERO, "64kbps", "10Mbps")
+_BYTES_SCHEMA = _schema(
+    _unit_pattern(units.BYTE_UNITS), {"type": "integer", "minimum": 0}, "1500B", "64KiB", 1500
+)
+_RATIO_SCHEMA = _schema(_PERCENT, {"type": "number", "minimum": 0, "maximum": 1}, "2%", 0.02)
 
 
 def _writer(format_: Callable[[float], str]) -> PlainSerializer:
@@ -52,29 +88,57 @@ Duration = Annotated[
     float,
     _reader(units.parse_duration, "a duration"),
     _writer(units.format_duration),
-    _schema("a duration", "20ms"),
+    _DURATION_SCHEMA,
 ]
 Rate = Annotated[
     float,
     _reader(units.parse_rate, "a bit rate"),
     _writer(units.format_rate),
-    _schema("a bit rate", "10Mbps"),
+    _RATE_SCHEMA,
 ]
 Bytes = Annotated[
     float,
     _reader(units.parse_bytes, "a size"),
     _writer(units.format_bytes),
-    _schema("a size", "64KiB"),
+    _BYTES_SCHEMA,
 ]
 Ratio = Annotated[
     float,
     _reader(units.parse_ratio, "a ratio"),
     _writer(units.format_ratio),
-    _schema("a ratio", "2%"),
+    _RATIO_SCHEMA,
 ]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False keeps it hashable, as Annotated metadata must be
+class ShortForm:
+    """A short way to write a field, expanded by the field's ``BeforeValidator``.
+
+    Put after the validator in the field's ``Annotated``, it makes the field's
+    JSON Schema ``anyOf`` the short form and the full one, so an editor
+    accepts what the loader accepts. ``form`` is a JSON Schema, or a type
+    whose JSON Schema stands alone (no nested models) and is the short form's.
+    """
+
+    form: Any
+    description: str
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        full = handler(core_schema)
+        if isinstance(self.form, dict):
+            short = dict(self.form)
+        else:
+            short = TypeAdapter(self.form).json_schema(mode=handler.mode)
+            if "$defs" in short:
+                raise TypeError(f"{self.form!r} nests models: give its short form's JSON Schema")
+        return {"anyOf": [{**short, "description": self.description}, full]}
 
 
 class Section(BaseModel):
     """A scenario section: strict (unknown keys are errors) and frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False
+    )

@@ -17,7 +17,10 @@ import re
 from collections.abc import Callable
 
 __all__ = [
+    "BYTE_UNITS",
+    "DURATION_UNITS",
     "MAX_DURATION_S",
+    "RATE_UNITS",
     "UnitError",
     "format_bytes",
     "format_duration",
@@ -36,10 +39,10 @@ class UnitError(ValueError):
 
 
 _NUMBER_AND_UNIT = re.compile(
-    r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ%/]*)\s*$"
+    r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµμ%/]*)\s*$"
 )
 
-_DURATION_UNITS = {
+DURATION_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
     "µs": 1e-6,  # micro sign U+00B5
@@ -51,7 +54,7 @@ _DURATION_UNITS = {
     "h": 3600.0,
 }
 # Network rates are decimal (IEC 80000-13 / SI prefixes): 1 kbps = 1000 bit/s.
-_RATE_UNITS = {
+RATE_UNITS = {
     "bps": 1.0,
     "kbps": 1e3,
     "Kbps": 1e3,
@@ -66,7 +69,7 @@ _RATE_UNITS = {
     "MBps": 8e6,
 }
 # Sizes: SI prefixes are decimal, IEC prefixes (KiB, MiB) binary.
-_BYTE_UNITS = {
+BYTE_UNITS = {
     "B": 1.0,
     "kB": 1e3,
     "KB": 1e3,
@@ -127,7 +130,7 @@ def parse_duration(value: object) -> float:
 
     At most ``MAX_DURATION_S``: a week holds every timer and run voipbed models.
     """
-    seconds = _scaled(value, "a duration", "'20ms' or '1.5s'", _DURATION_UNITS)
+    seconds = _scaled(value, "a duration", "'20ms' or '1.5s'", DURATION_UNITS)
     if seconds > MAX_DURATION_S:
         raise UnitError(f"{shown(value)} is longer than a week, the longest duration voipbed takes")
     return seconds
@@ -135,14 +138,14 @@ def parse_duration(value: object) -> float:
 
 def parse_rate(value: object) -> float:
     """A bit rate in bit/s from ``'64kbps'``, ``'10Mbps'``, ``'1Gbit/s'``."""
-    return _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", _RATE_UNITS)
+    return _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", RATE_UNITS)
 
 
 def parse_bytes(value: object) -> float:
     """A size in bytes from ``'1500B'``, ``'64KiB'``, ``'1MB'``; a bare integer counts bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
         return _split(value, "a size in bytes", "1500")[0]  # a whole number of bytes
-    return _scaled(value, "a size in bytes", "'1500B' or '64KiB'", _BYTE_UNITS)
+    return _scaled(value, "a size in bytes", "'1500B' or '64KiB'", BYTE_UNITS)
 
 
 def parse_ratio(value: object) -> float:
