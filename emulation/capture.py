@@ -9,6 +9,9 @@ writes it:
 
 - ``send_s``: its arrival at the first link of its direction (the sender's
   host is one veth away), ``recv_s``: its real departure from the last link;
+- ``dscp``: as it reached the first link (as sent), ``dscp_received``: as the
+  last link wrote it out (the far end is one veth away), so every bleaching
+  segment counts, the last one's too;
 - ``lost_at`` / ``drop_reason``: the segment that dropped it, and why. A
   packet that left one link and never reached the next was lost by the
   emulator itself (a socket or veth between them): reason ``forwarder``;
@@ -23,6 +26,7 @@ Flows are told apart by their UE's address: call ``c``'s uplink is sent by
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -78,13 +82,14 @@ def packets_from_records(
         calls = calls[keep]
         n = first.num_rows
         recv_s = np.full(n, np.nan)
+        dscp_received = np.full(n, -1, dtype=np.int64)
         lost_at = np.full(n, -1, dtype=np.int64)
         reason = np.full(n, -1, dtype=np.int64)
         in_flight = np.zeros(n, dtype=np.bool_)
         alive = np.ones(n, dtype=np.bool_)  # still travelling after the hops seen so far
         key = first.select(_KEY).append_column("row", pa.array(np.arange(n)))
         for hop, place in enumerate(order):
-            seen = hops[hop].select([*_KEY, "sent_s", "drop_reason"])
+            seen = hops[hop].select([*_KEY, "sent_s", "drop_reason", "dscp_out"])
             joined = key.join(seen, list(_KEY), join_type="inner")
             rows = joined.column("row").to_numpy()
             at_hop = np.zeros(n, dtype=np.bool_)
@@ -95,7 +100,10 @@ def packets_from_records(
             alive &= at_hop
             dropped_here = joined.column("drop_reason").cast(pa.string()).to_pylist()
             sent_s = joined.column("sent_s").to_numpy(zero_copy_only=False)
-            for row, why, sent in zip(rows.tolist(), dropped_here, sent_s.tolist(), strict=True):
+            dscp_out = joined.column("dscp_out").to_pylist()
+            for row, why, sent, out in zip(
+                rows.tolist(), dropped_here, sent_s.tolist(), dscp_out, strict=True
+            ):
                 if not alive[row]:
                     continue
                 if why is not None:
@@ -103,22 +111,31 @@ def packets_from_records(
                 elif not np.isfinite(sent):  # still in this link when the run stopped
                     in_flight[row], alive[row] = True, False
                 elif hop == len(order) - 1:
-                    recv_s[row] = sent
-        parts.append(_table(code, first, calls, recv_s, lost_at, reason, in_flight, segment_names))
+                    recv_s[row], dscp_received[row] = sent, out
+        received = _Received(recv_s, dscp_received, lost_at, reason, in_flight)
+        parts.append(_table(code, first, calls, received, segment_names))
     return pa.concat_tables(parts)
+
+
+class _Received(NamedTuple):
+    """Per packet of one direction (rows of its first link's records): what became of it."""
+
+    recv_s: NDArray[np.float64]  # NaN unless delivered
+    dscp: NDArray[np.int64]  # as delivered; -1 unless delivered
+    lost_at: NDArray[np.int64]  # segment, -1 unless lost
+    reason: NDArray[np.int64]  # index into REASONS, -1 unless lost
+    in_flight: NDArray[np.bool_]  # still inside a link when the run stopped
 
 
 def _table(
     code: int,
     first: pa.Table,
     calls: NDArray[np.int64],
-    recv_s: NDArray[np.float64],
-    lost_at: NDArray[np.int64],
-    reason: NDArray[np.int64],
-    in_flight: NDArray[np.bool_],
+    received: _Received,
     places: Sequence[str],
 ) -> pa.Table:
     """One direction's rows, in send order, per flow numbered from its first packet."""
+    in_flight = received.in_flight
     send_s = first.column("arrive_s").to_numpy()
     ssrc = first.column("rtp_ssrc").to_numpy()
     order = np.lexsort((send_s, ssrc, calls))
@@ -145,11 +162,12 @@ def _table(
         payload_bytes=(wire - RTP_IPV4_HEADERS)[by_time],
         wire_bytes=wire[by_time],
         dscp=first.column("dscp").to_numpy()[take],
+        dscp_received=received.dscp[take],
         send_s=send_s[take],
-        recv_s=recv_s[take],
-        lost_at=lost_at[take],
+        recv_s=received.recv_s[take],
+        lost_at=received.lost_at[take],
         places=list(places),
-        drop_reason=reason[take],
+        drop_reason=received.reason[take],
         reasons=REASONS,
         ce=ecn_ce[by_time],
     )

@@ -169,6 +169,7 @@ RECORD_SCHEMA = pa.schema(
         pa.field("drop_reason", pa.dictionary(pa.int8(), pa.string()), nullable=True),
         pa.field("wire_bytes", pa.int32(), nullable=False),  # IP packet size
         pa.field("dscp", pa.uint8(), nullable=False),  # on arrival
+        pa.field("dscp_out", pa.uint8(), nullable=False),  # as written out (bleaching applied)
         pa.field("ecn", pa.uint8(), nullable=False),
         pa.field("protocol", pa.uint8(), nullable=False),
         pa.field("src", pa.string(), nullable=False),
@@ -194,6 +195,7 @@ class _Records:
         self.reason = array("b")
         self.wire_bytes = array("i")
         self.dscp = array("B")
+        self.dscp_out = array("B")
         self.ecn = array("B")
         self.rtp_ssrc = array("q")  # -1: not RTP
         self.rtp_seq = array("i")
@@ -217,6 +219,7 @@ class _Records:
             ),
             pa.array(np.frombuffer(self.wire_bytes, dtype=np.int32)),
             pa.array(np.frombuffer(self.dscp, dtype=np.uint8)),
+            pa.array(np.frombuffer(self.dscp_out, dtype=np.uint8)),
             pa.array(np.frombuffer(self.ecn, dtype=np.uint8)),
             pa.array([key[0] for key in keys], pa.uint8()),
             pa.array([_address(key[1]) for key in keys], pa.string()),
@@ -541,6 +544,7 @@ class Forwarder:
         rec.reason.append(why)
         rec.wire_bytes.append(packet.wire_bytes)
         rec.dscp.append(packet.dscp)
+        rec.dscp_out.append(0 if self.chains[DIRECTIONS[code]].bleach_dscp else packet.dscp)
         rec.ecn.append(packet.ecn)
         rtp = packet.rtp
         if rtp is None:

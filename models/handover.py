@@ -35,6 +35,15 @@ its handover's own, whatever other handovers do: a later handover neither
 shortens nor lengthens an earlier one, so breakages add up as a union and a
 ``NONE`` recovery is never repaired. The outcome names, per packet, the last
 handover that acted on it (for a lost packet, the one that lost it).
+
+Handovers act only on calls in progress (``HandoverSchedule.during``): a
+handover reaches a call, with its whole window (a vertical one's breakage
+included, even past the call's end), only if it starts while the call is up,
+in [call start, call end). One that starts before the call is not applied,
+even when its interruption would reach past the call's start: a call is set
+up over the UE's radio, so its media start on the cell (or network, with
+the address) the UE holds once that handover is over; call set-up itself is
+not modelled.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ __all__ = [
     "KINDS",
     "Handover",
     "HandoverConfigs",
+    "HandoverCounts",
     "HandoverIntervals",
     "HandoverKind",
     "HandoverOutcome",
@@ -343,6 +353,23 @@ class HandoverSchedule:
         order = np.lexsort((time_s, ue))
         return cls(ue[order], time_s[order], kind[order])
 
+    def during(
+        self, call_start_s: Sequence[float] | FloatArray, call_end_s: Sequence[float] | FloatArray
+    ) -> HandoverSchedule:
+        """The handovers that start while their UE's call is up: in [start, end) of call ``ue``.
+
+        ``call_start_s[u]`` and ``call_end_s[u]`` bound UE u's call (one UE per
+        call). Raises ValueError for a UE without a call.
+        """
+        start = np.asarray(call_start_s, dtype=np.float64)
+        end = np.asarray(call_end_s, dtype=np.float64)
+        if start.shape != end.shape or start.ndim != 1:
+            raise ValueError("call_start_s and call_end_s must be 1-D of one length")
+        if self.ue.size and int(self.ue.max()) >= start.size:
+            raise ValueError(f"a handover names UE {int(self.ue.max())}; calls are {start.size}")
+        keep = (start[self.ue] <= self.time_s) & (self.time_s < end[self.ue])
+        return type(self)(self.ue[keep], self.time_s[keep], self.kind[keep])
+
 
 @dataclass(frozen=True, eq=False)
 class HandoverIntervals:
@@ -369,6 +396,25 @@ class HandoverOutcome:
     lost: BoolArray
     handover: IntArray
     intervals: HandoverIntervals
+
+    def counts(self) -> HandoverCounts:
+        """Per handover of the schedule, the packets it held and those it lost."""
+        handovers = self.intervals.start_s.size
+        acted = self.handover >= 0
+        lost = np.bincount(self.handover[acted & self.lost], minlength=handovers)
+        held = np.bincount(self.handover[acted & ~self.lost], minlength=handovers)
+        return HandoverCounts(held.astype(np.int64), lost.astype(np.int64))
+
+
+class HandoverCounts(NamedTuple):
+    """Per handover: packets it held (and released) and packets it lost.
+
+    A packet that several overlapping handovers acted on counts for the last
+    (the one that lost it, or released it last).
+    """
+
+    held: IntArray
+    lost: IntArray
 
 
 class _KindTable(NamedTuple):

@@ -5,6 +5,10 @@ reached the base station pass, per call (one UE each), the RRC/DRX machine
 (which may hold them until the radio is awake) and then the handovers
 (which may hold them or lose them). Both models see the two directions
 together, because either direction's traffic wakes the radio for both.
+
+Only the handovers that start during their UE's call act
+(``schedule.handover_schedule``); each is a ``handover`` event with the
+packets it held and lost.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ def radio_gate(
         )
         lost[order] = outcome.lost
         time_s[order] = np.where(outcome.lost, time_s[order], outcome.release_s)
-        events += handover_events(schedule, outcome.intervals, call_start_s, call_end_s)
+        events += handover_events(
+            schedule, outcome.intervals, call_start_s, call_end_s, outcome.counts()
+        )
     first = uplink.alive.size
     for walk, part, hop in zip(
         walks, (slice(0, first), slice(first, None)), radio_hops, strict=True

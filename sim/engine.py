@@ -1,9 +1,11 @@
 """The simulator: SimPy runs the calls; the batch path carries their packets; out comes a Trace.
 
 SimPy drives what is event-like (a call starting, a call ending) and records
-each as an event. The packet path has no control events to react to yet, so
-each direction's packets cross it as one batch once the calls are known;
-issue 4's handovers and RRC timers will cut that batch at their events.
+each as an event. Once the calls are known, each direction's packets cross
+the path as one batch: the hops before the radio, then the UE's control plane
+(RRC and handovers, ``control_plane``) on both directions together, then the
+rest. Each packet's row gives the DSCP it was sent with and the one it
+arrived with (after any bleaching hop).
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ def _packets_table(
         payload_bytes=np.full(n, sent.payload_bytes, dtype=np.int32),
         wire_bytes=np.full(n, sent.wire_bytes, dtype=np.int32),
         dscp=np.full(n, dscp, dtype=np.uint8),
+        dscp_received=fate.dscp,
         send_s=sent.send_s,
         recv_s=fate.recv_s,
         lost_at=fate.lost_at,

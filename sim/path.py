@@ -164,12 +164,14 @@ class DirectionPackets:
 
 @dataclass(frozen=True)
 class DirectionResult:
-    """Per packet, in the caller's order: receive time (NaN if lost), losing hop and reason."""
+    """Per packet, in the caller's order: receive time (NaN if lost), losing hop and reason,
+    and the DSCP it arrived with."""
 
     recv_s: FloatArray
     lost_at: IntArray  # hop index, -1 when delivered
     drop_reason: IntArray  # index into DROP_REASONS, -1 when delivered
     ce: BoolArray  # marked Congestion Experienced on the way
+    dscp: IntArray  # as received, after every bleaching hop; -1 when lost
     queue_stats: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -240,4 +242,6 @@ class PathWalk:
     def result(self) -> DirectionResult:
         recv_s = np.full(self.time_s.size, np.nan)
         recv_s[self.alive] = self.time_s[self.alive]
-        return DirectionResult(recv_s, self.lost_at, self.reason, self.ce, self.stats)
+        dscp = np.full(self.time_s.size, -1, dtype=np.int64)
+        dscp[self.alive] = self.dscp[self.alive]
+        return DirectionResult(recv_s, self.lost_at, self.reason, self.ce, dscp, self.stats)

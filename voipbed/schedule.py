@@ -41,7 +41,9 @@ def call_times(scenario: Scenario) -> CallTimes:
 
 
 def handover_schedule(scenario: Scenario) -> ho.HandoverSchedule:
-    """Every UE's handovers: the scenario's fixed ones and its Poisson mobility."""
+    """Every UE's handovers that start during its call: the scenario's fixed ones and its
+    Poisson mobility (drawn over the whole run, then kept if the call is up; see
+    ``models.handover`` for why one starting before the call is not applied)."""
     handovers = scenario.radio.handovers
     calls = range(scenario.calls.count)
     fixed = [
@@ -60,7 +62,8 @@ def handover_schedule(scenario: Scenario) -> ho.HandoverSchedule:
                 tuple(ho.HandoverKind(kind.value) for kind in handovers.kinds),
             )
         )
-    return ho.HandoverSchedule.merge(*schedules)
+    times = call_times(scenario)
+    return ho.HandoverSchedule.merge(*schedules).during(times.start_s, times.end_s)
 
 
 def handover_events(
@@ -68,8 +71,10 @@ def handover_events(
     intervals: ho.HandoverIntervals,
     call_start_s: NDArray[np.float64],
     call_end_s: NDArray[np.float64],
+    counts: ho.HandoverCounts | None = None,
 ) -> list[tuple[float, str, int, dict[str, Any]]]:
-    """One event per handover that happened while its UE's call was up."""
+    """One event per handover that happened while its UE's call was up; with ``counts``,
+    the media packets each held and lost."""
     events: list[tuple[float, str, int, dict[str, Any]]] = []
     for k in range(len(schedule)):
         ue, start = int(schedule.ue[k]), float(schedule.time_s[k])
@@ -77,8 +82,11 @@ def handover_events(
             continue
         fields = {
             "kind": ho.KINDS[int(schedule.kind[k])].value,
+            "interruption_s": float(intervals.interruption_end_s[k]) - start,
             "interruption_end_s": float(intervals.interruption_end_s[k]),
             "media_end_s": float(intervals.media_end_s[k]),
         }
+        if counts is not None:
+            fields |= {"packets_held": int(counts.held[k]), "packets_lost": int(counts.lost[k])}
         events.append((start, "handover", ue, fields))
     return events

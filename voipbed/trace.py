@@ -51,7 +51,8 @@ PACKET_SCHEMA = pa.schema(
         pa.field("rtp_ts", pa.int64(), nullable=False),  # RTP timestamp, unwrapped, from 0
         pa.field("payload_bytes", pa.int32(), nullable=False),
         pa.field("wire_bytes", pa.int32(), nullable=False),  # IP packet size
-        pa.field("dscp", pa.uint8(), nullable=False),
+        pa.field("dscp", pa.uint8(), nullable=False),  # as sent
+        pa.field("dscp_received", pa.uint8(), nullable=True),  # as the far end saw it; null if lost
         pa.field("send_s", pa.float64(), nullable=False),
         pa.field("recv_s", pa.float64(), nullable=False),  # NaN when lost
         pa.field("lost_at", _CATEGORY, nullable=True),  # segment that lost it; null if delivered
@@ -111,6 +112,7 @@ def packets_table(
     payload_bytes: NDArray[Any],
     wire_bytes: NDArray[Any],
     dscp: NDArray[Any],
+    dscp_received: NDArray[Any],
     send_s: NDArray[Any],
     recv_s: NDArray[Any],
     lost_at: NDArray[Any],
@@ -119,7 +121,12 @@ def packets_table(
     reasons: Sequence[str],
     ce: NDArray[Any],
 ) -> pa.Table:
-    """The packets table; category codes index ``DIRECTIONS``, ``places`` and ``reasons``."""
+    """The packets table; category codes index ``DIRECTIONS``, ``places`` and ``reasons``.
+
+    ``dscp_received`` is negative for a packet that was lost (null in the table).
+    """
+    received = np.asarray(dscp_received, dtype=np.int64)
+    lost = received < 0
     columns = [
         pa.array(call, type=pa.int32()),
         pa.array(flow, type=pa.int32()),
@@ -129,6 +136,7 @@ def packets_table(
         pa.array(payload_bytes, type=pa.int32()),
         pa.array(wire_bytes, type=pa.int32()),
         pa.array(dscp, type=pa.uint8()),
+        pa.array(np.where(lost, 0, received), type=pa.uint8(), mask=lost if lost.any() else None),
         pa.array(send_s, type=pa.float64()),
         pa.array(recv_s, type=pa.float64()),
         _category(lost_at, places),

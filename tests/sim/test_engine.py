@@ -211,6 +211,23 @@ def test_calls_and_packets_follow_the_scenario() -> None:
     assert (frame["dscp"] == 46).all()
 
 
+def test_bleaching_segment_shows_in_dscp_received_only() -> None:
+    """A bleaching core: sent with DSCP 46, received with 0 both ways; null for lost packets."""
+    scenario = parse_scenario(
+        "name: bleach\nduration: 3s\ncalls: {count: 2}\npath:\n"
+        "  - {name: radio, one_way_delay: 10ms, loss: 10%}\n"
+        "  - {name: core, one_way_delay: 20ms, bleach_dscp: true}\n"
+    )
+    frame = simulate(scenario).packets.to_pandas()
+    delivered = frame["recv_s"].notna()
+    assert (frame["dscp"] == 46).all()
+    assert set(frame.loc[delivered, "direction"]) == {"uplink", "downlink"}
+    assert (frame.loc[delivered, "dscp_received"] == 0).all()
+    assert (~delivered).any() and frame.loc[~delivered, "dscp_received"].isna().all()
+    kept = simulate(scenario.model_copy(update={"path": scenario.path[:1]})).packets.to_pandas()
+    assert (kept.loc[kept["recv_s"].notna(), "dscp_received"] == 46).all()
+
+
 def test_capacity_limit_builds_a_queue() -> None:
     """Offered load above a segment's capacity makes delay grow through the call."""
     scenario = parse_scenario(

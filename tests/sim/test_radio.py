@@ -11,6 +11,7 @@ import pytest
 
 from voipbed.loader import parse_scenario
 from voipbed.runner import run_scenario
+from voipbed.schedule import call_times
 from voipbed.sim.engine import simulate
 
 BASE = """
@@ -68,6 +69,10 @@ def test_x2_handover_leaves_a_gap_of_its_interruption() -> None:
     assert (held["recv_s"] - held["send_s"] > 0.030).all()
     kinds = events[events["kind"] == "handover"]["fields"].map(json.loads)
     assert [k["kind"] for k in kinds] == ["x2"]
+    assert kinds.iloc[0]["interruption_s"] == pytest.approx(0.050)
+    delayed = packets[packets["recv_s"] - packets["send_s"] > 0.030 + 1e-9]
+    assert kinds.iloc[0]["packets_held"] == len(delayed) > 0
+    assert kinds.iloc[0]["packets_lost"] == 0
 
 
 def test_wifi_to_lte_loses_media_until_the_reinvite_completes() -> None:
@@ -83,6 +88,49 @@ def test_wifi_to_lte_loses_media_until_the_reinvite_completes() -> None:
         "radio.handovers.recovery.mode=ice_restart",
     )
     assert (ice["drop_reason"] == "handover").sum() > len(lost)
+
+
+def _late_call_with_handover_at(offset_s: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The one call starting at about 1.3 s; an unrecovered LTE to Wi-Fi handover at its
+    start plus ``offset_s``."""
+    late = "calls.start_spread=10s"
+    start_s = float(call_times(parse_scenario(BASE, overrides=[late])).start_s[0])
+    assert start_s > 1.0  # room for a handover before it
+    return _run(
+        late,
+        f"radio.handovers.schedule=[{{time: {start_s + offset_s!r}s, kind: lte_to_wifi}}]",
+        "radio.handovers.recovery.mode=none",
+    )
+
+
+def test_handover_before_the_call_starts_loses_nothing_and_is_no_event() -> None:
+    """A handover 0.5 s before the call, its interruption reaching into the call, is not
+    applied: no packet lost or held, no handover event."""
+    packets, events = _late_call_with_handover_at(-0.5)
+    assert packets["recv_s"].notna().all()
+    np.testing.assert_allclose(packets["recv_s"] - packets["send_s"], 0.030)
+    assert (events["kind"] != "handover").all()
+
+
+def test_handover_during_the_call_loses_packets_and_is_an_event() -> None:
+    """The same handover 0.5 s into the call breaks the rest of it, and its event counts
+    the packets it lost."""
+    packets, events = _late_call_with_handover_at(0.5)
+    lost = packets[packets["drop_reason"] == "handover"]
+    assert len(lost) > 0.9 * len(packets)
+    (fields,) = events[events["kind"] == "handover"]["fields"].map(json.loads)
+    assert fields["kind"] == "lte_to_wifi"
+    assert fields["packets_lost"] == len(lost)
+    assert fields["packets_held"] == 0
+
+
+def test_handover_after_the_call_ends_is_no_event() -> None:
+    """A handover after its call's end acts on nothing and is not recorded."""
+    packets, events = _run(
+        "calls.hold_time=5s", "radio.handovers.schedule=[{time: 6s, kind: wifi_to_lte}]"
+    )
+    assert packets["drop_reason"].isna().all()
+    assert (events["kind"] != "handover").all()
 
 
 def test_poisson_mobility_is_reproducible() -> None:

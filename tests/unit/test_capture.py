@@ -25,8 +25,10 @@ def record(
     ts: int | None = None,
     src: str | None = None,
     rtp: bool = True,
+    dscp: int = 46,
+    bleach: bool = False,
 ) -> dict[str, Any]:
-    """One link record of a 200-byte G.711 packet."""
+    """One link record of a 200-byte G.711 packet (``bleach``: the link remarks it to 0)."""
     up = direction == "uplink"
     return {
         "direction": direction,
@@ -36,7 +38,8 @@ def record(
         "sent_s": sent,
         "drop_reason": reason,
         "wire_bytes": 200,
-        "dscp": 46,
+        "dscp": dscp,
+        "dscp_out": 0 if bleach else dscp,
         "ecn": 0,
         "protocol": 17,
         "src": src or (UE if up else FAR),
@@ -99,6 +102,35 @@ def test_uplink_packets_get_times_places_and_reasons() -> None:
     assert all(math.isnan(r["recv_s"]) for r in rows[1:])
     assert {(r["call"], r["flow"], r["direction"]) for r in rows} == {(0, 0, "uplink")}
     assert {(r["wire_bytes"], r["payload_bytes"], r["dscp"]) for r in rows} == {(200, 160, 46)}
+    assert [r["dscp_received"] for r in rows] == [46, None, None, None]
+
+
+def test_dscp_received_is_what_the_last_link_wrote_out() -> None:
+    """Sent with 46; bleached by the first link, or by the last: the far end sees 0."""
+    first_bleaches = packets_from_records(
+        [
+            table([record("uplink", 0, 1.0, 1.01, bleach=True)]),
+            table([record("uplink", 0, 1.011, 1.03, dscp=0)]),
+        ],
+        ["radio", "core"],
+        [UE],
+    )
+    last_bleaches = packets_from_records(
+        [
+            table([record("uplink", 0, 1.0, 1.01)]),
+            table([record("uplink", 0, 1.011, 1.03, bleach=True)]),
+        ],
+        ["radio", "core"],
+        [UE],
+    )
+    kept = packets_from_records(
+        [table([record("uplink", 0, 1.0, 1.01)]), table([record("uplink", 0, 1.011, 1.03)])],
+        ["radio", "core"],
+        [UE],
+    )
+    for packets, received in ((first_bleaches, 0), (last_bleaches, 0), (kept, 46)):
+        (row,) = packets.to_pylist()
+        assert (row["dscp"], row["dscp_received"]) == (46, received)
 
 
 def test_downlink_crosses_the_path_in_reverse() -> None:

@@ -373,6 +373,41 @@ def test_explicit_schedule_sorts_and_merge_combines() -> None:
     assert [h.time_s for h in merged.handovers()] == [1.0, 1.5, 2.0, 0.5]
 
 
+def test_during_keeps_the_handovers_that_start_while_the_call_is_up() -> None:
+    """A handover acts on its UE's call only if it starts in [call start, call end)."""
+    schedule = HandoverSchedule.from_arrays(
+        [0, 0, 0, 0, 0, 1, 1], [1.0, 2.0, 3.0, 5.0, 6.0, 1.0, 4.0], ["x2"] * 7
+    )
+    kept = schedule.during([2.0, 3.5], [5.0, 8.0])
+    assert [(h.ue, h.time_s) for h in kept.handovers()] == [(0, 2.0), (0, 3.0), (1, 4.0)]
+    with pytest.raises(ValueError):
+        schedule.during([0.0], [10.0])  # UE 1 has no call
+
+
+def test_a_handover_before_the_call_no_longer_breaks_it() -> None:
+    """A vertical handover just before the call, filtered by ``during``, loses no packet."""
+    configs = HandoverConfigs(recovery=RecoveryConfig(mode=Recovery.NONE))
+    schedule = one(TO_WIFI, 0.9).during([1.0], [3.0])
+    packets = flow(1.0, 3.0, downlink=False)
+    _, lost, _ = run(packets, schedule, configs)
+    _, lost_unfiltered, _ = run(packets, one(TO_WIFI, 0.9), configs)
+    assert len(schedule) == 0 and not lost.any()
+    assert lost_unfiltered.all()  # what it would do were it applied
+
+
+def test_counts_give_each_handovers_held_and_lost_packets() -> None:
+    """Counts per handover: X2 holds the interrupted packets, a vertical one loses its window."""
+    configs = HandoverConfigs(x2=X2Config(interruption_s=0.05, forwarding_delay_s=0.0))
+    schedule = HandoverSchedule.from_handovers([Handover(0, 1.005, X2), Handover(0, 2.0, TO_LTE)])
+    packets = flow(0.0, 5.0, downlink=True)
+    ue, time_s, downlink = (np.array(column) for column in zip(*packets, strict=True))
+    outcome = apply_handovers(ue, time_s, downlink, schedule, configs)
+    counts = outcome.counts()
+    assert counts.held.tolist() == [int((outcome.handover == 0).sum()), 0]
+    assert counts.lost.tolist() == [0, int(outcome.lost.sum())]
+    assert counts.held[0] == 2 and counts.lost[1] > 0
+
+
 @pytest.mark.parametrize(
     "build",
     [
