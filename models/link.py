@@ -13,9 +13,18 @@ is dequeued when an opportunity first serves it, and an opportunity finding
 the queue empty is lost. A packet arriving at time t is queued after the
 opportunities at or before t have been used, so it leaves at the earliest at
 the first opportunity after t. In byte space this is a Lindley recursion:
-finish_i = max(OPPORTUNITY_BYTES * O(a_i), finish_{i-1}) + size_i, with O(t)
+finish_i = max(OPPORTUNITY_BYTES * O(a_i), finish_{i-1}) + charge_i, with O(t)
 the opportunities up to t, and packet i leaves at opportunity
 ceil(finish_i / OPPORTUNITY_BYTES).
+
+A packet's charge_i is mm-link's: the bytes the link is given for it plus
+``TUN_HEADER_BYTES``, the TUN packet-information header that
+mm-link's packets carry (``models.mahimahi``). The bytes given are the
+segment's: the IP packet, or with the segment's ROHC and link framing the
+framed packet (``sim.path.SegmentLink.carried_bytes``); the TUN header comes on
+top either way, as the trace's opportunities are sized for it. The queue's
+packet and byte limits count the bytes given, without the TUN header, as on
+every link (mm-link's own byte limit would count it).
 
 A drop-tail queue (Mahimahi's ``DropTailQueue``, ns-3's ``DropTailQueue``)
 refuses an arriving packet when the packets already waiting, plus it, would
@@ -30,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models._jit import inline_kernel, kernel
-from voipbed.models.mahimahi import OPPORTUNITY_BYTES, DeliverySchedule
+from voipbed.models.mahimahi import OPPORTUNITY_BYTES, TUN_HEADER_BYTES, DeliverySchedule
 
 __all__ = ["LinkOutput", "QueueLimit", "RateLink", "TraceLink"]
 
@@ -122,7 +131,7 @@ def _trace_link_kernel(
         while (seen // slots) * period + times_ms[seen % slots] <= arrive_ms[i]:
             seen += 1
         begin = max(OPPORTUNITY_BYTES * seen, finish_byte)
-        finish_byte = begin + size[i]
+        finish_byte = begin + size[i] + TUN_HEADER_BYTES  # mm-link's charge
         first = begin // OPPORTUNITY_BYTES  # 0-based number of the opportunity that starts it
         last = (finish_byte + OPPORTUNITY_BYTES - 1) // OPPORTUNITY_BYTES - 1
         start[count] = (first // slots) * period + times_ms[first % slots]
@@ -198,7 +207,8 @@ class _QueuedLink:
 
 
 class TraceLink(_QueuedLink):
-    """A link whose capacity follows a Mahimahi delivery schedule starting at time 0."""
+    """A link whose capacity follows a Mahimahi delivery schedule starting at time 0; each
+    packet is charged its size plus ``TUN_HEADER_BYTES`` against an opportunity."""
 
     def __init__(self, schedule: DeliverySchedule, limit: QueueLimit | None = None) -> None:
         super().__init__(limit or QueueLimit())

@@ -5,19 +5,38 @@ line, a non-decreasing time in ms from the start of the link; each line is
 one opportunity for ``OPPORTUNITY_BYTES`` to leave the queue. The schedule
 repeats when it reaches its end, shifted by its last timestamp. A file
 holding just ``1`` is a fixed link of one MTU per ms (about 12 Mbit/s).
+
+mm-link charges each packet ``TUN_HEADER_BYTES`` more than its IP size
+against an opportunity; ``models.link`` and ``models.queue`` charge the same.
+Reading a file is ``voipbed.traces``'s job; this module parses its bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["OPPORTUNITY_BYTES", "DeliverySchedule", "TraceError", "load_schedule"]
+__all__ = [
+    "MAX_TIME_MS",
+    "OPPORTUNITY_BYTES",
+    "TUN_HEADER_BYTES",
+    "DeliverySchedule",
+    "TraceError",
+    "parse_schedule",
+]
 
-OPPORTUNITY_BYTES = 1504  # Mahimahi's PACKET_SIZE: a 1500-byte MTU plus the 4-byte TUN header
+# Mahimahi's LinkQueue::PACKET_SIZE (src/frontend/link_queue.hh): a 1500-byte MTU plus
+# the 4-byte TUN header.
+OPPORTUNITY_BYTES = 1504
+# struct tun_pi (linux/if_tun.h): mm-link opens its TUN device with IFF_TUN and without
+# IFF_NO_PI (src/util/netdevice.cc), so each packet it queues is 4 bytes longer than its IP
+# packet, and LinkQueue::rationalize (link_queue.cc) charges that size.
+TUN_HEADER_BYTES = 4
+# Times beyond this are refused: about 31.7 years, far below int64's range, so the link
+# kernels' sums (period * repetitions + time) stay exact.
+MAX_TIME_MS = 10**12
 
 
 class TraceError(ValueError):
@@ -39,6 +58,8 @@ class DeliverySchedule:
             raise TraceError(f"{self.source}: opportunity times must be >= 0 and non-decreasing")
         if times[-1] <= 0:
             raise TraceError(f"{self.source}: the last opportunity must be after 0 ms")
+        if times[-1] > MAX_TIME_MS:
+            raise TraceError(f"{self.source}: opportunity times must be at most {MAX_TIME_MS} ms")
 
     @property
     def period_ms(self) -> int:
@@ -47,27 +68,42 @@ class DeliverySchedule:
 
     @property
     def mean_rate_bps(self) -> float:
-        """Average capacity over one period."""
+        """Average capacity over one period, counting the whole opportunity."""
         return self.times_ms.size * OPPORTUNITY_BYTES * 8 / (self.period_ms / 1000.0)
 
 
-def load_schedule(path: str | Path) -> DeliverySchedule:
-    """Read a Mahimahi trace file; errors name the file and line."""
-    file = Path(path)
+def parse_schedule(data: bytes, source: str) -> DeliverySchedule:
+    """The schedule in the text ``data`` of file ``source``; errors name the file and line."""
     try:
-        lines = file.read_text(encoding="ascii").splitlines()
-    except OSError as error:
-        raise TraceError(f"{file}: cannot read: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise TraceError(f"{file}: not a text file of millisecond timestamps") from None
+        text = data.decode("ascii")
+    except UnicodeDecodeError as error:
+        where = data.count(b"\n", 0, error.start) + 1
+        raise TraceError(
+            f"{source}:{where}: byte 0x{data[error.start]:02x} is not ASCII; "
+            "a trace holds one whole number of milliseconds per line"
+        ) from None
     times: list[int] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
+    digits = len(str(MAX_TIME_MS))
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.strip()
+        if not value:
             continue
-        if not text.isdigit():
-            raise TraceError(f"{file}:{number}: {text!r} is not a whole number of milliseconds")
-        if times and int(text) < times[-1]:
-            raise TraceError(f"{file}:{number}: {text} ms is earlier than the line before")
-        times.append(int(text))
-    return DeliverySchedule(np.array(times, dtype=np.int64), str(file))
+        if not value.isdigit():
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            negative = value[0] == "-" and value[1:].isdigit()
+            kind = "a negative time" if negative else "not a whole number of milliseconds"
+            raise TraceError(f"{source}:{number}: {shown!r} is {kind}")
+        if len(value) > digits or int(value) > MAX_TIME_MS:
+            raise TraceError(
+                f"{source}:{number}: {value[:40]} ms is beyond {MAX_TIME_MS} ms (31 years)"
+            )
+        time_ms = int(value)
+        if times and time_ms < times[-1]:
+            raise TraceError(
+                f"{source}:{number}: {time_ms} ms is earlier than the line before "
+                f"({times[-1]} ms); times must not decrease"
+            )
+        times.append(time_ms)
+    if not times:
+        raise TraceError(f"{source}: no opportunity in it (an empty trace)")
+    return DeliverySchedule(np.array(times, dtype=np.int64), source)

@@ -7,8 +7,9 @@ and the discipline decides drops: drop-tail on a shared packet/byte limit,
 CoDel at dequeue (RFC 8289) or PIE at enqueue (RFC 8033). ECN-capable
 packets are marked CE instead of dropped when the AQM says so (RFC 3168;
 RFC 8289 clause 5, RFC 8033 clause 5.1). Service is a constant rate or a
-Mahimahi delivery schedule (see ``models.link``: same semantics, and with a
-single class and drop-tail it gives the same departures as ``models.link``).
+Mahimahi delivery schedule (see ``models.link``: same semantics, the same
+charge of a packet's bytes plus ``TUN_HEADER_BYTES`` against an opportunity,
+and with a single class and drop-tail the same departures as ``models.link``).
 
 The batch is served to the end: every accepted packet leaves before
 ``serve`` returns, so a later batch must start after this batch's last
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models._jit import inline_kernel, kernel
-from voipbed.models.mahimahi import OPPORTUNITY_BYTES, DeliverySchedule
+from voipbed.models.mahimahi import OPPORTUNITY_BYTES, TUN_HEADER_BYTES, DeliverySchedule
 
 __all__ = [
     "BulkFlow",
@@ -475,7 +476,9 @@ def _run_events(
                         break
                     in_service = k
                     transit_left = size[k]
-                    if not trace_mode:
+                    if trace_mode:
+                        transit_left += TUN_HEADER_BYTES  # mm-link's charge (models.link)
+                    else:
                         busy_until = now + size[k] * seconds_per_byte
                         break
                 if not trace_mode:

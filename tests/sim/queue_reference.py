@@ -16,6 +16,7 @@ import numpy as np
 
 MTU = 1500
 OPPORTUNITY = 1504
+TUN_HEADER = 4  # mm-link's TUN device has no IFF_NO_PI: each packet carries struct tun_pi
 
 
 @dataclass
@@ -311,7 +312,7 @@ class ReferenceQueueingLink:
                         in_service = self.next_packet(now)
                         if in_service is None:
                             break
-                        left = in_service.size
+                        left = in_service.size + TUN_HEADER
                     amount = min(budget, left)
                     budget -= amount
                     left -= amount

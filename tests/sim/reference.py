@@ -13,6 +13,9 @@ import numpy as np
 
 from voipbed.models.delay import JitterSpec
 
+PACKET_SIZE = 1504  # Mahimahi's LinkQueue::PACKET_SIZE (link_queue.hh): 1500 MTU + TUN header
+TUN_HEADER = 4  # struct tun_pi: mm-link opens its TUN device without IFF_NO_PI (netdevice.cc)
+
 
 class ReferenceFifoLink:
     """d_i = max(a_i, d_{i-1}) + 8 b_i / rate, packet by packet."""
@@ -64,7 +67,12 @@ class ReferenceDelay:
 
 
 class ReferenceMahimahiLink:
-    """Mahimahi's LinkQueue (link_queue.cc) written out: integer-ms clock, step by step."""
+    """Mahimahi's LinkQueue (link_queue.cc) written out: integer-ms clock, step by step.
+
+    A packet of ``size`` bytes is what mm-link reads from its TUN device: ``size`` plus
+    the 4-byte TUN header, all of which its opportunities of 1504 bytes must carry. The
+    drop-tail limits count ``size`` alone (as voipbed's queues do).
+    """
 
     def __init__(
         self, times_ms: list[int], limit_packets: int | None = None, limit_bytes: int | None = None
@@ -86,7 +94,7 @@ class ReferenceMahimahiLink:
     def _rationalize(self, now: int) -> None:
         while self._next_time() <= now:
             this_delivery = self._next_time()
-            left = 1504
+            left = PACKET_SIZE
             self.next += 1
             if self.next == len(self.schedule):
                 self.next = 0
@@ -95,8 +103,9 @@ class ReferenceMahimahiLink:
                 if self.in_transit is None:
                     if not self.queue:
                         break
-                    self.in_transit, self.in_transit_left = self.queue.popleft()
-                    self.queued_bytes -= self.in_transit_left
+                    self.in_transit, size = self.queue.popleft()
+                    self.queued_bytes -= size
+                    self.in_transit_left = size + TUN_HEADER
                 amount = min(left, self.in_transit_left)
                 self.in_transit_left -= amount
                 left -= amount

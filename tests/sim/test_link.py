@@ -1,4 +1,4 @@
-"""Trace-driven and constant-rate links agree with per-packet references on every shared trace."""
+"""Trace-driven and constant-rate links agree with per-packet references on every project trace."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 
 from tests.sim.reference import ReferenceMahimahiLink, ReferenceRateLink
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
-from voipbed.models.mahimahi import DeliverySchedule, TraceError, load_schedule
+from voipbed.models.mahimahi import TUN_HEADER_BYTES, DeliverySchedule, TraceError
+from voipbed.models.queue import QueueingLink
+from voipbed.traces import builtin_trace_dir, load_schedule
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "traces"
-TRACE_FILES = sorted(TRACES.glob("*.up")) + sorted(TRACES.glob("*.down"))
+TRACE_FILES = sorted(builtin_trace_dir().glob("*.up")) + sorted(builtin_trace_dir().glob("*.down"))
+ONE_PER_MS = DeliverySchedule(np.array([1], dtype=np.int64))  # one opportunity each ms
 
 
 def _offered(schedule: DeliverySchedule, load: float, seconds: float, seed: int) -> tuple:
@@ -39,10 +41,15 @@ def _reference_departures(schedule, arrive, sizes, limit: QueueLimit):
     return depart, ~np.array(accepted)
 
 
-@pytest.mark.skipif(not TRACE_FILES, reason=f"no traces in {TRACES}")
+def test_the_project_ships_eight_traces() -> None:
+    """The link tests run on the project's own eight traces, not on an empty folder."""
+    assert len(TRACE_FILES) == 8
+
+
 @pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda path: path.name)
 def test_trace_link_matches_mahimahi_on_real_trace(trace: Path) -> None:
-    """Per-packet departures and drops equal Mahimahi's rule, overloaded, in two batches."""
+    """Per-packet departures and drops equal mm-link's, overloaded, in two batches; so do the
+    loss ratio and the median and 99th-percentile delays."""
     schedule = load_schedule(trace)
     seconds = min(40.0, 1.5 * schedule.period_ms / 1000.0)  # includes a wrap of the trace
     arrive, sizes = _offered(schedule, load=1.1, seconds=seconds, seed=len(trace.name))
@@ -59,9 +66,13 @@ def test_trace_link_matches_mahimahi_on_real_trace(trace: Path) -> None:
     assert dropped.tolist() == expected_dropped.tolist()
     np.testing.assert_array_equal(depart, expected_depart)
     assert dropped.any() and (~dropped).sum() > 1000  # overload exercised both fates
+    delay, expected_delay = depart - arrive, expected_depart - arrive
+    for q in (50, 99):
+        assert np.nanpercentile(delay, q) == pytest.approx(
+            np.nanpercentile(expected_delay, q), abs=1e-3
+        )
 
 
-@pytest.mark.skipif(not TRACE_FILES, reason=f"no traces in {TRACES}")
 def test_trace_link_unloaded_waits_for_next_opportunity() -> None:
     """A lone small packet leaves at the first opportunity strictly after its arrival."""
     schedule = DeliverySchedule(np.array([5, 5, 9, 20], dtype=np.int64))
@@ -72,10 +83,47 @@ def test_trace_link_unloaded_waits_for_next_opportunity() -> None:
 
 def test_one_opportunity_carries_several_small_packets_or_part_of_a_big_one() -> None:
     """1504 bytes per opportunity: seven 200-byte packets fit in one; a 1500 B one spills over."""
-    schedule = DeliverySchedule(np.array([1], dtype=np.int64))  # one MTU per ms, repeating
     sizes = np.array([200] * 7 + [1500], dtype=np.int64)
-    out = TraceLink(schedule).process(np.full(8, 0.0), sizes)
+    out = TraceLink(ONE_PER_MS).process(np.full(8, 0.0), sizes)
     np.testing.assert_allclose(out.depart_s * 1000, [1] * 7 + [2])
+
+
+LINK_KINDS = ["TraceLink", "QueueingLink"]
+
+
+def _served_ms(kind: str, arrive: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Departures (ms) of packets offered to a fresh trace link of ``kind`` on ONE_PER_MS."""
+    if kind == "TraceLink":
+        return np.asarray(TraceLink(ONE_PER_MS).process(arrive, sizes).depart_s * 1000.0)
+    none = np.zeros(arrive.size, dtype=np.bool_)
+    classes = np.zeros(arrive.size, dtype=np.int64)
+    outcome, _ = QueueingLink(schedule=ONE_PER_MS).serve(
+        arrive, sizes, classes, none, np.random.default_rng(0)
+    )
+    return np.asarray(outcome.depart_s * 1000.0)
+
+
+@pytest.mark.parametrize("kind", LINK_KINDS)
+def test_the_tun_header_keeps_two_750_byte_packets_out_of_one_opportunity(kind: str) -> None:
+    """2 x 750 B fit 1504 bytes, but with mm-link's 4-byte TUN header each (1508 B) they do not."""
+    depart_ms = _served_ms(kind, np.zeros(2), np.full(2, 750, dtype=np.int64))
+    assert 2 * 750 <= 1504 < 2 * (750 + TUN_HEADER_BYTES)
+    np.testing.assert_allclose(depart_ms, [1, 2])
+
+
+@pytest.mark.parametrize("kind", LINK_KINDS)
+def test_back_to_back_1500_byte_packets_take_one_opportunity_each(kind: str) -> None:
+    """With the TUN header a 1500 B IP packet fills an opportunity: n packets need n of them
+    (charging 1500 B alone, 376 would leave in 375 opportunities)."""
+    n = 400
+    depart_ms = _served_ms(kind, np.zeros(n), np.full(n, 1500, dtype=np.int64))
+    np.testing.assert_allclose(depart_ms, np.arange(1, n + 1))
+
+
+def test_rate_links_charge_no_tun_header() -> None:
+    """A constant-rate link serializes the bytes it is given, with no 4 bytes added."""
+    out = RateLink(8e6).process(np.zeros(2), np.array([1000, 1000], dtype=np.int64))
+    np.testing.assert_allclose(out.depart_s, [1e-3, 2e-3], rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("limit", [QueueLimit(), QueueLimit(packets=5), QueueLimit(bytes=3000)])
@@ -107,7 +155,7 @@ def test_queue_delay_never_exceeds_limit_over_rate() -> None:
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("", "at least one"),
+        ("", "empty trace"),
         ("5\n3\n", ":2: 3 ms is earlier"),
         ("1\nten\n", ":2: 'ten'"),
         ("0\n", "after 0"),

@@ -8,7 +8,7 @@ import pytest
 from voipbed.loader import parse_scenario
 from voipbed.scoring import score_trace
 from voipbed.sim.engine import simulate
-from voipbed.traces import shared_trace_dir
+from voipbed.traces import builtin_trace_dir
 
 BASE = """
 name: mobile
@@ -20,11 +20,6 @@ path:
   - {name: radio, one_way_delay: 10ms}
   - {name: core, one_way_delay: 20ms}
 """
-
-needs_traces = pytest.mark.skipif(
-    not (shared_trace_dir() / "TMobile-UMTS-driving.up").is_file(),
-    reason=f"shared traces not found in {shared_trace_dir()}",
-)
 
 
 def _metrics(*overrides: str):  # type: ignore[no-untyped-def]
@@ -82,7 +77,6 @@ def test_small_queue_on_a_slow_link_drops_at_the_queue() -> None:
     assert delay.max() <= 0.030 + 6 * 200 * 8 / 256e3 + 1e-9
 
 
-@needs_traces
 def test_umts_trace_is_slower_than_lte_trace() -> None:
     """Over real traces, the UMTS uplink queues packets longer than the T-Mobile LTE uplink."""
     lte, _ = _metrics(
@@ -98,7 +92,6 @@ def test_umts_trace_is_slower_than_lte_trace() -> None:
     assert np.percentile(umts_delay, 95) > np.percentile(lte_delay, 95)
 
 
-@needs_traces
 def test_trace_link_departures_fall_on_opportunities() -> None:
     """A packet crossing a trace link leaves at one of the trace's (repeated) opportunity times."""
     packets, _ = _metrics(
@@ -109,7 +102,7 @@ def test_trace_link_departures_fall_on_opportunities() -> None:
     )
     uplink = packets[packets["direction"] == "uplink"]
     leave_ms = uplink["recv_s"].to_numpy() * 1000.0
-    times = np.loadtxt(shared_trace_dir() / "ATT-LTE-driving-2016.up", dtype=np.int64)
+    times = np.loadtxt(builtin_trace_dir() / "ATT-LTE-driving-2016.up", dtype=np.int64)
     offset = np.mod(np.round(leave_ms).astype(np.int64), times[-1])
     allowed = np.union1d(times % times[-1], [0])
     assert np.isin(offset, allowed).all()
