@@ -108,7 +108,7 @@ def _check_bounds(text: str, source: str) -> None:
     open_starts: list[tuple[str | None, int]] = []  # per open collection: anchor, `expanded`
     sizes: dict[str, int] = {}  # anchor -> values in what it names
     try:
-        while (event := loader.get_event()) is not None:
+        while (event := loader.get_event()) is not None:  # type: ignore[no-untyped-call]
             line = f"{source}:{event.start_mark.line + 1}"
             if isinstance(event, yaml.AliasEvent):
                 if any(anchor == event.anchor for anchor, _ in open_starts):
