@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import itertools
 import math
 import types
@@ -27,6 +28,7 @@ from voipbed.keypath import KeyPath, format_key_path, parse_key_path
 from voipbed.scenario import Scenario
 from voipbed.scenario_issues import ScenarioError, ScenarioIssue
 from voipbed.scenario_yaml import read_scenario_text, read_yaml_document, read_yaml_value
+from voipbed.units import shown
 
 __all__ = [
     "ScenarioError",
@@ -96,11 +98,12 @@ def load_sweep(
     the cross product in the order the sweep lists keys and values.
     """
     path = Path(file)
-    text = read_scenario_text(path)
-    base = parse_scenario(text, str(path), overrides, seed=seed, base_dir=path.parent)
+    source = str(path)
+    document = read_yaml_document(read_scenario_text(path), source)
+    base = _validate(document, source, overrides, seed, path.parent, (), max_packets)
     if base.sweep is None:
         return []
-    _, lines = read_yaml_document(text, str(path))
+    lines = document[1]
     axes = [
         [
             (key, parse_key_path(key), value, f"{path}:{lines.get(('sweep', key, i), 0)}")
@@ -116,14 +119,8 @@ def load_sweep(
         name = f"{base.name[: 79 - width]}.{index:0{width}d}"
         assignments.append((("name",), name, str(path)))
         try:
-            scenario = parse_scenario(
-                text,
-                str(path),
-                overrides,
-                seed=seed,
-                base_dir=path.parent,
-                assign=assignments,
-                max_packets=max_packets,
+            scenario = _validate(
+                document, source, overrides, seed, path.parent, assignments, max_packets
             )
         except ScenarioError as error:
             issues.update((str(issue), issue) for issue in error.issues)
@@ -152,8 +149,22 @@ def parse_scenario(
     and drops the ``sweep``: that is how a sweep's point is made. A scenario beyond
     the limits of ``voipbed.budget`` (``max_packets`` among them) is refused.
     """
+    document = read_yaml_document(text, source)
     base_dir = base_dir if base_dir is not None else Path.cwd()
-    data, lines = read_yaml_document(text, source)
+    return _validate(document, source, overrides, seed, base_dir, assign, max_packets)
+
+
+def _validate(
+    document: tuple[dict[str, Any], dict[KeyPath, int]],
+    source: str,
+    overrides: Sequence[str],
+    seed: int | None,
+    base_dir: Path,
+    assign: Sequence[tuple[KeyPath, Any, str]],
+    max_packets: int,
+) -> Scenario:
+    """``parse_scenario`` on a document already read: its data and each key's line."""
+    data, lines = copy.deepcopy(document[0]), document[1]
     origins: dict[KeyPath, str] = {key: f"{source}:{line}" for key, line in lines.items()}
     issues: list[ScenarioIssue] = []
     if assign:
@@ -190,6 +201,7 @@ def parse_scenario(
     return scenario
 
 
+@functools.cache
 def _defaults() -> dict[str, Any]:
     """Every default of a scenario as YAML keys, to fill what an override reaches into."""
     return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
@@ -288,7 +300,7 @@ def _issues_from(
         elif detail["type"] == "missing":
             message = "is required"
         elif detail["type"] not in _OWN_ERROR_TYPES:
-            message = f"{message} (got {detail['input']!r})"
+            message = f"{message} (got {shown(detail['input'])})"
         origin = _origin_of(loc, origins, source)
         issues.append(ScenarioIssue(origin, format_key_path(loc), message))
     return sorted(issues, key=lambda issue: _line_of(issue.origin))

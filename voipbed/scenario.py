@@ -399,7 +399,12 @@ class EModelSettings(Section):
     telr_db: float = Field(
         65.0,
         alias="telr",
-        description="Talker echo loudness rating TELR in dB; 65 dB is G.107 Table 3's.",
+        ge=5.0,
+        le=65.0,
+        description=(
+            "Talker echo loudness rating TELR in dB; 65 dB is G.107 Table 3's default, "
+            "5 to 65 dB its permitted range."
+        ),
     )
 
 

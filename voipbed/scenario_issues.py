@@ -17,8 +17,16 @@ class ScenarioIssue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.origin}: {self.key_path}" if self.key_path else self.origin
-        return f"{where}: {self.message}"
+        where = f"{_cut(self.origin)}: {_cut(self.key_path)}" if self.key_path else self.origin
+        return f"{_cut(where)}: {_cut(self.message, 300)}"
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    """``text``, cut in the middle to ``limit`` characters: a 100 kB key stays one line."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
 
 
 class ScenarioError(Exception):

@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+MAX_QUEUE_PACKETS = 1_000_000_000
+"""A packet limit beyond any run's packets (the queue kernels count in 64-bit integers)."""
+MAX_QUEUE_BYTES = float(1 << 40)
+"""A byte limit beyond any run's bytes."""
 MIN_WEIGHT = 0.1
 """The smallest DRR weight of a class (``Queue.weights``)."""
 MIN_PERIOD_S = 0.001
@@ -289,6 +293,8 @@ class PieAqm(Section):
 
     @model_validator(mode="after")
     def _model_accepts(self) -> PieAqm:
+        if self.update_s <= 0:
+            raise ValueError("PIE's update interval must be > 0 (RFC 8033 suggests 15 ms)")
         self.to_model()  # the model's own checks
         return self
 
@@ -326,7 +332,11 @@ class Queue(Section):
     """The queue in front of each direction's link: buffer limits, AQM, DSCP scheduling."""
 
     limit_packets: StrictInt | None = Field(
-        None, alias="packets", ge=1, description="Buffer limit in packets; null: none."
+        None,
+        alias="packets",
+        ge=1,
+        le=MAX_QUEUE_PACKETS,
+        description="Buffer limit in packets; null: none.",
     )
     limit_bytes: Bytes | None = Field(
         None,
@@ -360,6 +370,10 @@ class Queue(Section):
     def _holds_a_packet(cls, value: float | None) -> float | None:
         if value is not None and value < 1:
             raise PydanticCustomError("queue", "a byte limit must hold at least one byte")
+        if value is not None and value > MAX_QUEUE_BYTES:
+            raise PydanticCustomError(
+                "queue", "a byte limit above 1 TiB is no limit: write null for none"
+            )
         return value
 
     @field_validator("weights")

@@ -103,7 +103,7 @@ def _split(value: object, kind: str, example: str) -> tuple[float, str]:
         number = math.inf
     if not math.isfinite(number):
         raise UnitError(f"{shown(value)} is not a finite number; {kind} must be one")
-    return number, unit
+    return number + 0.0, unit  # + 0.0 turns -0.0 into 0.0, which is not negative
 
 
 def _scaled(value: object, kind: str, example: str, units: dict[str, float]) -> float:
@@ -137,8 +137,14 @@ def parse_duration(value: object) -> float:
 
 
 def parse_rate(value: object) -> float:
-    """A bit rate in bit/s from ``'64kbps'``, ``'10Mbps'``, ``'1Gbit/s'``."""
-    return _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", RATE_UNITS)
+    """A bit rate in bit/s from ``'64kbps'``, ``'10Mbps'``, ``'1Gbit/s'``: 0, or at least 1 bit/s.
+
+    Below 1 bit/s one packet would take longer than any run to send.
+    """
+    bps = _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", RATE_UNITS)
+    if 0.0 < bps < 1.0:
+        raise UnitError(f"{shown(value)} is below 1 bit/s, the slowest rate voipbed takes")
+    return bps
 
 
 def parse_bytes(value: object) -> float:

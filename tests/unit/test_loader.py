@@ -380,7 +380,7 @@ def scenario_data(draw: st.DrawFn) -> dict[str, object]:
         "jitter_buffer": {"delay": f"{draw(st.floats(0.0, 1.0))!r}s"},
         "emodel": {
             "advantage": draw(st.floats(0.0, 20.0)),
-            "telr": draw(st.floats(0.0, 100.0)),
+            "telr": draw(st.floats(5.0, 65.0)),  # G.107 Table 3 range
         },
     }
 

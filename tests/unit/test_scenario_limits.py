@@ -144,3 +144,35 @@ def test_the_limit_applies_to_set_overrides_too(tmp_path: Path) -> None:
         load_scenario(path, ["duration=168h", "calls.count=100"])
     (issue,) = caught.value.issues
     assert (issue.origin, issue.key_path) == ("--set calls.count=100", "calls.count")
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "message"),
+    [
+        ("calls.start_spread=-0ms", None, None),
+        ("path[0].capacity=1e-300bps", "path[0].capacity", "below 1 bit/s"),
+        ("emodel.telr=1e300", "emodel.telr", "less than or equal to 65"),
+        ("path[1].queue.bytes=18446744073709551616", "path[1].queue.bytes", "above 1 TiB"),
+        ("path[1].queue.packets=18446744073709551616", "path[1].queue.packets", "less than"),
+    ],
+)
+def test_values_the_kernels_could_not_carry_are_refused(
+    override: str, key: str | None, message: str | None
+) -> None:
+    """Found by the fuzz test: each validated, then failed in the run; -0 ms is just 0."""
+    default = Path(__file__).resolve().parents[2] / "scenarios" / "default.yaml"
+    if key is None:
+        assert load_scenario(default, [override]).calls.start_spread_s == 0.0
+        return
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(default, [override])
+    (issue,) = caught.value.issues
+    assert (issue.origin, issue.key_path) == (f"--set {override}", key)
+    assert message in issue.message
+
+
+def test_pie_without_an_update_interval_is_refused(tmp_path: Path) -> None:
+    """PIE updating every 0 s is refused by PIE's own check, not by a division by zero."""
+    line, key, message = issue_of(tmp_path, backhaul("{aqm: {kind: pie, update: 0s}}"))
+    assert (line, key) == ("6", "path[1].queue.aqm")
+    assert "update interval must be > 0" in message
