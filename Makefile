@@ -67,6 +67,7 @@ bench: setup sysdeps
 	$(BIN)/python bench/vs_ns3.py
 	$(BIN)/python bench/userspace_link.py
 	$(BIN)/python bench/sip_load.py
+	$(BIN)/python bench/cli.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

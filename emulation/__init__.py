@@ -1,1 +1,1 @@
-"""The emulation engine: real SIP/RTP stacks in network namespaces (issue 6). Empty so far."""
+"""The emulation engine: real SIP/RTP stacks in network namespaces, links impaired by the models."""

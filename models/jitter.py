@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
 from voipbed.models._jit import kernel
 
@@ -33,8 +32,23 @@ def interarrival_jitter(
     if arrival.size < 2:
         return np.zeros(arrival.size)
     transit_change = np.abs(np.diff(arrival) - np.diff(media))
-    estimate = lfilter([GAIN], [1.0, -(1.0 - GAIN)], transit_change)
-    return np.concatenate(([0.0], estimate))
+    return np.concatenate(([0.0], _low_pass(transit_change)))
+
+
+@kernel
+def _low_pass(transit_change: NDArray[np.float64]) -> NDArray[np.float64]:
+    """J_i = GAIN * |D_i| + (1 - GAIN) * J_{i-1} from J_0 = 0, one value per input.
+
+    The products and their sum are those of ``scipy.signal.lfilter([GAIN], [1, GAIN - 1])``
+    (direct form II transposed), so the values are the same (bit for bit on x86-64),
+    without loading scipy.signal.
+    """
+    out = np.empty_like(transit_change)
+    estimate = 0.0
+    for i in range(transit_change.size):
+        estimate = GAIN * transit_change[i] + (1.0 - GAIN) * estimate
+        out[i] = estimate
+    return out
 
 
 @kernel

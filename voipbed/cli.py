@@ -1,4 +1,9 @@
-"""The ``voipbed`` command: load, run, write. Exit codes: 0 ok, 1 failure, 2 bad input."""
+"""The ``voipbed`` command: load, run, write. Exit codes: 0 ok, 1 failure, 2 bad input.
+
+Each command imports what it needs when it runs: ``--help`` and ``--version``
+load neither the scenario models nor an engine, ``validate`` and ``schema``
+only the scenario, and ``run`` the engine it runs (numba, pandas, matplotlib).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,18 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from voipbed import __version__
-from voipbed.allocator import keep_large_arrays_in_heap
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR, clean_dead_runs
-from voipbed.emulation.engine import missing_prerequisites, unsupported
-from voipbed.loader import ScenarioError, load_scenario, load_sweep
-from voipbed.runner import ENGINES, STAGES, RunFailed, RunInterrupted, run_scenario
-from voipbed.scenario import Scenario
-from voipbed.sweep import run_sweep
+from voipbed.engines import ENGINES, STAGES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from voipbed.scenario import Scenario
 
 __all__ = ["main"]
 
@@ -89,6 +92,12 @@ def run(
     A scenario with a ``sweep`` runs once per point and writes a report that
     ranks the points.
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from voipbed.allocator import keep_large_arrays_in_heap
+    from voipbed.runner import RunFailed, RunInterrupted, run_scenario
+
     scenario = _load(scenario_file, overrides, seed)
     keep_large_arrays_in_heap()
     console = Console(stderr=True)
@@ -123,6 +132,8 @@ def run(
             _fail(f"voipbed: {error}", 128 + error.signal_number)
         except OSError as error:
             _fail(f"voipbed: cannot write the run under {out_dir}: {error}", EXIT_FAILURE)
+    for warning in result.summary.get("warnings", []):
+        click.echo(f"voipbed: warning: {warning}", err=True)
     mos = result.summary["metrics"]["mos"]["mean"]
     if mos is not None:
         click.echo(
@@ -133,6 +144,8 @@ def run(
 
 def _check_emulation(scenario: Scenario) -> None:
     """Refuse, before anything is built, what the emulation cannot run here or at all."""
+    from voipbed.emulation.engine import missing_prerequisites, unsupported
+
     if scenario.sweep is not None:
         _fail("voipbed: sweeps run in the simulator only (--engine sim)", EXIT_BAD_INPUT)
     problems = unsupported(scenario)
@@ -153,6 +166,12 @@ def _run_sweep(
     workers: int | None,
     console: Console,
 ) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from voipbed.loader import ScenarioError, load_sweep
+    from voipbed.sim.unmodelled import ignored_keys, sweep_warnings
+    from voipbed.sweep import run_sweep
+
     try:
         points = load_sweep(scenario_file, overrides, seed=seed)
     except ScenarioError as error:
@@ -177,8 +196,11 @@ def _run_sweep(
             )
         except OSError as error:
             _fail(f"voipbed: cannot write the sweep under {out_dir}: {error}", EXIT_FAILURE)
+    for warning in sweep_warnings(base, [point.scenario for point in points]):
+        click.echo(f"voipbed: warning: {warning}", err=True)
     table = result.points
-    if not table.empty and table.loc[0, "status"] == "ok":
+    ranked = not ignored_keys(base.sweep or {})  # no "best" among points that are one run
+    if ranked and not table.empty and table.loc[0, "status"] == "ok":
         best = table.loc[0]
         click.echo(
             f"{base.name}: best of {len(table)} points: #{best['point']} {best['label']} "
@@ -199,6 +221,8 @@ def _run_sweep(
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `run`.")
 def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     """Check SCENARIO_FILES; print every problem with its file, line and key."""
+    from voipbed.loader import ScenarioError, load_sweep
+
     bad = 0
     for path in scenario_files:
         try:
@@ -237,13 +261,14 @@ def clean(state_dir: Path) -> None:
 @main.command()
 def schema() -> None:
     """Print the scenario JSON Schema (for editors) to stdout."""
-    document = Scenario.model_json_schema(by_alias=True, mode="validation")
-    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["title"] = "voipbed scenario"
-    click.echo(json.dumps(document, indent=2))
+    from voipbed.schema_doc import scenario_schema
+
+    click.echo(json.dumps(scenario_schema(), indent=2))
 
 
 def _load(path: Path, overrides: tuple[str, ...], seed: int | None) -> Scenario:
+    from voipbed.loader import ScenarioError, load_scenario
+
     try:
         return load_scenario(path, overrides, seed=seed)
     except ScenarioError as error:
