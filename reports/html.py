@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import plots, tables
+from . import plots, queues, tables, timeline
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +53,54 @@ def environment() -> Environment:
     )
 
 
-def _plots(packets: pd.DataFrame, metrics: pd.DataFrame) -> list[Plot]:
+def _plots(
+    packets: pd.DataFrame,
+    metrics: pd.DataFrame,
+    windows: pd.DataFrame | None,
+    events: pd.DataFrame,
+    summary: Mapping[str, Any],
+) -> list[Plot]:
     specs: list[tuple[str, str, Callable[[], Figure], str]] = [
+        (
+            "mos",
+            "MOS per flow",
+            lambda: plots.mos_per_flow(metrics),
+            "E-model MOS of each flow (ITU-T G.107 Annex B, 1 to 4.5), bars from 0. "
+            "Dotted lines: ITU-T G.109 user-satisfaction limits.",
+        ),
+    ]
+    if windows is not None:
+        specs.append(
+            (
+                "mos-time",
+                "MOS over time",
+                lambda: timeline.mos_over_time(windows, events),
+                "E-model MOS of consecutive windows of each flow (an instantaneous rating, as "
+                "monitoring tools plot it; G.107 itself rates whole calls). Lines: the flows with "
+                "the lowest window; grey: the range of all flows. Brown spans: handovers of the "
+                "drawn calls, from their start until media flows again. Bottom strip: the RRC "
+                "state of the worst call.",
+            )
+        )
+    specs += [
+        (
+            "losses",
+            "Losses by reason",
+            lambda: plots.losses_by_reason(
+                plots.loss_frame(summary.get("losses"), metrics), metrics
+            ),
+            "Packets not played, as a share of the packets sent in each direction: lost in the "
+            "network by reason (handover, channel, HARQ, full queue, AQM) and the segment that "
+            "lost them, and discarded late by the jitter buffer.",
+        ),
         (
             "delay-time",
             "Delay over time",
             lambda: plots.delay_over_time(packets, metrics),
             "One-way network delay (receive minus send time) of the worst and best flows by "
-            "MOS. Red ticks at the bottom mark packets lost in the network, at their send time.",
-        ),
-        (
-            "mos",
-            "MOS per flow",
-            lambda: plots.mos_per_flow(metrics),
-            "E-model MOS of each flow. Dotted lines: ITU-T G.109 user-satisfaction limits.",
+            "MOS. Black line: the jitter buffer's playout delay (playout minus send time); "
+            "packets above it arrived too late to be played. Red ticks at the bottom mark "
+            "packets lost in the network, at their send time.",
         ),
         (
             "delay-cdf",
@@ -75,14 +109,24 @@ def _plots(packets: pd.DataFrame, metrics: pd.DataFrame) -> list[Plot]:
             "Cumulative distribution of one-way network delay over every received packet "
             "(lost packets excluded).",
         ),
-        (
-            "losses",
-            "Losses by place",
-            lambda: plots.losses_by_place(metrics),
-            "Packets lost in each path segment, and packets that arrived too late for the "
-            "jitter buffer, as a share of the packets sent in each direction.",
-        ),
     ]
+    stats = queues.queue_stats(events)
+    if not stats.empty:
+        duration = float(summary.get("duration_s") or 0.0)
+        specs.append(
+            (
+                "queues",
+                "Queues",
+                lambda: queues.queue_figure(stats, packets, duration),
+                "Left: bulk cross traffic each queued segment carried over the run, and the "
+                "packets it dropped (from the queue_stats events, totals at the end of the run). "
+                "Right: the media packets' one-way network delay (median, shaded up to the "
+                "maximum); above the path's fixed delay (its segments' one_way_delay) it is "
+                "queueing, jitter and HARQ. The simulator does not record queue occupancy over "
+                "time; for a FIFO queue before a constant-rate link, the queueing delay times the "
+                "link rate is the backlog a packet found.",
+            )
+        )
     result = []
     for anchor, title, make, caption in specs:
         started = time.perf_counter()
@@ -99,13 +143,17 @@ def render_report(
     metrics: pd.DataFrame,
     packets: pd.DataFrame,
     events: pd.DataFrame,
+    windows: pd.DataFrame | None = None,
 ) -> str:
     """Return the run's report as one self-contained HTML document.
 
     ``packets`` has one row per media packet (``recv_s`` NaN when lost),
     ``metrics`` one row per flow, ``events`` may be empty; ``summary`` is the
-    run's JSON summary (its ``metrics`` statistics feed the headline when
-    present). All text is escaped; plots are PNG ``data:`` URIs; the flow
+    run's JSON summary (its ``metrics`` statistics feed the headline, its
+    ``verdict`` the sentence at the top and its ``losses`` the loss figure,
+    when present). With a ``playout_s`` column in ``packets`` the delay plot
+    draws the jitter buffer's playout delay; ``windows`` (``Scores.windows``)
+    adds the MOS-over-time figure. All text is escaped; plots are PNG ``data:`` URIs; the flow
     table lists at most ``tables.MAX_FLOW_ROWS`` flows (the worst by MOS) and
     says so.
     """
@@ -117,12 +165,13 @@ def render_report(
         .render(
             scenario=str(summary.get("scenario", "unnamed scenario")),
             run_id=str(summary.get("run_id", "")),
+            verdict=tables.verdict_text(summary, metrics),
             headline=tables.headline(summary, metrics),
             scenario_yaml=scenario_yaml,
             flows=tables.flow_table(metrics),
             stats=tables.summary_table(summary),
             bandwidth=tables.bandwidth_table(summary),
-            plots=_plots(packets, metrics),
+            plots=_plots(packets, metrics, windows, events, summary),
             event_counts=event_counts,
             event_list=event_list,
             facts=tables.run_facts(summary, len(packets), len(events)),
@@ -146,6 +195,7 @@ def write_report(
     metrics: pd.DataFrame,
     packets: pd.DataFrame,
     events: pd.DataFrame,
+    windows: pd.DataFrame | None = None,
 ) -> Path:
     """Render the report and write it to ``run_dir / "report.html"`` (UTF-8); return the path."""
     path = Path(run_dir) / REPORT_NAME
@@ -155,6 +205,7 @@ def write_report(
         metrics=metrics,
         packets=packets,
         events=events,
+        windows=windows,
     )
     path.write_text(html, encoding="utf-8")
     return path

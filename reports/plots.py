@@ -1,4 +1,4 @@
-"""Figures of a run: delay over time, MOS per flow, delay CDF and losses by place.
+"""Figures of a run: delay over time, MOS per flow, delay CDF and losses by reason and place.
 
 Each function takes the run's DataFrames and returns a matplotlib ``Figure``
 built directly (never through pyplot's global state), so figures can be made
@@ -37,6 +37,8 @@ MANY_CALLS = 30
 DIRECTION_COLORS = {"uplink": "#1f6fb4", "downlink": "#e07b00"}
 OTHER_COLOR = "#555555"
 LOST_COLOR = "#d62728"
+PLAYOUT_COLOR = "#222222"
+LATE = "late"
 
 # MOS at the R-factor user-satisfaction limits of ITU-T G.109 (R 90/80/70/60/50),
 # mapped with the R-to-MOS formula of ITU-T G.107 Annex B.
@@ -141,6 +143,9 @@ def delay_over_time(
     """One-way network delay (ms) against send time for a few flows, lost packets as red ticks.
 
     One panel per flow, sharing the time axis. Flows come from ``select_flows``.
+    With a ``playout_s`` column (the jitter buffer's playout time of each
+    received packet), the playout delay (playout minus send time) is drawn as
+    a line: packets above it arrived too late to be played.
     """
     flows = select_flows(packets, metrics, max_flows)
     fig = Figure(figsize=(10, 1.2 + 2.0 * max(1, len(flows))), layout="constrained")
@@ -154,9 +159,8 @@ def delay_over_time(
         fontsize=12,
     )
     axes = fig.subplots(len(flows), 1, sharex=True, squeeze=False)[:, 0]
-    subset = packets.loc[
-        packets["flow"].isin(flows), ["flow", "call", "direction", "send_s", "recv_s"]
-    ]
+    wanted = ["flow", "call", "direction", "send_s", "recv_s", "playout_s"]
+    subset = packets.loc[packets["flow"].isin(flows), [c for c in wanted if c in packets.columns]]
     groups = dict(iter(subset.groupby("flow", sort=False)))
     empty = subset.iloc[:0]
     for ax, flow in zip(axes, flows, strict=True):
@@ -184,6 +188,13 @@ def _delay_panel(ax: Axes, rows: pd.DataFrame, label: str, max_points: int) -> N
     color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
     note = ", min/max envelope" if thinned else ""
     ax.plot(px, py, ".", ms=2.5, color=color, label=f"received ({len(x):,}{note})")
+    top = float(py.max()) if len(py) else 0.0
+    if "playout_s" in rows.columns:
+        playout = (rows["playout_s"].to_numpy(dtype=np.float64)[ok][order] - x) * 1000.0
+        qx, qy, _ = minmax_envelope(x, playout, max_points)
+        if len(qy) and np.isfinite(qy).any():
+            ax.step(qx, qy, where="post", lw=1.2, color=PLAYOUT_COLOR, label="playout delay")
+            top = max(top, float(np.nanmax(qy)))
     lost = np.sort(send[~ok])
     if len(lost):
         step = math.ceil(len(lost) / MAX_LOSS_TICKS)
@@ -197,7 +208,7 @@ def _delay_panel(ax: Axes, rows: pd.DataFrame, label: str, max_points: int) -> N
             label=f"lost ({len(lost):,})" + (f", every {step}th shown" if step > 1 else ""),
         )
     if len(x):
-        ax.set_ylim(bottom=0.0, top=max(float(py.max()) * 1.08, 1.0))
+        ax.set_ylim(bottom=0.0, top=max(top * 1.08, 1.0))
     else:
         ax.text(0.5, 0.5, "no packets received", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
@@ -232,8 +243,8 @@ def mos_per_flow(metrics: pd.DataFrame, *, many_calls: int = MANY_CALLS) -> Figu
             fontsize=7,
             color="0.4",
         )
-    ax.set_ylim(1.0, 4.7)
-    ax.set_ylabel("MOS (E-model)")
+    ax.set_ylim(0.0, 4.7)  # bars from 0, so a flow at MOS 1 (the floor) still shows
+    ax.set_ylabel("MOS (E-model, 1 to 4.5)")
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         fig.legend(
@@ -339,27 +350,77 @@ def delay_cdf(packets: pd.DataFrame, *, n_points: int = CDF_POINTS) -> Figure:
     return fig
 
 
-def losses_by_place(metrics: pd.DataFrame) -> Figure:
-    """Packets lost per path segment and discarded late by the jitter buffer, % of sent.
+REASON_ORDER = ("handover", "channel", "harq", "queue", "aqm", "unattributed", LATE)
+"""Loss reasons in the order the loss figure lists them; late discards last."""
 
-    Segments come from the ``lost_at_<segment>`` columns; losses they do not
-    account for show as "unattributed". Bars are per direction, labelled with counts.
+
+def loss_frame(records: object, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Packets not played by direction, segment and reason.
+
+    From ``summary["losses"]`` records (``direction``, ``segment``,
+    ``reason``, ``packets``) when given, else from the metrics' ``lost_by_*``
+    counts (no segment) and ``late_discarded``; losses without a reason show
+    as ``unattributed``.
+    """
+    columns = ["direction", "segment", "reason", "packets"]
+    if isinstance(records, list):
+        frame = pd.DataFrame(records, columns=columns)
+        return frame[frame["packets"] > 0].reset_index(drop=True)
+    if metrics.empty or "direction" not in metrics.columns:
+        return pd.DataFrame(columns=columns)
+    by_direction = metrics.groupby(metrics["direction"].astype(str))
+    rows: list[dict[str, object]] = []
+    reasons = [c for c in metrics.columns if str(c).startswith("lost_by_")]
+    for direction, group in by_direction:
+        counts = {str(c).removeprefix("lost_by_"): int(group[c].sum()) for c in reasons}
+        if "lost" in group.columns:
+            counts["unattributed"] = int(group["lost"].sum()) - sum(counts.values())
+        if "late_discarded" in group.columns:
+            counts[LATE] = int(group["late_discarded"].sum())
+        rows += [
+            {"direction": direction, "segment": None, "reason": reason, "packets": n}
+            for reason, n in counts.items()
+        ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame[frame["packets"] > 0].reset_index(drop=True)
+
+
+def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Figure:
+    """Packets not played, % of those sent per direction, by reason and the segment that lost them.
+
+    One bar group per (reason, segment) from ``loss_frame``: handovers,
+    channel, HARQ, queue and AQM losses at their segment, and late discards at
+    the jitter buffer; bars per direction, labelled with packet counts.
     """
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax = fig.subplots()
-    if metrics.empty or "direction" not in metrics.columns or "sent" not in metrics.columns:
+    if metrics.empty or not {"direction", "sent"} <= set(metrics.columns):
         _no_data(ax, "no flow metrics")
         return fig
-    table = _loss_table(metrics)
-    if not (table.to_numpy() > 0).any():
+    if losses.empty:
         _no_data(ax, "no packets lost or discarded late")
         return fig
     sent = metrics.groupby(metrics["direction"].astype(str))["sent"].sum()
-    directions = direction_order(table.index.tolist())
-    positions = np.arange(len(table.columns), dtype=np.float64)
+    places = losses.assign(
+        where=[
+            "late\n(jitter buffer)" if r == LATE else f"{r}\n({s})" if isinstance(s, str) else r
+            for r, s in zip(losses["reason"], losses["segment"], strict=True)
+        ],
+        rank=[
+            REASON_ORDER.index(r) if r in REASON_ORDER else len(REASON_ORDER)
+            for r in losses["reason"]
+        ],
+    )
+    table = places.pivot_table(
+        index="where", columns="direction", values="packets", aggfunc="sum", fill_value=0
+    )
+    order = places.groupby("where")["rank"].min().sort_values(kind="stable").index
+    table = table.reindex(order)
+    directions = direction_order(table.columns.tolist())
+    positions = np.arange(len(table.index), dtype=np.float64)
     width = 0.8 / len(directions)
     for i, direction in enumerate(directions):
-        counts = table.loc[direction].to_numpy(dtype=np.float64)
+        counts = table[direction].to_numpy(dtype=np.float64)
         total = float(sent.get(direction, 0))
         share = counts / total * 100.0 if total > 0 else np.zeros_like(counts)
         bars = ax.bar(
@@ -370,28 +431,11 @@ def losses_by_place(metrics: pd.DataFrame) -> Figure:
             label=direction,
         )
         ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], fontsize=8, padding=2)
-    ax.set_xticks(positions, list(table.columns))
-    ax.set_xlabel("where (path segment, or jitter buffer)")
+    ax.set_xticks(positions, list(table.index), fontsize=9)
+    ax.set_xlabel("reason (where)")
     ax.set_ylabel("% of sent packets")
-    ax.set_title("Lost in the network by segment, and discarded late (bar labels: packets)")
+    ax.set_title("Packets not played, by reason and place (bar labels: packets)")
     ax.margins(y=0.15)
     ax.grid(True, axis="y", alpha=0.3)
     _legend(ax, loc="upper right", fontsize=8)
     return fig
-
-
-def _loss_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Counts indexed by direction, one column per place ("radio", ..., "late (jitter buffer)")."""
-    place_columns = [c for c in metrics.columns if str(c).startswith("lost_at_")]
-    by_direction = metrics.groupby(metrics["direction"].astype(str))
-    table = pd.DataFrame(index=by_direction.size().index)
-    for column in place_columns:
-        table[str(column).removeprefix("lost_at_")] = by_direction[column].sum()
-    if "lost" in metrics.columns:
-        attributed = table.sum(axis=1) if place_columns else 0
-        rest = by_direction["lost"].sum() - attributed
-        if (rest > 0).any():
-            table["unattributed"] = rest.clip(lower=0)
-    if "late_discarded" in metrics.columns:
-        table["late (jitter buffer)"] = by_direction["late_discarded"].sum()
-    return table.fillna(0)

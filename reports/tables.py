@@ -43,6 +43,7 @@ FLOW_COLUMNS = (
     Column("flow", "flow", count=True),
     Column("direction", "direction"),
     Column("mos", "MOS", 2),
+    Column("mos_window_min", "worst window MOS", 2),
     Column("pesq_mos_lqo", "PESQ", 2),  # emulation runs: P.862 / P.862.2 of the audio received
     Column("r_factor", "R", 1),
     Column("ta_s", "mouth-to-ear (ms)", 1, 1000.0),
@@ -55,11 +56,13 @@ FLOW_COLUMNS = (
     Column("delay_mean_s", "delay mean (ms)", 1, 1000.0),
     Column("delay_p95_s", "delay p95 (ms)", 1, 1000.0),
     Column("delay_p99_s", "delay p99 (ms)", 1, 1000.0),
-    Column("jitter_s", "jitter (ms)", 1, 1000.0),
+    Column("jitter_s", "jitter mean (ms)", 1, 1000.0),
+    Column("jitter_last_s", "jitter last (ms)", 1, 1000.0),
 )
 """Per-flow table columns in display order; quality first so it is visible without scrolling."""
 _COLUMNS_BY_KEY = {c.key: c for c in FLOW_COLUMNS}
-STAT_ORDER = ("mean", "p5", "p50", "p95", "p99", "min", "max")
+STAT_ORDER = ("n", "mean", "p5", "p50", "p95", "p99", "min", "max")
+STAT_HEADERS = {"n": "flows"}
 
 
 @dataclass(frozen=True)
@@ -131,14 +134,16 @@ def _finite(values: pd.Series[Any]) -> npt.NDArray[np.float64]:
 def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, stat: str) -> float:
     """A statistic ("mean", "p5", ...) of a per-flow metric over flows.
 
-    Taken from ``summary["metrics"][key][stat]`` when the run recorded it,
+    Taken from ``summary["metrics"][key][stat]`` when the run recorded the
+    metric (NaN where it recorded null: too few flows for that percentile),
     else computed over the flows' finite values; NaN when there are none.
     """
     recorded = summary.get("metrics", {})
     if isinstance(recorded, Mapping):
         stats = recorded.get(key)
-        if isinstance(stats, Mapping) and isinstance(stats.get(stat), int | float):
-            return float(stats[stat])
+        if isinstance(stats, Mapping) and stat in stats:
+            value = stats[stat]
+            return float(value) if isinstance(value, int | float) else math.nan
     if key not in metrics.columns:
         return math.nan
     values = _finite(metrics[key])
@@ -151,34 +156,78 @@ def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, sta
     return math.nan
 
 
+def verdict_text(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
+    """The sentence that says what limits quality (``summary["verdict"]``), or why none is given."""
+    recorded = summary.get("verdict")
+    if isinstance(recorded, Mapping) and recorded.get("sentence"):
+        return str(recorded["sentence"])
+    if metrics.empty:
+        return "No media packets were sent, so there is no quality to rate."
+    return ""
+
+
+def _spread(
+    summary: Mapping[str, Any],
+    metrics: pd.DataFrame,
+    key: str,
+    stats: list[str],
+    decimals: int,
+    *,
+    scale: float = 1.0,
+    unit: str = "",
+) -> str:
+    """The percentiles ``stats`` the flows allow, and "n flows" when some are missing."""
+    values = [metric_stat(summary, metrics, key, name) for name in stats]
+    parts = [
+        f"{name} {fmt_number(v, decimals, scale)}{unit}"
+        for name, v in zip(stats, values, strict=True)
+        if math.isfinite(v)
+    ]
+    if len(parts) < len(stats):  # too few flows for some: say how many there are
+        recorded = summary.get("metrics", {}).get(key, {})
+        count = recorded.get("n") if isinstance(recorded, Mapping) else None
+        if not isinstance(count, int):
+            count = len(_finite(metrics[key])) if key in metrics.columns else 0
+        parts.append(f"{count:,} flow{'s' if count != 1 else ''}")
+    return " · ".join(parts)
+
+
 def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[HeadlineItem]:
-    """Headline numbers: MOS and R (mean, p5), loss and mouth-to-ear delay (mean, p95)."""
+    """Headline numbers: MOS and R (mean, p5), loss and mouth-to-ear delay (mean, p95).
+
+    Percentiles show only where the summary has them (enough flows); else the
+    detail says how many flows the mean is over. R is on its scale (the
+    summary's ``r_scale_max``: 100 for G.107, 129 for G.107.1).
+    """
 
     def stat(key: str, name: str) -> float:
         return metric_stat(summary, metrics, key, name)
 
     mos_mean = stat("mos", "mean")
+    scale = summary.get("r_scale_max")
+    scale_text = f"of {scale:g} ({'G.107.1' if scale > 100 else 'G.107'})" if scale else ""
+    r_detail = _spread(summary, metrics, "r_factor", ["p5"], 1)
     items = [
         HeadlineItem(
             "MOS",
             fmt_number(mos_mean, 2),
-            f"p5 {fmt_number(stat('mos', 'p5'), 2)} · p50 {fmt_number(stat('mos', 'p50'), 2)}",
+            _spread(summary, metrics, "mos", ["p5", "p50"], 2),
             mos_class(mos_mean),
         ),
         HeadlineItem(
             "R factor",
             fmt_number(stat("r_factor", "mean"), 1),
-            f"p5 {fmt_number(stat('r_factor', 'p5'), 1)}",
+            " · ".join(t for t in (scale_text, r_detail) if t),
         ),
         HeadlineItem(
             "Packet loss Ppl",
             f"{fmt_number(stat('ppl_percent', 'mean'), 2)} %",
-            f"p95 {fmt_number(stat('ppl_percent', 'p95'), 2)} % (network + late)",
+            _spread(summary, metrics, "ppl_percent", ["p95"], 2, unit=" %") + " (network + late)",
         ),
         HeadlineItem(
             "Mouth-to-ear delay",
             f"{fmt_number(stat('ta_s', 'mean'), 0, 1000.0)} ms",
-            f"p95 {fmt_number(stat('ta_s', 'p95'), 0, 1000.0)} ms",
+            _spread(summary, metrics, "ta_s", ["p95"], 0, scale=1000.0, unit=" ms"),
         ),
     ]
     pesq = stat("pesq_mos_lqo", "mean")
@@ -255,9 +304,12 @@ def summary_table(summary: Mapping[str, Any]) -> Table:
         elif column.count:
             column = Column(key, column.header, 1)  # a mean of counts is fractional
         cells = [Cell(column.header, "label")]
-        cells += [Cell(fmt_value(column, values.get(s))) for s in stats]
+        cells += [
+            Cell(fmt_number(values.get(s), 0) if s == "n" else fmt_value(column, values.get(s)))
+            for s in stats
+        ]
         rows.append(cells)
-    return Table(["metric", *stats], rows)
+    return Table(["metric", *(STAT_HEADERS.get(s, s) for s in stats)], rows)
 
 
 def bandwidth_table(summary: Mapping[str, Any]) -> Table:

@@ -1,8 +1,8 @@
 """What a run will cost, estimated from its scenario before it starts, and the limits it must keep.
 
 The simulator holds every packet of a run in memory (media packets in the
-trace, cross-traffic packets in the queue model), about 300 bytes each at the
-peak, and some of its loops step through time rather than packets (PIE's
+trace, cross-traffic packets in the queue model), about 400 bytes each at the
+peak of a run, and some of its loops step through time rather than packets (PIE's
 periodic update, on/off periods, Poisson handovers). A scenario whose
 estimate exceeds a limit is refused before it runs, naming the estimate and
 the key to change, so that every scenario that validates ends in bounded time
@@ -22,8 +22,9 @@ from voipbed.traces import read_schedule
 
 __all__ = ["MAX_PACKETS", "Overrun", "overruns", "packets_estimate"]
 
-MAX_PACKETS = 5_000_000
-"""Media plus cross-traffic packets of one run: about 1.5 GiB at the simulator's peak."""
+MAX_PACKETS = 4_000_000
+"""Media plus cross-traffic packets of one run: at most about 1.6 GiB at a run's peak
+(measured on the shipped scenarios scaled to this many packets)."""
 MAX_PIE_UPDATES = 20_000_000
 """PIE drop-probability updates per queue (run duration / update interval)."""
 MAX_ONOFF_PERIODS = 200_000

@@ -19,20 +19,22 @@ import pyarrow.parquet as pq
 import yaml
 
 from voipbed import __version__
-from voipbed.emulation.engine import emulate
 from voipbed.emulation.network import Terminated
+from voipbed.engines import ENGINES, STAGES
 from voipbed.models.rrc import keepalive_energy
 from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
 from voipbed.scenario import Scenario
-from voipbed.scoring import bandwidth, score_trace, summarize
+from voipbed.scoring import bandwidth, score_run, summarize
 from voipbed.sim.engine import simulate
+from voipbed.sim.unmodelled import unmodelled_settings
 from voipbed.trace import write_trace
 
 __all__ = ["ENGINES", "STAGES", "RunFailed", "RunInterrupted", "RunResult", "run_scenario"]
 
-STAGES = ("simulate", "write trace", "score", "report")
-ENGINES = ("sim", "emulation")
+REPORT_COLUMNS = ("call", "flow", "direction", "send_s", "recv_s")
+"""What the report draws from the packets (with each packet's playout time): a run holds
+millions of rows, so the others are not copied into pandas."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,16 @@ def run_scenario(
             trace = simulate(scenario)
         else:
             enter("emulate")
+            from voipbed.emulation.engine import emulate  # its stacks and audio: not for sim runs
+
             emulated = emulate(scenario, run_dir)
             trace, pesq = emulated.trace, emulated.pesq
         enter("write trace")
         manifest = {**trace.manifest, "run_id": run_dir.name, "voipbed": __version__}
         write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
         enter("score")
-        metrics = score_trace(trace.packets, scenario, trace.events)
+        scores = score_run(trace.packets, scenario, trace.events)
+        metrics = scores.metrics
         if pesq is not None and not pesq.empty:  # PESQ beside the E-model, per flow
             metrics = metrics.merge(pesq, on="flow", how="left")
         pq.write_table(
@@ -118,8 +123,16 @@ def run_scenario(
             "packets": trace.packets.num_rows,
             "wall_s": round(time.perf_counter() - started, 3),
         }
-        summary = summarize(metrics, facts)
+        summary = summarize(
+            metrics,
+            facts,
+            losses=scores.losses,
+            verdict=scores.verdict,
+            r_scale_max=scores.r_scale_max,
+        )
         summary["bandwidth"] = bandwidth(scenario)
+        # What the scenario sets that this engine ignores, one sentence each.
+        summary["warnings"] = unmodelled_settings(scenario) if engine == "sim" else []
         if scenario.radio.rrc is not None:
             summary["keepalive"] = _keepalive_cost(scenario)
         text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
@@ -130,8 +143,11 @@ def run_scenario(
             scenario_yaml=resolved,
             summary=summary,
             metrics=metrics,
-            packets=trace.packets.to_pandas(),
+            packets=trace.packets.select(list(REPORT_COLUMNS))
+            .to_pandas()
+            .assign(playout_s=scores.playout_s),
             events=trace.events.to_pandas(),
+            windows=scores.windows,
         )
     except KeyboardInterrupt as error:
         raise RunInterrupted(stage, run_dir, signal.SIGINT) from error

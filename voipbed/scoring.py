@@ -3,11 +3,17 @@
 One row per flow (each call has an uplink and a downlink flow) in
 ``metrics.parquet``; ``summarize`` aggregates those rows for ``summary.json``.
 Whatever the engine, the same models score the same trace columns.
+``score_run`` also rates each flow in windows of ``QUALITY_WINDOW_S``
+(``models.quality_windows``), splits losses by direction, segment and reason,
+and says in one sentence what limits quality (``voipbed.verdict``). A trace
+without packets gives tables without rows, never an error.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,13 +24,39 @@ from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.grouping import group_order
-from voipbed.models.jitter import flow_delay_stats
+from voipbed.models.jitter import flow_delay_stats, interarrival_jitter
 from voipbed.models.plc import Plc, bpl_for
+from voipbed.models.quality_windows import QualityWindows, window_quality
 from voipbed.scenario import Scenario
+from voipbed.trace import DROP_REASONS
+from voipbed.verdict import UNKNOWN, DirectionFigures, Verdict, limiting_factor
 
-__all__ = ["METRIC_COLUMNS", "bandwidth", "score_trace", "summarize"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "MIN_FLOWS_MEDIAN",
+    "MIN_FLOWS_TAILS",
+    "QUALITY_WINDOW_S",
+    "Scores",
+    "bandwidth",
+    "loss_breakdown",
+    "run_verdict",
+    "score_run",
+    "score_trace",
+    "summarize",
+]
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+QUALITY_WINDOW_S = 2.0
+"""Windows of the per-call MOS over time: short enough that a 1-2 s outage (a vertical
+handover) stands out of its window, long enough for 100 packets at 20 ms ptime."""
+
+# Percentiles over flows need enough flows to mean something. p5 and p95 need 20
+# (1 / 0.05): with fewer, no flow lies beyond them and they are an interpolation
+# between the two most extreme flows. A median of fewer than 5 flows is mostly noise.
+MIN_FLOWS_TAILS = 20
+MIN_FLOWS_MEDIAN = 5
 
 # Aggregated in summary.json over flows (mean, p5, p50, p95).
 METRIC_COLUMNS = (
@@ -34,9 +66,11 @@ METRIC_COLUMNS = (
     "delay_p95_s",
     "delay_p99_s",
     "jitter_s",
+    "jitter_last_s",
     "ta_s",
     "r_factor",
     "mos",
+    "mos_window_min",
     "radio_energy_j",
     "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
     "call_setup_s",  # emulation runs: from dialling to the answer
@@ -55,14 +89,55 @@ def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict
     return {name: counts[:, index] for index, name in enumerate(names)}
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Everything scored from one trace."""
+
+    metrics: pd.DataFrame
+    """One row per flow (see ``score_run``)."""
+    windows: pd.DataFrame
+    """One row per flow and window: ``call``, ``flow``, ``direction``, ``start_s`` and ``end_s``
+    (run time), ``packets``, ``ppl_percent``, ``r_factor`` (on its scale) and ``mos``."""
+    losses: pd.DataFrame
+    """Packets not played, by ``direction``, ``segment`` and ``reason`` (see ``loss_breakdown``)."""
+    playout_s: FloatArray
+    """Each packet's playout time in the packets table's row order: NaN unless received; for a
+    packet discarded late, the playout time it missed."""
+    verdict: Verdict
+    r_scale_max: float
+    """Top of the R scale of the codec: 100 (G.107) or 129 (G.107.1)."""
+
+
 def score_trace(
     packets: pa.Table, scenario: Scenario, events: pa.Table | None = None
 ) -> pd.DataFrame:
-    """Per-flow metrics of a packets table, scored with the scenario's codec, buffer and device.
+    """Per-flow metrics of a packets table (``score_run(...).metrics``)."""
+    return score_run(packets, scenario, events).metrics
 
-    With ``events``, each flow also gets its call's radio energy (``radio_energy_j``).
+
+def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = None) -> Scores:
+    """Score a packets table with the scenario's codec, buffer and device.
+
+    Per-flow metrics: counts, loss by segment (``lost_at_*``) and reason
+    (``lost_by_*``), one-way network delay, ``jitter_s`` (the mean over the
+    flow's received packets of the RFC 3550 clause 6.4.1 running interarrival
+    jitter estimate, from J = 0 at the first) and ``jitter_last_s`` (its last
+    value, what an RTCP receiver report would carry at the end of the flow),
+    jitter buffer figures, mouth-to-ear delay ``ta_s``, and the E-model:
+    ``r_factor`` is R clipped to its scale (0-100 for narrowband codecs,
+    ITU-T G.107; 0-129 for wideband ones, G.107.1), ``r_factor_raw`` R as
+    eq. 7-1 gives it (it can be far below 0 on a bad path; NaN when nothing
+    was played), ``mos`` MOS from R (G.107 Annex B, in [1, 4.5]), ``ie_eff``
+    and ``idd`` the loss and delay impairments, and ``mos_window_min`` the
+    lowest MOS over the flow's ``QUALITY_WINDOW_S`` windows. With ``events``,
+    each flow also gets its call's radio energy (``radio_energy_j``).
     """
     used = codec(scenario.calls.codec)
+    if packets.num_rows == 0:
+        metrics = _with_emodel(_with_events(_empty_metrics(scenario), events), scenario)
+        metrics["mos_window_min"] = pd.Series(dtype=np.float64)
+        windows = _windows_frame(metrics, [], np.empty(0), _r_ceiling(scenario))
+        return _scores(metrics, windows, packets, scenario)
     column = {name: packets.column(name).to_numpy() for name in ("flow", "seq", "send_s", "recv_s")}
     # Rows come in send order within each flow; regroup them by flow (linear), and
     # sort properly only if some flow is not in sequence order.
@@ -81,7 +156,7 @@ def score_trace(
     summary = playouts.summary
     delay = flow_delay_stats(send_s, recv_s, media_s, bounds)
     sent = np.diff(bounds)
-    received = np.add.reduceat(~np.isnan(recv_s), starts) if starts.size else sent
+    received = np.add.reduceat(~np.isnan(recv_s), starts)
     played = playouts.played
     # Network plus buffer delay of what was played (constant for a fixed buffer).
     waited = np.add.reduceat(np.where(played, playouts.playout_s - send_s, 0.0), starts)
@@ -101,6 +176,7 @@ def score_trace(
             "delay_p95_s": delay[:, 1],
             "delay_p99_s": delay[:, 2],
             "jitter_s": delay[:, 3],
+            "jitter_last_s": _last_jitter(media_s, recv_s, bounds),
             "buffer_delay_mean_s": summary.mean_buffer_delay_s,
             "stretch_ratio": summary.stretch_ratio,
             "playout_delay_s": np.divide(
@@ -115,12 +191,244 @@ def score_trace(
         metrics[f"lost_by_{reason}"] = counts
     marked = packets.filter(packets.column("ce")).column("flow").to_numpy()
     metrics["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
+    metrics = _with_emodel(_with_events(metrics, events), scenario)
+    # Mouth to ear of each played packet, as in _with_emodel but per packet.
+    fixed_s = _fixed_delay_s(scenario)
+    packet_ta = np.where(played, fixed_s + playouts.playout_s - send_s, np.nan)
+    rated = [
+        _flow_windows(media_s[a:b], played[a:b], packet_ta[a:b], scenario)
+        for a, b in itertools.pairwise(bounds)
+    ]
+    metrics["mos_window_min"] = [_min(w.mos) for w in rated]
+    offsets_s = send_s[starts] - media_s[starts]  # media time -> run time, per flow
+    windows = _windows_frame(metrics, rated, offsets_s, _r_ceiling(scenario))
+    playout_s = np.full(packets.num_rows, np.nan)
+    playout_s[order] = playouts.playout_s
+    return _scores(metrics, windows, packets, scenario, playout_s)
+
+
+def _scores(
+    metrics: pd.DataFrame,
+    windows: pd.DataFrame,
+    packets: pa.Table,
+    scenario: Scenario,
+    playout_s: FloatArray | None = None,
+) -> Scores:
+    losses = loss_breakdown(packets, metrics)
+    return Scores(
+        metrics,
+        windows,
+        losses,
+        np.full(packets.num_rows, np.nan) if playout_s is None else playout_s,
+        run_verdict(metrics, losses, scenario),
+        _r_ceiling(scenario),
+    )
+
+
+def _with_events(metrics: pd.DataFrame, events: pa.Table | None) -> pd.DataFrame:
+    """Radio energy per flow, and set-up time where real stacks dialled, from the events."""
     if events is not None:
         metrics["radio_energy_j"] = metrics["call"].map(_radio_energy_by_call(events))
+        metrics["radio_energy_j"] = metrics["radio_energy_j"].astype(np.float64)
         setup = _call_setup_by_call(events)
         if setup:  # real stacks dialled: from the dial to the call's answer
             metrics["call_setup_s"] = metrics["call"].map(setup)
-    return _with_emodel(metrics, scenario)
+    return metrics
+
+
+def _empty_metrics(scenario: Scenario) -> pd.DataFrame:
+    """The metrics of a trace without packets: every column ``score_run`` writes, no rows."""
+    counts = ["sent", "received", "lost", "late_discarded"]
+    floats = [
+        "ppl_percent",
+        "burst_r",
+        "delay_mean_s",
+        "delay_p95_s",
+        "delay_p99_s",
+        "jitter_s",
+        "jitter_last_s",
+        "buffer_delay_mean_s",
+        "stretch_ratio",
+        "playout_delay_s",
+    ]
+    lost = [f"lost_at_{segment.name}" for segment in scenario.path]
+    lost += [f"lost_by_{reason}" for reason in DROP_REASONS]
+    columns: dict[str, pd.Series[Any]] = {
+        "call": pd.Series(dtype=np.int32),
+        "flow": pd.Series(dtype=np.int32),
+        "direction": pd.Series(dtype=object),
+    }
+    columns |= {name: pd.Series(dtype=np.int64) for name in [*counts, *lost, "ce_marked"]}
+    columns |= {name: pd.Series(dtype=np.float64) for name in floats}
+    return pd.DataFrame(columns)
+
+
+def _last_jitter(media_s: FloatArray, recv_s: FloatArray, bounds: IntArray) -> FloatArray:
+    """Per flow, the last RFC 3550 running jitter estimate (NaN when nothing arrived)."""
+    last = np.full(bounds.size - 1, np.nan)
+    for k in range(bounds.size - 1):
+        estimate = interarrival_jitter(
+            media_s[bounds[k] : bounds[k + 1]], recv_s[bounds[k] : bounds[k + 1]]
+        )
+        if estimate.size:
+            last[k] = estimate[-1]
+    return last
+
+
+def _fixed_delay_s(scenario: Scenario) -> float:
+    """Mouth-to-ear delay besides network and buffer: handsets, frame and look-ahead."""
+    device = scenario.device
+    used = codec(scenario.calls.codec)
+    total: float = (
+        device.send_latency_s + scenario.calls.ptime_s + used.lookahead_s + device.receive_latency_s
+    )
+    return total
+
+
+def _flow_windows(
+    media_s: FloatArray,
+    played: np.ndarray[Any, np.dtype[np.bool_]],
+    packet_ta_s: FloatArray,
+    scenario: Scenario,
+) -> QualityWindows:
+    """One flow's windowed R and MOS (``models.quality_windows``), in media time."""
+    used = codec(scenario.calls.codec)
+    inputs = _emodel_settings(scenario)
+    inputs["ie_wb" if used.bandwidth is Bandwidth.WIDE else "ie"] = used.ie
+    return window_quality(
+        media_s,
+        played,
+        packet_ta_s if played.any() else 0.0,  # nothing played: 100 % loss rules the window
+        window_s=QUALITY_WINDOW_S,
+        bandwidth=used.bandwidth,
+        **inputs,
+    )
+
+
+def _windows_frame(
+    metrics: pd.DataFrame, rated: list[QualityWindows], offsets_s: FloatArray, r_max: float
+) -> pd.DataFrame:
+    """Every flow's windows in one table, in run time (``offsets_s``: media to run time)."""
+    counts = np.array([w.mos.size for w in rated], dtype=np.int64)
+
+    def joined(name: str) -> FloatArray:
+        return np.concatenate([np.empty(0), *(getattr(w, name) for w in rated)])
+
+    return pd.DataFrame(
+        {
+            "call": np.repeat(metrics["call"].to_numpy()[: counts.size], counts),
+            "flow": np.repeat(metrics["flow"].to_numpy()[: counts.size], counts),
+            "direction": np.repeat(metrics["direction"].to_numpy()[: counts.size], counts),
+            "start_s": joined("start_s") + np.repeat(offsets_s, counts),
+            "end_s": joined("end_s") + np.repeat(offsets_s, counts),
+            "packets": joined("packets").astype(np.int64),
+            "ppl_percent": joined("ppl_percent"),
+            "r_factor": np.clip(joined("r"), 0.0, r_max),
+            "mos": joined("mos"),
+        }
+    )
+
+
+def loss_breakdown(packets: pa.Table, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Packets not played by ``direction``, ``segment`` and ``reason``, with ``packets`` > 0.
+
+    Network losses carry the segment that lost them (``lost_at``) and their
+    ``drop_reason`` (``unattributed`` when none was recorded); late discards
+    at the jitter buffer have reason ``late`` and no segment (None).
+    """
+    rows: list[dict[str, Any]] = []
+    if packets.num_rows:
+        lost = np.isnan(packets.column("recv_s").to_numpy())
+        columns = [_codes(packets, name, lost) for name in ("direction", "lost_at", "drop_reason")]
+        # One integer per (direction, segment, reason); code -1 (null) shifts to 0.
+        key = np.zeros(int(lost.sum()), dtype=np.int64)
+        for names, codes in columns:
+            key = key * (len(names) + 1) + codes + 1
+        combos, counts = np.unique(key, return_counts=True)
+        for combo, n in zip(combos.tolist(), counts.tolist(), strict=True):
+            labels: list[str | None] = []
+            for names, _ in reversed(columns):
+                combo, code = divmod(combo, len(names) + 1)
+                labels.append(names[code - 1] if code > 0 else None)
+            reason, segment, direction = labels
+            rows.append(
+                {
+                    "direction": str(direction),
+                    "segment": segment,
+                    "reason": reason if reason is not None else UNKNOWN,
+                    "packets": n,
+                }
+            )
+    if len(metrics):
+        late = metrics.groupby(metrics["direction"].astype(str))["late_discarded"].sum()
+        rows += [
+            {"direction": d, "segment": None, "reason": "late", "packets": n}
+            for d, n in late.items()
+        ]
+    frame = pd.DataFrame(rows, columns=["direction", "segment", "reason", "packets"])
+    frame["packets"] = frame["packets"].astype(np.int64)
+    return frame[frame["packets"] > 0].reset_index(drop=True)
+
+
+def _codes(
+    packets: pa.Table, column: str, rows: np.ndarray[Any, np.dtype[np.bool_]]
+) -> tuple[list[str], IntArray]:
+    """A dictionary column's names, and its codes at ``rows`` (-1 where null)."""
+    category = packets.column(column).combine_chunks()
+    names = [str(name) for name in category.dictionary.to_pylist()]
+    codes = category.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return names, codes[rows]
+
+
+def run_verdict(metrics: pd.DataFrame, losses: pd.DataFrame, scenario: Scenario) -> Verdict:
+    """What limits quality, in one sentence (``voipbed.verdict.limiting_factor``)."""
+    used = codec(scenario.calls.codec)
+    figures = []
+    for direction, rows in metrics.groupby(metrics["direction"].astype(str), sort=True):
+        mine = losses[(losses["direction"] == direction) & (losses["reason"] != "late")]
+        lost = {
+            (str(r), "" if pd.isna(s) else str(s)): int(n)
+            for r, s, n in zip(mine["reason"], mine["segment"], mine["packets"], strict=True)
+        }
+        figures.append(
+            DirectionFigures(
+                direction=str(direction),
+                flows=len(rows),
+                sent=int(rows["sent"].sum()),
+                late=int(rows["late_discarded"].sum()),
+                lost=lost,
+                mos_mean=_mean(rows["mos"]),
+                loss_impairment=_mean(rows["ie_eff"]) - used.ie,
+                delay_impairment=_mean(rows["idd"]),
+                codec_impairment=used.ie,
+                ta_mean_s=_mean(rows["ta_s"]),
+                network_delay_mean_s=_mean(rows["delay_mean_s"]),
+                network_delay_p99_s=_mean(rows["delay_p99_s"]),
+                buffer_delay_mean_s=_mean(rows["buffer_delay_mean_s"]),
+            )
+        )
+    return limiting_factor(figures, jitter_buffer=_buffer_words(scenario), codec=used.name)
+
+
+def _buffer_words(scenario: Scenario) -> str:
+    buffer = scenario.jitter_buffer
+    if buffer.kind == "fixed":
+        return f"{buffer.delay_s * 1e3:.0f} ms fixed jitter buffer"
+    return {"adaptive": "adaptive jitter buffer"}.get(buffer.kind, "NetEQ-like jitter buffer")
+
+
+def _min(values: FloatArray) -> float:
+    """Minimum of the finite values, NaN if there are none."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.min()) if finite.size else float("nan")
+
+
+def _mean(values: pd.Series[Any]) -> float:
+    """Mean of the finite values, NaN if there are none (without numpy's empty-slice warning)."""
+    finite = values.to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
@@ -154,6 +462,28 @@ def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
     }
 
 
+def _emodel_settings(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's E-model inputs besides Ie, Ta and the loss figures."""
+    used = codec(scenario.calls.codec)
+    settings = scenario.emodel
+    plc = Plc(scenario.calls.plc.value)
+    inputs: dict[str, Any] = {
+        "bpl": bpl_for(used.bpl_without_plc, used.bpl_with_plc, plc),
+        "advantage": settings.advantage,
+        "telr_db": settings.telr_db,
+    }
+    if settings.talker_echo_delay_s is not None:
+        inputs["t_s"] = settings.talker_echo_delay_s
+    if settings.listener_echo_round_trip_s is not None:
+        inputs["tr_s"] = settings.listener_echo_round_trip_s
+    return inputs
+
+
+def _r_ceiling(scenario: Scenario) -> float:
+    """Top of the codec's R scale: 129 for wideband (G.107.1 eq. 7-2), else 100 (G.107)."""
+    return emodel_wb.RO_WB if codec(scenario.calls.codec).bandwidth is Bandwidth.WIDE else 100.0
+
+
 def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Mouth-to-ear delay Ta and the E-model for every flow at once.
 
@@ -161,51 +491,54 @@ def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     with G.107.1 (R up to 129); MOS is on the same scale for both.
     """
     used = codec(scenario.calls.codec)
-    device = scenario.device
     # Mouth to ear (the budget of ITU-T G.114): capture, frame + look-ahead and
     # packetization, network + jitter buffer, playback.
-    ta_s = (
-        device.send_latency_s
-        + scenario.calls.ptime_s
-        + used.lookahead_s
-        + metrics["playout_delay_s"].to_numpy()
-        + device.receive_latency_s
-    )
+    ta_s = _fixed_delay_s(scenario) + metrics["playout_delay_s"].to_numpy(dtype=np.float64)
     nothing_played = np.isnan(ta_s)
-    settings = scenario.emodel
-    plc = Plc(scenario.calls.plc.value)
-    overrides: dict[str, Any] = {
-        "bpl": bpl_for(used.bpl_without_plc, used.bpl_with_plc, plc),
-        "ppl_percent": metrics["ppl_percent"].to_numpy(),
-        "burst_r": metrics["burst_r"].to_numpy(),
-        "advantage": settings.advantage,
-        "telr_db": settings.telr_db,
-    }
-    if settings.talker_echo_delay_s is not None:
-        overrides["t_s"] = settings.talker_echo_delay_s
-    if settings.listener_echo_round_trip_s is not None:
-        overrides["tr_s"] = settings.listener_echo_round_trip_s
+    overrides = _emodel_settings(scenario)
+    overrides["ppl_percent"] = metrics["ppl_percent"].to_numpy(dtype=np.float64)
+    overrides["burst_r"] = metrics["burst_r"].to_numpy(dtype=np.float64)
     ta_known = np.where(nothing_played, 0.0, ta_s)
+    result: emodel.EModelResult | emodel_wb.EModelWbResult
     if used.bandwidth is Bandwidth.WIDE:
-        wide = emodel_wb.evaluate(emodel_wb.for_mouth_to_ear(ta_known, ie_wb=used.ie, **overrides))
-        r, mos = wide.r, wide.mos
+        result = emodel_wb.evaluate(
+            emodel_wb.for_mouth_to_ear(ta_known, ie_wb=used.ie, **overrides)
+        )
     else:
-        narrow = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=used.ie, **overrides))
-        r, mos = narrow.r, narrow.mos
+        result = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=used.ie, **overrides))
+    size = len(metrics)
+    r = np.broadcast_to(np.asarray(result.r, dtype=np.float64), (size,))
     metrics = metrics.drop(columns="playout_delay_s")
     metrics["ta_s"] = ta_s
     # A flow of which nothing was played carried no speech: the bottom of the scales.
-    metrics["r_factor"] = np.where(nothing_played, 0.0, r)
-    metrics["mos"] = np.where(nothing_played, 1.0, mos)
+    metrics["r_factor"] = np.where(nothing_played, 0.0, np.clip(r, 0.0, _r_ceiling(scenario)))
+    metrics["r_factor_raw"] = np.where(nothing_played, np.nan, r)
+    metrics["mos"] = np.where(nothing_played, 1.0, result.mos)
+    metrics["ie_eff"] = np.broadcast_to(np.asarray(result.ie_eff, dtype=np.float64), (size,))
+    metrics["idd"] = np.where(nothing_played, 0.0, result.idd)
     return metrics
 
 
-def _quantiles(values: pd.Series) -> dict[str, float | None]:
+def _quantiles(values: pd.Series[Any]) -> dict[str, float | int | None]:
+    """Mean and percentiles over flows, each null unless enough flows have a value.
+
+    ``n`` is how many flows have a value; p50 needs ``MIN_FLOWS_MEDIAN`` of
+    them, p5 and p95 ``MIN_FLOWS_TAILS``.
+    """
     clean = values.dropna().to_numpy(dtype=np.float64)
-    if clean.size == 0:
-        return {"mean": None, "p5": None, "p50": None, "p95": None}
-    p5, p50, p95 = np.percentile(clean, [5, 50, 95])
-    return {"mean": float(clean.mean()), "p5": float(p5), "p50": float(p50), "p95": float(p95)}
+    stats: dict[str, float | int | None] = {
+        "n": int(clean.size),
+        "mean": float(clean.mean()) if clean.size else None,
+        "p5": None,
+        "p50": None,
+        "p95": None,
+    }
+    if clean.size >= MIN_FLOWS_MEDIAN:
+        stats["p50"] = float(np.percentile(clean, 50))
+    if clean.size >= MIN_FLOWS_TAILS:
+        p5, p95 = np.percentile(clean, [5, 95])
+        stats["p5"], stats["p95"] = float(p5), float(p95)
+    return stats
 
 
 def _present(metrics: pd.DataFrame) -> list[str]:
@@ -240,8 +573,22 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
     return {"payload_bytes": payload, "ip": entry(scenario.overhead()), "segments": segments}
 
 
-def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
-    """Run facts, totals, and mean/p5/p50/p95 over flows of each metric, also per direction."""
+def summarize(
+    metrics: pd.DataFrame,
+    facts: dict[str, Any],
+    *,
+    losses: pd.DataFrame | None = None,
+    verdict: Verdict | None = None,
+    r_scale_max: float | None = None,
+) -> dict[str, Any]:
+    """Run facts, totals, and n/mean/p5/p50/p95 over flows of each metric, also per direction.
+
+    Percentiles are null where too few flows have a value (``_quantiles``).
+    With ``losses`` (``loss_breakdown``), ``losses`` lists packets not played
+    by direction, segment and reason with their share of the direction's
+    packets sent; with ``verdict``, ``verdict`` holds its sentence and parts;
+    ``r_scale_max`` (the top of R's scale) is recorded as given.
+    """
     totals = {
         name: int(metrics[name].sum())
         for name in metrics.columns
@@ -259,4 +606,34 @@ def summarize(metrics: pd.DataFrame, facts: dict[str, Any]) -> dict[str, Any]:
         "totals": totals,
         "metrics": {name: _quantiles(metrics[name]) for name in _present(metrics)},
         "by_direction": by_direction,
+        **({} if r_scale_max is None else {"r_scale_max": r_scale_max}),
+        **({} if verdict is None else {"verdict": _verdict_dict(verdict)}),
+        **({} if losses is None else {"losses": _loss_records(losses, metrics)}),
     }
+
+
+def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "sentence": verdict.sentence,
+        "cause": verdict.cause,
+        "direction": verdict.direction,
+        "segment": verdict.segment,
+        "share_percent": verdict.share_percent,
+        "impairments_r": verdict.impairments,
+    }
+
+
+def _loss_records(losses: pd.DataFrame, metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    sent = metrics.groupby(metrics["direction"].astype(str))["sent"].sum()
+    return [
+        {
+            "direction": str(direction),
+            "segment": None if pd.isna(segment) else str(segment),
+            "reason": str(reason),
+            "packets": int(packets),
+            "percent_of_sent": 100.0 * int(packets) / int(sent[direction]),
+        }
+        for direction, segment, reason, packets in zip(
+            losses["direction"], losses["segment"], losses["reason"], losses["packets"], strict=True
+        )
+    ]

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-from voipbed.reports import plots, render_report, write_report
-from voipbed.reports.tables import MAX_FLOW_ROWS
+from voipbed.reports import plots, queues, render_report, timeline, write_report
+from voipbed.reports.tables import MAX_FLOW_ROWS, headline
 
 SEGMENTS = ["radio", "core"]
 PACKET_RATE = 50.0
@@ -260,9 +261,148 @@ def test_plot_functions_return_figures(small_run: dict[str, Any]) -> None:
         plots.mos_per_flow(metrics),
         plots.mos_per_flow(metrics, many_calls=1),
         plots.delay_cdf(packets),
-        plots.losses_by_place(metrics),
+        plots.losses_by_reason(plots.loss_frame(None, metrics), metrics),
+        timeline.mos_over_time(synthetic_windows(metrics), small_run["events"]),
     ]
     for figure in figures:
         assert isinstance(figure, Figure)
         assert any(ax.get_xlabel() for ax in figure.axes)
         assert any(ax.get_ylabel() for ax in figure.axes)
+
+
+def synthetic_windows(metrics: pd.DataFrame, width_s: float = 2.0) -> pd.DataFrame:
+    """Windowed MOS of each flow: 5 windows at the flow's MOS, flow 0 dropping to 1 in window 2."""
+    rows = []
+    for record in metrics.to_dict("records"):
+        for k in range(5):
+            mos = 1.0 if (record["flow"] == 0 and k == 2) else float(record["mos"])
+            rows.append(
+                {
+                    "call": record["call"],
+                    "flow": record["flow"],
+                    "direction": record["direction"],
+                    "start_s": k * width_s,
+                    "end_s": (k + 1) * width_s,
+                    "packets": 100,
+                    "ppl_percent": 0.0,
+                    "r_factor": 80.0,
+                    "mos": mos,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_mos_bars_start_at_zero_so_mos_one_is_visible(small_run: dict[str, Any]) -> None:
+    """A flow at MOS 1 (the floor) draws a bar of height 1 on an axis that starts at 0."""
+    metrics = small_run["metrics"].copy()
+    metrics.loc[metrics["flow"] == 0, "mos"] = 1.0
+    ax = plots.mos_per_flow(metrics).axes[0]
+    assert ax.get_ylim()[0] == 0.0
+    heights = [bar.get_height() for bar in ax.patches if isinstance(bar, Rectangle)]
+    assert 1.0 in heights
+    assert min(heights) > 0.0
+
+
+def test_loss_figure_splits_losses_by_reason_and_place() -> None:
+    """Recorded losses give one bar group per reason and segment, late discards last."""
+    metrics = pd.DataFrame(
+        {"call": [0, 0], "flow": [0, 1], "direction": ["uplink", "downlink"], "sent": [100, 100]}
+    )
+    records = [
+        {"direction": "uplink", "segment": None, "reason": "late", "packets": 4},
+        {"direction": "uplink", "segment": "radio", "reason": "handover", "packets": 7},
+        {"direction": "downlink", "segment": "radio", "reason": "channel", "packets": 2},
+    ]
+    ax = plots.losses_by_reason(plots.loss_frame(records, metrics), metrics).axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["handover\n(radio)", "channel\n(radio)", "late\n(jitter buffer)"]
+    uplink = [bar.get_height() for bar in ax.containers[0]]
+    assert uplink == pytest.approx([7.0, 0.0, 4.0])
+
+
+def test_loss_frame_without_records_takes_reasons_from_the_metrics() -> None:
+    """Without summary records, lost_by_* columns, unattributed losses and late discards count."""
+    metrics = pd.DataFrame(
+        {
+            "direction": ["uplink", "uplink"],
+            "lost": [5, 3],
+            "lost_by_handover": [4, 1],
+            "lost_by_channel": [0, 1],
+            "late_discarded": [2, 0],
+        }
+    )
+    frame = plots.loss_frame(None, metrics).set_index("reason")["packets"]
+    assert frame.to_dict() == {"handover": 5, "channel": 1, "unattributed": 2, "late": 2}
+
+
+def test_delay_plot_draws_the_playout_delay(small_run: dict[str, Any]) -> None:
+    """With playout times in the packets, each delay panel carries a playout-delay line."""
+    packets = small_run["packets"].assign(playout_s=small_run["packets"]["send_s"] + 0.2)
+    figure = plots.delay_over_time(packets, small_run["metrics"])
+    for ax in figure.axes:
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "playout delay" in labels
+        assert ax.get_ylim()[1] >= 200.0
+
+
+def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str, Any]) -> None:
+    """The worst flow comes first, every flow feeds the band, and a handover is shaded."""
+    windows = synthetic_windows(small_run["metrics"])
+    assert timeline.worst_flows(windows)[0] == 0
+    events = pd.DataFrame(
+        {
+            "time_s": [4.0],
+            "kind": ["handover"],
+            "call": [0],
+            "fields": [json.dumps({"kind": "wifi_to_lte", "media_end_s": 5.3})],
+        }
+    )
+    ax = timeline.mos_over_time(windows, events).axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "handover (to media back)" in labels
+    assert any(label.startswith("all 6 flows") for label in labels)
+    assert sum(label.startswith("call ") for label in labels) == timeline.MAX_WORST_FLOWS
+
+
+def test_queue_figure_shows_cross_traffic_rate_and_drops(small_run: dict[str, Any]) -> None:
+    """Queue statistics events become Mbit/s of bulk traffic per queue, labelled with drops."""
+    stats = {"segment": "backhaul", "direction": "uplink", "bulk_delivered_bytes": 5_000_000}
+    events = pd.DataFrame(
+        {
+            "time_s": [10.0],
+            "kind": ["queue_stats"],
+            "call": [-1],
+            "fields": [json.dumps({**stats, "bulk_dropped": 3, "cross_dropped": 1})],
+        }
+    )
+    table = queues.queue_stats(events)
+    ax = queues.queue_figure(table, small_run["packets"], 10.0).axes[0]
+    bar = ax.patches[0]
+    assert isinstance(bar, Rectangle)
+    assert bar.get_height() == pytest.approx(4.0)  # 5 MB * 8 / 10 s
+    assert "4 dropped" in [text.get_text() for text in ax.texts]
+
+
+def test_headline_says_how_many_flows_when_too_few_for_percentiles() -> None:
+    """Null percentiles in the summary show as the number of flows, never as a made-up value."""
+    metrics = pd.DataFrame({"mos": [3.0, 4.0], "r_factor": [60.0, 80.0]})
+    summary = {
+        "r_scale_max": 100.0,
+        "metrics": {
+            "mos": {"n": 2, "mean": 3.5, "p5": None, "p50": None, "p95": None},
+            "r_factor": {"n": 2, "mean": 70.0, "p5": None, "p50": None, "p95": None},
+        },
+    }
+    items = {item.label: item for item in headline(summary, metrics)}
+    assert items["MOS"].detail == "2 flows"
+    assert items["R factor"].detail == "of 100 (G.107) · 2 flows"
+
+
+def test_report_opens_with_the_verdict(small_run: dict[str, Any]) -> None:
+    """The summary's verdict sentence is the first thing in the headline section."""
+    sentence = "Quality is limited by late discards on the downlink: 6.1 % of packets arrived late."
+    summary = {**small_run["summary"], "verdict": {"sentence": sentence}}
+    html = render_report(**{**small_run, "summary": summary})
+    section = re.search(r'<section id="headline">\s*<p class="verdict">(.*?)</p>', html, re.S)
+    assert section is not None
+    assert section.group(1) == sentence

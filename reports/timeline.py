@@ -1,0 +1,167 @@
+"""MOS over time within calls, with handovers and RRC states marked.
+
+The whole-call MOS of a flow hides short outages: a 1.3 s handover gap
+costs a 60 s call little on average. This figure draws each flow's windowed
+MOS (``voipbed.scoring``'s ``windows`` table, rated by
+``models.quality_windows``): the worst few flows as lines, every flow as a
+band (lowest to highest MOS of each time slot) with its median, handovers
+of the drawn calls as shaded spans, and the RRC state of the worst call as
+a strip along the bottom.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .plots import SATISFACTION_MOS
+
+__all__ = ["MAX_WORST_FLOWS", "mos_over_time", "worst_flows"]
+
+MAX_WORST_FLOWS = 4
+"""Flows drawn as their own lines; the others only feed the band."""
+WORST_COLORS = ("#d62728", "#9467bd", "#e07b00", "#1f6fb4")
+HANDOVER_COLOR = "#8c564b"
+RRC_COLORS = {
+    "connected": "#b7dfb0",
+    "promotion": "#f3c37a",
+    "short_drx": "#a8c8ec",
+    "long_drx": "#6b9bd1",
+    "idle": "#bbbbbb",
+}
+STRIP_HEIGHT = 0.05
+"""Height of the RRC strip, as a fraction of the axes."""
+
+
+def worst_flows(windows: pd.DataFrame, count: int = MAX_WORST_FLOWS) -> list[int]:
+    """The ``count`` flows with the lowest window MOS (ties: lower mean MOS, then flow id)."""
+    rated = windows.dropna(subset=["mos"])
+    if rated.empty:
+        return []
+    by_flow = rated.groupby("flow")["mos"].agg(["min", "mean"]).reset_index()
+    ranked = by_flow.sort_values(["min", "mean", "flow"], kind="stable")
+    return [int(f) for f in ranked["flow"].head(count)]
+
+
+def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Figure:
+    """Windowed MOS against run time: worst flows, a band for all, handovers and RRC states."""
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    ax = fig.subplots()
+    if windows.empty or windows["mos"].isna().all():
+        ax.text(0.5, 0.5, "no windows rated", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return fig
+    worst = worst_flows(windows)
+    n_flows = int(windows["flow"].nunique())
+    if n_flows > len(worst):
+        _band(ax, windows, n_flows)
+    for color, flow in zip(WORST_COLORS, worst, strict=False):
+        rows = windows[windows["flow"] == flow].sort_values("start_s")
+        first = rows.iloc[0]
+        label = f"call {int(first['call'])} {first['direction']} (lowest {rows['mos'].min():.2f})"
+        x = np.r_[rows["start_s"].to_numpy(), rows["end_s"].iloc[-1]]
+        y = np.r_[rows["mos"].to_numpy(), rows["mos"].iloc[-1]]
+        ax.step(x, y, where="post", lw=1.6, color=color, label=label)
+    calls = {int(c) for c in windows.loc[windows["flow"].isin(worst), "call"]}
+    _handovers(ax, events, calls)
+    worst_call = int(windows.loc[windows["flow"] == worst[0], "call"].iloc[0])
+    span = (float(windows["start_s"].min()), float(windows["end_s"].max()))
+    _rrc_strip(ax, events, worst_call, span)
+    for mos, _name in SATISFACTION_MOS:
+        ax.axhline(mos, color="0.6", lw=0.6, ls=":", zorder=0)
+    ax.set_ylim(0.0, 4.7)
+    ax.set_xlim(*span)
+    width = float((windows["end_s"] - windows["start_s"]).median())
+    ax.set_xlabel("run time (s)")
+    ax.set_ylabel(f"MOS per {width:g} s window")
+    ax.set_title(
+        f"MOS over time: the {len(worst)} worst of {n_flows} flows, and every flow's range"
+        if n_flows > len(worst)
+        else f"MOS over time of each of the {n_flows} flows",
+        fontsize=11,
+    )
+    ax.grid(True, axis="x", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+    return fig
+
+
+def _band(ax: Axes, windows: pd.DataFrame, n_flows: int) -> None:
+    """Lowest, median and highest window MOS of all flows, per time slot of one window."""
+    width = float((windows["end_s"] - windows["start_s"]).median())
+    rated = windows.dropna(subset=["mos"])
+    slot = np.floor((rated["start_s"] + rated["end_s"]) / 2.0 / width).astype(np.int64)
+    stats = rated["mos"].groupby(slot.to_numpy()).agg(["min", "median", "max"])
+    x = np.r_[stats.index.to_numpy(dtype=np.float64), stats.index[-1] + 1.0] * width
+    low, mid, high = (np.r_[stats[k].to_numpy(), stats[k].iloc[-1]] for k in stats.columns)
+    ax.fill_between(
+        x, low, high, step="post", color="0.85", label=f"all {n_flows} flows: lowest to highest"
+    )
+    ax.step(x, mid, where="post", color="0.45", lw=1.0, ls="--", label="all flows: median")
+
+
+def _handovers(ax: Axes, events: pd.DataFrame, calls: set[int]) -> None:
+    """Shade each handover of ``calls`` from its start to the end of its media gap."""
+    if events.empty or "kind" not in events.columns:
+        return
+    rows = events[(events["kind"].astype(str) == "handover") & events["call"].isin(calls)]
+    for k, record in enumerate(rows.to_dict("records")):
+        start = float(record["time_s"])
+        fields = _fields(record.get("fields"))
+        ends = [fields.get(key) for key in ("media_end_s", "interruption_end_s")]
+        end = max([start, *(float(e) for e in ends if isinstance(e, int | float))])
+        label = "handover (to media back)" if k == 0 else None
+        ax.axvspan(start, max(end, start + 0.05), color=HANDOVER_COLOR, alpha=0.25, label=label)
+        kind = str(fields.get("kind", ""))
+        if kind and len(rows) <= 12:  # names stay readable for a few handovers
+            ax.text(start, 4.62, kind, fontsize=7, color=HANDOVER_COLOR, ha="left", va="top")
+
+
+def _rrc_strip(ax: Axes, events: pd.DataFrame, call: int, span: tuple[float, float]) -> None:
+    """The RRC state of ``call`` within ``span`` (run time), as spans along the bottom."""
+    if events.empty or "kind" not in events.columns:
+        return
+    rows = events[(events["kind"].astype(str) == "rrc") & (events["call"] == call)]
+    rows = rows.sort_values("time_s", kind="stable")
+    if rows.empty:
+        return
+    changes = [(float(t), _fields(f)) for t, f in zip(rows["time_s"], rows["fields"], strict=True)]
+    start, end_s = span
+    state = str(changes[0][1].get("from", "connected"))
+    spans: list[tuple[float, float, str]] = []
+    for time_s, fields in changes:
+        spans.append((start, time_s, state))
+        start, state = time_s, str(fields.get("to", state))
+    spans.append((start, max(end_s, start), state))
+    seen: set[str] = set()
+    transform = ax.get_xaxis_transform()
+    for begin, finish, name in spans:
+        begin, finish = max(begin, span[0]), min(finish, end_s)
+        if finish <= begin:
+            continue
+        label = f"RRC {name} (call {call})" if name not in seen else None
+        seen.add(name)
+        ax.fill_between(
+            [begin, finish],
+            0.0,
+            STRIP_HEIGHT,
+            transform=transform,
+            color=RRC_COLORS.get(name, "0.7"),
+            label=label,
+            lw=0,
+        )
+
+
+def _fields(text: object) -> dict[str, object]:
+    """An event's JSON fields as a dict (empty when missing or not an object)."""
+    try:
+        value = json.loads(str(text)) if text is not None else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
