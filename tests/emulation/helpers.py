@@ -1,5 +1,6 @@
 """What several emulation tests share: the default scenario's network under a fresh run id,
-interface counters, free ports on 127.0.0.1 and a SIPp caller placing short calls."""
+interface counters, free ports on 127.0.0.1, a SIPp caller placing short calls, and ARP
+entries set before a test sends."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import socket
 import uuid
 from pathlib import Path
 
-from voipbed.emulation.network import NetNode
+from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.sipp import SippRole, SippSpec
-from voipbed.emulation.topology import Topology, describe
+from voipbed.emulation.topology import HostSpec, Topology, describe
 from voipbed.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +87,22 @@ def sipp_caller(
         call_duration_s=0.05,
         timeout_s=10.0,
     )
+
+
+def mac_of(topology: Topology, host: HostSpec) -> str:
+    """The MAC address of ``host``'s interface."""
+    for veth in topology.veths:
+        for node, interface, mac in (
+            (veth.node_a, veth.iface_a, veth.mac_a),
+            (veth.node_b, veth.iface_b, veth.mac_b),
+        ):
+            if (node, interface) == (host.name, host.interface):
+                return mac
+    raise KeyError(host.name)
+
+
+def pin_neighbour(net: EmulatedNetwork, topology: Topology, at: HostSpec, to: HostSpec) -> None:
+    """A permanent ARP entry in ``at`` for ``to``: the first packets ``at`` sends to ``to``
+    neither wait for ARP nor, when it resolves, get overtaken by the packets sent after them."""
+    argv = ["ip", "neigh", "replace", to.ip, "lladdr", mac_of(topology, to)]
+    net.node(at).run([*argv, "dev", at.interface, "nud", "permanent"])

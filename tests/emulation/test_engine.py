@@ -75,10 +75,13 @@ def test_the_run_folder_holds_what_a_simulated_run_holds(run_dir: Path) -> None:
 
 
 def test_every_packet_of_the_call_is_in_the_trace(run_dir: Path) -> None:
-    """About 8 s of 20 ms packets each way, numbered without gaps, delayed at least 30 ms."""
+    """At least 8 s of 20 ms packets each way, no more than the time they flowed holds,
+    numbered without gaps, delayed at least 30 ms."""
     packets = pd.read_parquet(run_dir / "packets.parquet")
     for _, flow in packets.groupby("direction", observed=True):
-        assert 0.95 * 400 <= len(flow) <= 1.05 * 400
+        # A busy machine plays the speech slower: the call, and the callee's media, last longer.
+        flowed_s = flow["send_s"].max() - flow["send_s"].min()
+        assert 0.95 * 400 <= len(flow) <= 1.05 * (flowed_s / 0.020 + 1)
         assert sorted(flow["seq"]) == list(range(len(flow)))  # nothing sent went unrecorded
         received = flow.dropna(subset=["recv_s"])
         delay = received["recv_s"] - received["send_s"]
@@ -99,7 +102,11 @@ def test_events_tell_the_call_and_its_signalling(run_dir: Path) -> None:
     end = events[events["kind"] == "call_end"].iloc[0]
     assert json.loads(end["fields"])["reason"] == "end of file"
     start = events[events["kind"] == "call_start"].iloc[0]
-    assert end["time_s"] - start["time_s"] == pytest.approx(8.0, abs=1.0)
+    lasted_s = end["time_s"] - start["time_s"]
+    assert lasted_s >= 8.0 - 1.0  # all 8 s of speech played (a busy machine takes longer)
+    # It lasted as long as its media flowed, however long a busy machine took to play it.
+    send_s = pd.read_parquet(run_dir / "packets.parquet")["send_s"]
+    assert lasted_s == pytest.approx(send_s.max() - send_s.min(), abs=1.0)
     sip = [json.loads(f) for f in events.loc[events["kind"] == "sip_request", "fields"]]
     invites = [s for s in sip if s["method"] == "INVITE"]
     assert len(invites) == 1 and invites[0]["from"].startswith("10.0.0.11:")

@@ -2,8 +2,10 @@
 
 The network is the emulation engine's, from a one-segment scenario: the UE host sends, the
 far-end host receives, and the single link node runs the userspace link as the engine starts
-it, between its two veth ends (no controller, no host-wide setting changed). Needs root,
-mnexec, ethtool and ping (``require`` skips, saying why).
+it, between its two veth ends (no controller, no host-wide setting changed). How late the
+link sends is judged against a real-time probe through a kernel bridge beside it, under the
+same load (tests/emulation/timing.py). Needs root, mnexec, ethtool and ping (``require``
+skips, saying why).
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.emulation.conftest import require
-from tests.emulation.helpers import new_run_id
+from tests.emulation.helpers import new_run_id, pin_neighbour
+from tests.emulation.timing import (
+    RECEIVER,
+    Lateness,
+    NotAsPlanned,
+    Probe,
+    Timed,
+    kernel_baseline,
+    on_time_or_once_more,
+)
 from voipbed.emulation.cleanup import find_leftovers
 from voipbed.emulation.engine import link_starter
 from voipbed.emulation.link import RECORD_SCHEMA
@@ -39,6 +50,7 @@ pytestmark = pytest.mark.emulation
 
 PORT = 40000
 SEED = 11  # the scenario's seed: the link's random streams
+SETUP_S = 6.0  # from choosing t0 to the network being up, with room to spare
 
 # A trace-driven radio hop: the UMTS uplink trace opens only at 637 ms and carries ~0.95
 # Mbit/s, so 0.8 Mbit/s from the start builds a queue that the 30-packet limit cuts.
@@ -52,6 +64,9 @@ RADIO: dict[str, Any] = {
     "one_way_delay": "5ms",
     "jitter": {"distribution": "exponential", "scale": "2ms"},
 }
+# In a measurement as planned the first packet reaches the link by then (s after t0): 0.8
+# Mbit/s until the trace opens brings at least 150 packets, five times the queue limit.
+LATE_START_S = 0.3
 
 # Run inside the sender's namespace: COUNT RTP-like packets (12-byte header, 160-byte
 # payload: 200-byte IP packets, as G.711 at 20 ms) at START + i * GAP on the monotonic clock.
@@ -65,33 +80,6 @@ for seq in range(count):
     while time.monotonic() < due:
         time.sleep(max(0.0, due - time.monotonic() - 0.0002))
     sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x5EED) + bytes(160), (dst, port))
-"""
-
-# Run inside the receiver's namespace: prints a ready line, then records (seq, time since
-# T0) of each datagram until IDLE seconds pass without one after the first; writes them as
-# JSON to OUT. Times are the kernel's receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)
-# moved to the monotonic clock, so a busy receiver does not read late times.
-RECEIVER = """
-import json, socket, struct, sys, time
-port, t0, idle, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-SO_TIMESTAMPNS = 35
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-sock.bind(("0.0.0.0", port))
-sock.settimeout(30.0)
-offset = time.time() - time.monotonic()
-print("receiver ready", flush=True)
-got = []
-try:
-    while True:
-        data, ancillary, _, _ = sock.recvmsg(2048, 64)
-        sec, nsec = struct.unpack("qq", ancillary[0][2][:16])
-        got.append((struct.unpack_from("!H", data, 2)[0], sec + nsec * 1e-9 - offset - t0))
-        sock.settimeout(idle)
-except socket.timeout:
-    pass
-with open(out, "w") as handle:
-    json.dump(got, handle)
 """
 
 
@@ -118,7 +106,8 @@ class OneHop:
 def one_hop(segment: dict[str, Any], t0: float, work: Path) -> Iterator[OneHop]:
     """The network of a one-call scenario whose path is ``segment``, its link node running
     the userspace link as ``voipbed run --engine emulation`` starts it (clock at ``t0``,
-    records in ``work/link-<segment>.parquet``); torn down on exit."""
+    records in ``work/link-<segment>.parquet``), the UE's ARP entry for the far end set;
+    torn down on exit."""
     require("mnexec", "ethtool", "ping")
     scenario = Scenario.model_validate(
         {"name": "link-test", "seed": SEED, "calls": {"count": 1}, "path": [segment]}
@@ -132,18 +121,9 @@ def one_hop(segment: dict[str, Any], t0: float, work: Path) -> Iterator[OneHop]:
         return links[-1]
 
     with EmulatedNetwork(topology, start_link=start_link, state_dir=work / "state") as net:
+        pin_neighbour(net, topology, topology.ues[0], topology.far_end)
         yield OneHop(net, topology, links[0])
     assert not find_leftovers(topology.tag, topology.run_id)
-
-
-def assert_on_time(error_s: np.ndarray) -> None:
-    """99 % of the timing errors within 1 ms, and none beyond 10 ms.
-
-    The link runs SCHED_FIFO and sends within ~0.4 ms here; the allowance beyond the
-    99th percentile is for the rare millisecond a shared 2-core VM takes the CPU away.
-    """
-    assert np.quantile(np.abs(error_s), 0.99) < 0.001
-    assert np.max(np.abs(error_s)) < 0.010
 
 
 def _predicted(records: Any, t0_offset: float = 0.0) -> tuple[np.ndarray, list[str | None]]:
@@ -168,25 +148,38 @@ def _predicted(records: Any, t0_offset: float = 0.0) -> tuple[np.ndarray, list[s
 def assert_as_predicted(
     records: Any, expected_s: np.ndarray, expected_reason: list[str | None]
 ) -> np.ndarray:
-    """The link's records hold the model's fates, and it sent each forwarded packet on
-    time; returns which packets it forwarded."""
+    """The link's records hold the model's fates, and it sent each packet it forwarded and
+    no other; returns which packets it forwarded."""
     reasons = [None if isinstance(r, float) else r for r in records["drop_reason"].tolist()]
     assert reasons == expected_reason
     depart_s = records["depart_s"].to_numpy()
     np.testing.assert_allclose(depart_s, expected_s, rtol=0, atol=1e-9)
     forwarded: np.ndarray = ~np.isnan(depart_s)
-    sent_s = records["sent_s"].to_numpy()
-    assert np.array_equal(~np.isnan(sent_s), forwarded)
-    assert_on_time(sent_s[forwarded] - depart_s[forwarded])
+    assert np.array_equal(~np.isnan(records["sent_s"].to_numpy()), forwarded)
     return forwarded
 
 
+def link_lateness(records: Any, forwarded: np.ndarray, received_s: dict[int, float]) -> Lateness:
+    """How late the link sent the packets it forwarded (after the model's departure), and
+    how long after that the far end's kernel received each (``received_s`` by RTP seq)."""
+    sent_s = records["sent_s"].to_numpy()[forwarded]
+    seqs = records["rtp_seq"].to_numpy()[forwarded]
+    received = np.array([received_s[int(seq)] for seq in seqs])
+    return Lateness(sent_s - records["depart_s"].to_numpy()[forwarded], received - sent_s)
+
+
 def send_through(
-    hop: OneHop, work: Path, t0: float, count: int, gap_s: float, not_before_s: float
+    hop: OneHop,
+    work: Path,
+    t0: float,
+    count: int,
+    gap_s: float,
+    not_before_s: float,
+    probe: Probe | None = None,
 ) -> None:
     """``count`` packets every ``gap_s`` from the UE to the far end's receiver, sent from
-    ``not_before_s`` on; returns once both ends are done and the link has written its
-    records."""
+    ``not_before_s`` on (and the ``probe``'s over the same time through its own network);
+    returns once both ends are done and the link has written its records."""
     rx = ["-c", RECEIVER, str(PORT), repr(t0), "1.0", str(work / "rx.json")]
     receiver = hop.net.start(
         hop.far_end,
@@ -196,6 +189,8 @@ def send_through(
         ready=LogLine("receiver ready", "stdout"),
     )
     start_s = max(not_before_s, time.monotonic() + 0.1)
+    if probe is not None:
+        probe.start(t0, start_s, count * gap_s)
     tx = ["-c", SENDER, hop.far_end.ip, str(PORT), str(count), str(gap_s), repr(start_s)]
     sender = hop.net.start(hop.ue, [sys.executable, *tx], name="sender", log_dir=work)
     assert sender.wait(timeout_s=start_s - time.monotonic() + count * gap_s + 10.0) == 0
@@ -203,14 +198,18 @@ def send_through(
     assert hop.link.stop(grace_s=10.0) == 0, hop.link.stderr_tail()
 
 
-def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
-    """The link forwards each packet when the model says (within 1 ms), and only those."""
+def _through_the_radio(work: Path, attempt: int) -> Timed[None]:
+    """Send through the trace-driven hop, beside a kernel-bridge probe; check the link's
+    records against the model and the packets received; the link's and the probe's
+    lateness. Set-up gets ``attempt`` times SETUP_S."""
     count, gap_s = 700, 0.002
-    t0 = time.monotonic() + 6.0  # the trace starts then: the network is up by that time
-    with one_hop(RADIO, t0, tmp_path) as hop:
-        send_through(hop, tmp_path, t0, count, gap_s, not_before_s=t0)
+    with kernel_baseline(work / "baseline") as probe:
+        t0 = time.monotonic() + attempt * SETUP_S  # the trace starts then
+        with one_hop(RADIO, t0, work) as hop:
+            send_through(hop, work, t0, count, gap_s, not_before_s=t0, probe=probe)
+        baseline = probe.lateness(timeout_s=10.0)
 
-    table = pq.read_table(tmp_path / "link-radio.parquet").to_pandas()
+    table = pq.read_table(work / "link-radio.parquet").to_pandas()
     uplink = table[(table["direction"] == "uplink") & (table["dport"] == PORT)]
     assert uplink["rtp_seq"].tolist() == list(range(count))
     assert (uplink["rtp_ssrc"] == 0x5EED).all() and (uplink["wire_bytes"] == 200).all()
@@ -218,18 +217,25 @@ def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
 
     expected_s, expected_reason = _predicted(uplink)
     forwarded = assert_as_predicted(uplink, expected_s, expected_reason)
-    depart_s, sent_s = uplink["depart_s"].to_numpy(), uplink["sent_s"].to_numpy()
 
     # Queueing is visible: packets waited for the trace, and the queue limit dropped some.
-    assert np.nanmax(depart_s - uplink["arrive_s"].to_numpy()) > 0.1
+    # That needs the packets to come before the trace opens: set-up must not overrun t0.
+    arrive_s = uplink["arrive_s"].to_numpy()
+    if arrive_s[0] > LATE_START_S:
+        raise NotAsPlanned(f"the first packet reached the link {arrive_s[0]:.2f} s after t0")
+    assert np.nanmax(uplink["depart_s"].to_numpy() - arrive_s) > 0.1
     assert "queue" in expected_reason
     assert forwarded.sum() > count // 4
 
-    received = json.loads((tmp_path / "rx.json").read_text())
-    seqs = uplink["rtp_seq"].to_numpy()
-    assert sorted(seq for seq, _ in received) == seqs[forwarded].tolist()
-    received_s = dict(received)
-    assert_on_time(np.array([received_s[int(s)] for s in seqs[forwarded]]) - sent_s[forwarded])
+    received = json.loads((work / "rx.json").read_text())
+    assert sorted(seq for seq, _ in received) == uplink["rtp_seq"].to_numpy()[forwarded].tolist()
+    return Timed(None, link_lateness(uplink, forwarded, dict(received)), baseline)
+
+
+def test_trace_link_departures_match_the_model(tmp_path: Path) -> None:
+    """The link forwards only the packets the model forwards, each when the model says, as
+    punctually as a real-time sender through a kernel bridge beside it (timing.late_beyond)."""
+    on_time_or_once_more(_through_the_radio, tmp_path)
 
 
 def test_sigint_stops_the_link_and_writes_its_records(tmp_path: Path) -> None:
