@@ -65,10 +65,13 @@ class QueueLimit:
 
 @dataclass(frozen=True)
 class LinkOutput:
-    """Per packet: when it left the link (NaN if dropped) and whether the queue dropped it."""
+    """Per packet: when it left the link (NaN if dropped), whether the queue dropped it, and
+    when its service began (NaN if dropped): it waited in the queue from its arrival until
+    then (``models.queue_samples.SampleGrid.backlog``)."""
 
     depart_s: FloatArray
     dropped: BoolArray
+    start_s: FloatArray
 
 
 @inline_kernel
@@ -108,12 +111,13 @@ def _trace_link_kernel(
     start: FloatArray,
     start_size: IntArray,
     waiting: int,
-) -> tuple[FloatArray, BoolArray, int, int, int, int]:
+) -> tuple[FloatArray, BoolArray, FloatArray, int, int, int, int]:
     """Mahimahi service of one batch; ``start[:waiting]`` are packets still queued before it."""
     n = arrive_ms.size
     slots = times_ms.size
     period = times_ms[slots - 1]
     depart = np.full(n, np.nan)
+    began = np.full(n, np.nan)  # service start of each accepted packet
     dropped = np.zeros(n, dtype=np.bool_)
     head = 0
     count = waiting
@@ -135,11 +139,12 @@ def _trace_link_kernel(
         first = begin // OPPORTUNITY_BYTES  # 0-based number of the opportunity that starts it
         last = (finish_byte + OPPORTUNITY_BYTES - 1) // OPPORTUNITY_BYTES - 1
         start[count] = (first // slots) * period + times_ms[first % slots]
+        began[i] = start[count]
         start_size[count] = size[i]
         count += 1
         queued_bytes += size[i]
         depart[i] = (last // slots) * period + times_ms[last % slots]
-    return depart, dropped, finish_byte, head, count, seen
+    return depart, dropped, began, finish_byte, head, count, seen
 
 
 @kernel
@@ -153,10 +158,11 @@ def _rate_link_kernel(
     start: FloatArray,
     start_size: IntArray,
     waiting: int,
-) -> tuple[FloatArray, BoolArray, float, int, int]:
+) -> tuple[FloatArray, BoolArray, FloatArray, float, int, int]:
     """Constant-rate service of one batch; ``start[:waiting]`` are packets queued before it."""
     n = arrive_s.size
     depart = np.full(n, np.nan)
+    began = np.full(n, np.nan)  # service start of each accepted packet
     dropped = np.zeros(n, dtype=np.bool_)
     head = 0
     count = waiting
@@ -172,12 +178,12 @@ def _rate_link_kernel(
             continue
         begin = max(arrive_s[i], busy_until)
         busy_until = begin + size[i] * seconds_per_byte
-        start[count] = begin
+        start[count] = began[i] = begin
         start_size[count] = size[i]
         count += 1
         queued_bytes += size[i]
         depart[i] = busy_until
-    return depart, dropped, busy_until, head, count
+    return depart, dropped, began, busy_until, head, count
 
 
 class _QueuedLink:
@@ -221,19 +227,21 @@ class TraceLink(_QueuedLink):
         arrive_ms = np.asarray(arrive_s, dtype=np.float64) * 1000.0
         sizes = np.asarray(size_bytes, dtype=np.int64)
         start, start_size, waiting = self._buffers(arrive_ms.size)
-        depart_ms, dropped, self._finish_byte, head, count, self._seen = _trace_link_kernel(
-            arrive_ms,
-            self._seen,
-            sizes,
-            self.schedule.times_ms,
-            *self._limits(),
-            self._finish_byte,
-            start,
-            start_size,
-            waiting,
+        depart_ms, dropped, start_ms, self._finish_byte, head, count, self._seen = (
+            _trace_link_kernel(
+                arrive_ms,
+                self._seen,
+                sizes,
+                self.schedule.times_ms,
+                *self._limits(),
+                self._finish_byte,
+                start,
+                start_size,
+                waiting,
+            )
         )
         self._keep_waiting(start, start_size, head, count)
-        return LinkOutput(depart_ms / 1000.0, dropped)
+        return LinkOutput(depart_ms / 1000.0, dropped, start_ms / 1000.0)
 
 
 class RateLink(_QueuedLink):
@@ -250,7 +258,7 @@ class RateLink(_QueuedLink):
         """Serve packets arriving at ``arrive_s`` (non-decreasing, after earlier batches)."""
         arrive = np.asarray(arrive_s, dtype=np.float64)
         start, start_size, waiting = self._buffers(arrive.size)
-        depart, dropped, self._busy_until, head, count = _rate_link_kernel(
+        depart, dropped, start_s, self._busy_until, head, count = _rate_link_kernel(
             arrive,
             np.asarray(size_bytes, dtype=np.int64),
             8.0 / self.rate_bps,
@@ -261,4 +269,4 @@ class RateLink(_QueuedLink):
             waiting,
         )
         self._keep_waiting(start, start_size, head, count)
-        return LinkOutput(depart, dropped)
+        return LinkOutput(depart, dropped, start_s)

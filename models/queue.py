@@ -17,12 +17,18 @@ departure (the simulator cuts batches where the link is idle). The event
 loop keeps its state in a ``QueueState`` and can stop where an unknown later
 arrival could come first and resume there: ``models.queue_stepper`` drives
 it one packet at a time, on a clock passed in, with the same outcomes.
+
+Given a ``SampleGrid`` (``models.queue_samples``), a batch also records the
+backlog by class at the grid's instants, inside the event loop (so the bulk
+flows' segments, which the loop makes, are counted), and the bytes that leave
+the link per interval: one comparison per event and an addition per departure,
+and a walk of the queues only at an instant. Sampling only observes.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -30,6 +36,7 @@ from numpy.typing import NDArray
 
 from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.mahimahi import OPPORTUNITY_BYTES, TUN_HEADER_BYTES, DeliverySchedule
+from voipbed.models.queue_samples import Occupancy, SampleGrid
 
 __all__ = [
     "BulkFlow",
@@ -120,11 +127,17 @@ N_CLASSES = 3
 
 @dataclass(frozen=True)
 class ServeOutcome:
-    """Per packet: departure (NaN unless sent), fate (``Fate``), and whether it was marked CE."""
+    """Per packet: departure (NaN unless sent), fate (``Fate``), and whether it was marked CE;
+    with a sampling grid, the queue's backlog at its instants (bulk segments included) and
+    the bytes that left the link in each of its intervals: of the packets not marked as
+    background, and of those marked."""
 
     depart_s: FloatArray
     fate: NDArray[np.int8]
     ce: BoolArray
+    occupancy: Occupancy | None = None
+    delivered_bytes_per_interval: IntArray | None = None
+    background_bytes_per_interval: IntArray | None = None
 
     @property
     def dropped(self) -> BoolArray:
@@ -306,6 +319,63 @@ def _feedback(
     fb_tail[b] += 1
 
 
+@kernel
+def _record_samples(
+    j: int,
+    before: float,
+    times: FloatArray,
+    head: IntArray,
+    link: IntArray,
+    cls: IntArray,
+    size: IntArray,
+    packets: IntArray,
+    size_bytes: IntArray,
+) -> int:
+    """Record the backlog, by class, at each instant from sample ``j`` on that comes before
+    ``before`` (the next event); the number of the next sample to take."""
+    n = times.size
+    if j >= n or times[j] >= before:
+        return j
+    first = j
+    for q in range(head.size):  # walk each queue; only at sample instants
+        k = head[q]
+        while k >= 0:
+            packets[first, cls[k]] += 1
+            size_bytes[first, cls[k]] += size[k]
+            k = link[k]
+    j += 1
+    while j < n and times[j] < before:  # nothing happens until the next event
+        packets[j, :] = packets[first, :]
+        size_bytes[j, :] = size_bytes[first, :]
+        j += 1
+    return j
+
+
+_BACKGROUND = -2  # ``owner`` of a given packet counted apart (cross traffic), as in the stepper
+_SENT_GIVEN, _SENT_BULK, _SENT_BACKGROUND = range(3)  # columns of the bytes out per interval
+
+
+@inline_kernel
+def _tally(who: int, size: int, given: int, bulk: int, background: int) -> tuple[int, int, int]:
+    """The bytes out since the last sampling instant, with a packet of owner ``who`` added;
+    they stay in locals, which the compiler keeps in registers (an array store at each
+    departure costs the loop about 10 %)."""
+    if who >= 0:
+        return given, bulk + size, background
+    if who == _BACKGROUND:
+        return given, bulk, background + size
+    return given + size, bulk, background
+
+
+@inline_kernel
+def _flush_sent(j: int, sent: IntArray, given: int, bulk: int, background: int) -> None:
+    """Add the bytes out since the last instant to interval ``j``, if the grid has it."""
+    if j < sent.shape[0]:
+        sent[j, _SENT_GIVEN] += given
+        sent[j, _SENT_BULK] += bulk
+        sent[j, _SENT_BACKGROUND] += background
+
+
 # Scalars of the event loop kept between calls (``QueueState.fscalars`` and ``iscalars``).
 _S_NOW, _S_BUSY_UNTIL, _S_NEXT_UPDATE = range(3)
 _S_NEXT_OPP, _S_IN_SERVICE, _S_TRANSIT_LEFT, _S_ARRIVED, _S_NEXT_SLOT, _S_DONE = range(6)
@@ -324,6 +394,9 @@ _Flows = tuple[
     FloatArray, FloatArray, NDArray[np.int8], IntArray, IntArray, FloatArray, FloatArray,
     IntArray, FloatArray, BoolArray,
 ]  # fmt: skip
+# The sampling instants, packets and bytes waiting at each by class, bytes that left the link
+# in each interval (given packets, bulk segments, background packets), and the next instant.
+_Sampling = tuple[FloatArray, IntArray, IntArray, IntArray, IntArray]
 
 
 @inline_kernel
@@ -336,6 +409,7 @@ def _run_events(
     classes: _Classes,
     scalars: tuple[FloatArray, IntArray],
     flows: _Flows,
+    sampling: _Sampling,
 ) -> None:
     """Run the link's events in time order, from the state it was left in.
 
@@ -344,7 +418,9 @@ def _run_events(
     the first event that such an arrival could precede (``horizon`` = inf:
     serve everything to the end). Bulk flows' segments take slots from
     ``next_slot`` on. Each packet whose fate is settled (sent or dropped) is
-    appended to ``done`` (unless it has no room at all).
+    appended to ``done`` (unless it has no room at all). Before each event, the
+    backlog is recorded at the sampling instants it comes after (``sampling``),
+    and each departure adds its bytes to the interval that holds it.
     """
     size, cls, ect, draw, depart, fate, ce, enqueued_at, owner, link, done = packets
     scheduling, quantum, limit_packets, limit_bytes, discipline, params = config[:6]
@@ -354,6 +430,11 @@ def _run_events(
     fscalars, iscalars = scalars
     bulk, fb_time, fb_kind, fb_head, fb_tail, cwnd, ssthresh, inflight = flows[:8]
     recover_until, started = flows[8:]
+    sample_times, sample_packets, sample_bytes, sample_sent, sample_next = sampling
+    n_samples = sample_times.size
+    next_sample = sample_next[0]  # its instant is at or after every event run so far
+    t_sample = sample_times[next_sample] if next_sample < n_samples else math.inf
+    out_given, out_bulk, out_background = 0, 0, 0  # bytes out since the last instant
     total = size.size
     n_bulk = bulk.shape[0]
     ring = fb_time.shape[1]
@@ -401,8 +482,17 @@ def _run_events(
             t_server = math.inf
             if t_arrival == math.inf and t_bulk == math.inf:
                 break
+        t_first = min(t_arrival, t_server, t_bulk)
+        if t_sample < t_first:  # the state holds until the next event: sample it
+            _flush_sent(next_sample, sample_sent, out_given, out_bulk, out_background)
+            out_given, out_bulk, out_background = 0, 0, 0
+            next_sample = _record_samples(
+                next_sample, t_first, sample_times, head, link, cls, size, sample_packets,
+                sample_bytes,
+            )  # fmt: skip
+            t_sample = sample_times[next_sample] if next_sample < n_samples else math.inf
         # PIE's periodic update runs at its own instants, between the packet events.
-        while next_update <= min(t_arrival, t_server, t_bulk):
+        while next_update <= t_first:
             _pie_update(next_update, params, enqueued_at, head, drop_prob, qdelay_old, burst)
             next_update += params[1]
         if t_server <= t_arrival and t_server <= t_bulk:
@@ -414,6 +504,9 @@ def _run_events(
             elif in_service >= 0:
                 finished = in_service
                 depart[finished] = now
+                out_given, out_bulk, out_background = _tally(
+                    owner[finished], size[finished], out_given, out_bulk, out_background
+                )
                 if logging:
                     done[n_done] = finished
                     n_done += 1
@@ -489,6 +582,9 @@ def _run_events(
                 if transit_left == 0:
                     finished = in_service
                     depart[finished] = now
+                    out_given, out_bulk, out_background = _tally(
+                        owner[finished], size[finished], out_given, out_bulk, out_background
+                    )
                     if logging:
                         done[n_done] = finished
                         n_done += 1
@@ -562,6 +658,8 @@ def _run_events(
     iscalars[_S_ARRIVED] = i
     iscalars[_S_NEXT_SLOT] = next_slot
     iscalars[_S_DONE] = n_done
+    sample_next[0] = next_sample
+    _flush_sent(next_sample, sample_sent, out_given, out_bulk, out_background)
 
 
 @kernel
@@ -574,9 +672,10 @@ def _step_kernel(
     classes: _Classes,
     scalars: tuple[FloatArray, IntArray],
     flows: _Flows,
+    sampling: _Sampling,
 ) -> None:
     """``_run_events`` on a state kept between calls (``QueueState``)."""
-    _run_events(arrive, n_known, horizon, packets, config, classes, scalars, flows)
+    _run_events(arrive, n_known, horizon, packets, config, classes, scalars, flows, sampling)
 
 
 @kernel
@@ -597,15 +696,22 @@ def _serve_kernel(
     seconds_per_byte: float,
     times_ms: IntArray,
     bulk: FloatArray,
-) -> tuple[FloatArray, NDArray[np.int8], BoolArray, IntArray]:
+    sample_times: FloatArray,
+    background: BoolArray,
+) -> tuple[FloatArray, NDArray[np.int8], BoolArray, IntArray, IntArray, IntArray, IntArray]:
     """Serve ``arrive[:n_media]`` and what the bulk flows send (slots after n_media) to the
-    end, on a state made here (which lets the compiler keep it close)."""
+    end, on a state made here (which lets the compiler keep it close); with the backlog by
+    class at each of ``sample_times`` (packets, bytes) and the bytes that left the link in
+    each interval (given packets, bulk segments, given packets marked ``background``)."""
     total = size.size
     depart = np.full(total, np.nan)
     fate = np.zeros(total, dtype=np.int8)
     ce = np.zeros(total, dtype=np.bool_)
     enqueued_at = np.zeros(total)
     owner = np.full(total, -1, dtype=np.int64)  # bulk flow of a slot; -1 for the given packets
+    for k in range(n_media):
+        if background[k]:
+            owner[k] = _BACKGROUND
     link = np.full(total, -1, dtype=np.int64)
     done = np.empty(0, dtype=np.int64)
     k_classes = quantum.size
@@ -638,6 +744,9 @@ def _serve_kernel(
     inflight = np.zeros(n_bulk, dtype=np.int64)
     recover_until = np.full(n_bulk, -math.inf)
     started = np.zeros(n_bulk, dtype=np.bool_)
+    sample_packets = np.zeros((sample_times.size, k_classes), dtype=np.int64)
+    sample_bytes = np.zeros((sample_times.size, k_classes), dtype=np.int64)
+    sample_sent = np.zeros((sample_times.size, 3), dtype=np.int64)
     _run_events(
         arrive,
         n_media,
@@ -650,8 +759,9 @@ def _serve_kernel(
         (fscalars, iscalars),
         (bulk, fb_time, fb_kind, fb_head, fb_tail, cwnd, ssthresh, inflight, recover_until,
          started),
+        (sample_times, sample_packets, sample_bytes, sample_sent, np.zeros(1, dtype=np.int64)),
     )  # fmt: skip
-    return depart, fate, ce, owner
+    return depart, fate, ce, owner, sample_packets, sample_bytes, sample_sent
 
 
 @dataclass(frozen=True)
@@ -676,13 +786,17 @@ class BulkFlow:
 
 @dataclass(frozen=True)
 class BulkStats:
-    """Per bulk flow: segments sent, delivered, dropped, marked; and bytes delivered."""
+    """Per bulk flow: segments sent, delivered, dropped, marked; and bytes delivered. With a
+    sampling grid, the bytes all bulk flows delivered in each of its intervals."""
 
     sent: IntArray
     delivered: IntArray
     dropped: IntArray
     marked: IntArray
     delivered_bytes: IntArray
+    delivered_bytes_per_interval: IntArray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
 
 
 @dataclass
@@ -740,11 +854,17 @@ class QueueingLink:
         ect: BoolArray,
         rng: np.random.Generator,
         bulk: tuple[BulkFlow, ...] = (),
+        grid: SampleGrid | None = None,
+        background: BoolArray | None = None,
     ) -> tuple[ServeOutcome, BulkStats]:
         """Serve a batch of packets (arrival order) and the bulk flows to the end.
 
         Bulk flows send until their ``stop_s`` or the batch's last arrival,
-        whichever is first. PIE draws one uniform per packet offered.
+        whichever is first. PIE draws one uniform per packet offered. With a
+        ``grid``, the backlog is sampled at its instants (``ServeOutcome.occupancy``)
+        and the bytes that left the link are summed per interval: the bulk flows',
+        the ``background`` packets' (cross traffic) and the others'. The packets'
+        fates are the same with or without a grid.
         """
         n = arrive_s.size
         room = self._bulk_room(np.asarray(arrive_s), bulk)
@@ -767,7 +887,8 @@ class QueueingLink:
         classes[:n] = klass
         capable = np.zeros(total, dtype=np.bool_)
         capable[:n] = ect
-        depart, fate, ce, owner = _serve_kernel(
+        sample_times = grid.times_s if grid is not None else np.zeros(0)
+        depart, fate, ce, owner, sample_packets, sample_bytes, sample_sent = _serve_kernel(
             np.asarray(arrive_s, dtype=np.float64),
             n,
             sizes,
@@ -784,9 +905,23 @@ class QueueingLink:
             8.0 / self.rate_bps if self.rate_bps is not None else 0.0,
             trace,
             table,
+            sample_times,
+            np.zeros(n, np.bool_) if background is None else np.asarray(background, np.bool_),
         )
-        return ServeOutcome(depart[:n], fate[:n], ce[:n]), _bulk_stats(
-            owner[n:], fate[n:], ce[n:], sizes[n:], len(bulk)
+        stats = _bulk_stats(owner[n:], fate[n:], ce[n:], sizes[n:], len(bulk))
+        if grid is None:
+            return ServeOutcome(depart[:n], fate[:n], ce[:n]), stats
+        sent = sample_sent.T.copy()  # given, bulk, background: one row each
+        return (
+            ServeOutcome(
+                depart[:n],
+                fate[:n],
+                ce[:n],
+                Occupancy(sample_packets, sample_bytes),
+                sent[_SENT_GIVEN],
+                sent[_SENT_BACKGROUND],
+            ),
+            replace(stats, delivered_bytes_per_interval=sent[_SENT_BULK]),
         )
 
 
@@ -856,6 +991,14 @@ class QueueState:
         self.inflight = np.zeros(flows, dtype=np.int64)
         self.recover_until = np.full(flows, -math.inf)
         self.started = np.zeros(flows, dtype=np.bool_)
+        # No sampling instants: the stepper runs on a clock with no end known in advance.
+        self.sampling = (
+            np.zeros(0),
+            np.zeros((0, k), dtype=np.int64),
+            np.zeros((0, k), dtype=np.int64),
+            np.zeros((0, 3), dtype=np.int64),
+            np.zeros(1, dtype=np.int64),
+        )
 
     def run(self, arrive: FloatArray, n_known: int, horizon: float) -> None:
         """Run events up to where an arrival at ``horizon`` would come (see ``_run_events``)."""
@@ -874,6 +1017,7 @@ class QueueState:
             (self.fscalars, self.iscalars),
             (self.bulk, self.fb_time, self.fb_kind, self.fb_head, self.fb_tail, self.cwnd,
              self.ssthresh, self.inflight, self.recover_until, self.started),
+            self.sampling,
         )  # fmt: skip
 
 

@@ -110,21 +110,22 @@ def _plots(
             "(lost packets excluded).",
         ),
     ]
-    stats = queues.queue_stats(events)
-    if not stats.empty:
-        duration = float(summary.get("duration_s") or 0.0)
+    samples = queues.queue_samples(events)
+    if not samples.empty:
+        stats = queues.queue_stats(events)
         specs.append(
             (
                 "queues",
                 "Queues",
-                lambda: queues.queue_figure(stats, packets, duration),
-                "Left: bulk cross traffic each queued segment carried over the run, and the "
-                "packets it dropped (from the queue_stats events, totals at the end of the run). "
-                "Right: the media packets' one-way network delay (median, shaded up to the "
-                "maximum); above the path's fixed delay (its segments' one_way_delay) it is "
-                "queueing, jitter and HARQ. The simulator does not record queue occupancy over "
-                "time; for a FIFO queue before a constant-rate link, the queueing delay times the "
-                "link rate is the backlog a packet found.",
+                lambda: queues.queue_figure(samples, stats),
+                "One row per queued segment (a queue limit, an AQM, DSCP scheduling or cross "
+                "traffic), sampled at fixed instants (queue_sample events). Left: what waits in "
+                "the queue, both directions, as the queueing delay it makes at the link's rate "
+                "where the rate is constant (else in packets or KB); dashed: the queue's limit; "
+                "dash-dotted, where DSCP classes are served apart: the EF class's own backlog. "
+                "Right: what leaves the link per sampling interval: cross traffic (constant-rate, "
+                "on/off and bulk flows together), and dotted the calls' media; dashed grey: the "
+                "link rate.",
             )
         )
     result = []
@@ -158,7 +159,8 @@ def render_report(
     says so.
     """
     started = time.perf_counter()
-    event_counts, event_list = tables.event_tables(events)
+    event_counts, _ = tables.event_tables(events)
+    _, event_list = tables.event_tables(queues.without_samples(events))  # drawn, not listed
     html = (
         environment()
         .get_template(TEMPLATE)

@@ -1,100 +1,270 @@
-"""The queues of a run: cross traffic carried, drops, and the queueing delay media saw over time.
+"""The queues of a run: occupancy and throughput over time, one row of panels per segment.
 
-The simulator records one ``queue_stats`` event per queued segment and
-direction, with totals at the end of the run (cross packets, bulk bytes
-delivered, drops, CE marks); it records no occupancy over time. So the
-right panel draws what the trace does hold: the media packets' one-way
-network delay over time. Above the path's fixed delay (its segments'
-``one_way_delay``) it is queueing, jitter and HARQ retransmissions; for a
-FIFO queue in front of a constant-rate link of capacity C, the queueing
-delay times C is the backlog a packet found.
+The simulator samples each configured queue (a limit, an AQM, DSCP
+scheduling or cross traffic) on a fixed grid: a ``queue_sample`` event per
+instant with the packets and bytes waiting then (the packet on the wire is
+not waiting) and the bytes of media, cross traffic and bulk flows that left
+the link in the interval before it; a ``queue_stats`` event per queue gives
+its configuration (rate, limits) and totals. The left panel draws the
+backlog, as the queueing delay it makes at the link's rate where the rate is
+constant, else in packets (a queue limited in packets) or kilobytes, and
+where DSCP classes are served apart also the EF class's own backlog; the
+right panel draws the cross traffic's throughput (constant-rate and on/off
+flows together with the bulk flows) and, dotted, the media's.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .plots import DIRECTION_COLORS, OTHER_COLOR, direction_order
 
-__all__ = ["QUEUE_SLOT_S", "queue_figure", "queue_stats"]
+__all__ = [
+    "MAX_QUEUE_ROWS",
+    "QUEUE_SAMPLE",
+    "queue_figure",
+    "queue_samples",
+    "queue_stats",
+    "without_samples",
+]
 
-QUEUE_SLOT_S = 1.0
-"""Time slots of the queueing-delay panel."""
+QUEUE_SAMPLE = "queue_sample"
+QUEUE_STATS = "queue_stats"
+
+MAX_QUEUE_ROWS = 6
+"""Segments drawn at most (one row of two panels each); the figure says when it leaves some out."""
+
+LIMIT_IN_VIEW = 1.5
+"""A queue limit is drawn when at most this many times the highest backlog (the title gives it)."""
+
+# Uplink drawn wider, under downlink, so that both show where they coincide.
+_WIDTH = {"uplink": 2.2, "downlink": 1.0}
+
+_SAMPLE_COLUMNS = (
+    "packets",
+    "bytes",
+    "media_bytes",
+    "cross_bytes",
+    "bulk_bytes",
+    "interval_s",
+)
+
+
+def _fields(events: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if events.empty or "kind" not in events.columns:
+        return pd.DataFrame()
+    rows = events[events["kind"].astype(str) == kind]
+    return pd.DataFrame([json.loads(str(fields)) for fields in rows["fields"]], index=rows.index)
 
 
 def queue_stats(events: pd.DataFrame) -> pd.DataFrame:
     """The ``queue_stats`` events as a table, one row per segment and direction."""
+    return _fields(events, QUEUE_STATS).reset_index(drop=True)
+
+
+def queue_samples(events: pd.DataFrame) -> pd.DataFrame:
+    """The ``queue_sample`` events as a table with their ``time_s``, in time order."""
+    table = _fields(events, QUEUE_SAMPLE)
+    if table.empty:
+        return table
+    table.insert(0, "time_s", events.loc[table.index, "time_s"].to_numpy(dtype=np.float64))
+    for column in _SAMPLE_COLUMNS:
+        if column not in table.columns:
+            table[column] = 0
+    return table.sort_values("time_s", kind="stable").reset_index(drop=True)
+
+
+def without_samples(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` without the ``queue_sample`` rows (the series the figure draws)."""
     if events.empty or "kind" not in events.columns:
-        return pd.DataFrame()
-    rows = events[events["kind"].astype(str) == "queue_stats"]
-    return pd.DataFrame([json.loads(str(fields)) for fields in rows["fields"]])
+        return events
+    return events[events["kind"].astype(str) != QUEUE_SAMPLE]
 
 
-def queue_figure(stats: pd.DataFrame, packets: pd.DataFrame, duration_s: float) -> Figure:
-    """Cross-traffic throughput and drops per queue (left); media network delay over time."""
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=(1, 2))
-    _throughput(left, stats, duration_s)
-    _network_delay(right, packets)
+def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Figure:
+    """Per queued segment: its backlog over time (left) and its throughput (right)."""
+    segments = list(dict.fromkeys(samples["segment"].astype(str)))
+    shown = segments[:MAX_QUEUE_ROWS]
+    fig = Figure(figsize=(10, 0.6 + 2.5 * len(shown)), layout="constrained")
+    axes = fig.subplots(len(shown), 2, squeeze=False, sharex=True)
+    facts = _facts_by_queue(stats)
+    for row, segment in enumerate(shown):
+        rows = samples[samples["segment"].astype(str) == segment]
+        _occupancy(axes[row, 0], segment, rows, facts)
+        _throughput(axes[row, 1], segment, rows, facts)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (s)")
+    classful = any(f.get("scheduling", "fifo") != "fifo" for f in facts.values())
+    _legend(fig, samples, classful)
+    if len(segments) > len(shown):
+        left_out = ", ".join(segments[len(shown) :])
+        fig.suptitle(
+            f"First {len(shown)} of {len(segments)} queued segments; not drawn: {left_out}"
+        )
     return fig
 
 
-def _throughput(ax: Axes, stats: pd.DataFrame, duration_s: float) -> None:
-    names = [f"{s}\n{d}" for s, d in zip(stats["segment"], stats["direction"], strict=True)]
-    mbps = stats.get("bulk_delivered_bytes", pd.Series(0, index=stats.index)) * 8.0 / 1e6
-    mbps = mbps / duration_s if duration_s > 0 else mbps * np.nan
-    colors = [DIRECTION_COLORS.get(str(d), OTHER_COLOR) for d in stats["direction"]]
-    bars = ax.bar(names, mbps.to_numpy(dtype=np.float64), color=colors)
-    drops = [
-        f"{int(row.get('bulk_dropped', 0)) + int(row.get('cross_dropped', 0)):,} dropped"
-        for row in stats.to_dict("records")
+def _legend(fig: Figure, samples: pd.DataFrame, classful: bool) -> None:
+    """One legend for every panel: a colour per direction, a line style per quantity."""
+    handles = [
+        Line2D([], [], color=DIRECTION_COLORS.get(d, OTHER_COLOR), lw=_WIDTH.get(d, 1.0), label=d)
+        for d in direction_order(samples["direction"].astype(str).unique().tolist())
     ]
-    ax.bar_label(bars, labels=drops, fontsize=8, padding=2)
-    ax.set_ylabel("bulk cross traffic (Mbit/s)")
-    ax.set_xlabel("queue")
-    ax.set_title("Cross traffic carried", fontsize=10)
-    ax.margins(y=0.2)
-    ax.grid(True, axis="y", alpha=0.3)
+    handles += [
+        Line2D([], [], color=OTHER_COLOR, lw=1.0, ls="-", label="backlog, cross traffic"),
+        Line2D([], [], color=OTHER_COLOR, lw=1.0, ls=":", label="media"),
+        Line2D([], [], color=OTHER_COLOR, lw=0.8, ls="--", label="queue limit, link rate"),
+    ]
+    if classful:
+        handles.append(Line2D([], [], color=OTHER_COLOR, lw=1.0, ls="-.", label="EF backlog"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8)
 
 
-def _network_delay(ax: Axes, packets: pd.DataFrame) -> None:
-    ax.set_title(f"Media one-way network delay per {QUEUE_SLOT_S:g} s", fontsize=10)
-    ax.set_xlabel("send time (s)")
-    ax.set_ylabel("ms")
-    ax.grid(True, alpha=0.3)
-    if packets.empty:
-        return
-    delay = packets["recv_s"].to_numpy(dtype=np.float64) - packets["send_s"].to_numpy(
-        dtype=np.float64
-    )
-    frame = pd.DataFrame(
-        {
-            "direction": packets["direction"].astype(str).to_numpy(),
-            "slot": np.floor(packets["send_s"].to_numpy(dtype=np.float64) / QUEUE_SLOT_S),
-            "delay": delay,
-        }
-    ).dropna(subset=["delay"])
-    if frame.empty:
-        return
-    frame["delay_ms"] = frame["delay"] * 1e3
-    for direction in direction_order(frame["direction"].unique().tolist()):
-        rows = frame[frame["direction"] == direction]
-        stats = rows.groupby("slot")["delay_ms"].agg(["median", "max"])
-        x = stats.index.to_numpy(dtype=np.float64) * QUEUE_SLOT_S
+def _facts_by_queue(stats: pd.DataFrame) -> dict[tuple[str, str], Mapping[str, Any]]:
+    if stats.empty or "segment" not in stats.columns:
+        return {}
+    return {
+        (str(record["segment"]), str(record["direction"])): {str(k): v for k, v in record.items()}
+        for record in stats.to_dict("records")
+    }
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a stats field, or None (missing, null or NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def _unit(
+    directions: list[str], segment: str, facts: dict[tuple[str, str], Mapping[str, Any]]
+) -> str:
+    """How to draw a segment's backlog: "ms" at a constant rate, else "packets" or "KB"."""
+    known = [facts.get((segment, d), {}) for d in directions]
+    if known and all(_number(f.get("rate_bps")) for f in known):
+        return "ms"
+    by_packets = [_number(f.get("limit_packets")) for f in known]
+    by_bytes = [_number(f.get("limit_bytes")) for f in known]
+    if any(by_packets) and not any(by_bytes):
+        return "packets"
+    return "KB"
+
+
+def _backlog(
+    rows: pd.DataFrame, unit: str, rate_bps: float | None, klass: int | None = None
+) -> np.ndarray[Any, Any]:
+    """The backlog in ``unit``: of every class, or of class ``klass`` alone."""
+    if klass is None:
+        size_bytes = rows["bytes"].to_numpy(dtype=np.float64)
+        packets = rows["packets"].to_numpy(dtype=np.float64)
+    else:
+        size_bytes = np.array([row[klass] for row in rows["bytes_by_class"]], dtype=np.float64)
+        packets = np.array([row[klass] for row in rows["packets_by_class"]], dtype=np.float64)
+    if unit == "ms" and rate_bps:
+        return size_bytes * 8.0 / rate_bps * 1e3
+    if unit == "packets":
+        return packets
+    return size_bytes / 1e3
+
+
+def _limit(facts: Mapping[str, Any], unit: str) -> float | None:
+    """The queue's limit in the drawing's unit, when it has one in that unit."""
+    rate = _number(facts.get("rate_bps"))
+    limit_bytes = _number(facts.get("limit_bytes"))
+    limit_packets = _number(facts.get("limit_packets"))
+    if unit == "ms" and rate and limit_bytes:
+        return limit_bytes * 8.0 / rate * 1e3
+    if unit == "KB" and limit_bytes:
+        return limit_bytes / 1e3
+    if unit == "packets" and limit_packets:
+        return limit_packets
+    return None
+
+
+def _describe(segment: str, facts: Mapping[str, Any]) -> str:
+    parts = [str(facts[key]) for key in ("aqm", "scheduling") if facts.get(key)]
+    rate = _number(facts.get("rate_bps"))
+    parts.append(f"{rate / 1e6:g} Mbit/s" if rate else "trace-driven")
+    if _number(facts.get("limit_bytes")):
+        parts.append(f"limit {float(facts['limit_bytes']) / 1e3:,.0f} KB")
+    if _number(facts.get("limit_packets")):
+        parts.append(f"limit {int(facts['limit_packets']):,} packets")
+    return f"{segment}: " + ", ".join(parts)
+
+
+def _dropped(facts: Mapping[str, Any]) -> int:
+    """Cross-traffic packets (constant-rate, on/off and bulk) the queue dropped."""
+    return sum(int(_number(facts.get(key)) or 0) for key in ("cross_dropped", "bulk_dropped"))
+
+
+def _occupancy(
+    ax: Axes, segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+) -> None:
+    directions = direction_order(rows["direction"].astype(str).unique().tolist())
+    unit = _unit(directions, segment, facts)
+    label = {"ms": "queueing delay (ms)", "packets": "backlog (packets)", "KB": "backlog (KB)"}
+    first = facts.get((segment, directions[0]), {}) if directions else {}
+    ax.set_title(_describe(segment, first), fontsize=9, loc="left")
+    top = 0.0
+    limits = []
+    for direction in directions:
+        part = rows[rows["direction"].astype(str) == direction]
+        queue = facts.get((segment, direction), {})
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
-        ax.fill_between(
-            x,
-            stats["median"].to_numpy(),
-            stats["max"].to_numpy(),
-            step="post",
-            color=color,
-            alpha=0.2,
-        )
-        ax.step(x, stats["median"].to_numpy(), where="post", color=color, label=direction)
+        values = _backlog(part, unit, _number(queue.get("rate_bps")))
+        width = _WIDTH.get(direction, 1.0)
+        time_s = part["time_s"].to_numpy(dtype=np.float64)
+        ax.plot(time_s, values, color=color, lw=width)
+        top = max(top, float(np.nanmax(values, initial=0.0)))
+        if queue.get("scheduling", "fifo") != "fifo" and "bytes_by_class" in part.columns:
+            # Served apart, EF waits behind its own class only: its backlog is drawn too.
+            ef = _backlog(part, unit, _number(queue.get("rate_bps")), klass=0)
+            ax.plot(time_s, ef, color=color, lw=width, ls="-.")
+        limit = _limit(queue, unit)
+        if limit is not None:
+            limits.append((limit, color))
+    for limit, color in limits:
+        if limit <= LIMIT_IN_VIEW * top:  # far above the backlog, it would flatten it
+            ax.axhline(limit, color=color, lw=0.8, ls="--", alpha=0.7)
+    ax.set_ylabel(label[unit])
     ax.set_ylim(bottom=0.0)
-    ax.legend(fontsize=8, loc="upper left", title="median, shaded to max", title_fontsize=7)
+    ax.grid(True, alpha=0.3)
+
+
+def _throughput(
+    ax: Axes, segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+) -> None:
+    dropped = [
+        f"{direction} {_dropped(facts.get((segment, direction), {})):,}"
+        for direction in direction_order(rows["direction"].astype(str).unique().tolist())
+    ]
+    title = "throughput (cross traffic dropped: " + ", ".join(dropped) + ")"
+    ax.set_title(title, fontsize=9, loc="left")
+    rates: set[float] = set()
+    for direction in direction_order(rows["direction"].astype(str).unique().tolist()):
+        part = rows[rows["direction"].astype(str) == direction]
+        color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
+        time_s = part["time_s"].to_numpy(dtype=np.float64)
+        per_s = 8.0 / 1e6 / part["interval_s"].to_numpy(dtype=np.float64)
+        cross = (part["cross_bytes"] + part["bulk_bytes"]).to_numpy(dtype=np.float64) * per_s
+        media = part["media_bytes"].to_numpy(dtype=np.float64) * per_s
+        width = 0.7 * _WIDTH.get(direction, 1.0)
+        ax.step(time_s, cross, where="pre", color=color, lw=width, label=f"{direction} cross")
+        ax.step(time_s, media, where="pre", color=color, lw=width, ls=":",
+                label=f"{direction} media")  # fmt: skip
+        rate = _number(facts.get((segment, direction), {}).get("rate_bps"))
+        if rate and rate not in rates:
+            ax.axhline(rate / 1e6, color=OTHER_COLOR, lw=0.8, ls="--")
+            rates.add(rate)
+    ax.set_ylabel("Mbit/s")
+    ax.set_ylim(bottom=0.0)
+    ax.grid(True, alpha=0.3)

@@ -7,6 +7,11 @@ cross traffic in the queue; a packet later lost on the medium still used the
 link), HARQ (retransmissions delay it, exhausting them loses it), loss, then
 the one-way delay and jitter, which also keep each flow in sequence so that
 HARQ and jitter reorder only where the scenario allows it.
+
+A configured queue (a limit, an AQM, DSCP scheduling or cross traffic) is
+sampled on the run's ``SampleGrid``: its backlog at each instant and the
+bytes of media, cross traffic and bulk flows that left its link in each
+interval, one ``queue_sample`` event per instant (``QueueSamples.events``).
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from voipbed.cross_traffic import bulk_flows, unresponsive_arrivals
 from voipbed.models.delay import DelayStage
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.loss import GilbertElliott
 from voipbed.models.overhead import Overhead, bytes_on_segment
-from voipbed.models.queue import QueueingLink, Scheduling, dscp_class
+from voipbed.models.queue import N_CLASSES, QueueingLink, Scheduling, dscp_class
+from voipbed.models.queue_samples import Occupancy, SampleGrid
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
@@ -34,11 +39,74 @@ __all__ = [
     "HANDOVER",
     "DirectionPackets",
     "DirectionResult",
+    "Enqueued",
     "PathWalk",
+    "QueueSamples",
     "SegmentLink",
 ]
 
 _QUEUE, _AQM, _HARQ, _CHANNEL, HANDOVER = range(len(DROP_REASONS))
+_SAMPLE_FIELDS = (  # of a queue_sample event, in the order of QueueSamples.events' columns
+    "packets",
+    "bytes",
+    "packets_by_class",
+    "bytes_by_class",
+    "media_bytes",
+    "cross_bytes",
+    "bulk_bytes",
+)
+_CROSS_TOTALS = (
+    "cross_packets",
+    "cross_dropped",
+    "bulk_flows",
+    "bulk_sent",
+    "bulk_delivered_bytes",
+    "bulk_dropped",
+    "bulk_marked",
+)
+
+
+@dataclass(frozen=True)
+class QueueSamples:
+    """One queue's samples: backlog at each instant, bytes that left its link per interval."""
+
+    grid: SampleGrid
+    occupancy: Occupancy
+    media_bytes: IntArray
+    cross_bytes: IntArray
+    bulk_bytes: IntArray
+
+    def events(self, segment: str, direction: str) -> list[tuple[float, dict[str, Any]]]:
+        """``(time_s, fields)`` of the ``queue_sample`` events, one per instant."""
+        occupancy = self.occupancy
+        columns = (
+            occupancy.total_packets,
+            occupancy.total_bytes,
+            occupancy.packets,
+            occupancy.bytes,
+            self.media_bytes,
+            self.cross_bytes,
+            self.bulk_bytes,
+        )
+        rows = zip(*(column.tolist() for column in columns), strict=True)
+        head = {"segment": segment, "direction": direction, "interval_s": self.grid.period_s}
+        return [
+            (time_s, head | dict(zip(_SAMPLE_FIELDS, row, strict=True)))
+            for time_s, row in zip(self.grid.times_s.tolist(), rows, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The calls' packets after a segment's queue and link, in arrival order: when each left
+    (NaN if dropped), the drop reason (-1 if sent), CE marks; and for a configured queue its
+    ``queue_stats`` fields and samples."""
+
+    depart_s: FloatArray
+    reason: IntArray
+    ce: BoolArray
+    stats: dict[str, Any] | None = None
+    samples: QueueSamples | None = None
 
 
 class SegmentLink:
@@ -66,6 +134,16 @@ class SegmentLink:
         sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
         self.link: TraceLink | RateLink | None = None
         self.queueing: QueueingLink | None = None
+        limited = queue.limit_packets is not None or limit_bytes is not None
+        configured = limited or not queue.is_plain_droptail or bool(sources)
+        self.grid = SampleGrid.for_run(run_end_s) if configured else None
+        self.queue_facts: dict[str, Any] = {
+            "rate_bps": rate,  # None on a trace-driven link
+            "limit_packets": queue.limit_packets,
+            "limit_bytes": limit_bytes,
+            "aqm": queue.aqm.kind,
+            "scheduling": queue.scheduling.value,
+        }
         if queue.is_plain_droptail and not sources:
             limit = QueueLimit(queue.limit_packets, limit_bytes)
             if schedule is not None:
@@ -113,42 +191,90 @@ class SegmentLink:
 
     def enqueue(
         self, arrive_s: FloatArray, size: IntArray, dscp: IntArray, ect: BoolArray
-    ) -> tuple[FloatArray, NDArray[np.int64], BoolArray, dict[str, Any] | None]:
+    ) -> Enqueued:
         """Serve the calls' packets with the cross traffic: leave times, drop reason, CE marks."""
         if self.link is not None:
-            served = self.link.process(arrive_s, size)
-            reason = np.where(served.dropped, _QUEUE, -1)
-            return served.depart_s, reason, np.zeros(arrive_s.size, dtype=np.bool_), None
+            return self._through_link(self.link, arrive_s, size, dscp)
         assert self.queueing is not None  # a segment without either carries no queue stage
+        return self._through_queue(self.queueing, arrive_s, size, dscp, ect)
+
+    def _through_link(
+        self, link: TraceLink | RateLink, arrive_s: FloatArray, size: IntArray, dscp: IntArray
+    ) -> Enqueued:
+        """A plain drop-tail FIFO: its backlog follows from when each packet's service began."""
+        served = link.process(arrive_s, size)
+        reason = np.where(served.dropped, _QUEUE, -1)
+        no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
+        grid = self.grid
+        if grid is None:
+            return Enqueued(served.depart_s, reason, no_ce)
+        sent = ~served.dropped
+        klass = dscp_class(dscp)[sent]
+        occupancy = grid.backlog(arrive_s[sent], served.start_s[sent], size[sent], klass, N_CLASSES)
+        media = grid.per_interval(served.depart_s[sent], size[sent])
+        none = np.zeros(grid.count, dtype=np.int64)
+        samples = QueueSamples(grid, occupancy, media, none, none.copy())
+        return Enqueued(served.depart_s, reason, no_ce, self._stats(), samples)
+
+    def _through_queue(
+        self,
+        queueing: QueueingLink,
+        arrive_s: FloatArray,
+        size: IntArray,
+        dscp: IntArray,
+        ect: BoolArray,
+    ) -> Enqueued:
+        """The event-loop queue, shared with the cross traffic and bulk flows."""
         cross = self.cross
         times = np.concatenate([arrive_s, cross.time_s])
         order = np.argsort(times, kind="stable")  # calls' packets first on ties
-        outcome, bulk = self.queueing.serve(
+        is_cross = order >= arrive_s.size
+        outcome, bulk = queueing.serve(
             times[order],
             np.concatenate([size, cross.size_bytes])[order],
             np.concatenate([dscp_class(dscp), cross.klass])[order],
             np.concatenate([ect, cross.ect])[order],
             self.queue_rng,
             self.bulk,
+            self.grid,
+            background=is_cross,
         )
         mine = np.empty(times.size, dtype=np.int64)
         mine[order] = np.arange(times.size)
         mine = mine[: arrive_s.size]  # where each call packet went in the merged batch
         fate = outcome.fate[mine]
         reason = np.select([fate == 1, fate == 2], [_QUEUE, _AQM], -1)
-        cross_lost = outcome.dropped[order >= arrive_s.size].sum()
-        stats = {
+        stats = self._stats(
+            cross_packets=int(cross.time_s.size),
+            cross_dropped=int(outcome.dropped[is_cross].sum()),
+            bulk_flows=len(self.bulk),
+            bulk_sent=int(bulk.sent.sum()),
+            bulk_delivered_bytes=int(bulk.delivered_bytes.sum()),
+            bulk_dropped=int(bulk.dropped.sum()),
+            bulk_marked=int(bulk.marked.sum()),
+        )
+        samples: QueueSamples | None = None
+        media = outcome.delivered_bytes_per_interval
+        cross_out = outcome.background_bytes_per_interval
+        if self.grid is not None and outcome.occupancy is not None:
+            assert media is not None and cross_out is not None  # sampled with the grid
+            samples = QueueSamples(
+                self.grid, outcome.occupancy, media, cross_out, bulk.delivered_bytes_per_interval
+            )
+        return Enqueued(outcome.depart_s[mine], reason, outcome.ce[mine], stats, samples)
+
+    def _stats(self, **totals: int) -> dict[str, Any]:
+        """The ``queue_stats`` fields: which queue, how it is configured, its cross traffic's
+        totals over the run (zero where ``totals`` does not say)."""
+        counts = dict.fromkeys(_CROSS_TOTALS, 0) | totals
+        interval = None if self.grid is None else self.grid.period_s
+        return {
             "segment": self.name,
             "direction": self.direction,
-            "cross_packets": int(cross.time_s.size),
-            "cross_dropped": int(cross_lost),
-            "bulk_flows": len(self.bulk),
-            "bulk_sent": int(bulk.sent.sum()),
-            "bulk_delivered_bytes": int(bulk.delivered_bytes.sum()),
-            "bulk_dropped": int(bulk.dropped.sum()),
-            "bulk_marked": int(bulk.marked.sum()),
+            **self.queue_facts,
+            "sample_interval_s": interval,
+            **counts,
         }
-        return outcome.depart_s[mine], reason, outcome.ce[mine], stats
 
 
 @dataclass(frozen=True)
@@ -173,6 +299,7 @@ class DirectionResult:
     ce: BoolArray  # marked Congestion Experienced on the way
     dscp: IntArray  # as received, after every bleaching hop; -1 when lost
     queue_stats: list[dict[str, Any]] = field(default_factory=list)
+    queue_samples: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
 
 class PathWalk:
@@ -192,6 +319,7 @@ class PathWalk:
         self.reason = np.full(n, -1, dtype=np.int64)
         self.ce = np.zeros(n, dtype=np.bool_)
         self.stats: list[dict[str, Any]] = []
+        self.samples: list[tuple[float, dict[str, Any]]] = []
         self.alive = np.arange(n)  # in flight, in order of arrival at the next stage
 
     def drop(self, mask: BoolArray, hop: int, why: int | IntArray) -> None:
@@ -215,17 +343,19 @@ class PathWalk:
             if segment.bleach_dscp:
                 self.dscp[alive] = 0
             if segment.link is not None or segment.queueing is not None:
-                depart, why, marked, queue_stats = segment.enqueue(
+                served = segment.enqueue(
                     arrive_s,
                     segment.carried_bytes(self.packets.wire_bytes[alive]),
                     self.dscp[alive],
                     self.packets.ect[alive],
                 )
-                self.time_s[alive] = depart
-                self.ce[alive[marked]] = True
-                if queue_stats is not None:
-                    self.stats.append(queue_stats)
-                self.drop(why >= 0, hop, why)
+                self.time_s[alive] = served.depart_s
+                self.ce[alive[served.ce]] = True
+                if served.stats is not None:
+                    self.stats.append(served.stats)
+                if served.samples is not None:
+                    self.samples += served.samples.events(segment.name, segment.direction)
+                self.drop(served.reason >= 0, hop, served.reason)
             extra_s: FloatArray | None = None  # HARQ retransmission delay
             if segment.harq is not None:
                 outcome = segment.harq.outcome(self.alive.size, segment.harq_rng)
@@ -244,4 +374,6 @@ class PathWalk:
         recv_s[self.alive] = self.time_s[self.alive]
         dscp = np.full(self.time_s.size, -1, dtype=np.int64)
         dscp[self.alive] = self.dscp[self.alive]
-        return DirectionResult(recv_s, self.lost_at, self.reason, self.ce, dscp, self.stats)
+        return DirectionResult(
+            recv_s, self.lost_at, self.reason, self.ce, dscp, self.stats, self.samples
+        )

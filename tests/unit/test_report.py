@@ -364,23 +364,96 @@ def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str,
     assert sum(label.startswith("call ") for label in labels) == timeline.MAX_WORST_FLOWS
 
 
-def test_queue_figure_shows_cross_traffic_rate_and_drops(small_run: dict[str, Any]) -> None:
-    """Queue statistics events become Mbit/s of bulk traffic per queue, labelled with drops."""
-    stats = {"segment": "backhaul", "direction": "uplink", "bulk_delivered_bytes": 5_000_000}
-    events = pd.DataFrame(
-        {
-            "time_s": [10.0],
-            "kind": ["queue_stats"],
-            "call": [-1],
-            "fields": [json.dumps({**stats, "bulk_dropped": 3, "cross_dropped": 1})],
-        }
+def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFrame:
+    """A backhaul queue's stats and five 0.1 s samples per direction: the backlog grows by
+    25 kB per sample (1 kB of it EF) and bulk traffic leaves at 125 kB per interval."""
+    stats = {
+        "segment": "backhaul",
+        "rate_bps": rate_bps,
+        "limit_bytes": 100_000,
+        "limit_packets": None,
+        "aqm": "droptail",
+        "scheduling": scheduling,
+        "cross_dropped": 1,
+        "bulk_dropped": 3,
+    }
+    rows = []
+    for direction in ("uplink", "downlink"):
+        rows.append((10.0, "queue_stats", json.dumps({**stats, "direction": direction})))
+        for j in range(5):
+            sample = {
+                "segment": "backhaul",
+                "direction": direction,
+                "interval_s": 0.1,
+                "packets": 0,
+                "bytes": 25_000 * j,
+                "bytes_by_class": [1_000 * j, 0, 24_000 * j],
+                "packets_by_class": [5 * j, 0, 16 * j],
+                "media_bytes": 1_000,
+                "cross_bytes": 25_000,
+                "bulk_bytes": 100_000,
+            }
+            rows.append((0.1 * (j + 1), "queue_sample", json.dumps(sample)))
+    time_s, kind, fields = zip(*rows, strict=True)
+    return pd.DataFrame({"time_s": time_s, "kind": kind, "call": -1, "fields": fields})
+
+
+def test_queue_figure_draws_backlog_as_delay_and_throughput_over_time() -> None:
+    """At a constant 10 Mbit/s, 25 kB more per sample is 20 ms more queueing delay per sample,
+    the 100 kB limit is 80 ms, and 125 kB per 100 ms of cross traffic is 10 Mbit/s."""
+    events = _queue_events(10e6)
+    fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
+    occupancy, throughput = fig.axes[:2]
+    line = occupancy.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [0.1, 0.2, 0.3, 0.4, 0.5])
+    np.testing.assert_allclose(line.get_ydata(), [0.0, 20.0, 40.0, 60.0, 80.0])
+    limits = [ln for ln in occupancy.get_lines() if ln.get_linestyle() == "--"]
+    assert limits and limits[0].get_ydata()[0] == pytest.approx(80.0)
+    assert occupancy.get_ylabel() == "queueing delay (ms)"
+    cross = throughput.get_lines()[0]
+    np.testing.assert_allclose(cross.get_ydata()[-5:], 10.0)
+    title = throughput.get_title(loc="left")
+    assert "uplink 4" in title and "downlink 4" in title  # cross and bulk packets dropped
+
+
+def test_queue_figure_draws_the_ef_backlog_where_classes_are_served_apart() -> None:
+    """With strict priority the EF class's own backlog is drawn too, per direction: 1 kB more
+    per sample at 10 Mbit/s is 0.8 ms more per sample; a FIFO queue has no such line."""
+    drawn = {}
+    for scheduling in ("strict", "fifo"):
+        events = _queue_events(10e6, scheduling)
+        fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
+        drawn[scheduling] = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "-."]
+    assert len(drawn["strict"]) == 2 and not drawn["fifo"]
+    np.testing.assert_allclose(drawn["strict"][0].get_ydata(), [0.0, 0.8, 1.6, 2.4, 3.2])
+
+
+def test_queue_figure_draws_kilobytes_on_a_trace_driven_link() -> None:
+    """Without a constant rate the backlog is drawn in kB, one row per queued segment."""
+    events = _queue_events(None)
+    fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
+    occupancy = fig.axes[0]
+    assert len(fig.axes) == 2
+    assert occupancy.get_ylabel() == "backlog (KB)"
+    np.testing.assert_allclose(occupancy.get_lines()[0].get_ydata(), [0, 25, 50, 75, 100])
+
+
+def test_queue_samples_are_drawn_not_listed(small_run: dict[str, Any]) -> None:
+    """A report with queue samples has the queue figure, counts the samples among the events,
+    and keeps them out of the event list."""
+    events = _queue_events(10e6)
+    html = render_report(
+        scenario_yaml="name: queued\n",
+        summary={"scenario": "queued"},
+        metrics=small_run["metrics"],
+        packets=small_run["packets"],
+        events=events,
     )
-    table = queues.queue_stats(events)
-    ax = queues.queue_figure(table, small_run["packets"], 10.0).axes[0]
-    bar = ax.patches[0]
-    assert isinstance(bar, Rectangle)
-    assert bar.get_height() == pytest.approx(4.0)  # 5 MB * 8 / 10 s
-    assert "4 dropped" in [text.get_text() for text in ax.texts]
+    assert '<section id="queues">' in html
+    listed = re.search(r'<section id="events">(.*?)</section>', html, re.S)
+    assert listed is not None
+    assert listed.group(1).count("queue_stats") >= 2  # listed
+    assert listed.group(1).count("queue_sample") == 1  # in the counts only
 
 
 def test_headline_says_how_many_flows_when_too_few_for_percentiles() -> None:
