@@ -78,6 +78,10 @@ __all__ = [
 
 MAX_SWEEP_POINTS = 1000
 """More points than this is a mistake more often than a plan (each is a whole run)."""
+MAX_CALLS = 10_000
+"""Calls of one run: each call's two flows are scored one by one, about 1.5 ms a flow."""
+MAX_SEGMENTS = 32
+"""Hops of a path: each is a stage every packet crosses and a place the report counts."""
 
 
 def _known_codec(name: str) -> str:
@@ -106,7 +110,10 @@ class Calls(Section):
     """The calls of the run: each has an uplink and a downlink RTP flow."""
 
     count: StrictInt = Field(
-        1, ge=1, le=1_000_000, description="Calls in the run, each an uplink and a downlink flow."
+        1,
+        ge=1,
+        le=MAX_CALLS,
+        description="Calls in the run, each an uplink and a downlink flow.",
     )
     start_spread_s: Duration = Field(
         0.0,
@@ -444,6 +451,7 @@ class Scenario(Section):
 
     path: tuple[Segment, ...] = Field(
         default_factory=default_path,
+        max_length=MAX_SEGMENTS,
         description=(
             "The hops between the handset and the far end, uplink in this order and "
             "downlink reversed. Default: radio (10 ms, exponential 2 ms jitter, HARQ, 0.5% "

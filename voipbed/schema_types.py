@@ -10,6 +10,7 @@ of writing it that the field's ``BeforeValidator`` expands.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,10 +56,40 @@ _ZERO = r"(?:0+(?:\.0*)?|\.0+)"  # zero needs no unit
 _PERCENT = r"^(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+) ?%$"  # 0% to 100%
 
 
+def _names(unit_names: Iterable[str]) -> str:
+    """``unit_names`` as alternatives of a pattern, the longest first."""
+    return "|".join(re.escape(name) for name in sorted(unit_names, key=len, reverse=True))
+
+
 def _unit_pattern(unit_names: Iterable[str]) -> str:
     """A number, an optional space and one of ``unit_names``; or a bare zero."""
-    names = "|".join(re.escape(name) for name in sorted(unit_names, key=len, reverse=True))
-    return rf"^(?:{_NUMBER} ?(?:{names})|{_ZERO})$"
+    return rf"^(?:{_NUMBER} ?(?:{_names(unit_names)})|{_ZERO})$"
+
+
+def _at_least(digits: int) -> str:
+    """A number of at least ``10**-digits`` as people write it (some such numbers left out).
+
+    Its integer part is at least 1, with an exponent of at least ``-digits``;
+    or it is a fraction with a non-zero digit among its first ``digits`` places.
+    """
+    whole = r"0*[1-9][0-9]*(?:\.[0-9]*)?"
+    if not digits:
+        return rf"{whole}(?:[eE]\+?[0-9]{{1,2}})?"
+    exponent = rf"[eE](?:\+?[0-9]{{1,2}}|-0?[0-{digits}])"
+    return rf"{whole}(?:{exponent})?|0*\.0{{0,{digits - 1}}}[1-9][0-9]*"
+
+
+def _rate_pattern() -> str:
+    """A rate of 0, or of at least ``units.MIN_RATE_BPS``, in one of the parser's units."""
+    by_digits: dict[int, list[str]] = {}
+    for name, scale in units.RATE_UNITS.items():
+        digits = max(0, math.floor(math.log10(scale / units.MIN_RATE_BPS)))
+        by_digits.setdefault(digits, []).append(name)
+    alternatives = [
+        rf"(?:{_at_least(digits)}) ?(?:{_names(names)})" for digits, names in by_digits.items()
+    ]
+    zero = rf"{_ZERO}(?: ?(?:{_names(units.RATE_UNITS)}))?"
+    return rf"^(?:{'|'.join([*alternatives, zero])})$"
 
 
 def _schema(pattern: str, bare: dict[str, Any], *examples: object) -> WithJsonSchema:
@@ -73,7 +104,7 @@ def _schema(pattern: str, bare: dict[str, Any], *examples: object) -> WithJsonSc
 _BARE_ZERO = {"type": "number", "const": 0}
 # The units are the parsers' own tables, so a pattern never names a unit its parser lacks.
 _DURATION_SCHEMA = _schema(_unit_pattern(units.DURATION_UNITS), _BARE_ZERO, "20ms", "1.5s")
-_RATE_SCHEMA = _schema(_unit_pattern(units.RATE_UNITS), _BARE_ZERO, "64kbps", "10Mbps")
+_RATE_SCHEMA = _schema(_rate_pattern(), _BARE_ZERO, "64kbps", "10Mbps")
 _BYTES_SCHEMA = _schema(
     _unit_pattern(units.BYTE_UNITS), {"type": "integer", "minimum": 0}, "1500B", "64KiB", 1500
 )

@@ -20,6 +20,7 @@ __all__ = [
     "BYTE_UNITS",
     "DURATION_UNITS",
     "MAX_DURATION_S",
+    "MIN_RATE_BPS",
     "RATE_UNITS",
     "UnitError",
     "format_bytes",
@@ -136,13 +137,17 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+MIN_RATE_BPS = 1.0
+"""The slowest rate but 0: below it one packet would take longer than any run to send."""
+
+
 def parse_rate(value: object) -> float:
     """A bit rate in bit/s from ``'64kbps'``, ``'10Mbps'``, ``'1Gbit/s'``: 0, or at least 1 bit/s.
 
-    Below 1 bit/s one packet would take longer than any run to send.
+    Below ``MIN_RATE_BPS`` one packet would take longer than any run to send.
     """
     bps = _scaled(value, "a bit rate", "'64kbps' or '10Mbps'", RATE_UNITS)
-    if 0.0 < bps < 1.0:
+    if 0.0 < bps < MIN_RATE_BPS:
         raise UnitError(f"{shown(value)} is below 1 bit/s, the slowest rate voipbed takes")
     return bps
 

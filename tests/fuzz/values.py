@@ -37,6 +37,8 @@ EXTREME_NUMBERS: tuple[Any, ...] = (
     2**63,
     2**64,
     -(2**63) - 1,
+    10_000,  # within most bounds, but large for a count or a rate per minute
+    190_000,
 )
 
 EXTREME_UNITS: tuple[str, ...] = (
@@ -61,6 +63,8 @@ EXTREME_UNITS: tuple[str, ...] = (
     "1e400s",
     "-0ms",
     "1" + "0" * 400 + "ms",
+    "1bps",  # the slowest link: a minute of calls drains for weeks
+    "1us",
 )
 
 BAD_UNITS: tuple[str, ...] = (
@@ -437,6 +441,8 @@ BAD_TRACE_FILES: tuple[bytes, ...] = (
     b"+1\n",
     b"0x10\n",
     b"1\r\n2\r\n",
+    b"1\n" * 100_000,  # 100,000 opportunities a millisecond: 1.2 Tbit/s
+    b"1000000\n",  # one opportunity every 1000 s: 12 bit/s
 )
 
 # Trace names a scenario may give (relative ones are read beside the scenario).

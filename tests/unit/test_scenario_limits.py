@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
-from voipbed.budget import MAX_PACKETS, packets_estimate
-from voipbed.loader import ScenarioError, load_scenario
+from voipbed.budget import MAX_PACKETS, MAX_TRACE_OPPORTUNITIES, overruns, packets_estimate
+from voipbed.estimates import JITTER_TAIL, span_s
+from voipbed.loader import ScenarioError, load_scenario, parse_scenario
+from voipbed.schema_types import Rate
+from voipbed.units import UnitError, parse_rate
 
 BACKHAUL = """\
 name: limits
@@ -82,11 +87,12 @@ def test_cross_traffic_past_the_packet_budget_is_refused(tmp_path: Path) -> None
     assert f"more than the {MAX_PACKETS:,}" in message
 
 
-def test_a_million_calls_are_refused_at_calls_count(tmp_path: Path) -> None:
-    """A million calls of a minute: refused at calls.count, with the estimate."""
-    line, key, message = issue_of(tmp_path, "name: big\ncalls:\n  count: 1000000\n")
-    assert (line, key) == ("3", "calls.count")
-    assert "about 6,000,000,000 packets" in message
+def test_ten_thousand_calls_of_ten_minutes_are_refused_at_calls_count(tmp_path: Path) -> None:
+    """10,000 calls of ten minutes: refused at calls.count, with the estimate."""
+    text = "name: big\nduration: 10min\ncalls:\n  count: 10000\n"
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("4", "calls.count")
+    assert "about 600,000,000 packets" in message
 
 
 def test_the_estimate_counts_media_of_both_directions() -> None:
@@ -176,3 +182,125 @@ def test_pie_without_an_update_interval_is_refused(tmp_path: Path) -> None:
     line, key, message = issue_of(tmp_path, backhaul("{aqm: {kind: pie, update: 0s}}"))
     assert (line, key) == ("6", "path[1].queue.aqm")
     assert "update interval must be > 0" in message
+
+
+def test_a_trace_too_dense_to_step_through_is_refused(tmp_path: Path) -> None:
+    """50,000 opportunities a millisecond would take the trace link 3 billion steps a minute."""
+    (tmp_path / "dense.trace").write_text("1\n" * 50_000, encoding="ascii")
+    text = "name: x\npath:\n  - name: radio\n    uplink_trace: dense.trace\n"
+    text += "    downlink_trace: dense.trace\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    found = [(i.origin, i.key_path) for i in caught.value.issues]
+    assert found == [(f"{path}:4", "path[0].uplink_trace"), (f"{path}:5", "path[0].downlink_trace")]
+    assert "50,000,000 a second" in caught.value.issues[0].message
+    assert f"more than {MAX_TRACE_OPPORTUNITIES:,}" in caught.value.issues[0].message
+
+
+def test_pie_on_a_link_that_drains_for_weeks_is_refused(tmp_path: Path) -> None:
+    """At 1 bit/s a minute of a call leaves the queue over 8 weeks: PIE updates all along."""
+    text = "name: x\npath:\n  - name: radio\n    capacity: 1bps\n    queue: {aqm: pie}\n"
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("5", "path[0].queue.aqm.update")
+    assert "PIE updates in the run (4,800,06" in message
+
+
+def test_the_span_counts_the_drain_and_every_delay() -> None:
+    """The run's span is its duration, each hop's delays and jitter tail, and the drain."""
+    plain = parse_scenario("name: x\npath: [{name: a}]\nradio: {rrc: null}\n")
+    assert span_s(plain) == 60.0
+    text = "name: x\nradio: {rrc: null}\npath:\n  - {name: a, one_way_delay: 1s}\n"
+    text += "  - {name: b, jitter: {distribution: uniform, scale: 1s}, capacity: 1Mbps}\n"
+    slow = parse_scenario(text)
+    drain_s = 3000 * 200 * 8 / 1e6  # a call's packets of a direction through 1 Mbit/s
+    assert span_s(slow) == pytest.approx(60.0 + 1.0 + JITTER_TAIL + drain_s)
+
+
+def test_handovers_that_overlap_all_call_long_are_refused(tmp_path: Path) -> None:
+    """190,000 handovers a minute, each holding packets 60 ms: every packet meets them all."""
+    text = "name: x\ncalls: {count: 1}\nradio:\n  handovers:\n    rate_per_min: 190000\n"
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("4", "radio.handovers.x2.interruption")
+    assert "about 1,140,000,000 steps" in message
+
+
+def test_scheduled_handovers_count_once_per_call(tmp_path: Path) -> None:
+    """21 handovers of every call of 10,000 are 210,000 handovers."""
+    entries = "".join(f"      - {{time: {k}s, kind: x2}}\n" for k in range(1, 22))
+    text = "name: x\nduration: 30s\ncalls: {count: 10000, ptime: 60ms, hold_time: 1s}\n"
+    text += "radio:\n  handovers:\n    schedule:\n" + entries
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("6", "radio.handovers.schedule")
+    assert "about 210,000 handovers" in message
+
+
+def test_a_ue_asleep_between_every_packet_is_refused(tmp_path: Path) -> None:
+    """drx_inactivity shorter than ptime: a UE sleeps and wakes at every packet of 100 calls."""
+    text = "name: x\ncalls: {count: 100, ptime: 40ms}\nradio:\n  rrc: {drx_inactivity: 20ms}\n"
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("4", "radio.rrc.drx_inactivity")
+    assert "about 1,500,500 RRC state changes" in message
+
+
+def test_calls_that_keep_their_ue_awake_are_not_counted_per_packet() -> None:
+    """With ptime below drx_inactivity and the radio first, 600 calls of a minute fit."""
+    scenario = parse_scenario("name: x\ncalls: {count: 600}\n")
+    assert overruns(scenario) == []
+
+
+def test_bulk_flows_whose_feedback_would_not_fit_are_refused(tmp_path: Path) -> None:
+    """1000 bulk flows reserve 13.6 million slots, and a feedback ring of them each."""
+    text = "name: x\nduration: 10s\ncalls: {count: 1}\npath:\n  - name: radio\n"
+    text += "    capacity: 10Mbps\n    cross_traffic: [{kind: bulk, count: 1000}]\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    found = {(i.origin, i.key_path) for i in caught.value.issues}
+    assert found == {(f"{path}:7", "path[0].cross_traffic[0].count")}
+    assert any("feedback entries" in issue.message for issue in caught.value.issues)
+
+
+def test_more_cross_traffic_flows_than_the_run_draws_are_refused(tmp_path: Path) -> None:
+    """11 entries of 1000 flows each: refused at the entry that passes 10,000."""
+    entry = "{kind: cbr, rate: 1bps, packet_size: 1B, count: 1000}"
+    text = backhaul(cross=", ".join([entry] * 11))
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("7", "path[1].cross_traffic[10].count")
+    assert "11,000 cross-traffic flows" in message
+
+
+def test_more_calls_than_the_run_scores_are_refused(tmp_path: Path) -> None:
+    """Each call's flows are scored one by one: 10,001 calls are refused."""
+    line, key, message = issue_of(tmp_path, "name: x\nduration: 1s\ncalls: {count: 10001}\n")
+    assert (line, key) == ("3", "calls.count")
+    assert "less than or equal to 10000" in message
+
+
+def test_a_path_of_more_hops_than_a_run_crosses_is_refused(tmp_path: Path) -> None:
+    """33 segments are refused at path."""
+    segments = "".join(f"  - name: s{k}\n" for k in range(33))
+    line, key, message = issue_of(tmp_path, "name: x\npath:\n" + segments)
+    assert (line, key) == ("2", "path")
+    assert "at most 32 items" in message
+
+
+@pytest.mark.parametrize("text", ["1E-4kbit/s", "0.5bps", "1e-1bps", "0.0000001Mbps"])
+def test_the_rate_pattern_refuses_rates_the_parser_refuses(text: str) -> None:
+    """Rates below 1 bit/s match no pattern of the JSON Schema, as the loader refuses them."""
+    schema = TypeAdapter(Rate).json_schema()
+    (pattern,) = [choice["pattern"] for choice in schema["anyOf"] if "pattern" in choice]
+    assert not re.search(pattern, text)
+    with pytest.raises(UnitError, match="below 1 bit/s"):
+        parse_rate(text)
+
+
+def test_on_off_periods_count_over_every_entry(tmp_path: Path) -> None:
+    """Three entries of 100,000 periods each pass the 200,000 of a run together."""
+    entry = "{kind: onoff, rate: 1kbps, on: 300ms, off: 300ms, count: 1000}"
+    text = backhaul(cross=", ".join([entry] * 3)).replace("name: limits", "name: x\nduration: 1min")
+    line, key, message = issue_of(tmp_path, text)
+    assert (line, key) == ("8", "path[1].cross_traffic[2].on")
+    assert "about 300,000 on/off periods in the run" in message
