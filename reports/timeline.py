@@ -35,6 +35,8 @@ RRC_COLORS = {
 }
 STRIP_HEIGHT = 0.05
 """Height of the RRC strip, as a fraction of the axes."""
+_PIXELS = 1000
+"""About the figure's width in pixels: detail finer than this cannot be seen."""
 
 
 def worst_flows(windows: pd.DataFrame, count: int = MAX_WORST_FLOWS) -> list[int]:
@@ -68,9 +70,9 @@ def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Figure:
         y = np.r_[rows["mos"].to_numpy(), rows["mos"].iloc[-1]]
         ax.step(x, y, where="post", lw=1.6, color=color, label=label)
     calls = {int(c) for c in windows.loc[windows["flow"].isin(worst), "call"]}
-    _handovers(ax, events, calls)
-    worst_call = int(windows.loc[windows["flow"] == worst[0], "call"].iloc[0])
     span = (float(windows["start_s"].min()), float(windows["end_s"].max()))
+    _handovers(ax, events, calls, span)
+    worst_call = int(windows.loc[windows["flow"] == worst[0], "call"].iloc[0])
     _rrc_strip(ax, events, worst_call, span)
     for mos, _name in SATISFACTION_MOS:
         ax.axhline(mos, color="0.6", lw=0.6, ls=":", zorder=0)
@@ -106,54 +108,91 @@ def _band(ax: Axes, windows: pd.DataFrame, n_flows: int) -> None:
     ax.step(x, mid, where="post", color="0.45", lw=1.0, ls="--", label="all flows: median")
 
 
-def _handovers(ax: Axes, events: pd.DataFrame, calls: set[int]) -> None:
-    """Shade each handover of ``calls`` from its start to the end of its media gap."""
+def _handovers(ax: Axes, events: pd.DataFrame, calls: set[int], span: tuple[float, float]) -> None:
+    """Shade each handover of ``calls`` from its start to the end of its media gap.
+
+    Spans are merged where they overlap or lie closer than a pixel, and drawn
+    as one artist, so that thousands of handovers draw as fast as a few.
+    """
     if events.empty or "kind" not in events.columns:
         return
     rows = events[(events["kind"].astype(str) == "handover") & events["call"].isin(calls)]
-    for k, record in enumerate(rows.to_dict("records")):
-        start = float(record["time_s"])
-        fields = _fields(record.get("fields"))
+    if rows.empty:
+        return
+    intervals = []
+    for time_s, text in zip(rows["time_s"], rows["fields"], strict=True):
+        start, fields = float(time_s), _fields(text)
         ends = [fields.get(key) for key in ("media_end_s", "interruption_end_s")]
         end = max([start, *(float(e) for e in ends if isinstance(e, int | float))])
-        label = "handover (to media back)" if k == 0 else None
-        ax.axvspan(start, max(end, start + 0.05), color=HANDOVER_COLOR, alpha=0.25, label=label)
-        kind = str(fields.get("kind", ""))
-        if kind and len(rows) <= 12:  # names stay readable for a few handovers
-            ax.text(start, 4.62, kind, fontsize=7, color=HANDOVER_COLOR, ha="left", va="top")
+        intervals.append((start, max(end, start + 0.05)))
+    merged = _merged(sorted(intervals), gap=(span[1] - span[0]) / _PIXELS)
+    ax.broken_barh(
+        [(begin, finish - begin) for begin, finish in merged],
+        (0.0, 1.0),
+        transform=ax.get_xaxis_transform(),
+        color=HANDOVER_COLOR,
+        alpha=0.25,
+        label="handover (to media back)",
+    )
+    if len(rows) <= 12:  # names stay readable for a few handovers
+        for time_s, text in zip(rows["time_s"], rows["fields"], strict=True):
+            kind = str(_fields(text).get("kind", ""))
+            ax.text(float(time_s), 4.62, kind, fontsize=7, color=HANDOVER_COLOR, va="top")
+
+
+def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    """Sorted ``intervals`` joined where they overlap or are less than ``gap`` apart."""
+    merged: list[tuple[float, float]] = []
+    for begin, finish in intervals:
+        if merged and begin - merged[-1][1] < gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
+        else:
+            merged.append((begin, finish))
+    return merged
 
 
 def _rrc_strip(ax: Axes, events: pd.DataFrame, call: int, span: tuple[float, float]) -> None:
-    """The RRC state of ``call`` within ``span`` (run time), as spans along the bottom."""
+    """The RRC state of ``call`` within ``span`` (run time), as spans along the bottom.
+
+    Each of ``_PIXELS`` slices of the span shows the state the UE spent most of
+    it in, so a call with thousands of DRX cycles draws one bar per state.
+    """
     if events.empty or "kind" not in events.columns:
         return
     rows = events[(events["kind"].astype(str) == "rrc") & (events["call"] == call)]
     rows = rows.sort_values("time_s", kind="stable")
     if rows.empty:
         return
-    changes = [(float(t), _fields(f)) for t, f in zip(rows["time_s"], rows["fields"], strict=True)]
-    start, end_s = span
-    state = str(changes[0][1].get("from", "connected"))
-    spans: list[tuple[float, float, str]] = []
-    for time_s, fields in changes:
-        spans.append((start, time_s, state))
-        start, state = time_s, str(fields.get("to", state))
-    spans.append((start, max(end_s, start), state))
-    seen: set[str] = set()
-    transform = ax.get_xaxis_transform()
-    for begin, finish, name in spans:
-        begin, finish = max(begin, span[0]), min(finish, end_s)
-        if finish <= begin:
-            continue
-        label = f"RRC {name} (call {call})" if name not in seen else None
-        seen.add(name)
-        ax.fill_between(
-            [begin, finish],
-            0.0,
-            STRIP_HEIGHT,
-            transform=transform,
+    fields = [_fields(text) for text in rows["fields"]]
+    state = str(fields[0].get("from", "connected"))
+    states = [state]  # states[k]: the state after the first k changes
+    for change in fields:
+        state = str(change.get("to", state))
+        states.append(state)
+    names = list(dict.fromkeys(states))
+    codes = np.array([names.index(name) for name in states])
+    changes = np.clip(rows["time_s"].to_numpy(dtype=np.float64), *span)
+    bounds = np.r_[span[0], changes, span[1]]  # state k holds from bounds[k] to bounds[k + 1]
+    grid = np.linspace(span[0], span[1], _PIXELS + 1)
+    held = np.stack(
+        [
+            np.diff(np.interp(grid, bounds, np.r_[0.0, np.cumsum(np.diff(bounds) * (codes == j))]))
+            for j in range(len(names))
+        ]
+    )  # seconds in each state, per slice
+    dominant = held.argmax(axis=0)
+    runs = np.flatnonzero(np.r_[True, dominant[1:] != dominant[:-1]])
+    ends = np.r_[runs[1:], dominant.size]
+    bars: dict[str, list[tuple[float, float]]] = {}
+    for first, stop in zip(runs, ends, strict=True):
+        bars.setdefault(names[dominant[first]], []).append((grid[first], grid[stop] - grid[first]))
+    for name, spans in bars.items():
+        ax.broken_barh(
+            spans,
+            (0.0, STRIP_HEIGHT),
+            transform=ax.get_xaxis_transform(),
             color=RRC_COLORS.get(name, "0.7"),
-            label=label,
+            label=f"RRC {name} (call {call})",
             lw=0,
         )
 

@@ -364,6 +364,60 @@ def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str,
     assert sum(label.startswith("call ") for label in labels) == timeline.MAX_WORST_FLOWS
 
 
+def test_mos_over_time_draws_thousands_of_handovers_and_rrc_changes_as_few_artists(
+    small_run: dict[str, Any],
+) -> None:
+    """5,000 handovers and 20,000 RRC changes of one call draw as one bar per kind of span,
+    and the RRC strip shows the state each slice of time was mostly in."""
+    windows = synthetic_windows(small_run["metrics"])
+    starts = np.linspace(0.0, 9.0, 5000)
+    handovers = pd.DataFrame(
+        {
+            "time_s": starts,
+            "kind": "handover",
+            "call": 0,
+            "fields": [json.dumps({"kind": "x2", "media_end_s": t + 0.001}) for t in starts],
+        }
+    )
+    # 4 s of DRX cycles (0.1 ms connected, 0.3 ms short DRX), then connected, then idle.
+    times = np.r_[np.arange(10_000) * 0.0004, np.arange(10_000) * 0.0004 + 0.0001]
+    times.sort()
+    states = ["short_drx", "connected"]
+    rrc = pd.DataFrame(
+        {
+            "time_s": times,
+            "kind": "rrc",
+            "call": 0,
+            "fields": [
+                json.dumps({"from": states[k % 2], "to": states[(k + 1) % 2]})
+                for k in range(times.size)
+            ],
+        }
+    )
+    last = pd.DataFrame(
+        {
+            "time_s": [4.0, 8.0],
+            "kind": "rrc",
+            "call": 0,
+            "fields": ['{"to": "connected"}', '{"to": "idle"}'],
+        }
+    )
+    events = pd.concat([handovers, rrc, last], ignore_index=True)
+    ax = timeline.mos_over_time(windows, events).axes[0]
+    labels = [c.get_label() for c in ax.collections]
+    assert labels.count("handover (to media back)") == 1
+    rrc_bars = {c.get_label(): c for c in ax.collections if c.get_label().startswith("RRC ")}
+    assert set(rrc_bars) == {
+        "RRC connected (call 0)",
+        "RRC short_drx (call 0)",
+        "RRC idle (call 0)",
+    }
+    assert len(ax.collections) <= 8
+    (drx,) = rrc_bars["RRC short_drx (call 0)"].get_paths()[:1]
+    assert drx.get_extents().x0 == pytest.approx(0.0, abs=0.02)
+    assert drx.get_extents().x1 == pytest.approx(4.0, abs=0.02)
+
+
 def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFrame:
     """A backhaul queue's stats and five 0.1 s samples per direction: the backlog grows by
     25 kB per sample (1 kB of it EF) and bulk traffic leaves at 125 kB per interval."""
