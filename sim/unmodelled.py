@@ -9,12 +9,11 @@ over it) does not read a difference into identical runs.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Any
 
 from voipbed.keypath import KeyPath, parse_key_path
-from voipbed.scenario import Scenario
+from voipbed.scenario import Scenario, default_yaml_dict
 
 __all__ = ["UNMODELLED", "ignored_keys", "sweep_warnings", "unmodelled_settings"]
 
@@ -42,17 +41,10 @@ def _value(data: Any, key_path: KeyPath) -> Any:
     return data
 
 
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    """The default scenario's YAML dict (read only)."""
-    data: dict[str, Any] = Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
-    return data
-
-
 def unmodelled_settings(scenario: Scenario) -> list[str]:
     """One sentence per setting of ``scenario`` that differs from its default and that the
     simulator ignores, in ``UNMODELLED``'s order; empty when there is none."""
-    data, defaults = scenario.to_yaml_dict(), _defaults()
+    data, defaults = scenario.to_yaml_dict(), default_yaml_dict()
     warnings = []
     for key_path, key in _UNMODELLED_PATHS.items():
         value = _value(data, key_path)
@@ -70,7 +62,7 @@ def _compact(value: Any) -> str:
 def ignored_keys(keys: Iterable[str]) -> list[str]:
     """The key paths among ``keys`` (as written for ``--set`` or ``sweep``) that set only what
     the simulator ignores: an ignored key, a key inside one, or a section made only of them."""
-    defaults = _defaults()
+    defaults = default_yaml_dict()
     return [key for key in keys if _ignored(parse_key_path(key), defaults)]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import itertools
 import math
 import types
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from voipbed.budget import MAX_PACKETS, overruns
 from voipbed.keypath import KeyPath, format_key_path, parse_key_path
-from voipbed.scenario import Scenario
+from voipbed.scenario import Scenario, default_yaml_dict
 from voipbed.scenario_issues import ScenarioError, ScenarioIssue
 from voipbed.scenario_yaml import read_scenario_text, read_yaml_document, read_yaml_value
 from voipbed.units import shown
@@ -201,12 +200,6 @@ def _validate(
     return scenario
 
 
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    """Every default of a scenario as YAML keys, to fill what an override reaches into."""
-    return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
-
-
 def _take_origin(origins: dict[KeyPath, str], key_path: KeyPath, origin: str) -> None:
     """A value set at ``key_path`` owns that key and everything below it, and the parents
     that the file did not have (they were filled in from the defaults for it)."""
@@ -232,7 +225,7 @@ def _apply_override(data: dict[str, Any], override: str, origin: str) -> KeyPath
 
 def _set(data: dict[str, Any], key_path: KeyPath, value: Any) -> None:
     """Set ``value`` at ``key_path``, filling missing parents from the defaults."""
-    defaults: Any = _defaults()
+    defaults: Any = default_yaml_dict()
     node: Any = data
     for depth, part in enumerate(key_path[:-1]):
         defaults = _child(defaults, part)

@@ -10,6 +10,7 @@ Defaults describe a typical VoLTE-like handset call over LTE: see each field.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -73,6 +74,7 @@ __all__ = [
     "Signalling",
     "SipLoad",
     "SipTransport",
+    "default_yaml_dict",
 ]
 
 
@@ -555,3 +557,9 @@ class Scenario(Section):
         """The resolved scenario as YAML keys and unit strings; loads back to an equal Scenario."""
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
         return data
+
+
+@functools.cache
+def default_yaml_dict() -> dict[str, Any]:
+    """Every default of a scenario as YAML keys and unit strings (shared: copy it to change it)."""
+    return Scenario.model_validate({"name": "defaults"}).to_yaml_dict()
