@@ -16,7 +16,7 @@ impairment). Needs root, mnexec and ethtool (``make sysdeps``).
   (kernel receive timestamps), through a link with no impairment and through
   the kernel bridge; added = link minus bridge, at p50 and p99.
 
-Targets (issue 6): >= 50k packets/s, < 0.5 ms p99 added when idle.
+Targets: >= 50k packets/s, < 0.5 ms p99 added when idle.
 
     python bench/userspace_link.py [--rates 25000 50000 75000 100000] [--seconds 2]
 """
