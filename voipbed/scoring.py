@@ -11,7 +11,6 @@ without packets gives tables without rows, never an error.
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.grouping import group_order
 from voipbed.models.jitter import flow_delay_stats, interarrival_jitter
 from voipbed.models.plc import Plc, bpl_for
-from voipbed.models.quality_windows import QualityWindows, window_quality
+from voipbed.models.quality_windows import QualityWindowsByFlow, window_quality_flows
 from voipbed.scenario import Scenario
 from voipbed.trace import DROP_REASONS
 from voipbed.verdict import UNKNOWN, DirectionFigures, Verdict, limiting_factor
@@ -136,7 +135,11 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     if packets.num_rows == 0:
         metrics = _with_emodel(_with_events(_empty_metrics(scenario), events), scenario)
         metrics["mos_window_min"] = pd.Series(dtype=np.float64)
-        windows = _windows_frame(metrics, [], np.empty(0), _r_ceiling(scenario))
+        no_flows = np.zeros(1, dtype=np.int64)
+        rated = _flow_windows(
+            np.empty(0), np.empty(0, dtype=np.bool_), np.empty(0), no_flows, scenario
+        )
+        windows = _windows_frame(metrics, rated, np.empty(0), _r_ceiling(scenario))
         return _scores(metrics, windows, packets, scenario)
     column = {name: packets.column(name).to_numpy() for name in ("flow", "seq", "send_s", "recv_s")}
     # Rows come in send order within each flow; regroup them by flow (linear), and
@@ -195,11 +198,8 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     # Mouth to ear of each played packet, as in _with_emodel but per packet.
     fixed_s = _fixed_delay_s(scenario)
     packet_ta = np.where(played, fixed_s + playouts.playout_s - send_s, np.nan)
-    rated = [
-        _flow_windows(media_s[a:b], played[a:b], packet_ta[a:b], scenario)
-        for a, b in itertools.pairwise(bounds)
-    ]
-    metrics["mos_window_min"] = [_min(w.mos) for w in rated]
+    rated = _flow_windows(media_s, played, packet_ta, bounds, scenario)
+    metrics["mos_window_min"] = rated.min_mos()
     offsets_s = send_s[starts] - media_s[starts]  # media time -> run time, per flow
     windows = _windows_frame(metrics, rated, offsets_s, _r_ceiling(scenario))
     playout_s = np.full(packets.num_rows, np.nan)
@@ -289,42 +289,46 @@ def _flow_windows(
     media_s: FloatArray,
     played: np.ndarray[Any, np.dtype[np.bool_]],
     packet_ta_s: FloatArray,
+    bounds: IntArray,
     scenario: Scenario,
-) -> QualityWindows:
-    """One flow's windowed R and MOS (``models.quality_windows``), in media time."""
+) -> QualityWindowsByFlow:
+    """Every flow's windowed R and MOS (``models.quality_windows``), in media time.
+
+    Flow i is packets ``bounds[i]:bounds[i + 1]``, in sequence order.
+    """
     used = codec(scenario.calls.codec)
     inputs = _emodel_settings(scenario)
     inputs["ie_wb" if used.bandwidth is Bandwidth.WIDE else "ie"] = used.ie
-    return window_quality(
+    return window_quality_flows(
         media_s,
         played,
-        packet_ta_s if played.any() else 0.0,  # nothing played: 100 % loss rules the window
+        packet_ta_s,
+        bounds,
         window_s=QUALITY_WINDOW_S,
         bandwidth=used.bandwidth,
+        nothing_played_ta_s=0.0,  # nothing played: 100 % loss rules the window
         **inputs,
     )
 
 
 def _windows_frame(
-    metrics: pd.DataFrame, rated: list[QualityWindows], offsets_s: FloatArray, r_max: float
+    metrics: pd.DataFrame, rated: QualityWindowsByFlow, offsets_s: FloatArray, r_max: float
 ) -> pd.DataFrame:
     """Every flow's windows in one table, in run time (``offsets_s``: media to run time)."""
-    counts = np.array([w.mos.size for w in rated], dtype=np.int64)
-
-    def joined(name: str) -> FloatArray:
-        return np.concatenate([np.empty(0), *(getattr(w, name) for w in rated)])
-
+    counts = np.diff(rated.bounds)
+    windows = rated.windows
+    offsets = np.repeat(offsets_s, counts)
     return pd.DataFrame(
         {
-            "call": np.repeat(metrics["call"].to_numpy()[: counts.size], counts),
-            "flow": np.repeat(metrics["flow"].to_numpy()[: counts.size], counts),
-            "direction": np.repeat(metrics["direction"].to_numpy()[: counts.size], counts),
-            "start_s": joined("start_s") + np.repeat(offsets_s, counts),
-            "end_s": joined("end_s") + np.repeat(offsets_s, counts),
-            "packets": joined("packets").astype(np.int64),
-            "ppl_percent": joined("ppl_percent"),
-            "r_factor": np.clip(joined("r"), 0.0, r_max),
-            "mos": joined("mos"),
+            "call": np.repeat(metrics["call"].to_numpy(), counts),
+            "flow": np.repeat(metrics["flow"].to_numpy(), counts),
+            "direction": np.repeat(metrics["direction"].to_numpy(), counts),
+            "start_s": windows.start_s + offsets,
+            "end_s": windows.end_s + offsets,
+            "packets": windows.packets,
+            "ppl_percent": windows.ppl_percent,
+            "r_factor": np.clip(windows.r, 0.0, r_max),
+            "mos": windows.mos,
         }
     )
 
@@ -415,13 +419,6 @@ def _buffer_words(scenario: Scenario) -> str:
     if buffer.kind == "fixed":
         return f"{buffer.delay_s * 1e3:.0f} ms fixed jitter buffer"
     return {"adaptive": "adaptive jitter buffer"}.get(buffer.kind, "NetEQ-like jitter buffer")
-
-
-def _min(values: FloatArray) -> float:
-    """Minimum of the finite values, NaN if there are none."""
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    return float(finite.min()) if finite.size else float("nan")
 
 
 def _mean(values: pd.Series[Any]) -> float:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from voipbed.models import emodel, emodel_wb
 from voipbed.models.codecs import Bandwidth
-from voipbed.models.quality_windows import window_quality
+from voipbed.models.quality_windows import QualityWindows, window_quality, window_quality_flows
 
 PTIME_S = 0.02
 
@@ -184,3 +184,127 @@ def test_invalid_input_raises(
     """Mismatched, unordered, empty or non-0/1 packets, a bad delay or window raise ValueError."""
     with pytest.raises(ValueError):
         window_quality(media, played, ta, window_s=window_s)
+
+
+def random_flows(
+    rng: np.random.Generator, count: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Flows of 1-300 packets with media gaps, random loss, per-packet delays and silent flows."""
+    media, played, ta = [], [], []
+    for _ in range(count):
+        size = 1 if rng.random() < 0.2 else int(rng.integers(2, 300))
+        steps = rng.choice([PTIME_S, PTIME_S, PTIME_S, 0.0, 3.0], size)
+        media.append(rng.uniform(0.0, 50.0) + np.cumsum(steps))
+        ok = rng.random(size) > rng.uniform(0.0, 0.6)
+        if rng.random() < 0.2:
+            ok[:] = False
+        played.append(ok)
+        ta.append(np.where(ok, rng.uniform(0.05, 0.5, size), np.nan))
+    return media, played, ta
+
+
+def assert_same_windows(got: QualityWindows, expected: QualityWindows) -> None:
+    """Every field equal to 1e-12 (NaN where the other is NaN)."""
+    np.testing.assert_array_equal(got.packets, expected.packets)
+    for name in ("start_s", "end_s", "ppl_percent", "burst_r", "ta_s", "r", "mos"):
+        np.testing.assert_allclose(
+            getattr(got, name), getattr(expected, name), rtol=1e-12, atol=0.0, err_msg=name
+        )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("bandwidth", [Bandwidth.NARROW, Bandwidth.WIDE])
+def test_flows_at_once_equal_each_flow_alone(seed: int, bandwidth: Bandwidth) -> None:
+    """Rating all flows in one pass gives each flow the windows window_quality gives it alone."""
+    rng = np.random.default_rng(seed)
+    media, played, ta = random_flows(rng, 25)
+    inputs = {"ie_wb": 10.0} if bandwidth is Bandwidth.WIDE else {"ie": 5.0, "bpl": 10.0}
+    window_s = float(rng.choice([0.5, 1.3, 2.0, 5.0]))
+    bounds = np.cumsum([0] + [m.size for m in media])
+    rated = window_quality_flows(
+        np.concatenate(media),
+        np.concatenate(played),
+        np.concatenate(ta),
+        bounds,
+        window_s=window_s,
+        bandwidth=bandwidth,
+        nothing_played_ta_s=0.0,
+        **inputs,
+    )
+    assert rated.bounds[-1] == rated.windows.mos.size
+    for k in range(len(media)):
+        alone = window_quality(
+            media[k],
+            played[k],
+            ta[k] if played[k].any() else 0.0,
+            window_s=window_s,
+            bandwidth=bandwidth,
+            **inputs,
+        )
+        assert_same_windows(rated.flow(k), alone)
+        assert rated.min_mos()[k] == pytest.approx(np.nanmin(alone.mos), rel=1e-12)
+
+
+def test_flows_at_once_take_each_flow_start() -> None:
+    """Each flow's windows start at its own first packet, or at its own given start_s."""
+    media, played = call(7.0)
+    both = np.concatenate([media + 1.0, media + 3.5])
+    bounds = np.array([0, media.size, 2 * media.size])
+    rated = window_quality_flows(both, np.concatenate([played, played]), 0.1, bounds)
+    np.testing.assert_allclose(rated.windows.start_s, [1.0, 6.0, 3.5, 8.5])
+    started = window_quality_flows(
+        both, np.concatenate([played, played]), 0.1, bounds, start_s=[0.0, 2.0]
+    )
+    np.testing.assert_allclose(started.windows.start_s, [0.0, 5.0, 2.0, 7.0])
+    assert started.bounds.tolist() == [0, 2, 4]
+    assert started.flow(1).packets.tolist() == [175, 175]
+
+
+def test_nothing_played_flow_takes_the_given_delay() -> None:
+    """A silent flow among others takes nothing_played_ta_s, and raises without it."""
+    media, played = call(4.0)
+    ok = np.concatenate([played, ~played])
+    ta = np.where(ok, 0.2, np.nan)
+    bounds = np.array([0, media.size, 2 * media.size])
+    with pytest.raises(ValueError, match=r"flow 1.*constant"):
+        window_quality_flows(np.concatenate([media, media]), ok, ta, bounds)
+    rated = window_quality_flows(
+        np.concatenate([media, media]), ok, ta, bounds, window_s=2.0, nothing_played_ta_s=0.05
+    )
+    np.testing.assert_allclose(rated.flow(0).ta_s, [0.2, 0.2], rtol=1e-12)
+    assert rated.flow(1).ta_s.tolist() == [0.05, 0.05]
+    assert rated.flow(1).ppl_percent.tolist() == [100.0, 100.0]
+
+
+def test_media_time_may_restart_between_flows_only() -> None:
+    """Media time may fall from one flow to the next but not within a flow."""
+    media = np.array([5.0, 6.0, 0.0, 1.0])
+    played = np.ones(4, dtype=bool)
+    rated = window_quality_flows(media, played, 0.1, np.array([0, 2, 4]), window_s=1.0)
+    assert rated.windows.packets.tolist() == [1, 1, 1, 1]
+    with pytest.raises(ValueError, match="decrease"):
+        window_quality_flows(media, played, 0.1, np.array([0, 4]), window_s=1.0)
+
+
+def test_no_flows_give_no_windows() -> None:
+    """Zero flows give zero windows and zero per-flow minima."""
+    rated = window_quality_flows(np.empty(0), np.empty(0, dtype=bool), 0.1, np.array([0]))
+    assert rated.windows.mos.size == 0
+    assert rated.bounds.tolist() == [0]
+    assert rated.min_mos().size == 0
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        np.array([1, 4]),
+        np.array([0, 3]),
+        np.array([0, 2, 2, 4]),
+        np.array([0.0, 4.0]),
+        np.array([]),
+    ],
+)
+def test_invalid_flow_bounds_raise(bounds: np.ndarray) -> None:
+    """Bounds that skip packets, leave a flow empty or are not integers raise ValueError."""
+    with pytest.raises(ValueError, match="bounds"):
+        window_quality_flows(np.arange(4.0), np.ones(4, dtype=bool), 0.1, bounds)
