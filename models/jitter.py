@@ -59,12 +59,13 @@ def flow_delay_stats(
     bounds: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """Per flow (flow k is ``bounds[k]:bounds[k + 1]``): one-way delay mean, p95, p99, and the
-    mean of the RFC 3550 jitter estimate (as ``interarrival_jitter``); NaN without arrivals.
+    mean and last value of the RFC 3550 jitter estimate (as ``interarrival_jitter``; the last
+    is what an RTCP receiver report carries); NaN without arrivals.
 
-    Returns an array of shape (flows, 4).
+    Returns an array of shape (flows, 5).
     """
     flows = bounds.size - 1
-    out = np.full((flows, 4), np.nan)
+    out = np.full((flows, 5), np.nan)
     for k in range(flows):
         start, end = bounds[k], bounds[k + 1]
         received = ~np.isnan(recv_s[start:end])
@@ -85,4 +86,5 @@ def flow_delay_stats(
             jitter += (change - jitter) * GAIN
             total += jitter
         out[k, 3] = total / order.size
+        out[k, 4] = jitter
     return out

@@ -23,7 +23,7 @@ from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.grouping import group_order
-from voipbed.models.jitter import flow_delay_stats, interarrival_jitter
+from voipbed.models.jitter import flow_delay_stats
 from voipbed.models.plc import Plc, bpl_for
 from voipbed.models.quality_windows import QualityWindowsByFlow, window_quality_flows
 from voipbed.scenario import Scenario
@@ -179,7 +179,7 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
             "delay_p95_s": delay[:, 1],
             "delay_p99_s": delay[:, 2],
             "jitter_s": delay[:, 3],
-            "jitter_last_s": _last_jitter(media_s, recv_s, bounds),
+            "jitter_last_s": delay[:, 4],
             "buffer_delay_mean_s": summary.mean_buffer_delay_s,
             "stretch_ratio": summary.stretch_ratio,
             "playout_delay_s": np.divide(
@@ -261,18 +261,6 @@ def _empty_metrics(scenario: Scenario) -> pd.DataFrame:
     columns |= {name: pd.Series(dtype=np.int64) for name in [*counts, *lost, "ce_marked"]}
     columns |= {name: pd.Series(dtype=np.float64) for name in floats}
     return pd.DataFrame(columns)
-
-
-def _last_jitter(media_s: FloatArray, recv_s: FloatArray, bounds: IntArray) -> FloatArray:
-    """Per flow, the last RFC 3550 running jitter estimate (NaN when nothing arrived)."""
-    last = np.full(bounds.size - 1, np.nan)
-    for k in range(bounds.size - 1):
-        estimate = interarrival_jitter(
-            media_s[bounds[k] : bounds[k + 1]], recv_s[bounds[k] : bounds[k + 1]]
-        )
-        if estimate.size:
-            last[k] = estimate[-1]
-    return last
 
 
 def _fixed_delay_s(scenario: Scenario) -> float:
