@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.queue_strategies import links
 from voipbed.loader import load_scenario
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.mahimahi import DeliverySchedule
@@ -19,10 +20,7 @@ from voipbed.models.queue import (
     N_CLASSES,
     BulkFlow,
     CoDel,
-    DropTail,
-    Pie,
     QueueingLink,
-    Scheduling,
 )
 from voipbed.models.queue_samples import SampleGrid
 from voipbed.models.queue_stepper import Background, QueueStepper
@@ -30,30 +28,6 @@ from voipbed.runner import run_scenario
 from voipbed.sim.engine import simulate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-
-disciplines = st.sampled_from(
-    [
-        DropTail(),
-        CoDel(target_s=0.002, interval_s=0.02),
-        Pie(target_s=0.003, update_s=0.004, max_burst_s=0.01),
-    ]
-)
-schedules = st.lists(st.integers(1, 6), min_size=1, max_size=20).map(
-    lambda gaps: DeliverySchedule(np.cumsum(np.array(gaps, dtype=np.int64)))
-)
-
-
-@st.composite
-def links(draw: st.DrawFn) -> QueueingLink:
-    by_trace = draw(st.booleans())
-    return QueueingLink(
-        discipline=draw(disciplines),
-        scheduling=draw(st.sampled_from(list(Scheduling))),
-        limit_packets=draw(st.none() | st.integers(1, 30)),
-        limit_bytes=draw(st.none() | st.integers(1500, 40_000)),
-        rate_bps=None if by_trace else draw(st.floats(2e5, 2e7)),
-        schedule=draw(schedules) if by_trace else None,
-    )
 
 
 @st.composite
