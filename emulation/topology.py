@@ -181,10 +181,6 @@ def describe(
     """The network that runs ``scenario`` for run ``run_id`` (see the module docstring)."""
     if not 1 <= max_ue_hosts <= MAX_INDEX + 1:
         raise ValueError(f"max_ue_hosts must be in 1..{MAX_INDEX + 1}, not {max_ue_hosts}")
-    if len(scenario.path) > MAX_INDEX + 1:
-        raise ValueError(
-            f"the emulator carries at most {MAX_INDEX + 1} path segments, not {len(scenario.path)}"
-        )
     ue_count = min(scenario.calls.count, max_ue_hosts)
     if subnet.num_addresses - 2 < FIRST_UE_HOST + ue_count - 1:
         raise ValueError(f"subnet {subnet} is too small for {ue_count} UE hosts")
