@@ -146,6 +146,9 @@ def packets_table(
     return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
 
 
+_FIELDS_ENCODER = json.JSONEncoder(sort_keys=True)  # built once: json.dumps builds one per call
+
+
 def events_table(events: Sequence[tuple[float, str, int, dict[str, Any]]]) -> pa.Table:
     """The events table from ``(time_s, kind, call, fields)`` tuples, sorted by time then call."""
     ordered = sorted(events, key=lambda event: (event[0], event[2], event[1]))
@@ -154,7 +157,7 @@ def events_table(events: Sequence[tuple[float, str, int, dict[str, Any]]]) -> pa
         pa.array([event[0] for event in ordered], type=pa.float64()),
         _category(np.array([kinds.index(e[1]) for e in ordered], dtype=np.int16), kinds),
         pa.array([event[2] for event in ordered], type=pa.int32()),
-        pa.array([json.dumps(e[3], sort_keys=True) for e in ordered], type=pa.string()),
+        pa.array([_FIELDS_ENCODER.encode(e[3]) for e in ordered], type=pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 
