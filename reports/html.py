@@ -119,7 +119,7 @@ def _plots(
                 "Queues",
                 lambda: queues.queue_figure(samples, stats),
                 "One row per queued segment (a queue limit, an AQM, DSCP scheduling or cross "
-                "traffic), sampled at fixed instants (queue_sample events). Left: what waits in "
+                "traffic), sampled at fixed instants (queue_samples events). Left: what waits in "
                 "the queue, both directions, as the queueing delay it makes at the link's rate "
                 "where the rate is constant (else in packets or KB); dashed: the queue's limit; "
                 "dash-dotted, where DSCP classes are served apart: the EF class's own backlog. "

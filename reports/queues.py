@@ -1,11 +1,12 @@
 """The queues of a run: occupancy and throughput over time, one row of panels per segment.
 
 The simulator samples each configured queue (a limit, an AQM, DSCP
-scheduling or cross traffic) on a fixed grid: a ``queue_sample`` event per
-instant with the packets and bytes waiting then (the packet on the wire is
-not waiting) and the bytes of media, cross traffic and bulk flows that left
-the link in the interval before it; a ``queue_stats`` event per queue gives
-its configuration (rate, limits) and totals. The left panel draws the
+scheduling or cross traffic) on a fixed grid: a ``queue_samples`` event per
+queue and direction holds, per instant, the packets and bytes waiting then
+(the packet on the wire is not waiting) and the bytes of media, cross
+traffic and bulk flows that left the link in the interval before it; a
+``queue_stats`` event per queue gives its configuration (rate, limits) and
+totals. The left panel draws the
 backlog, as the queueing delay it makes at the link's rate where the rate is
 constant, else in packets (a queue limited in packets) or kilobytes, and
 where DSCP classes are served apart also the EF class's own backlog; the
@@ -29,14 +30,14 @@ from .plots import DIRECTION_COLORS, OTHER_COLOR, direction_order
 
 __all__ = [
     "MAX_QUEUE_ROWS",
-    "QUEUE_SAMPLE",
+    "QUEUE_SAMPLES",
     "queue_figure",
     "queue_samples",
     "queue_stats",
     "without_samples",
 ]
 
-QUEUE_SAMPLE = "queue_sample"
+QUEUE_SAMPLES = "queue_samples"
 QUEUE_STATS = "queue_stats"
 
 MAX_QUEUE_ROWS = 6
@@ -71,11 +72,26 @@ def queue_stats(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def queue_samples(events: pd.DataFrame) -> pd.DataFrame:
-    """The ``queue_sample`` events as a table with their ``time_s``, in time order."""
-    table = _fields(events, QUEUE_SAMPLE)
-    if table.empty:
-        return table
-    table.insert(0, "time_s", events.loc[table.index, "time_s"].to_numpy(dtype=np.float64))
+    """The ``queue_samples`` events as one table, a row per queue, direction and instant
+    (``time_s``), in time order."""
+    if events.empty or "kind" not in events.columns:
+        return pd.DataFrame()
+    rows = events[events["kind"].astype(str) == QUEUE_SAMPLES]
+    tables = []
+    for text in rows["fields"]:
+        fields = json.loads(str(text))
+        count = len(fields.get("packets", []))
+        table = pd.DataFrame(
+            {key: value for key, value in fields.items() if isinstance(value, list)}
+        )
+        table.insert(0, "time_s", (np.arange(count) + 1.0) * float(fields["interval_s"]))
+        for key, value in fields.items():
+            if not isinstance(value, list):
+                table[key] = value
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame()
+    table = pd.concat(tables, ignore_index=True)
     for column in _SAMPLE_COLUMNS:
         if column not in table.columns:
             table[column] = 0
@@ -83,10 +99,10 @@ def queue_samples(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def without_samples(events: pd.DataFrame) -> pd.DataFrame:
-    """``events`` without the ``queue_sample`` rows (the series the figure draws)."""
+    """``events`` without the ``queue_samples`` rows (the series the figure draws)."""
     if events.empty or "kind" not in events.columns:
         return events
-    return events[events["kind"].astype(str) != QUEUE_SAMPLE]
+    return events[events["kind"].astype(str) != QUEUE_SAMPLES]
 
 
 def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Figure:

@@ -7,7 +7,7 @@ the path as one batch: the hops before the radio, then the UE's control plane
 rest. Each packet's row gives the DSCP it was sent with and the one it
 arrived with (after any bleaching hop). Each configured queue adds a
 ``queue_stats`` event (totals and configuration, at the end of the run) and
-``queue_sample`` events (its backlog and throughput over time, ``sim.path``).
+a ``queue_samples`` event (its backlog and throughput over time, ``sim.path``).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _carry(
         result.lost_at[lost] = order[result.lost_at[lost]]  # hop number -> place in the path
         results.append(result)
         events += [(scenario.duration_s, "queue_stats", -1, stats) for stats in result.queue_stats]
-        events += [(time_s, "queue_sample", -1, fields) for time_s, fields in result.queue_samples]
+        events += [(time_s, "queue_samples", -1, fields) for time_s, fields in result.queue_samples]
     return results, events
 
 

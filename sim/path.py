@@ -11,7 +11,8 @@ HARQ and jitter reorder only where the scenario allows it.
 A configured queue (a limit, an AQM, DSCP scheduling or cross traffic) is
 sampled on the run's ``SampleGrid``: its backlog at each instant and the
 bytes of media, cross traffic and bulk flows that left its link in each
-interval, one ``queue_sample`` event per instant (``QueueSamples.events``).
+interval, in one ``queue_samples`` event per queue and direction
+(``QueueSamples.event``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 _QUEUE, _AQM, _HARQ, _CHANNEL, HANDOVER = range(len(DROP_REASONS))
-_SAMPLE_FIELDS = (  # of a queue_sample event, in the order of QueueSamples.events' columns
+_SAMPLE_FIELDS = (  # series of a queue_samples event, in the order of QueueSamples.event's
     "packets",
     "bytes",
     "packets_by_class",
@@ -76,8 +77,9 @@ class QueueSamples:
     cross_bytes: IntArray
     bulk_bytes: IntArray
 
-    def events(self, segment: str, direction: str) -> list[tuple[float, dict[str, Any]]]:
-        """``(time_s, fields)`` of the ``queue_sample`` events, one per instant."""
+    def event(self, segment: str, direction: str) -> tuple[float, dict[str, Any]]:
+        """``(time_s, fields)`` of the queue's ``queue_samples`` event: every series of the
+        grid in one event, at its last instant; sample k is at ``(k + 1) * interval_s``."""
         occupancy = self.occupancy
         columns = (
             occupancy.total_packets,
@@ -88,12 +90,9 @@ class QueueSamples:
             self.cross_bytes,
             self.bulk_bytes,
         )
-        rows = zip(*(column.tolist() for column in columns), strict=True)
-        head = {"segment": segment, "direction": direction, "interval_s": self.grid.period_s}
-        return [
-            (time_s, head | dict(zip(_SAMPLE_FIELDS, row, strict=True)))
-            for time_s, row in zip(self.grid.times_s.tolist(), rows, strict=True)
-        ]
+        fields = {"segment": segment, "direction": direction, "interval_s": self.grid.period_s}
+        fields |= {name: col.tolist() for name, col in zip(_SAMPLE_FIELDS, columns, strict=True)}
+        return self.grid.count * self.grid.period_s, fields
 
 
 @dataclass(frozen=True)
@@ -354,7 +353,7 @@ class PathWalk:
                 if served.stats is not None:
                     self.stats.append(served.stats)
                 if served.samples is not None:
-                    self.samples += served.samples.events(segment.name, segment.direction)
+                    self.samples.append(served.samples.event(segment.name, segment.direction))
                 self.drop(served.reason >= 0, hop, served.reason)
             extra_s: FloatArray | None = None  # HARQ retransmission delay
             if segment.harq is not None:

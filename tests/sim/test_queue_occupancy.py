@@ -3,7 +3,6 @@ the simulator's events and in the report; sampling never changes a packet's fate
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from voipbed.models.queue import (
 )
 from voipbed.models.queue_samples import SampleGrid
 from voipbed.models.queue_stepper import Background, QueueStepper
+from voipbed.reports.queues import queue_samples
 from voipbed.runner import run_scenario
 from voipbed.sim.engine import simulate
 
@@ -202,20 +202,12 @@ def _limits(limit: QueueLimit) -> dict[str, int | None]:
     return {"limit_packets": limit.packets, "limit_bytes": limit.bytes}
 
 
-def _samples(events: pd.DataFrame) -> pd.DataFrame:
-    rows = events[events["kind"].astype(str) == "queue_sample"]
-    table = pd.DataFrame([json.loads(f) for f in rows["fields"]], index=rows.index)
-    if not table.empty:
-        table["time_s"] = rows["time_s"]
-    return table
-
-
 def test_bufferbloat_run_records_the_standing_queue() -> None:
     """The drop-tail bufferbloat scenario records, per direction of its backhaul, one sample
     per 100 ms; the 1 MB buffer holds a standing queue of hundreds of kB and never more than
     1 MB; the link carries the bulk flows at nearly its 10 Mbit/s."""
     scenario = load_scenario(SCENARIOS / "bufferbloat-droptail.yaml", ["duration=8s"])
-    samples = _samples(simulate(scenario).events.to_pandas())
+    samples = queue_samples(simulate(scenario).events.to_pandas())
     assert set(samples["segment"]) == {"backhaul"}
     assert samples.groupby("direction").size().to_dict() == {"downlink": 80, "uplink": 80}
     assert samples["bytes"].max() <= 1_000_000
@@ -235,7 +227,7 @@ def test_report_draws_occupancy_only_where_a_queue_is_configured(tmp_path: Path)
         )
         result = run_scenario(scenario, tmp_path / name)
         events = pd.read_parquet(result.run_dir / "events.parquet")
-        pages[name] = (result.report.read_text(encoding="utf-8"), _samples(events))
+        pages[name] = (result.report.read_text(encoding="utf-8"), queue_samples(events))
     html, samples = pages["bufferbloat-droptail"]
     assert '<section id="queues">' in html and len(samples) == 2 * 40
     html, samples = pages["default"]

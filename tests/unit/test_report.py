@@ -434,20 +434,19 @@ def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFr
     rows = []
     for direction in ("uplink", "downlink"):
         rows.append((10.0, "queue_stats", json.dumps({**stats, "direction": direction})))
-        for j in range(5):
-            sample = {
-                "segment": "backhaul",
-                "direction": direction,
-                "interval_s": 0.1,
-                "packets": 0,
-                "bytes": 25_000 * j,
-                "bytes_by_class": [1_000 * j, 0, 24_000 * j],
-                "packets_by_class": [5 * j, 0, 16 * j],
-                "media_bytes": 1_000,
-                "cross_bytes": 25_000,
-                "bulk_bytes": 100_000,
-            }
-            rows.append((0.1 * (j + 1), "queue_sample", json.dumps(sample)))
+        series = {
+            "segment": "backhaul",
+            "direction": direction,
+            "interval_s": 0.1,
+            "packets": [0] * 5,
+            "bytes": [25_000 * j for j in range(5)],
+            "bytes_by_class": [[1_000 * j, 0, 24_000 * j] for j in range(5)],
+            "packets_by_class": [[5 * j, 0, 16 * j] for j in range(5)],
+            "media_bytes": [1_000] * 5,
+            "cross_bytes": [25_000] * 5,
+            "bulk_bytes": [100_000] * 5,
+        }
+        rows.append((0.5, "queue_samples", json.dumps(series)))
     time_s, kind, fields = zip(*rows, strict=True)
     return pd.DataFrame({"time_s": time_s, "kind": kind, "call": -1, "fields": fields})
 
@@ -507,7 +506,7 @@ def test_queue_samples_are_drawn_not_listed(small_run: dict[str, Any]) -> None:
     listed = re.search(r'<section id="events">(.*?)</section>', html, re.S)
     assert listed is not None
     assert listed.group(1).count("queue_stats") >= 2  # listed
-    assert listed.group(1).count("queue_sample") == 1  # in the counts only
+    assert listed.group(1).count("queue_samples") == 1  # in the counts only
 
 
 def test_headline_says_how_many_flows_when_too_few_for_percentiles() -> None:
