@@ -1,12 +1,13 @@
 """A fresh clone validates and runs every library scenario, with the traces the project ships.
 
 The project's files (as ``git ls-files`` lists them, new files not ignored
-included) are copied to a temporary folder with nothing beside it: no
-``../shared``. The CLI of the installed package (an editable install of this
-checkout, as ``make setup`` makes it) runs there without ``VOIPBED_TRACE_DIR``.
+included) are copied to a temporary folder with nothing beside it, as a
+user's clone has no folder of shared files next to it. The CLI of the
+installed package (an editable install of this checkout, as ``make setup``
+makes it) runs there without ``VOIPBED_TRACE_DIR``.
 Each run's resolved scenario must name traces in the project's own
 ``traces/`` folder, files that the clone carries too: a trace found anywhere
-else (``../shared`` beside the checkout, say) fails the test.
+else (a folder beside this checkout, say) fails the test.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ def _project_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project's files in a folder that has no ``shared`` beside it."""
+    """A copy of the project's files in a folder that has nothing beside it."""
     root = tmp_path_factory.mktemp("fresh") / "voipbed"
     for name in _project_files():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(CHECKOUT / name, target)
-    assert not (root.parent / "shared").exists()
+    assert list(root.parent.iterdir()) == [root]
     return root
 
 
