@@ -1,5 +1,5 @@
 """``python -m voipbed`` is the ``voipbed`` command."""
 
-from voipbed.cli import main
+from voipbed.cli import entry
 
-main()
+entry()
