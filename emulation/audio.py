@@ -6,7 +6,7 @@ module makes that WAV (:func:`make_speech_wav`, argv builders :func:`espeak_argv
 :func:`sox_convert_argv` run through :func:`voipbed.emulation.process.run_command`), reads
 and writes 16-bit PCM WAVs, and scores a recording (:func:`score_call`): a recording starts
 when the call's media starts, so it is offset from the reference by an unknown number of
-samples, which :func:`align` finds (pure, numpy and scipy).
+samples, which :func:`align` finds (pure, numpy).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import correlate, correlation_lags
 
 from voipbed.emulation.process import run_command
 from voipbed.models.pesq import PesqMode, pesq_mos, resample
@@ -213,8 +212,7 @@ def align(
     if max_lag_samples is not None and max_lag_samples < 0:
         raise ValueError(f"max_lag_samples must be >= 0, got {max_lag_samples}")
     # c[k] = sum_n recorded[n + k] * reference[n], for every lag k with overlap.
-    scores = correlate(recorded, reference, mode="full", method="fft")
-    lags = correlation_lags(recorded.size, reference.size, mode="full")
+    scores, lags = _cross_correlation(recorded, reference)
     if max_lag_samples is not None:
         window = np.abs(lags) <= max_lag_samples
         scores, lags = scores[window], lags[window]
@@ -226,6 +224,21 @@ def align(
     energy = float(np.sqrt(np.dot(ref_part, ref_part) * np.dot(rec_part, rec_part)))
     correlation = float(np.dot(ref_part, rec_part)) / energy if energy > 0 else 0.0
     return Alignment(lag, correlation, ref_part.copy(), rec_part.copy())
+
+
+def _cross_correlation(
+    recorded: NDArray[np.float64], reference: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """``c[k] = sum_n recorded[n + k] * reference[n]`` for every lag ``k`` with overlap, and the
+    lags (``-(len(reference) - 1)`` to ``len(recorded) - 1``), by FFT: the product of one
+    spectrum with the other's conjugate, zero-padded past the full length so nothing wraps."""
+    full = recorded.size + reference.size - 1
+    size = 1 << (full - 1).bit_length()
+    spectrum = np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(reference, size))
+    circular = np.fft.irfft(spectrum, size)
+    lags = np.arange(-(reference.size - 1), recorded.size, dtype=np.int64)
+    scores: NDArray[np.float64] = circular[lags % size]
+    return scores, lags
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,17 @@ def main(verbose: bool) -> None:
     type=click.IntRange(min=1),
     help="Processes that run a sweep's points at once  [default: the number of cores]",
 )
+@click.option(
+    "--check",
+    "check_after",
+    is_flag=True,
+    help="Then check the scenario's expect: thresholds, as `voipbed check` does.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --check: where to write the JUnit XML  [default: junit.xml in the run folder]",
+)
 def run(
     scenario_file: Path,
     overrides: tuple[str, ...],
@@ -116,11 +127,14 @@ def run(
     out_dir: Path,
     engine: str,
     workers: int | None,
+    check_after: bool,
+    junit: Path | None,
 ) -> None:
     """Run SCENARIO_FILE in the simulator; print the path of its report.
 
     A scenario with a ``sweep`` runs once per point and writes a report that
-    ranks the points.
+    ranks the points. With --check, the run (or every point) is then checked
+    against the scenario's ``expect:`` thresholds: exit 1 if one fails.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -135,8 +149,14 @@ def run(
     console = Console(stderr=True)
     if engine == "emulation":
         _check_emulation(scenario)
+    if check_after and not scenario.expect:
+        _fail(f"voipbed: {scenario_file} has no expect: thresholds to --check", EXIT_BAD_INPUT)
     if scenario.sweep is not None:
-        _run_sweep(scenario, scenario_file, overrides, seed, out_dir, workers, console)
+        sweep_dir = _run_sweep(
+            scenario, scenario_file, overrides, seed, out_dir, workers, console, check_after
+        )
+        if check_after:
+            _check_and_exit([sweep_dir], junit)
         return
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
@@ -172,6 +192,8 @@ def run(
             f"{scenario.name}: mean MOS {mos:.2f} over {result.summary['flows']} flows", err=True
         )
     click.echo(str(result.report))
+    if check_after:
+        _check_and_exit([result.run_dir], junit)
 
 
 def _check_emulation(scenario: Scenario) -> None:
@@ -197,7 +219,13 @@ def _run_sweep(
     out_dir: Path,
     workers: int | None,
     console: Console,
-) -> None:
+    checked: bool,
+) -> Path:
+    """Run a sweep's points; return its folder.
+
+    A point that failed makes the command exit 1, here or, when the sweep is
+    ``checked``, in the check (which reports it as an error).
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from voipbed.loader import ScenarioError, load_sweep
@@ -240,12 +268,53 @@ def _run_sweep(
             err=True,
         )
     click.echo(str(result.report))
-    if result.failed:
+    if result.failed and not checked:
         _fail(
             f"voipbed: {result.failed} of {len(table)} points failed (see sweep.json); "
             f"the others' results are kept in {result.sweep_dir}",
             EXIT_FAILURE,
         )
+    return result.sweep_dir
+
+
+@main.command()
+@click.argument(
+    "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the JUnit XML (one folder only)  [default: junit.xml in each folder]",
+)
+def check(folders: tuple[Path, ...], junit: Path | None) -> None:
+    """Check run or sweep FOLDERS against their scenario's expect: thresholds.
+
+    Prints each expectation, the value measured and its verdict, and writes
+    JUnit XML (one testcase per expectation and point). Exits 1 if one does
+    not hold (or a sweep point did not run), 0 if all hold, 2 if a folder is
+    not a run or has no expectations.
+    """
+    if junit is not None and len(folders) > 1:
+        _fail("voipbed: --junit takes one folder; each folder gets its own junit.xml", 2)
+    _check_and_exit(list(folders), junit)
+
+
+def _check_and_exit(folders: list[Path], junit: Path | None) -> NoReturn:
+    from voipbed.check import CheckError, check_folder, check_table
+    from voipbed.junit import write_junit
+
+    failed = False
+    for folder in folders:
+        try:
+            result = check_folder(folder)
+        except CheckError as error:
+            _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+        for line in check_table(result):
+            click.echo(line)
+        written = write_junit(result, junit or folder / "junit.xml")
+        click.echo(f"JUnit XML: {written}", err=True)
+        failed = failed or not result.ok
+    sys.exit(EXIT_FAILURE if failed else 0)
 
 
 @main.command()

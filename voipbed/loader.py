@@ -42,7 +42,7 @@ __all__ = [
 
 # Errors raised by voipbed's own validators: their message already says it all.
 _OWN_ERROR_TYPES = {"unit", "negative", "codec", "capacity", "ptime", "duration", "start_spread"}
-_OWN_ERROR_TYPES |= {"path", "trace", "queue", "sweep"}
+_OWN_ERROR_TYPES |= {"path", "trace", "queue", "sweep", "expect"}
 _OWN_ERROR_TYPES |= {"value_error"}
 
 

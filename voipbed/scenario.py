@@ -19,13 +19,15 @@ from pydantic import (
     BeforeValidator,
     Field,
     StrictInt,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from voipbed.expectations import parse_expectation
 from voipbed.keypath import parse_key_path
 from voipbed.models import jitter_buffer as jb
 from voipbed.models import overhead as ov
@@ -84,6 +86,8 @@ MAX_CALLS = 10_000
 """Calls of one run: each call's two flows are scored one by one, about 1.5 ms a flow."""
 MAX_SEGMENTS = 32
 """Hops of a path: each is a stage every packet crosses and a place the report counts."""
+MAX_EXPECTATIONS = 200
+"""More thresholds than any check needs; keeps a hostile file's check bounded."""
 
 
 def _known_codec(name: str) -> str:
@@ -509,6 +513,32 @@ class Scenario(Section):
                 "sweep", f"{points} points is more than {MAX_SWEEP_POINTS}; split the sweep"
             )
         return sweep
+
+    expect: tuple[str, ...] = Field(
+        (),
+        max_length=MAX_EXPECTATIONS,
+        description=(
+            "Thresholds on the run's summary that `voipbed check` and `voipbed run --check` "
+            "verify, each 'METRIC OP VALUE': 'mos.p5 >= 3.6', 'downlink.delay_p95_s.mean <= "
+            "150ms', 'late_percent.mean < 1%', 'loss_at.radio <= 2%', 'loss_by.queue < 0.5%'. "
+            "In a sweep, every point is checked."
+        ),
+    )
+
+    @field_validator("expect")
+    @classmethod
+    def _expectations_known(cls, expect: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        segments = [segment.name for segment in info.data.get("path", ())]
+        problems = []
+        for index, text in enumerate(expect):
+            try:
+                parse_expectation(text, segments or None)
+            except ValueError as error:
+                problem = PydanticCustomError("expect", "{message}", {"message": str(error)})
+                problems.append(InitErrorDetails(type=problem, loc=(index,), input=text))
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return expect
 
     @field_validator("jitter_buffer")
     @classmethod

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS
 from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import Bandwidth, codec
@@ -27,7 +28,6 @@ from voipbed.models.jitter import flow_delay_stats
 from voipbed.models.plc import Plc, bpl_for
 from voipbed.models.quality_windows import QualityWindowsByFlow, window_quality_flows
 from voipbed.scenario import Scenario
-from voipbed.trace import DROP_REASONS
 from voipbed.verdict import UNKNOWN, DirectionFigures, Verdict, limiting_factor
 
 __all__ = [
@@ -56,24 +56,6 @@ handover) stands out of its window, long enough for 100 packets at 20 ms ptime."
 # between the two most extreme flows. A median of fewer than 5 flows is mostly noise.
 MIN_FLOWS_TAILS = 20
 MIN_FLOWS_MEDIAN = 5
-
-# Aggregated in summary.json over flows (mean, p5, p50, p95).
-METRIC_COLUMNS = (
-    "ppl_percent",
-    "burst_r",
-    "delay_mean_s",
-    "delay_p95_s",
-    "delay_p99_s",
-    "jitter_s",
-    "jitter_last_s",
-    "ta_s",
-    "r_factor",
-    "mos",
-    "mos_window_min",
-    "radio_energy_j",
-    "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
-    "call_setup_s",  # emulation runs: from dialling to the answer
-)
 
 
 def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict[str, IntArray]:
@@ -118,10 +100,12 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     """Score a packets table with the scenario's codec, buffer and device.
 
     Per-flow metrics: counts, loss by segment (``lost_at_*``) and reason
-    (``lost_by_*``), one-way network delay, ``jitter_s`` (the mean over the
-    flow's received packets of the RFC 3550 clause 6.4.1 running interarrival
-    jitter estimate, from J = 0 at the first) and ``jitter_last_s`` (its last
-    value, what an RTCP receiver report would carry at the end of the flow),
+    (``lost_by_*``), ``loss_percent`` (lost in the network) and ``late_percent``
+    (discarded late by the jitter buffer), each of the packets sent, one-way
+    network delay, ``jitter_s`` (the mean over the flow's received packets of
+    the RFC 3550 clause 6.4.1 running interarrival jitter estimate, from J = 0
+    at the first) and ``jitter_last_s`` (its last value, what an RTCP receiver
+    report would carry at the end of the flow),
     jitter buffer figures, mouth-to-ear delay ``ta_s``, and the E-model:
     ``r_factor`` is R clipped to its scale (0-100 for narrowband codecs,
     ITU-T G.107; 0-129 for wideband ones, G.107.1), ``r_factor_raw`` R as
@@ -129,7 +113,8 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     was played), ``mos`` MOS from R (G.107 Annex B, in [1, 4.5]), ``ie_eff``
     and ``idd`` the loss and delay impairments, and ``mos_window_min`` the
     lowest MOS over the flow's ``QUALITY_WINDOW_S`` windows. With ``events``,
-    each flow also gets its call's radio energy (``radio_energy_j``).
+    each flow also gets its call's radio energy (``radio_energy_j``) and,
+    where real stacks dialled, its call's set-up time (``setup_time_s``).
     """
     used = codec(scenario.calls.codec)
     if packets.num_rows == 0:
@@ -174,6 +159,8 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
             "lost": sent - received,
             "late_discarded": summary.late_discards,
             "ppl_percent": 100.0 * (sent - summary.played) / sent,
+            "loss_percent": 100.0 * (sent - received) / sent,
+            "late_percent": 100.0 * summary.late_discards / sent,
             "burst_r": emodel.burst_ratios(~played, bounds),
             "delay_mean_s": delay[:, 0],
             "delay_p95_s": delay[:, 1],
@@ -232,7 +219,7 @@ def _with_events(metrics: pd.DataFrame, events: pa.Table | None) -> pd.DataFrame
         metrics["radio_energy_j"] = metrics["radio_energy_j"].astype(np.float64)
         setup = _call_setup_by_call(events)
         if setup:  # real stacks dialled: from the dial to the call's answer
-            metrics["call_setup_s"] = metrics["call"].map(setup)
+            metrics["setup_time_s"] = metrics["call"].map(setup)
     return metrics
 
 
@@ -241,6 +228,8 @@ def _empty_metrics(scenario: Scenario) -> pd.DataFrame:
     counts = ["sent", "received", "lost", "late_discarded"]
     floats = [
         "ppl_percent",
+        "loss_percent",
+        "late_percent",
         "burst_r",
         "delay_mean_s",
         "delay_p95_s",
@@ -505,10 +494,10 @@ def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
 
 
 def _quantiles(values: pd.Series[Any]) -> dict[str, float | int | None]:
-    """Mean and percentiles over flows, each null unless enough flows have a value.
+    """Mean, percentiles and extremes over flows, each null unless enough flows have a value.
 
     ``n`` is how many flows have a value; p50 needs ``MIN_FLOWS_MEDIAN`` of
-    them, p5 and p95 ``MIN_FLOWS_TAILS``.
+    them, p5 and p95 ``MIN_FLOWS_TAILS``; mean, min and max one.
     """
     clean = values.dropna().to_numpy(dtype=np.float64)
     stats: dict[str, float | int | None] = {
@@ -517,6 +506,8 @@ def _quantiles(values: pd.Series[Any]) -> dict[str, float | int | None]:
         "p5": None,
         "p50": None,
         "p95": None,
+        "min": float(clean.min()) if clean.size else None,
+        "max": float(clean.max()) if clean.size else None,
     }
     if clean.size >= MIN_FLOWS_MEDIAN:
         stats["p50"] = float(np.percentile(clean, 50))
@@ -566,7 +557,7 @@ def summarize(
     verdict: Verdict | None = None,
     r_scale_max: float | None = None,
 ) -> dict[str, Any]:
-    """Run facts, totals, and n/mean/p5/p50/p95 over flows of each metric, also per direction.
+    """Run facts, totals, and n/mean/p5/p50/p95/min/max over flows of each metric, per direction.
 
     Percentiles are null where too few flows have a value (``_quantiles``).
     With ``losses`` (``loss_breakdown``), ``losses`` lists packets not played
@@ -589,12 +580,20 @@ def summarize(
         "flows": len(metrics),
         "calls": int(metrics["call"].nunique()) if len(metrics) else 0,
         "totals": totals,
+        "sent_by_direction": _sent_by_direction(metrics),
         "metrics": {name: _quantiles(metrics[name]) for name in _present(metrics)},
         "by_direction": by_direction,
         **({} if r_scale_max is None else {"r_scale_max": r_scale_max}),
         **({} if verdict is None else {"verdict": _verdict_dict(verdict)}),
         **({} if losses is None else {"losses": _loss_records(losses, metrics)}),
     }
+
+
+def _sent_by_direction(metrics: pd.DataFrame) -> dict[str, int]:
+    if "sent" not in metrics.columns or "direction" not in metrics.columns:
+        return {}
+    sent = metrics.groupby(metrics["direction"].astype(str), sort=True)["sent"].sum()
+    return {str(direction): int(n) for direction, n in sent.items()}
 
 
 def _verdict_dict(verdict: Verdict) -> dict[str, Any]:

@@ -27,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from voipbed.metric_names import DROP_REASONS
+
 __all__ = [
     "DIRECTIONS",
     "DROP_REASONS",
@@ -71,9 +73,6 @@ EVENT_SCHEMA = pa.schema(
 )
 
 DIRECTIONS = ("uplink", "downlink")
-
-# Why a packet was lost (``drop_reason``), with the codes both engines' stages use.
-DROP_REASONS = ("queue", "aqm", "harq", "channel", "handover")
 
 # Fixed writer options: part of what makes a trace byte-identical across runs.
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -176,7 +175,7 @@ def host_facts() -> dict[str, Any]:
 
 @functools.cache
 def _host_facts() -> dict[str, Any]:
-    packages = ["voipbed", "numpy", "scipy", "pandas", "pyarrow", "simpy", "pydantic"]
+    packages = ["voipbed", "numpy", "pandas", "pyarrow", "simpy", "pydantic"]
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

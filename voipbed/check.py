@@ -1,0 +1,174 @@
+"""``voipbed check``: a run's or a sweep's figures against its scenario's ``expect:`` thresholds.
+
+A run folder holds ``scenario.yaml`` (the resolved scenario, its ``expect``
+list included) and ``summary.json``; a sweep folder holds ``sweep.json``,
+which names each point's run folder. The check reads only those files: it
+needs neither the traces the scenario named nor the engine that ran it, so
+a run copied from another machine checks the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voipbed.expectations import (
+    Expectation,
+    Measured,
+    Outcome,
+    check_summary,
+    parse_expectation,
+)
+from voipbed.scenario_issues import ScenarioError
+from voipbed.scenario_yaml import read_scenario_text, read_yaml_document
+
+__all__ = ["CheckError", "CheckResult", "PointCheck", "check_folder", "check_table"]
+
+SUMMARY = "summary.json"
+SCENARIO = "scenario.yaml"
+SWEEP = "sweep.json"
+
+
+class CheckError(Exception):
+    """What to check is missing or unreadable (the command exits 2)."""
+
+
+@dataclass(frozen=True)
+class PointCheck:
+    """The expectations of one run, or one sweep point, and how each came out."""
+
+    label: str
+    """Empty for a run; ``point 3 (calls.codec=G722)`` for a sweep point."""
+    run_dir: Path | None
+    outcomes: tuple[Outcome, ...]
+    error: str = ""
+    """Why the point has no figures (it failed to run); its expectations are then errors."""
+
+    @property
+    def failures(self) -> int:
+        return 0 if self.error else sum(not outcome.passed for outcome in self.outcomes)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Every point's check, for the table and the JUnit XML."""
+
+    scenario: str
+    folder: Path
+    expectations: tuple[Expectation, ...]
+    points: tuple[PointCheck, ...]
+
+    @property
+    def failures(self) -> int:
+        return sum(point.failures for point in self.points)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for point in self.points if point.error)
+
+    @property
+    def ok(self) -> bool:
+        return self.failures == 0 and self.errors == 0
+
+
+def check_folder(folder: Path) -> CheckResult:
+    """Check a run or sweep folder; ``CheckError`` if it is neither or has no ``expect``."""
+    folder = Path(folder)
+    if (folder / SWEEP).is_file():
+        return _check_sweep(folder)
+    if (folder / SUMMARY).is_file():
+        name, expectations = _expectations(folder)
+        summary = _read_json(folder / SUMMARY)
+        outcomes = tuple(check_summary(expectations, summary))
+        return CheckResult(name, folder, expectations, (PointCheck("", folder, outcomes),))
+    raise CheckError(f"{folder}: not a run or sweep folder (no {SUMMARY} nor {SWEEP} in it)")
+
+
+def _check_sweep(folder: Path) -> CheckResult:
+    name, expectations = _expectations(folder)
+    state = _read_json(folder / SWEEP)
+    rows = state.get("points")
+    if not isinstance(rows, list):
+        raise CheckError(f"{folder / SWEEP}: no list of points")
+    points = []
+    for row in sorted(rows, key=lambda row: int(row.get("point", 0))):
+        label = f"point {row.get('point')} ({row.get('label', '')})"
+        run_dir = folder / str(row.get("run_dir", "")) if row.get("run_dir") else None
+        if row.get("status") != "ok" or run_dir is None:
+            error = str(row.get("error") or "the point did not run")
+            points.append(PointCheck(label, run_dir, _unmeasured(expectations), error))
+            continue
+        _, mine = _expectations(run_dir)  # a sweep may vary the expectations too
+        summary = _read_json(run_dir / SUMMARY)
+        points.append(PointCheck(label, run_dir, tuple(check_summary(mine, summary))))
+    missing = int(state.get("points_total", len(rows))) - len(rows)
+    if missing > 0:
+        error = f"{missing} of the sweep's points never finished (the sweep was interrupted)"
+        points.append(PointCheck("unfinished points", None, _unmeasured(expectations), error))
+    return CheckResult(name, folder, expectations, tuple(points))
+
+
+def _unmeasured(expectations: Sequence[Expectation]) -> tuple[Outcome, ...]:
+    return tuple(Outcome(e, Measured(None, "the point did not run")) for e in expectations)
+
+
+def _expectations(folder: Path) -> tuple[str, tuple[Expectation, ...]]:
+    """The scenario's name and its ``expect`` list, from a run or sweep folder."""
+    path = folder / SCENARIO
+    try:
+        data, lines = read_yaml_document(read_scenario_text(path), str(path))
+    except ScenarioError as error:
+        raise CheckError(str(error)) from None
+    name = str(data.get("name", folder.name))
+    texts = data.get("expect") or []
+    if not isinstance(texts, list):
+        raise CheckError(f"{path}:{lines.get(('expect',), 1)}: expect: not a list of thresholds")
+    segments = [s.get("name") for s in data.get("path", []) if isinstance(s, dict)]
+    expectations = []
+    for index, text in enumerate(texts):
+        try:
+            expectations.append(parse_expectation(text, [str(s) for s in segments] or None))
+        except ValueError as error:
+            line = lines.get(("expect", index), 1)
+            raise CheckError(f"{path}:{line}: expect[{index}]: {error}") from None
+    if not expectations:
+        raise CheckError(f"{path}: the scenario has no expect: thresholds, nothing to check")
+    return name, tuple(expectations)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckError(f"{path}: cannot read: {error}") from None
+    if not isinstance(data, dict):
+        raise CheckError(f"{path}: not a JSON object")
+    return data
+
+
+def check_table(result: CheckResult) -> list[str]:
+    """The check as aligned text lines: (point,) expectation, measured, verdict."""
+    by_point = len(result.points) > 1
+    rows: list[tuple[str, ...]] = [
+        (("point",) if by_point else ()) + ("expectation", "measured", "verdict")
+    ]
+    for point in result.points:
+        for outcome in point.outcomes:
+            if point.error:
+                cells = ("not run", "ERROR")
+            else:
+                cells = (outcome.measured_text, "pass" if outcome.passed else "FAIL")
+            rows.append(((point.label,) if by_point else ()) + (outcome.expectation.text, *cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    verdict = "all hold" if result.ok else f"{result.failures} failed"
+    if result.errors:
+        verdict += f", {result.errors} point(s) did not run"
+    lines.append(f"{result.scenario}: {verdict} ({result.folder})")
+    return lines
