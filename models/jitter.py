@@ -39,9 +39,8 @@ def interarrival_jitter(
 def _low_pass(transit_change: NDArray[np.float64]) -> NDArray[np.float64]:
     """J_i = GAIN * |D_i| + (1 - GAIN) * J_{i-1} from J_0 = 0, one value per input.
 
-    The products and their sum are those of ``scipy.signal.lfilter([GAIN], [1, GAIN - 1])``
-    (direct form II transposed), so the values are the same (bit for bit on x86-64),
-    without loading scipy.signal.
+    This is RFC 3550 A.8's J += (|D| - J) / 16 written as the first-order IIR
+    low-pass filter it is: gain 1/16 on the input, 15/16 on the previous output.
     """
     out = np.empty_like(transit_change)
     estimate = 0.0

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import importlib
 from enum import StrEnum
-from math import gcd
 from types import ModuleType
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
+
+from voipbed.models.resample import resample_poly
 
 __all__ = ["MIN_DURATION_S", "SAMPLE_RATES_HZ", "PesqMode", "pesq_mos", "resample"]
 
@@ -57,15 +57,13 @@ def _load_pesq() -> ModuleType:
 
 
 def resample(audio: FloatArray, from_hz: int, to_hz: int) -> FloatArray:
-    """``audio`` resampled from ``from_hz`` to ``to_hz`` by polyphase filtering."""
+    """``audio`` resampled from ``from_hz`` to ``to_hz`` by polyphase filtering.
+
+    The filter and alignment are those of :func:`voipbed.models.resample.resample_poly`.
+    """
     if from_hz <= 0 or to_hz <= 0:
         raise ValueError(f"sample rates must be > 0, got {from_hz} and {to_hz}")
-    audio = np.asarray(audio, dtype=np.float64)
-    if from_hz == to_hz:
-        return audio.copy()
-    common = gcd(from_hz, to_hz)
-    resampled: FloatArray = resample_poly(audio, to_hz // common, from_hz // common)
-    return resampled
+    return resample_poly(audio, to_hz, from_hz)
 
 
 def _checked(name: str, signal: FloatArray, sample_rate_hz: int) -> FloatArray:
