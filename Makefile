@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: setup sysdeps run test lint pytest bench clean
+.PHONY: setup sysdeps run test lint pytest regression bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/voipbed run $(SCENARIO)
 
-test: lint pytest
+test: lint pytest regression
 
 # mypy cannot follow setuptools' package-dir mapping (models/ is voipbed.models):
 # it checks a tree of links laid out as the installed package.
@@ -58,7 +58,12 @@ sysdeps: setup
 	if [ -d $(MININET) ] && [ ! -e $$site/mininet ]; then ln -s $(MININET) $$site/mininet; fi
 
 pytest: setup sysdeps
-	$(BIN)/pytest
+	$(BIN)/pytest --junitxml=build/junit/pytest.xml
+
+# The regression scenarios against their recorded figures; JUnit XML for CI.
+regression: setup
+	rm -rf build/regression
+	$(BIN)/voipbed check scenarios/regression --out build/regression --junit build/junit/regression.xml
 
 bench: setup sysdeps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -4,7 +4,8 @@ A run folder holds ``scenario.yaml`` (the resolved scenario, its ``expect``
 list included) and ``summary.json``; a sweep folder holds ``sweep.json``,
 which names each point's run folder. The check reads only those files: it
 needs neither the traces the scenario named nor the engine that ran it, so
-a run copied from another machine checks the same.
+a run copied from another machine checks the same. A run can also be held
+to the figures recorded for a regression scenario (``voipbed.regression``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from voipbed.expectations import (
     Expectation,
@@ -22,6 +23,7 @@ from voipbed.expectations import (
     check_summary,
     parse_expectation,
 )
+from voipbed.regression import compare_figures, read_expected
 from voipbed.scenario_issues import ScenarioError
 from voipbed.scenario_yaml import read_scenario_text, read_yaml_document
 
@@ -36,6 +38,21 @@ class CheckError(Exception):
     """What to check is missing or unreadable (the command exits 2)."""
 
 
+class Checked(Protocol):
+    """One line of a check: an expectation or a recorded regression figure, and its verdict."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def measured_text(self) -> str: ...
+
+    def message(self, where: str = "") -> str: ...
+
+
 @dataclass(frozen=True)
 class PointCheck:
     """The expectations of one run, or one sweep point, and how each came out."""
@@ -43,7 +60,7 @@ class PointCheck:
     label: str
     """Empty for a run; ``point 3 (calls.codec=G722)`` for a sweep point."""
     run_dir: Path | None
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[Checked, ...]
     error: str = ""
     """Why the point has no figures (it failed to run); its expectations are then errors."""
 
@@ -58,7 +75,6 @@ class CheckResult:
 
     scenario: str
     folder: Path
-    expectations: tuple[Expectation, ...]
     points: tuple[PointCheck, ...]
 
     @property
@@ -74,21 +90,29 @@ class CheckResult:
         return self.failures == 0 and self.errors == 0
 
 
-def check_folder(folder: Path) -> CheckResult:
-    """Check a run or sweep folder; ``CheckError`` if it is neither or has no ``expect``."""
+def check_folder(folder: Path, expected: Path | None = None) -> CheckResult:
+    """Check a run or sweep folder against its scenario's ``expect``, and a run against the
+    figures recorded in ``expected``; ``CheckError`` if there is nothing to check."""
     folder = Path(folder)
     if (folder / SWEEP).is_file():
+        if expected is not None:
+            raise CheckError(f"{folder}: a sweep has no recorded regression figures")
         return _check_sweep(folder)
-    if (folder / SUMMARY).is_file():
-        name, expectations = _expectations(folder)
-        summary = _read_json(folder / SUMMARY)
-        outcomes = tuple(check_summary(expectations, summary))
-        return CheckResult(name, folder, expectations, (PointCheck("", folder, outcomes),))
-    raise CheckError(f"{folder}: not a run or sweep folder (no {SUMMARY} nor {SWEEP} in it)")
+    if not (folder / SUMMARY).is_file():
+        raise CheckError(f"{folder}: not a run or sweep folder (no {SUMMARY} nor {SWEEP} in it)")
+    name, expectations = _expectations(folder, required=expected is None)
+    summary = _read_json(folder / SUMMARY)
+    outcomes: list[Checked] = list(check_summary(expectations, summary))
+    if expected is not None:
+        try:
+            outcomes += compare_figures(read_expected(expected), summary)
+        except ValueError as error:
+            raise CheckError(str(error)) from None
+    return CheckResult(name, folder, (PointCheck("", folder, tuple(outcomes)),))
 
 
 def _check_sweep(folder: Path) -> CheckResult:
-    name, expectations = _expectations(folder)
+    name, expectations = _expectations(folder, required=True)
     state = _read_json(folder / SWEEP)
     rows = state.get("points")
     if not isinstance(rows, list):
@@ -101,22 +125,23 @@ def _check_sweep(folder: Path) -> CheckResult:
             error = str(row.get("error") or "the point did not run")
             points.append(PointCheck(label, run_dir, _unmeasured(expectations), error))
             continue
-        _, mine = _expectations(run_dir)  # a sweep may vary the expectations too
+        _, mine = _expectations(run_dir, required=True)  # a sweep may vary them too
         summary = _read_json(run_dir / SUMMARY)
         points.append(PointCheck(label, run_dir, tuple(check_summary(mine, summary))))
     missing = int(state.get("points_total", len(rows))) - len(rows)
     if missing > 0:
         error = f"{missing} of the sweep's points never finished (the sweep was interrupted)"
         points.append(PointCheck("unfinished points", None, _unmeasured(expectations), error))
-    return CheckResult(name, folder, expectations, tuple(points))
+    return CheckResult(name, folder, tuple(points))
 
 
 def _unmeasured(expectations: Sequence[Expectation]) -> tuple[Outcome, ...]:
     return tuple(Outcome(e, Measured(None, "the point did not run")) for e in expectations)
 
 
-def _expectations(folder: Path) -> tuple[str, tuple[Expectation, ...]]:
-    """The scenario's name and its ``expect`` list, from a run or sweep folder."""
+def _expectations(folder: Path, *, required: bool) -> tuple[str, tuple[Expectation, ...]]:
+    """The scenario's name and its ``expect`` list, from a run or sweep folder (``CheckError``
+    if it has none and one is ``required``)."""
     path = folder / SCENARIO
     try:
         data, lines = read_yaml_document(read_scenario_text(path), str(path))
@@ -134,7 +159,7 @@ def _expectations(folder: Path) -> tuple[str, tuple[Expectation, ...]]:
         except ValueError as error:
             line = lines.get(("expect", index), 1)
             raise CheckError(f"{path}:{line}: expect[{index}]: {error}") from None
-    if not expectations:
+    if not expectations and required:
         raise CheckError(f"{path}: the scenario has no expect: thresholds, nothing to check")
     return name, tuple(expectations)
 
@@ -161,7 +186,7 @@ def check_table(result: CheckResult) -> list[str]:
                 cells = ("not run", "ERROR")
             else:
                 cells = (outcome.measured_text, "pass" if outcome.passed else "FAIL")
-            rows.append(((point.label,) if by_point else ()) + (outcome.expectation.text, *cells))
+            rows.append(((point.label,) if by_point else ()) + (outcome.text, *cells))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

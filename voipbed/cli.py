@@ -156,7 +156,7 @@ def run(
             scenario, scenario_file, overrides, seed, out_dir, workers, console, check_after
         )
         if check_after:
-            _check_and_exit([sweep_dir], junit)
+            _check_and_exit([(sweep_dir, None, "")], junit)
         return
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
@@ -193,7 +193,7 @@ def run(
         )
     click.echo(str(result.report))
     if check_after:
-        _check_and_exit([result.run_dir], junit)
+        _check_and_exit([(result.run_dir, None, "")], junit)
 
 
 def _check_emulation(scenario: Scenario) -> None:
@@ -278,43 +278,83 @@ def _run_sweep(
 
 
 @main.command()
-@click.argument(
-    "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
-)
+@click.argument("targets", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--junit",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the JUnit XML (one folder only)  [default: junit.xml in each folder]",
+    help="Write one JUnit XML file for everything checked here  "
+    "[default: junit.xml in each run or sweep folder]",
 )
-def check(folders: tuple[Path, ...], junit: Path | None) -> None:
-    """Check run or sweep FOLDERS against their scenario's expect: thresholds.
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the runs of scenario files.",
+)
+@click.option(
+    "--update-expected",
+    is_flag=True,
+    help="Record each scenario's figures in its NAME.expected.json and say what moved.",
+)
+def check(
+    targets: tuple[Path, ...], junit: Path | None, out_dir: Path, update_expected: bool
+) -> None:
+    """Check TARGETS against their expect: thresholds and recorded regression figures.
 
-    Prints each expectation, the value measured and its verdict, and writes
-    JUnit XML (one testcase per expectation and point). Exits 1 if one does
-    not hold (or a sweep point did not run), 0 if all hold, 2 if a folder is
-    not a run or has no expectations.
+    TARGETS are run or sweep folders, scenario files (run first, in the
+    simulator, into --out) or folders of scenario files (a regression suite,
+    e.g. scenarios/regression). A scenario NAME.yaml with NAME.expected.json
+    beside it is also held to the figures recorded there. Prints each line
+    with the value measured and its verdict, and writes JUnit XML (one
+    testcase per expectation or figure, per point). Exits 1 if one does not
+    hold (or a run failed), 0 if all hold, 2 if a target cannot be checked.
     """
-    if junit is not None and len(folders) > 1:
-        _fail("voipbed: --junit takes one folder; each folder gets its own junit.xml", 2)
-    _check_and_exit(list(folders), junit)
+    global _quick_exit
+    from voipbed.check_targets import resolve_targets
+    from voipbed.loader import ScenarioError
+
+    _quick_exit = True  # only simulator runs happen here
+    try:
+        resolved = resolve_targets(
+            targets, out_dir, update=update_expected, say=lambda line: click.echo(line, err=True)
+        )
+    except ScenarioError as error:
+        _fail(str(error), EXIT_BAD_INPUT)
+    except FileNotFoundError as error:
+        _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+    _check_and_exit(
+        [(target.folder, target.expected, target.failure) for target in resolved], junit
+    )
 
 
-def _check_and_exit(folders: list[Path], junit: Path | None) -> NoReturn:
-    from voipbed.check import CheckError, check_folder, check_table
+def _check_and_exit(
+    targets: list[tuple[Path | None, Path | None, str]], junit: Path | None
+) -> NoReturn:
+    """Check each (folder, recorded figures, why it did not run); print, write JUnit, exit."""
+    from voipbed.check import CheckError, CheckResult, PointCheck, check_folder, check_table
     from voipbed.junit import write_junit
 
-    failed = False
-    for folder in folders:
+    results = []
+    for folder, expected, failure in targets:
+        if folder is None:
+            point = PointCheck("", None, (), failure)
+            results.append(CheckResult(failure.partition(":")[0], Path("."), (point,)))
+            click.echo(f"voipbed: {failure}", err=True)
+            continue
         try:
-            result = check_folder(folder)
+            result = check_folder(folder, expected)
         except CheckError as error:
             _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
         for line in check_table(result):
             click.echo(line)
-        written = write_junit(result, junit or folder / "junit.xml")
-        click.echo(f"JUnit XML: {written}", err=True)
-        failed = failed or not result.ok
-    sys.exit(EXIT_FAILURE if failed else 0)
+        results.append(result)
+        if junit is None:
+            click.echo(f"JUnit XML: {write_junit([result], folder / 'junit.xml')}", err=True)
+    if junit is not None:
+        click.echo(f"JUnit XML: {write_junit(results, junit)}", err=True)
+    sys.exit(0 if all(result.ok for result in results) else EXIT_FAILURE)
 
 
 @main.command()

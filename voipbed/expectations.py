@@ -215,6 +215,10 @@ class Outcome:
     measured: Measured
 
     @property
+    def text(self) -> str:
+        return self.expectation.text
+
+    @property
     def passed(self) -> bool:
         value = self.measured.value
         return value is not None and self.expectation.holds(value)

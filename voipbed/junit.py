@@ -10,6 +10,7 @@ JUnit schema of the Jenkins xUnit plugin (``junit-10.xsd``).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from voipbed.check import CheckResult, PointCheck
@@ -17,17 +18,18 @@ from voipbed.check import CheckResult, PointCheck
 __all__ = ["junit_xml", "write_junit"]
 
 
-def junit_xml(result: CheckResult) -> str:
-    """The check as a JUnit XML document."""
+def junit_xml(results: Sequence[CheckResult]) -> str:
+    """One or more checks (runs, sweeps) as one JUnit XML document."""
+    points = [(result.scenario, point) for result in results for point in result.points]
     root = ET.Element(
         "testsuites",
-        name=f"voipbed check {result.scenario}",
-        tests=str(sum(len(point.outcomes) for point in result.points)),
-        failures=str(result.failures),
-        errors=str(sum(len(point.outcomes) for point in result.points if point.error)),
+        name="voipbed check " + " ".join(result.scenario for result in results),
+        tests=str(sum(max(1, len(point.outcomes)) for _, point in points)),
+        failures=str(sum(point.failures for _, point in points)),
+        errors=str(sum(max(1, len(point.outcomes)) for _, point in points if point.error)),
     )
-    for point in result.points:
-        root.append(_suite(result.scenario, point))
+    for scenario, point in points:
+        root.append(_suite(scenario, point))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -42,8 +44,13 @@ def _suite(scenario: str, point: PointCheck) -> ET.Element:
         errors=str(len(point.outcomes) if point.error else 0),
     )
     classname = f"voipbed.{scenario}" + (f".{point.label}" if point.label else "")
+    if point.error and not point.outcomes:  # a run that failed before anything was measured
+        case = ET.SubElement(suite, "testcase", name="run", classname=classname)
+        ET.SubElement(case, "error", message=point.error, type="run")
+        suite.set("tests", "1")
+        suite.set("errors", "1")
     for outcome in point.outcomes:
-        case = ET.SubElement(suite, "testcase", name=outcome.expectation.text, classname=classname)
+        case = ET.SubElement(suite, "testcase", name=outcome.text, classname=classname)
         where = point.label or (str(point.run_dir) if point.run_dir else "")
         if point.error:
             ET.SubElement(case, "error", message=f"{point.label}: {point.error}", type="run")
@@ -55,9 +62,9 @@ def _suite(scenario: str, point: PointCheck) -> ET.Element:
     return suite
 
 
-def write_junit(result: CheckResult, path: Path) -> Path:
-    """Write the check's JUnit XML to ``path`` (folders made as needed); return it."""
+def write_junit(results: Sequence[CheckResult], path: Path) -> Path:
+    """Write the checks' JUnit XML to ``path`` (folders made as needed); return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(result), encoding="utf-8")
+    path.write_text(junit_xml(results), encoding="utf-8")
     return path

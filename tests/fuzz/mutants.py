@@ -27,9 +27,7 @@ from voipbed.loader import ScenarioError, load_scenario
 __all__ = ["SCENARIOS", "Base", "Mutant", "clip", "generate", "read_bases", "shipped", "short"]
 
 _ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((_ROOT / "scenarios").glob("*.yaml")) + sorted(
-    (_ROOT / "scenarios" / "agreement").glob("*.yaml")
-)
+SCENARIOS = sorted((_ROOT / "scenarios").rglob("*.yaml"))
 """Every shipped scenario."""
 
 Tree = dict[str, Any]

@@ -87,7 +87,7 @@ def test_sweep_points_are_checked_one_by_one(tmp_path: Path) -> None:
 def test_check_refuses_what_it_cannot_check(tmp_path: Path) -> None:
     """Not a run folder, or a run without expectations: exit 2 with the reason."""
     code, _, err = _run(["check", str(tmp_path)])
-    assert code == 2 and "not a run or sweep folder" in err
+    assert code == 2 and "no run, sweep or scenario files in it" in err
     plain = tmp_path / "plain.yaml"
     plain.write_text(SCENARIO.split("expect:")[0], encoding="utf-8")
     code, _, err = _run(["run", str(plain), "--out", str(tmp_path / "runs"), "--check"])

@@ -27,7 +27,7 @@ from voipbed.schema_doc import scenario_schema
 from voipbed.schema_types import Bytes, Duration, Rate, Ratio
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-SHIPPED = sorted([*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("agreement/*.yaml")])
+SHIPPED = sorted(SCENARIOS.rglob("*.yaml"))
 
 JsonPath = tuple[str | int, ...]
 
