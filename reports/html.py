@@ -1,9 +1,7 @@
-"""The self-contained HTML report of a run: one file, no external URLs, plots as PNG data URIs."""
+"""The self-contained HTML report of a run: one file, no external URLs, figures as inline SVG."""
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -13,34 +11,34 @@ from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from markupsafe import Markup
 
-from . import plots, queues, tables, timeline
+from . import plots, queues, svg, tables, timeline
+from .chart import Chart
 
 logger = logging.getLogger(__name__)
 
-PNG_DPI = 96
 REPORT_NAME = "report.html"
 TEMPLATE = "report.html.j2"
 
 
 @dataclass(frozen=True)
 class Plot:
-    """One embedded figure: anchor id, heading, ``data:`` URI and a caption."""
+    """One embedded figure: anchor id, heading, SVG markup and a caption."""
 
     anchor: str
     title: str
-    data_uri: str
+    svg: Markup
     caption: str
 
 
-def figure_to_data_uri(fig: Figure, *, dpi: int = PNG_DPI) -> str:
-    """Render ``fig`` to PNG with the Agg canvas and return it as a ``data:image/png`` URI."""
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def make_plot(anchor: str, title: str, chart: Chart, caption: str) -> Plot:
+    """A ``Plot`` of ``chart`` drawn as SVG; the markup is marked safe because ``svg.render``
+    escapes every text it writes."""
+    started = time.perf_counter()
+    markup = Markup(svg.render(chart, title=title, id_prefix=anchor))
+    logger.debug("plot %s: %.3f s, %d bytes", anchor, time.perf_counter() - started, len(markup))
+    return Plot(anchor, title, markup, caption)
 
 
 def environment() -> Environment:
@@ -60,7 +58,7 @@ def _plots(
     events: pd.DataFrame,
     summary: Mapping[str, Any],
 ) -> list[Plot]:
-    specs: list[tuple[str, str, Callable[[], Figure], str]] = [
+    specs: list[tuple[str, str, Callable[[], Chart], str]] = [
         (
             "mos",
             "MOS per flow",
@@ -128,13 +126,7 @@ def _plots(
                 "link rate.",
             )
         )
-    result = []
-    for anchor, title, make, caption in specs:
-        started = time.perf_counter()
-        uri = figure_to_data_uri(make())
-        logger.debug("plot %s: %.2f s, %d bytes", anchor, time.perf_counter() - started, len(uri))
-        result.append(Plot(anchor, title, uri, caption))
-    return result
+    return [make_plot(anchor, title, make(), caption) for anchor, title, make, caption in specs]
 
 
 def render_report(
@@ -154,7 +146,7 @@ def render_report(
     ``verdict`` the sentence at the top and its ``losses`` the loss figure,
     when present). With a ``playout_s`` column in ``packets`` the delay plot
     draws the jitter buffer's playout delay; ``windows`` (``Scores.windows``)
-    adds the MOS-over-time figure. All text is escaped; plots are PNG ``data:`` URIs; the flow
+    adds the MOS-over-time figure. All text is escaped; figures are inline SVG; the flow
     table lists at most ``tables.MAX_FLOW_ROWS`` flows (the worst by MOS) and
     says so.
     """

@@ -1,10 +1,9 @@
 """Figures of a run: delay over time, MOS per flow, delay CDF and losses by reason and place.
 
-Each function takes the run's DataFrames and returns a matplotlib ``Figure``
-built directly (never through pyplot's global state), so figures can be made
-from several threads and need no display. A run can hold millions of packets:
-every function reduces the data first (a few flows, min/max envelopes,
-quantiles, sums), so drawing time and image size do not grow with the run.
+Each function takes the run's DataFrames and returns a ``reports.chart.Chart``
+(drawn as SVG by ``reports.svg``). A run can hold millions of packets: every
+function reduces the data first (a few flows, min/max envelopes, quantiles,
+sums), so drawing time and drawing size do not grow with the run.
 """
 
 from __future__ import annotations
@@ -16,8 +15,21 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+
+from .chart import (
+    Axis,
+    Bars,
+    Chart,
+    Line,
+    Markers,
+    Panel,
+    RefLine,
+    Text,
+    array,
+    categories,
+    no_data,
+    padded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +50,8 @@ DIRECTION_COLORS = {"uplink": "#1f6fb4", "downlink": "#e07b00"}
 OTHER_COLOR = "#555555"
 LOST_COLOR = "#d62728"
 PLAYOUT_COLOR = "#222222"
+REFERENCE_COLOR = "#999999"
+TOTAL_COLOR = "#262626"
 LATE = "late"
 
 # MOS at the R-factor user-satisfaction limits of ITU-T G.109 (R 90/80/70/60/50),
@@ -105,16 +119,12 @@ def minmax_envelope(
     return x[keep], y[keep], True
 
 
-def _no_data(ax: Axes, message: str) -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _legend(ax: Axes, **kwargs: object) -> None:
-    """Add a legend only when something is labelled (matplotlib warns otherwise)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kwargs)
+def satisfaction_lines(*, named: bool) -> list[RefLine]:
+    """Dotted lines at the G.109 satisfaction limits, with their names at the right if ``named``."""
+    return [
+        RefLine(mos, REFERENCE_COLOR, width=0.8, dash="dotted", text=name if named else "")
+        for mos, name in SATISFACTION_MOS
+    ]
 
 
 def _flow_label(flow: int, rows: pd.DataFrame, metrics: pd.DataFrame | None) -> str:
@@ -139,7 +149,7 @@ def delay_over_time(
     *,
     max_flows: int = MAX_DELAY_FLOWS,
     max_points: int = MAX_POINTS_PER_FLOW,
-) -> Figure:
+) -> Chart:
     """One-way network delay (ms) against send time for a few flows, lost packets as red ticks.
 
     One panel per flow, sharing the time axis. Flows come from ``select_flows``.
@@ -148,35 +158,39 @@ def delay_over_time(
     a line: packets above it arrived too late to be played.
     """
     flows = select_flows(packets, metrics, max_flows)
-    fig = Figure(figsize=(10, 1.2 + 2.0 * max(1, len(flows))), layout="constrained")
     if not flows:
-        _no_data(fig.subplots(), "no packets")
-        return fig
+        return no_data("no packets")
     worst_best = metrics is not None and len(flows) > 1
-    fig.suptitle(
-        "One-way network delay over time"
-        + (" (worst and best flows by MOS)" if worst_best else ""),
-        fontsize=12,
-    )
-    axes = fig.subplots(len(flows), 1, sharex=True, squeeze=False)[:, 0]
     wanted = ["flow", "call", "direction", "send_s", "recv_s", "playout_s"]
     subset = packets.loc[packets["flow"].isin(flows), [c for c in wanted if c in packets.columns]]
     groups = dict(iter(subset.groupby("flow", sort=False)))
     empty = subset.iloc[:0]
-    for ax, flow in zip(axes, flows, strict=True):
+    time_s = padded([subset["send_s"].to_numpy(dtype=np.float64)])
+    panels = []
+    for flow in flows:
         rows = groups.get(flow, empty)
-        _delay_panel(ax, rows, _flow_label(flow, rows, metrics), max_points)
-    axes[-1].set_xlabel("send time (s)")
-    return fig
+        panel = _delay_panel(rows, _flow_label(flow, rows, metrics), max_points)
+        panel.x.low, panel.x.high = time_s or (None, None)
+        panel.x.tick_labels = False
+        panels.append(panel)
+    panels[-1].x.label = "send time (s)"
+    panels[-1].x.tick_labels = True
+    title = "One-way network delay over time"
+    return Chart(panels, title=title + (" (worst and best flows by MOS)" if worst_best else ""))
 
 
-def _delay_panel(ax: Axes, rows: pd.DataFrame, label: str, max_points: int) -> None:
-    ax.set_title(label, fontsize=9, loc="left")
-    ax.set_ylabel("delay (ms)")
-    ax.grid(True, alpha=0.3)
+def _delay_panel(rows: pd.DataFrame, label: str, max_points: int) -> Panel:
+    panel = Panel(
+        title=label,
+        title_align="left",
+        x=Axis(grid=True),
+        y=Axis("delay (ms)", grid=True, tick_count=4),
+        legend="upper right",
+        height=150.0,
+    )
     if rows.empty:
-        ax.text(0.5, 0.5, "no packets", ha="center", va="center", transform=ax.transAxes)
-        return
+        panel.message = "no packets"
+        return panel
     send = rows["send_s"].to_numpy(dtype=np.float64)
     recv = rows["recv_s"].to_numpy(dtype=np.float64)
     ok = ~np.isnan(recv)
@@ -187,73 +201,51 @@ def _delay_panel(ax: Axes, rows: pd.DataFrame, label: str, max_points: int) -> N
     direction = str(rows["direction"].iloc[0])
     color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
     note = ", min/max envelope" if thinned else ""
-    ax.plot(px, py, ".", ms=2.5, color=color, label=f"received ({len(x):,}{note})")
+    panel.add(Markers(px, py, color, "dot", 3.3, f"received ({len(x):,}{note})"))
     top = float(py.max()) if len(py) else 0.0
     if "playout_s" in rows.columns:
         playout = (rows["playout_s"].to_numpy(dtype=np.float64)[ok][order] - x) * 1000.0
         qx, qy, _ = minmax_envelope(x, playout, max_points)
         if len(qy) and np.isfinite(qy).any():
-            ax.step(qx, qy, where="post", lw=1.2, color=PLAYOUT_COLOR, label="playout delay")
+            panel.add(Line(qx, qy, PLAYOUT_COLOR, 1.6, step="post", label="playout delay"))
             top = max(top, float(np.nanmax(qy)))
     lost = np.sort(send[~ok])
     if len(lost):
         step = math.ceil(len(lost) / MAX_LOSS_TICKS)
-        ax.plot(
-            lost[::step],
-            np.full(len(lost[::step]), 0.04),
-            "|",
-            ms=9,
-            color=LOST_COLOR,
-            transform=ax.get_xaxis_transform(),
-            label=f"lost ({len(lost):,})" + (f", every {step}th shown" if step > 1 else ""),
-        )
+        shown = lost[::step]
+        text = f"lost ({len(lost):,})" + (f", every {step}th shown" if step > 1 else "")
+        at = np.full(len(shown), 0.04)  # near the bottom, as a fraction of the panel's height
+        panel.add(Markers(shown, at, LOST_COLOR, "tick", 12.0, text, y_in_axes=True))
     if len(x):
-        ax.set_ylim(bottom=0.0, top=max(top * 1.08, 1.0))
+        panel.y.low, panel.y.high = 0.0, max(top * 1.08, 1.0)
     else:
-        ax.text(0.5, 0.5, "no packets received", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
-    _legend(ax, loc="upper right", fontsize=8, markerscale=2)
+        panel.add(
+            Text(0.5, 0.5, "no packets received", "#666666", 12.0, "middle", "middle", in_axes=True)
+        )
+        panel.y.ticks = []
+    return panel
 
 
-def mos_per_flow(metrics: pd.DataFrame, *, many_calls: int = MANY_CALLS) -> Figure:
+def mos_per_flow(metrics: pd.DataFrame, *, many_calls: int = MANY_CALLS) -> Chart:
     """MOS of every flow: bars per call and direction, or sorted curves for many calls.
 
     Flows with NaN MOS (nothing received) are marked with a cross on small runs
     and counted in the legend on large ones.
     """
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
-    ax = fig.subplots()
     if metrics.empty or not {"call", "direction", "mos"} <= set(metrics.columns):
-        _no_data(ax, "no flow metrics")
-        return fig
+        return no_data("no flow metrics", height=300.0)
     directions = direction_order(metrics["direction"].astype(str).unique().tolist())
+    # Bars from 0, so a flow at MOS 1 (the floor) still shows.
+    panel = Panel(y=Axis("MOS (E-model, 1 to 4.5)", low=0.0, high=4.7), height=300.0)
+    panel.add(*satisfaction_lines(named=True))
     if metrics["call"].nunique() <= many_calls:
-        _mos_bars(ax, metrics, directions)
+        _mos_bars(panel, metrics, directions)
     else:
-        _mos_sorted(ax, metrics, directions)
-    for mos, name in SATISFACTION_MOS:
-        ax.axhline(mos, color="0.6", lw=0.6, ls=":", zorder=0)
-        ax.text(
-            1.01,
-            mos,
-            name,
-            transform=ax.get_yaxis_transform(),
-            ha="left",
-            va="bottom",
-            fontsize=7,
-            color="0.4",
-        )
-    ax.set_ylim(0.0, 4.7)  # bars from 0, so a flow at MOS 1 (the floor) still shows
-    ax.set_ylabel("MOS (E-model, 1 to 4.5)")
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(
-            handles, labels, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8
-        )
-    return fig
+        _mos_sorted(panel, metrics, directions)
+    return Chart([panel], legend="bottom")
 
 
-def _mos_bars(ax: Axes, metrics: pd.DataFrame, directions: list[str]) -> None:
+def _mos_bars(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> None:
     calls = np.sort(metrics["call"].unique())
     positions = np.arange(len(calls), dtype=np.float64)
     width = 0.8 / len(directions)
@@ -265,23 +257,18 @@ def _mos_bars(ax: Axes, metrics: pd.DataFrame, directions: list[str]) -> None:
         missing = np.isnan(mos) & np.isin(calls, rows["call"].to_numpy())
         x = positions - 0.4 + width * (i + 0.5)
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
-        ax.bar(x, np.nan_to_num(mos, nan=0.0), width=width * 0.92, color=color, label=direction)
+        panel.add(Bars(x, np.nan_to_num(mos, nan=0.0), color, width * 0.92, label=direction))
         if missing.any():
-            ax.plot(
-                x[missing],
-                np.full(int(missing.sum()), 1.12),
-                "x",
-                color=LOST_COLOR,
-                ms=7,
-                mew=2,
-                label=f"{direction}: nothing received",
-            )
-    ax.set_xticks(positions, [str(c) for c in calls], fontsize=8 if len(calls) > 15 else 10)
-    ax.set_xlabel("call")
-    ax.set_title("MOS per call and direction")
+            marks = np.full(int(missing.sum()), 1.12)
+            label = f"{direction}: nothing received"
+            panel.add(Markers(x[missing], marks, LOST_COLOR, "cross", 9.0, label))
+    panel.x = Axis("call", low=-0.5, high=len(calls) - 0.5)
+    panel.x.ticks = categories(str(c) for c in calls)
+    panel.x.tick_size = 9.0 if len(calls) > 15 else 11.0
+    panel.title = "MOS per call and direction"
 
 
-def _mos_sorted(ax: Axes, metrics: pd.DataFrame, directions: list[str]) -> None:
+def _mos_sorted(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> None:
     direction_text = metrics["direction"].astype(str)
     for direction in directions:
         values = metrics.loc[direction_text == direction, "mos"].to_numpy(dtype=np.float64)
@@ -296,58 +283,48 @@ def _mos_sorted(ax: Axes, metrics: pd.DataFrame, directions: list[str]) -> None:
             probs = np.linspace(0.0, 1.0, CDF_POINTS)
             finite, share = np.quantile(finite, probs), probs * 100.0
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
-        ax.plot(share, finite, "-", lw=1.8, color=color, label=label)
-    ax.set_xlim(0.0, 100.0)
-    ax.set_xlabel("flows sorted by MOS, worst first (% of flows)")
-    ax.set_title("MOS per flow, sorted")
+        panel.add(Line(share, finite, color, 2.4, label=label))
+    panel.x = Axis("flows sorted by MOS, worst first (% of flows)", low=0.0, high=100.0)
+    panel.title = "MOS per flow, sorted"
 
 
-def delay_cdf(packets: pd.DataFrame, *, n_points: int = CDF_POINTS) -> Figure:
+def delay_cdf(packets: pd.DataFrame, *, n_points: int = CDF_POINTS) -> Chart:
     """CDF of one-way network delay (ms) over all received packets, per direction.
 
     Each curve is ``n_points`` quantiles, so millions of packets draw as fast as a few.
     """
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
-    ax = fig.subplots()
     if packets.empty:
-        _no_data(ax, "no packets")
-        return fig
+        return no_data("no packets", height=300.0)
     delay_ms = (
         packets["recv_s"].to_numpy(dtype=np.float64) - packets["send_s"].to_numpy(dtype=np.float64)
     ) * 1000.0
     received = ~np.isnan(delay_ms)
     if not received.any():
-        _no_data(ax, "no packets received")
-        return fig
+        return no_data("no packets received", height=300.0)
     direction = packets["direction"].astype("category")
     codes = direction.cat.codes.to_numpy()
     names = [str(c) for c in direction.cat.categories]
     probs = np.linspace(0.0, 1.0, n_points)
-    curves: list[tuple[str, FloatArray, str, str]] = []
+    curves: list[tuple[str, FloatArray, str, bool]] = []
     for name in direction_order(names):
         values = delay_ms[received & (codes == names.index(name))]
         if len(values):
-            curves.append((name, values, DIRECTION_COLORS.get(name, OTHER_COLOR), "-"))
+            curves.append((name, values, DIRECTION_COLORS.get(name, OTHER_COLOR), False))
     # Drawn last so the dashes stay visible where directions coincide with the total.
-    curves.append(("all", delay_ms[received], "0.15", "--"))
-    for name, values, color, style in curves:
+    curves.append(("all", delay_ms[received], TOTAL_COLOR, True))
+    panel = Panel(
+        title="Delay CDF over all received packets",
+        x=Axis("one-way network delay (ms)", grid=True, tick_count=8),
+        y=Axis("fraction of received packets", low=0.0, high=1.0, grid=True),
+        legend="lower right",
+        height=300.0,
+    )
+    for name, values, color, dashed in curves:
         q = np.quantile(values, probs)
         p95, p99 = np.quantile(values, [0.95, 0.99])
-        ax.plot(
-            q,
-            probs,
-            style,
-            lw=1.6,
-            color=color,
-            label=f"{name} ({len(values):,} pkts; p95 {p95:.1f} ms, p99 {p99:.1f} ms)",
-        )
-    ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("one-way network delay (ms)")
-    ax.set_ylabel("fraction of received packets")
-    ax.set_title("Delay CDF over all received packets")
-    ax.grid(True, alpha=0.3)
-    _legend(ax, loc="lower right", fontsize=8)
-    return fig
+        label = f"{name} ({len(values):,} pkts; p95 {p95:.1f} ms, p99 {p99:.1f} ms)"
+        panel.add(Line(array(q), probs, color, 2.1, "dashed" if dashed else "solid", label=label))
+    return Chart([panel])
 
 
 REASON_ORDER = ("handover", "channel", "harq", "queue", "aqm", "unattributed", LATE)
@@ -385,21 +362,17 @@ def loss_frame(records: object, metrics: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["packets"] > 0].reset_index(drop=True)
 
 
-def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Figure:
+def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Chart:
     """Packets not played, % of those sent per direction, by reason and the segment that lost them.
 
     One bar group per (reason, segment) from ``loss_frame``: handovers,
     channel, HARQ, queue and AQM losses at their segment, and late discards at
     the jitter buffer; bars per direction, labelled with packet counts.
     """
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    ax = fig.subplots()
     if metrics.empty or not {"direction", "sent"} <= set(metrics.columns):
-        _no_data(ax, "no flow metrics")
-        return fig
+        return no_data("no flow metrics", height=260.0)
     if losses.empty:
-        _no_data(ax, "no packets lost or discarded late")
-        return fig
+        return no_data("no packets lost or discarded late", height=260.0)
     sent = metrics.groupby(metrics["direction"].astype(str))["sent"].sum()
     places = losses.assign(
         where=[
@@ -419,23 +392,25 @@ def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Figure:
     directions = direction_order(table.columns.tolist())
     positions = np.arange(len(table.index), dtype=np.float64)
     width = 0.8 / len(directions)
+    panel = Panel(
+        title="Packets not played, by reason and place (bar labels: packets)",
+        x=Axis("reason (where)", low=-0.5, high=len(positions) - 0.5, tick_size=11.0),
+        y=Axis("% of sent packets", low=0.0, margin=0.15, grid=True, tick_count=5),
+        legend="upper right",
+        height=240.0,
+    )
+    panel.x.ticks = categories(str(where) for where in table.index)
     for i, direction in enumerate(directions):
         counts = table[direction].to_numpy(dtype=np.float64)
         total = float(sent.get(direction, 0))
         share = counts / total * 100.0 if total > 0 else np.zeros_like(counts)
-        bars = ax.bar(
+        bars = Bars(
             positions - 0.4 + width * (i + 0.5),
             share,
-            width=width * 0.92,
-            color=DIRECTION_COLORS.get(direction, OTHER_COLOR),
+            DIRECTION_COLORS.get(direction, OTHER_COLOR),
+            width * 0.92,
             label=direction,
+            texts=[f"{int(c):,}" for c in counts],
         )
-        ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], fontsize=8, padding=2)
-    ax.set_xticks(positions, list(table.index), fontsize=9)
-    ax.set_xlabel("reason (where)")
-    ax.set_ylabel("% of sent packets")
-    ax.set_title("Packets not played, by reason and place (bar labels: packets)")
-    ax.margins(y=0.15)
-    ax.grid(True, axis="y", alpha=0.3)
-    _legend(ax, loc="upper right", fontsize=8)
-    return fig
+        panel.add(bars)
+    return Chart([panel])

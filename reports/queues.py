@@ -22,10 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
+from .chart import Axis, Chart, LegendEntry, Line, Panel, RefLine, array, padded
 from .plots import DIRECTION_COLORS, OTHER_COLOR, direction_order
 
 __all__ = [
@@ -46,8 +44,8 @@ MAX_QUEUE_ROWS = 6
 LIMIT_IN_VIEW = 1.5
 """A queue limit is drawn when at most this many times the highest backlog (the title gives it)."""
 
-# Uplink drawn wider, under downlink, so that both show where they coincide.
-_WIDTH = {"uplink": 2.2, "downlink": 1.0}
+# Uplink drawn wider, under downlink, so that both show where they coincide (pixels).
+_WIDTH = {"uplink": 2.9, "downlink": 1.3}
 
 _SAMPLE_COLUMNS = (
     "packets",
@@ -105,43 +103,46 @@ def without_samples(events: pd.DataFrame) -> pd.DataFrame:
     return events[events["kind"].astype(str) != QUEUE_SAMPLES]
 
 
-def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Figure:
+def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Chart:
     """Per queued segment: its backlog over time (left) and its throughput (right)."""
     segments = list(dict.fromkeys(samples["segment"].astype(str)))
     shown = segments[:MAX_QUEUE_ROWS]
-    fig = Figure(figsize=(10, 0.6 + 2.5 * len(shown)), layout="constrained")
-    axes = fig.subplots(len(shown), 2, squeeze=False, sharex=True)
     facts = _facts_by_queue(stats)
-    for row, segment in enumerate(shown):
+    time_s = padded([samples["time_s"].to_numpy(dtype=np.float64)]) or (None, None)
+    panels = []
+    for segment in shown:
         rows = samples[samples["segment"].astype(str) == segment]
-        _occupancy(axes[row, 0], segment, rows, facts)
-        _throughput(axes[row, 1], segment, rows, facts)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (s)")
+        panels += [_occupancy(segment, rows, facts), _throughput(segment, rows, facts)]
+    for k, panel in enumerate(panels):
+        panel.x.low, panel.x.high = time_s
+        if k >= len(panels) - 2:
+            panel.x.label = "time (s)"
+        else:
+            panel.x.tick_labels = False
     classful = any(f.get("scheduling", "fifo") != "fifo" for f in facts.values())
-    _legend(fig, samples, classful)
+    title = ""
     if len(segments) > len(shown):
         left_out = ", ".join(segments[len(shown) :])
-        fig.suptitle(
-            f"First {len(shown)} of {len(segments)} queued segments; not drawn: {left_out}"
-        )
-    return fig
+        title = f"First {len(shown)} of {len(segments)} queued segments; not drawn: {left_out}"
+    return Chart(
+        panels, columns=2, title=title, legend="top", legend_entries=_legend(samples, classful)
+    )
 
 
-def _legend(fig: Figure, samples: pd.DataFrame, classful: bool) -> None:
+def _legend(samples: pd.DataFrame, classful: bool) -> list[LegendEntry]:
     """One legend for every panel: a colour per direction, a line style per quantity."""
-    handles = [
-        Line2D([], [], color=DIRECTION_COLORS.get(d, OTHER_COLOR), lw=_WIDTH.get(d, 1.0), label=d)
+    entries = [
+        LegendEntry(d, DIRECTION_COLORS.get(d, OTHER_COLOR), width=_WIDTH.get(d, 1.3))
         for d in direction_order(samples["direction"].astype(str).unique().tolist())
     ]
-    handles += [
-        Line2D([], [], color=OTHER_COLOR, lw=1.0, ls="-", label="backlog, cross traffic"),
-        Line2D([], [], color=OTHER_COLOR, lw=1.0, ls=":", label="media"),
-        Line2D([], [], color=OTHER_COLOR, lw=0.8, ls="--", label="queue limit, link rate"),
+    entries += [
+        LegendEntry("backlog, cross traffic", OTHER_COLOR, width=1.3),
+        LegendEntry("media", OTHER_COLOR, width=1.3, dash="dotted"),
+        LegendEntry("queue limit, link rate", OTHER_COLOR, width=1.1, dash="dashed"),
     ]
     if classful:
-        handles.append(Line2D([], [], color=OTHER_COLOR, lw=1.0, ls="-.", label="EF backlog"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8)
+        entries.append(LegendEntry("EF backlog", OTHER_COLOR, width=1.3, dash="dashdot"))
+    return entries
 
 
 def _facts_by_queue(stats: pd.DataFrame) -> dict[tuple[str, str], Mapping[str, Any]]:
@@ -223,13 +224,19 @@ def _dropped(facts: Mapping[str, Any]) -> int:
 
 
 def _occupancy(
-    ax: Axes, segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
-) -> None:
+    segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+) -> Panel:
     directions = direction_order(rows["direction"].astype(str).unique().tolist())
     unit = _unit(directions, segment, facts)
     label = {"ms": "queueing delay (ms)", "packets": "backlog (packets)", "KB": "backlog (KB)"}
     first = facts.get((segment, directions[0]), {}) if directions else {}
-    ax.set_title(_describe(segment, first), fontsize=9, loc="left")
+    panel = Panel(
+        title=_describe(segment, first),
+        title_align="left",
+        x=Axis(grid=True, tick_count=7),
+        y=Axis(label[unit], low=0.0, grid=True, tick_count=5),
+        height=190.0,
+    )
     top = 0.0
     limits = []
     for direction in directions:
@@ -237,34 +244,37 @@ def _occupancy(
         queue = facts.get((segment, direction), {})
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
         values = _backlog(part, unit, _number(queue.get("rate_bps")))
-        width = _WIDTH.get(direction, 1.0)
+        width = _WIDTH.get(direction, 1.3)
         time_s = part["time_s"].to_numpy(dtype=np.float64)
-        ax.plot(time_s, values, color=color, lw=width)
+        panel.add(Line(time_s, array(values), color, width))
         top = max(top, float(np.nanmax(values, initial=0.0)))
         if queue.get("scheduling", "fifo") != "fifo" and "bytes_by_class" in part.columns:
             # Served apart, EF waits behind its own class only: its backlog is drawn too.
             ef = _backlog(part, unit, _number(queue.get("rate_bps")), klass=0)
-            ax.plot(time_s, ef, color=color, lw=width, ls="-.")
+            panel.add(Line(time_s, array(ef), color, width, "dashdot"))
         limit = _limit(queue, unit)
         if limit is not None:
             limits.append((limit, color))
     for limit, color in limits:
         if limit <= LIMIT_IN_VIEW * top:  # far above the backlog, it would flatten it
-            ax.axhline(limit, color=color, lw=0.8, ls="--", alpha=0.7)
-    ax.set_ylabel(label[unit])
-    ax.set_ylim(bottom=0.0)
-    ax.grid(True, alpha=0.3)
+            panel.add(RefLine(limit, color, width=1.1, dash="dashed", opacity=0.7))
+    return panel
 
 
 def _throughput(
-    ax: Axes, segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
-) -> None:
+    segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+) -> Panel:
     dropped = [
         f"{direction} {_dropped(facts.get((segment, direction), {})):,}"
         for direction in direction_order(rows["direction"].astype(str).unique().tolist())
     ]
-    title = "throughput (cross traffic dropped: " + ", ".join(dropped) + ")"
-    ax.set_title(title, fontsize=9, loc="left")
+    panel = Panel(
+        title="throughput (cross traffic dropped: " + ", ".join(dropped) + ")",
+        title_align="left",
+        x=Axis(grid=True, tick_count=7),
+        y=Axis("Mbit/s", low=0.0, grid=True, tick_count=5),
+        height=190.0,
+    )
     rates: set[float] = set()
     for direction in direction_order(rows["direction"].astype(str).unique().tolist()):
         part = rows[rows["direction"].astype(str) == direction]
@@ -273,14 +283,11 @@ def _throughput(
         per_s = 8.0 / 1e6 / part["interval_s"].to_numpy(dtype=np.float64)
         cross = (part["cross_bytes"] + part["bulk_bytes"]).to_numpy(dtype=np.float64) * per_s
         media = part["media_bytes"].to_numpy(dtype=np.float64) * per_s
-        width = 0.7 * _WIDTH.get(direction, 1.0)
-        ax.step(time_s, cross, where="pre", color=color, lw=width, label=f"{direction} cross")
-        ax.step(time_s, media, where="pre", color=color, lw=width, ls=":",
-                label=f"{direction} media")  # fmt: skip
+        width = 0.7 * _WIDTH.get(direction, 1.3)
+        panel.add(Line(time_s, cross, color, width, step="pre", label=f"{direction} cross"))
+        panel.add(Line(time_s, media, color, width, "dotted", "pre", f"{direction} media"))
         rate = _number(facts.get((segment, direction), {}).get("rate_bps"))
         if rate and rate not in rates:
-            ax.axhline(rate / 1e6, color=OTHER_COLOR, lw=0.8, ls="--")
+            panel.add(RefLine(rate / 1e6, OTHER_COLOR, width=1.1, dash="dashed"))
             rates.add(rate)
-    ax.set_ylabel("Mbit/s")
-    ax.set_ylim(bottom=0.0)
-    ax.grid(True, alpha=0.3)
+    return panel

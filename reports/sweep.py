@@ -13,16 +13,38 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from voipbed.scenario import Scenario
 
-from .html import REPORT_NAME, Plot, environment, figure_to_data_uri
+from .chart import Axis, Bars, Cells, Chart, ColorScale, Markers, Panel, Text, array, categories
+from .html import REPORT_NAME, Plot, environment, make_plot
 from .tables import Cell, HeadlineItem, Table, fmt_number, mos_class
 
 __all__ = ["mos_bars", "mos_grid", "sweep_headline", "sweep_table", "write_sweep_report"]
 
 TEMPLATE = "sweep.html.j2"
+
+MOS_COLORS = ColorScale(
+    "mean MOS (E-model)",
+    1.0,
+    4.5,
+    # ColorBrewer's 11-class RdYlGn scheme: red for low, yellow in the middle, green for high.
+    (
+        "#a50026",
+        "#d73027",
+        "#f46d43",
+        "#fdae61",
+        "#fee08b",
+        "#ffffbf",
+        "#d9ef8b",
+        "#a6d96a",
+        "#66bd63",
+        "#1a9850",
+        "#006837",
+    ),
+)
+BAR_COLOR = "#1f6fb4"
+P5_COLOR = "#b3261e"
 
 # Figures per point, their headers and decimals (the sweep table's columns after the settings).
 _FIGURES = (
@@ -72,7 +94,7 @@ def sweep_headline(points: pd.DataFrame) -> list[HeadlineItem]:
     return items
 
 
-def mos_grid(points: pd.DataFrame, rows_key: str, columns_key: str) -> Figure:
+def mos_grid(points: pd.DataFrame, rows_key: str, columns_key: str) -> Chart:
     """Mean MOS of each combination of two swept keys, as an annotated grid."""
     row_values = list(dict.fromkeys(points.sort_values("point")[rows_key]))
     column_values = list(dict.fromkeys(points.sort_values("point")[columns_key]))
@@ -81,39 +103,48 @@ def mos_grid(points: pd.DataFrame, rows_key: str, columns_key: str) -> Figure:
         grid[row_values.index(record[rows_key]), column_values.index(record[columns_key])] = record[
             "mos_mean"
         ]
-    fig = Figure(figsize=(1.8 + 1.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
-    ax = fig.add_subplot()
-    image = ax.imshow(grid, cmap="RdYlGn", vmin=1.0, vmax=4.5, aspect="auto")
-    ax.set_xticks(range(len(column_values)), [_wrap(v) for v in column_values], fontsize=8)
-    ax.set_yticks(range(len(row_values)), row_values, fontsize=8)
-    ax.set_xlabel(columns_key)
-    ax.set_ylabel(rows_key)
+    panel = Panel(
+        x=Axis(columns_key, low=-0.5, high=len(column_values) - 0.5, tick_size=10.0),
+        y=Axis(rows_key, low=-0.5, high=len(row_values) - 0.5, inverted=True, tick_size=10.0),
+        height=44.0 * len(row_values),
+        color_scale=MOS_COLORS,
+    )
+    panel.x.ticks = categories(_wrap(v) for v in column_values)
+    panel.y.ticks = categories(str(v) for v in row_values)
+    panel.add(Cells([[MOS_COLORS.color(float(v)) for v in row] for row in grid]))
     best = np.nanmax(grid) if np.isfinite(grid).any() else math.nan
     for (i, j), value in np.ndenumerate(grid):
         text = "failed" if not np.isfinite(value) else f"{value:.2f}"
-        weight = "bold" if value == best else "normal"
-        ax.text(j, i, text, ha="center", va="center", fontsize=9, fontweight=weight)
-    fig.colorbar(image, ax=ax, label="mean MOS (E-model)")
-    fig.tight_layout()
-    return fig
+        ink = _ink(MOS_COLORS.color(float(value)))
+        panel.add(Text(j, i, text, ink, 12.0, "middle", "middle", bold=bool(value == best)))
+    return Chart([panel], width=min(1000.0, 240.0 + 190.0 * len(column_values)))
 
 
-def mos_bars(points: pd.DataFrame) -> Figure:
+def mos_bars(points: pd.DataFrame) -> Chart:
     """Mean MOS of each point, best at the top, with its p5 (worst flows) as a tick."""
     ok = points[points["status"] == "ok"].iloc[::-1]
-    fig = Figure(figsize=(8.0, 1.0 + 0.32 * max(len(ok), 1)))
-    ax = fig.add_subplot()
-    y = np.arange(len(ok))
-    ax.barh(y, ok["mos_mean"], color="#1f6fb4", label="mean over flows")
-    ax.plot(ok["mos_p5"], y, "|", color="#b3261e", markersize=12, label="p5 over flows")
+    y = np.arange(len(ok), dtype=np.float64)
     labels = [f"#{p} {_wrap(label, 60)}" for p, label in zip(ok["point"], ok["label"], strict=True)]
-    ax.set_yticks(y, labels)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlim(1.0, 4.5)
-    ax.set_xlabel("MOS (E-model)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    panel = Panel(
+        x=Axis("MOS (E-model)", low=1.0, high=4.5, grid=True),
+        y=Axis(low=-0.6, high=len(ok) - 0.4, tick_size=9.5),
+        legend="lower right",
+        height=max(60.0, 24.0 * len(ok)),
+    )
+    panel.y.ticks = categories(labels)
+    mean = array(ok["mos_mean"].to_numpy(dtype=np.float64))
+    panel.add(Bars(y, mean, BAR_COLOR, 0.8, horizontal=True, label="mean over flows"))
+    p5 = array(ok["mos_p5"].to_numpy(dtype=np.float64))
+    panel.add(Markers(p5, y, P5_COLOR, "tick", 16.0, "p5 over flows"))
+    return Chart([panel], width=900.0)
+
+
+def _ink(background: str) -> str:
+    """White or near-black, whichever contrasts more with ``background`` (WCAG 2.1 luminance)."""
+    channels = [int(background[k : k + 2], 16) / 255.0 for k in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#ffffff" if luminance < 0.179 else "#222222"
 
 
 def _wrap(text: object, width: int = 28) -> str:
@@ -126,10 +157,10 @@ def _plots(points: pd.DataFrame, keys: Sequence[str]) -> list[Plot]:
     ok = points[points["status"] == "ok"]
     if len(keys) == 2 and not ok.empty:
         plots.append(
-            Plot(
+            make_plot(
                 "grid",
                 f"MOS by {keys[0]} and {keys[1]}",
-                figure_to_data_uri(mos_grid(points, keys[0], keys[1])),
+                mos_grid(points, keys[0], keys[1]),
                 "Mean E-model MOS over all flows of each point; the best is in bold. "
                 "Narrowband codecs are rated with G.107, wideband ones with G.107.1 "
                 "(its Annex A maps both to one MOS scale).",
@@ -137,10 +168,10 @@ def _plots(points: pd.DataFrame, keys: Sequence[str]) -> list[Plot]:
         )
     if not ok.empty:
         plots.append(
-            Plot(
+            make_plot(
                 "bars",
                 "MOS per point",
-                figure_to_data_uri(mos_bars(points)),
+                mos_bars(points),
                 "Mean MOS over flows (bars) and the 5th percentile over flows (red ticks): "
                 "a point whose worst flows fall far below its mean is fragile.",
             )

@@ -15,10 +15,9 @@ import json
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from .plots import SATISFACTION_MOS
+from .chart import Axis, Band, Chart, Line, Panel, Spans, Text, array, no_data
+from .plots import satisfaction_lines
 
 __all__ = ["MAX_WORST_FLOWS", "mos_over_time", "worst_flows"]
 
@@ -26,6 +25,9 @@ MAX_WORST_FLOWS = 4
 """Flows drawn as their own lines; the others only feed the band."""
 WORST_COLORS = ("#d62728", "#9467bd", "#e07b00", "#1f6fb4")
 HANDOVER_COLOR = "#8c564b"
+BAND_COLOR = "#d9d9d9"
+MEDIAN_COLOR = "#737373"
+OTHER_STATE_COLOR = "#b3b3b3"
 RRC_COLORS = {
     "connected": "#b7dfb0",
     "promotion": "#f3c37a",
@@ -49,52 +51,40 @@ def worst_flows(windows: pd.DataFrame, count: int = MAX_WORST_FLOWS) -> list[int
     return [int(f) for f in ranked["flow"].head(count)]
 
 
-def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Figure:
+def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Chart:
     """Windowed MOS against run time: worst flows, a band for all, handovers and RRC states."""
-    fig = Figure(figsize=(10, 4.4), layout="constrained")
-    ax = fig.subplots()
     if windows.empty or windows["mos"].isna().all():
-        ax.text(0.5, 0.5, "no windows rated", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return fig
+        return no_data("no windows rated", height=300.0)
     worst = worst_flows(windows)
     n_flows = int(windows["flow"].nunique())
+    span = (float(windows["start_s"].min()), float(windows["end_s"].max()))
+    width = float((windows["end_s"] - windows["start_s"]).median())
+    panel = Panel(
+        title=f"MOS over time: the {len(worst)} worst of {n_flows} flows, and every flow's range"
+        if n_flows > len(worst)
+        else f"MOS over time of each of the {n_flows} flows",
+        x=Axis("run time (s)", low=span[0], high=span[1], grid=True, tick_count=8),
+        y=Axis(f"MOS per {width:g} s window", low=0.0, high=4.7),
+        height=300.0,
+    )
+    panel.add(*satisfaction_lines(named=False))
     if n_flows > len(worst):
-        _band(ax, windows, n_flows)
+        _band(panel, windows, n_flows)
     for color, flow in zip(WORST_COLORS, worst, strict=False):
         rows = windows[windows["flow"] == flow].sort_values("start_s")
         first = rows.iloc[0]
         label = f"call {int(first['call'])} {first['direction']} (lowest {rows['mos'].min():.2f})"
         x = np.r_[rows["start_s"].to_numpy(), rows["end_s"].iloc[-1]]
         y = np.r_[rows["mos"].to_numpy(), rows["mos"].iloc[-1]]
-        ax.step(x, y, where="post", lw=1.6, color=color, label=label)
+        panel.add(Line(array(x), array(y), color, 2.1, step="post", label=label))
     calls = {int(c) for c in windows.loc[windows["flow"].isin(worst), "call"]}
-    span = (float(windows["start_s"].min()), float(windows["end_s"].max()))
-    _handovers(ax, events, calls, span)
+    _handovers(panel, events, calls, span)
     worst_call = int(windows.loc[windows["flow"] == worst[0], "call"].iloc[0])
-    _rrc_strip(ax, events, worst_call, span)
-    for mos, _name in SATISFACTION_MOS:
-        ax.axhline(mos, color="0.6", lw=0.6, ls=":", zorder=0)
-    ax.set_ylim(0.0, 4.7)
-    ax.set_xlim(*span)
-    width = float((windows["end_s"] - windows["start_s"]).median())
-    ax.set_xlabel("run time (s)")
-    ax.set_ylabel(f"MOS per {width:g} s window")
-    ax.set_title(
-        f"MOS over time: the {len(worst)} worst of {n_flows} flows, and every flow's range"
-        if n_flows > len(worst)
-        else f"MOS over time of each of the {n_flows} flows",
-        fontsize=11,
-    )
-    ax.grid(True, axis="x", alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
-    return fig
+    _rrc_strip(panel, events, worst_call, span)
+    return Chart([panel], legend="bottom")
 
 
-def _band(ax: Axes, windows: pd.DataFrame, n_flows: int) -> None:
+def _band(panel: Panel, windows: pd.DataFrame, n_flows: int) -> None:
     """Lowest, median and highest window MOS of all flows, per time slot of one window."""
     width = float((windows["end_s"] - windows["start_s"]).median())
     rated = windows.dropna(subset=["mos"])
@@ -102,17 +92,18 @@ def _band(ax: Axes, windows: pd.DataFrame, n_flows: int) -> None:
     stats = rated["mos"].groupby(slot.to_numpy()).agg(["min", "median", "max"])
     x = np.r_[stats.index.to_numpy(dtype=np.float64), stats.index[-1] + 1.0] * width
     low, mid, high = (np.r_[stats[k].to_numpy(), stats[k].iloc[-1]] for k in stats.columns)
-    ax.fill_between(
-        x, low, high, step="post", color="0.85", label=f"all {n_flows} flows: lowest to highest"
-    )
-    ax.step(x, mid, where="post", color="0.45", lw=1.0, ls="--", label="all flows: median")
+    label = f"all {n_flows} flows: lowest to highest"
+    panel.add(Band(x, array(low), array(high), BAND_COLOR, "post", label))
+    panel.add(Line(x, array(mid), MEDIAN_COLOR, 1.3, "dashed", "post", "all flows: median"))
 
 
-def _handovers(ax: Axes, events: pd.DataFrame, calls: set[int], span: tuple[float, float]) -> None:
+def _handovers(
+    panel: Panel, events: pd.DataFrame, calls: set[int], span: tuple[float, float]
+) -> None:
     """Shade each handover of ``calls`` from its start to the end of its media gap.
 
     Spans are merged where they overlap or lie closer than a pixel, and drawn
-    as one artist, so that thousands of handovers draw as fast as a few.
+    as one series, so that thousands of handovers draw as fast as a few.
     """
     if events.empty or "kind" not in events.columns:
         return
@@ -126,18 +117,11 @@ def _handovers(ax: Axes, events: pd.DataFrame, calls: set[int], span: tuple[floa
         end = max([start, *(float(e) for e in ends if isinstance(e, int | float))])
         intervals.append((start, max(end, start + 0.05)))
     merged = _merged(sorted(intervals), gap=(span[1] - span[0]) / _PIXELS)
-    ax.broken_barh(
-        [(begin, finish - begin) for begin, finish in merged],
-        (0.0, 1.0),
-        transform=ax.get_xaxis_transform(),
-        color=HANDOVER_COLOR,
-        alpha=0.25,
-        label="handover (to media back)",
-    )
+    panel.add(Spans(merged, HANDOVER_COLOR, 0.25, label="handover (to media back)"))
     if len(rows) <= 12:  # names stay readable for a few handovers
         for time_s, text in zip(rows["time_s"], rows["fields"], strict=True):
             kind = str(_fields(text).get("kind", ""))
-            ax.text(float(time_s), 4.62, kind, fontsize=7, color=HANDOVER_COLOR, va="top")
+            panel.add(Text(float(time_s), 4.62, kind, HANDOVER_COLOR, 9.5, baseline="top"))
 
 
 def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
@@ -151,11 +135,11 @@ def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[floa
     return merged
 
 
-def _rrc_strip(ax: Axes, events: pd.DataFrame, call: int, span: tuple[float, float]) -> None:
+def _rrc_strip(panel: Panel, events: pd.DataFrame, call: int, span: tuple[float, float]) -> None:
     """The RRC state of ``call`` within ``span`` (run time), as spans along the bottom.
 
     Each of ``_PIXELS`` slices of the span shows the state the UE spent most of
-    it in, so a call with thousands of DRX cycles draws one bar per state.
+    it in, so a call with thousands of DRX cycles draws one series per state.
     """
     if events.empty or "kind" not in events.columns:
         return
@@ -185,16 +169,10 @@ def _rrc_strip(ax: Axes, events: pd.DataFrame, call: int, span: tuple[float, flo
     ends = np.r_[runs[1:], dominant.size]
     bars: dict[str, list[tuple[float, float]]] = {}
     for first, stop in zip(runs, ends, strict=True):
-        bars.setdefault(names[dominant[first]], []).append((grid[first], grid[stop] - grid[first]))
+        bars.setdefault(names[dominant[first]], []).append((grid[first], grid[stop]))
     for name, spans in bars.items():
-        ax.broken_barh(
-            spans,
-            (0.0, STRIP_HEIGHT),
-            transform=ax.get_xaxis_transform(),
-            color=RRC_COLORS.get(name, "0.7"),
-            label=f"RRC {name} (call {call})",
-            lw=0,
-        )
+        color = RRC_COLORS.get(name, OTHER_STATE_COLOR)
+        panel.add(Spans(spans, color, top=STRIP_HEIGHT, label=f"RRC {name} (call {call})"))
 
 
 def _fields(text: object) -> dict[str, object]:

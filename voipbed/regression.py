@@ -156,4 +156,3 @@ def update_expected(path: Path, scenario: str, summary: Mapping[str, Any]) -> li
     document = {"scenario": scenario, "figures": figures}
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return moved
-

@@ -74,14 +74,16 @@ def test_a_longer_fixed_buffer_discards_fewer_late_packets(finished: tuple[Resul
 
 
 def test_the_report_ranks_and_links_every_point(finished: tuple[Result, Path]) -> None:
-    """The sweep report links each point's report and draws the two-key grid."""
+    """The sweep report links each point's report and draws the two-key grid and the bars as
+    inline SVG, loading nothing from the network."""
     _, sweep_dir = finished
     html = (sweep_dir / "report.html").read_text(encoding="utf-8")
     table = pd.read_parquet(sweep_dir / "points.parquet")
     for run_dir in table["run_dir"]:
         assert f'href="{run_dir}/report.html"' in html
     assert "MOS by calls.codec and jitter_buffer.delay" in html
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("<svg ") == 2 and "data:image" not in html
+    assert "http://" not in html and "https://" not in html
 
 
 def test_a_failed_point_is_recorded_and_the_others_kept(

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-DEFAULT = Path(__file__).resolve().parents[2] / "scenarios" / "default.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "scenarios" / "default.yaml"
+PACKAGE_DIRS = ("voipbed", "models", "sim", "emulation", "reports")
 
 # What a run needs and a start-up does not: the engines, the scientific stack, plotting.
 ENGINE_AND_HEAVY = (
@@ -75,3 +78,12 @@ def test_validate_loads_the_scenario_but_no_engine_nor_plotting() -> None:
     modules = modules_after("validate", str(DEFAULT))
     assert "voipbed.scenario" in modules
     assert loaded(modules, RUN_ONLY) == []
+
+
+def test_no_package_module_imports_matplotlib() -> None:
+    """No module of the installed package imports matplotlib: the reports draw their own SVG."""
+    pattern = re.compile(r"^\s*(import|from)\s+matplotlib\b", re.MULTILINE)
+    sources = [path for folder in PACKAGE_DIRS for path in (ROOT / folder).rglob("*.py")]
+    assert len(sources) > 20
+    importing = [str(p.relative_to(ROOT)) for p in sources if pattern.search(p.read_text("utf-8"))]
+    assert importing == []

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from voipbed.reports import plots, queues, render_report, timeline, write_report
+from voipbed.reports.chart import Bars, Chart, Line, RefLine, Spans
 from voipbed.reports.tables import MAX_FLOW_ROWS, headline
 
 SEGMENTS = ["radio", "core"]
@@ -137,11 +136,15 @@ def large_html() -> str:
     return render_report(**run)
 
 
-def test_small_report_is_self_contained_with_embedded_images(small_html: str) -> None:
-    """The report loads nothing from the network and embeds at least three PNG plots."""
+def test_small_report_is_self_contained_with_inline_svg(small_html: str) -> None:
+    """The report loads nothing from the network and draws at least three figures as inline SVG,
+    each with an accessible title."""
     assert small_html.startswith("<!DOCTYPE html>")
     assert_self_contained(small_html)
-    assert small_html.count('src="data:image/png;base64,') >= 3
+    figures = re.findall(r"<figure>\s*<svg .*?</svg>", small_html, re.S)
+    assert len(figures) >= 3
+    assert all('role="img"' in figure and "<title " in figure for figure in figures)
+    assert "<img" not in small_html and "data:image" not in small_html
 
 
 def test_title_names_scenario_and_run_id(small_html: str) -> None:
@@ -194,7 +197,8 @@ def test_flow_without_received_packets_renders(small_run: dict[str, Any]) -> Non
     html = render_report(**{**small_run, "packets": packets, "metrics": metrics})
     assert_self_contained(html)
     assert "Silent flows" in html
-    assert html.count('src="data:image/png;base64,') >= 3
+    assert html.count("<svg ") >= 3
+    assert "nan" not in " ".join(re.findall(r'd="[^"]*"', html)).lower()
 
 
 def test_empty_packets_metrics_and_events_render(small_run: dict[str, Any]) -> None:
@@ -230,7 +234,7 @@ def test_large_run_report_stays_small(large_html: str) -> None:
     """Two million packets still give a self-contained report under 2 MB."""
     assert_self_contained(large_html)
     assert len(large_html.encode("utf-8")) < 2_000_000
-    assert large_html.count('src="data:image/png;base64,') >= 3
+    assert large_html.count("<svg ") >= 3
 
 
 def test_select_flows_takes_worst_and_best_by_mos() -> None:
@@ -252,8 +256,8 @@ def test_minmax_envelope_keeps_spikes() -> None:
     assert 12_345.0 in px
 
 
-def test_plot_functions_return_figures(small_run: dict[str, Any]) -> None:
-    """Each plot function returns a matplotlib Figure with labelled axes."""
+def test_plot_functions_return_charts(small_run: dict[str, Any]) -> None:
+    """Each plot function returns a chart with labelled axes."""
     packets, metrics = small_run["packets"], small_run["metrics"]
     figures = [
         plots.delay_over_time(packets, metrics),
@@ -265,9 +269,9 @@ def test_plot_functions_return_figures(small_run: dict[str, Any]) -> None:
         timeline.mos_over_time(synthetic_windows(metrics), small_run["events"]),
     ]
     for figure in figures:
-        assert isinstance(figure, Figure)
-        assert any(ax.get_xlabel() for ax in figure.axes)
-        assert any(ax.get_ylabel() for ax in figure.axes)
+        assert isinstance(figure, Chart)
+        assert any(panel.x.label for panel in figure.panels)
+        assert any(panel.y.label for panel in figure.panels)
 
 
 def synthetic_windows(metrics: pd.DataFrame, width_s: float = 2.0) -> pd.DataFrame:
@@ -296,11 +300,25 @@ def test_mos_bars_start_at_zero_so_mos_one_is_visible(small_run: dict[str, Any])
     """A flow at MOS 1 (the floor) draws a bar of height 1 on an axis that starts at 0."""
     metrics = small_run["metrics"].copy()
     metrics.loc[metrics["flow"] == 0, "mos"] = 1.0
-    ax = plots.mos_per_flow(metrics).axes[0]
-    assert ax.get_ylim()[0] == 0.0
-    heights = [bar.get_height() for bar in ax.patches if isinstance(bar, Rectangle)]
+    panel = plots.mos_per_flow(metrics).panels[0]
+    assert panel.limits("y") == (0.0, 4.7)
+    heights = [float(h) for bars in panel.of(Bars) for h in bars.length]
     assert 1.0 in heights
     assert min(heights) > 0.0
+
+
+def test_mos_figure_names_the_g109_limits_at_the_right() -> None:
+    """The MOS figure draws a dotted line per G.109 satisfaction limit, named, and its legend
+    names each direction."""
+    metrics = pd.DataFrame(
+        {"call": [0, 0], "flow": [0, 1], "direction": ["uplink", "downlink"], "mos": [4.1, 3.2]}
+    )
+    chart = plots.mos_per_flow(metrics)
+    lines = chart.panels[0].of(RefLine)
+    assert [(line.value, line.text) for line in lines] == list(plots.SATISFACTION_MOS)
+    assert all(line.dash == "dotted" for line in lines)
+    assert chart.legend == "bottom"
+    assert [entry.label for entry in chart.entries()] == ["uplink", "downlink"]
 
 
 def test_loss_figure_splits_losses_by_reason_and_place() -> None:
@@ -313,11 +331,13 @@ def test_loss_figure_splits_losses_by_reason_and_place() -> None:
         {"direction": "uplink", "segment": "radio", "reason": "handover", "packets": 7},
         {"direction": "downlink", "segment": "radio", "reason": "channel", "packets": 2},
     ]
-    ax = plots.losses_by_reason(plots.loss_frame(records, metrics), metrics).axes[0]
-    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    panel = plots.losses_by_reason(plots.loss_frame(records, metrics), metrics).panels[0]
+    ticks = [t.label for t in panel.ticks("x")]
     assert ticks == ["handover\n(radio)", "channel\n(radio)", "late\n(jitter buffer)"]
-    uplink = [bar.get_height() for bar in ax.containers[0]]
-    assert uplink == pytest.approx([7.0, 0.0, 4.0])
+    uplink, downlink = panel.of(Bars)
+    assert list(uplink.length) == pytest.approx([7.0, 0.0, 4.0])
+    assert downlink.texts == ["0", "2", "0"]
+    assert panel.limits("y")[0] == 0.0
 
 
 def test_loss_frame_without_records_takes_reasons_from_the_metrics() -> None:
@@ -339,10 +359,10 @@ def test_delay_plot_draws_the_playout_delay(small_run: dict[str, Any]) -> None:
     """With playout times in the packets, each delay panel carries a playout-delay line."""
     packets = small_run["packets"].assign(playout_s=small_run["packets"]["send_s"] + 0.2)
     figure = plots.delay_over_time(packets, small_run["metrics"])
-    for ax in figure.axes:
-        labels = [line.get_label() for line in ax.get_lines()]
-        assert "playout delay" in labels
-        assert ax.get_ylim()[1] >= 200.0
+    for panel in figure.panels:
+        lines = [line for line in panel.of(Line) if line.label == "playout delay"]
+        assert len(lines) == 1 and lines[0].step == "post"
+        assert panel.limits("y")[1] >= 200.0
 
 
 def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str, Any]) -> None:
@@ -357,8 +377,8 @@ def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str,
             "fields": [json.dumps({"kind": "wifi_to_lte", "media_end_s": 5.3})],
         }
     )
-    ax = timeline.mos_over_time(windows, events).axes[0]
-    labels = ax.get_legend_handles_labels()[1]
+    chart = timeline.mos_over_time(windows, events)
+    labels = [entry.label for entry in chart.entries()]
     assert "handover (to media back)" in labels
     assert any(label.startswith("all 6 flows") for label in labels)
     assert sum(label.startswith("call ") for label in labels) == timeline.MAX_WORST_FLOWS
@@ -403,19 +423,19 @@ def test_mos_over_time_draws_thousands_of_handovers_and_rrc_changes_as_few_artis
         }
     )
     events = pd.concat([handovers, rrc, last], ignore_index=True)
-    ax = timeline.mos_over_time(windows, events).axes[0]
-    labels = [c.get_label() for c in ax.collections]
-    assert labels.count("handover (to media back)") == 1
-    rrc_bars = {c.get_label(): c for c in ax.collections if c.get_label().startswith("RRC ")}
+    panel = timeline.mos_over_time(windows, events).panels[0]
+    spans = panel.of(Spans)
+    assert [s.label for s in spans].count("handover (to media back)") == 1
+    rrc_bars = {s.label: s for s in spans if s.label.startswith("RRC ")}
     assert set(rrc_bars) == {
         "RRC connected (call 0)",
         "RRC short_drx (call 0)",
         "RRC idle (call 0)",
     }
-    assert len(ax.collections) <= 8
-    (drx,) = rrc_bars["RRC short_drx (call 0)"].get_paths()[:1]
-    assert drx.get_extents().x0 == pytest.approx(0.0, abs=0.02)
-    assert drx.get_extents().x1 == pytest.approx(4.0, abs=0.02)
+    assert all(s.top == timeline.STRIP_HEIGHT for s in rrc_bars.values())
+    assert sum(len(s.intervals) for s in spans) <= 8
+    drx = rrc_bars["RRC short_drx (call 0)"].intervals[0]
+    assert drx == pytest.approx((0.0, 4.0), abs=0.02)
 
 
 def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFrame:
@@ -456,16 +476,20 @@ def test_queue_figure_draws_backlog_as_delay_and_throughput_over_time() -> None:
     the 100 kB limit is 80 ms, and 125 kB per 100 ms of cross traffic is 10 Mbit/s."""
     events = _queue_events(10e6)
     fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
-    occupancy, throughput = fig.axes[:2]
-    line = occupancy.get_lines()[0]
-    np.testing.assert_allclose(line.get_xdata(), [0.1, 0.2, 0.3, 0.4, 0.5])
-    np.testing.assert_allclose(line.get_ydata(), [0.0, 20.0, 40.0, 60.0, 80.0])
-    limits = [ln for ln in occupancy.get_lines() if ln.get_linestyle() == "--"]
-    assert limits and limits[0].get_ydata()[0] == pytest.approx(80.0)
-    assert occupancy.get_ylabel() == "queueing delay (ms)"
-    cross = throughput.get_lines()[0]
-    np.testing.assert_allclose(cross.get_ydata()[-5:], 10.0)
-    title = throughput.get_title(loc="left")
+    assert fig.columns == 2
+    occupancy, throughput = fig.panels[:2]
+    line = occupancy.of(Line)[0]
+    np.testing.assert_allclose(line.x, [0.1, 0.2, 0.3, 0.4, 0.5])
+    np.testing.assert_allclose(line.y, [0.0, 20.0, 40.0, 60.0, 80.0])
+    limits = [ln for ln in occupancy.of(RefLine) if ln.dash == "dashed"]
+    assert limits and limits[0].value == pytest.approx(80.0)
+    assert occupancy.y.label == "queueing delay (ms)"
+    assert occupancy.limits("y")[0] == 0.0
+    cross = throughput.of(Line)[0]
+    np.testing.assert_allclose(cross.y[-5:], 10.0)
+    assert cross.step == "pre"
+    assert [ln.value for ln in throughput.of(RefLine)] == [pytest.approx(10.0)]  # the link rate
+    title = throughput.title
     assert "uplink 4" in title and "downlink 4" in title  # cross and bulk packets dropped
 
 
@@ -476,19 +500,21 @@ def test_queue_figure_draws_the_ef_backlog_where_classes_are_served_apart() -> N
     for scheduling in ("strict", "fifo"):
         events = _queue_events(10e6, scheduling)
         fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
-        drawn[scheduling] = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "-."]
+        drawn[scheduling] = [ln for ln in fig.panels[0].of(Line) if ln.dash == "dashdot"]
+        labels = [entry.label for entry in fig.entries()]
+        assert ("EF backlog" in labels) == (scheduling == "strict")
     assert len(drawn["strict"]) == 2 and not drawn["fifo"]
-    np.testing.assert_allclose(drawn["strict"][0].get_ydata(), [0.0, 0.8, 1.6, 2.4, 3.2])
+    np.testing.assert_allclose(drawn["strict"][0].y, [0.0, 0.8, 1.6, 2.4, 3.2])
 
 
 def test_queue_figure_draws_kilobytes_on_a_trace_driven_link() -> None:
     """Without a constant rate the backlog is drawn in kB, one row per queued segment."""
     events = _queue_events(None)
     fig = queues.queue_figure(queues.queue_samples(events), queues.queue_stats(events))
-    occupancy = fig.axes[0]
-    assert len(fig.axes) == 2
-    assert occupancy.get_ylabel() == "backlog (KB)"
-    np.testing.assert_allclose(occupancy.get_lines()[0].get_ydata(), [0, 25, 50, 75, 100])
+    occupancy = fig.panels[0]
+    assert len(fig.panels) == 2
+    assert occupancy.y.label == "backlog (KB)"
+    np.testing.assert_allclose(occupancy.of(Line)[0].y, [0, 25, 50, 75, 100])
 
 
 def test_queue_samples_are_drawn_not_listed(small_run: dict[str, Any]) -> None:
