@@ -1,8 +1,5 @@
 """voipbed: how a mobile-VoIP design choice will sound on a real mobile network."""
 
-from importlib.metadata import PackageNotFoundError, version
+from voipbed._version import __version__
 
-try:
-    __version__ = version("voipbed")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+__all__ = ["__version__"]
