@@ -41,10 +41,12 @@ __all__ = [
     "STATS",
     "Expectation",
     "Measured",
+    "Metric",
     "Outcome",
     "check_summary",
     "measure",
     "parse_expectation",
+    "parse_metric",
 ]
 
 FLOW_METRICS = METRIC_COLUMNS
@@ -67,25 +69,19 @@ _LINE = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 
 @dataclass(frozen=True)
-class Expectation:
-    """One threshold: ``metric`` compared by ``op`` with ``threshold`` (in the metric's unit)."""
+class Metric:
+    """A figure of a run's summary, named as in ``expect:`` (``downlink.mos.p5``)."""
 
-    text: str
-    """As written in the scenario."""
-    metric: str
-    op: str
-    threshold: float
+    name: str
+    """As written."""
     direction: str | None
     family: str
     """``flow`` (a per-flow metric and a statistic), ``loss_at`` or ``loss_by``."""
-    name: str
+    base: str
     """The per-flow metric, the segment or the reason."""
     stat: str | None
     unit: str
     """What the metric's values are in: ``s``, ``%``, ``J`` or empty."""
-
-    def holds(self, value: float) -> bool:
-        return _OPERATORS[self.op](value, self.threshold)
 
     def shown(self, value: float) -> str:
         """``value`` in the metric's unit, as a person reads it."""
@@ -94,6 +90,40 @@ class Expectation:
         if self.unit == "%":
             return f"{value:.4g} %"
         return f"{value:.4g}" + (f" {self.unit}" if self.unit else "")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One threshold: ``metric`` compared by ``op`` with ``threshold`` (in the metric's unit)."""
+
+    text: str
+    """As written in the scenario."""
+    metric: Metric
+    op: str
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        return _OPERATORS[self.op](value, self.threshold)
+
+
+def parse_metric(name: str, segments: Sequence[str] | None = None) -> Metric:
+    """Read a metric name; ``ValueError`` says what is wrong and what is allowed.
+
+    With ``segments`` (the path's segment names), ``loss_at.NAME`` must name one of them.
+    """
+    parts = name.split(".")
+    direction = parts.pop(0) if parts[0] in DIRECTIONS else None
+    if len(parts) != 2:
+        raise ValueError(f"{name!r}: {_METRIC_FORMS}")
+    head, tail = parts
+    if head in ("loss_at", "loss_by"):
+        _check_loss_name(name, head, tail, segments)
+        return Metric(name, direction, head, tail, None, "%")
+    if head not in FLOW_METRICS:
+        raise ValueError(f"{name!r}: unknown metric {head!r}{_suggest(head, FLOW_METRICS)}")
+    if tail not in STATS:
+        raise ValueError(f"{name!r}: unknown statistic {tail!r} (one of {', '.join(STATS)})")
+    return Metric(name, direction, "flow", head, tail, _unit_of(head))
 
 
 def parse_expectation(text: object, segments: Sequence[str] | None = None) -> Expectation:
@@ -108,23 +138,13 @@ def parse_expectation(text: object, segments: Sequence[str] | None = None) -> Ex
         raise ValueError(
             f"{shown(text)} is not METRIC OP VALUE (e.g. 'mos.p5 >= 3.6'; OP is <, <=, > or >=)"
         )
-    metric, op, value = match.groups()
-    parts = metric.split(".")
-    direction = parts.pop(0) if parts[0] in DIRECTIONS else None
-    if len(parts) != 2:
-        raise ValueError(f"{metric!r}: {_METRIC_FORMS}")
-    head, tail = parts
-    if head in ("loss_at", "loss_by"):
-        _check_loss_name(metric, head, tail, segments)
-        threshold = _percent_threshold(value, metric, bare_allowed=False)
-        return Expectation(text, metric, op, threshold, direction, head, tail, None, "%")
-    if head not in FLOW_METRICS:
-        raise ValueError(f"{metric!r}: unknown metric {head!r}{_suggest(head, FLOW_METRICS)}")
-    if tail not in STATS:
-        raise ValueError(f"{metric!r}: unknown statistic {tail!r} (one of {', '.join(STATS)})")
-    unit = _unit_of(head)
-    threshold = _threshold(value, metric, unit)
-    return Expectation(text, metric, op, threshold, direction, "flow", head, tail, unit)
+    name, op, value = match.groups()
+    metric = parse_metric(name, segments)
+    if metric.family == "flow":
+        threshold = _threshold(value, name, metric.unit)
+    else:
+        threshold = _percent_threshold(value, name, bare_allowed=False)
+    return Expectation(text, metric, op, threshold)
 
 
 _METRIC_FORMS = (
@@ -226,52 +246,53 @@ class Outcome:
     @property
     def measured_text(self) -> str:
         value = self.measured.value
-        return self.expectation.shown(value) if value is not None else "no value"
+        return self.expectation.metric.shown(value) if value is not None else "no value"
 
     def message(self, where: str = "") -> str:
         """What failed, naming the metric, value, threshold and ``where`` (the point)."""
         exp = self.expectation
-        wanted = f"{exp.op} {exp.shown(exp.threshold)}"
+        metric = exp.metric
+        wanted = f"{exp.op} {metric.shown(exp.threshold)}"
         place = f" ({where})" if where else ""
         if self.measured.value is None:
-            return f"{exp.metric} has no value{place}: {self.measured.missing}; expected {wanted}"
+            return f"{metric.name} has no value{place}: {self.measured.missing}; expected {wanted}"
         verdict = "holds" if self.passed else "expected"
-        return f"{exp.metric} = {self.measured_text}{place}; {verdict} {wanted}"
+        return f"{metric.name} = {self.measured_text}{place}; {verdict} {wanted}"
 
 
-def measure(expectation: Expectation, summary: Mapping[str, Any]) -> Measured:
-    """The figure ``expectation`` names, from a run's ``summary.json``."""
-    if expectation.family == "flow":
-        return _flow_figure(expectation, summary)
-    return _loss_figure(expectation, summary)
+def measure(metric: Metric, summary: Mapping[str, Any]) -> Measured:
+    """The figure ``metric`` names, from a run's ``summary.json``."""
+    if metric.family == "flow":
+        return _flow_figure(metric, summary)
+    return _loss_figure(metric, summary)
 
 
-def _flow_figure(expectation: Expectation, summary: Mapping[str, Any]) -> Measured:
-    direction = expectation.direction
+def _flow_figure(metric: Metric, summary: Mapping[str, Any]) -> Measured:
+    direction = metric.direction
     if direction is None:
         table = summary.get("metrics", {})
     else:
         table = summary.get("by_direction", {}).get(direction)
         if table is None:
             return Measured(None, f"the run has no {direction} flows")
-    stats = table.get(expectation.name)
+    stats = table.get(metric.base)
     if stats is None:
-        return Measured(None, f"this run does not measure {expectation.name}")
-    value = stats.get(expectation.stat)
+        return Measured(None, f"this run does not measure {metric.base}")
+    value = stats.get(metric.stat)
     if value is None:
         flows = stats.get("n", 0)
-        return Measured(None, f"{expectation.stat} needs more flows than the {flows} with a value")
+        return Measured(None, f"{metric.stat} needs more flows than the {flows} with a value")
     return Measured(float(value))
 
 
-def _loss_figure(expectation: Expectation, summary: Mapping[str, Any]) -> Measured:
-    key = "segment" if expectation.family == "loss_at" else "reason"
+def _loss_figure(metric: Metric, summary: Mapping[str, Any]) -> Measured:
+    key = "segment" if metric.family == "loss_at" else "reason"
     records = summary.get("losses")
     if records is None:
         return Measured(None, "the summary has no loss breakdown")
-    direction = expectation.direction
+    direction = metric.direction
     mine = [r for r in records if direction is None or r["direction"] == direction]
-    lost = sum(int(r["packets"]) for r in mine if r[key] == expectation.name)
+    lost = sum(int(r["packets"]) for r in mine if r[key] == metric.base)
     if direction is not None:
         sent = _sent_in(summary, direction)
     else:
@@ -288,4 +309,4 @@ def _sent_in(summary: Mapping[str, Any], direction: str) -> int:
 
 def check_summary(expectations: Sequence[Expectation], summary: Mapping[str, Any]) -> list[Outcome]:
     """Every expectation against one run's summary, in the order written."""
-    return [Outcome(expectation, measure(expectation, summary)) for expectation in expectations]
+    return [Outcome(e, measure(e.metric, summary)) for e in expectations]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voipbed.expectations import Expectation, measure, parse_expectation
+from voipbed.expectations import Metric, measure, parse_metric
 
 __all__ = [
     "DEFAULT_FIGURES",
@@ -61,7 +61,7 @@ DEFAULT_FIGURES: dict[str, float] = {
 class FigureOutcome:
     """One recorded figure against the run."""
 
-    figure: Expectation
+    figure: Metric
     expected: float
     tolerance: float
     measured: float | None
@@ -69,7 +69,7 @@ class FigureOutcome:
     @property
     def text(self) -> str:
         shown = self.figure.shown
-        return f"{self.figure.metric} = {shown(self.expected)} ± {shown(self.tolerance)}"
+        return f"{self.figure.name} = {shown(self.expected)} ± {shown(self.tolerance)}"
 
     @property
     def passed(self) -> bool:
@@ -86,10 +86,10 @@ class FigureOutcome:
             f"recorded {self.figure.shown(self.expected)} ± {self.figure.shown(self.tolerance)}"
         )
         if self.measured is None:
-            return f"regression figure {self.figure.metric} has no value{place}; {wanted}"
+            return f"regression figure {self.figure.name} has no value{place}; {wanted}"
         moved = self.measured - self.expected
         return (
-            f"regression figure {self.figure.metric} = {self.measured_text}{place}; {wanted} "
+            f"regression figure {self.figure.name} = {self.measured_text}{place}; {wanted} "
             f"(moved by {moved:+.6g})"
         )
 
@@ -106,7 +106,7 @@ def read_expected(path: Path) -> dict[str, tuple[float, float]]:
         figures = data["figures"]
         result = {}
         for name, entry in figures.items():
-            parse_expectation(f"{name} >= 0")  # a figure is named as an expect: metric
+            parse_metric(str(name))  # a figure is named as an expect: metric
             value, tolerance = float(entry["value"]), float(entry["tolerance"])
             if not (math.isfinite(value) and math.isfinite(tolerance) and tolerance >= 0):
                 raise ValueError(f"{name}: value and tolerance must be finite, tolerance >= 0")
@@ -126,7 +126,7 @@ def compare_figures(
     """Every recorded figure against a run's summary, in the file's order."""
     outcomes = []
     for name, (value, tolerance) in expected.items():
-        figure = parse_expectation(f"{name} >= 0")
+        figure = parse_metric(name)
         outcomes.append(FigureOutcome(figure, value, tolerance, measure(figure, summary).value))
     return outcomes
 
@@ -143,7 +143,7 @@ def update_expected(path: Path, scenario: str, summary: Mapping[str, Any]) -> li
     moved = []
     for name in names:
         old, tolerance = recorded.get(name, (math.nan, DEFAULT_FIGURES.get(name, 0.0)))
-        figure = parse_expectation(f"{name} >= 0")
+        figure = parse_metric(name)
         value = measure(figure, summary).value
         if value is None:
             moved.append(f"{name}: no value in this run, left out")

@@ -46,7 +46,7 @@ SUMMARY: dict[str, Any] = {
 )
 def test_measures_each_family(text: str, value: float) -> None:
     """Each kind of metric is read from its place in the summary, in the metric's unit."""
-    measured = measure(parse_expectation(text, ["radio", "core"]), SUMMARY)
+    measured = measure(parse_expectation(text, ["radio", "core"]).metric, SUMMARY)
     assert measured.value == pytest.approx(value)
 
 
