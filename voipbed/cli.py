@@ -358,6 +358,41 @@ def _check_and_exit(
 
 
 @main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the comparison's folder.",
+)
+def compare(runs: tuple[Path, ...], out_dir: Path) -> None:
+    """Put two or more RUNS (run folders or sweep points) side by side.
+
+    Prints the headline figures of each run with its difference from the first,
+    and writes a report with overlaid delay CDFs, per-flow MOS and the lines of
+    the scenarios that differ; prints the report's path.
+    """
+    from voipbed.compare import CompareError, compare_lines, load_run, write_comparison
+
+    if len(runs) < 2:
+        _fail("voipbed: compare needs at least two run folders", EXIT_BAD_INPUT)
+    letters = [chr(ord("A") + k) if k < 26 else f"R{k + 1}" for k in range(len(runs))]
+    try:
+        loaded = [load_run(folder, letter) for folder, letter in zip(runs, letters, strict=True)]
+    except CompareError as error:
+        _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+    for line in compare_lines(loaded):
+        click.echo(line)
+    try:
+        report = write_comparison(loaded, out_dir)
+    except OSError as error:
+        _fail(f"voipbed: cannot write the comparison under {out_dir}: {error}", EXIT_FAILURE)
+    click.echo(str(report))
+
+
+@main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `run`.")
 def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
