@@ -129,16 +129,27 @@ class SampleGrid:
             if not _ascending(time_s):
                 order = np.argsort(time_s, kind="stable")
                 time_s, amount = time_s[order], amount[order]
-        count = np.searchsorted(time_s, self.times_s, side="right")
-        cumulative = np.concatenate(
-            [np.zeros(1, dtype=np.int64), np.cumsum(amount, dtype=np.int64)]
-        )
-        return count.astype(np.int64), cumulative[count]
+        count = np.searchsorted(time_s, self.times_s, side="right").astype(np.int64)
+        return count, _prefix_sums(amount, count)
 
     def empty_occupancy(self, classes: int) -> Occupancy:
         """Every sample zero: an idle queue."""
         zeros = np.zeros((self.count, classes), dtype=np.int64)
         return Occupancy(zeros, zeros.copy())
+
+
+def _prefix_sums(amount: IntArray, ends: IntArray) -> IntArray:
+    """``amount[:end].sum()`` for each of the non-decreasing ``ends``, summing each stretch
+    between two ends once (no running total over every element)."""
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1]])
+    stretch = np.zeros(ends.size, dtype=np.int64)
+    nonempty = ends > starts
+    if np.any(nonempty):
+        # Consecutive non-empty stretches abut, so each runs to the next one's start.
+        covered = amount[: int(ends[-1])].astype(np.int64, copy=False)
+        stretch[nonempty] = np.add.reduceat(covered, starts[nonempty])
+    sums: IntArray = np.cumsum(stretch)
+    return sums
 
 
 def _ascending(values: FloatArray) -> bool:

@@ -62,3 +62,18 @@ def test_an_empty_run_has_no_samples() -> None:
     assert SampleGrid.for_run(0.0).count == 0
     with pytest.raises(ValueError, match="period"):
         SampleGrid(0.0, 3)
+
+
+@given(
+    st.lists(st.floats(0.0, 3.0, allow_nan=False), max_size=60),
+    st.integers(0, 2**20),
+)
+def test_per_interval_sums_match_a_running_total(times: list[float], seed: int) -> None:
+    """Sums up to each instant equal those of a full running total, empty intervals included."""
+    grid = SampleGrid(period_s=0.25, count=10)
+    time_s = np.sort(np.asarray(times, dtype=np.float64))
+    amount = np.random.default_rng(seed).integers(0, 1500, time_s.size).astype(np.int64)
+    sums = grid.per_interval(time_s, amount)
+    upto = np.searchsorted(time_s, grid.times_s, side="right")
+    expected = np.concatenate([[0], np.cumsum(amount)])[upto]
+    np.testing.assert_array_equal(sums, np.diff(expected, prepend=0))
