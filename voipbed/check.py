@@ -114,12 +114,15 @@ def check_folder(folder: Path, expected: Path | None = None) -> CheckResult:
 def _check_sweep(folder: Path) -> CheckResult:
     name, expectations = _expectations(folder, required=True)
     state = _read_json(folder / SWEEP)
-    rows = state.get("points")
+    by_run = "runs" in state  # each point's run with each seed is checked
+    seeded = by_run and state.get("runs_total") != state.get("points_total")
+    rows = state.get("runs" if by_run else "points")
     if not isinstance(rows, list):
         raise CheckError(f"{folder / SWEEP}: no list of points")
     points = []
-    for row in sorted(rows, key=lambda row: int(row.get("point", 0))):
-        label = f"point {row.get('point')} ({row.get('label', '')})"
+    for row in sorted(rows, key=lambda row: (int(row.get("point", 0)), int(row.get("seed", 0)))):
+        seed = f" seed {row.get('seed')}" if seeded else ""
+        label = f"point {row.get('point')}{seed} ({row.get('label', '')})"
         run_dir = folder / str(row.get("run_dir", "")) if row.get("run_dir") else None
         if row.get("status") != "ok" or run_dir is None:
             error = str(row.get("error") or "the point did not run")
@@ -128,9 +131,10 @@ def _check_sweep(folder: Path) -> CheckResult:
         _, mine = _expectations(run_dir, required=True)  # a sweep may vary them too
         summary = _read_json(run_dir / SUMMARY)
         points.append(PointCheck(label, run_dir, tuple(check_summary(mine, summary))))
-    missing = int(state.get("points_total", len(rows))) - len(rows)
+    missing = int(state.get("runs_total" if by_run else "points_total", len(rows))) - len(rows)
     if missing > 0:
-        error = f"{missing} of the sweep's points never finished (the sweep was interrupted)"
+        what = "runs" if by_run else "points"
+        error = f"{missing} of the sweep's {what} never finished (the sweep was interrupted)"
         points.append(PointCheck("unfinished points", None, _unmeasured(expectations), error))
     return CheckResult(name, folder, tuple(points))
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from voipbed.scenario import Scenario
+    from voipbed.sweep import SweepProgress
 
 __all__ = ["entry", "main"]
 
@@ -110,6 +112,18 @@ def main(verbose: bool) -> None:
     help="Processes that run a sweep's points at once  [default: the number of cores]",
 )
 @click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run a sweep's points on the Dask cluster of this scheduler (tcp://HOST:PORT).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="SWEEP_DIR",
+    help="Carry on this sweep folder's sweep  [default: the newest of the same scenario in --out]",
+)
+@click.option(
     "--check",
     "check_after",
     is_flag=True,
@@ -127,14 +141,18 @@ def run(
     out_dir: Path,
     engine: str,
     workers: int | None,
+    scheduler: str | None,
+    resume_dir: Path | None,
     check_after: bool,
     junit: Path | None,
 ) -> None:
     """Run SCENARIO_FILE in the simulator; print the path of its report.
 
-    A scenario with a ``sweep`` runs once per point and writes a report that
-    ranks the points. With --check, the run (or every point) is then checked
-    against the scenario's ``expect:`` thresholds: exit 1 if one fails.
+    A scenario with a ``sweep`` (or ``seeds``) runs once per point and seed
+    and writes a report that ranks the points; run again with the same --out,
+    it computes only what is not recorded yet. With --check, the run (or every
+    point) is then checked against the scenario's ``expect:`` thresholds: exit
+    1 if one fails.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -151,13 +169,17 @@ def run(
         _check_emulation(scenario)
     if check_after and not scenario.expect:
         _fail(f"voipbed: {scenario_file} has no expect: thresholds to --check", EXIT_BAD_INPUT)
-    if scenario.sweep is not None:
+    if scenario.sweep is not None or scenario.seeds is not None:
+        where = _SweepWhere(out_dir, workers, scheduler, resume_dir)
         sweep_dir = _run_sweep(
-            scenario, scenario_file, overrides, seed, out_dir, workers, console, check_after
+            scenario, scenario_file, overrides, seed, where, console, check_after
         )
         if check_after:
             _check_and_exit([(sweep_dir, None, "")], junit)
         return
+    if scheduler is not None or resume_dir is not None:
+        option = "--scheduler" if scheduler is not None else "--resume"
+        _fail(f"voipbed: {option} is for sweeps; {scenario_file} has no sweep:", EXIT_BAD_INPUT)
     calls = scenario.calls
     packets = 2 * calls.count * scenario.duration_s / calls.ptime_s
     show = console.is_terminal and (engine == "emulation" or packets > _PROGRESS_PACKETS)
@@ -200,7 +222,7 @@ def _check_emulation(scenario: Scenario) -> None:
     """Refuse, before anything is built, what the emulation cannot run here or at all."""
     from voipbed.emulation.engine import missing_prerequisites, unsupported
 
-    if scenario.sweep is not None:
+    if scenario.sweep is not None or scenario.seeds is not None:
         _fail("voipbed: sweeps run in the simulator only (--engine sim)", EXIT_BAD_INPUT)
     problems = unsupported(scenario)
     if problems:
@@ -211,70 +233,121 @@ def _check_emulation(scenario: Scenario) -> None:
         _fail(f"voipbed: cannot emulate on this machine: {'; '.join(missing)}", EXIT_FAILURE)
 
 
+@dataclass(frozen=True)
+class _SweepWhere:
+    """Where a sweep is written and computed: --out, --workers, --scheduler, --resume."""
+
+    out_dir: Path
+    workers: int | None
+    scheduler: str | None
+    resume_dir: Path | None
+
+
 def _run_sweep(
     base: Scenario,
     scenario_file: Path,
     overrides: tuple[str, ...],
     seed: int | None,
-    out_dir: Path,
-    workers: int | None,
+    where: _SweepWhere,
     console: Console,
     checked: bool,
 ) -> Path:
-    """Run a sweep's points; return its folder.
+    """Run (or resume) a sweep's points; return its folder.
 
-    A point that failed makes the command exit 1, here or, when the sweep is
+    A run that failed makes the command exit 1, here or, when the sweep is
     ``checked``, in the check (which reports it as an error).
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from voipbed.loader import ScenarioError, load_sweep
     from voipbed.sim.unmodelled import ignored_keys, sweep_warnings
-    from voipbed.sweep import run_sweep
+    from voipbed.sweep import SchedulerAddressError, SweepAborted, SweepFolderError, run_sweep
+    from voipbed.sweep_axes import sweep_axes
 
+    if where.scheduler is not None and where.workers is not None:
+        _fail("voipbed: --workers is for local processes; not with --scheduler", EXIT_BAD_INPUT)
+    if seed is not None and isinstance(base.seeds, tuple):
+        _fail(
+            f"voipbed: --seed {seed}: {scenario_file} lists its seeds (seeds: {list(base.seeds)}); "
+            "set them with --set 'seeds=[...]'",
+            EXIT_BAD_INPUT,
+        )
     try:
         points = load_sweep(scenario_file, overrides, seed=seed)
     except ScenarioError as error:
         _fail(str(error), EXIT_BAD_INPUT)
+    total = sum(len(point.seeds) for point in points)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} points"),
+        TextColumn("{task.completed}/{task.total} runs, {task.fields[state]}"),
         TimeElapsedColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,
     ) as progress:
-        task = progress.add_task(f"{base.name}: sweep", total=len(points))
+        task = progress.add_task(f"{base.name}: sweep", total=total, state="starting")
+
+        def on_progress(state: SweepProgress) -> None:
+            progress.update(task, completed=state.done, state=_progress_text(state))
+
         try:
             result = run_sweep(
                 base,
                 points,
-                out_dir,
-                workers=workers,
-                on_point=lambda point, status: progress.advance(task),
+                where.out_dir,
+                workers=where.workers,
+                scheduler=where.scheduler,
+                resume=where.resume_dir or True,
+                on_progress=on_progress,
             )
+        except (SweepFolderError, SchedulerAddressError) as error:
+            _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+        except SweepAborted as error:
+            _fail(f"voipbed: {error}", EXIT_FAILURE)
+        except KeyboardInterrupt:
+            _fail("voipbed: interrupted; what was recorded is kept: run it again to resume", 130)
         except OSError as error:
-            _fail(f"voipbed: cannot write the sweep under {out_dir}: {error}", EXIT_FAILURE)
-    for warning in sweep_warnings(base, [point.scenario for point in points]):
+            _fail(f"voipbed: cannot write the sweep under {where.out_dir}: {error}", EXIT_FAILURE)
+    if result.computed < total:
+        click.echo(
+            f"{base.name}: {total - result.computed} of {total} runs were recorded already "
+            f"in {result.sweep_dir}",
+            err=True,
+        )
+    swept = [key for axis in sweep_axes(base.sweep) for key in axis.keys] if base.sweep else []
+    flat = base.model_copy(update={"sweep": dict.fromkeys(swept, ())})
+    for warning in sweep_warnings(flat, [point.scenario for point in points]):
         click.echo(f"voipbed: warning: {warning}", err=True)
     table = result.points
-    ranked = not ignored_keys(base.sweep or {})  # no "best" among points that are one run
-    if ranked and not table.empty and table.loc[0, "status"] == "ok":
+    ranked = not ignored_keys(swept)  # no "best" among points that are one run
+    if ranked and len(table) > 1 and table.loc[0, "status"] == "ok":
         best = table.loc[0]
         click.echo(
             f"{base.name}: best of {len(table)} points: #{best['point']} {best['label']} "
-            f"(mean MOS {best['mos_mean']:.2f})",
+            f"(mean MOS {best['mos_mean']:.2f}, rank {best['rank']})",
             err=True,
         )
     click.echo(str(result.report))
     if result.failed and not checked:
         _fail(
-            f"voipbed: {result.failed} of {len(table)} points failed (see sweep.json); "
+            f"voipbed: {result.failed} of {len(result.runs)} runs failed (see sweep.json); "
             f"the others' results are kept in {result.sweep_dir}",
             EXIT_FAILURE,
         )
     return result.sweep_dir
+
+
+def _progress_text(state: SweepProgress) -> str:
+    """``2 failed, 4 running, 3:12 left``."""
+    left = "time left unknown" if state.left_s is None else f"{_clock(state.left_s)} left"
+    return f"{state.failed} failed, {state.running} running, {left}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}" if hours else f"{minute}:{second:02d}"
 
 
 @main.command()

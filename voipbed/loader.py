@@ -27,6 +27,7 @@ from voipbed.keypath import KeyPath, format_key_path, parse_key_path
 from voipbed.scenario import Scenario, default_yaml_dict
 from voipbed.scenario_issues import ScenarioError, ScenarioIssue
 from voipbed.scenario_yaml import read_scenario_text, read_yaml_document, read_yaml_value
+from voipbed.sweep_axes import SweepAxis, run_seeds, sweep_axes
 from voipbed.units import shown
 
 __all__ = [
@@ -48,16 +49,31 @@ _OWN_ERROR_TYPES |= {"value_error"}
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One combination of a sweep: what it sets (keys as written) and the scenario it gives."""
+    """One combination of a sweep: what it sets (keys as written), the scenario it gives, and
+    the seeds it runs with."""
 
     index: int  # from 1, in the sweep's order
     settings: tuple[tuple[str, Any], ...]
     scenario: Scenario
+    seeds: tuple[int, ...] = ()
+    steps: tuple[tuple[str, str], ...] = ()
+    """Each axis's name and its value here: ``("calls.codec", "G722")``, or for a zipped
+    axis ``("zip", "calls.codec=G722, calls.ptime=20ms")``."""
 
     @property
     def label(self) -> str:
-        """``calls.codec=G722, jitter_buffer={kind: neteq}``."""
-        return ", ".join(f"{key}={compact_value(value)}" for key, value in self.settings)
+        """``calls.codec=G722, jitter_buffer={kind: neteq}``; ``as written`` without settings."""
+        if not self.settings:
+            return "as written"
+        return _settings_text(self.settings)
+
+    def with_seed(self, seed: int) -> Scenario:
+        """The point's scenario run with ``seed``."""
+        return self.scenario.model_copy(update={"seed": seed})
+
+
+def _settings_text(settings: Sequence[tuple[str, Any]]) -> str:
+    return ", ".join(f"{key}={compact_value(value)}" for key, value in settings)
 
 
 def compact_value(value: Any) -> str:
@@ -90,31 +106,39 @@ def load_sweep(
     seed: int | None = None,
     max_packets: int = MAX_PACKETS,
 ) -> list[SweepPoint]:
-    """The points of a scenario file's ``sweep`` (none without one), each validated.
+    """The points of a scenario file's ``sweep`` and ``seeds`` (none without either), each
+    validated.
 
     Each point is the file with one combination of the sweep's values set,
     then ``overrides``; an issue names the sweep value's line. The points are
-    the cross product in the order the sweep lists keys and values.
+    the cross product of the sweep's axes in the order written (a ``zip``
+    axis sets its keys together); ``seeds`` without a sweep is one point.
     """
     path = Path(file)
     source = str(path)
     document = read_yaml_document(read_scenario_text(path), source)
     base = _validate(document, source, overrides, seed, path.parent, (), max_packets)
-    if base.sweep is None:
+    if base.sweep is None and base.seeds is None:
         return []
     lines = document[1]
+    sweep = sweep_axes(base.sweep) if base.sweep is not None else []
     axes = [
         [
-            (key, parse_key_path(key), value, f"{path}:{lines.get(('sweep', key, i), 0)}")
-            for i, value in enumerate(values)
+            [
+                (key, parse_key_path(key), value, f"{path}:{lines.get(axis.value_path(key, i), 0)}")
+                for key, value in zip(axis.keys, values, strict=True)
+            ]
+            for i, values in enumerate(axis.steps)
         ]
-        for key, values in base.sweep.items()
+        for axis in sweep
     ]
     width = len(str(math.prod(len(axis) for axis in axes)))
     points: list[SweepPoint] = []
     issues: dict[str, ScenarioIssue] = {}
     for index, combination in enumerate(itertools.product(*axes), start=1):
-        assignments = [(key_path, value, origin) for _, key_path, value, origin in combination]
+        assignments = [
+            (key_path, value, origin) for step in combination for _, key_path, value, origin in step
+        ]
         name = f"{base.name[: 79 - width]}.{index:0{width}d}"
         assignments.append((("name",), name, str(path)))
         try:
@@ -124,11 +148,23 @@ def load_sweep(
         except ScenarioError as error:
             issues.update((str(issue), issue) for issue in error.issues)
             continue
-        settings = tuple((key, value) for key, _, value, _ in combination)
-        points.append(SweepPoint(index, settings, scenario))
+        settings = tuple((key, value) for step in combination for key, _, value, _ in step)
+        steps = tuple(
+            (axis.name, _step_text(axis, step))
+            for axis, step in zip(sweep, combination, strict=True)
+        )
+        seeds = run_seeds(scenario.seed, base.seeds)
+        points.append(SweepPoint(index, settings, scenario, seeds, steps))
     if issues:
         raise ScenarioError(list(issues.values()))
     return points
+
+
+def _step_text(axis: SweepAxis, step: Sequence[tuple[str, KeyPath, Any, str]]) -> str:
+    """A plain axis's value (``G722``), or a zipped axis's settings (``calls.codec=G722, ...``)."""
+    if axis.keys == (axis.name,):
+        return compact_value(step[0][2])
+    return _settings_text([(key, value) for key, _, value, _ in step])
 
 
 def parse_scenario(
@@ -145,7 +181,7 @@ def parse_scenario(
 
     Relative trace paths are read from ``base_dir`` (default: the working directory).
     ``assign`` sets values before the overrides, each (key path, value, origin),
-    and drops the ``sweep``: that is how a sweep's point is made. A scenario beyond
+    and drops the ``sweep`` and ``seeds``: that is how a sweep's point is made. A scenario beyond
     the limits of ``voipbed.budget`` (``max_packets`` among them) is refused.
     """
     document = read_yaml_document(text, source)
@@ -168,6 +204,7 @@ def _validate(
     issues: list[ScenarioIssue] = []
     if assign:
         data.pop("sweep", None)
+        data.pop("seeds", None)
     for key_path, value, origin in assign:
         try:
             _set(data, key_path, copy.deepcopy(value))

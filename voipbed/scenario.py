@@ -21,6 +21,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -28,7 +29,6 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from voipbed.expectations import parse_expectation
-from voipbed.keypath import parse_key_path
 from voipbed.models import jitter_buffer as jb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import CODECS, Bandwidth
@@ -50,6 +50,7 @@ from voipbed.scenario_path import (
 )
 from voipbed.scenario_radio import Radio
 from voipbed.schema_types import Duration, Ratio, Section, ShortForm
+from voipbed.sweep_axes import SweepShapeError, sweep_axes, sweep_size
 
 __all__ = [
     "AdaptiveJitterBuffer",
@@ -421,6 +422,50 @@ class EModelSettings(Section):
     )
 
 
+_SWEEP_LISTS: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {"type": "array", "minItems": 1},
+}
+_SWEEP_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "minProperties": 1,
+            "properties": {
+                "zip": {
+                    "description": (
+                        "Keys whose lists of one length vary together (one axis), or a list "
+                        "of such mappings (one axis each)."
+                    ),
+                    "anyOf": [
+                        _SWEEP_LISTS,
+                        {"type": "array", "minItems": 1, "items": _SWEEP_LISTS},
+                    ],
+                }
+            },
+            "additionalProperties": {"type": "array", "minItems": 1},
+        },
+        {"type": "null"},
+    ]
+}
+
+
+def _seed_count(seeds: Any) -> int:
+    """How many seeds ``seeds`` gives (a count, or a list of distinct seeds >= 0)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= MAX_SWEEP_POINTS:
+            raise PydanticCustomError("sweep", f"a count of seeds is from 1 to {MAX_SWEEP_POINTS}")
+        return seeds
+    if not isinstance(seeds, list | tuple) or not seeds:
+        raise PydanticCustomError("sweep", "a count of seeds, or a list of seeds (integers >= 0)")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise PydanticCustomError("sweep", "each seed is an integer >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise PydanticCustomError("sweep", "each seed is listed once")
+    return len(seeds)
+
+
 class Scenario(Section):
     """A whole run: the calls, the path they cross, and how the receiver plays them out."""
 
@@ -479,40 +524,65 @@ class Scenario(Section):
     signalling: Signalling = Field(
         Signalling(), description="SIP between handsets and the SIP core (the emulation only)."
     )
-    sweep: dict[str, tuple[Any, ...]] | None = Field(
+    sweep: Annotated[dict[str, Any] | None, WithJsonSchema(_SWEEP_SCHEMA)] = Field(
         None,
         description=(
             "Run the scenario once per combination of these values: key paths as for --set "
             "(calls.codec, jitter_buffer, path[0].loss) to lists of values; the points are "
-            "their cross product, compared in one report."
+            "their cross product, compared in one report. zip: maps keys to lists of one "
+            "length that vary together (one axis), or is a list of such mappings."
         ),
     )
 
     @field_validator("sweep")
     @classmethod
-    def _sweep_well_formed(
-        cls, sweep: dict[str, tuple[Any, ...]] | None
-    ) -> dict[str, tuple[Any, ...]] | None:
+    def _sweep_well_formed(cls, sweep: dict[str, Any] | None) -> dict[str, Any] | None:
         if sweep is None:
             return None
-        if not sweep:
-            raise PydanticCustomError("sweep", "a sweep needs at least one key to vary")
-        points = 1
-        for key, values in sweep.items():
-            try:
-                first = parse_key_path(key)[0]
-            except ValueError as error:
-                raise PydanticCustomError("sweep", str(error)) from None
-            if first in ("name", "sweep"):
-                raise PydanticCustomError("sweep", f"{key!r} cannot be swept")
-            if not values:
-                raise PydanticCustomError("sweep", f"{key!r} needs at least one value")
-            points *= len(values)
+        try:
+            points = sweep_size(sweep)
+        except SweepShapeError as error:
+            problem = PydanticCustomError("sweep", "{message}", {"message": str(error)})
+            details = InitErrorDetails(type=problem, loc=error.loc, input=sweep)
+            raise ValidationError.from_exception_data(cls.__name__, [details]) from None
         if points > MAX_SWEEP_POINTS:
             raise PydanticCustomError(
                 "sweep", f"{points} points is more than {MAX_SWEEP_POINTS}; split the sweep"
             )
         return sweep
+
+    seeds: StrictInt | tuple[StrictInt, ...] | None = Field(
+        None,
+        description=(
+            "Run the scenario (each point of a sweep) once per seed: a count N >= 1 (seed, "
+            "seed+1, ..., seed+N-1) or a list of distinct seeds; the sweep report gives each "
+            "figure's mean over the seeds and its 95% confidence interval."
+        ),
+    )
+
+    @field_validator("seeds", mode="wrap")
+    @classmethod
+    def _seeds_well_formed(
+        cls, seeds: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """One message for what is wrong with ``seeds`` (not one per member of its union)."""
+        if seeds is None:
+            return None
+        count = _seed_count(seeds)
+        sweep = info.data.get("sweep")
+        swept = [key for axis in sweep_axes(sweep) for key in axis.keys] if sweep else []
+        if "seed" in swept and not isinstance(seeds, int):
+            raise PydanticCustomError(
+                "sweep", "seeds lists every point's seeds: sweep seed or list seeds, not both"
+            )
+        points = sweep_size(sweep) if sweep else 1
+        if points * count > MAX_SWEEP_POINTS:
+            raise PydanticCustomError(
+                "sweep",
+                f"{points * count} runs ({points} points x {count} seeds) is more than "
+                f"{MAX_SWEEP_POINTS}; split the sweep",
+            )
+        return handler(seeds)
 
     expect: tuple[str, ...] = Field(
         (),

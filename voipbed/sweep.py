@@ -1,19 +1,21 @@
-"""A sweep: every point of a scenario's ``sweep`` run on its own, then compared in one folder.
+"""A sweep: every point of a scenario's ``sweep``, once per seed, compared in one folder.
 
-``runs/<name>-<UTC>-<hash>/`` holds the resolved scenario (with its sweep),
-``points/`` (one ordinary run folder per point), ``points.parquet`` and
-``sweep.json`` (one row per point: what it set, where it ran, its headline
-figures, or why it failed) and ``report.html``, which ranks the points.
-Points run in local worker processes; the table is rewritten as each point
-finishes, so an interrupted or partly failed sweep keeps what it finished.
+Each run (a point with one seed) is computed by ``voipbed.sweep_exec``, in
+local processes or on a Dask cluster, and recorded in the sweep folder as it
+finishes (``voipbed.sweep_store``); ``sweep.json``, ``points.parquet`` (one
+row per point, figures over seeds: ``voipbed.sweep_table``) and
+``runs.parquet`` (one row per run) are rewritten from the records after each
+one. A sweep resumed in its folder computes only the runs without a record.
 """
 
 from __future__ import annotations
 
-import json
+import io
+import logging
 import os
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,99 +25,72 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from voipbed.loader import SweepPoint, compact_value
+from voipbed.loader import SweepPoint
 from voipbed.reports.sweep import write_sweep_report
-from voipbed.rundir import create_run_dir
-from voipbed.runner import RunFailed, run_scenario
 from voipbed.scenario import Scenario
-
-__all__ = ["POINT_COLUMNS", "SweepResult", "point_row", "rank_points", "run_sweep"]
-
-# The figures each point contributes to the comparison, from its summary.json.
-POINT_COLUMNS = (
-    "mos_mean",
-    "mos_p5",
-    "r_mean",
-    "ppl_mean_percent",
-    "late_percent",
-    "ta_mean_ms",
-    "delay_p95_ms",
+from voipbed.sweep_axes import sweep_axes
+from voipbed.sweep_exec import (
+    CONNECT_TIMEOUT_S,
+    DaskCluster,
+    Executor,
+    LocalProcesses,
+    RunOutcome,
+    RunTask,
+    SchedulerAddressError,
+    SweepAborted,
+    run_name,
 )
+from voipbed.sweep_store import POINTS, SweepFolderError, SweepStore
+from voipbed.sweep_table import FIGURES, point_rows, rank_points, run_row
+
+__all__ = [
+    "FIGURES",
+    "SchedulerAddressError",
+    "SweepAborted",
+    "SweepFolderError",
+    "SweepProgress",
+    "SweepResult",
+    "rank_points",
+    "run_sweep",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Where the sweep is, its table (ranked, best first) and its report."""
+    """Where the sweep is, its tables (points ranked best first; runs) and its report."""
 
     sweep_dir: Path
     points: pd.DataFrame
+    runs: pd.DataFrame
     report: Path
+    computed: int
+    """Runs computed by this call (the others were recorded before: a resumed sweep)."""
 
     @property
     def failed(self) -> int:
-        return int((self.points["status"] != "ok").sum())
+        """Runs that failed."""
+        return int((self.runs["status"] != "ok").sum()) if not self.runs.empty else 0
 
 
-def _stat(summary: dict[str, Any], key: str, stat: str, scale: float = 1.0) -> float:
-    value = summary.get("metrics", {}).get(key, {}).get(stat)
-    return float("nan") if value is None else float(value) * scale
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a sweep stands: runs recorded (failed among them), running, and in all."""
+
+    done: int
+    failed: int
+    running: int
+    total: int
+    left_s: float | None
+    """Time left, from the pace of the runs finished by this call (None before the first)."""
 
 
-def point_row(
-    point: SweepPoint, run_dir: str, summary: dict[str, Any] | None, error: str
-) -> dict[str, Any]:
-    """One row of the sweep table: the point's settings and headline figures (NaN if failed)."""
-    row: dict[str, Any] = {"point": point.index, "label": point.label}
-    row.update({key: compact_value(value) for key, value in point.settings})
-    row.update({"status": "ok" if summary is not None else "failed", "run_dir": run_dir})
-    summary = summary or {}
-    totals = summary.get("totals", {})
-    sent = totals.get("sent", 0)
-    row.update(
-        {
-            "mos_mean": _stat(summary, "mos", "mean"),
-            "mos_p5": _stat(summary, "mos", "p5"),
-            "r_mean": _stat(summary, "r_factor", "mean"),
-            "ppl_mean_percent": _stat(summary, "ppl_percent", "mean"),
-            "late_percent": 100.0 * totals["late_discarded"] / sent if sent else float("nan"),
-            "ta_mean_ms": _stat(summary, "ta_s", "mean", 1000.0),
-            "delay_p95_ms": _stat(summary, "delay_p95_s", "mean", 1000.0),
-            "error": error,
-        }
-    )
-    return row
-
-
-def rank_points(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """The table, best first: highest mean MOS, then highest p5 MOS; failed points last."""
-    table = pd.DataFrame(list(rows))
-    if table.empty:
-        return table
-    table = table.sort_values(
-        ["mos_mean", "mos_p5", "point"], ascending=[False, False, True], na_position="last"
-    )
-    table.insert(0, "rank", range(1, len(table) + 1))
-    return table.reset_index(drop=True)
-
-
-def _run_point(scenario: Scenario, points_dir: Path) -> tuple[str, dict[str, Any] | None, str]:
-    """In a worker: run one point; its folder, its summary (None if it failed) and the error."""
-    try:
-        result = run_scenario(scenario, points_dir)
-    except RunFailed as error:  # said as text: RunFailed does not cross processes as itself
-        return f"points/{error.run_dir.name}", None, str(error)
-    return f"points/{result.run_dir.name}", result.summary, ""
-
-
-def _record(sweep_dir: Path, rows: list[dict[str, Any]], total: int) -> pd.DataFrame:
-    table = rank_points(rows)
-    if not table.empty:
-        points = pa.Table.from_pandas(table, preserve_index=False)
-        pq.write_table(points, sweep_dir / "points.parquet")
-    records = json.loads(table.to_json(orient="records")) if not table.empty else []
-    state = {"points_total": total, "points_done": len(rows), "points": records}
-    (sweep_dir / "sweep.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    return table
+def time_left(elapsed_s: float, computed: int, remaining: int) -> float | None:
+    """Seconds left at the pace so far: ``computed`` runs took ``elapsed_s``."""
+    if remaining == 0:
+        return 0.0
+    return elapsed_s / computed * remaining if computed else None
 
 
 def run_sweep(
@@ -124,35 +99,165 @@ def run_sweep(
     out_dir: Path,
     *,
     workers: int | None = None,
-    on_point: Callable[[SweepPoint, str], None] | None = None,
+    scheduler: str | None = None,
+    resume: bool | Path = False,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    on_progress: Callable[[SweepProgress], None] | None = None,
 ) -> SweepResult:
-    """Run every point (in up to ``workers`` processes) and compare them in a new folder.
+    """Run every point with each of its seeds and compare them in a sweep folder.
 
-    A point that fails is recorded with its error and the others go on;
-    ``on_point(point, status)`` is called as each finishes.
+    ``resume``: False makes a new folder under ``out_dir``; True carries on in
+    the newest folder of the same resolved scenario there (or makes one);
+    a path carries on in that folder (``SweepFolderError`` if it holds
+    another scenario). Only runs without a record are computed, in up to
+    ``workers`` local processes or, with ``scheduler`` (a Dask scheduler's
+    address), on its cluster. A run that fails is recorded with its error and
+    the others go on; ``SweepAborted`` if the sweep cannot go on.
     """
-    sweep_dir = create_run_dir(out_dir, base)
-    resolved = yaml.safe_dump(base.to_yaml_dict(), sort_keys=False, allow_unicode=True)
-    (sweep_dir / "scenario.yaml").write_text(resolved, encoding="utf-8")
-    points_dir = sweep_dir / "points"
-    points_dir.mkdir()
-    workers = max(1, min(workers or os.cpu_count() or 1, len(points)))
-    rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: dict[Future[tuple[str, dict[str, Any] | None, str]], SweepPoint] = {
-            pool.submit(_run_point, point.scenario, points_dir): point for point in points
-        }
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                point = pending.pop(future)
-                try:
-                    rows.append(point_row(point, *future.result()))
-                except Exception as error:  # a worker that died still leaves the others' rows
-                    rows.append(point_row(point, "", None, f"{type(error).__name__}: {error}"))
-                _record(sweep_dir, rows, len(points))
-                if on_point is not None:
-                    on_point(point, rows[-1]["status"])
-    table = _record(sweep_dir, rows, len(points))
-    report = write_sweep_report(sweep_dir, base=base, scenario_yaml=resolved, points=table)
-    return SweepResult(sweep_dir, table, report)
+    started = time.perf_counter()
+    with _executor(workers, scheduler, connect_timeout_s) as executor:
+        store = _open(base, out_dir, resume)
+        return _run(store, base, points, executor, started, on_progress)
+
+
+def _run(
+    store: SweepStore,
+    base: Scenario,
+    points: Sequence[SweepPoint],
+    executor: Executor,
+    started: float,
+    on_progress: Callable[[SweepProgress], None] | None,
+) -> SweepResult:
+    """Compute the runs of ``points`` that ``store`` has no record of, recording each."""
+    by_index = {point.index: point for point in points}
+    with store.locked():
+        for name in store.clear_leftovers():
+            log.info("removed the unfinished run %s of an earlier sweep", name)
+        records = store.records()
+        tasks = [
+            RunTask(point.index, seed, point.with_seed(seed))
+            for point in points
+            for seed in point.seeds
+            if run_name(point.index, seed) not in records
+        ]
+        total = sum(len(point.seeds) for point in points)
+        state = _Tracker(total, records, on_progress)
+        _write_tables(store, points, records)
+        if tasks:
+            state.capacity = executor.capacity
+            state.pending = len(tasks)
+            state.report()
+            for task, outcome in executor.run(tasks):
+                state.pending -= 1
+                if outcome.interrupted:
+                    continue
+                _record(store, by_index[task.point], task, outcome, records)
+                _write_tables(store, points, records)
+                state.finished(outcome, time.perf_counter() - started)
+        store.remove_staging()
+        points_table, runs_table = _write_tables(store, points, records)
+        resolved = yaml.safe_dump(base.to_yaml_dict(), sort_keys=False, allow_unicode=True)
+        report = write_sweep_report(
+            store.path, base=_report_base(base), scenario_yaml=resolved, points=points_table
+        )
+    return SweepResult(store.path, points_table, runs_table, report, len(tasks))
+
+
+def _open(base: Scenario, out_dir: Path, resume: bool | Path) -> SweepStore:
+    if isinstance(resume, Path):
+        return SweepStore.open(resume, base)
+    found = SweepStore.find(out_dir, base) if resume else None
+    return found if found is not None else SweepStore.create(out_dir, base)
+
+
+def _executor(workers: int | None, scheduler: str | None, connect_timeout_s: float) -> Executor:
+    if scheduler is not None:
+        return DaskCluster(scheduler, connect_timeout_s)
+    return LocalProcesses(workers or os.cpu_count() or 1)
+
+
+def _record(
+    store: SweepStore,
+    point: SweepPoint,
+    task: RunTask,
+    outcome: RunOutcome,
+    records: dict[str, dict[str, Any]],
+) -> None:
+    row = run_row(point, task.seed, f"{POINTS}/{task.name}", outcome.summary, outcome.error)
+    row.update(simulate_s=outcome.simulate_s, run_s=outcome.run_s, host=outcome.host)
+    if store.commit(task.name, outcome.files, row):
+        records[task.name] = row
+
+
+class _Tracker:
+    """Counts for the progress callback."""
+
+    def __init__(
+        self,
+        total: int,
+        records: dict[str, dict[str, Any]],
+        on_progress: Callable[[SweepProgress], None] | None,
+    ) -> None:
+        self.total = total
+        self.done = len(records)
+        self.failed = sum(record["status"] != "ok" for record in records.values())
+        self.computed = 0
+        self.pending = 0
+        self.capacity = 1
+        self.left_s: float | None = None
+        self.on_progress = on_progress
+
+    def finished(self, outcome: RunOutcome, elapsed_s: float) -> None:
+        self.done += 1
+        self.computed += 1
+        self.failed += outcome.summary is None
+        self.left_s = time_left(elapsed_s, self.computed, self.total - self.done)
+        self.report()
+
+    def report(self) -> None:
+        if self.on_progress is not None:
+            running = min(self.pending, self.capacity)
+            self.on_progress(
+                SweepProgress(self.done, self.failed, running, self.total, self.left_s)
+            )
+
+
+def _write_tables(
+    store: SweepStore, points: Sequence[SweepPoint], records: dict[str, dict[str, Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rewrite sweep.json, points.parquet and runs.parquet from the records."""
+    names = [run_name(point.index, seed) for point in points for seed in point.seeds]
+    order = {name: position for position, name in enumerate(names)}
+    runs = [records[name] for name in sorted(records, key=lambda name: order.get(name, 1 << 30))]
+    points_table = rank_points(point_rows(points, runs))
+    runs_table = pd.DataFrame(runs)
+    recorded = Counter(int(run["point"]) for run in runs)
+    state = {
+        "points_total": len(points),
+        "points_done": sum(recorded[point.index] == len(point.seeds) for point in points),
+        "runs_total": sum(len(point.seeds) for point in points),
+        "runs_done": len(runs),
+        "points": _records(points_table),
+        "runs": _records(runs_table),
+    }
+    tables = {}
+    for name, table in (("points.parquet", points_table), ("runs.parquet", runs_table)):
+        if not table.empty:
+            buffer = io.BytesIO()
+            pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer)
+            tables[name] = buffer.getvalue()
+    store.write_tables(state, tables)
+    return points_table, runs_table
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(key): value for key, value in row.items()} for row in table.to_dict("records")]
+
+
+def _report_base(base: Scenario) -> Scenario:
+    """``base`` with its sweep as the report reads it: one key per axis (a zipped axis is a
+    column of its own, ``zip`` or ``zip[1]``)."""
+    if base.sweep is None:
+        return base
+    axes = {axis.name: axis.steps for axis in sweep_axes(base.sweep)}
+    return base.model_copy(update={"sweep": axes})
