@@ -75,6 +75,7 @@ bench: setup sysdeps
 	$(BIN)/python bench/userspace_link.py
 	$(BIN)/python bench/sip_load.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/sweep.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

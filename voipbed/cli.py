@@ -24,6 +24,7 @@ from voipbed.engines import ENGINES, STAGES
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from voipbed.loader import SweepPoint
     from voipbed.scenario import Scenario
     from voipbed.sweep import SweepProgress
 
@@ -480,7 +481,7 @@ def validate(scenario_files: tuple[Path, ...], overrides: tuple[str, ...]) -> No
             bad += 1
             click.echo(str(error), err=True)
         else:
-            click.echo(f"{path}: ok" + (f" ({len(points)} sweep points)" if points else ""))
+            click.echo(f"{path}: ok" + (f" ({_runs_of(points)})" if points else ""))
     if bad:
         sys.exit(EXIT_BAD_INPUT)
 
@@ -513,6 +514,16 @@ def schema() -> None:
     from voipbed.schema_doc import scenario_schema
 
     click.echo(json.dumps(scenario_schema(), indent=2))
+
+
+def _runs_of(points: list[SweepPoint]) -> str:
+    """``3 sweep points`` or ``3 sweep points x 5 seeds = 15 runs``."""
+    count = len(points)
+    text = f"{count} sweep point" + ("s" if count != 1 else "")
+    seeds = len(points[0].seeds) if points else 0
+    if seeds > 1:
+        text += f" x {seeds} seeds = {sum(len(point.seeds) for point in points)} runs"
+    return text
 
 
 def _load(path: Path, overrides: tuple[str, ...], seed: int | None) -> Scenario:
