@@ -1,50 +1,51 @@
-"""The report of a sweep: its points ranked by MOS, with links to each point's own report.
+"""The report of a sweep: headline, the points ranked, each point's verdict, and figures.
 
-With two swept keys the MOS is also drawn as a grid (rows the first key's
-values, columns the second's), which is how "which codec with which jitter
-buffer?" reads best; otherwise as bars, one per point.
+The points table (``points.parquet``) is ranked already: its ``rank`` strings
+(``1``, ``2=`` for ties) are shown as they are. Each point links to its own
+report. The figures (``reports.sweep_figures``) show how the headline
+figures move along each axis, MOS over the first two axes as a heatmap, and
+every point's MOS as bars. When narrowband and wideband codecs are ranked
+together, a band column and a note say that their MOS do not compare.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from voipbed.scenario import Scenario
+from voipbed.sweep_axes import run_seeds, sweep_axes, sweep_size
 
-from .chart import Axis, Bars, Cells, Chart, ColorScale, Markers, Panel, Text, array, categories
 from .html import REPORT_NAME, Plot, environment, make_plot
+from .sweep_figures import AxisView, axis_views, metric_figure, point_place, records
+from .sweep_mos import mos_bars, mos_heatmap
+from .sweep_points import PointNotes, expect_text, point_notes
 from .tables import Cell, HeadlineItem, Table, fmt_number, mos_class
 
-__all__ = ["mos_bars", "mos_grid", "sweep_headline", "sweep_table", "write_sweep_report"]
+__all__ = [
+    "BAND_WARNING",
+    "mixed_bands",
+    "sweep_headline",
+    "sweep_plots",
+    "sweep_table",
+    "verdict_table",
+    "write_sweep_report",
+]
 
 TEMPLATE = "sweep.html.j2"
+MAX_TIES_NAMED = 4
+"""Tied points the headline names; more are counted."""
 
-MOS_COLORS = ColorScale(
-    "mean MOS (E-model)",
-    1.0,
-    4.5,
-    # ColorBrewer's 11-class RdYlGn scheme: red for low, yellow in the middle, green for high.
-    (
-        "#a50026",
-        "#d73027",
-        "#f46d43",
-        "#fdae61",
-        "#fee08b",
-        "#ffffbf",
-        "#d9ef8b",
-        "#a6d96a",
-        "#66bd63",
-        "#1a9850",
-        "#006837",
-    ),
+BAND_WARNING = (
+    "Narrowband and wideband codecs are ranked together. Their MOS are on the same 1 to 4.5 "
+    "scale, but ITU-T G.107.1 rates wideband speech on an extended R scale (up to 129, where "
+    "G.107 stops at 100) before mapping it to MOS, so a wideband MOS and a narrowband MOS of "
+    "the same value do not describe the same experience. Compare points within a band (NB, WB)."
 )
-BAR_COLOR = "#1f6fb4"
-P5_COLOR = "#b3261e"
 
 # Figures per point, their headers and decimals (the sweep table's columns after the settings).
 _FIGURES = (
@@ -58,132 +59,159 @@ _FIGURES = (
 )
 
 
-def sweep_table(points: pd.DataFrame, keys: Sequence[str]) -> Table:
-    """One row per point, best first, linking to the point's report; failed points say why."""
-    headers = ["rank", *keys, *(header for _, header, _ in _FIGURES), "status"]
+def mixed_bands(notes: Mapping[int, PointNotes]) -> bool:
+    """Whether the points include both narrowband and wideband codecs."""
+    return {"NB", "WB"} <= {note.band for note in notes.values()}
+
+
+def _figure(record: Mapping[str, Any], column: str, decimals: int, repeated: bool) -> str:
+    text = fmt_number(record[column], decimals)
+    half = record.get(f"{column}_ci95", math.nan)
+    if repeated and isinstance(half, int | float) and math.isfinite(half):
+        text += f" ±\u00a0{fmt_number(half, decimals)}"  # breaks, if at all, before the ±
+    return text
+
+
+def _point_link(record: Mapping[str, Any]) -> str:
+    return f"{record['run_dir']}/{REPORT_NAME}" if record.get("seeds", 0) else ""
+
+
+def sweep_table(
+    points: pd.DataFrame,
+    axes: Sequence[AxisView],
+    notes: Mapping[int, PointNotes],
+    seeds: int,
+) -> Table:
+    """One row per point, best first: rank, point (linking to its report), band when NB and WB
+    mix, settings, seeds, figures (``mean ± ci`` with several seeds), status, expectations."""
+    band = mixed_bands(notes)
+    repeated = seeds > 1
+    expect = any(note.expectations for note in notes.values())
+    # A zero-width space after each dot lets a long key wrap there in a narrow column.
+    keys = [a.title.replace(".", ".\u200b") for a in axes]
+    headers = ["rank", "point", *(["band"] if band else []), *keys]
+    headers += [*(["seeds"] if repeated else []), *(header for _, header, _ in _FIGURES)]
+    headers += ["status", *(["expect"] if expect else [])]
     rows = []
-    for record in points.to_dict("records"):
-        href = f"{record['run_dir']}/{REPORT_NAME}" if record["status"] == "ok" else ""
-        cells = [Cell(str(record["rank"]), "label", href)]
-        cells += [Cell(str(record.get(key, "")), "mono") for key in keys]
+    for record in records(points):
+        note = notes.get(int(record["point"]), PointNotes())
+        cells = [
+            Cell(str(record["rank"]), "label"),
+            Cell(f"#{record['point']}", "label", _point_link(record)),
+        ]
+        if band:
+            cells.append(Cell(note.band or "—"))
+        place = point_place(int(record["point"]), axes)
+        cells += [Cell(axis.ticks[step], "mono") for axis, step in zip(axes, place, strict=True)]
+        if repeated:
+            cells.append(Cell(f"{record['seeds']}/{seeds}", "num"))
         for column, _, decimals in _FIGURES:
-            css = mos_class(record[column]) if column.startswith("mos") else ""
-            cells.append(Cell(fmt_number(record[column], decimals), css))
-        status = record["status"] if record["status"] == "ok" else f"failed: {record['error']}"
-        cells.append(Cell(status, "" if record["status"] == "ok" else "q-bad"))
+            css = f"num {mos_class(record[column])}" if column.startswith("mos") else "num"
+            cells.append(Cell(_figure(record, column, decimals, repeated), css))
+        ok = record["status"] == "ok"
+        status = "ok" if ok else f"{record['status']}: {record['error']}"
+        cells.append(Cell(status, "" if ok else "wrap q-bad"))
+        if expect:
+            cells.append(Cell(expect_text(note), "wrap q-bad" if note.expect_failed else "wrap"))
         rows.append(cells)
     return Table(headers, rows)
 
 
-def sweep_headline(points: pd.DataFrame) -> list[HeadlineItem]:
-    """The best and the worst point by mean MOS, and how many points ran."""
+def verdict_table(points: pd.DataFrame, notes: Mapping[int, PointNotes]) -> Table:
+    """Per point, best first: what limits its quality (its first seed's verdict) and how its
+    runs fared against the scenario's thresholds."""
+    expect = any(note.expectations for note in notes.values())
+    headers = ["rank", "point", "settings", "what limits quality", *(["expect"] if expect else [])]
+    rows = []
+    for record in records(points):
+        note = notes.get(int(record["point"]), PointNotes())
+        verdict = note.verdict or ("; ".join(note.problems) or "no run finished")
+        cells = [
+            Cell(str(record["rank"]), "label"),
+            Cell(f"#{record['point']}", "label", _point_link(record)),
+            Cell(str(record["label"]), "mono"),
+            Cell(verdict, "prose"),
+        ]
+        if expect:
+            cells.append(Cell(expect_text(note), "q-bad" if note.expect_failed else ""))
+        rows.append(cells)
+    return Table(headers, rows)
+
+
+def _ties(points: pd.DataFrame) -> str:
+    """``tied with #5 and #7`` for the points sharing the best's rank, or ``""``."""
+    rank = str(points["rank"].iloc[0])
+    if not rank.endswith("="):
+        return ""
+    tied = [f"#{p}" for p in points["point"].iloc[1:][points["rank"].iloc[1:] == rank]]
+    if len(tied) > MAX_TIES_NAMED:
+        more = len(tied) - MAX_TIES_NAMED + 1
+        return f"tied with {', '.join(tied[: MAX_TIES_NAMED - 1])} and {more} more"
+    if len(tied) == 1:
+        return f"tied with {tied[0]}"
+    return f"tied with {', '.join(tied[:-1])} and {tied[-1]}"
+
+
+def sweep_headline(
+    points: pd.DataFrame, runs: pd.DataFrame, points_total: int, seeds: int
+) -> list[HeadlineItem]:
+    """The best point (and the points tied with it), the points and runs, and the failures."""
+    runs_total = points_total * seeds
+    per = f" ({seeds} seeds per point)" if seeds > 1 else ""
+    items = [
+        HeadlineItem("Points", f"{points_total}", f"{runs_total} runs{per}"),
+    ]
     ok = points[points["status"] == "ok"]
-    items = [HeadlineItem("Points", f"{len(ok)} / {len(points)}", "finished / in the sweep")]
-    if ok.empty:
-        return items
-    best, worst = ok.iloc[0], ok.iloc[-1]
-    for name, row in (("Best", best), ("Worst", worst)):
-        items.append(
+    if not ok.empty and points["status"].iloc[0] == "ok":
+        best = points.iloc[0]
+        ci = best.get("mos_mean_ci95", math.nan)
+        plus = f" ± {fmt_number(ci, 2)}" if seeds > 1 and math.isfinite(ci) else ""
+        detail = " · ".join(t for t in (_ties(points), str(best["label"])) if t)
+        items.insert(
+            0,
             HeadlineItem(
-                f"{name}: MOS {fmt_number(row['mos_mean'], 2)}",
-                f"#{row['point']}",
-                str(row["label"]),
-                mos_class(row["mos_mean"]),
-            )
+                f"Best: MOS {fmt_number(best['mos_mean'], 2)}{plus}",
+                f"#{best['point']}",
+                detail,
+                mos_class(best["mos_mean"]),
+            ),
         )
+    failed_runs = int((runs["status"] != "ok").sum()) if not runs.empty else 0
+    failed_points = int((points["status"] == "failed").sum())
+    not_run = runs_total - len(runs)
+    detail = f"{failed_runs} of {runs_total} runs failed"
+    if not_run:
+        detail += f", {not_run} not run yet"
+    items.append(
+        HeadlineItem(
+            "Failed points", f"{failed_points}", detail, "q-bad" if failed_points else "q-good"
+        )
+    )
     return items
 
 
-def mos_grid(points: pd.DataFrame, rows_key: str, columns_key: str) -> Chart:
-    """Mean MOS of each combination of two swept keys, as an annotated grid."""
-    row_values = list(dict.fromkeys(points.sort_values("point")[rows_key]))
-    column_values = list(dict.fromkeys(points.sort_values("point")[columns_key]))
-    grid = np.full((len(row_values), len(column_values)), np.nan)
-    for record in points.to_dict("records"):
-        grid[row_values.index(record[rows_key]), column_values.index(record[columns_key])] = record[
-            "mos_mean"
-        ]
-    panel = Panel(
-        x=Axis(columns_key, low=-0.5, high=len(column_values) - 0.5, tick_size=10.0),
-        y=Axis(rows_key, low=-0.5, high=len(row_values) - 0.5, inverted=True, tick_size=10.0),
-        height=44.0 * len(row_values),
-        color_scale=MOS_COLORS,
-    )
-    panel.x.ticks = categories(_wrap(v) for v in column_values)
-    panel.y.ticks = categories(str(v) for v in row_values)
-    panel.add(Cells([[MOS_COLORS.color(float(v)) for v in row] for row in grid]))
-    best = np.nanmax(grid) if np.isfinite(grid).any() else math.nan
-    for (i, j), value in np.ndenumerate(grid):
-        text = "failed" if not np.isfinite(value) else f"{value:.2f}"
-        ink = _ink(MOS_COLORS.color(float(value)))
-        panel.add(Text(j, i, text, ink, 12.0, "middle", "middle", bold=bool(value == best)))
-    return Chart([panel], width=min(1000.0, 240.0 + 190.0 * len(column_values)))
-
-
-def mos_bars(points: pd.DataFrame) -> Chart:
-    """Mean MOS of each point, best at the top, with its p5 (worst flows) as a tick."""
-    ok = points[points["status"] == "ok"].iloc[::-1]
-    y = np.arange(len(ok), dtype=np.float64)
-    labels = [f"#{p} {_wrap(label, 60)}" for p, label in zip(ok["point"], ok["label"], strict=True)]
-    panel = Panel(
-        x=Axis("MOS (E-model)", low=1.0, high=4.5, grid=True),
-        y=Axis(low=-0.6, high=len(ok) - 0.4, tick_size=9.5),
-        legend="lower right",
-        height=max(60.0, 24.0 * len(ok)),
-    )
-    panel.y.ticks = categories(labels)
-    mean = array(ok["mos_mean"].to_numpy(dtype=np.float64))
-    panel.add(Bars(y, mean, BAR_COLOR, 0.8, horizontal=True, label="mean over flows"))
-    p5 = array(ok["mos_p5"].to_numpy(dtype=np.float64))
-    panel.add(Markers(p5, y, P5_COLOR, "tick", 16.0, "p5 over flows"))
-    return Chart([panel], width=900.0)
-
-
-def _ink(background: str) -> str:
-    """White or near-black, whichever contrasts more with ``background`` (WCAG 2.1 luminance)."""
-    channels = [int(background[k : k + 2], 16) / 255.0 for k in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return "#ffffff" if luminance < 0.179 else "#222222"
-
-
-def _wrap(text: object, width: int = 28) -> str:
-    words = str(text)
-    return words if len(words) <= width else words[: width - 1] + "…"
-
-
-def _plots(points: pd.DataFrame, keys: Sequence[str]) -> list[Plot]:
-    plots = []
-    ok = points[points["status"] == "ok"]
-    if len(keys) == 2 and not ok.empty:
-        plots.append(
-            make_plot(
-                "grid",
-                f"MOS by {keys[0]} and {keys[1]}",
-                mos_grid(points, keys[0], keys[1]),
-                "Mean E-model MOS over all flows of each point; the best is in bold. "
-                "Narrowband codecs are rated with G.107, wideband ones with G.107.1 "
-                "(its Annex A maps both to one MOS scale).",
-            )
-        )
-    if not ok.empty:
-        plots.append(
-            make_plot(
-                "bars",
-                "MOS per point",
-                mos_bars(points),
-                "Mean MOS over flows (bars) and the 5th percentile over flows (red ticks): "
-                "a point whose worst flows fall far below its mean is fragile.",
-            )
-        )
-    return plots
+def sweep_plots(points: pd.DataFrame, axes: Sequence[AxisView]) -> list[Plot]:
+    """The report's figures, drawn: one per axis, the heatmap, the bars."""
+    figures = [metric_figure(points, axes, which) for which in range(len(axes))]
+    figures += [f for f in (mos_heatmap(points, axes), mos_bars(points)) if f is not None]
+    return [make_plot(f.anchor, f.title, f.chart, f.caption) for f in figures]
 
 
 def write_sweep_report(
-    sweep_dir: Path, *, base: Scenario, scenario_yaml: str, points: pd.DataFrame
+    sweep_dir: Path,
+    *,
+    base: Scenario,
+    scenario_yaml: str,
+    points: pd.DataFrame,
+    runs: pd.DataFrame,
 ) -> Path:
-    """Write ``report.html`` of the sweep into ``sweep_dir``; return its path."""
-    keys = list(base.sweep or {})
+    """Write ``report.html`` of the sweep into ``sweep_dir``; return its path. ``base`` is the
+    resolved scenario with its sweep and seeds; ``points`` and ``runs`` the sweep's tables
+    (``voipbed.sweep_table``), whose ``run_dir`` are relative to ``sweep_dir``."""
+    axes = axis_views(sweep_axes(base.sweep) if base.sweep is not None else [])
+    seeds = len(run_seeds(base.seed, base.seeds))
+    notes = point_notes(sweep_dir, runs)
+    finished = not points.empty
     html = (
         environment()
         .get_template(TEMPLATE)
@@ -191,10 +219,14 @@ def write_sweep_report(
             scenario=base.name,
             run_id=sweep_dir.name,
             description=base.description,
-            headline=sweep_headline(points) if not points.empty else [],
-            table=sweep_table(points, keys) if not points.empty else Table([], []),
-            settings_count=len(keys),
-            plots=_plots(points, keys) if not points.empty else [],
+            headline=sweep_headline(points, runs, sweep_size(base.sweep), seeds)
+            if finished
+            else [],
+            table=sweep_table(points, axes, notes, seeds) if finished else Table([], []),
+            verdicts=verdict_table(points, notes) if finished else Table([], []),
+            band_warning=BAND_WARNING if mixed_bands(notes) else "",
+            seeds=seeds,
+            plots=sweep_plots(points, axes) if finished else [],
             scenario_yaml=scenario_yaml,
         )
     )

@@ -28,7 +28,6 @@ import yaml
 from voipbed.loader import SweepPoint
 from voipbed.reports.sweep import write_sweep_report
 from voipbed.scenario import Scenario
-from voipbed.sweep_axes import sweep_axes
 from voipbed.sweep_exec import (
     CONNECT_TIMEOUT_S,
     DaskCluster,
@@ -158,7 +157,7 @@ def _run(
         points_table, runs_table = _write_tables(store, points, records)
         resolved = yaml.safe_dump(base.to_yaml_dict(), sort_keys=False, allow_unicode=True)
         report = write_sweep_report(
-            store.path, base=_report_base(base), scenario_yaml=resolved, points=points_table
+            store.path, base=base, scenario_yaml=resolved, points=points_table, runs=runs_table
         )
     return SweepResult(store.path, points_table, runs_table, report, len(tasks))
 
@@ -252,12 +251,3 @@ def _write_tables(
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(key): value for key, value in row.items()} for row in table.to_dict("records")]
-
-
-def _report_base(base: Scenario) -> Scenario:
-    """``base`` with its sweep as the report reads it: one key per axis (a zipped axis is a
-    column of its own, ``zip`` or ``zip[1]``)."""
-    if base.sweep is None:
-        return base
-    axes = {axis.name: axis.steps for axis in sweep_axes(base.sweep)}
-    return base.model_copy(update={"sweep": axes})

@@ -81,15 +81,17 @@ def test_a_longer_fixed_buffer_discards_fewer_late_packets(finished: tuple[Resul
 
 
 def test_the_report_ranks_and_links_every_point(finished: tuple[Result, Path]) -> None:
-    """The sweep report links each point's report and draws the two-key grid and the bars as
-    inline SVG, loading nothing from the network."""
+    """The sweep report links each point's report and draws, as inline SVG, the figures
+    against each of the two keys, the two-key grid and the bars, loading nothing from the
+    network."""
     _, sweep_dir = finished
     html = (sweep_dir / "report.html").read_text(encoding="utf-8")
     table = pd.read_parquet(sweep_dir / "points.parquet")
     for run_dir in table["run_dir"]:
         assert f'href="{run_dir}/report.html"' in html
     assert "MOS by calls.codec and jitter_buffer.delay" in html
-    assert html.count("<svg ") == 2 and "data:image" not in html
+    assert "Figures by calls.codec" in html and "Figures by jitter_buffer.delay" in html
+    assert html.count("<svg ") == 4 and "data:image" not in html
     assert "http://" not in html and "https://" not in html
 
 
@@ -179,7 +181,8 @@ def test_a_zipped_axis_is_a_column_and_an_axis_of_the_grid(tmp_path: Path) -> No
         "calls.codec=G722, calls.ptime=40ms, jitter_buffer.delay=120ms"
     )
     html = (sweep_dir / "report.html").read_text(encoding="utf-8")
-    assert "MOS by zip and jitter_buffer.delay" in html
+    assert "MOS by calls.codec + calls.ptime and jitter_buffer.delay" in html
+    assert "Figures by calls.codec + calls.ptime" in html
 
 
 def test_the_progress_line_says_failed_running_and_time_left() -> None:
