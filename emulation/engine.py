@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow.parquet as pq
 
+from voipbed.columns import Columns
 from voipbed.emulation.audio import (
     make_speech_wav,
     read_wav,
@@ -67,7 +67,7 @@ from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.pesq import PesqMode
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times, handover_events, handover_schedule
-from voipbed.trace import DIRECTIONS, Trace, events_table, host_facts
+from voipbed.trace import DIRECTIONS, EventKind, Trace, events_table, host_facts
 
 __all__ = [
     "MAX_CALLS",
@@ -105,7 +105,7 @@ class Emulated:
     """An emulation run's trace, and PESQ per flow (``flow``, ``pesq_mos_lqo``, ...)."""
 
     trace: Trace
-    pesq: pd.DataFrame
+    pesq: Columns
 
 
 def missing_prerequisites(scenario: Scenario | None = None) -> list[str]:
@@ -242,7 +242,7 @@ def _run_calls(
             controls[spec.user] = stack.enter_context(control)
     overrun_s = time.monotonic() - t0
     events: list[tuple[float, str, int, dict[str, Any]]] = [
-        (0.0, "emulation_ready", -1, {"setup_overrun_s": max(0.0, overrun_s)})
+        (0.0, EventKind.EMULATION_READY, -1, {"setup_overrun_s": max(0.0, overrun_s)})
     ]
     if overrun_s > 0:
         log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
@@ -251,16 +251,20 @@ def _run_calls(
     for plan in sorted(plans, key=lambda p: p.start_s):
         _sleep_until(t0 + plan.start_s)
         controls[plan.caller.user].dial(plan.dial_uri)
-        events.append((time.monotonic() - t0, "call_dial", plan.call, {"uri": plan.dial_uri}))
+        events.append(
+            (time.monotonic() - t0, EventKind.CALL_DIAL, plan.call, {"uri": plan.dial_uri})
+        )
     for plan in plans:
         control = controls[plan.caller.user]
         control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
-        events.append((time.monotonic() - t0, "call_start", plan.call, {}))
+        events.append((time.monotonic() - t0, EventKind.CALL_START, plan.call, {}))
     for plan in plans:
         control = controls[plan.caller.user]
         remaining = t0 + plan.start_s + plan.hold_s + END_GRACE_S - time.monotonic()
         closed = control.wait_event("CALL_CLOSED", timeout_s=max(remaining, 1.0))
-        events.append((time.monotonic() - t0, "call_end", plan.call, {"reason": closed.param}))
+        events.append(
+            (time.monotonic() - t0, EventKind.CALL_END, plan.call, {"reason": closed.param})
+        )
     return events
 
 
@@ -270,7 +274,7 @@ def _sip_events(kamailio_log: Path, wall_t0: float) -> list[tuple[float, str, in
     return [
         (
             (r.time_unix_s or wall_t0) - wall_t0,
-            "sip_request",
+            EventKind.SIP_REQUEST,
             -1,
             {
                 "method": r.method,
@@ -284,7 +288,7 @@ def _sip_events(kamailio_log: Path, wall_t0: float) -> list[tuple[float, str, in
     ]
 
 
-def _score_audio(plans: list[CallPlan], work: Path) -> pd.DataFrame:
+def _score_audio(plans: list[CallPlan], work: Path) -> Columns:
     """PESQ per flow: each side's recording against the other side's speech."""
     rows = []
     for plan in plans:
@@ -314,7 +318,7 @@ def _score_audio(plans: list[CallPlan], work: Path) -> pd.DataFrame:
                 pesq_note="",
             )
             rows.append(row)
-    return pd.DataFrame(rows)
+    return Columns.from_records(rows)
 
 
 def _tool_versions() -> dict[str, str]:
@@ -383,7 +387,7 @@ def emulate(
 
         events = _run_calls(net, topology, plans, t0, work, start_load)
         for run in loads:
-            events.append((time.monotonic() - t0, "sip_load", -1, finish_sip_load(run)))
+            events.append((time.monotonic() - t0, EventKind.SIP_LOAD, -1, finish_sip_load(run)))
     step("capture")
     records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
     packets = packets_from_records(records, [s.name for s in scenario.path], ue_addresses)

@@ -67,6 +67,7 @@ from voipbed.emulation.link_chain import (
     DirectionChain,
 )
 from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
+from voipbed.metric_names import DropReason
 from voipbed.scenario import Segment
 from voipbed.trace import DIRECTIONS, DROP_REASONS
 
@@ -83,8 +84,6 @@ log = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-_HANDOVER = DROP_REASONS.index("handover")
 
 READY_LINE = "voipbed-link ready"
 
@@ -406,7 +405,7 @@ class Forwarder:
         index = len(self.records.sent_s)
         self.records.sent_s.append(math.nan)
         if depart_s == depart_s:  # not NaN: forwarded
-            data = remark(frame, 0) if chain.bleach_dscp else frame
+            data = remark(frame, 0) if chain.stages.bleach_dscp else frame
             heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
             self._send_due()
         self._record(port.code, packet, flow, arrive_s, depart_s, reason)
@@ -435,7 +434,7 @@ class Forwarder:
             range(first, first + len(packets)), packets, depart, strict=True
         ):
             if depart_s == depart_s:
-                data = remark(frame, 0) if chain.bleach_dscp else frame
+                data = remark(frame, 0) if chain.stages.bleach_dscp else frame
                 heapq.heappush(self._due, (self.t0 + depart_s, index, port.out, data))
         self._send_due()  # the bookkeeping below can wait; a packet due now cannot
         for (_, packet, flow), arrive_s, depart_s, why in zip(
@@ -466,7 +465,7 @@ class Forwarder:
         chain = port.chain
         waiting = self._waiting[port.code]
         rec = self.records
-        bleach = 0 if chain.bleach_dscp else None
+        bleach = 0 if chain.stages.bleach_dscp else None
         for released in chain.release(now_s):
             index, frame = waiting.pop(released.handle)
             rec.depart_s[index] = released.depart_s
@@ -489,7 +488,7 @@ class Forwarder:
         if decision.lost:
             flow = port.chain.flow_id(packet.flow_key)
             self.records.sent_s.append(math.nan)
-            self._record(port.code, packet, flow, arrive_s, math.nan, _HANDOVER)
+            self._record(port.code, packet, flow, arrive_s, math.nan, DropReason.HANDOVER)
             return False
         if decision.release_s > arrive_s:
             release = (self.t0 + decision.release_s, len(self._held), self._ports.index(port))
@@ -544,7 +543,7 @@ class Forwarder:
         rec.reason.append(why)
         rec.wire_bytes.append(packet.wire_bytes)
         rec.dscp.append(packet.dscp)
-        rec.dscp_out.append(0 if self.chains[DIRECTIONS[code]].bleach_dscp else packet.dscp)
+        rec.dscp_out.append(0 if self.chains[DIRECTIONS[code]].stages.bleach_dscp else packet.dscp)
         rec.ecn.append(packet.ecn)
         rtp = packet.rtp
         if rtp is None:

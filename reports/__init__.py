@@ -4,7 +4,8 @@
 writes it to ``<run_dir>/report.html``. ``plots``, ``timeline`` and ``queues``
 hold the figure functions (each returns a ``chart.Chart``, which ``svg`` draws
 as inline SVG) and ``tables`` the formatted headline and tables, for callers
-that want them on their own.
+that want them on their own. They take the run's tables as
+``voipbed.columns.Columns``.
 """
 
 from .html import render_report, write_report

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+
+from voipbed.columns import Columns
 
 from . import plots, queues, svg, tables, timeline
 from .chart import Chart
@@ -52,10 +53,10 @@ def environment() -> Environment:
 
 
 def _plots(
-    packets: pd.DataFrame,
-    metrics: pd.DataFrame,
-    windows: pd.DataFrame | None,
-    events: pd.DataFrame,
+    packets: Columns,
+    metrics: Columns,
+    windows: Columns | None,
+    events: Columns,
     summary: Mapping[str, Any],
 ) -> list[Plot]:
     specs: list[tuple[str, str, Callable[[], Chart], str]] = [
@@ -109,7 +110,7 @@ def _plots(
         ),
     ]
     samples = queues.queue_samples(events)
-    if not samples.empty:
+    if len(samples):
         stats = queues.queue_stats(events)
         specs.append(
             (
@@ -133,15 +134,16 @@ def render_report(
     *,
     scenario_yaml: str,
     summary: Mapping[str, Any],
-    metrics: pd.DataFrame,
-    packets: pd.DataFrame,
-    events: pd.DataFrame,
-    windows: pd.DataFrame | None = None,
+    metrics: Columns,
+    packets: Columns,
+    events: Columns,
+    windows: Columns | None = None,
 ) -> str:
     """Return the run's report as one self-contained HTML document.
 
-    ``packets`` has one row per media packet (``recv_s`` NaN when lost),
-    ``metrics`` one row per flow, ``events`` may be empty; ``summary`` is the
+    The tables are ``voipbed.columns.Columns``: ``packets`` has one row per
+    media packet (``recv_s`` NaN when lost), ``metrics`` one row per flow,
+    ``events`` one row per event and may be empty; ``summary`` is the
     run's JSON summary (its ``metrics`` statistics feed the headline, its
     ``verdict`` the sentence at the top and its ``losses`` the loss figure,
     when present). With a ``playout_s`` column in ``packets`` the delay plot
@@ -186,10 +188,10 @@ def write_report(
     *,
     scenario_yaml: str,
     summary: Mapping[str, Any],
-    metrics: pd.DataFrame,
-    packets: pd.DataFrame,
-    events: pd.DataFrame,
-    windows: pd.DataFrame | None = None,
+    metrics: Columns,
+    packets: Columns,
+    events: Columns,
+    windows: Columns | None = None,
 ) -> Path:
     """Render the report and write it to ``run_dir / "report.html"`` (UTF-8); return the path."""
     path = Path(run_dir) / REPORT_NAME

@@ -1,9 +1,10 @@
 """Figures of a run: delay over time, MOS per flow, delay CDF and losses by reason and place.
 
-Each function takes the run's DataFrames and returns a ``reports.chart.Chart``
-(drawn as SVG by ``reports.svg``). A run can hold millions of packets: every
-function reduces the data first (a few flows, min/max envelopes, quantiles,
-sums), so drawing time and drawing size do not grow with the run.
+Each function takes the run's tables (``voipbed.columns.Columns``) and
+returns a ``reports.chart.Chart`` (drawn as SVG by ``reports.svg``). A run
+can hold millions of packets: every function reduces the data first (a few
+flows, min/max envelopes, quantiles, sums), so drawing time and drawing size
+do not grow with the run.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+from voipbed.columns import Columns
 
 from .chart import (
     Axis,
@@ -73,7 +76,7 @@ def direction_order(values: Sequence[str]) -> list[str]:
 
 
 def select_flows(
-    packets: pd.DataFrame, metrics: pd.DataFrame | None, max_flows: int = MAX_DELAY_FLOWS
+    packets: Columns, metrics: Columns | None, max_flows: int = MAX_DELAY_FLOWS
 ) -> list[int]:
     """Pick flows to plot: the worst and best by MOS when metrics exist, else the first ids.
 
@@ -82,19 +85,17 @@ def select_flows(
     """
     if max_flows < 1:
         raise ValueError(f"max_flows must be at least 1, got {max_flows}")
-    if metrics is not None and not metrics.empty and {"flow", "mos"} <= set(metrics.columns):
-        ranked = metrics[["flow", "mos"]].sort_values(
-            ["mos", "flow"], na_position="first", kind="stable"
-        )
-        flows = [int(f) for f in ranked["flow"].drop_duplicates()]
+    if metrics is not None and len(metrics) and {"flow", "mos"} <= set(metrics.names):
+        ranked = metrics.select(["flow", "mos"]).sort_by(["mos", "flow"], nan_first=True)
+        flows = [int(f) for f in dict.fromkeys(ranked["flow"].tolist())]
         if len(flows) <= max_flows:
             return flows
         n_worst = math.ceil(max_flows / 2)
         n_best = max_flows - n_worst
         return flows[:n_worst] + (flows[-n_best:] if n_best else [])
-    if packets.empty:
+    if len(packets) == 0:
         return []
-    return [int(f) for f in np.sort(pd.unique(packets["flow"].to_numpy()))[:max_flows]]
+    return [int(f) for f in np.unique(packets["flow"])[:max_flows]]
 
 
 def minmax_envelope(
@@ -127,16 +128,23 @@ def satisfaction_lines(*, named: bool) -> list[RefLine]:
     ]
 
 
-def _flow_label(flow: int, rows: pd.DataFrame, metrics: pd.DataFrame | None) -> str:
-    call: object = rows["call"].iloc[0] if not rows.empty else None
-    direction: object = rows["direction"].iloc[0] if not rows.empty else None
+def _first(rows: Columns, name: str, default: object = None) -> object:
+    """Column ``name``'s value in the first row, as a Python value; ``default`` when there is no
+    such column or no row."""
+    values = rows.get(name)
+    return values[:1].tolist()[0] if values is not None and len(values) else default
+
+
+def _flow_label(flow: int, rows: Columns, metrics: Columns | None) -> str:
+    call = _first(rows, "call")
+    direction = _first(rows, "direction")
     mos = math.nan
-    if metrics is not None and "flow" in metrics.columns:
-        match = metrics.loc[metrics["flow"] == flow]
-        if not match.empty:
-            call = match["call"].iloc[0] if "call" in match.columns else call
-            direction = match["direction"].iloc[0] if "direction" in match.columns else direction
-            mos = float(match["mos"].iloc[0]) if "mos" in match.columns else math.nan
+    if metrics is not None and "flow" in metrics:
+        match = metrics.take(metrics["flow"] == flow)
+        if len(match):
+            call = _first(match, "call", call)
+            direction = _first(match, "direction", direction)
+            mos = float(_first(match, "mos", math.nan))  # type: ignore[arg-type]
     parts = [f"call {call}" if call is not None else None, str(direction or ""), f"flow {flow}"]
     if metrics is not None:
         parts.append(f"MOS {mos:.2f}" if math.isfinite(mos) else "MOS n/a")
@@ -144,8 +152,8 @@ def _flow_label(flow: int, rows: pd.DataFrame, metrics: pd.DataFrame | None) -> 
 
 
 def delay_over_time(
-    packets: pd.DataFrame,
-    metrics: pd.DataFrame | None = None,
+    packets: Columns,
+    metrics: Columns | None = None,
     *,
     max_flows: int = MAX_DELAY_FLOWS,
     max_points: int = MAX_POINTS_PER_FLOW,
@@ -162,10 +170,12 @@ def delay_over_time(
         return no_data("no packets")
     worst_best = metrics is not None and len(flows) > 1
     wanted = ["flow", "call", "direction", "send_s", "recv_s", "playout_s"]
-    subset = packets.loc[packets["flow"].isin(flows), [c for c in wanted if c in packets.columns]]
-    groups = dict(iter(subset.groupby("flow", sort=False)))
-    empty = subset.iloc[:0]
-    time_s = padded([subset["send_s"].to_numpy(dtype=np.float64)])
+    subset = packets.take(np.isin(packets["flow"], flows)).select(
+        [c for c in wanted if c in packets]
+    )
+    groups = subset.group_by("flow")
+    empty = subset.head(0)
+    time_s = padded([subset["send_s"].astype(np.float64)])
     panels = []
     for flow in flows:
         rows = groups.get(flow, empty)
@@ -179,7 +189,7 @@ def delay_over_time(
     return Chart(panels, title=title + (" (worst and best flows by MOS)" if worst_best else ""))
 
 
-def _delay_panel(rows: pd.DataFrame, label: str, max_points: int) -> Panel:
+def _delay_panel(rows: Columns, label: str, max_points: int) -> Panel:
     panel = Panel(
         title=label,
         title_align="left",
@@ -188,23 +198,23 @@ def _delay_panel(rows: pd.DataFrame, label: str, max_points: int) -> Panel:
         legend="upper right",
         height=150.0,
     )
-    if rows.empty:
+    if len(rows) == 0:
         panel.message = "no packets"
         return panel
-    send = rows["send_s"].to_numpy(dtype=np.float64)
-    recv = rows["recv_s"].to_numpy(dtype=np.float64)
+    send = rows["send_s"].astype(np.float64)
+    recv = rows["recv_s"].astype(np.float64)
     ok = ~np.isnan(recv)
     order = np.argsort(send[ok], kind="stable")
     x = send[ok][order]
     y = (recv[ok][order] - x) * 1000.0
     px, py, thinned = minmax_envelope(x, y, max_points)
-    direction = str(rows["direction"].iloc[0])
+    direction = str(_first(rows, "direction"))
     color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
     note = ", min/max envelope" if thinned else ""
     panel.add(Markers(px, py, color, "dot", 3.3, f"received ({len(x):,}{note})"))
     top = float(py.max()) if len(py) else 0.0
-    if "playout_s" in rows.columns:
-        playout = (rows["playout_s"].to_numpy(dtype=np.float64)[ok][order] - x) * 1000.0
+    if "playout_s" in rows:
+        playout = (rows["playout_s"].astype(np.float64)[ok][order] - x) * 1000.0
         qx, qy, _ = minmax_envelope(x, playout, max_points)
         if len(qy) and np.isfinite(qy).any():
             panel.add(Line(qx, qy, PLAYOUT_COLOR, 1.6, step="post", label="playout delay"))
@@ -226,35 +236,37 @@ def _delay_panel(rows: pd.DataFrame, label: str, max_points: int) -> Panel:
     return panel
 
 
-def mos_per_flow(metrics: pd.DataFrame, *, many_calls: int = MANY_CALLS) -> Chart:
+def mos_per_flow(metrics: Columns, *, many_calls: int = MANY_CALLS) -> Chart:
     """MOS of every flow: bars per call and direction, or sorted curves for many calls.
 
     Flows with NaN MOS (nothing received) are marked with a cross on small runs
     and counted in the legend on large ones.
     """
-    if metrics.empty or not {"call", "direction", "mos"} <= set(metrics.columns):
+    if len(metrics) == 0 or not {"call", "direction", "mos"} <= set(metrics.names):
         return no_data("no flow metrics", height=300.0)
-    directions = direction_order(metrics["direction"].astype(str).unique().tolist())
+    directions = direction_order(metrics["direction"].astype(str).tolist())
     # Bars from 0, so a flow at MOS 1 (the floor) still shows.
     panel = Panel(y=Axis("MOS (E-model, 1 to 4.5)", low=0.0, high=4.7), height=300.0)
     panel.add(*satisfaction_lines(named=True))
-    if metrics["call"].nunique() <= many_calls:
+    if np.unique(metrics["call"]).size <= many_calls:
         _mos_bars(panel, metrics, directions)
     else:
         _mos_sorted(panel, metrics, directions)
     return Chart([panel], legend="bottom")
 
 
-def _mos_bars(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> None:
-    calls = np.sort(metrics["call"].unique())
+def _mos_bars(panel: Panel, metrics: Columns, directions: list[str]) -> None:
+    calls = np.unique(metrics["call"])
     positions = np.arange(len(calls), dtype=np.float64)
     width = 0.8 / len(directions)
     direction_text = metrics["direction"].astype(str)
     for i, direction in enumerate(directions):
-        rows = metrics.loc[direction_text == direction]
-        # The worst flow stands for the call if one call has several in one direction.
-        mos = rows.groupby("call")["mos"].min().reindex(calls).to_numpy(dtype=np.float64)
-        missing = np.isnan(mos) & np.isin(calls, rows["call"].to_numpy())
+        rows = metrics.take(direction_text == direction)
+        # The worst flow stands for the call if one call has several in one direction
+        # (fmin: a flow with NaN MOS counts only if the call has no other).
+        mos = np.full(len(calls), np.nan)
+        np.fmin.at(mos, np.searchsorted(calls, rows["call"]), rows["mos"].astype(np.float64))
+        missing = np.isnan(mos) & np.isin(calls, rows["call"])
         x = positions - 0.4 + width * (i + 0.5)
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
         panel.add(Bars(x, np.nan_to_num(mos, nan=0.0), color, width * 0.92, label=direction))
@@ -268,10 +280,10 @@ def _mos_bars(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> Non
     panel.title = "MOS per call and direction"
 
 
-def _mos_sorted(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> None:
+def _mos_sorted(panel: Panel, metrics: Columns, directions: list[str]) -> None:
     direction_text = metrics["direction"].astype(str)
     for direction in directions:
-        values = metrics.loc[direction_text == direction, "mos"].to_numpy(dtype=np.float64)
+        values = metrics["mos"][direction_text == direction].astype(np.float64)
         finite = np.sort(values[np.isfinite(values)])
         n_missing = len(values) - len(finite)
         label = f"{direction} ({len(finite):,} flows"
@@ -288,26 +300,21 @@ def _mos_sorted(panel: Panel, metrics: pd.DataFrame, directions: list[str]) -> N
     panel.title = "MOS per flow, sorted"
 
 
-def delay_cdf(packets: pd.DataFrame, *, n_points: int = CDF_POINTS) -> Chart:
+def delay_cdf(packets: Columns, *, n_points: int = CDF_POINTS) -> Chart:
     """CDF of one-way network delay (ms) over all received packets, per direction.
 
     Each curve is ``n_points`` quantiles, so millions of packets draw as fast as a few.
     """
-    if packets.empty:
+    if len(packets) == 0:
         return no_data("no packets", height=300.0)
-    delay_ms = (
-        packets["recv_s"].to_numpy(dtype=np.float64) - packets["send_s"].to_numpy(dtype=np.float64)
-    ) * 1000.0
+    delay_ms = (packets["recv_s"].astype(np.float64) - packets["send_s"].astype(np.float64)) * 1e3
     received = ~np.isnan(delay_ms)
     if not received.any():
         return no_data("no packets received", height=300.0)
-    direction = packets["direction"].astype("category")
-    codes = direction.cat.codes.to_numpy()
-    names = [str(c) for c in direction.cat.categories]
     probs = np.linspace(0.0, 1.0, n_points)
     curves: list[tuple[str, FloatArray, str, bool]] = []
-    for name in direction_order(names):
-        values = delay_ms[received & (codes == names.index(name))]
+    for name, rows in _direction_rows(packets["direction"]):
+        values = delay_ms[received & rows]
         if len(values):
             curves.append((name, values, DIRECTION_COLORS.get(name, OTHER_COLOR), False))
     # Drawn last so the dashes stay visible where directions coincide with the total.
@@ -331,66 +338,78 @@ REASON_ORDER = ("handover", "channel", "harq", "queue", "aqm", "unattributed", L
 """Loss reasons in the order the loss figure lists them; late discards last."""
 
 
-def loss_frame(records: object, metrics: pd.DataFrame) -> pd.DataFrame:
+def loss_frame(records: object, metrics: Columns) -> Columns:
     """Packets not played by direction, segment and reason.
 
     From ``summary["losses"]`` records (``direction``, ``segment``,
     ``reason``, ``packets``) when given, else from the metrics' ``lost_by_*``
     counts (no segment) and ``late_discarded``; losses without a reason show
-    as ``unattributed``.
+    as ``unattributed``. Only rows with ``packets`` > 0 are kept.
     """
-    columns = ["direction", "segment", "reason", "packets"]
     if isinstance(records, list):
-        frame = pd.DataFrame(records, columns=columns)
-        return frame[frame["packets"] > 0].reset_index(drop=True)
-    if metrics.empty or "direction" not in metrics.columns:
-        return pd.DataFrame(columns=columns)
-    by_direction = metrics.groupby(metrics["direction"].astype(str))
-    rows: list[dict[str, object]] = []
-    reasons = [c for c in metrics.columns if str(c).startswith("lost_by_")]
-    for direction, group in by_direction:
-        counts = {str(c).removeprefix("lost_by_"): int(group[c].sum()) for c in reasons}
-        if "lost" in group.columns:
+        return _loss_table(
+            [
+                (r.get("direction"), r.get("segment"), r.get("reason"), int(r.get("packets", 0)))
+                for r in records
+            ]
+        )
+    if len(metrics) == 0 or "direction" not in metrics:
+        return _loss_table([])
+    rows: list[tuple[object, object, object, int]] = []
+    reasons = [c for c in metrics.names if c.startswith("lost_by_")]
+    for direction, group in metrics.group_by("direction").items():
+        counts = {c.removeprefix("lost_by_"): int(group[c].sum()) for c in reasons}
+        if "lost" in group:
             counts["unattributed"] = int(group["lost"].sum()) - sum(counts.values())
-        if "late_discarded" in group.columns:
+        if "late_discarded" in group:
             counts[LATE] = int(group["late_discarded"].sum())
-        rows += [
-            {"direction": direction, "segment": None, "reason": reason, "packets": n}
-            for reason, n in counts.items()
-        ]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame[frame["packets"] > 0].reset_index(drop=True)
+        rows += [(str(direction), None, reason, n) for reason, n in counts.items()]
+    return _loss_table(rows)
 
 
-def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Chart:
+def _loss_table(rows: list[tuple[object, object, object, int]]) -> Columns:
+    """``direction``, ``segment``, ``reason`` and ``packets`` of the rows with packets > 0."""
+    kept = [row for row in rows if row[3] > 0]
+    texts = {
+        name: np.array([row[k] for row in kept], dtype=object)
+        for k, name in enumerate(("direction", "segment", "reason"))
+    }
+    return Columns({**texts, "packets": np.array([row[3] for row in kept], dtype=np.int64)})
+
+
+def losses_by_reason(losses: Columns, metrics: Columns) -> Chart:
     """Packets not played, % of those sent per direction, by reason and the segment that lost them.
 
     One bar group per (reason, segment) from ``loss_frame``: handovers,
     channel, HARQ, queue and AQM losses at their segment, and late discards at
-    the jitter buffer; bars per direction, labelled with packet counts.
+    the jitter buffer, in ``REASON_ORDER`` (ties by name); bars per direction,
+    labelled with packet counts.
     """
-    if metrics.empty or not {"direction", "sent"} <= set(metrics.columns):
+    if len(metrics) == 0 or not {"direction", "sent"} <= set(metrics.names):
         return no_data("no flow metrics", height=260.0)
-    if losses.empty:
+    if len(losses) == 0:
         return no_data("no packets lost or discarded late", height=260.0)
-    sent = metrics.groupby(metrics["direction"].astype(str))["sent"].sum()
-    places = losses.assign(
-        where=[
-            "late\n(jitter buffer)" if r == LATE else f"{r}\n({s})" if isinstance(s, str) else r
-            for r, s in zip(losses["reason"], losses["segment"], strict=True)
-        ],
-        rank=[
-            REASON_ORDER.index(r) if r in REASON_ORDER else len(REASON_ORDER)
-            for r in losses["reason"]
-        ],
-    )
-    table = places.pivot_table(
-        index="where", columns="direction", values="packets", aggfunc="sum", fill_value=0
-    )
-    order = places.groupby("where")["rank"].min().sort_values(kind="stable").index
-    table = table.reindex(order)
-    directions = direction_order(table.columns.tolist())
-    positions = np.arange(len(table.index), dtype=np.float64)
+    sent = {
+        str(direction): int(rows["sent"].sum())
+        for direction, rows in metrics.group_by("direction").items()
+    }
+    reasons, segments = losses["reason"].tolist(), losses["segment"].tolist()
+    places = [
+        "late\n(jitter buffer)" if r == LATE else f"{r}\n({s})" if isinstance(s, str) else str(r)
+        for r, s in zip(reasons, segments, strict=True)
+    ]
+    rank: dict[str, int] = {}
+    for place, reason in zip(places, reasons, strict=True):
+        order = REASON_ORDER.index(reason) if reason in REASON_ORDER else len(REASON_ORDER)
+        rank[place] = min(rank.get(place, order), order)
+    wheres = sorted(sorted(rank), key=rank.__getitem__)
+    directions = direction_order([str(d) for d in losses["direction"].tolist()])
+    packets = {d: np.zeros(len(wheres), dtype=np.int64) for d in directions}
+    for place, direction, n in zip(
+        places, losses["direction"].tolist(), losses["packets"].tolist(), strict=True
+    ):
+        packets[str(direction)][wheres.index(place)] += n
+    positions = np.arange(len(wheres), dtype=np.float64)
     width = 0.8 / len(directions)
     panel = Panel(
         title="Packets not played, by reason and place (bar labels: packets)",
@@ -399,9 +418,9 @@ def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Chart:
         legend="upper right",
         height=240.0,
     )
-    panel.x.ticks = categories(str(where) for where in table.index)
+    panel.x.ticks = categories(wheres)
     for i, direction in enumerate(directions):
-        counts = table[direction].to_numpy(dtype=np.float64)
+        counts = packets[direction].astype(np.float64)
         total = float(sent.get(direction, 0))
         share = counts / total * 100.0 if total > 0 else np.zeros_like(counts)
         bars = Bars(
@@ -414,3 +433,20 @@ def losses_by_reason(losses: pd.DataFrame, metrics: pd.DataFrame) -> Chart:
         )
         panel.add(bars)
     return Chart([panel])
+
+
+def _direction_rows(direction: npt.NDArray[Any]) -> list[tuple[str, npt.NDArray[np.bool_]]]:
+    """Each direction in ``direction`` (a packet's) and its rows, in ``direction_order``.
+
+    Compares the column with "uplink" and "downlink" first, and looks for other
+    names only among the rows neither matched: a run has millions of packets.
+    """
+    rows: dict[str, npt.NDArray[np.bool_]] = {}
+    rest = np.ones(len(direction), dtype=np.bool_)
+    for name in ("uplink", "downlink"):
+        matched = direction == name
+        rows[name] = matched
+        rest &= ~matched
+    for value in set(direction[rest].tolist()):
+        rows[str(value)] = direction == value
+    return [(name, rows[name]) for name in direction_order(list(rows)) if rows[name].any()]

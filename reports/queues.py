@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from voipbed.columns import Columns
 
 from .chart import Axis, Chart, LegendEntry, Line, Panel, RefLine, array, padded
 from .plots import DIRECTION_COLORS, OTHER_COLOR, direction_order
@@ -57,61 +58,58 @@ _SAMPLE_COLUMNS = (
 )
 
 
-def _fields(events: pd.DataFrame, kind: str) -> pd.DataFrame:
-    if events.empty or "kind" not in events.columns:
-        return pd.DataFrame()
-    rows = events[events["kind"].astype(str) == kind]
-    return pd.DataFrame([json.loads(str(fields)) for fields in rows["fields"]], index=rows.index)
+def _fields(events: Columns, kind: str) -> list[dict[str, Any]]:
+    """The JSON fields of the events of ``kind``, in the events' order."""
+    if len(events) == 0 or "kind" not in events:
+        return []
+    rows = events["kind"] == kind
+    return [json.loads(str(fields)) for fields in events["fields"][rows].tolist()]
 
 
-def queue_stats(events: pd.DataFrame) -> pd.DataFrame:
+def queue_stats(events: Columns) -> Columns:
     """The ``queue_stats`` events as a table, one row per segment and direction."""
-    return _fields(events, QUEUE_STATS).reset_index(drop=True)
+    return Columns.from_records(_fields(events, QUEUE_STATS))
 
 
-def queue_samples(events: pd.DataFrame) -> pd.DataFrame:
+def queue_samples(events: Columns) -> Columns:
     """The ``queue_samples`` events as one table, a row per queue, direction and instant
-    (``time_s``), in time order."""
-    if events.empty or "kind" not in events.columns:
-        return pd.DataFrame()
-    rows = events[events["kind"].astype(str) == QUEUE_SAMPLES]
-    tables = []
-    for text in rows["fields"]:
-        fields = json.loads(str(text))
+    (``time_s``), in time order: the events' series, and their other fields repeated."""
+    columns: dict[str, list[Any]] = {}
+    rows = 0
+    for fields in _fields(events, QUEUE_SAMPLES):
         count = len(fields.get("packets", []))
-        table = pd.DataFrame(
-            {key: value for key, value in fields.items() if isinstance(value, list)}
-        )
-        table.insert(0, "time_s", (np.arange(count) + 1.0) * float(fields["interval_s"]))
-        for key, value in fields.items():
-            if not isinstance(value, list):
-                table[key] = value
-        tables.append(table)
-    if not tables:
-        return pd.DataFrame()
-    table = pd.concat(tables, ignore_index=True)
+        series = {"time_s": ((np.arange(count) + 1.0) * float(fields["interval_s"])).tolist()}
+        series |= {key: value for key, value in fields.items() if isinstance(value, list)}
+        series |= {key: [value] * count for key, value in fields.items() if key not in series}
+        for key in columns.keys() - series.keys():  # a series this event lacks
+            columns[key] += [None] * count
+        for key, values in series.items():
+            columns.setdefault(key, [None] * rows).extend(values)
+        rows += count
+    if not rows:
+        return Columns()
     for column in _SAMPLE_COLUMNS:
-        if column not in table.columns:
-            table[column] = 0
-    return table.sort_values("time_s", kind="stable").reset_index(drop=True)
+        columns.setdefault(column, [0] * rows)
+    return Columns.from_lists(columns, rows=rows).sort_by(["time_s"])
 
 
-def without_samples(events: pd.DataFrame) -> pd.DataFrame:
+def without_samples(events: Columns) -> Columns:
     """``events`` without the ``queue_samples`` rows (the series the figure draws)."""
-    if events.empty or "kind" not in events.columns:
+    if len(events) == 0 or "kind" not in events:
         return events
-    return events[events["kind"].astype(str) != QUEUE_SAMPLES]
+    return events.take(events["kind"] != QUEUE_SAMPLES)
 
 
-def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Chart:
+def queue_figure(samples: Columns, stats: Columns) -> Chart:
     """Per queued segment: its backlog over time (left) and its throughput (right)."""
-    segments = list(dict.fromkeys(samples["segment"].astype(str)))
+    segment_names = samples["segment"].astype(str)
+    segments = list(dict.fromkeys(segment_names.tolist()))
     shown = segments[:MAX_QUEUE_ROWS]
     facts = _facts_by_queue(stats)
-    time_s = padded([samples["time_s"].to_numpy(dtype=np.float64)]) or (None, None)
+    time_s = padded([samples["time_s"].astype(np.float64)]) or (None, None)
     panels = []
     for segment in shown:
-        rows = samples[samples["segment"].astype(str) == segment]
+        rows = samples.take(segment_names == segment)
         panels += [_occupancy(segment, rows, facts), _throughput(segment, rows, facts)]
     for k, panel in enumerate(panels):
         panel.x.low, panel.x.high = time_s
@@ -129,11 +127,11 @@ def queue_figure(samples: pd.DataFrame, stats: pd.DataFrame) -> Chart:
     )
 
 
-def _legend(samples: pd.DataFrame, classful: bool) -> list[LegendEntry]:
+def _legend(samples: Columns, classful: bool) -> list[LegendEntry]:
     """One legend for every panel: a colour per direction, a line style per quantity."""
     entries = [
         LegendEntry(d, DIRECTION_COLORS.get(d, OTHER_COLOR), width=_WIDTH.get(d, 1.3))
-        for d in direction_order(samples["direction"].astype(str).unique().tolist())
+        for d in _directions(samples)
     ]
     entries += [
         LegendEntry("backlog, cross traffic", OTHER_COLOR, width=1.3),
@@ -145,12 +143,16 @@ def _legend(samples: pd.DataFrame, classful: bool) -> list[LegendEntry]:
     return entries
 
 
-def _facts_by_queue(stats: pd.DataFrame) -> dict[tuple[str, str], Mapping[str, Any]]:
-    if stats.empty or "segment" not in stats.columns:
+def _directions(rows: Columns) -> list[str]:
+    """The directions of ``rows``, in ``direction_order``."""
+    return direction_order(list(set(rows["direction"].astype(str).tolist())))
+
+
+def _facts_by_queue(stats: Columns) -> dict[tuple[str, str], Mapping[str, Any]]:
+    if len(stats) == 0 or "segment" not in stats:
         return {}
     return {
-        (str(record["segment"]), str(record["direction"])): {str(k): v for k, v in record.items()}
-        for record in stats.to_dict("records")
+        (str(record["segment"]), str(record["direction"])): record for record in stats.records()
     }
 
 
@@ -177,12 +179,12 @@ def _unit(
 
 
 def _backlog(
-    rows: pd.DataFrame, unit: str, rate_bps: float | None, klass: int | None = None
+    rows: Columns, unit: str, rate_bps: float | None, klass: int | None = None
 ) -> np.ndarray[Any, Any]:
     """The backlog in ``unit``: of every class, or of class ``klass`` alone."""
     if klass is None:
-        size_bytes = rows["bytes"].to_numpy(dtype=np.float64)
-        packets = rows["packets"].to_numpy(dtype=np.float64)
+        size_bytes = rows["bytes"].astype(np.float64)
+        packets = rows["packets"].astype(np.float64)
     else:
         size_bytes = np.array([row[klass] for row in rows["bytes_by_class"]], dtype=np.float64)
         packets = np.array([row[klass] for row in rows["packets_by_class"]], dtype=np.float64)
@@ -224,9 +226,9 @@ def _dropped(facts: Mapping[str, Any]) -> int:
 
 
 def _occupancy(
-    segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+    segment: str, rows: Columns, facts: dict[tuple[str, str], Mapping[str, Any]]
 ) -> Panel:
-    directions = direction_order(rows["direction"].astype(str).unique().tolist())
+    directions = _directions(rows)
     unit = _unit(directions, segment, facts)
     label = {"ms": "queueing delay (ms)", "packets": "backlog (packets)", "KB": "backlog (KB)"}
     first = facts.get((segment, directions[0]), {}) if directions else {}
@@ -240,15 +242,15 @@ def _occupancy(
     top = 0.0
     limits = []
     for direction in directions:
-        part = rows[rows["direction"].astype(str) == direction]
+        part = rows.take(rows["direction"].astype(str) == direction)
         queue = facts.get((segment, direction), {})
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
         values = _backlog(part, unit, _number(queue.get("rate_bps")))
         width = _WIDTH.get(direction, 1.3)
-        time_s = part["time_s"].to_numpy(dtype=np.float64)
+        time_s = part["time_s"].astype(np.float64)
         panel.add(Line(time_s, array(values), color, width))
         top = max(top, float(np.nanmax(values, initial=0.0)))
-        if queue.get("scheduling", "fifo") != "fifo" and "bytes_by_class" in part.columns:
+        if queue.get("scheduling", "fifo") != "fifo" and "bytes_by_class" in part:
             # Served apart, EF waits behind its own class only: its backlog is drawn too.
             ef = _backlog(part, unit, _number(queue.get("rate_bps")), klass=0)
             panel.add(Line(time_s, array(ef), color, width, "dashdot"))
@@ -262,11 +264,11 @@ def _occupancy(
 
 
 def _throughput(
-    segment: str, rows: pd.DataFrame, facts: dict[tuple[str, str], Mapping[str, Any]]
+    segment: str, rows: Columns, facts: dict[tuple[str, str], Mapping[str, Any]]
 ) -> Panel:
     dropped = [
         f"{direction} {_dropped(facts.get((segment, direction), {})):,}"
-        for direction in direction_order(rows["direction"].astype(str).unique().tolist())
+        for direction in _directions(rows)
     ]
     panel = Panel(
         title="throughput (cross traffic dropped: " + ", ".join(dropped) + ")",
@@ -276,13 +278,13 @@ def _throughput(
         height=190.0,
     )
     rates: set[float] = set()
-    for direction in direction_order(rows["direction"].astype(str).unique().tolist()):
-        part = rows[rows["direction"].astype(str) == direction]
+    for direction in _directions(rows):
+        part = rows.take(rows["direction"].astype(str) == direction)
         color = DIRECTION_COLORS.get(direction, OTHER_COLOR)
-        time_s = part["time_s"].to_numpy(dtype=np.float64)
-        per_s = 8.0 / 1e6 / part["interval_s"].to_numpy(dtype=np.float64)
-        cross = (part["cross_bytes"] + part["bulk_bytes"]).to_numpy(dtype=np.float64) * per_s
-        media = part["media_bytes"].to_numpy(dtype=np.float64) * per_s
+        time_s = part["time_s"].astype(np.float64)
+        per_s = 8.0 / 1e6 / part["interval_s"].astype(np.float64)
+        cross = (part["cross_bytes"] + part["bulk_bytes"]).astype(np.float64) * per_s
+        media = part["media_bytes"].astype(np.float64) * per_s
         width = 0.7 * _WIDTH.get(direction, 1.3)
         panel.add(Line(time_s, cross, color, width, step="pre", label=f"{direction} cross"))
         panel.add(Line(time_s, media, color, width, "dotted", "pre", f"{direction} media"))

@@ -1,21 +1,24 @@
 """Headline numbers and tables of a run, as formatted text ready for the HTML template.
 
-Pure functions from the run's DataFrames and summary to small frozen
-dataclasses of strings; the template only lays them out. Missing values (a
-flow that received nothing has NaN metrics) show as an em dash.
+Pure functions from the run's tables (``voipbed.columns.Columns``) and
+summary to small frozen dataclasses of strings; the template only lays them
+out. Missing values (a flow that received nothing has NaN metrics) show as an
+em dash.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+from voipbed.columns import Columns
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ def fmt_value(column: Column, value: object) -> str:
     if column.count:
         return fmt_number(value, 0)
     if column.key == "direction":
-        return MISSING if value is None or value is pd.NA else str(value)
+        return MISSING if value is None else str(value)
     return fmt_number(value, column.decimals, column.scale)
 
 
@@ -124,14 +127,26 @@ def mos_class(mos: object) -> str:
     return "q-bad"
 
 
-def _finite(values: pd.Series[Any]) -> npt.NDArray[np.float64]:
-    array: npt.NDArray[np.float64] = pd.to_numeric(values, errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
-    )
+def _numbers(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """``values`` as floats: NaN where a value is missing or not a number."""
+    if values.dtype.kind in "fiub":
+        return values.astype(np.float64)
+    return np.array([_number(value) for value in values.tolist()], dtype=np.float64)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _finite(values: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    array = _numbers(values)
     return array[np.isfinite(array)]
 
 
-def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, stat: str) -> float:
+def metric_stat(summary: Mapping[str, Any], metrics: Columns, key: str, stat: str) -> float:
     """A statistic ("mean", "p5", ...) of a per-flow metric over flows.
 
     Taken from ``summary["metrics"][key][stat]`` when the run recorded the
@@ -144,7 +159,7 @@ def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, sta
         if isinstance(stats, Mapping) and stat in stats:
             value = stats[stat]
             return float(value) if isinstance(value, int | float) else math.nan
-    if key not in metrics.columns:
+    if key not in metrics:
         return math.nan
     values = _finite(metrics[key])
     if len(values) == 0:
@@ -156,19 +171,19 @@ def metric_stat(summary: Mapping[str, Any], metrics: pd.DataFrame, key: str, sta
     return math.nan
 
 
-def verdict_text(summary: Mapping[str, Any], metrics: pd.DataFrame) -> str:
+def verdict_text(summary: Mapping[str, Any], metrics: Columns) -> str:
     """The sentence that says what limits quality (``summary["verdict"]``), or why none is given."""
     recorded = summary.get("verdict")
     if isinstance(recorded, Mapping) and recorded.get("sentence"):
         return str(recorded["sentence"])
-    if metrics.empty:
+    if len(metrics) == 0:
         return "No media packets were sent, so there is no quality to rate."
     return ""
 
 
 def _spread(
     summary: Mapping[str, Any],
-    metrics: pd.DataFrame,
+    metrics: Columns,
     key: str,
     stats: list[str],
     decimals: int,
@@ -187,12 +202,12 @@ def _spread(
         recorded = summary.get("metrics", {}).get(key, {})
         count = recorded.get("n") if isinstance(recorded, Mapping) else None
         if not isinstance(count, int):
-            count = len(_finite(metrics[key])) if key in metrics.columns else 0
+            count = len(_finite(metrics[key])) if key in metrics else 0
         parts.append(f"{count:,} flow{'s' if count != 1 else ''}")
     return " · ".join(parts)
 
 
-def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[HeadlineItem]:
+def headline(summary: Mapping[str, Any], metrics: Columns) -> list[HeadlineItem]:
     """Headline numbers: MOS and R (mean, p5), loss and mouth-to-ear delay (mean, p95).
 
     Percentiles show only where the summary has them (enough flows); else the
@@ -241,8 +256,8 @@ def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[Headline
                 mos_class(pesq),
             ),
         )
-    if "received" in metrics.columns:
-        silent = int((pd.to_numeric(metrics["received"], errors="coerce").fillna(0) <= 0).sum())
+    if "received" in metrics:
+        silent = int(np.count_nonzero(np.nan_to_num(_numbers(metrics["received"])) <= 0))
         if silent:
             items.append(
                 HeadlineItem(
@@ -255,18 +270,18 @@ def headline(summary: Mapping[str, Any], metrics: pd.DataFrame) -> list[Headline
     return items
 
 
-def flow_table(metrics: pd.DataFrame, max_rows: int = MAX_FLOW_ROWS) -> Table:
+def flow_table(metrics: Columns, max_rows: int = MAX_FLOW_ROWS) -> Table:
     """Per-flow results; above ``max_rows`` flows, the worst by MOS (missing MOS first)."""
-    columns = [c for c in FLOW_COLUMNS if c.key in metrics.columns]
+    columns = [c for c in FLOW_COLUMNS if c.key in metrics]
     columns += [
-        Column(str(k), f"lost at {str(k).removeprefix('lost_at_')}", count=True)
-        for k in metrics.columns
-        if str(k).startswith("lost_at_")
+        Column(k, f"lost at {k.removeprefix('lost_at_')}", count=True)
+        for k in metrics.names
+        if k.startswith("lost_at_")
     ]
     total = len(metrics)
     note = ""
-    if total > max_rows and "mos" in metrics.columns:
-        shown = metrics.sort_values("mos", na_position="first", kind="stable").head(max_rows)
+    if total > max_rows and "mos" in metrics:
+        shown = metrics.sort_by(["mos"], nan_first=True).head(max_rows)
         note = (
             f"Showing the {max_rows} worst of {total:,} flows by MOS "
             "(flows that received nothing first)."
@@ -275,10 +290,9 @@ def flow_table(metrics: pd.DataFrame, max_rows: int = MAX_FLOW_ROWS) -> Table:
         shown = metrics.head(max_rows)
         note = f"Showing the first {max_rows} of {total:,} flows (no MOS column to rank by)."
     else:
-        sort_keys = [k for k in ("call", "flow") if k in metrics.columns]
-        shown = metrics.sort_values(sort_keys, kind="stable") if sort_keys else metrics
+        shown = metrics.sort_by([k for k in ("call", "flow") if k in metrics])
     rows = []
-    for record in shown.to_dict("records"):
+    for record in shown.records():
         quality = mos_class(record.get("mos"))
         rows.append(
             [Cell(fmt_value(c, record[c.key]), quality if c.key == "mos" else "") for c in columns]
@@ -371,27 +385,31 @@ def run_facts(summary: Mapping[str, Any], n_packets: int, n_events: int) -> list
     return facts
 
 
-def event_tables(events: pd.DataFrame, max_rows: int = MAX_EVENT_ROWS) -> tuple[Table, Table]:
-    """Counts of events by kind, and the first ``max_rows`` events in time order."""
-    if events.empty:
+def event_tables(events: Columns, max_rows: int = MAX_EVENT_ROWS) -> tuple[Table, Table]:
+    """Counts of events by kind (most first; ties in order of first occurrence), and the first
+    ``max_rows`` events in time order."""
+    if len(events) == 0:
         return Table([], []), Table([], [])
-    kinds = events["kind"].astype(str).value_counts(sort=True)
+    kinds = Counter(str(kind) for kind in events["kind"].tolist())
     counts = Table(
         ["kind", "count"],
-        [[Cell(str(kind)), Cell(f"{int(n):,}")] for kind, n in kinds.items()],
+        [
+            [Cell(kind), Cell(f"{n:,}")]
+            for kind, n in sorted(kinds.items(), key=lambda item: -item[1])
+        ],
     )
-    ordered = events.sort_values("time_s", kind="stable")
-    shown = ordered.head(max_rows)
+    shown = events.take(events.order(["time_s"])[:max_rows])
     note = (
         f"Showing the first {max_rows} of {len(events):,} events." if len(events) > max_rows else ""
     )
     rows = []
-    for record in shown.to_dict("records"):
+    for record in shown.records():
         call = record.get("call")
         fields = str(record.get("fields", ""))
         if len(fields) > MAX_FIELDS_CHARS:
             fields = fields[:MAX_FIELDS_CHARS] + " …"
-        call_text = MISSING if call is None or pd.isna(call) or int(call) < 0 else f"{int(call)}"
+        number = _number(call)  # NaN when missing
+        call_text = MISSING if not math.isfinite(number) or number < 0 else f"{int(number)}"
         rows.append(
             [
                 Cell(fmt_number(record.get("time_s"), 3)),

@@ -14,10 +14,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
+
+from voipbed.columns import Columns
 
 from .chart import Axis, Band, Chart, Line, Panel, Spans, Text, array, no_data
 from .plots import satisfaction_lines
+
+FloatArray = npt.NDArray[np.float64]
 
 __all__ = ["MAX_WORST_FLOWS", "mos_over_time", "worst_flows"]
 
@@ -41,24 +45,33 @@ _PIXELS = 1000
 """About the figure's width in pixels: detail finer than this cannot be seen."""
 
 
-def worst_flows(windows: pd.DataFrame, count: int = MAX_WORST_FLOWS) -> list[int]:
+def worst_flows(windows: Columns, count: int = MAX_WORST_FLOWS) -> list[int]:
     """The ``count`` flows with the lowest window MOS (ties: lower mean MOS, then flow id)."""
-    rated = windows.dropna(subset=["mos"])
-    if rated.empty:
+    rated = _rated(windows)
+    if len(rated) == 0:
         return []
-    by_flow = rated.groupby("flow")["mos"].agg(["min", "mean"]).reset_index()
-    ranked = by_flow.sort_values(["min", "mean", "flow"], kind="stable")
-    return [int(f) for f in ranked["flow"].head(count)]
+    mos = rated["mos"].astype(np.float64)
+    flows, flow_of = np.unique(rated["flow"], return_inverse=True)
+    lowest = np.full(flows.size, np.inf)
+    np.minimum.at(lowest, flow_of, mos)
+    mean = np.bincount(flow_of, weights=mos) / np.bincount(flow_of)
+    ranked = flows[np.lexsort((flows, mean, lowest))]
+    return [int(f) for f in ranked[:count]]
 
 
-def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Chart:
+def _rated(windows: Columns) -> Columns:
+    """The windows that have a MOS (not NaN)."""
+    return windows.take(~np.isnan(windows["mos"].astype(np.float64)))
+
+
+def mos_over_time(windows: Columns, events: Columns) -> Chart:
     """Windowed MOS against run time: worst flows, a band for all, handovers and RRC states."""
-    if windows.empty or windows["mos"].isna().all():
+    if len(windows) == 0 or np.isnan(windows["mos"].astype(np.float64)).all():
         return no_data("no windows rated", height=300.0)
     worst = worst_flows(windows)
-    n_flows = int(windows["flow"].nunique())
+    n_flows = int(np.unique(windows["flow"]).size)
     span = (float(windows["start_s"].min()), float(windows["end_s"].max()))
-    width = float((windows["end_s"] - windows["start_s"]).median())
+    width = float(np.median(windows["end_s"] - windows["start_s"]))
     panel = Panel(
         title=f"MOS over time: the {len(worst)} worst of {n_flows} flows, and every flow's range"
         if n_flows > len(worst)
@@ -71,47 +84,60 @@ def mos_over_time(windows: pd.DataFrame, events: pd.DataFrame) -> Chart:
     if n_flows > len(worst):
         _band(panel, windows, n_flows)
     for color, flow in zip(WORST_COLORS, worst, strict=False):
-        rows = windows[windows["flow"] == flow].sort_values("start_s")
-        first = rows.iloc[0]
-        label = f"call {int(first['call'])} {first['direction']} (lowest {rows['mos'].min():.2f})"
-        x = np.r_[rows["start_s"].to_numpy(), rows["end_s"].iloc[-1]]
-        y = np.r_[rows["mos"].to_numpy(), rows["mos"].iloc[-1]]
+        rows = windows.take(windows["flow"] == flow).sort_by(["start_s"])
+        mos = rows["mos"].astype(np.float64)
+        lowest = float(np.nanmin(mos))  # a worst flow has a rated window
+        label = f"call {int(rows['call'][0])} {rows['direction'][0]} (lowest {lowest:.2f})"
+        x = np.r_[rows["start_s"], rows["end_s"][-1]]
+        y = np.r_[mos, mos[-1]]
         panel.add(Line(array(x), array(y), color, 2.1, step="post", label=label))
-    calls = {int(c) for c in windows.loc[windows["flow"].isin(worst), "call"]}
+    calls = {int(c) for c in windows["call"][np.isin(windows["flow"], worst)].tolist()}
     _handovers(panel, events, calls, span)
-    worst_call = int(windows.loc[windows["flow"] == worst[0], "call"].iloc[0])
+    worst_call = int(windows["call"][windows["flow"] == worst[0]][0])
     _rrc_strip(panel, events, worst_call, span)
     return Chart([panel], legend="bottom")
 
 
-def _band(panel: Panel, windows: pd.DataFrame, n_flows: int) -> None:
+def _band(panel: Panel, windows: Columns, n_flows: int) -> None:
     """Lowest, median and highest window MOS of all flows, per time slot of one window."""
-    width = float((windows["end_s"] - windows["start_s"]).median())
-    rated = windows.dropna(subset=["mos"])
+    width = float(np.median(windows["end_s"] - windows["start_s"]))
+    rated = _rated(windows)
     slot = np.floor((rated["start_s"] + rated["end_s"]) / 2.0 / width).astype(np.int64)
-    stats = rated["mos"].groupby(slot.to_numpy()).agg(["min", "median", "max"])
-    x = np.r_[stats.index.to_numpy(dtype=np.float64), stats.index[-1] + 1.0] * width
-    low, mid, high = (np.r_[stats[k].to_numpy(), stats[k].iloc[-1]] for k in stats.columns)
+    slots, low, mid, high = _slot_stats(slot, rated["mos"].astype(np.float64))
+    x = np.r_[slots.astype(np.float64), slots[-1] + 1.0] * width
+    low, mid, high = (np.r_[values, values[-1]] for values in (low, mid, high))
     label = f"all {n_flows} flows: lowest to highest"
     panel.add(Band(x, array(low), array(high), BAND_COLOR, "post", label))
     panel.add(Line(x, array(mid), MEDIAN_COLOR, 1.3, "dashed", "post", "all flows: median"))
 
 
-def _handovers(
-    panel: Panel, events: pd.DataFrame, calls: set[int], span: tuple[float, float]
-) -> None:
+def _slot_stats(
+    slot: npt.NDArray[np.int64], mos: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray, FloatArray]:
+    """The slots, in order, and the lowest, median and highest ``mos`` of each."""
+    slots, of_slot = np.unique(slot, return_inverse=True)
+    order = np.lexsort((mos, of_slot))  # by slot, then by MOS
+    ranked = mos[order]
+    counts = np.bincount(of_slot, minlength=slots.size)
+    first = np.cumsum(counts) - counts
+    last = first + counts - 1
+    median = (ranked[first + (counts - 1) // 2] + ranked[first + counts // 2]) / 2.0
+    return slots, ranked[first], median, ranked[last]
+
+
+def _handovers(panel: Panel, events: Columns, calls: set[int], span: tuple[float, float]) -> None:
     """Shade each handover of ``calls`` from its start to the end of its media gap.
 
     Spans are merged where they overlap or lie closer than a pixel, and drawn
     as one series, so that thousands of handovers draw as fast as a few.
     """
-    if events.empty or "kind" not in events.columns:
+    if len(events) == 0 or "kind" not in events:
         return
-    rows = events[(events["kind"].astype(str) == "handover") & events["call"].isin(calls)]
-    if rows.empty:
+    rows = events.take((events["kind"] == "handover") & np.isin(events["call"], list(calls)))
+    if len(rows) == 0:
         return
     intervals = []
-    for time_s, text in zip(rows["time_s"], rows["fields"], strict=True):
+    for time_s, text in zip(rows["time_s"].tolist(), rows["fields"].tolist(), strict=True):
         start, fields = float(time_s), _fields(text)
         ends = [fields.get(key) for key in ("media_end_s", "interruption_end_s")]
         end = max([start, *(float(e) for e in ends if isinstance(e, int | float))])
@@ -119,7 +145,7 @@ def _handovers(
     merged = _merged(sorted(intervals), gap=(span[1] - span[0]) / _PIXELS)
     panel.add(Spans(merged, HANDOVER_COLOR, 0.25, label="handover (to media back)"))
     if len(rows) <= 12:  # names stay readable for a few handovers
-        for time_s, text in zip(rows["time_s"], rows["fields"], strict=True):
+        for time_s, text in zip(rows["time_s"].tolist(), rows["fields"].tolist(), strict=True):
             kind = str(_fields(text).get("kind", ""))
             panel.add(Text(float(time_s), 4.62, kind, HANDOVER_COLOR, 9.5, baseline="top"))
 
@@ -135,19 +161,18 @@ def _merged(intervals: list[tuple[float, float]], gap: float) -> list[tuple[floa
     return merged
 
 
-def _rrc_strip(panel: Panel, events: pd.DataFrame, call: int, span: tuple[float, float]) -> None:
+def _rrc_strip(panel: Panel, events: Columns, call: int, span: tuple[float, float]) -> None:
     """The RRC state of ``call`` within ``span`` (run time), as spans along the bottom.
 
     Each of ``_PIXELS`` slices of the span shows the state the UE spent most of
     it in, so a call with thousands of DRX cycles draws one series per state.
     """
-    if events.empty or "kind" not in events.columns:
+    if len(events) == 0 or "kind" not in events:
         return
-    rows = events[(events["kind"].astype(str) == "rrc") & (events["call"] == call)]
-    rows = rows.sort_values("time_s", kind="stable")
-    if rows.empty:
+    rows = events.take((events["kind"] == "rrc") & (events["call"] == call)).sort_by(["time_s"])
+    if len(rows) == 0:
         return
-    fields = [_fields(text) for text in rows["fields"]]
+    fields = [_fields(text) for text in rows["fields"].tolist()]
     state = str(fields[0].get("from", "connected"))
     states = [state]  # states[k]: the state after the first k changes
     for change in fields:
@@ -155,7 +180,7 @@ def _rrc_strip(panel: Panel, events: pd.DataFrame, call: int, span: tuple[float,
         states.append(state)
     names = list(dict.fromkeys(states))
     codes = np.array([names.index(name) for name in states])
-    changes = np.clip(rows["time_s"].to_numpy(dtype=np.float64), *span)
+    changes = np.clip(rows["time_s"].astype(np.float64), *span)
     bounds = np.r_[span[0], changes, span[1]]  # state k holds from bounds[k] to bounds[k + 1]
     grid = np.linspace(span[0], span[1], _PIXELS + 1)
     held = np.stack(

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from voipbed.metric_names import DropReason, EventKind
 from voipbed.models import handover as ho
 from voipbed.models.grouping import group_order
 from voipbed.models.rrc import STATE_NAMES, rrc_gate
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
 from voipbed.schedule import handover_events, handover_schedule
-from voipbed.sim.path import HANDOVER, PathWalk
+from voipbed.sim.path import PathWalk
 from voipbed.sim.stages import FloatArray, IntArray
 
 __all__ = ["Event", "radio_gate"]
@@ -70,7 +71,7 @@ def radio_gate(
         walks, (slice(0, first), slice(first, None)), radio_hops, strict=True
     ):
         walk.time_s[walk.alive] = time_s[part]
-        walk.drop(lost[part], hop, HANDOVER)
+        walk.drop(lost[part], hop, DropReason.HANDOVER)
     return events
 
 
@@ -109,7 +110,7 @@ def _rrc(
     events: list[Event] = [
         (
             float(t + call_start_s[u]),
-            "rrc",
+            EventKind.RRC,
             int(u),
             {"from": STATE_NAMES[int(old)], "to": STATE_NAMES[int(new)]},
         )
@@ -128,5 +129,7 @@ def _rrc(
             "promotions": int(outcome.promotions[u]),
             "seconds_in_state": seconds,
         }
-        events.append((float(call_start_s[u] + outcome.horizon_s[u]), "radio_energy", u, fields))
+        events.append(
+            (float(call_start_s[u] + outcome.horizon_s[u]), EventKind.RADIO_ENERGY, u, fields)
+        )
     return released, events

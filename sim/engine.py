@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import simpy
 
+from voipbed.metric_names import EventKind
 from voipbed.models.codecs import codec as codec_named
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
@@ -42,11 +43,11 @@ def _call_process(
 ) -> Generator[simpy.Event, Any, None]:
     """Wait for the call to start, open both flows, wait for its end, close it."""
     yield env.timeout(start_s)
-    events.append((env.now, "call_start", call, {}))
+    events.append((env.now, EventKind.CALL_START, call, {}))
     spans.append(FlowSpan(call, 2 * call, 0, env.now, end_s))
     spans.append(FlowSpan(call, 2 * call + 1, 1, env.now + downlink_phase_s, end_s))
     yield env.timeout(end_s - env.now)
-    events.append((env.now, "call_end", call, {"duration_s": end_s - start_s}))
+    events.append((env.now, EventKind.CALL_END, call, {"duration_s": end_s - start_s}))
 
 
 def simulate(scenario: Scenario) -> Trace:
@@ -105,6 +106,7 @@ def _carry(
     path = scenario.path
     radio = scenario.radio
     place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
+    end_to_end = scenario.overhead()
     walks: list[tuple[PathWalk, list[SegmentLink], IntArray, int]] = []
     for direction, part in zip(DIRECTIONS, sent, strict=True):
         order = np.arange(len(path)) if direction == "uplink" else np.arange(len(path))[::-1]
@@ -118,13 +120,7 @@ def _carry(
             np.full(n, scenario.calls.ecn, dtype=np.bool_),
         )
         links = [
-            SegmentLink(
-                path[p],
-                direction,
-                scenario.seed,
-                scenario.duration_s,
-                (scenario.overhead(), scenario.overhead(path[p])),
-            )
+            SegmentLink(path[p], direction, scenario.seed, scenario.duration_s, end_to_end)
             for p in order
         ]
         walk = PathWalk(packets)
@@ -139,8 +135,12 @@ def _carry(
         lost = result.lost_at >= 0
         result.lost_at[lost] = order[result.lost_at[lost]]  # hop number -> place in the path
         results.append(result)
-        events += [(scenario.duration_s, "queue_stats", -1, stats) for stats in result.queue_stats]
-        events += [(time_s, "queue_samples", -1, fields) for time_s, fields in result.queue_samples]
+        events += [
+            (scenario.duration_s, EventKind.QUEUE_STATS, -1, stats) for stats in result.queue_stats
+        ]
+        events += [
+            (time_s, EventKind.QUEUE_SAMPLES, -1, fields) for time_s, fields in result.queue_samples
+        ]
     return results, events
 
 

@@ -1,12 +1,11 @@
 """The path as a chain of stateful stages, one link per segment and direction.
 
 Uplink crosses ``scenario.path`` in order, downlink in reverse. Within a
-segment a packet meets, in this order: DSCP bleaching (if the segment
-remarks), the queue and link (capacity or trace; AQM, DSCP scheduling and
-cross traffic in the queue; a packet later lost on the medium still used the
-link), HARQ (retransmissions delay it, exhausting them loses it), loss, then
-the one-way delay and jitter, which also keep each flow in sequence so that
-HARQ and jitter reorder only where the scenario allows it.
+segment a packet meets the segment's stages (``voipbed.segment_stages``, as
+the emulation's userspace link does), driven here with one batch per segment:
+DSCP bleaching, the queue and link (a packet later lost on the medium still
+used the link; AQM, DSCP scheduling and cross traffic share the queue with the
+calls' packets), then HARQ, loss, and the one-way delay and jitter.
 
 A configured queue (a limit, an AQM, DSCP scheduling or cross traffic) is
 sampled on the run's ``SampleGrid``: its backlog at each instant and the
@@ -18,26 +17,20 @@ interval, in one ``queue_samples`` event per queue and direction
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from voipbed.cross_traffic import bulk_flows, unresponsive_arrivals
-from voipbed.models.delay import DelayStage
-from voipbed.models.link import QueueLimit, RateLink, TraceLink
-from voipbed.models.loss import GilbertElliott
-from voipbed.models.overhead import Overhead, bytes_on_segment
-from voipbed.models.queue import N_CLASSES, QueueingLink, Scheduling, dscp_class
+from voipbed.metric_names import DropReason
+from voipbed.models.link import RateLink, TraceLink
+from voipbed.models.overhead import Overhead
+from voipbed.models.queue import N_CLASSES, Fate, QueueingLink, dscp_class
 from voipbed.models.queue_samples import Occupancy, SampleGrid
-from voipbed.rng import component_rng
 from voipbed.scenario import Segment
+from voipbed.segment_stages import SegmentStages
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
-from voipbed.trace import DROP_REASONS
-from voipbed.traces import read_schedule
 
 __all__ = [
-    "HANDOVER",
     "DirectionPackets",
     "DirectionResult",
     "Enqueued",
@@ -46,7 +39,7 @@ __all__ = [
     "SegmentLink",
 ]
 
-_QUEUE, _AQM, _HARQ, _CHANNEL, HANDOVER = range(len(DROP_REASONS))
+_IP_PACKETS = Overhead()  # RTP/UDP/IPv4 end to end, no SRTP
 _SAMPLE_FIELDS = (  # series of a queue_samples event, in the order of QueueSamples.event's
     "packets",
     "bytes",
@@ -109,7 +102,10 @@ class Enqueued:
 
 
 class SegmentLink:
-    """One segment in one direction: its stages, each with its own random stream."""
+    """One segment in one direction as the simulator drives it: its stages
+    (``SegmentStages``), served a batch of packets at a time, and its configured queue
+    sampled on the run's grid. ``end_to_end`` describes the media's headers end to end
+    (what ``carried_bytes`` starts from)."""
 
     def __init__(
         self,
@@ -117,92 +113,34 @@ class SegmentLink:
         direction: str,
         seed: int,
         run_end_s: float,
-        headers: tuple[Overhead, Overhead] = (Overhead(), Overhead()),
+        end_to_end: Overhead = _IP_PACKETS,
     ) -> None:
-        def rng(stage: str) -> np.random.Generator:
-            return component_rng(seed, f"path/{segment.name}/{direction}/{stage}")
-
+        self.stages = SegmentStages.build(segment, direction, seed, run_end_s)
         self.name = segment.name
         self.direction = direction
-        self.bleach_dscp = segment.bleach_dscp
-        queue = segment.queue
-        limit_bytes = None if queue.limit_bytes is None else int(queue.limit_bytes)
-        trace = segment.trace_for(direction)
-        schedule = read_schedule(Path(trace)) if trace is not None else None
-        rate = segment.capacity_bps if schedule is None else None
-        sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
-        self.link: TraceLink | RateLink | None = None
-        self.queueing: QueueingLink | None = None
-        limited = queue.limit_packets is not None or limit_bytes is not None
-        configured = limited or not queue.is_plain_droptail or bool(sources)
-        self.grid = SampleGrid.for_run(run_end_s) if configured else None
-        self.queue_facts: dict[str, Any] = {
-            "rate_bps": rate,  # None on a trace-driven link
-            "limit_packets": queue.limit_packets,
-            "limit_bytes": limit_bytes,
-            "aqm": queue.aqm.kind,
-            "scheduling": queue.scheduling.value,
-        }
-        if queue.is_plain_droptail and not sources:
-            limit = QueueLimit(queue.limit_packets, limit_bytes)
-            if schedule is not None:
-                self.link = TraceLink(schedule, limit)
-            elif rate is not None:
-                self.link = RateLink(rate, limit)
-        else:
-            self.queueing = QueueingLink(
-                discipline=queue.aqm.to_model(),
-                scheduling=Scheduling[queue.scheduling.name],
-                weights=queue.weights,
-                limit_packets=queue.limit_packets,
-                limit_bytes=limit_bytes,
-                rate_bps=rate,
-                schedule=schedule,
-            )
-        self.queue_rng = rng("queue")
-        self.cross = unresponsive_arrivals(sources, run_end_s, rng("cross_traffic"))
-        self.bulk = bulk_flows(sources, run_end_s)
-        self.harq = segment.harq.to_model() if segment.harq is not None else None
-        self.harq_rng = rng("harq")
-        self.loss = segment.loss.to_model()
-        self.loss_rng = rng("loss")
-        self.channel_state = np.full(0, -1, dtype=np.int8)  # Gilbert-Elliott state per flow
-        self.delay = DelayStage(segment.one_way_delay_s, segment.jitter.to_model(), rng("jitter"))
-        self.headers = headers  # (IP packets end to end, as this segment carries them)
+        self.end_to_end = end_to_end
+        self.grid = SampleGrid.for_run(run_end_s) if self.stages.configured_queue else None
 
     def carried_bytes(self, ip_bytes: IntArray) -> IntArray:
-        """What this segment's link and queue carry for IP packets of ``ip_bytes``."""
-        end_to_end, here = self.headers
-        if here.rohc is None and here.link is None:
-            return ip_bytes
-        return bytes_on_segment(ip_bytes, end_to_end, here)
-
-    def lost_on_medium(self, flow: IntArray) -> BoolArray:
-        """Loss decisions for packets of ``flow``, in arrival order."""
-        if isinstance(self.loss, GilbertElliott):
-            needed = int(flow.max()) + 1 if flow.size else 0
-            if needed > self.channel_state.size:
-                grown = np.full(needed, -1, dtype=np.int8)
-                grown[: self.channel_state.size] = self.channel_state
-                self.channel_state = grown
-            return self.loss.lost(flow, self.loss_rng, self.channel_state)
-        return self.loss.lost(flow.size, self.loss_rng)
+        """What this segment's link and queue carry for the media's IP packets of ``ip_bytes``."""
+        return self.stages.carried_bytes(ip_bytes, self.end_to_end)
 
     def enqueue(
         self, arrive_s: FloatArray, size: IntArray, dscp: IntArray, ect: BoolArray
     ) -> Enqueued:
         """Serve the calls' packets with the cross traffic: leave times, drop reason, CE marks."""
-        if self.link is not None:
-            return self._through_link(self.link, arrive_s, size, dscp)
-        assert self.queueing is not None  # a segment without either carries no queue stage
-        return self._through_queue(self.queueing, arrive_s, size, dscp, ect)
+        stages = self.stages
+        if stages.link is not None:
+            return self._through_link(stages.link, arrive_s, size, dscp)
+        assert stages.queueing is not None  # a segment without either carries no queue stage
+        return self._through_queue(stages.queueing, arrive_s, size, dscp, ect)
 
     def _through_link(
         self, link: TraceLink | RateLink, arrive_s: FloatArray, size: IntArray, dscp: IntArray
     ) -> Enqueued:
         """A plain drop-tail FIFO: its backlog follows from when each packet's service began."""
         served = link.process(arrive_s, size)
-        reason = np.where(served.dropped, _QUEUE, -1)
+        reason = np.where(served.dropped, DropReason.QUEUE, -1)
         no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
         grid = self.grid
         if grid is None:
@@ -224,7 +162,7 @@ class SegmentLink:
         ect: BoolArray,
     ) -> Enqueued:
         """The event-loop queue, shared with the cross traffic and bulk flows."""
-        cross = self.cross
+        cross, flows = self.stages.cross, self.stages.bulk
         times = np.concatenate([arrive_s, cross.time_s])
         order = np.argsort(times, kind="stable")  # calls' packets first on ties
         is_cross = order >= arrive_s.size
@@ -233,8 +171,8 @@ class SegmentLink:
             np.concatenate([size, cross.size_bytes])[order],
             np.concatenate([dscp_class(dscp), cross.klass])[order],
             np.concatenate([ect, cross.ect])[order],
-            self.queue_rng,
-            self.bulk,
+            self.stages.queue_rng,
+            flows,
             self.grid,
             background=is_cross,
         )
@@ -242,11 +180,13 @@ class SegmentLink:
         mine[order] = np.arange(times.size)
         mine = mine[: arrive_s.size]  # where each call packet went in the merged batch
         fate = outcome.fate[mine]
-        reason = np.select([fate == 1, fate == 2], [_QUEUE, _AQM], -1)
+        reason = np.select(
+            [fate == Fate.OVERFLOW, fate == Fate.AQM], [DropReason.QUEUE, DropReason.AQM], -1
+        )
         stats = self._stats(
             cross_packets=int(cross.time_s.size),
             cross_dropped=int(outcome.dropped[is_cross].sum()),
-            bulk_flows=len(self.bulk),
+            bulk_flows=len(flows),
             bulk_sent=int(bulk.sent.sum()),
             bulk_delivered_bytes=int(bulk.delivered_bytes.sum()),
             bulk_dropped=int(bulk.dropped.sum()),
@@ -270,7 +210,7 @@ class SegmentLink:
         return {
             "segment": self.name,
             "direction": self.direction,
-            **self.queue_facts,
+            **self.stages.facts.fields(),
             "sample_interval_s": interval,
             **counts,
         }
@@ -294,7 +234,7 @@ class DirectionResult:
 
     recv_s: FloatArray
     lost_at: IntArray  # hop index, -1 when delivered
-    drop_reason: IntArray  # index into DROP_REASONS, -1 when delivered
+    drop_reason: IntArray  # a DropReason code, -1 when delivered
     ce: BoolArray  # marked Congestion Experienced on the way
     dscp: IntArray  # as received, after every bleaching hop; -1 when lost
     queue_stats: list[dict[str, Any]] = field(default_factory=list)
@@ -330,18 +270,30 @@ class PathWalk:
         self.reason[lost] = why if isinstance(why, int) else why[mask]
         self.alive = self.alive[~mask]
 
+    def drop_at(self, positions: IntArray, hop: int, why: IntArray) -> None:
+        """Lose the in-flight packets at ``positions`` (over ``alive``), each for its reason."""
+        if not positions.size:
+            return
+        lost = self.alive[positions]
+        self.lost_at[lost] = hop
+        self.reason[lost] = why
+        keep = np.ones(self.alive.size, dtype=np.bool_)
+        keep[positions] = False
+        self.alive = self.alive[keep]
+
     def cross(self, links: list[SegmentLink], first_hop: int) -> None:
         """Carry the packets in flight over ``links``, numbered from ``first_hop``."""
         flow = self.packets.flow
         for hop, segment in enumerate(links, start=first_hop):
+            stages = segment.stages
             arrive_s = self.time_s[self.alive]
             if np.any(arrive_s[1:] < arrive_s[:-1]):  # a stage upstream reordered them
                 order = np.argsort(arrive_s, kind="stable")
                 self.alive, arrive_s = self.alive[order], arrive_s[order]
             alive = self.alive
-            if segment.bleach_dscp:
+            if stages.bleach_dscp:
                 self.dscp[alive] = 0
-            if segment.link is not None or segment.queueing is not None:
+            if stages.has_queue:
                 served = segment.enqueue(
                     arrive_s,
                     segment.carried_bytes(self.packets.wire_bytes[alive]),
@@ -355,18 +307,10 @@ class PathWalk:
                 if served.samples is not None:
                     self.samples.append(served.samples.event(segment.name, segment.direction))
                 self.drop(served.reason >= 0, hop, served.reason)
-            extra_s: FloatArray | None = None  # HARQ retransmission delay
-            if segment.harq is not None:
-                outcome = segment.harq.outcome(self.alive.size, segment.harq_rng)
-                extra_s = segment.harq.extra_delay_s(outcome)[~outcome.failed]
-                self.drop(outcome.failed, hop, _HARQ)
-            lost = segment.lost_on_medium(flow[self.alive])
-            if extra_s is not None:
-                extra_s = extra_s[~lost]
-            self.drop(lost, hop, _CHANNEL)
             alive = self.alive
-            enter_s = self.time_s[alive] if extra_s is None else self.time_s[alive] + extra_s
-            self.time_s[alive] = segment.delay.process(enter_s, flow[alive])
+            behind = stages.behind_queue(self.time_s[alive], flow[alive])
+            self.drop_at(behind.lost, hop, behind.reason)
+            self.time_s[self.alive] = behind.depart_s
 
     def result(self) -> DirectionResult:
         recv_s = np.full(self.time_s.size, np.nan)

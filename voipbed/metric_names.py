@@ -1,13 +1,16 @@
 """Names of what a run measures, for modules that must not load the scoring to know them.
 
 ``METRIC_COLUMNS`` are the per-flow metrics (columns of ``metrics.parquet``)
-that ``summary.json`` aggregates over flows; ``DROP_REASONS`` the reasons the
-trace gives for a packet lost in the network.
+that ``summary.json`` aggregates over flows; ``DropReason`` (and its names,
+``DROP_REASONS``) the reasons the trace gives for a packet lost in the
+network; ``EventKind`` the kinds of the events the engines write.
 """
 
 from __future__ import annotations
 
-__all__ = ["DROP_REASONS", "METRIC_COLUMNS"]
+from enum import IntEnum, StrEnum
+
+__all__ = ["DROP_REASONS", "METRIC_COLUMNS", "DropReason", "EventKind"]
 
 METRIC_COLUMNS = (
     "ppl_percent",
@@ -28,6 +31,39 @@ METRIC_COLUMNS = (
     "setup_time_s",  # emulation runs: from dialling to the answer
 )
 
-DROP_REASONS = ("queue", "aqm", "harq", "channel", "handover")
-"""Why a packet was lost (the trace's ``drop_reason``); a reason's code in both engines'
-stages is its index here."""
+
+class DropReason(IntEnum):
+    """Why a packet was lost in the network. A reason's value is its code in both engines'
+    stages and its index in the dictionary of the trace's ``drop_reason`` column."""
+
+    QUEUE = 0  # the queue was full
+    AQM = 1  # CoDel or PIE dropped it
+    HARQ = 2  # every HARQ transmission failed
+    CHANNEL = 3  # lost on the medium (the segment's loss model)
+    HANDOVER = 4  # lost while the UE's radio was handed over
+
+    @property
+    def label(self) -> str:
+        """The reason as the trace names it (``"queue"``, ``"aqm"``, ...)."""
+        return self.name.lower()
+
+
+DROP_REASONS = tuple(reason.label for reason in DropReason)
+"""The reasons' names in code order: ``DROP_REASONS[code]`` names ``DropReason(code)``."""
+
+
+class EventKind(StrEnum):
+    """What an event of ``events.parquet`` tells (its ``kind``); the value is what the file
+    holds, so a kind compares equal to its string."""
+
+    CALL_START = "call_start"  # the call is up (emulation: answered)
+    CALL_END = "call_end"
+    CALL_DIAL = "call_dial"  # emulation: the caller dialled
+    RRC = "rrc"  # the UE's RRC/DRX state changed
+    RADIO_ENERGY = "radio_energy"  # the UE's radio energy over its call
+    HANDOVER = "handover"
+    QUEUE_STATS = "queue_stats"  # a configured queue's configuration and totals
+    QUEUE_SAMPLES = "queue_samples"  # a configured queue's backlog and throughput over time
+    EMULATION_READY = "emulation_ready"  # emulation: set-up done, the calls' clock starts
+    SIP_REQUEST = "sip_request"  # emulation: a request the SIP core routed
+    SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 from voipbed import __version__
+from voipbed.columns import Columns
 from voipbed.emulation.network import Terminated
 from voipbed.engines import ENGINES, STAGES
 from voipbed.models.rrc import keepalive_energy
@@ -34,7 +34,7 @@ __all__ = ["ENGINES", "STAGES", "RunFailed", "RunInterrupted", "RunResult", "run
 
 REPORT_COLUMNS = ("call", "flow", "direction", "send_s", "recv_s")
 """What the report draws from the packets (with each packet's playout time): a run holds
-millions of rows, so the others are not copied into pandas."""
+millions of rows, so the others are not converted to numpy."""
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,9 @@ def run_scenario(
         enter("score")
         scores = score_run(trace.packets, scenario, trace.events)
         metrics = scores.metrics
-        if pesq is not None and not pesq.empty:  # PESQ beside the E-model, per flow
-            metrics = metrics.merge(pesq, on="flow", how="left")
-        pq.write_table(
-            pa.Table.from_pandas(metrics, preserve_index=False), run_dir / "metrics.parquet"
-        )
+        if pesq is not None and len(pesq):  # PESQ beside the E-model, per flow
+            metrics = metrics.join(pesq, on="flow")
+        pq.write_table(metrics.to_arrow(), run_dir / "metrics.parquet")
         facts = {
             "scenario": scenario.name,
             "engine": engine,
@@ -143,10 +141,10 @@ def run_scenario(
             scenario_yaml=resolved,
             summary=summary,
             metrics=metrics,
-            packets=trace.packets.select(list(REPORT_COLUMNS))
-            .to_pandas()
-            .assign(playout_s=scores.playout_s),
-            events=trace.events.to_pandas(),
+            packets=Columns.from_arrow(trace.packets.select(list(REPORT_COLUMNS))).with_columns(
+                {"playout_s": scores.playout_s}
+            ),
+            events=Columns.from_arrow(trace.events),
             windows=scores.windows,
         )
     except KeyboardInterrupt as error:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.metric_names import EventKind
 from voipbed.models import handover as ho
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
@@ -88,5 +89,5 @@ def handover_events(
         }
         if counts is not None:
             fields |= {"packets_held": int(counts.held[k]), "packets_lost": int(counts.lost[k])}
-        events.append((start, "handover", ue, fields))
+        events.append((start, EventKind.HANDOVER, ue, fields))
     return events

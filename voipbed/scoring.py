@@ -2,6 +2,7 @@
 
 One row per flow (each call has an uplink and a downlink flow) in
 ``metrics.parquet``; ``summarize`` aggregates those rows for ``summary.json``.
+The tables are ``voipbed.columns.Columns`` (numpy arrays by name).
 Whatever the engine, the same models score the same trace columns.
 ``score_run`` also rates each flow in windows of ``QUALITY_WINDOW_S``
 (``models.quality_windows``), splits losses by direction, segment and reason,
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from voipbed.arrow_numpy import dictionary_codes, to_numpy
+from voipbed.columns import Columns
 from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS
 from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
@@ -44,6 +46,7 @@ __all__ = [
     "summarize",
 ]
 
+Array = np.ndarray[Any, Any]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -58,13 +61,14 @@ MIN_FLOWS_TAILS = 20
 MIN_FLOWS_MEDIAN = 5
 
 
-def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict[str, IntArray]:
-    """Per flow (``flows``: sorted ids), how many packets have each value of a category column."""
-    category = packets.column(column).combine_chunks()
-    names = [str(name) for name in category.dictionary.to_pylist()]
-    codes = category.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+def _counts_by_category(
+    packets: pa.Table, column: str, packet_flow: Array, flows: IntArray
+) -> dict[str, IntArray]:
+    """Per flow (``flows``: sorted ids), how many packets have each value of a category column
+    (``packet_flow``: each packet's flow, in the table's order)."""
+    names, codes = dictionary_codes(packets.column(column))
     marked = codes >= 0
-    row = np.searchsorted(flows, packets.column("flow").to_numpy()[marked])
+    row = np.searchsorted(flows, packet_flow[marked])
     counts = np.zeros((flows.size, len(names)), dtype=np.int64)
     np.add.at(counts, (row, codes[marked]), 1)
     return {name: counts[:, index] for index, name in enumerate(names)}
@@ -74,12 +78,12 @@ def _counts_by_category(packets: pa.Table, column: str, flows: IntArray) -> dict
 class Scores:
     """Everything scored from one trace."""
 
-    metrics: pd.DataFrame
+    metrics: Columns
     """One row per flow (see ``score_run``)."""
-    windows: pd.DataFrame
+    windows: Columns
     """One row per flow and window: ``call``, ``flow``, ``direction``, ``start_s`` and ``end_s``
     (run time), ``packets``, ``ppl_percent``, ``r_factor`` (on its scale) and ``mos``."""
-    losses: pd.DataFrame
+    losses: Columns
     """Packets not played, by ``direction``, ``segment`` and ``reason`` (see ``loss_breakdown``)."""
     playout_s: FloatArray
     """Each packet's playout time in the packets table's row order: NaN unless received; for a
@@ -89,9 +93,7 @@ class Scores:
     """Top of the R scale of the codec: 100 (G.107) or 129 (G.107.1)."""
 
 
-def score_trace(
-    packets: pa.Table, scenario: Scenario, events: pa.Table | None = None
-) -> pd.DataFrame:
+def score_trace(packets: pa.Table, scenario: Scenario, events: pa.Table | None = None) -> Columns:
     """Per-flow metrics of a packets table (``score_run(...).metrics``)."""
     return score_run(packets, scenario, events).metrics
 
@@ -116,17 +118,10 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     each flow also gets its call's radio energy (``radio_energy_j``) and,
     where real stacks dialled, its call's set-up time (``setup_time_s``).
     """
-    used = codec(scenario.calls.codec)
     if packets.num_rows == 0:
-        metrics = _with_emodel(_with_events(_empty_metrics(scenario), events), scenario)
-        metrics["mos_window_min"] = pd.Series(dtype=np.float64)
-        no_flows = np.zeros(1, dtype=np.int64)
-        rated = _flow_windows(
-            np.empty(0), np.empty(0, dtype=np.bool_), np.empty(0), no_flows, scenario
-        )
-        windows = _windows_frame(metrics, rated, np.empty(0), _r_ceiling(scenario))
-        return _scores(metrics, windows, packets, scenario)
-    column = {name: packets.column(name).to_numpy() for name in ("flow", "seq", "send_s", "recv_s")}
+        return _score_nothing(packets, scenario, events)
+    used = codec(scenario.calls.codec)
+    column = {name: to_numpy(packets.column(name)) for name in ("flow", "seq", "send_s", "recv_s")}
     # Rows come in send order within each flow; regroup them by flow (linear), and
     # sort properly only if some flow is not in sequence order.
     order = group_order(column["flow"])
@@ -135,7 +130,7 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
         order = np.lexsort((column["seq"], column["flow"]))
     flow = column["flow"][order]
     send_s, recv_s = column["send_s"][order], column["recv_s"][order]
-    media_s = packets.column("rtp_ts").to_numpy()[order] / used.rtp_clock_hz
+    media_s = to_numpy(packets.column("rtp_ts"))[order] / used.rtp_clock_hz
     starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
     bounds = np.r_[starts, flow.size].astype(np.int64)
 
@@ -148,55 +143,69 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     played = playouts.played
     # Network plus buffer delay of what was played (constant for a fixed buffer).
     waited = np.add.reduceat(np.where(played, playouts.playout_s - send_s, 0.0), starts)
-    direction = _category_at(packets, "direction", order[starts])
-    metrics = pd.DataFrame(
-        {
-            "call": packets.column("call").to_numpy()[order][starts],
-            "flow": flow[starts],
-            "direction": direction,
-            "sent": sent,
-            "received": received,
-            "lost": sent - received,
-            "late_discarded": summary.late_discards,
-            "ppl_percent": 100.0 * (sent - summary.played) / sent,
-            "loss_percent": 100.0 * (sent - received) / sent,
-            "late_percent": 100.0 * summary.late_discards / sent,
-            "burst_r": emodel.burst_ratios(~played, bounds),
-            "delay_mean_s": delay[:, 0],
-            "delay_p95_s": delay[:, 1],
-            "delay_p99_s": delay[:, 2],
-            "jitter_s": delay[:, 3],
-            "jitter_last_s": delay[:, 4],
-            "buffer_delay_mean_s": summary.mean_buffer_delay_s,
-            "stretch_ratio": summary.stretch_ratio,
-            "playout_delay_s": np.divide(
-                waited, summary.played, out=np.full(sent.size, np.nan), where=summary.played > 0
-            ),
-        }
+    flow_ids = flow[starts]
+    flows: dict[str, Array] = {
+        "call": to_numpy(packets.column("call"))[order][starts],
+        "flow": flow_ids,
+        "direction": _category_at(packets, "direction", order[starts]),
+        "sent": sent,
+        "received": received,
+        "lost": sent - received,
+        "late_discarded": summary.late_discards,
+        "ppl_percent": 100.0 * (sent - summary.played) / sent,
+        "loss_percent": 100.0 * (sent - received) / sent,
+        "late_percent": 100.0 * summary.late_discards / sent,
+        "burst_r": emodel.burst_ratios(~played, bounds),
+        "delay_mean_s": delay[:, 0],
+        "delay_p95_s": delay[:, 1],
+        "delay_p99_s": delay[:, 2],
+        "jitter_s": delay[:, 3],
+        "jitter_last_s": delay[:, 4],
+        "buffer_delay_mean_s": summary.mean_buffer_delay_s,
+        "stretch_ratio": summary.stretch_ratio,
+    }
+    playout_delay_s = np.divide(
+        waited, summary.played, out=np.full(sent.size, np.nan), where=summary.played > 0
     )
-    flow_ids = metrics["flow"].to_numpy()
-    for place, counts in _counts_by_category(packets, "lost_at", flow_ids).items():
-        metrics[f"lost_at_{place}"] = counts
-    for reason, counts in _counts_by_category(packets, "drop_reason", flow_ids).items():
-        metrics[f"lost_by_{reason}"] = counts
-    marked = packets.filter(packets.column("ce")).column("flow").to_numpy()
-    metrics["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
-    metrics = _with_emodel(_with_events(metrics, events), scenario)
-    # Mouth to ear of each played packet, as in _with_emodel but per packet.
+    packet_flow = column["flow"]
+    by_place = _counts_by_category(packets, "lost_at", packet_flow, flow_ids)
+    by_reason = _counts_by_category(packets, "drop_reason", packet_flow, flow_ids)
+    flows |= {f"lost_at_{place}": counts for place, counts in by_place.items()}
+    flows |= {f"lost_by_{reason}": counts for reason, counts in by_reason.items()}
+    marked = packet_flow[to_numpy(packets.column("ce"))]
+    flows["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
+    flows |= _event_columns(flows["call"], events)
+    flows |= _emodel_columns(playout_delay_s, flows["ppl_percent"], flows["burst_r"], scenario)
+    # Mouth to ear of each played packet, as in _emodel_columns but per packet.
     fixed_s = _fixed_delay_s(scenario)
     packet_ta = np.where(played, fixed_s + playouts.playout_s - send_s, np.nan)
     rated = _flow_windows(media_s, played, packet_ta, bounds, scenario)
-    metrics["mos_window_min"] = rated.min_mos()
+    flows["mos_window_min"] = rated.min_mos()
+    metrics = Columns(flows)
     offsets_s = send_s[starts] - media_s[starts]  # media time -> run time, per flow
-    windows = _windows_frame(metrics, rated, offsets_s, _r_ceiling(scenario))
+    windows = _windows_table(metrics, rated, offsets_s, _r_ceiling(scenario))
     playout_s = np.full(packets.num_rows, np.nan)
     playout_s[order] = playouts.playout_s
     return _scores(metrics, windows, packets, scenario, playout_s)
 
 
+def _score_nothing(packets: pa.Table, scenario: Scenario, events: pa.Table | None) -> Scores:
+    """The scores of a trace without packets: tables with every column and no rows."""
+    flows = _empty_flow_columns(scenario)
+    no_flows = np.empty(0)
+    flows |= _event_columns(flows["call"], events)
+    flows |= _emodel_columns(no_flows, no_flows, no_flows, scenario)
+    flows["mos_window_min"] = no_flows
+    metrics = Columns(flows)
+    bounds = np.zeros(1, dtype=np.int64)
+    rated = _flow_windows(no_flows, np.empty(0, dtype=np.bool_), no_flows, bounds, scenario)
+    windows = _windows_table(metrics, rated, no_flows, _r_ceiling(scenario))
+    return _scores(metrics, windows, packets, scenario)
+
+
 def _scores(
-    metrics: pd.DataFrame,
-    windows: pd.DataFrame,
+    metrics: Columns,
+    windows: Columns,
     packets: pa.Table,
     scenario: Scenario,
     playout_s: FloatArray | None = None,
@@ -212,19 +221,26 @@ def _scores(
     )
 
 
-def _with_events(metrics: pd.DataFrame, events: pa.Table | None) -> pd.DataFrame:
-    """Radio energy per flow, and set-up time where real stacks dialled, from the events."""
-    if events is not None:
-        metrics["radio_energy_j"] = metrics["call"].map(_radio_energy_by_call(events))
-        metrics["radio_energy_j"] = metrics["radio_energy_j"].astype(np.float64)
-        setup = _call_setup_by_call(events)
-        if setup:  # real stacks dialled: from the dial to the call's answer
-            metrics["setup_time_s"] = metrics["call"].map(setup)
-    return metrics
+def _event_columns(calls: IntArray, events: pa.Table | None) -> dict[str, Array]:
+    """Radio energy per flow (``calls``: each flow's call), and set-up time where real stacks
+    dialled, from the events; no columns without events."""
+    if events is None:
+        return {}
+    energy = _radio_energy_by_call(events)
+    columns = {"radio_energy_j": _per_call(calls, energy)}
+    setup = _call_setup_by_call(events)
+    if setup:  # real stacks dialled: from the dial to the call's answer
+        columns["setup_time_s"] = _per_call(calls, setup)
+    return columns
 
 
-def _empty_metrics(scenario: Scenario) -> pd.DataFrame:
-    """The metrics of a trace without packets: every column ``score_run`` writes, no rows."""
+def _per_call(calls: IntArray, values: dict[int, float]) -> FloatArray:
+    """``values`` of each call in ``calls``, NaN for a call it lacks."""
+    return np.array([values.get(call, np.nan) for call in calls.tolist()], dtype=np.float64)
+
+
+def _empty_flow_columns(scenario: Scenario) -> dict[str, Array]:
+    """The flow columns of a trace without packets, before the events and the E-model."""
     counts = ["sent", "received", "lost", "late_discarded"]
     floats = [
         "ppl_percent",
@@ -238,18 +254,17 @@ def _empty_metrics(scenario: Scenario) -> pd.DataFrame:
         "jitter_last_s",
         "buffer_delay_mean_s",
         "stretch_ratio",
-        "playout_delay_s",
     ]
     lost = [f"lost_at_{segment.name}" for segment in scenario.path]
     lost += [f"lost_by_{reason}" for reason in DROP_REASONS]
-    columns: dict[str, pd.Series[Any]] = {
-        "call": pd.Series(dtype=np.int32),
-        "flow": pd.Series(dtype=np.int32),
-        "direction": pd.Series(dtype=object),
+    columns: dict[str, Array] = {
+        "call": np.empty(0, dtype=np.int32),
+        "flow": np.empty(0, dtype=np.int32),
+        "direction": np.empty(0, dtype=object),
     }
-    columns |= {name: pd.Series(dtype=np.int64) for name in [*counts, *lost, "ce_marked"]}
-    columns |= {name: pd.Series(dtype=np.float64) for name in floats}
-    return pd.DataFrame(columns)
+    columns |= {name: np.empty(0, dtype=np.int64) for name in [*counts, *lost, "ce_marked"]}
+    columns |= {name: np.empty(0, dtype=np.float64) for name in floats}
+    return columns
 
 
 def _fixed_delay_s(scenario: Scenario) -> float:
@@ -288,18 +303,18 @@ def _flow_windows(
     )
 
 
-def _windows_frame(
-    metrics: pd.DataFrame, rated: QualityWindowsByFlow, offsets_s: FloatArray, r_max: float
-) -> pd.DataFrame:
+def _windows_table(
+    metrics: Columns, rated: QualityWindowsByFlow, offsets_s: FloatArray, r_max: float
+) -> Columns:
     """Every flow's windows in one table, in run time (``offsets_s``: media to run time)."""
     counts = np.diff(rated.bounds)
     windows = rated.windows
     offsets = np.repeat(offsets_s, counts)
-    return pd.DataFrame(
+    return Columns(
         {
-            "call": np.repeat(metrics["call"].to_numpy(), counts),
-            "flow": np.repeat(metrics["flow"].to_numpy(), counts),
-            "direction": np.repeat(metrics["direction"].to_numpy(), counts),
+            "call": np.repeat(metrics["call"], counts),
+            "flow": np.repeat(metrics["flow"], counts),
+            "direction": np.repeat(metrics["direction"], counts),
             "start_s": windows.start_s + offsets,
             "end_s": windows.end_s + offsets,
             "packets": windows.packets,
@@ -310,16 +325,16 @@ def _windows_frame(
     )
 
 
-def loss_breakdown(packets: pa.Table, metrics: pd.DataFrame) -> pd.DataFrame:
+def loss_breakdown(packets: pa.Table, metrics: Columns) -> Columns:
     """Packets not played by ``direction``, ``segment`` and ``reason``, with ``packets`` > 0.
 
     Network losses carry the segment that lost them (``lost_at``) and their
     ``drop_reason`` (``unattributed`` when none was recorded); late discards
     at the jitter buffer have reason ``late`` and no segment (None).
     """
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[str, str | None, str, int]] = []
     if packets.num_rows:
-        lost = np.isnan(packets.column("recv_s").to_numpy())
+        lost = np.isnan(to_numpy(packets.column("recv_s")))
         columns = [_codes(packets, name, lost) for name in ("direction", "lost_at", "drop_reason")]
         # One integer per (direction, segment, reason); code -1 (null) shifts to 0.
         key = np.zeros(int(lost.sum()), dtype=np.int64)
@@ -332,44 +347,42 @@ def loss_breakdown(packets: pa.Table, metrics: pd.DataFrame) -> pd.DataFrame:
                 combo, code = divmod(combo, len(names) + 1)
                 labels.append(names[code - 1] if code > 0 else None)
             reason, segment, direction = labels
-            rows.append(
-                {
-                    "direction": str(direction),
-                    "segment": segment,
-                    "reason": reason if reason is not None else UNKNOWN,
-                    "packets": n,
-                }
-            )
-    if len(metrics):
-        late = metrics.groupby(metrics["direction"].astype(str))["late_discarded"].sum()
-        rows += [
-            {"direction": d, "segment": None, "reason": "late", "packets": n}
-            for d, n in late.items()
-        ]
-    frame = pd.DataFrame(rows, columns=["direction", "segment", "reason", "packets"])
-    frame["packets"] = frame["packets"].astype(np.int64)
-    return frame[frame["packets"] > 0].reset_index(drop=True)
+            rows.append((str(direction), segment, reason if reason is not None else UNKNOWN, n))
+    for direction, flows in metrics.group_by("direction").items():
+        rows.append((str(direction), None, "late", int(flows["late_discarded"].sum())))
+    kept = [row for row in rows if row[3] > 0]
+    return Columns(
+        {
+            "direction": np.array([row[0] for row in kept], dtype=object),
+            "segment": np.array([row[1] for row in kept], dtype=object),
+            "reason": np.array([row[2] for row in kept], dtype=object),
+            "packets": np.array([row[3] for row in kept], dtype=np.int64),
+        }
+    )
 
 
 def _codes(
     packets: pa.Table, column: str, rows: np.ndarray[Any, np.dtype[np.bool_]]
-) -> tuple[list[str], IntArray]:
+) -> tuple[list[str], Array]:
     """A dictionary column's names, and its codes at ``rows`` (-1 where null)."""
-    category = packets.column(column).combine_chunks()
-    names = [str(name) for name in category.dictionary.to_pylist()]
-    codes = category.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    names, codes = dictionary_codes(packets.column(column))
     return names, codes[rows]
 
 
-def run_verdict(metrics: pd.DataFrame, losses: pd.DataFrame, scenario: Scenario) -> Verdict:
+def run_verdict(metrics: Columns, losses: Columns, scenario: Scenario) -> Verdict:
     """What limits quality, in one sentence (``voipbed.verdict.limiting_factor``)."""
     used = codec(scenario.calls.codec)
     figures = []
-    for direction, rows in metrics.groupby(metrics["direction"].astype(str), sort=True):
-        mine = losses[(losses["direction"] == direction) & (losses["reason"] != "late")]
+    for direction, rows in metrics.group_by("direction").items():
+        mine = losses.take((losses["direction"] == direction) & (losses["reason"] != "late"))
         lost = {
-            (str(r), "" if pd.isna(s) else str(s)): int(n)
-            for r, s, n in zip(mine["reason"], mine["segment"], mine["packets"], strict=True)
+            (str(r), "" if s is None else str(s)): int(n)
+            for r, s, n in zip(
+                mine["reason"].tolist(),
+                mine["segment"].tolist(),
+                mine["packets"].tolist(),
+                strict=True,
+            )
         }
         figures.append(
             DirectionFigures(
@@ -398,9 +411,9 @@ def _buffer_words(scenario: Scenario) -> str:
     return {"adaptive": "adaptive jitter buffer"}.get(buffer.kind, "NetEQ-like jitter buffer")
 
 
-def _mean(values: pd.Series[Any]) -> float:
+def _mean(values: Array) -> float:
     """Mean of the finite values, NaN if there are none (without numpy's empty-slice warning)."""
-    finite = values.to_numpy(dtype=np.float64)
+    finite = np.asarray(values, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     return float(finite.mean()) if finite.size else float("nan")
 
@@ -418,21 +431,24 @@ def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
     }
 
 
-def _category_at(packets: pa.Table, column: str, rows: IntArray) -> np.ndarray[Any, Any]:
+def _category_at(packets: pa.Table, column: str, rows: IntArray) -> Array:
     """The values of a dictionary column at ``rows``, as strings (decoding only those rows)."""
-    category = packets.column(column).combine_chunks()
-    names = np.array(category.dictionary.to_pylist(), dtype=object)
-    values: np.ndarray[Any, Any] = names[category.indices.to_numpy(zero_copy_only=False)[rows]]
+    names, codes = dictionary_codes(packets.column(column))
+    values: Array = np.array([*names, None], dtype=object)[codes[rows]]  # code -1: None
     return values
 
 
 def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
     """Each call's radio energy in joules, from the ``radio_energy`` events."""
-    frame = events.to_pandas()
-    rows = frame[frame["kind"] == "radio_energy"]
+    names, kinds = dictionary_codes(events.column("kind"))
+    if "radio_energy" not in names:
+        return {}
+    rows = np.flatnonzero(kinds == names.index("radio_energy"))
+    calls = to_numpy(events.column("call"))[rows].tolist()
+    fields = to_numpy(events.column("fields"))[rows].tolist()
     return {
-        int(call): float(json.loads(fields)["energy_j"])
-        for call, fields in zip(rows["call"], rows["fields"], strict=True)
+        int(call): float(json.loads(text)["energy_j"])
+        for call, text in zip(calls, fields, strict=True)
     }
 
 
@@ -458,20 +474,24 @@ def _r_ceiling(scenario: Scenario) -> float:
     return emodel_wb.RO_WB if codec(scenario.calls.codec).bandwidth is Bandwidth.WIDE else 100.0
 
 
-def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Mouth-to-ear delay Ta and the E-model for every flow at once.
+def _emodel_columns(
+    playout_delay_s: FloatArray, ppl_percent: FloatArray, burst_r: FloatArray, scenario: Scenario
+) -> dict[str, FloatArray]:
+    """Mouth-to-ear delay ``ta_s`` and the E-model's columns for every flow at once.
 
-    Narrowband codecs are rated with ITU-T G.107 (R up to 100), wideband ones
-    with G.107.1 (R up to 129); MOS is on the same scale for both.
+    ``playout_delay_s`` is each flow's mean network plus buffer delay of what
+    was played (NaN when nothing was). Narrowband codecs are rated with ITU-T
+    G.107 (R up to 100), wideband ones with G.107.1 (R up to 129); MOS is on
+    the same scale for both.
     """
     used = codec(scenario.calls.codec)
     # Mouth to ear (the budget of ITU-T G.114): capture, frame + look-ahead and
     # packetization, network + jitter buffer, playback.
-    ta_s = _fixed_delay_s(scenario) + metrics["playout_delay_s"].to_numpy(dtype=np.float64)
+    ta_s = _fixed_delay_s(scenario) + np.asarray(playout_delay_s, dtype=np.float64)
     nothing_played = np.isnan(ta_s)
     overrides = _emodel_settings(scenario)
-    overrides["ppl_percent"] = metrics["ppl_percent"].to_numpy(dtype=np.float64)
-    overrides["burst_r"] = metrics["burst_r"].to_numpy(dtype=np.float64)
+    overrides["ppl_percent"] = np.asarray(ppl_percent, dtype=np.float64)
+    overrides["burst_r"] = np.asarray(burst_r, dtype=np.float64)
     ta_known = np.where(nothing_played, 0.0, ta_s)
     result: emodel.EModelResult | emodel_wb.EModelWbResult
     if used.bandwidth is Bandwidth.WIDE:
@@ -480,26 +500,28 @@ def _with_emodel(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
         )
     else:
         result = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=used.ie, **overrides))
-    size = len(metrics)
+    size = ta_s.size
     r = np.broadcast_to(np.asarray(result.r, dtype=np.float64), (size,))
-    metrics = metrics.drop(columns="playout_delay_s")
-    metrics["ta_s"] = ta_s
     # A flow of which nothing was played carried no speech: the bottom of the scales.
-    metrics["r_factor"] = np.where(nothing_played, 0.0, np.clip(r, 0.0, _r_ceiling(scenario)))
-    metrics["r_factor_raw"] = np.where(nothing_played, np.nan, r)
-    metrics["mos"] = np.where(nothing_played, 1.0, result.mos)
-    metrics["ie_eff"] = np.broadcast_to(np.asarray(result.ie_eff, dtype=np.float64), (size,))
-    metrics["idd"] = np.where(nothing_played, 0.0, result.idd)
-    return metrics
+    return {
+        "ta_s": ta_s,
+        "r_factor": np.where(nothing_played, 0.0, np.clip(r, 0.0, _r_ceiling(scenario))),
+        "r_factor_raw": np.where(nothing_played, np.nan, r),
+        "mos": np.where(nothing_played, 1.0, result.mos),
+        "ie_eff": np.broadcast_to(np.asarray(result.ie_eff, dtype=np.float64), (size,)),
+        "idd": np.where(nothing_played, 0.0, result.idd),
+    }
 
 
-def _quantiles(values: pd.Series[Any]) -> dict[str, float | int | None]:
+def _quantiles(values: Array) -> dict[str, float | int | None]:
     """Mean, percentiles and extremes over flows, each null unless enough flows have a value.
 
-    ``n`` is how many flows have a value; p50 needs ``MIN_FLOWS_MEDIAN`` of
-    them, p5 and p95 ``MIN_FLOWS_TAILS``; mean, min and max one.
+    ``n`` is how many flows have a value (not NaN); p50 needs
+    ``MIN_FLOWS_MEDIAN`` of them, p5 and p95 ``MIN_FLOWS_TAILS``; mean, min
+    and max one.
     """
-    clean = values.dropna().to_numpy(dtype=np.float64)
+    numbers = np.asarray(values, dtype=np.float64)
+    clean = numbers[~np.isnan(numbers)]
     stats: dict[str, float | int | None] = {
         "n": int(clean.size),
         "mean": float(clean.mean()) if clean.size else None,
@@ -517,8 +539,8 @@ def _quantiles(values: pd.Series[Any]) -> dict[str, float | int | None]:
     return stats
 
 
-def _present(metrics: pd.DataFrame) -> list[str]:
-    return [name for name in METRIC_COLUMNS if name in metrics.columns]
+def _present(metrics: Columns) -> list[str]:
+    return [name for name in METRIC_COLUMNS if name in metrics]
 
 
 def bandwidth(scenario: Scenario) -> dict[str, Any]:
@@ -550,10 +572,10 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
 
 
 def summarize(
-    metrics: pd.DataFrame,
+    metrics: Columns,
     facts: dict[str, Any],
     *,
-    losses: pd.DataFrame | None = None,
+    losses: Columns | None = None,
     verdict: Verdict | None = None,
     r_scale_max: float | None = None,
 ) -> dict[str, Any]:
@@ -567,18 +589,18 @@ def summarize(
     """
     totals = {
         name: int(metrics[name].sum())
-        for name in metrics.columns
+        for name in metrics.names
         if name in {"sent", "received", "lost", "late_discarded", "ce_marked"}
         or name.startswith(("lost_at_", "lost_by_"))
     }
     by_direction = {
         str(direction): {name: _quantiles(group[name]) for name in _present(metrics)}
-        for direction, group in metrics.groupby("direction", sort=True)
+        for direction, group in metrics.group_by("direction").items()
     }
     return {
         **facts,
         "flows": len(metrics),
-        "calls": int(metrics["call"].nunique()) if len(metrics) else 0,
+        "calls": int(np.unique(metrics["call"]).size),
         "totals": totals,
         "sent_by_direction": _sent_by_direction(metrics),
         "metrics": {name: _quantiles(metrics[name]) for name in _present(metrics)},
@@ -589,11 +611,13 @@ def summarize(
     }
 
 
-def _sent_by_direction(metrics: pd.DataFrame) -> dict[str, int]:
-    if "sent" not in metrics.columns or "direction" not in metrics.columns:
+def _sent_by_direction(metrics: Columns) -> dict[str, int]:
+    if "sent" not in metrics or "direction" not in metrics:
         return {}
-    sent = metrics.groupby(metrics["direction"].astype(str), sort=True)["sent"].sum()
-    return {str(direction): int(n) for direction, n in sent.items()}
+    return {
+        str(direction): int(rows["sent"].sum())
+        for direction, rows in metrics.group_by("direction").items()
+    }
 
 
 def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
@@ -607,17 +631,21 @@ def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _loss_records(losses: pd.DataFrame, metrics: pd.DataFrame) -> list[dict[str, Any]]:
-    sent = metrics.groupby(metrics["direction"].astype(str))["sent"].sum()
+def _loss_records(losses: Columns, metrics: Columns) -> list[dict[str, Any]]:
+    sent = _sent_by_direction(metrics)
     return [
         {
             "direction": str(direction),
-            "segment": None if pd.isna(segment) else str(segment),
+            "segment": None if segment is None else str(segment),
             "reason": str(reason),
             "packets": int(packets),
-            "percent_of_sent": 100.0 * int(packets) / int(sent[direction]),
+            "percent_of_sent": 100.0 * int(packets) / sent[str(direction)],
         }
         for direction, segment, reason, packets in zip(
-            losses["direction"], losses["segment"], losses["reason"], losses["packets"], strict=True
+            losses["direction"].tolist(),
+            losses["segment"].tolist(),
+            losses["reason"].tolist(),
+            losses["packets"].tolist(),
+            strict=True,
         )
     ]

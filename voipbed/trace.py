@@ -27,13 +27,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from voipbed.metric_names import DROP_REASONS
+from voipbed.arrow_numpy import from_numpy, from_strings
+from voipbed.metric_names import DROP_REASONS, EventKind
 
 __all__ = [
     "DIRECTIONS",
     "DROP_REASONS",
     "EVENT_SCHEMA",
     "PACKET_SCHEMA",
+    "EventKind",
     "Trace",
     "events_table",
     "host_facts",
@@ -66,7 +68,7 @@ PACKET_SCHEMA = pa.schema(
 EVENT_SCHEMA = pa.schema(
     [
         pa.field("time_s", pa.float64(), nullable=False),
-        pa.field("kind", _CATEGORY, nullable=False),
+        pa.field("kind", _CATEGORY, nullable=False),  # an EventKind
         pa.field("call", pa.int32(), nullable=False),  # -1 when not about one call
         pa.field("fields", pa.string(), nullable=False),  # JSON object
     ]
@@ -97,8 +99,8 @@ def _category(codes: NDArray[np.integer[Any]], names: Sequence[str]) -> pa.Dicti
     """Codes index ``names``; a negative code is null."""
     codes16 = np.asarray(codes, dtype=np.int16)
     mask = codes16 < 0
-    indices = pa.array(codes16, type=pa.int16(), mask=mask if mask.any() else None)
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+    indices = from_numpy(codes16, pa.int16(), mask if mask.any() else None)
+    return pa.DictionaryArray.from_arrays(indices, from_strings(list(names)))
 
 
 def packets_table(
@@ -127,20 +129,20 @@ def packets_table(
     received = np.asarray(dscp_received, dtype=np.int64)
     lost = received < 0
     columns = [
-        pa.array(call, type=pa.int32()),
-        pa.array(flow, type=pa.int32()),
+        from_numpy(call, pa.int32()),
+        from_numpy(flow, pa.int32()),
         _category(direction, DIRECTIONS),
-        pa.array(seq, type=pa.int32()),
-        pa.array(rtp_ts, type=pa.int64()),
-        pa.array(payload_bytes, type=pa.int32()),
-        pa.array(wire_bytes, type=pa.int32()),
-        pa.array(dscp, type=pa.uint8()),
-        pa.array(np.where(lost, 0, received), type=pa.uint8(), mask=lost if lost.any() else None),
-        pa.array(send_s, type=pa.float64()),
-        pa.array(recv_s, type=pa.float64()),
+        from_numpy(seq, pa.int32()),
+        from_numpy(rtp_ts, pa.int64()),
+        from_numpy(payload_bytes, pa.int32()),
+        from_numpy(wire_bytes, pa.int32()),
+        from_numpy(dscp, pa.uint8()),
+        from_numpy(np.where(lost, 0, received), pa.uint8(), lost if lost.any() else None),
+        from_numpy(send_s, pa.float64()),
+        from_numpy(recv_s, pa.float64()),
         _category(lost_at, places),
         _category(drop_reason, reasons),
-        pa.array(ce, type=pa.bool_()),
+        from_numpy(ce, pa.bool_()),
     ]
     return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
 
@@ -153,10 +155,10 @@ def events_table(events: Sequence[tuple[float, str, int, dict[str, Any]]]) -> pa
     ordered = sorted(events, key=lambda event: (event[0], event[2], event[1]))
     kinds = sorted({event[1] for event in ordered})
     columns = [
-        pa.array([event[0] for event in ordered], type=pa.float64()),
+        from_numpy(np.array([event[0] for event in ordered], dtype=np.float64), pa.float64()),
         _category(np.array([kinds.index(e[1]) for e in ordered], dtype=np.int16), kinds),
-        pa.array([event[2] for event in ordered], type=pa.int32()),
-        pa.array([_FIELDS_ENCODER.encode(e[3]) for e in ordered], type=pa.string()),
+        from_numpy(np.array([event[2] for event in ordered], dtype=np.int64), pa.int32()),
+        from_strings([_FIELDS_ENCODER.encode(e[3]) for e in ordered]),
     ]
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 

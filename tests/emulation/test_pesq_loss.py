@@ -86,7 +86,7 @@ def measure(codec: str, loss_pct: int, run_dir: Path) -> dict[str, Direction]:
     )
     emulated = emulate(scenario, run_dir)
     packets = emulated.trace.packets.to_pandas()
-    pesq = emulated.pesq.set_index("flow")
+    pesq = emulated.pesq.to_arrow().to_pandas().set_index("flow")
     figures = {}
     for (flow, direction), rows in packets.groupby(["flow", "direction"], observed=True):
         lost = rows["recv_s"].isna()

@@ -19,6 +19,7 @@ from tests.sim.reference import (
     ReferenceRateLink,
 )
 from voipbed.loader import parse_scenario
+from voipbed.metric_names import DROP_REASONS, DropReason, EventKind
 from voipbed.models.loss import GilbertElliott
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario, Segment
@@ -253,8 +254,8 @@ def test_downlink_losses_are_named_by_segment(count: int) -> None:
     assert (frame["lost_at"] == "radio").all()
 
 
-def test_every_mechanism_at_once_is_reproducible(tmp_path: Path) -> None:
-    """Traces, HARQ, bursty loss, RRC, handovers, AQM and cross traffic: same seed, same bytes."""
+def _every_mechanism() -> Scenario:
+    """Traces, HARQ, bursty loss, RRC, handovers, AQM, DSCP scheduling and cross traffic."""
     everything = (
         LOSSY
         + """
@@ -263,13 +264,18 @@ radio:
   handovers: {rate_per_min: 6, kinds: [x2, lte_to_wifi, wifi_to_lte]}
 """
     )
-    scenario = parse_scenario(
+    return parse_scenario(
         everything,
         overrides=[
             "path[1].queue={bytes: 30KiB, aqm: pie, scheduling: strict}",
             "path[1].cross_traffic=[{kind: bulk, rtt: 30ms}, {kind: onoff, rate: 300kbps}]",
         ],
     )
+
+
+def test_every_mechanism_at_once_is_reproducible(tmp_path: Path) -> None:
+    """Traces, HARQ, bursty loss, RRC, handovers, AQM and cross traffic: same seed, same bytes."""
+    scenario = _every_mechanism()
     first, second = simulate(scenario), simulate(scenario)
     write_trace(first, tmp_path / "a")
     write_trace(second, tmp_path / "b")
@@ -277,3 +283,16 @@ radio:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     kinds = set(first.events.column("kind").to_pylist())
     assert {"rrc", "handover", "radio_energy", "queue_stats"} <= kinds
+
+
+def test_events_and_drop_reasons_use_the_shared_names() -> None:
+    """Every event kind written is an EventKind; drop reasons are coded as DropReason and
+    named by DROP_REASONS in the packets' dictionary."""
+    trace = simulate(_every_mechanism())
+    kinds = set(trace.events.column("kind").to_pylist())
+    assert kinds <= set(EventKind)
+    assert {EventKind.RRC, EventKind.HANDOVER, EventKind.QUEUE_SAMPLES} <= kinds
+    reasons = trace.packets.column("drop_reason").combine_chunks()
+    assert reasons.dictionary.to_pylist() == list(DROP_REASONS)
+    seen = {DropReason(code) for code in reasons.indices.to_pylist() if code is not None}
+    assert {DropReason.QUEUE, DropReason.HARQ, DropReason.CHANNEL} <= seen

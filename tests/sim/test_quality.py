@@ -48,7 +48,7 @@ def test_five_percent_loss_lowers_r_by_ie_eff() -> None:
     lossy = parse_scenario(CLEAN, overrides=["path[0].loss=5%", "duration=60s"])
     clean_r = score_trace(simulate(clean).packets, clean)["r_factor"].mean()
     metrics = score_trace(simulate(lossy).packets, lossy)
-    ppl, burst_r = metrics["ppl_percent"].to_numpy(), metrics["burst_r"].to_numpy()
+    ppl, burst_r = metrics["ppl_percent"], metrics["burst_r"]
     hand = 95.0 * ppl / (ppl / burst_r + 25.1)  # Ie = 0 for G.711 (G.113 Table I.1)
     np.testing.assert_allclose(clean_r - metrics["r_factor"], hand, rtol=0, atol=1e-9)
     # Measured loss is near 5 %, so the drop is near 95*5/(5+25.1) = 15.8.
@@ -85,7 +85,7 @@ def test_wideband_codec_is_rated_on_the_g107_1_scale() -> None:
     """AMR-WB on a clean path gets G.107.1's R (up to 129) for its Ie,wb and delay."""
     scenario = parse_scenario(CLEAN, overrides=["calls.codec=AMR-WB-12.65"])
     metrics = score_trace(simulate(scenario).packets, scenario)
-    ta_s = float(metrics["ta_s"].iloc[0])
+    ta_s = float(metrics["ta_s"][0])
     used = codec("AMR-WB-12.65")
     expected = emodel_wb.evaluate(
         emodel_wb.for_mouth_to_ear(ta_s, ie_wb=used.ie, bpl=used.bpl_with_plc)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.queue_strategies import links
+from voipbed.columns import Columns
 from voipbed.loader import load_scenario
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.mahimahi import DeliverySchedule
@@ -207,11 +208,12 @@ def test_bufferbloat_run_records_the_standing_queue() -> None:
     per 100 ms; the 1 MB buffer holds a standing queue of hundreds of kB and never more than
     1 MB; the link carries the bulk flows at nearly its 10 Mbit/s."""
     scenario = load_scenario(SCENARIOS / "bufferbloat-droptail.yaml", ["duration=8s"])
-    samples = queue_samples(simulate(scenario).events.to_pandas())
-    assert set(samples["segment"]) == {"backhaul"}
-    assert samples.groupby("direction").size().to_dict() == {"downlink": 80, "uplink": 80}
+    samples = queue_samples(Columns.from_arrow(simulate(scenario).events))
+    assert set(samples["segment"].tolist()) == {"backhaul"}
+    by_direction = {d: len(rows) for d, rows in samples.group_by("direction").items()}
+    assert by_direction == {"downlink": 80, "uplink": 80}
     assert samples["bytes"].max() <= 1_000_000
-    late = samples[samples["time_s"] > 4.0]
+    late = samples.take(samples["time_s"] > 4.0)
     assert late["bytes"].min() > 300_000
     mbps = (late["bulk_bytes"] + late["cross_bytes"] + late["media_bytes"]) * 8 / 0.1 / 1e6
     assert mbps.mean() == pytest.approx(10.0, rel=0.05)
@@ -226,9 +228,9 @@ def test_report_draws_occupancy_only_where_a_queue_is_configured(tmp_path: Path)
             SCENARIOS / f"{name}.yaml", ["duration=4s", "calls.count=2", "calls.start_spread=1s"]
         )
         result = run_scenario(scenario, tmp_path / name)
-        events = pd.read_parquet(result.run_dir / "events.parquet")
+        events = Columns.from_arrow(pq.read_table(result.run_dir / "events.parquet"))
         pages[name] = (result.report.read_text(encoding="utf-8"), queue_samples(events))
     html, samples = pages["bufferbloat-droptail"]
     assert '<section id="queues">' in html and len(samples) == 2 * 40
     html, samples = pages["default"]
-    assert '<section id="queues">' not in html and samples.empty
+    assert '<section id="queues">' not in html and len(samples) == 0

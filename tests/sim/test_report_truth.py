@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from voipbed.columns import Columns
 from voipbed.loader import load_scenario, parse_scenario
 from voipbed.models.codecs import codec
 from voipbed.models.jitter import interarrival_jitter
@@ -123,9 +124,14 @@ def handover() -> dict[str, Any]:
     return {"packets": trace.packets.to_pandas(), "scores": scores, "outage": outage}
 
 
+def frame(table: Columns) -> pd.DataFrame:
+    """A scored table as a DataFrame, to check it with pandas."""
+    return table.to_arrow().to_pandas()
+
+
 def test_handover_outage_shows_in_the_windowed_mos(handover: dict[str, Any]) -> None:
     """Windows covering the handover's media gap rate far below the call's other windows."""
-    windows = handover["scores"].windows
+    windows = frame(handover["scores"].windows)
     start, end = handover["outage"]
     for _, rows in windows.groupby("flow"):
         covering = (rows["start_s"] < end) & (rows["end_s"] > start)
@@ -148,11 +154,12 @@ def test_handover_losses_count_as_handover_losses(handover: dict[str, Any]) -> N
     marked = packets["drop_reason"].astype(str) == "handover"
     # A packet already on its way when the handover starts is lost in it too.
     assert packets.loc[marked, "send_s"].between(start - 0.1, end).all()
-    losses = handover["scores"].losses
+    losses = frame(handover["scores"].losses)
     by_handover = losses[losses["reason"] == "handover"]
     assert set(by_handover["segment"]) == {"radio"}
     assert by_handover["packets"].sum() == marked.sum()
-    assert handover["scores"].verdict.cause == expected_cause(handover["scores"].metrics, "PCMU")[1]
+    metrics = frame(handover["scores"].metrics)
+    assert handover["scores"].verdict.cause == expected_cause(metrics, "PCMU")[1]
 
 
 def test_run_without_packets_writes_metrics_summary_and_a_report(tmp_path: Path) -> None:
@@ -177,7 +184,7 @@ def test_jitter_is_the_mean_and_the_last_of_the_rfc3550_estimate() -> None:
     trace = simulate(scenario)
     metrics = score_run(trace.packets, scenario).metrics
     packets = trace.packets.to_pandas()
-    for record in metrics.to_dict("records"):
+    for record in metrics.records():
         rows = packets[packets["flow"] == record["flow"]].sort_values("seq")
         estimate = interarrival_jitter(
             rows["rtp_ts"].to_numpy() / 8000.0, rows["recv_s"].to_numpy()
@@ -190,7 +197,7 @@ def test_jitter_is_the_mean_and_the_last_of_the_rfc3550_estimate() -> None:
 def test_percentiles_over_flows_need_enough_flows() -> None:
     """p50 appears from MIN_FLOWS_MEDIAN flows, p5 and p95 from MIN_FLOWS_TAILS."""
     for n in (MIN_FLOWS_MEDIAN - 1, MIN_FLOWS_MEDIAN, MIN_FLOWS_TAILS - 1, MIN_FLOWS_TAILS):
-        metrics = pd.DataFrame(
+        metrics = Columns(
             {"call": np.arange(n), "direction": "uplink", "mos": np.linspace(1.0, 4.0, n)}
         )
         stats = summarize(metrics, {})["metrics"]["mos"]

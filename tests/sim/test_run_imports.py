@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 DEFAULT = Path(__file__).resolve().parents[2] / "scenarios" / "default.yaml"
 
@@ -21,13 +24,32 @@ print("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
-def test_sim_run_loads_the_simulator_not_the_emulation_nor_scipy_signal(tmp_path: Path) -> None:
-    """A simulator run loads the simulator, not the emulation engine nor scipy.signal."""
-    argv = [sys.executable, "-c", PROBE, "run", str(DEFAULT), "--out", str(tmp_path)]
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The modules loaded by a simulator run of the default scenario, through the CLI."""
+    out = tmp_path_factory.mktemp("runs")
+    argv = [sys.executable, "-c", PROBE, "run", str(DEFAULT), "--out", str(out)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    probe = json.loads(done.stdout.strip().splitlines()[-1])
-    modules = set(probe["modules"])
+    probe: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert probe["code"] == 0, done.stderr
-    assert {"voipbed.sim.engine", "voipbed.reports"} <= modules
-    assert "voipbed.emulation.engine" not in modules
-    assert not [m for m in modules if m == "scipy.signal" or m.startswith("scipy.signal.")]
+    assert [path.name for path in out.iterdir()], "the run wrote no run folder"
+    return set(probe["modules"])
+
+
+def _under(modules: set[str], package: str) -> list[str]:
+    return [m for m in modules if m == package or m.startswith(package + ".")]
+
+
+def test_sim_run_loads_the_simulator_not_the_emulation_nor_scipy_signal(loaded: set[str]) -> None:
+    """A simulator run loads the simulator, not the emulation engine nor scipy.signal."""
+    assert {"voipbed.sim.engine", "voipbed.reports"} <= loaded
+    assert "voipbed.emulation.engine" not in loaded
+    assert not _under(loaded, "scipy.signal")
+
+
+def test_sim_run_with_its_report_never_imports_pandas(loaded: set[str]) -> None:
+    """A simulator run scores, writes metrics, summary and report without loading pandas (nor
+    pyarrow.compute): its tables are numpy columns."""
+    assert {"voipbed.scoring", "voipbed.reports.html", "voipbed.columns"} <= loaded
+    assert not _under(loaded, "pandas")
+    assert not _under(loaded, "pyarrow.compute")

@@ -165,8 +165,8 @@ def test_overloaded_trace_link_queues_and_drops() -> None:
     """At 4 Mbit/s into a ~1 Mbit/s trace, packets leave at opportunities, in order; some drop."""
     segment = Segment.model_validate({**RADIO, "harq": None, "loss": "0%", "jitter": {}})
     chain = DirectionChain(segment, "uplink", 1)
-    assert isinstance(chain.link, TraceLink)
-    opportunities_ms = set(chain.link.schedule.times_ms.tolist())
+    assert isinstance(chain.stages.link, TraceLink)
+    opportunities_ms = set(chain.stages.link.schedule.times_ms.tolist())
     arrive = np.arange(500) * 0.002
     fates = chain.process(arrive, np.full(500, 1000, dtype=np.int64), np.zeros(500, np.int64))
     delivered = fates.reason < 0
@@ -201,7 +201,7 @@ def test_aqm_scheduling_and_cross_traffic_queue_as_time_passes(extra: dict[str, 
     """AQM, DSCP scheduling and cbr cross traffic give a chain that decides later."""
     segment = Segment.model_validate({"name": "backhaul", "capacity": "10Mbps", **extra})
     chain = DirectionChain(segment, "uplink", 1, run_end_s=10.0)
-    assert chain.queued and chain.link is None
+    assert chain.queued and chain.stages.link is None
     with pytest.raises(TypeError, match="offer and release"):
         chain.decide(0.0, 100, 0)
 
@@ -216,7 +216,7 @@ def test_cross_traffic_of_the_other_direction_is_fine() -> None:
         }
     )
     uplink = DirectionChain(segment, "uplink", 1)
-    assert uplink.link is not None and not uplink.queued
+    assert uplink.stages.link is not None and not uplink.queued
     with pytest.raises(UnsupportedSegment, match="bulk"):
         DirectionChain(segment, "downlink", 1)
 
@@ -476,6 +476,5 @@ def test_the_hop_counts_its_own_headers_as_the_simulator_does(
         rtp_bytes,
         other_bytes,
     )
-    rohc, link = segment.framing()
-    sim = SegmentLink(segment, "uplink", 1, 10.0, (Overhead(), Overhead(rohc=rohc, link=link)))
+    sim = SegmentLink(segment, "uplink", 1, 10.0, Overhead())
     assert sim.carried_bytes(np.array([200]))[0] == rtp_bytes

@@ -9,14 +9,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from voipbed.columns import Columns
 from voipbed.reports import plots, queues, render_report, timeline, write_report
-from voipbed.reports.chart import Bars, Chart, Line, RefLine, Spans
+from voipbed.reports.chart import Band, Bars, Chart, Line, RefLine, Spans
 from voipbed.reports.tables import MAX_FLOW_ROWS, headline
 
 SEGMENTS = ["radio", "core"]
 PACKET_RATE = 50.0
+
+
+def columns(frame: pd.DataFrame) -> Columns:
+    """A synthetic DataFrame as the report takes it: through Arrow, as a run's tables come."""
+    return Columns.from_arrow(pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def synthetic_packets(n_calls: int, duration_s: float, seed: int = 1) -> pd.DataFrame:
@@ -82,8 +89,8 @@ def synthetic_metrics(packets: pd.DataFrame) -> pd.DataFrame:
 
 def synthetic_run(n_calls: int, duration_s: float = 4.0) -> dict[str, Any]:
     """All five report inputs for a synthetic run."""
-    packets = synthetic_packets(n_calls, duration_s)
-    metrics = synthetic_metrics(packets)
+    frame = synthetic_packets(n_calls, duration_s)
+    metrics = synthetic_metrics(frame)
     events = pd.DataFrame(
         {
             "time_s": np.concatenate([np.zeros(n_calls), np.full(n_calls, duration_s)]),
@@ -108,9 +115,9 @@ def synthetic_run(n_calls: int, duration_s: float = 4.0) -> dict[str, Any]:
     return {
         "scenario_yaml": "name: default\ncalls: 2\nnote: a < b && c > d\n",
         "summary": summary,
-        "metrics": metrics,
-        "packets": packets,
-        "events": events,
+        "metrics": columns(metrics),
+        "packets": columns(frame),
+        "events": columns(events),
     }
 
 
@@ -187,13 +194,20 @@ def test_run_facts_show_seed_engine_duration_and_wall_time(small_html: str) -> N
 
 def test_flow_without_received_packets_renders(small_run: dict[str, Any]) -> None:
     """A flow that received nothing (NaN metrics) renders, flagged as silent and listed first."""
-    packets = small_run["packets"].copy()
-    packets.loc[packets["flow"] == 3, "recv_s"] = np.nan
-    metrics = small_run["metrics"].copy()
+    packets = small_run["packets"]
+    packets = packets.with_columns(
+        {"recv_s": np.where(packets["flow"] == 3, np.nan, packets["recv_s"])}
+    )
+    metrics = small_run["metrics"]
     dead = metrics["flow"] == 3
     nan_columns = ["delay_mean_s", "delay_p95_s", "delay_p99_s", "jitter_s", "ta_s"]
-    metrics.loc[dead, [*nan_columns, "r_factor", "mos"]] = np.nan
-    metrics.loc[dead, "received"] = 0
+    metrics = metrics.with_columns(
+        {
+            **{name: np.where(dead, np.nan, metrics[name]) for name in [*nan_columns, "r_factor"]},
+            "mos": np.where(dead, np.nan, metrics["mos"]),
+            "received": np.where(dead, 0, metrics["received"]),
+        }
+    )
     html = render_report(**{**small_run, "packets": packets, "metrics": metrics})
     assert_self_contained(html)
     assert "Silent flows" in html
@@ -206,9 +220,9 @@ def test_empty_packets_metrics_and_events_render(small_run: dict[str, Any]) -> N
     html = render_report(
         scenario_yaml="name: empty\n",
         summary={"scenario": "empty"},
-        metrics=small_run["metrics"].iloc[:0],
-        packets=small_run["packets"].iloc[:0],
-        events=small_run["events"].iloc[:0],
+        metrics=small_run["metrics"].head(0),
+        packets=small_run["packets"].head(0),
+        events=small_run["events"].head(0),
     )
     assert_self_contained(html)
     assert "No events recorded." in html
@@ -239,8 +253,8 @@ def test_large_run_report_stays_small(large_html: str) -> None:
 
 def test_select_flows_takes_worst_and_best_by_mos() -> None:
     """Flow choice is the two worst (missing MOS first) and the two best, ties by flow id."""
-    metrics = pd.DataFrame({"flow": [0, 1, 2, 3, 4, 5], "mos": [3.0, np.nan, 4.2, 2.0, 4.2, 3.5]})
-    assert plots.select_flows(metrics.iloc[:0], metrics, 4) == [1, 3, 2, 4]
+    metrics = Columns({"flow": [0, 1, 2, 3, 4, 5], "mos": [3.0, np.nan, 4.2, 2.0, 4.2, 3.5]})
+    assert plots.select_flows(metrics.head(0), metrics, 4) == [1, 3, 2, 4]
 
 
 def test_minmax_envelope_keeps_spikes() -> None:
@@ -274,10 +288,10 @@ def test_plot_functions_return_charts(small_run: dict[str, Any]) -> None:
         assert any(panel.y.label for panel in figure.panels)
 
 
-def synthetic_windows(metrics: pd.DataFrame, width_s: float = 2.0) -> pd.DataFrame:
+def synthetic_windows(metrics: Columns, width_s: float = 2.0) -> Columns:
     """Windowed MOS of each flow: 5 windows at the flow's MOS, flow 0 dropping to 1 in window 2."""
     rows = []
-    for record in metrics.to_dict("records"):
+    for record in metrics.records():
         for k in range(5):
             mos = 1.0 if (record["flow"] == 0 and k == 2) else float(record["mos"])
             rows.append(
@@ -293,13 +307,13 @@ def synthetic_windows(metrics: pd.DataFrame, width_s: float = 2.0) -> pd.DataFra
                     "mos": mos,
                 }
             )
-    return pd.DataFrame(rows)
+    return Columns.from_records(rows)
 
 
 def test_mos_bars_start_at_zero_so_mos_one_is_visible(small_run: dict[str, Any]) -> None:
     """A flow at MOS 1 (the floor) draws a bar of height 1 on an axis that starts at 0."""
-    metrics = small_run["metrics"].copy()
-    metrics.loc[metrics["flow"] == 0, "mos"] = 1.0
+    metrics = small_run["metrics"]
+    metrics = metrics.with_columns({"mos": np.where(metrics["flow"] == 0, 1.0, metrics["mos"])})
     panel = plots.mos_per_flow(metrics).panels[0]
     assert panel.limits("y") == (0.0, 4.7)
     heights = [float(h) for bars in panel.of(Bars) for h in bars.length]
@@ -310,7 +324,7 @@ def test_mos_bars_start_at_zero_so_mos_one_is_visible(small_run: dict[str, Any])
 def test_mos_figure_names_the_g109_limits_at_the_right() -> None:
     """The MOS figure draws a dotted line per G.109 satisfaction limit, named, and its legend
     names each direction."""
-    metrics = pd.DataFrame(
+    metrics = Columns(
         {"call": [0, 0], "flow": [0, 1], "direction": ["uplink", "downlink"], "mos": [4.1, 3.2]}
     )
     chart = plots.mos_per_flow(metrics)
@@ -323,7 +337,7 @@ def test_mos_figure_names_the_g109_limits_at_the_right() -> None:
 
 def test_loss_figure_splits_losses_by_reason_and_place() -> None:
     """Recorded losses give one bar group per reason and segment, late discards last."""
-    metrics = pd.DataFrame(
+    metrics = Columns(
         {"call": [0, 0], "flow": [0, 1], "direction": ["uplink", "downlink"], "sent": [100, 100]}
     )
     records = [
@@ -342,7 +356,7 @@ def test_loss_figure_splits_losses_by_reason_and_place() -> None:
 
 def test_loss_frame_without_records_takes_reasons_from_the_metrics() -> None:
     """Without summary records, lost_by_* columns, unattributed losses and late discards count."""
-    metrics = pd.DataFrame(
+    metrics = Columns(
         {
             "direction": ["uplink", "uplink"],
             "lost": [5, 3],
@@ -351,13 +365,15 @@ def test_loss_frame_without_records_takes_reasons_from_the_metrics() -> None:
             "late_discarded": [2, 0],
         }
     )
-    frame = plots.loss_frame(None, metrics).set_index("reason")["packets"]
-    assert frame.to_dict() == {"handover": 5, "channel": 1, "unattributed": 2, "late": 2}
+    frame = plots.loss_frame(None, metrics)
+    counts = dict(zip(frame["reason"].tolist(), frame["packets"].tolist(), strict=True))
+    assert counts == {"handover": 5, "channel": 1, "unattributed": 2, "late": 2}
 
 
 def test_delay_plot_draws_the_playout_delay(small_run: dict[str, Any]) -> None:
     """With playout times in the packets, each delay panel carries a playout-delay line."""
-    packets = small_run["packets"].assign(playout_s=small_run["packets"]["send_s"] + 0.2)
+    packets = small_run["packets"]
+    packets = packets.with_columns({"playout_s": packets["send_s"] + 0.2})
     figure = plots.delay_over_time(packets, small_run["metrics"])
     for panel in figure.panels:
         lines = [line for line in panel.of(Line) if line.label == "playout delay"]
@@ -369,7 +385,7 @@ def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str,
     """The worst flow comes first, every flow feeds the band, and a handover is shaded."""
     windows = synthetic_windows(small_run["metrics"])
     assert timeline.worst_flows(windows)[0] == 0
-    events = pd.DataFrame(
+    events = Columns(
         {
             "time_s": [4.0],
             "kind": ["handover"],
@@ -382,6 +398,33 @@ def test_mos_over_time_draws_worst_flows_band_and_handovers(small_run: dict[str,
     assert "handover (to media back)" in labels
     assert any(label.startswith("all 6 flows") for label in labels)
     assert sum(label.startswith("call ") for label in labels) == timeline.MAX_WORST_FLOWS
+
+
+def test_mos_band_spans_each_slot_from_lowest_to_highest_with_its_median() -> None:
+    """Five flows of two 2 s windows: the band runs from each slot's lowest to its highest
+    rated window MOS (an unrated window left out), the dashed line through its median."""
+    mos = [[1.0, 3.0], [2.0, 3.5], [4.0, np.nan], [4.2, 2.0], [3.0, 4.0]]
+    windows = Columns.from_records(
+        [
+            {
+                "call": flow // 2,
+                "flow": flow,
+                "direction": "uplink",
+                "start_s": 2.0 * k,
+                "end_s": 2.0 * (k + 1),
+                "mos": value,
+            }
+            for flow, pair in enumerate(mos)
+            for k, value in enumerate(pair)
+        ]
+    )
+    panel = timeline.mos_over_time(windows, Columns()).panels[0]
+    (band,) = panel.of(Band)
+    np.testing.assert_allclose(band.x, [0.0, 2.0, 4.0])
+    np.testing.assert_allclose(band.low, [1.0, 2.0, 2.0])
+    np.testing.assert_allclose(band.high, [4.2, 4.0, 4.0])
+    (median,) = [line for line in panel.of(Line) if line.label == "all flows: median"]
+    np.testing.assert_allclose(median.y, [3.0, 3.25, 3.25])
 
 
 def test_mos_over_time_draws_thousands_of_handovers_and_rrc_changes_as_few_artists(
@@ -422,7 +465,7 @@ def test_mos_over_time_draws_thousands_of_handovers_and_rrc_changes_as_few_artis
             "fields": ['{"to": "connected"}', '{"to": "idle"}'],
         }
     )
-    events = pd.concat([handovers, rrc, last], ignore_index=True)
+    events = columns(pd.concat([handovers, rrc, last], ignore_index=True))
     panel = timeline.mos_over_time(windows, events).panels[0]
     spans = panel.of(Spans)
     assert [s.label for s in spans].count("handover (to media back)") == 1
@@ -438,7 +481,7 @@ def test_mos_over_time_draws_thousands_of_handovers_and_rrc_changes_as_few_artis
     assert drx == pytest.approx((0.0, 4.0), abs=0.02)
 
 
-def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFrame:
+def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> Columns:
     """A backhaul queue's stats and five 0.1 s samples per direction: the backlog grows by
     25 kB per sample (1 kB of it EF) and bulk traffic leaves at 125 kB per interval."""
     stats = {
@@ -468,7 +511,7 @@ def _queue_events(rate_bps: float | None, scheduling: str = "fifo") -> pd.DataFr
         }
         rows.append((0.5, "queue_samples", json.dumps(series)))
     time_s, kind, fields = zip(*rows, strict=True)
-    return pd.DataFrame({"time_s": time_s, "kind": kind, "call": -1, "fields": fields})
+    return Columns({"time_s": time_s, "kind": kind, "call": -1, "fields": fields})
 
 
 def test_queue_figure_draws_backlog_as_delay_and_throughput_over_time() -> None:
@@ -537,7 +580,7 @@ def test_queue_samples_are_drawn_not_listed(small_run: dict[str, Any]) -> None:
 
 def test_headline_says_how_many_flows_when_too_few_for_percentiles() -> None:
     """Null percentiles in the summary show as the number of flows, never as a made-up value."""
-    metrics = pd.DataFrame({"mos": [3.0, 4.0], "r_factor": [60.0, 80.0]})
+    metrics = Columns({"mos": [3.0, 4.0], "r_factor": [60.0, 80.0]})
     summary = {
         "r_scale_max": 100.0,
         "metrics": {

@@ -8,11 +8,11 @@ import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from voipbed.columns import Columns
 from voipbed.reports import plots
 from voipbed.reports.chart import (
     Axis,
@@ -212,8 +212,8 @@ def test_an_empty_chart_says_so() -> None:
     """A chart without data draws its message and no ticks."""
     root = parse(render(no_data("no packets"), title="t"))
     assert "no packets" in texts(root)
-    assert plots.delay_cdf(pd.DataFrame()).panels[0].message == "no packets"
-    assert "no flow metrics" in texts(parse(render(plots.mos_per_flow(pd.DataFrame()), title="t")))
+    assert plots.delay_cdf(Columns()).panels[0].message == "no packets"
+    assert "no flow metrics" in texts(parse(render(plots.mos_per_flow(Columns()), title="t")))
 
 
 def test_a_large_series_stays_small_after_reduction() -> None:
@@ -224,7 +224,7 @@ def test_a_large_series_stays_small_after_reduction() -> None:
         rng = np.random.default_rng(1)
         send = np.arange(n) * 0.02
         recv = np.where(rng.random(n) < 0.02, np.nan, send + 0.04 + rng.gamma(2.0, 0.005, n))
-        packets = pd.DataFrame(
+        packets = Columns(
             {"flow": 0, "call": 0, "direction": "uplink", "send_s": send, "recv_s": recv}
         )
         sizes.append(len(render(plots.delay_over_time(packets), title="t")))
