@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from voipbed.columns import Columns
+from voipbed.metric_names import EventKind
 
 from .chart import Axis, Chart, LegendEntry, Line, Panel, RefLine, array, padded
 from .plots import DIRECTION_COLORS, OTHER_COLOR, direction_order
@@ -36,8 +37,8 @@ __all__ = [
     "without_samples",
 ]
 
-QUEUE_SAMPLES = "queue_samples"
-QUEUE_STATS = "queue_stats"
+QUEUE_SAMPLES = EventKind.QUEUE_SAMPLES
+QUEUE_STATS = EventKind.QUEUE_STATS
 
 MAX_QUEUE_ROWS = 6
 """Segments drawn at most (one row of two panels each); the figure says when it leaves some out."""

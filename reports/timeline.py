@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voipbed.columns import Columns
+from voipbed.metric_names import EventKind
 
 from .chart import Axis, Band, Chart, Line, Panel, Spans, Text, array, no_data
 from .plots import satisfaction_lines
@@ -133,7 +134,9 @@ def _handovers(panel: Panel, events: Columns, calls: set[int], span: tuple[float
     """
     if len(events) == 0 or "kind" not in events:
         return
-    rows = events.take((events["kind"] == "handover") & np.isin(events["call"], list(calls)))
+    rows = events.take(
+        (events["kind"] == EventKind.HANDOVER) & np.isin(events["call"], list(calls))
+    )
     if len(rows) == 0:
         return
     intervals = []
@@ -169,7 +172,9 @@ def _rrc_strip(panel: Panel, events: Columns, call: int, span: tuple[float, floa
     """
     if len(events) == 0 or "kind" not in events:
         return
-    rows = events.take((events["kind"] == "rrc") & (events["call"] == call)).sort_by(["time_s"])
+    rows = events.take((events["kind"] == EventKind.RRC) & (events["call"] == call)).sort_by(
+        ["time_s"]
+    )
     if len(rows) == 0:
         return
     fields = [_fields(text) for text in rows["fields"].tolist()]

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from voipbed.arrow_numpy import dictionary_codes, to_numpy
 from voipbed.columns import Columns
-from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS
+from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS, EventKind
 from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import Bandwidth, codec
@@ -423,11 +423,13 @@ def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
     kinds = events.column("kind").to_pylist()
     times = events.column("time_s").to_pylist()
     calls = events.column("call").to_pylist()
-    dialled = {c: t for k, t, c in zip(kinds, times, calls, strict=True) if k == "call_dial"}
+    dialled = {
+        c: t for k, t, c in zip(kinds, times, calls, strict=True) if k == EventKind.CALL_DIAL
+    }
     return {
         c: t - dialled[c]
         for k, t, c in zip(kinds, times, calls, strict=True)
-        if k == "call_start" and c in dialled
+        if k == EventKind.CALL_START and c in dialled
     }
 
 
@@ -441,9 +443,9 @@ def _category_at(packets: pa.Table, column: str, rows: IntArray) -> Array:
 def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
     """Each call's radio energy in joules, from the ``radio_energy`` events."""
     names, kinds = dictionary_codes(events.column("kind"))
-    if "radio_energy" not in names:
+    if EventKind.RADIO_ENERGY not in names:
         return {}
-    rows = np.flatnonzero(kinds == names.index("radio_energy"))
+    rows = np.flatnonzero(kinds == names.index(EventKind.RADIO_ENERGY))
     calls = to_numpy(events.column("call"))[rows].tolist()
     fields = to_numpy(events.column("fields"))[rows].tolist()
     return {
