@@ -4,7 +4,7 @@
 forwarding real packets learns of each packet only when it comes, and with
 strict priority or CoDel a packet's fate depends on what arrives after it or
 on when it is dequeued. ``QueueStepper`` runs the same event loop (the same
-kernel, ``models.queue._run_events``) a little further at each call:
+kernel, ``models.queue_events.run_events``) a little further at each call:
 ``arrive`` offers a packet, ``serve_until(now_s)`` serves up to ``now_s`` and
 returns what left the link or was dropped, and ``next_event_s`` says when
 the link next has something to do.
@@ -29,30 +29,39 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
-from voipbed.models.queue import (
-    _QBYTES,
-    _QPACKETS,
-    _S_ARRIVED,
-    _S_BUSY_UNTIL,
-    _S_DONE,
-    _S_IN_SERVICE,
-    _S_NEXT_OPP,
-    _S_NOW,
-    BoolArray,
-    Discipline,
-    Fate,
-    FloatArray,
-    IntArray,
-    QueueingLink,
-    QueueState,
+from voipbed.models.queue import Discipline, Fate, QueueingLink
+from voipbed.models.queue_bulk import new_flows
+from voipbed.models.queue_codes import Owner
+from voipbed.models.queue_events import run_events
+from voipbed.models.queue_sampling import new_sampling
+from voipbed.models.queue_scheduler import WAITING_BYTES, WAITING_PACKETS
+from voipbed.models.queue_service import opportunity_s
+from voipbed.models.queue_state import (
+    ARRIVED,
+    BUSY_UNTIL,
+    DONE,
+    IN_SERVICE,
+    NEXT_OPP,
+    NOW,
+    Slots,
+    new_slots,
+    new_state,
+    plain_state,
 )
 
 __all__ = ["Background", "Departure", "QueueStepper"]
 
-_BACKGROUND = -2  # owner of a background packet's slot (bulk flows own slots >= 0)
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
 _DRAW_CHUNK = 256  # PIE uniforms drawn at a time (the same stream as one per packet)
-_FRESH = {"depart": np.nan, "owner": -1, "link": -1}  # what an unused slot holds
+# Per settled packet, as plain values: an enum's lookup by name or value costs a microsecond.
+_FATES = {int(fate): fate for fate in Fate}
+_SENT = Fate.SENT
+_GIVEN, _BACKGROUND = int(Owner.GIVEN), int(Owner.BACKGROUND)
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,6 @@ class Departure(NamedTuple):
     ce: bool  # marked Congestion Experienced (it was sent)
 
 
-_SLOT_ARRAYS = ("size", "cls", "ect", "draw", "depart", "fate", "ce", "enqueued_at", "owner")
-
-
 class QueueStepper:
     """One ``QueueingLink`` served as time passes; times never go back across calls."""
 
@@ -96,13 +102,21 @@ class QueueStepper:
     ) -> None:
         if slots < 2:
             raise ValueError(f"slots must be >= 2, got {slots}")
-        self._state = QueueState(link, slots, np.zeros((0, 6)), ring=1)
+        # No bulk flows, and no sampling instants: the clock has no end known in advance.
+        self._state = new_state(
+            link,
+            new_slots(slots, logged=True),
+            new_flows((), 0.0, ring=1),
+            new_sampling(np.zeros(0)),
+            0,
+        )
+        self._plain = plain_state(self._state)  # what the kernel takes: the same arrays
         self._arrive = np.zeros(slots)
         self._known = 0  # slots filled (offered packets), in arrival order
         self._base = 0  # handle of slot 0 (slots move down when room is made)
         self._time_s = -math.inf  # the latest time passed in
         self._rng = rng
-        self._pie = self._state.discipline == Discipline.PIE
+        self._pie = self._state.discipline.kind == Discipline.PIE
         self._draws = np.zeros(0)
         self._next_draw = 0
         self._background = background
@@ -119,18 +133,19 @@ class QueueStepper:
     def queued(self) -> int:
         """Packets waiting or in service (the caller's and background ones)."""
         state = self._state
-        return int(state.counters[_QPACKETS]) + int(state.iscalars[_S_IN_SERVICE] >= 0)
+        waiting = int(state.scheduler.waiting[WAITING_PACKETS])
+        return waiting + int(state.progress.ints[IN_SERVICE] >= 0)
 
     @property
     def queued_bytes(self) -> int:
         """Bytes waiting (the packet in service is not waiting)."""
-        return int(self._state.counters[_QBYTES])
+        return int(self._state.scheduler.waiting[WAITING_BYTES])
 
     def arrive(self, time_s: float, size_bytes: int, klass: int, ect: bool) -> int:
         """Offer a packet arriving at ``time_s``; its handle, which ``serve_until`` returns."""
         self._advance_to(time_s)
         self._offer_background(time_s)  # the caller's packets first on ties
-        handle = self._offer(time_s, size_bytes, klass, ect, owner=-1)
+        handle = self._offer(time_s, size_bytes, klass, ect, owner=_GIVEN)
         self._run(time_s)
         return handle
 
@@ -147,18 +162,16 @@ class QueueStepper:
         """When ``serve_until`` next has something to do: the next service event (a
         departure, a delivery opportunity) or background arrival; inf if none."""
         state = self._state
+        floats, ints = state.progress
         t = math.inf
-        in_service = int(state.iscalars[_S_IN_SERVICE])
-        if in_service >= 0 or state.counters[_QPACKETS] > 0:
-            if state.trace_mode:
-                times_ms = state.times_ms
-                slots = times_ms.size
-                opp = int(state.iscalars[_S_NEXT_OPP])
-                t = float((opp // slots) * times_ms[-1] + times_ms[opp % slots]) / 1000.0
+        in_service = int(ints[IN_SERVICE])
+        if in_service >= 0 or state.scheduler.waiting[WAITING_PACKETS] > 0:
+            if state.service.trace_mode:
+                t = float(opportunity_s(int(ints[NEXT_OPP]), state.service.times_ms))
             elif in_service >= 0:
-                t = float(state.fscalars[_S_BUSY_UNTIL])
+                t = float(floats[BUSY_UNTIL])
             else:
-                t = float(state.fscalars[_S_NOW])
+                t = float(floats[NOW])
         background = self._background
         if background is not None and self._next_background < background.time_s.size:
             # Offered once time has passed it: the caller's packets of that instant go first.
@@ -195,68 +208,67 @@ class QueueStepper:
     def _offer(self, time_s: float, size_bytes: int, klass: int, ect: bool, owner: int) -> int:
         if self._known == self._arrive.size:
             self._make_room()
-        state = self._state
+        slots = self._state.slots
         k = self._known
         self._arrive[k] = time_s
-        state.size[k] = size_bytes
-        state.cls[k] = klass
-        state.ect[k] = ect
-        state.owner[k] = owner
+        slots.size[k] = size_bytes
+        slots.cls[k] = klass
+        slots.ect[k] = ect
+        slots.owner[k] = owner
         if self._pie:
             if self._next_draw == self._draws.size:
                 self._draws = self._rng.random(_DRAW_CHUNK)
                 self._next_draw = 0
-            state.draw[k] = self._draws[self._next_draw]
+            slots.draw[k] = self._draws[self._next_draw]
             self._next_draw += 1
         self._known = k + 1
         return self._base + k
 
     def _run(self, horizon_s: float) -> None:
-        state = self._state
-        state.run(self._arrive, self._known, horizon_s)
-        n_done = int(state.iscalars[_S_DONE])
+        run_events(self._plain, self._arrive, self._known, horizon_s)
+        ints = self._state.progress.ints
+        n_done = int(ints[DONE])
         if n_done == 0:
             return
-        for k in state.done[:n_done].tolist():
-            if state.owner[k] == _BACKGROUND:
-                self.background_dropped += int(state.fate[k] != Fate.SENT)
+        slots = self._state.slots
+        for k in slots.done[:n_done].tolist():
+            fate = _FATES[int(slots.fate[k])]
+            if slots.owner[k] == _BACKGROUND:
+                self.background_dropped += fate is not _SENT
                 continue
             self._settled.append(
-                Departure(
-                    self._base + k,
-                    float(state.depart[k]),
-                    Fate(int(state.fate[k])),
-                    bool(state.ce[k]),
-                )
+                Departure(self._base + k, float(slots.depart[k]), fate, bool(slots.ce[k]))
             )
-        state.iscalars[_S_DONE] = 0
+        ints[DONE] = 0
 
     def _make_room(self) -> None:
         """Drop the settled slots below the oldest live one; double the slots if still
         more than half full."""
         state = self._state
-        live = [int(h) for h in state.head if h >= 0]
-        in_service = int(state.iscalars[_S_IN_SERVICE])
-        arrived = int(state.iscalars[_S_ARRIVED])  # slots from here on are not served yet
+        head, tail = state.scheduler.head, state.scheduler.tail
+        ints = state.progress.ints
+        live = [int(h) for h in head if h >= 0]
+        in_service = int(ints[IN_SERVICE])
+        arrived = int(ints[ARRIVED])  # slots from here on are not served yet
         low = min([*live, arrived] + ([in_service] if in_service >= 0 else []))
         keep = self._known - low
-        slots = self._arrive.size
-        if keep > slots // 2:
-            slots *= 2
-        for name in (*_SLOT_ARRAYS, "link"):
-            old = getattr(state, name)
-            new = np.full(slots, _FRESH.get(name, 0), dtype=old.dtype)
-            new[:keep] = old[low : self._known]
-            setattr(state, name, new)
-        state.link[:keep][state.link[:keep] >= 0] -= low
-        state.done = np.zeros(slots, dtype=np.int64)
-        arrive = np.zeros(slots)
+        size = self._arrive.size
+        if keep > size // 2:
+            size *= 2
+        fresh = new_slots(size, logged=True)
+        for name in Slots._fields:
+            if name != "done":  # the log starts empty
+                getattr(fresh, name)[:keep] = getattr(state.slots, name)[low : self._known]
+        fresh.link[:keep][fresh.link[:keep] >= 0] -= low
+        self._state = state._replace(slots=fresh)
+        self._plain = plain_state(self._state)
+        arrive = np.zeros(size)
         arrive[:keep] = self._arrive[low : self._known]
         self._arrive = arrive
-        for ends in (state.head, state.tail):
+        for ends in (head, tail):
             ends[ends >= 0] -= low
         if in_service >= 0:
-            state.iscalars[_S_IN_SERVICE] = in_service - low
-        state.iscalars[_S_ARRIVED] -= low
+            ints[IN_SERVICE] = in_service - low
+        ints[ARRIVED] -= low
         self._known = keep
         self._base += low

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from voipbed.models.queue_codes import Fate
+
 MTU = 1500
 OPPORTUNITY = 1504
 TUN_HEADER = 4  # mm-link's TUN device has no IFF_NO_PI: each packet carries struct tun_pi
@@ -29,7 +31,7 @@ class Packet:
     owner: int = -1  # bulk flow, or -1
     enqueued: float = 0.0
     depart: float = math.nan
-    fate: int = 0  # 0 sent, 1 overflow, 2 aqm
+    fate: Fate = Fate.SENT
     ce: bool = False
 
 
@@ -143,7 +145,7 @@ class ReferenceQueueingLink:
         if (self.limit_packets is not None and self.waiting_packets() + 1 > self.limit_packets) or (
             self.limit_bytes is not None and self.waiting_bytes() + packet.size > self.limit_bytes
         ):
-            packet.fate = 1
+            packet.fate = Fate.OVERFLOW
             return False
         c = self.klass(packet)
         if self.discipline == "pie" and self.pie[c].burst <= 0:
@@ -153,7 +155,7 @@ class ReferenceQueueingLink:
                 if self.params["ecn"] and packet.ect and pie.drop_prob <= self.params["ecn_max"]:
                     packet.ce = True
                 else:
-                    packet.fate = 2
+                    packet.fate = Fate.AQM
                     return False
         packet.enqueued = now
         self.queues[c].append(packet)
@@ -218,7 +220,7 @@ class ReferenceQueueingLink:
             if state.ecn and packet.ect:
                 packet.ce = True
                 return packet
-            packet.fate = 2
+            packet.fate = Fate.AQM
             self.feedback(packet, now, "loss")
 
     # -- bulk flows
@@ -369,10 +371,10 @@ def reference_serve(link, arrive, size, klass, ect, draw, bulk_flows):  # type: 
     reference.bulk_draws = list(draw[len(arrive) :])
     reference.run(packets, list(arrive), flows)
     depart = np.array([p.depart for p in packets])
-    fate = np.array([p.fate for p in packets])
+    fate = np.array([int(p.fate) for p in packets])
     ce = np.array([p.ce for p in packets])
     delivered = [0] * len(flows)
     for p in reference.extra:
-        if p.fate == 0:
+        if p.fate == Fate.SENT:
             delivered[p.owner] += p.size
     return depart, fate, ce, delivered

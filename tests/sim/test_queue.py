@@ -12,11 +12,14 @@ from tests.sim.queue_reference import reference_serve
 from voipbed.models.link import QueueLimit, RateLink, TraceLink
 from voipbed.models.mahimahi import DeliverySchedule
 from voipbed.models.queue import (
+    N_CLASSES,
     BulkFlow,
     CoDel,
+    Fate,
     Pie,
     QueueingLink,
     Scheduling,
+    TrafficClass,
     dscp_class,
 )
 
@@ -27,7 +30,8 @@ def offered(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     gaps = draw(st.lists(st.floats(0, 0.004), min_size=n, max_size=n))
     arrive = np.cumsum(np.array(gaps, dtype=np.float64))
     size = np.array(draw(st.lists(st.integers(40, 1500), min_size=n, max_size=n)), dtype=np.int64)
-    klass = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int64)
+    classes = st.integers(0, N_CLASSES - 1)
+    klass = np.array(draw(st.lists(classes, min_size=n, max_size=n)), dtype=np.int64)
     ect = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=np.bool_)
     return arrive, size, klass, ect
 
@@ -38,7 +42,7 @@ bulks = st.lists(
         rtt_s=st.floats(0.001, 0.05),
         start_s=st.floats(0, 0.2),
         size_bytes=st.integers(500, 1500),
-        klass=st.integers(0, 2),
+        klass=st.integers(0, N_CLASSES - 1),
         ecn=st.booleans(),
     ),
     max_size=2,
@@ -88,7 +92,7 @@ def _voice_beside_bulk(link: QueueingLink, seconds: float = 60.0) -> tuple[np.nd
     outcome, stats = link.serve(
         voice,
         np.full(voice.size, 200),
-        np.zeros(voice.size, dtype=np.int64),
+        np.full(voice.size, TrafficClass.EF, dtype=np.int64),
         np.zeros(voice.size, dtype=np.bool_),
         np.random.default_rng(3),
         (BulkFlow(rtt_s=0.05), BulkFlow(rtt_s=0.08, start_s=5.0)),
@@ -125,8 +129,9 @@ def test_priority_queue_lets_ef_pass_the_bulk() -> None:
 
 def test_dscp_classes() -> None:
     """EF is class 0, CS3 and AF3x class 1, everything else best effort."""
+    ef, signalling, best_effort = TrafficClass.EF, TrafficClass.SIGNALLING, TrafficClass.BEST_EFFORT
     classes = dscp_class(np.array([46, 24, 26, 28, 30, 0, 10, 34, 48]))
-    assert classes.tolist() == [0, 1, 1, 1, 1, 2, 2, 2, 2]
+    assert classes.tolist() == [ef] + [signalling] * 4 + [best_effort] * 4
 
 
 def test_ecn_capable_packets_are_marked_not_dropped_by_codel() -> None:
@@ -142,6 +147,7 @@ def test_ecn_capable_packets_are_marked_not_dropped_by_codel() -> None:
         arrive, size, klass, np.zeros(arrive.size, bool), np.random.default_rng(1)
     )
     assert plain.dropped.sum() > 100 and not plain.ce.any()
+    assert set(plain.fate.tolist()) <= {Fate.SENT, Fate.AQM}  # the 1 MB buffer never fills
     assert capable.ce.sum() > 100
     assert capable.dropped.sum() < plain.dropped.sum()
 
