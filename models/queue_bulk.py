@@ -19,11 +19,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models._jit import inline_kernel
-from voipbed.models.queue_codes import MTU_BYTES, Fate, Feedback, TrafficClass
+from voipbed.models.queue_codes import (
+    BULK_ROOM_EXTRA,
+    BULK_ROOM_FACTOR,
+    MTU_BYTES,
+    Fate,
+    Feedback,
+    TrafficClass,
+)
 
 __all__ = [
-    "BULK_ROOM_EXTRA",
-    "BULK_ROOM_FACTOR",
     "BulkFlow",
     "BulkStats",
     "Flows",
@@ -41,8 +46,6 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 INITIAL_WINDOW = 10.0  # segments, RFC 6928
-BULK_ROOM_FACTOR = 1.5  # slots per flow: this times what the link carries over its lifetime,
-BULK_ROOM_EXTRA = 1000  # plus these
 _MIN_SSTHRESH = 2.0  # segments, RFC 5681 equation (4)
 _NO_SSTHRESH = 1e9  # slow start until the first loss
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 __all__ = [
+    "BULK_ROOM_EXTRA",
+    "BULK_ROOM_FACTOR",
     "MTU_BYTES",
     "N_CLASSES",
     "Discipline",
@@ -90,3 +92,9 @@ class Owner(IntEnum):
 
     GIVEN = -1  # a packet passed to ``serve`` or to the stepper's ``arrive``
     BACKGROUND = -2  # unresponsive cross traffic, counted apart in the bytes out
+
+
+BULK_ROOM_FACTOR = 1.5
+"""Slots reserved per bulk flow: this times what the link carries over the flow's lifetime..."""
+BULK_ROOM_EXTRA = 1000
+"""...plus these (``models.queue_bulk.bulk_room``; the run's budget counts them too)."""

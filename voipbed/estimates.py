@@ -18,6 +18,7 @@ from pathlib import Path
 from voipbed.keypath import KeyPath
 from voipbed.models.codecs import codec as codec_named
 from voipbed.models.overhead import wire_bytes_per_packet
+from voipbed.models.queue_codes import BULK_ROOM_EXTRA, BULK_ROOM_FACTOR
 from voipbed.scenario import CrossTrafficKind, Scenario, Segment
 from voipbed.traces import read_schedule
 
@@ -26,10 +27,6 @@ __all__ = ["JITTER_TAIL", "LinkLoad", "link_loads", "media_packets", "span_s"]
 JITTER_TAIL = 20.0
 """Scales of jitter no packet of a run exceeds: the largest of 4 million exponential
 draws is about 16 scales (ln 4e6 + 0.58), of half-normal ones about 5."""
-# The slots models.queue.QueueingLink._bulk_room reserves for each bulk flow: 1.5 times
-# what the link could carry over the flow's lifetime, plus 1000.
-_BULK_ROOM_FACTOR = 1.5
-_BULK_ROOM_EXTRA = 1000.0
 _DIRECTIONS = ("uplink", "downlink")
 
 
@@ -86,8 +83,8 @@ def _link(scenario: Scenario, index: int, direction: str) -> LinkLoad:
         if source.kind is CrossTrafficKind.BULK:
             assert rate_bps is not None  # cross traffic needs a capacity or traces
             lifetime_s = active_s + source.rtt_s
-            per_flow = _BULK_ROOM_FACTOR * lifetime_s * rate_bps / (8.0 * source.packet_bytes)
-            packets = source.count * (per_flow + _BULK_ROOM_EXTRA)
+            per_flow = BULK_ROOM_FACTOR * lifetime_s * rate_bps / (8.0 * source.packet_bytes)
+            packets = source.count * (per_flow + BULK_ROOM_EXTRA)
             bulk_flows += source.count
             bulk_slots += packets
             feedback_s = max(feedback_s, source.rtt_s)  # the last ACKs come a round trip later
