@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from voipbed.expectations import Expectation
 from voipbed.scenario import Scenario
 from voipbed.sweep_axes import run_seeds, sweep_axes, sweep_size
 
@@ -204,13 +205,15 @@ def write_sweep_report(
     scenario_yaml: str,
     points: pd.DataFrame,
     runs: pd.DataFrame,
+    expectations: Mapping[int, Sequence[Expectation]] | None = None,
 ) -> Path:
     """Write ``report.html`` of the sweep into ``sweep_dir``; return its path. ``base`` is the
     resolved scenario with its sweep and seeds; ``points`` and ``runs`` the sweep's tables
-    (``voipbed.sweep_table``), whose ``run_dir`` are relative to ``sweep_dir``."""
+    (``voipbed.sweep_table``), whose ``run_dir`` are relative to ``sweep_dir``;
+    ``expectations`` each point's thresholds, if known (else read from its runs' folders)."""
     axes = axis_views(sweep_axes(base.sweep) if base.sweep is not None else [])
     seeds = len(run_seeds(base.seed, base.seeds))
-    notes = point_notes(sweep_dir, runs)
+    notes = point_notes(sweep_dir, runs, expectations)
     finished = not points.empty
     html = (
         environment()

@@ -88,17 +88,31 @@ def expect_text(notes: PointNotes) -> str:
     return "; ".join(f"{count} of {runs} runs fail {text}" for text, count in counts.items())
 
 
-def point_notes(sweep_dir: Path, runs: pd.DataFrame) -> dict[int, PointNotes]:
-    """The notes of every point that has a recorded run, by point number."""
+def point_notes(
+    sweep_dir: Path,
+    runs: pd.DataFrame,
+    expectations: Mapping[int, Sequence[Expectation]] | None = None,
+) -> dict[int, PointNotes]:
+    """The notes of every point that has a recorded run, by point number.
+
+    ``expectations`` gives each point's ``expect`` thresholds when the caller has them;
+    otherwise they are read from each run's resolved scenario.
+    """
     if runs.empty:
         return {}
     by_point: dict[int, list[Mapping[Any, Any]]] = {}
     for row in runs.to_dict("records"):
         by_point.setdefault(int(row["point"]), []).append(row)
-    return {point: _notes(sweep_dir, rows) for point, rows in by_point.items()}
+    known = expectations or {}
+    return {
+        point: _notes(sweep_dir, rows, known.get(point) if expectations is not None else None)
+        for point, rows in by_point.items()
+    }
 
 
-def _notes(sweep_dir: Path, rows: Sequence[Mapping[Any, Any]]) -> PointNotes:
+def _notes(
+    sweep_dir: Path, rows: Sequence[Mapping[Any, Any]], given: Sequence[Expectation] | None
+) -> PointNotes:
     verdict, scale = "", None
     expectations = 0
     checks: list[RunCheck] = []
@@ -109,7 +123,7 @@ def _notes(sweep_dir: Path, rows: Sequence[Mapping[Any, Any]]) -> PointNotes:
         run_dir = sweep_dir / str(row["run_dir"])
         try:
             summary = _read_summary(run_dir / SUMMARY)
-            mine = _expectations(run_dir / SCENARIO)
+            mine = list(given) if given is not None else _expectations(run_dir / SCENARIO)
         except (OSError, ValueError, ScenarioError) as error:
             problems.append(f"{row['run_dir']}: {error}")
             continue

@@ -4,8 +4,10 @@ Each run (a point with one seed) is computed by ``voipbed.sweep_exec``, in
 local processes or on a Dask cluster, and recorded in the sweep folder as it
 finishes (``voipbed.sweep_store``); ``sweep.json``, ``points.parquet`` (one
 row per point, figures over seeds: ``voipbed.sweep_table``) and
-``runs.parquet`` (one row per run) are rewritten from the records after each
-one. A sweep resumed in its folder computes only the runs without a record.
+``runs.parquet`` (one row per run) are rewritten from the records at most
+every ``TABLES_EVERY_S`` while it runs, and at its end. A sweep resumed in
+its folder computes only the runs without a record (the records, not the
+tables, say what is done).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from voipbed.expectations import Expectation, parse_expectation
 from voipbed.loader import SweepPoint
 from voipbed.reports.sweep import write_sweep_report
 from voipbed.scenario import Scenario
@@ -44,6 +47,7 @@ from voipbed.sweep_table import FIGURES, point_rows, rank_points, run_row
 
 __all__ = [
     "FIGURES",
+    "TABLES_EVERY_S",
     "SchedulerAddressError",
     "SweepAborted",
     "SweepFolderError",
@@ -54,6 +58,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+TABLES_EVERY_S = 1.0
+"""How often the tables are rewritten while runs finish: rebuilding them after every run of
+a large sweep of short runs would take the workers' CPU."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ def _run(
         total = sum(len(point.seeds) for point in points)
         state = _Tracker(total, records, on_progress)
         _write_tables(store, points, records)
+        written_at = time.perf_counter()
         if tasks:
             state.capacity = executor.capacity
             state.pending = len(tasks)
@@ -151,15 +160,28 @@ def _run(
                 if outcome.interrupted:
                     continue
                 _record(store, by_index[task.point], task, outcome, records)
-                _write_tables(store, points, records)
+                if time.perf_counter() - written_at >= TABLES_EVERY_S:
+                    _write_tables(store, points, records)
+                    written_at = time.perf_counter()
                 state.finished(outcome, time.perf_counter() - started)
         store.remove_staging()
         points_table, runs_table = _write_tables(store, points, records)
         resolved = yaml.safe_dump(base.to_yaml_dict(), sort_keys=False, allow_unicode=True)
         report = write_sweep_report(
-            store.path, base=base, scenario_yaml=resolved, points=points_table, runs=runs_table
+            store.path,
+            base=base,
+            scenario_yaml=resolved,
+            points=points_table,
+            runs=runs_table,
+            expectations={point.index: _expectations(point.scenario) for point in points},
         )
     return SweepResult(store.path, points_table, runs_table, report, len(tasks))
+
+
+def _expectations(scenario: Scenario) -> list[Expectation]:
+    """A point's ``expect`` thresholds, as its scenario validated them."""
+    segments = [segment.name for segment in scenario.path]
+    return [parse_expectation(text, segments) for text in scenario.expect]
 
 
 def _open(base: Scenario, out_dir: Path, resume: bool | Path) -> SweepStore:
