@@ -11,9 +11,10 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from voipbed.sweep import SweepProgress
 
 __all__ = ["entry", "main"]
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -66,6 +69,18 @@ def entry() -> NoReturn:
     raise AssertionError("click's standalone main always exits")
 
 
+def _out_option(help_text: str) -> Callable[[_Command], _Command]:
+    """``--out DIR`` (default ``runs``): where a command writes its new folder."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("runs"),
+        show_default=True,
+        help=help_text,
+    )
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
@@ -92,14 +107,7 @@ def main(verbose: bool) -> None:
     help="Override a scenario value, e.g. --set path[0].one_way_delay=40ms (repeatable).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the run folder.",
-)
+@_out_option("Folder that receives the run folder.")
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -359,14 +367,7 @@ def _clock(seconds: float) -> str:
     help="Write one JUnit XML file for everything checked here  "
     "[default: junit.xml in each run or sweep folder]",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the runs of scenario files.",
-)
+@_out_option("Folder that receives the runs of scenario files.")
 @click.option(
     "--update-expected",
     is_flag=True,
@@ -433,14 +434,7 @@ def _check_and_exit(
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the comparison's folder.",
-)
+@_out_option("Folder that receives the comparison's folder.")
 def compare(runs: tuple[Path, ...], out_dir: Path) -> None:
     """Put two or more RUNS (run folders or sweep points) side by side.
 
