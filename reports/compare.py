@@ -14,7 +14,7 @@ import numpy as np
 
 from .chart import Axis, Chart, Line, Markers, Panel, RefLine
 from .html import Plot, environment, make_plot
-from .plots import SATISFACTION_MOS
+from .plots import SATISFACTION_MOS, direction_order
 from .tables import Cell, Table
 
 if TYPE_CHECKING:
@@ -34,11 +34,9 @@ def _color(index: int) -> str:
 
 
 def _directions(runs: list[ComparedRun]) -> list[str]:
-    present = {d for run in runs for d in run.mos} | {
-        d for run in runs for d in run.delay_quantiles_ms if d != "all"
-    }
-    known = [d for d in ("uplink", "downlink") if d in present]
-    return known + sorted(present - set(known))
+    present = {d for run in runs for d in run.mos}
+    present |= {d for run in runs for d in run.delay_quantiles_ms if d != "all"}
+    return direction_order(sorted(present))
 
 
 def delay_cdfs(runs: list[ComparedRun]) -> Chart:

@@ -19,9 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from voipbed.expectations import Expectation, check_summary, parse_expectation
-from voipbed.scenario_issues import ScenarioError
-from voipbed.scenario_yaml import read_scenario_text, read_yaml_document
+from voipbed.check import CheckError, read_expectations
+from voipbed.expectations import Expectation, check_summary
 
 __all__ = ["NARROWBAND_R_MAX", "PointNotes", "band_name", "expect_text", "point_notes"]
 
@@ -123,8 +122,8 @@ def _notes(
         run_dir = sweep_dir / str(row["run_dir"])
         try:
             summary = _read_summary(run_dir / SUMMARY)
-            mine = list(given) if given is not None else _expectations(run_dir / SCENARIO)
-        except (OSError, ValueError, ScenarioError) as error:
+            mine = list(given) if given is not None else _read_expectations(run_dir)
+        except (OSError, ValueError, CheckError) as error:
             problems.append(f"{row['run_dir']}: {error}")
             continue
         if not checks:
@@ -136,21 +135,15 @@ def _notes(
     return PointNotes(verdict, scale, expectations, tuple(checks), tuple(problems))
 
 
+def _read_expectations(run_dir: Path) -> list[Expectation]:
+    return list(read_expectations(run_dir / SCENARIO)[1])
+
+
 def _read_summary(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
-
-
-def _expectations(path: Path) -> list[Expectation]:
-    """The ``expect`` thresholds of a run's resolved scenario."""
-    data, _ = read_yaml_document(read_scenario_text(path), str(path))
-    texts = data.get("expect") or []
-    if not isinstance(texts, list):
-        raise ValueError("expect: not a list of thresholds")
-    segments = [str(s.get("name")) for s in data.get("path", []) if isinstance(s, dict)]
-    return [parse_expectation(text, segments or None) for text in texts]
 
 
 def _verdict(summary: Mapping[str, Any]) -> str:

@@ -27,7 +27,14 @@ from voipbed.regression import compare_figures, read_expected
 from voipbed.scenario_issues import ScenarioError
 from voipbed.scenario_yaml import read_scenario_text, read_yaml_document
 
-__all__ = ["CheckError", "CheckResult", "PointCheck", "check_folder", "check_table"]
+__all__ = [
+    "CheckError",
+    "CheckResult",
+    "PointCheck",
+    "check_folder",
+    "check_table",
+    "read_expectations",
+]
 
 SUMMARY = "summary.json"
 SCENARIO = "scenario.yaml"
@@ -147,25 +154,31 @@ def _expectations(folder: Path, *, required: bool) -> tuple[str, tuple[Expectati
     """The scenario's name and its ``expect`` list, from a run or sweep folder (``CheckError``
     if it has none and one is ``required``)."""
     path = folder / SCENARIO
+    name, expectations = read_expectations(path)
+    if not expectations and required:
+        raise CheckError(f"{path}: the scenario has no expect: thresholds, nothing to check")
+    return name or folder.name, expectations
+
+
+def read_expectations(path: Path) -> tuple[str, tuple[Expectation, ...]]:
+    """A resolved scenario file's name and ``expect`` thresholds; ``CheckError`` naming the
+    file (and line) when it cannot be read or a threshold does not parse."""
     try:
         data, lines = read_yaml_document(read_scenario_text(path), str(path))
     except ScenarioError as error:
         raise CheckError(str(error)) from None
-    name = str(data.get("name", folder.name))
     texts = data.get("expect") or []
     if not isinstance(texts, list):
         raise CheckError(f"{path}:{lines.get(('expect',), 1)}: expect: not a list of thresholds")
-    segments = [s.get("name") for s in data.get("path", []) if isinstance(s, dict)]
+    segments = [str(s.get("name")) for s in data.get("path", []) if isinstance(s, dict)]
     expectations = []
     for index, text in enumerate(texts):
         try:
-            expectations.append(parse_expectation(text, [str(s) for s in segments] or None))
+            expectations.append(parse_expectation(text, segments or None))
         except ValueError as error:
             line = lines.get(("expect", index), 1)
             raise CheckError(f"{path}:{line}: expect[{index}]: {error}") from None
-    if not expectations and required:
-        raise CheckError(f"{path}: the scenario has no expect: thresholds, nothing to check")
-    return name, tuple(expectations)
+    return str(data.get("name", "")), tuple(expectations)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

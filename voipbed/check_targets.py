@@ -11,11 +11,10 @@ moved is said.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voipbed.check import SUMMARY, SWEEP
 from voipbed.regression import expected_path, update_expected
@@ -78,9 +77,8 @@ def resolve_targets(
         if points:
             resolved.append(_run_sweep(scenario, points, out_dir))
             continue
-        ran = _run(file, scenario, out_dir)
-        if ran.folder is not None and update:
-            summary = json.loads((ran.folder / SUMMARY).read_text(encoding="utf-8"))
+        ran, summary = _run(file, scenario, out_dir)
+        if summary is not None and update:
             for line in update_expected(expected, scenario.name, summary) or ["nothing moved"]:
                 say(f"{expected}: {line}")
         figures = expected if expected.is_file() else None
@@ -88,14 +86,15 @@ def resolve_targets(
     return resolved
 
 
-def _run(file: Path, scenario: Scenario, out_dir: Path) -> Target:
+def _run(file: Path, scenario: Scenario, out_dir: Path) -> tuple[Target, dict[str, Any] | None]:
+    """Run ``scenario``: its target, and its summary (None if it failed)."""
     from voipbed.runner import RunFailed, run_scenario
 
     try:
         result = run_scenario(scenario, out_dir)
     except RunFailed as error:
-        return Target(scenario.name, None, failure=f"{file}: {error}")
-    return Target(scenario.name, result.run_dir)
+        return Target(scenario.name, None, failure=f"{file}: {error}"), None
+    return Target(scenario.name, result.run_dir), result.summary
 
 
 def _run_sweep(scenario: Scenario, points: Sequence[SweepPoint], out_dir: Path) -> Target:

@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pyarrow.parquet as pq
 
 from voipbed.expectations import Metric, measure, parse_metric
+from voipbed.reports.plots import direction_order
 
 __all__ = [
     "FIGURES",
@@ -145,7 +146,8 @@ def _mos_by_direction(path: Path) -> dict[str, FloatArray]:
     directions = np.asarray(table.column("direction").to_pylist(), dtype=object)
     mos = table.column("mos").to_numpy(zero_copy_only=False).astype(np.float64)
     return {
-        str(d): np.sort(mos[(directions == d) & np.isfinite(mos)]) for d in _ordered(directions)
+        str(d): np.sort(mos[(directions == d) & np.isfinite(mos)])
+        for d in direction_order(list(directions))
     }
 
 
@@ -160,19 +162,13 @@ def _delay_quantiles(path: Path) -> tuple[dict[str, FloatArray], dict[str, int]]
     codes = direction.indices.to_numpy(zero_copy_only=False)
     quantiles: dict[str, FloatArray] = {}
     counts: dict[str, int] = {}
-    groups = [(name, received & (codes == names.index(name))) for name in _ordered(names)]
+    groups = [(name, received & (codes == names.index(name))) for name in direction_order(names)]
     for name, mask in [*groups, ("all", received)]:
         values = delay_ms[mask]
         counts[name] = int(values.size)
         if values.size:
             quantiles[name] = np.quantile(values, QUANTILES)
     return quantiles, counts
-
-
-def _ordered(values: object) -> list[str]:
-    present = {str(v) for v in np.unique(np.asarray(values, dtype=object))}
-    known = [d for d in ("uplink", "downlink") if d in present]
-    return known + sorted(present - set(known))
 
 
 def figure_rows(runs: list[ComparedRun]) -> list[list[str]]:

@@ -7,20 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.browser.chromium import BROWSERS, check_page, find_chromium
+from tests.browser.chromium import check_page
 from voipbed.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = find_chromium()
-    if found is None:
-        looked = ", ".join(BROWSERS)
-        pytest.skip(f"no Chromium on PATH (looked for {looked}); `make sysdeps` as root adds it")
-    return found
 
 
 def _voipbed(*args: str) -> Path:

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
-from tests.browser.chromium import BROWSERS, check_page, find_chromium
+from tests.browser.chromium import check_page
 from tests.sim.test_sweep_report import SEEDED
 from voipbed.cli import main
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    found = find_chromium()
-    if found is None:
-        looked = ", ".join(BROWSERS)
-        pytest.skip(f"no Chromium on PATH (looked for {looked}); `make sysdeps` as root adds it")
-    return found
 
 
 def test_seeded_sweep_report_renders_every_figure(browser: str, tmp_path: Path) -> None:
