@@ -7,11 +7,14 @@ function; :func:`effective_ie` combines the Ie of the modes used into one Ie
 for the call. Pure: times are passed in.
 
 The target includes the packet overhead. GCC's estimate is of the rate the
-path carries, so each point is compared at its rate on the wire:
-:func:`models.overhead.bandwidth_bps` for the configured ptime and overhead
-(RTP/UDP/IP, SRTP, RTCP share), voice active. The follower chooses the highest
-point whose wire rate is not above the target; below the family's lowest point
-it stays at that point and reports ``below_min``.
+path carries, so each point is compared at its rate on the wire
+(:func:`point_wire_bps`): its own payload for the configured ptime
+(:func:`models.codec_modes.point_payload_bytes`, from the point's rate, not
+its rating entry's) with the configured headers (RTP/UDP/IP, SRTP) and RTCP
+share, voice active, as :func:`models.overhead.bandwidth_bps` counts a
+codec. The follower chooses the highest point whose wire rate is not above
+the target; below the family's lowest point it stays at that point and
+reports ``below_min``.
 
 Reaction. Down-switches are immediate by default; ``step_down=ONE_STEP``
 moves one point per change instead, as an AMR sender under
@@ -51,9 +54,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from voipbed.models.codec_modes import CodecFamily, OperatingPoint
+from voipbed.models.codec_modes import CodecFamily, OperatingPoint, point_payload_bytes
 from voipbed.models.codecs import CODECS, Bandwidth
-from voipbed.models.overhead import Overhead, bandwidth_bps
+from voipbed.models.overhead import Overhead, wire_bytes_per_packet
 
 __all__ = [
     "EffectiveIe",
@@ -66,6 +69,7 @@ __all__ = [
     "follow",
     "ie_on_scale",
     "intervals_from_steps",
+    "point_wire_bps",
 ]
 
 _NB_TO_WB = 129.0 - 93.2  # G.107.1 Ro,WB minus G.107's default R
@@ -121,6 +125,13 @@ class ModeStep(NamedTuple):
     below_min: bool  # the target is below the family's lowest point
 
 
+def point_wire_bps(point: OperatingPoint, ptime_s: float, overhead: Overhead) -> float:
+    """The rate ``point`` costs on the wire, voice active: its packets of ``ptime_s`` with
+    ``overhead``'s headers, plus the RTCP share."""
+    wire_bytes = wire_bytes_per_packet(point_payload_bytes(point, ptime_s), overhead)
+    return 8.0 * wire_bytes / ptime_s * (1.0 + overhead.rtcp_share)
+
+
 class RateFollower:
     """Chooses the operating point of one sender from the target rates it is given."""
 
@@ -135,7 +146,7 @@ class RateFollower:
 
     def wire_bps(self, point: OperatingPoint) -> float:
         """The rate ``point`` costs on the wire with the configured ptime and overhead."""
-        return bandwidth_bps(CODECS[point.codec], self.config.ptime_s, self.config.overhead)
+        return point_wire_bps(point, self.config.ptime_s, self.config.overhead)
 
     def affordable(self, target_bps: float) -> int:
         """Index of the highest point whose wire rate is not above ``target_bps`` (0 if none)."""

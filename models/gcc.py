@@ -76,8 +76,13 @@ class GccConfig:
 
     @staticmethod
     def draft() -> GccConfig:
-        """draft-ietf-rmcat-gcc-02 as written: Kalman filter (5.3) and K_u, K_d of 5.4."""
-        return GccConfig(delay_filter=DelayFilter.KALMAN, detector=DetectorConfig())
+        """draft-ietf-rmcat-gcc-02 as written: Kalman filter (5.3), K_u and K_d of 5.4, and
+        5.5's additive increase per update."""
+        return GccConfig(
+            delay_filter=DelayFilter.KALMAN,
+            detector=DetectorConfig(),
+            aimd=AimdConfig(additive_floor_bps_per_s=None),
+        )
 
 
 class DelayBasedEstimator:

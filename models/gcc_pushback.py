@@ -18,6 +18,14 @@ from dataclasses import dataclass
 
 __all__ = ["CongestionWindowPushback", "PushbackConfig"]
 
+# libwebrtc congestion_window_pushback_controller.cc UpdateTargetBitrate: fill-ratio steps.
+FILL_OVER = 1.5  # fill > 1.5: ratio *= 0.9
+SCALE_OVER = 0.9
+FILL_FULL = 1.0  # fill > 1: ratio *= 0.95
+SCALE_FULL = 0.95
+FILL_EMPTY = 0.1  # fill < 0.1: ratio = 1
+SCALE_UP = 1.05  # otherwise ratio = min(1.05 ratio, 1)
+
 
 @dataclass(frozen=True)
 class PushbackConfig:
@@ -54,14 +62,14 @@ class CongestionWindowPushback:
         if outstanding_bytes < 0 or rtt_s < 0.0:
             raise ValueError("outstanding bytes and RTT must not be negative")
         fill = outstanding_bytes / self.window_bytes(target_bps, rtt_s)
-        if fill > 1.5:
-            self._ratio *= 0.9
-        elif fill > 1.0:
-            self._ratio *= 0.95
-        elif fill < 0.1:
+        if fill > FILL_OVER:
+            self._ratio *= SCALE_OVER
+        elif fill > FILL_FULL:
+            self._ratio *= SCALE_FULL
+        elif fill < FILL_EMPTY:
             self._ratio = 1.0
         else:
-            self._ratio = min(self._ratio * 1.05, 1.0)
+            self._ratio = min(self._ratio * SCALE_UP, 1.0)
         pushed = target_bps * self._ratio
         if pushed < self.config.min_bps:
             return min(target_bps, self.config.min_bps)

@@ -5,9 +5,12 @@ R_hat and the time, and moves the state machine of draft-ietf-rmcat-gcc-02
 section 5.5 (over-use: decrease; normal: hold -> increase, increase stays;
 under-use: hold; a decrease is followed by hold). In increase the estimate
 grows multiplicatively, eta = 1.08^min(dt, 1 s), while no link capacity is
-known, and additively, by half an expected packet per response time (100 ms
-+ RTT), once a decrease has measured one and R_hat stays within three
-standard deviations of it. A decrease sets A_hat = 0.85 R_hat. A_hat never
+known, and additively once a decrease has measured one and R_hat stays
+within three standard deviations of it: by default as libwebrtc does, one
+expected packet per twice the response time (100 ms + RTT) and at least
+4 kbit/s per second, over the time since the last change; with
+``additive_floor_bps_per_s`` None as the draft does, half an expected packet
+per response time and at least 1 kbit/s per update. A decrease sets A_hat = 0.85 R_hat. A_hat never
 exceeds 1.5 R_hat + 10 kbit/s. ``IncomingRate`` measures R_hat over a
 sliding window (draft 5.5: 0.5 to 1 s).
 """
@@ -23,6 +26,13 @@ from voipbed.models.gcc_detector import BandwidthUsage
 
 __all__ = ["AimdConfig", "AimdRateControl", "IncomingRate", "RateControlState"]
 
+CAPACITY_VAR_MIN = 0.4  # libwebrtc LinkCapacityEstimator: normalised variance, initial and floor
+CAPACITY_VAR_MAX = 2.5  # libwebrtc LinkCapacityEstimator: normalised variance ceiling
+CAPACITY_DEVIATIONS = 3.0  # libwebrtc LinkCapacityEstimator UpperBound/LowerBound: 3 deviations
+MIN_REDUCE_INTERVAL_S = 0.01  # libwebrtc TimeToReduceFurther: RTT clamped to [10, 200] ms
+MAX_REDUCE_INTERVAL_S = 0.2
+FAST_REDUCE_RATIO = 0.5  # libwebrtc TimeToReduceFurther: throughput under half the estimate
+
 
 class RateControlState(IntEnum):
     """States of the rate controller (draft 5.5, figure 2)."""
@@ -30,6 +40,9 @@ class RateControlState(IntEnum):
     HOLD = 0
     INCREASE = 1
     DECREASE = 2
+
+
+LIBWEBRTC_RESPONSE_FACTOR = 2.0  # aimd_rate_control.cc: response_time = response_time * 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,10 @@ class AimdConfig:
     eta: float = 1.08  # draft 5.5: multiplicative increase per second
     min_multiplicative_bps: float = 1000.0  # libwebrtc MultiplicativeRateIncrease floor
     min_additive_bps: float = 1000.0  # draft 5.5: max(1000, alpha * packet bits)
+    # libwebrtc AimdRateControl::AdditiveRateIncrease (GetNearMaxIncreaseRateBpsPerSecond):
+    # max(4 kbit/s per second (kMinIncreaseRateBpsPerSecond), one packet per twice the
+    # response time) times the time since the last change; None: the draft's per-update rule
+    additive_floor_bps_per_s: float | None = 4000.0
     response_offset_s: float = 0.1  # draft 5.5: response_time = 100 ms + RTT
     frame_rate_hz: float = 30.0  # draft 5.5: bits_per_frame = A_hat / 30
     packet_bytes: int = 1200  # draft 5.5: packets_per_frame = ceil(bits / (1200 * 8))
@@ -106,7 +123,7 @@ class _LinkCapacity:
     def __init__(self, smoothing: float) -> None:
         self._alpha = smoothing
         self.estimate_kbps = math.nan
-        self._var = 0.4  # libwebrtc deviation_kbps_ initial, normalised variance
+        self._var = CAPACITY_VAR_MIN  # libwebrtc deviation_kbps_ initial, normalised variance
 
     @property
     def known(self) -> bool:
@@ -116,10 +133,14 @@ class _LinkCapacity:
         return math.sqrt(self._var * self.estimate_kbps)
 
     def upper_kbps(self) -> float:
-        return self.estimate_kbps + 3.0 * self._deviation_kbps() if self.known else math.inf
+        if not self.known:
+            return math.inf
+        return self.estimate_kbps + CAPACITY_DEVIATIONS * self._deviation_kbps()
 
     def lower_kbps(self) -> float:
-        return max(0.0, self.estimate_kbps - 3.0 * self._deviation_kbps()) if self.known else 0.0
+        if not self.known:
+            return 0.0
+        return max(0.0, self.estimate_kbps - CAPACITY_DEVIATIONS * self._deviation_kbps())
 
     def reset(self) -> None:
         self.estimate_kbps = math.nan
@@ -133,7 +154,7 @@ class _LinkCapacity:
         norm = max(self.estimate_kbps, 1.0)
         error = self.estimate_kbps - throughput_kbps
         self._var = (1.0 - alpha) * self._var + alpha * error * error / norm
-        self._var = min(max(self._var, 0.4), 2.5)  # libwebrtc: deviation clamped to [0.4, 2.5]
+        self._var = min(max(self._var, CAPACITY_VAR_MIN), CAPACITY_VAR_MAX)
 
 
 class AimdRateControl:
@@ -178,13 +199,13 @@ class AimdRateControl:
         Once per RTT (clamped to [10, 200] ms), or at once when R_hat has fallen
         below half the estimate.
         """
-        interval_s = min(max(self._rtt_s, 0.01), 0.2)
+        interval_s = min(max(self._rtt_s, MIN_REDUCE_INTERVAL_S), MAX_REDUCE_INTERVAL_S)
         if now_s - self._last_change_s >= interval_s:
             return True
         return (
             self._initialised
             and throughput_bps is not None
-            and throughput_bps < 0.5 * self._bitrate_bps
+            and throughput_bps < FAST_REDUCE_RATIO * self._bitrate_bps
         )
 
     def update(
@@ -245,6 +266,10 @@ class AimdRateControl:
         packets_per_frame = math.ceil(bits_per_frame / (config.packet_bytes * 8.0))
         packet_bits = bits_per_frame / max(packets_per_frame, 1)
         response_s = config.response_offset_s + self._rtt_s
+        floor = config.additive_floor_bps_per_s
+        if floor is not None:  # libwebrtc: a rate per second, response time doubled
+            per_second = max(floor, packet_bits / (LIBWEBRTC_RESPONSE_FACTOR * response_s))
+            return per_second * (dt_s if math.isfinite(dt_s) else response_s)
         alpha = 0.5 * min(dt_s / response_s, 1.0) if math.isfinite(dt_s) else 0.5
         return max(config.min_additive_bps, alpha * packet_bits)
 

@@ -36,6 +36,10 @@ shortens nor lengthens an earlier one, so breakages add up as a union and a
 ``NONE`` recovery is never repaired. The outcome names, per packet, the last
 handover that acted on it (for a lost packet, the one that lost it).
 
+A packet's fate depends on nothing but its own time, direction and UE, so
+``HandoverRun`` takes packets window after window, in any order, and gives
+each the fate of one batch (``apply_handovers``), with the same counts.
+
 Handovers act only on calls in progress (``HandoverSchedule.during``): a
 handover reaches a call, with its whole window (a vertical one's breakage
 included, even past the call's end), only if it starts while the call is up,
@@ -67,6 +71,7 @@ __all__ = [
     "HandoverIntervals",
     "HandoverKind",
     "HandoverOutcome",
+    "HandoverRun",
     "HandoverSchedule",
     "Recovery",
     "RecoveryConfig",
@@ -461,43 +466,67 @@ def _handover_kernel(
     ue: IntArray,
     time: FloatArray,
     downlink: BoolArray,
-    ho_ue: IntArray,
+    check_sorted: bool,
+    first: IntArray,
+    stop: IntArray,
+    lo_of: IntArray,
+    seen_t: FloatArray,
     start: FloatArray,
     held_until: FloatArray,
     end: FloatArray,
     lose: NDArray[np.bool_],
     delay: FloatArray,
+    held_count: IntArray,
+    lost_count: IntArray,
 ) -> tuple[FloatArray, BoolArray, IntArray, int]:
-    """Gate packets sorted by (ue, time) through their UE's handovers (module docstring rules).
+    """Gate packets through their UE's handovers (module docstring rules), in any order.
 
-    ``lose`` and ``delay`` are per handover and direction (0 up, 1 down); a
-    held packet leaves at max(its time + delay, ``held_until``). Handovers
-    [lo, hi) are the packet's UE's; lo skips those whose window ended before
-    the packet, which stay behind for every later packet of that UE.
+    UE u's handovers are [first[u], stop[u]); UEs from ``first.size`` on have
+    none. ``lose`` and ``delay`` are per handover and direction (0 up, 1
+    down); a held packet leaves at max(its time + delay, ``held_until``).
+    ``lo_of[u]`` skips UE u's handovers whose window ended at or before
+    ``seen_t[u]``, the time of its latest packet: they act on no packet from
+    then on, and a packet before ``seen_t[u]`` starts over from ``first[u]``.
+    Counts each handover's held and lost packets. With ``check_sorted``,
+    packets out of (ue, time) order stop the gate (status ``_UNSORTED``), as
+    a NaN time always does.
     """
     n = time.size
-    m = start.size
+    users = first.size
     release = np.empty(n)
     lost = np.zeros(n, dtype=np.bool_)
     which = np.full(n, -1, dtype=np.int64)
+    # The UE of the packets at hand: whether it has handovers, those [lo, hi) that can
+    # still act, and the time of its latest packet.
+    u = -1
+    mine = False
     lo = 0
     hi = 0
+    last = -np.inf
     for i in range(n):
         t = time[i]
-        if i == 0 or ue[i] != ue[i - 1]:
-            if i > 0 and ue[i] < ue[i - 1]:
-                return release, lost, which, _UNSORTED
-            u = ue[i]
-            lo = hi
-            while lo < m and ho_ue[lo] < u:
-                lo += 1
-            hi = lo
-            while hi < m and ho_ue[hi] == u:
-                hi += 1
-            if t != t:  # NaN
-                return release, lost, which, _UNSORTED
-        elif not t >= time[i - 1]:  # also catches NaN
+        if t != t or (
+            check_sorted
+            and i > 0
+            and (ue[i] < ue[i - 1] or (ue[i] == ue[i - 1] and t < time[i - 1]))
+        ):
             return release, lost, which, _UNSORTED
+        if ue[i] != u:
+            if mine:
+                lo_of[u] = lo
+                seen_t[u] = last
+            u = ue[i]
+            mine = 0 <= u < users
+            if not mine:
+                release[i] = t
+                continue
+            lo, hi, last = lo_of[u], stop[u], seen_t[u]
+        elif not mine:
+            release[i] = t
+            continue
+        if t < last:
+            lo = first[u]
+        last = t
         while lo < hi and end[lo] <= t:
             lo += 1
         d = 1 if downlink[i] else 0
@@ -512,7 +541,84 @@ def _handover_kernel(
                 x = max(x + delay[k, d], held_until[k])
             k += 1
         release[i] = np.nan if lost[i] else x
+        if which[i] >= 0:
+            if lost[i]:
+                lost_count[which[i]] += 1
+            else:
+                held_count[which[i]] += 1
+    if mine:
+        lo_of[u] = lo
+        seen_t[u] = last
     return release, lost, which, 0
+
+
+class HandoverRun:
+    """A schedule's handovers acting on packets fed window after window, in any order.
+
+    A packet's fate depends on its own UE, time and direction only, so feeds
+    may come in any cut and order; ``counts`` totals each handover's held and
+    lost packets over all feeds so far.
+    """
+
+    def __init__(self, schedule: HandoverSchedule, configs: HandoverConfigs) -> None:
+        table = _kind_table(configs)
+        kind = schedule.kind.astype(np.intp)
+        self.schedule = schedule
+        self.intervals = handover_intervals(schedule, configs)
+        self._lose = table.lose[kind]
+        self._delay = table.delay_s[kind]
+        users = int(schedule.ue.max()) + 1 if len(schedule) else 0
+        ids = np.arange(users)
+        self._first = np.searchsorted(schedule.ue, ids, side="left").astype(np.int64)
+        self._stop = np.searchsorted(schedule.ue, ids, side="right").astype(np.int64)
+        self._lo = self._first.copy()
+        self._seen_t = np.full(users, -np.inf)
+        self._held = np.zeros(len(schedule), dtype=np.int64)
+        self._lost = np.zeros(len(schedule), dtype=np.int64)
+
+    def feed(self, ue: IntArray, time_s: FloatArray, downlink: BoolArray) -> HandoverOutcome:
+        """What the handovers do to these packets (``time_s``: when each reaches the radio
+        hop, ``downlink``: its direction). Raises ValueError for a NaN time."""
+        return self._feed(ue, time_s, downlink, check_sorted=False)
+
+    def counts(self) -> HandoverCounts:
+        """Per handover of the schedule, the packets it held and those it lost, so far."""
+        return HandoverCounts(self._held.copy(), self._lost.copy())
+
+    def _feed(
+        self, ue: IntArray, time_s: FloatArray, downlink: BoolArray, *, check_sorted: bool
+    ) -> HandoverOutcome:
+        ues = np.asarray(ue, dtype=np.int64)
+        times = np.asarray(time_s, dtype=np.float64)
+        down = np.asarray(downlink, dtype=np.bool_)
+        if not (ues.ndim == times.ndim == down.ndim == 1 and ues.size == times.size == down.size):
+            raise ValueError(
+                f"ue, time_s and downlink must be 1-D of one length, got shapes "
+                f"{ues.shape}, {times.shape}, {down.shape}"
+            )
+        if not check_sorted and np.isnan(times).any():  # refused before anything is counted
+            raise ValueError("packet times must not be NaN")
+        # X2 windows are the interruption; vertical ones run to the end of the breakage.
+        release, lost, which, status = _handover_kernel(
+            ues,
+            times,
+            down,
+            check_sorted,
+            self._first,
+            self._stop,
+            self._lo,
+            self._seen_t,
+            self.intervals.start_s,
+            self.intervals.interruption_end_s,
+            self.intervals.media_end_s,
+            self._lose,
+            self._delay,
+            self._held,
+            self._lost,
+        )
+        if status == _UNSORTED:
+            raise ValueError("packets must be sorted by (ue, time_s), with no NaN time")
+        return HandoverOutcome(release, lost, which, self.intervals)
 
 
 def apply_handovers(
@@ -526,31 +632,6 @@ def apply_handovers(
 
     ``time_s`` is when each packet reaches the radio hop and ``downlink``
     its direction (False: uplink). Raises ValueError if the packets are not
-    sorted by (ue, time_s) or a time is NaN.
+    sorted by (ue, time_s) or a time is NaN. One feed of a ``HandoverRun``.
     """
-    ues = np.asarray(ue, dtype=np.int64)
-    times = np.asarray(time_s, dtype=np.float64)
-    down = np.asarray(downlink, dtype=np.bool_)
-    if not (ues.ndim == times.ndim == down.ndim == 1 and ues.size == times.size == down.size):
-        raise ValueError(
-            f"ue, time_s and downlink must be 1-D of one length, got shapes "
-            f"{ues.shape}, {times.shape}, {down.shape}"
-        )
-    table = _kind_table(configs)
-    kind = schedule.kind.astype(np.intp)
-    intervals = handover_intervals(schedule, configs)
-    # X2 windows are the interruption; vertical ones run to the end of the breakage.
-    release, lost, which, status = _handover_kernel(
-        ues,
-        times,
-        down,
-        schedule.ue,
-        intervals.start_s,
-        intervals.interruption_end_s,
-        intervals.media_end_s,
-        table.lose[kind],
-        table.delay_s[kind],
-    )
-    if status == _UNSORTED:
-        raise ValueError("packets must be sorted by (ue, time_s), with no NaN time")
-    return HandoverOutcome(release, lost, which, intervals)
+    return HandoverRun(schedule, configs)._feed(ue, time_s, downlink, check_sorted=True)

@@ -1,23 +1,22 @@
 """A link's queue with an active queue management discipline and DSCP classes.
 
-``QueueingLink`` serves a batch of arriving packets: each waits in the queue
-of its class, the scheduler picks which class the link serves next (FIFO,
-strict priority, or deficit round robin with weights;
-``models.queue_scheduler``), and the discipline decides drops: drop-tail on
-a shared packet/byte limit, CoDel at dequeue (RFC 8289) or PIE at enqueue
-(RFC 8033), marking ECN-capable packets CE instead of dropping them
-(``models.queue_discipline``). Service is a constant rate or a Mahimahi
-delivery schedule (``models.queue_service``: the semantics of
-``models.link``, and with a single class and drop-tail the same departures).
-Greedy TCP-like bulk flows share the queue (``models.queue_bulk``).
+``QueueingLink`` serves arriving packets: each waits in the queue of its
+class, the scheduler picks which class the link serves next (FIFO, strict
+priority, or deficit round robin with weights; ``models.queue_scheduler``),
+and the discipline decides drops: drop-tail on a shared packet/byte limit,
+CoDel at dequeue (RFC 8289) or PIE at enqueue (RFC 8033), marking
+ECN-capable packets CE instead of dropping them (``models.queue_discipline``).
+Service is a constant rate or a Mahimahi delivery schedule
+(``models.queue_service``: the semantics of ``models.link``, and with a single
+class and drop-tail the same departures). Greedy TCP-like bulk flows share
+the queue (``models.queue_bulk``).
 
-The batch is served to the end: every accepted packet leaves before
-``serve`` returns, so a later batch must start after this batch's last
-departure (the simulator cuts batches where the link is idle). The event
-loop (``models.queue_events``) runs on a ``QueueState`` (``models.queue_state``)
-and can stop where an unknown later arrival could come first and resume
-there: ``models.queue_stepper`` drives it one packet at a time, on a clock
-passed in, with the same outcomes.
+``QueueingLink.serve`` serves a batch to the end: every accepted packet leaves
+before it returns. It is one window of a ``QueueRun`` (``models.queue_window``),
+which serves a run window by window with the same outcomes; the event loop
+(``models.queue_events``) runs on a ``QueueState`` (``models.queue_state``),
+stops where an unknown later arrival could come first and resumes there.
+``models.queue_stepper`` drives it one packet at a time, on a clock passed in.
 
 Given a ``SampleGrid`` (``models.queue_samples``), a batch also records the
 backlog by class at the grid's instants, inside the event loop (so the bulk
@@ -28,28 +27,26 @@ the link per interval (``models.queue_sampling``). Sampling only observes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models.mahimahi import DeliverySchedule
-from voipbed.models.queue_bulk import BulkFlow, BulkStats, bulk_room, bulk_stats, new_flows
+from voipbed.models.queue_bulk import BulkFlow, BulkStats, bulk_room
 from voipbed.models.queue_codes import (
     MTU_BYTES,
     N_CLASSES,
     Discipline,
     Fate,
-    Owner,
     Scheduling,
     TrafficClass,
 )
 from voipbed.models.queue_discipline import CoDel, DropTail, Pie
-from voipbed.models.queue_events import run_events
 from voipbed.models.queue_samples import Occupancy, SampleGrid
-from voipbed.models.queue_sampling import OUT_BACKGROUND, OUT_BULK, OUT_GIVEN, new_sampling
 from voipbed.models.queue_scheduler import dscp_class
-from voipbed.models.queue_state import QueueState, new_slots, new_state, plain_state
+from voipbed.models.queue_state import QueueState
+from voipbed.models.queue_window import QueueRun
 
 __all__ = [
     "MTU_BYTES",
@@ -121,11 +118,6 @@ class QueueingLink:
         assert self.rate_bps is not None  # one of the two, checked at construction
         return self.rate_bps
 
-    def _bulk_room(self, arrive_s: FloatArray, bulk: tuple[BulkFlow, ...]) -> int:
-        """Slots for bulk segments: what the link can carry over their lifetime, with margin."""
-        end = max(float(arrive_s[-1]) if arrive_s.size else 0.0, 0.0)
-        return bulk_room(end, bulk, self.mean_rate_bps)
-
     def serve(
         self,
         arrive_s: FloatArray,
@@ -136,43 +128,34 @@ class QueueingLink:
         bulk: tuple[BulkFlow, ...] = (),
         grid: SampleGrid | None = None,
         background: BoolArray | None = None,
+        *,
+        end_s: float | None = None,
     ) -> tuple[ServeOutcome, BulkStats]:
-        """Serve a batch of packets (arrival order) and the bulk flows to the end.
+        """Serve a batch of packets (sorted by time) and the bulk flows to the end: one
+        window of a ``QueueRun`` (which see for the draws), with horizon inf.
 
-        Bulk flows send until their ``stop_s`` or the batch's last arrival,
-        whichever is first. PIE draws one uniform per packet offered. With a
-        ``grid``, the backlog is sampled at its instants (``ServeOutcome.occupancy``)
-        and the bytes that left the link are summed per interval: the bulk flows',
-        the ``background`` packets' (cross traffic) and the others'. The packets'
-        fates are the same with or without a grid.
+        Bulk flows send until their ``stop_s`` or ``end_s`` (by default the batch's last
+        arrival), whichever is first. With a ``grid``, the backlog is sampled at its
+        instants (``ServeOutcome.occupancy``) and the bytes that left the link are summed
+        per interval: the bulk flows', the ``background`` packets' (cross traffic) and the
+        others'. The packets' fates are the same with or without a grid.
         """
+        arrive_s = np.asarray(arrive_s, dtype=np.float64)
         n = arrive_s.size
-        room = self._bulk_room(np.asarray(arrive_s), bulk)
-        total = n + room
-        slots = new_slots(total, logged=False)
-        slots.size[:n] = size_bytes
-        slots.cls[:n] = klass
-        slots.ect[:n] = ect
-        if isinstance(self.discipline, Pie):
-            slots.draw[:] = rng.random(total)
-        if background is not None:
-            slots.owner[:n][np.asarray(background, np.bool_)] = Owner.BACKGROUND
-        end = float(arrive_s[-1]) if n else 0.0
-        flows = new_flows(bulk, end, ring=room + 1)
-        sampling = new_sampling(grid.times_s if grid is not None else np.zeros(0))
-        state = new_state(self, slots, flows, sampling, next_slot=n)
-        run_events(plain_state(state), np.asarray(arrive_s, dtype=np.float64), n, math.inf)
-        stats = bulk_stats(slots.owner[n:], slots.fate[n:], slots.ce[n:], slots.size[n:], len(bulk))
-        outcome = ServeOutcome(slots.depart[:n], slots.fate[:n], slots.ce[:n])
-        if grid is None:
-            return outcome, stats
-        out = sampling.out_bytes.T.copy()  # one row per OUT_* column
-        return (
-            replace(
-                outcome,
-                occupancy=Occupancy(sampling.packets, sampling.size_bytes),
-                delivered_bytes_per_interval=out[OUT_GIVEN],
-                background_bytes_per_interval=out[OUT_BACKGROUND],
-            ),
-            replace(stats, delivered_bytes_per_interval=out[OUT_BULK]),
+        if end_s is None:
+            end_s = float(arrive_s[-1]) if n else 0.0
+        room = bulk_room(end_s, bulk, self.mean_rate_bps) if math.isfinite(end_s) else 0
+        run = QueueRun(self, rng, bulk, grid=grid, end_s=end_s, slots=n + room)
+        settled = run.feed(arrive_s, size_bytes, klass, ect, math.inf, as_background=background)
+        totals = run.finish()
+        if settled.index.size != n:  # horizon inf settles every packet, in their order
+            raise RuntimeError(f"{settled.index.size} of {n} packets settled at horizon inf")
+        outcome = ServeOutcome(
+            settled.depart_s,
+            settled.fate,
+            settled.ce,
+            totals.occupancy,
+            totals.delivered_bytes_per_interval,
+            totals.background_bytes_per_interval,
         )
+        return outcome, totals.bulk

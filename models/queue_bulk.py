@@ -5,8 +5,11 @@ Each flow is Reno AIMD (RFC 5681): it starts with a window of 10 segments
 after, and halves at most once per round trip when a segment it sent is
 dropped or comes back marked CE. What it hears about a segment (``Feedback``)
 waits in the flow's ring until ``rtt_s`` (the round trip outside the queue)
-after the segment left the link or was dropped. Its segments take the packet
-slots after the given packets', as many as ``bulk_room`` reserves.
+after the segment left the link or was dropped. A flow sends until its
+``stop_s`` or the run's end. Its segments take the next free packet slots; the
+event loop stops before a flow's event that could need more slots, draws or
+ring entries than there are, and its caller makes room (``wider_ring`` for the
+ring). What became of the segments is tallied as they settle (``BulkTally``).
 """
 
 from __future__ import annotations
@@ -29,16 +32,24 @@ from voipbed.models.queue_codes import (
 )
 
 __all__ = [
+    "DELIVERED",
+    "DELIVERED_BYTES",
+    "DROPPED",
+    "MARKED",
     "BulkFlow",
     "BulkStats",
     "Flows",
     "bulk_room",
     "bulk_stats",
     "hear",
+    "most_sent",
     "new_flows",
+    "new_tally",
     "next_bulk_event",
     "send_allowed",
+    "tally_slots",
     "tell",
+    "wider_ring",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -48,6 +59,10 @@ BoolArray = NDArray[np.bool_]
 INITIAL_WINDOW = 10.0  # segments, RFC 6928
 _MIN_SSTHRESH = 2.0  # segments, RFC 5681 equation (4)
 _NO_SSTHRESH = 1e9  # slow start until the first loss
+
+# Rows of a tally (``new_tally``): per flow, segments settled delivered, dropped, marked CE,
+# and the bytes delivered.
+DELIVERED, DROPPED, MARKED, DELIVERED_BYTES = range(4)
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ class Flows(NamedTuple):
 
     rtt_s: FloatArray
     start_s: FloatArray
-    stop_s: FloatArray  # at the latest the batch's last arrival
+    stop_s: FloatArray  # at the latest the run's end
     size_bytes: IntArray
     klass: IntArray
     ect: BoolArray
@@ -130,8 +145,8 @@ def new_flows(flows: tuple[BulkFlow, ...], end_s: float, ring: int) -> Flows:
 
 
 def bulk_room(end_s: float, flows: tuple[BulkFlow, ...], rate_bps: float) -> int:
-    """Slots for the segments of ``flows`` in a batch ending at ``end_s``: what a link of
-    ``rate_bps`` can carry over their lifetime, with margin."""
+    """Slots to start with for the segments of ``flows`` in a run ending at ``end_s``
+    (finite): what a link of ``rate_bps`` can carry over their lifetime, with margin."""
     room = 0
     for flow in flows:
         lifetime = max(min(flow.stop_s, end_s) - flow.start_s, 0.0) + flow.rtt_s
@@ -215,23 +230,56 @@ def send_allowed(
     return allowed
 
 
-def bulk_stats(
-    owner: IntArray, fate: NDArray[np.int8], ce: BoolArray, size: IntArray, flows: int
-) -> BulkStats:
-    """Per flow, from the slots' ``owner`` (the flow, or < 0) and what happened to each."""
-    used = owner >= 0
-    who = owner[used]
-    sent_ok = fate[used] == Fate.SENT
+@inline_kernel
+def most_sent(b: int, cwnd: FloatArray, inflight: IntArray) -> int:
+    """The most segments flow ``b`` can send at its next event: hearing an ACK frees one
+    and opens the window by at most one (RFC 5681 slow start)."""
+    most: int = math.floor(cwnd[b]) + 2 - inflight[b]
+    return most
+
+
+def wider_ring(flows: Flows, ring: int) -> Flows:
+    """``flows`` with room for ``ring`` feedback events per flow, the ones not heard yet
+    kept in their place (a feedback's entry is its number modulo the ring)."""
+    old = flows.fb_time.shape[1]
+    fb_time = np.zeros((flows.fb_time.shape[0], ring))
+    fb_kind = np.zeros(fb_time.shape, dtype=np.int8)
+    for b, (head, tail) in enumerate(zip(flows.fb_head, flows.fb_tail, strict=True)):
+        held = np.arange(head, tail)
+        fb_time[b, held % ring] = flows.fb_time[b, held % old]
+        fb_kind[b, held % ring] = flows.fb_kind[b, held % old]
+    return flows._replace(fb_time=fb_time, fb_kind=fb_kind)
+
+
+def new_tally(flows: int) -> IntArray:
+    """Nothing settled yet: one row per ``DELIVERED``..., one column per flow."""
+    return np.zeros((4, flows), dtype=np.int64)
+
+
+def tally_slots(
+    tally: IntArray, owner: IntArray, fate: NDArray[np.int8], ce: BoolArray, size: IntArray
+) -> None:
+    """Add settled segments to the ``tally``: each slot's flow (``owner``) and outcome."""
+    flows = tally.shape[1]
+    sent = fate == Fate.SENT
 
     def per_flow(mask: BoolArray, weights: IntArray | None = None) -> IntArray:
         w = None if weights is None else weights[mask]
-        return np.bincount(who[mask], weights=w, minlength=flows).astype(np.int64)
+        return np.bincount(owner[mask], weights=w, minlength=flows).astype(np.int64)
 
-    everything = np.ones(who.size, dtype=np.bool_)
+    tally[DELIVERED] += per_flow(sent)
+    tally[DROPPED] += per_flow(~sent)
+    tally[MARKED] += per_flow(ce)
+    tally[DELIVERED_BYTES] += per_flow(sent, size)
+
+
+def bulk_stats(tally: IntArray, unsettled: IntArray) -> BulkStats:
+    """Per flow, from the ``tally`` of its settled segments and the count not settled."""
+    delivered, dropped = tally[DELIVERED].copy(), tally[DROPPED].copy()
     return BulkStats(
-        sent=per_flow(everything),
-        delivered=per_flow(sent_ok),
-        dropped=per_flow(~sent_ok),
-        marked=per_flow(ce[used]),
-        delivered_bytes=per_flow(sent_ok, size[used]),
+        sent=delivered + dropped + unsettled,
+        delivered=delivered,
+        dropped=dropped,
+        marked=tally[MARKED].copy(),
+        delivered_bytes=tally[DELIVERED_BYTES].copy(),
     )

@@ -4,7 +4,9 @@
 was left: each arriving packet waits in the queue of its class or is dropped
 by the discipline, the scheduler picks which class the link serves at each
 service event, and the bulk flows send as their windows allow. It stops where
-an unknown later arrival could come first, so a later call resumes there.
+an unknown later arrival could come first, or before a bulk flow's event that
+could send more segments than there are free slots (PIE draws, feedback
+entries) for, so a later call resumes there. ``read_log`` reads what settled.
 
 The parts are numba kernels of their own modules, inlined here. numba keys a
 cached kernel on its own file only, so ``run_events`` also carries a digest of
@@ -18,6 +20,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,8 +36,18 @@ from voipbed.models import (
     queue_state,
 )
 from voipbed.models._jit import inline_kernel, kernel
-from voipbed.models.queue_bulk import hear, next_bulk_event, send_allowed, tell
-from voipbed.models.queue_codes import Discipline, Event, Fate, Feedback, Verdict
+from voipbed.models.queue_bulk import (
+    DELIVERED,
+    DELIVERED_BYTES,
+    DROPPED,
+    MARKED,
+    hear,
+    most_sent,
+    next_bulk_event,
+    send_allowed,
+    tell,
+)
+from voipbed.models.queue_codes import Discipline, Event, Fate, Feedback, Owner, Verdict
 from voipbed.models.queue_discipline import (
     CoDelParams,
     PieParams,
@@ -63,15 +76,17 @@ from voipbed.models.queue_state import (
     BUSY_UNTIL,
     DONE,
     IN_SERVICE,
+    NEXT_DRAW,
     NEXT_OPP,
     NEXT_SLOT,
     NEXT_UPDATE,
     NOW,
     TRANSIT_LEFT,
     QueueState,
+    Slots,
 )
 
-__all__ = ["run_events"]
+__all__ = ["read_log", "run_events"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -154,24 +169,28 @@ def _enqueue(
 
 
 @inline_kernel
-def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: float) -> None:
-    """Run the link's events in time order, from the state it was left in.
+def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: float) -> int:
+    """Run the link's events in time order, from the state it was left in; 0, or the
+    number of segments a bulk flow's next event may send that there is no room for.
 
-    Packet ``i`` (slot ``i``) arrives at ``arrive[i]`` for ``i < n_known``;
-    whatever comes later arrives at ``horizon`` or after, so the loop stops at
-    the first event that such an arrival could precede (``horizon`` = inf:
-    serve everything to the end). Bulk flows' segments take slots from
-    ``NEXT_SLOT`` on. Each packet whose fate is settled (sent or dropped) is
-    appended to ``done`` (unless it has no room at all). Before each event, the
-    backlog is recorded at the sampling instants it comes after, and each
-    departure adds its bytes to the interval that holds it.
+    The packet in slot ``i`` arrives at ``arrive[i]``, for ``i`` from ``ARRIVED``
+    to ``n_known``; whatever comes later arrives at ``horizon`` or after, so the
+    loop stops at the first event that such an arrival could precede
+    (``horizon`` = inf: serve everything to the end). Bulk flows' segments take
+    slots from ``NEXT_SLOT`` on, and PIE's draws from ``NEXT_DRAW`` on; the loop
+    stops before a flow's event that may send more segments than there are
+    slots or draws left, or hold more feedback than its ring (``most_sent``), and
+    returns how many it may send. Each packet whose fate is settled (sent or
+    dropped) is appended to ``done`` (unless it has no room at all). Before each
+    event, the backlog is recorded at the sampling instants it comes after, and
+    each departure adds its bytes to the interval that holds it.
 
     ``state`` comes as plain tuples (``plain_state``), read by position; its arrays
     are taken out once, here (see ``DisciplineState``), and the parts' kernels are
     given them.
     """
-    slots, scheduler, discipline, service, progress, flows, sampling = state
-    size, cls, ect, draw, owner, depart, fate, ce, enqueued_at, link, done = slots
+    slots, scheduler, discipline, service, progress, flows, sampling, bulk_draws = state
+    size, cls, ect, draw, owner, depart, fate, ce, enqueued_at, link, done, _ = slots
     scheduling, quantum, head, tail, deficit, turn, waiting = scheduler
     kind, limit_packets, limit_bytes, codel_params, codel_state, pie_params, pie_state = discipline
     codel, pie = CoDelParams(*codel_params), PieParams(*pie_params)
@@ -196,6 +215,9 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
     i = ints[ARRIVED]
     next_slot = ints[NEXT_SLOT]
     n_done = ints[DONE]
+    next_draw = ints[NEXT_DRAW]
+    ring = fb_time.shape[1]
+    short = 0  # segments a bulk event may send that there is no room for
     while True:
         t_arrival = arrive[i] if i < n_known else horizon
         t_bulk, b_next = next_bulk_event(start_s, started, fb_time, fb_head, fb_tail)
@@ -303,18 +325,25 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
                 if budget == 0:
                     break
         elif event == Event.BULK:
-            now = t_bulk
             b = b_next
+            most = most_sent(b, cwnd, inflight)
+            if t_bulk < stop_s[b] and most > 0:
+                no_draws = kind == Discipline.PIE and next_draw + most > bulk_draws.size
+                if next_slot + most > total or inflight[b] + most > ring or no_draws:
+                    short = most  # nothing of the event has run: the next call runs it
+                    break
+            now = t_bulk
             hear(b, now, rtt_s, fb_kind, fb_head, cwnd, ssthresh, inflight, recover_until, started)
             while send_allowed(b, now, inflight, cwnd, stop_s):
-                if next_slot >= total:
-                    break  # out of room for bulk packets: the flow stops sending
                 k = next_slot
                 next_slot += 1
                 owner[k] = b
                 size[k] = bulk_size[b]
                 cls[k] = bulk_class[b]
                 ect[k] = bulk_ect[b]
+                if kind == Discipline.PIE:
+                    draw[k] = bulk_draws[next_draw]
+                    next_draw += 1
                 inflight[b] += 1
                 accepted = _enqueue(
                     k, now, queue_of(scheduling, cls[k]), size, ect, draw, fate, ce, enqueued_at,
@@ -346,8 +375,44 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
     ints[ARRIVED] = i
     ints[NEXT_SLOT] = next_slot
     ints[DONE] = n_done
+    ints[NEXT_DRAW] = next_draw
     sample_next[0] = next_sample
     flush_out(next_sample, out_bytes, out_given, out_bulk, out_background)
+    return short
+
+
+@inline_kernel
+def _read_log(slots: Slots, n_done: int, found: IntArray, tally: IntArray) -> tuple[int, bool, int]:
+    """Read the first ``n_done`` entries of the slots' log (``done``): the slot of each
+    packet numbered for the caller (``ident`` >= 0) into ``found``, in the order settled;
+    each bulk segment into the ``tally`` of its flow (``models.queue_bulk.DELIVERED``...).
+    The slots found, whether they ascend, and the background packets dropped."""
+    size, _, _, _, owner, _, fate, ce, _, _, done, ident = slots
+    n = 0
+    ascending = True
+    background_dropped = 0
+    for j in range(n_done):
+        k = done[j]
+        b = owner[k]
+        sent = fate[k] == Fate.SENT
+        if b >= 0:
+            if sent:
+                tally[DELIVERED, b] += 1
+                tally[DELIVERED_BYTES, b] += size[k]
+            else:
+                tally[DROPPED, b] += 1
+            if ce[k]:
+                tally[MARKED, b] += 1
+            continue
+        if b == Owner.BACKGROUND and not sent:
+            background_dropped += 1
+        if ident[k] < 0:
+            continue  # not numbered: the caller does not hear of it
+        if n > 0 and k < found[n - 1]:
+            ascending = False
+        found[n] = k
+        n += 1
+    return n, ascending, background_dropped
 
 
 def _parts_digest() -> str:
@@ -358,17 +423,33 @@ def _parts_digest() -> str:
     return digest.hexdigest()
 
 
-def _compile(digest: str) -> Callable[[QueueState, FloatArray, int, float], None]:
-    """The cached kernel of ``_run_events``, keyed also on ``digest`` (numba hashes a
-    kernel's closure into its cache key)."""
+class Kernels(NamedTuple):
+    """The cached kernels of ``_run_events`` and ``_read_log`` (which see), on plain
+    tuples (``plain_state``)."""
+
+    run_events: Callable[[QueueState, FloatArray, int, float], int]
+    read_log: Callable[[Slots, int, IntArray, IntArray], tuple[int, bool, int]]
+
+
+def _compile(digest: str) -> Kernels:
+    """The kernels, keyed also on ``digest`` (numba hashes a kernel's closure into its cache
+    key)."""
 
     @kernel
-    def run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: float) -> None:
+    def run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: float) -> int:
         """``_run_events`` (which see) on ``state`` (``plain_state``), in place."""
         _ = digest
-        _run_events(state, arrive, n_known, horizon)
+        return _run_events(state, arrive, n_known, horizon)
 
-    return run_events
+    @kernel
+    def read_log(
+        slots: Slots, n_done: int, found: IntArray, tally: IntArray
+    ) -> tuple[int, bool, int]:
+        """``_read_log`` (which see) on ``slots`` (a plain tuple)."""
+        _ = digest
+        return _read_log(slots, n_done, found, tally)
+
+    return Kernels(run_events, read_log)
 
 
-run_events = _compile(_parts_digest())
+run_events, read_log = _compile(_parts_digest())

@@ -1,6 +1,7 @@
 """A ``QueueingLink`` driven one packet at a time on a clock passed in (a real-time link).
 
-``QueueingLink.serve`` takes a whole batch and serves it to the end. A link
+``QueueingLink.serve`` takes a whole batch and serves it to the end, and
+``models.queue_window.QueueRun`` a window of packets at a time. A link
 forwarding real packets learns of each packet only when it comes, and with
 strict priority or CoDel a packet's fate depends on what arrives after it or
 on when it is dequeued. ``QueueStepper`` runs the same event loop (the same
@@ -18,8 +19,8 @@ order they were offered in.
 Unresponsive ``Background`` packets (cross traffic) are offered by the
 stepper itself at their times, after the caller's packets of the same
 instant, as ``sim.path.SegmentLink`` merges them; they occupy the queue but
-are not returned. Greedy bulk flows are not run here: what they send depends
-on where the batch ends.
+are not returned. Greedy bulk flows are not run here: they need the run's
+end, which a real-time link does not know.
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ from voipbed.models.queue_sampling import new_sampling
 from voipbed.models.queue_scheduler import WAITING_BYTES, WAITING_PACKETS
 from voipbed.models.queue_service import opportunity_s
 from voipbed.models.queue_state import (
-    ARRIVED,
     BUSY_UNTIL,
     DONE,
     IN_SERVICE,
     NEXT_OPP,
+    NEXT_SLOT,
     NOW,
-    Slots,
+    make_room,
     new_slots,
     new_state,
     plain_state,
+    with_slots,
 )
 
 __all__ = ["Background", "Departure", "QueueStepper"]
@@ -111,9 +113,9 @@ class QueueStepper:
             0,
         )
         self._plain = plain_state(self._state)  # what the kernel takes: the same arrays
-        self._arrive = np.zeros(slots)
-        self._known = 0  # slots filled (offered packets), in arrival order
-        self._base = 0  # handle of slot 0 (slots move down when room is made)
+        self._arrive = np.zeros(slots)  # per slot; the slots fill in arrival order
+        self._known = 0  # slots filled (``NEXT_SLOT``, kept here too: read at each call)
+        self._handles = 0  # the caller's packets offered
         self._time_s = -math.inf  # the latest time passed in
         self._rng = rng
         self._pie = self._state.discipline.kind == Discipline.PIE
@@ -145,7 +147,9 @@ class QueueStepper:
         """Offer a packet arriving at ``time_s``; its handle, which ``serve_until`` returns."""
         self._advance_to(time_s)
         self._offer_background(time_s)  # the caller's packets first on ties
-        handle = self._offer(time_s, size_bytes, klass, ect, owner=_GIVEN)
+        handle = self._handles
+        self._handles += 1
+        self._offer(time_s, size_bytes, klass, ect, owner=_GIVEN, ident=handle)
         self._run(time_s)
         return handle
 
@@ -200,21 +204,28 @@ class QueueStepper:
                 int(background.klass[j]),
                 bool(background.ect[j]),
                 owner=_BACKGROUND,
+                ident=-1,
             )
             if self._known == self._arrive.size:
                 self._run(float(times[j]))  # serve what came so far, then make room
         self._next_background = max(self._next_background, stop)
 
-    def _offer(self, time_s: float, size_bytes: int, klass: int, ect: bool, owner: int) -> int:
-        if self._known == self._arrive.size:
-            self._make_room()
-        slots = self._state.slots
+    def _offer(
+        self, time_s: float, size_bytes: int, klass: int, ect: bool, owner: int, ident: int
+    ) -> None:
         k = self._known
+        if k == self._arrive.size:
+            room = make_room(self._state, self._arrive, 1)
+            self._state, self._arrive = room.state, room.arrive
+            self._plain = with_slots(self._plain, room.state.slots)
+            k -= room.moved
+        slots = self._state.slots
         self._arrive[k] = time_s
         slots.size[k] = size_bytes
         slots.cls[k] = klass
         slots.ect[k] = ect
         slots.owner[k] = owner
+        slots.ident[k] = ident
         if self._pie:
             if self._next_draw == self._draws.size:
                 self._draws = self._rng.random(_DRAW_CHUNK)
@@ -222,53 +233,21 @@ class QueueStepper:
             slots.draw[k] = self._draws[self._next_draw]
             self._next_draw += 1
         self._known = k + 1
-        return self._base + k
+        self._state.progress.ints[NEXT_SLOT] = k + 1
 
     def _run(self, horizon_s: float) -> None:
-        run_events(self._plain, self._arrive, self._known, horizon_s)
         ints = self._state.progress.ints
+        run_events(self._plain, self._arrive, self._known, horizon_s)
         n_done = int(ints[DONE])
         if n_done == 0:
             return
         slots = self._state.slots
-        for k in slots.done[:n_done].tolist():
+        for k in slots.done[:n_done].tolist():  # per packet in Python: a few per call
             fate = _FATES[int(slots.fate[k])]
             if slots.owner[k] == _BACKGROUND:
                 self.background_dropped += fate is not _SENT
                 continue
             self._settled.append(
-                Departure(self._base + k, float(slots.depart[k]), fate, bool(slots.ce[k]))
+                Departure(int(slots.ident[k]), float(slots.depart[k]), fate, bool(slots.ce[k]))
             )
         ints[DONE] = 0
-
-    def _make_room(self) -> None:
-        """Drop the settled slots below the oldest live one; double the slots if still
-        more than half full."""
-        state = self._state
-        head, tail = state.scheduler.head, state.scheduler.tail
-        ints = state.progress.ints
-        live = [int(h) for h in head if h >= 0]
-        in_service = int(ints[IN_SERVICE])
-        arrived = int(ints[ARRIVED])  # slots from here on are not served yet
-        low = min([*live, arrived] + ([in_service] if in_service >= 0 else []))
-        keep = self._known - low
-        size = self._arrive.size
-        if keep > size // 2:
-            size *= 2
-        fresh = new_slots(size, logged=True)
-        for name in Slots._fields:
-            if name != "done":  # the log starts empty
-                getattr(fresh, name)[:keep] = getattr(state.slots, name)[low : self._known]
-        fresh.link[:keep][fresh.link[:keep] >= 0] -= low
-        self._state = state._replace(slots=fresh)
-        self._plain = plain_state(self._state)
-        arrive = np.zeros(size)
-        arrive[:keep] = self._arrive[low : self._known]
-        self._arrive = arrive
-        for ends in (head, tail):
-            ends[ends >= 0] -= low
-        if in_service >= 0:
-            ints[IN_SERVICE] = in_service - low
-        ints[ARRIVED] -= low
-        self._known = keep
-        self._base += low

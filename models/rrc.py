@@ -42,6 +42,12 @@ Times are rounded to whole nanoseconds inside the kernel, so that a packet
 exactly on a timer boundary is decided by the rules above and not by a
 rounding error.
 
+The packets may come window after window (``RrcGate``): a waiting packet's
+release is settled once the UE's wake-up falls before the horizon of the
+window (no later packet can move it) or a later packet arrives at or after
+it; until then the packet stays with the gate. The releases, state changes
+and energy are those of one batch (``rrc_gate``, a single window).
+
 Time per state is counted from 0 up to each UE's ``horizon_s``: its ``end_s``
 (the call end) or, if later, when the UE is back in IDLE after its last
 activity, so the tail after the call counts too. Energy is the time in each
@@ -69,19 +75,24 @@ commonly measured; many networks now use longer DRX cycles such as 320 ms).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from voipbed.models._jit import kernel
+from voipbed.models import rrc_kernels as _k
+from voipbed.models.grouping import group_order
 
 __all__ = [
     "STATE_NAMES",
     "KeepAliveEnergy",
     "RrcConfig",
+    "RrcGate",
     "RrcOutcome",
+    "RrcReleases",
     "RrcState",
     "keepalive_energy",
     "rrc_gate",
@@ -104,18 +115,6 @@ class RrcState(IntEnum):
 
 
 STATE_NAMES: tuple[str, ...] = tuple(state.name.lower() for state in RrcState)
-
-_IDLE = 0
-_PROMOTION = 1
-_CONNECTED = 2
-_SHORT = 3
-_LONG = 4
-_STATES = 5
-
-_OK = 0
-_UNSORTED = 1
-_BAD_UE = 2
-_NEGATIVE_TIME = 3
 
 
 def _ns(seconds: float) -> int:
@@ -273,276 +272,6 @@ class RrcOutcome:
         return STATE_NAMES
 
 
-@kernel
-def _prev_point(t: int, offset: int, period: int) -> int:
-    """Latest grid point offset + k * period at or before t."""
-    return offset + ((t - offset) // period) * period
-
-
-@kernel
-def _next_point(t: int, offset: int, period: int) -> int:
-    """Earliest grid point offset + k * period at or after t."""
-    return offset - ((offset - t) // period) * period
-
-
-@kernel
-def _push(buf: IntArray, count: int, ue: int, t: int, old: int, new: int) -> IntArray:
-    """Append one state change, doubling the buffer when it is full."""
-    if count == buf.shape[0]:
-        grown = np.empty((2 * buf.shape[0], 4), dtype=np.int64)
-        grown[:count] = buf[:count]
-        buf = grown
-    buf[count, 0] = ue
-    buf[count, 1] = t
-    buf[count, 2] = old
-    buf[count, 3] = new
-    return buf
-
-
-@kernel
-def _state_at(t: int, e1: int, e2: int, e3: int) -> int:
-    if t < e1:
-        return _CONNECTED
-    if t < e2:
-        return _SHORT
-    if t < e3:
-        return _LONG
-    return _IDLE
-
-
-@kernel
-def _decay(
-    until: int,
-    a: int,
-    state: int,
-    entered: int,
-    timers: IntArray,
-    keep_connection: bool,
-    acc: IntArray,
-    buf: IntArray,
-    count: int,
-    ue: int,
-) -> tuple[int, int, IntArray, int]:
-    """Follow the timers after activity ``a`` up to ``until``; record each state change.
-
-    With ``keep_connection`` (data waits for the UE) the RRC release never happens.
-    """
-    e1 = a + timers[0]
-    e2 = e1 + timers[1]
-    e3 = a + timers[2]
-    for k in range(3):
-        b = e1 if k == 0 else (e2 if k == 1 else e3)
-        if entered < b <= until:
-            new = _state_at(b, e1, e2, e3)
-            if new == _IDLE and keep_connection:  # data waits: no RRC release
-                if state != _LONG and b < until:  # DRX timers ran out with the tail: long DRX
-                    acc[state] += b - entered
-                    buf = _push(buf, count, ue, b, state, _LONG)
-                    count += 1
-                    state = _LONG
-                    entered = b
-                break
-            if new != state:
-                acc[state] += b - entered
-                buf = _push(buf, count, ue, b, state, new)
-                count += 1
-                state = new
-                entered = b
-    return state, entered, buf, count
-
-
-@kernel
-def _drx_wake(
-    t: int,
-    downlink: bool,
-    a: int,
-    timers: IntArray,
-    drx_offset: int,
-) -> int:
-    """When a UE in DRX (last activity ``a``) can carry a packet arriving at ``t``."""
-    if not downlink:
-        return t + int(timers[7])
-    short_cycle = int(timers[3])
-    long_cycle = int(timers[4])
-    on = int(timers[5])
-    e2 = a + int(timers[0]) + int(timers[1])
-    if t < e2:
-        short_offset = drx_offset % short_cycle
-        prev = _prev_point(t, short_offset, short_cycle)
-        if t < prev + on:
-            return t
-        if prev + short_cycle < e2:
-            return prev + short_cycle
-        return _next_point(e2, drx_offset, long_cycle)
-    prev = _prev_point(t, drx_offset, long_cycle)
-    if t < prev + on:
-        return t
-    return prev + long_cycle
-
-
-@kernel
-def _idle_wake(t: int, downlink: bool, timers: IntArray, paging_offset: int) -> int:
-    """When a promotion triggered by a packet arriving at ``t`` in IDLE ends."""
-    start = _next_point(t, paging_offset, int(timers[6])) if downlink else t
-    return start + int(timers[8])
-
-
-@kernel
-def _close(
-    wake: int,
-    from_idle: bool,
-    a: int,
-    state: int,
-    entered: int,
-    timers: IntArray,
-    acc: IntArray,
-    buf: IntArray,
-    count: int,
-    ue: int,
-) -> tuple[int, int, IntArray, int]:
-    """The UE wakes at ``wake`` and carries what waits: record the way to CONNECTED."""
-    if from_idle:
-        start = wake - timers[8]
-        acc[_IDLE] += start - entered
-        if timers[8] > 0:
-            buf = _push(buf, count, ue, start, _IDLE, _PROMOTION)
-            count += 1
-            acc[_PROMOTION] += timers[8]
-            buf = _push(buf, count, ue, wake, _PROMOTION, _CONNECTED)
-        else:
-            buf = _push(buf, count, ue, wake, _IDLE, _CONNECTED)
-        return _CONNECTED, wake, buf, count + 1
-    state, entered, buf, count = _decay(wake, a, state, entered, timers, True, acc, buf, count, ue)
-    acc[state] += wake - entered
-    buf = _push(buf, count, ue, wake, state, _CONNECTED)
-    return _CONNECTED, wake, buf, count + 1
-
-
-@kernel
-def _release_group(
-    release: FloatArray, time_s: FloatArray, t_ns: IntArray, first: int, stop: int, wake: int
-) -> None:
-    """Packets first..stop-1 waited for the wake-up at ``wake`` (ns); never before arrival."""
-    for k in range(first, stop):
-        release[k] = time_s[k] if t_ns[k] == wake else max(time_s[k], wake / 1e9)
-
-
-@kernel
-def _rrc_kernel(
-    ue: IntArray,
-    time_s: FloatArray,
-    t_ns: IntArray,
-    downlink: BoolArray,
-    end_ns: IntArray,
-    drx_offset_ns: IntArray,
-    paging_offset_ns: IntArray,
-    timers: IntArray,
-    initial_state: int,
-) -> tuple[FloatArray, IntArray, int, IntArray, IntArray, IntArray, int]:
-    """Run every UE's machine over its packets; see the module docstring for the rules.
-
-    ``timers`` (ns): drx inactivity, short DRX time, RRC inactivity, short cycle,
-    long cycle, on-duration, paging cycle, uplink SR delay, promotion delay.
-    """
-    n = t_ns.size
-    users = end_ns.size
-    release = np.empty(n)
-    acc = np.zeros((users, _STATES), dtype=np.int64)
-    promotions = np.zeros(users, dtype=np.int64)
-    horizon = np.empty(users, dtype=np.int64)
-    buf = np.empty((max(64, n // 16 + 8 * users), 4), dtype=np.int64)
-    count = 0
-    ti = timers[0]
-    tail = timers[2]
-    i = 0
-    for u in range(users):
-        # activity time that puts the UE in ``initial_state`` at time 0
-        if initial_state == _CONNECTED:
-            a = 0
-        elif initial_state == _SHORT:
-            a = -ti
-        elif initial_state == _LONG:
-            a = -(ti + timers[1])
-        else:
-            a = -tail
-        state = _state_at(0, a + ti, a + ti + timers[1], a + tail)
-        entered = 0
-        pending = False  # packets first..i-1 wait for the UE to wake at ``wake``
-        from_idle = False
-        wake = 0
-        first = 0
-        prev_t = -1
-        while i < n and ue[i] == u:
-            t = t_ns[i]
-            if t < 0:
-                return release, buf, count, acc, promotions, horizon, _NEGATIVE_TIME
-            if t < prev_t:
-                return release, buf, count, acc, promotions, horizon, _UNSORTED
-            prev_t = t
-            dl = downlink[i]
-            if pending:
-                if t < wake:
-                    if from_idle:
-                        wake = min(wake, _idle_wake(t, dl, timers, paging_offset_ns[u]))
-                    else:
-                        wake = min(wake, _drx_wake(t, dl, a, timers, drx_offset_ns[u]))
-                    i += 1
-                    continue
-                state, entered, buf, count = _close(
-                    wake, from_idle, a, state, entered, timers, acc[u], buf, count, u
-                )
-                if from_idle:
-                    promotions[u] += 1
-                _release_group(release, time_s, t_ns, first, i, wake)
-                a = wake
-                pending = False
-            if t - a < ti:  # CONNECTED: carried at once
-                release[i] = time_s[i]
-                a = t
-                i += 1
-                continue
-            state, entered, buf, count = _decay(
-                t, a, state, entered, timers, False, acc[u], buf, count, u
-            )
-            if state == _IDLE:
-                from_idle = True
-                wake = _idle_wake(t, dl, timers, paging_offset_ns[u])
-            else:
-                from_idle = False
-                wake = _drx_wake(t, dl, a, timers, drx_offset_ns[u])
-            if wake > t:
-                pending = True
-                first = i
-            else:  # awake now: an on-duration, an uplink without SR delay, a 0 s promotion
-                state, entered, buf, count = _close(
-                    t, from_idle, a, state, entered, timers, acc[u], buf, count, u
-                )
-                if from_idle:
-                    promotions[u] += 1
-                release[i] = time_s[i]
-                a = t
-            i += 1
-        if i < n and ue[i] < u:
-            return release, buf, count, acc, promotions, horizon, _UNSORTED
-        if pending:
-            state, entered, buf, count = _close(
-                wake, from_idle, a, state, entered, timers, acc[u], buf, count, u
-            )
-            if from_idle:
-                promotions[u] += 1
-            _release_group(release, time_s, t_ns, first, i, wake)
-            a = wake
-        stop = max(end_ns[u], entered, a + tail)
-        state, entered, buf, count = _decay(
-            stop, a, state, entered, timers, False, acc[u], buf, count, u
-        )
-        acc[u, state] += stop - entered
-        horizon[u] = stop
-    if i < n:
-        return release, buf, count, acc, promotions, horizon, _BAD_UE
-    return release, buf, count, acc, promotions, horizon, _OK
-
-
 def _per_ue_offsets(
     offset_s: FloatArray | None, users: int, period_s: float, name: str
 ) -> IntArray:
@@ -554,6 +283,261 @@ def _per_ue_offsets(
     if not np.all((offsets >= 0) & (offsets < period_s)):
         raise ValueError(f"{name} must be in [0, {period_s}) s")
     return np.minimum(np.rint(offsets * 1e9).astype(np.int64), _ns(period_s) - 1)
+
+
+class RrcReleases(NamedTuple):
+    """Release times that a feed of ``RrcGate`` settled.
+
+    ``release_s``: one per packet of the feed, in its order; NaN for a packet
+    that still waits (its UE wakes after the feed's horizon, and a later
+    packet may wake it sooner). Packets are numbered by tickets in the order
+    they were fed, over all feeds, from 0: the feed's first is
+    ``first_ticket``. ``late_ticket`` and ``late_release_s``: packets of
+    earlier feeds that waited and are released now, by ascending ticket.
+    """
+
+    release_s: FloatArray
+    first_ticket: int
+    late_ticket: IntArray
+    late_release_s: FloatArray
+
+
+class RrcGate:
+    """The RRC/DRX machines of U UEs, fed packets window after window (rules: module docstring).
+
+    ``end_s`` gives each UE's call end (U = its length); ``drx_offset_s`` (in
+    [0, long_drx_cycle_s)) and ``paging_offset_s`` (in [0, paging_cycle_s))
+    place each UE's on-durations and paging occasions, both 0 by default.
+    Every UE starts in ``config.initial_state`` at time 0.
+
+    ``feed`` takes the packets that reach the radio hop in one window, with
+    the window's ``horizon_s``: no later feed brings a packet of that UE
+    before it. The release time of a packet whose UE wakes after the horizon
+    is not settled yet; a later feed (at the latest one with horizon inf)
+    reports it. ``finish``, after the last feed, gives the state changes,
+    time per state and energy. Any cut of the packets into feeds gives the
+    release times and the outcome of one feed of all of them (``rrc_gate``).
+    A feed refused for its packets (unsorted, unknown UE, bad time, before an
+    earlier horizon) may have run part of them: the gate takes no more.
+    """
+
+    def __init__(
+        self,
+        end_s: FloatArray,
+        config: RrcConfig | None = None,
+        *,
+        drx_offset_s: FloatArray | None = None,
+        paging_offset_s: FloatArray | None = None,
+    ) -> None:
+        cfg = config or RrcConfig()
+        ends = np.ascontiguousarray(end_s, dtype=np.float64)
+        if ends.ndim != 1:
+            raise ValueError("end_s must be one-dimensional")
+        if not np.all(np.isfinite(ends) & (ends >= 0)):
+            raise ValueError("end_s must be finite and >= 0")
+        users = ends.size
+        self.config = cfg
+        self.users = users
+        self._end_ns = np.rint(ends * 1e9).astype(np.int64)
+        self._drx_offset_ns = _per_ue_offsets(
+            drx_offset_s, users, cfg.long_drx_cycle_s, "drx_offset_s"
+        )
+        self._paging_offset_ns = _per_ue_offsets(
+            paging_offset_s, users, cfg.paging_cycle_s, "paging_offset_s"
+        )
+        self._timers = np.array(
+            [
+                _ns(cfg.drx_inactivity_s),
+                _ns(cfg.short_drx_timer_s),
+                _ns(cfg.rrc_inactivity_s),
+                _ns(cfg.short_drx_cycle_s),
+                _ns(cfg.long_drx_cycle_s),
+                _ns(cfg.on_duration_s),
+                _ns(cfg.paging_cycle_s),
+                _ns(cfg.uplink_sr_delay_s),
+                _ns(cfg.promotion_delay_s),
+            ],
+            dtype=np.int64,
+        )
+        self._rows = _k.initial_rows(users, self._timers, int(cfg.initial_state))
+        self._acc = np.zeros((users, _k.STATES), dtype=np.int64)
+        self._promotions = np.zeros(users, dtype=np.int64)
+        self._buf = np.empty((max(64, 8 * users), 4), dtype=np.int64)
+        self._count = 0
+        self._fed = 0  # tickets given so far
+        self._held = _Waiting.none()
+        self._closed: str | None = None  # why the gate takes no more packets
+
+    @property
+    def waiting(self) -> int:
+        """How many packets fed so far still wait for their release time."""
+        return int(self._held.ticket.size)
+
+    def feed(
+        self,
+        ue: IntArray,
+        time_s: FloatArray,
+        downlink: BoolArray,
+        horizon_s: float | FloatArray = math.inf,
+    ) -> RrcReleases:
+        """Carry one window's packets; see ``RrcReleases`` for what comes back.
+
+        ``ue`` (ids 0..U-1), ``time_s`` (>= 0) and ``downlink`` describe the
+        packets, sorted by (ue, time_s), each at or after the horizon of every
+        earlier feed (per UE). ``horizon_s`` (one value, or one per UE): no
+        later feed brings a packet of that UE before it; inf (the default)
+        ends the packets.
+        """
+        if self._closed is not None:
+            raise ValueError(f"the gate takes no more packets: {self._closed}")
+        ue_ids = np.ascontiguousarray(ue, dtype=np.int64)
+        times = np.ascontiguousarray(time_s, dtype=np.float64)
+        down = np.ascontiguousarray(downlink, dtype=np.bool_)
+        if not (ue_ids.ndim == times.ndim == down.ndim == 1):
+            raise ValueError("ue, time_s and downlink must be one-dimensional")
+        if not ue_ids.size == times.size == down.size:
+            raise ValueError(
+                f"ue, time_s and downlink differ in length: "
+                f"{ue_ids.size}, {times.size}, {down.size}"
+            )
+        horizon_ns = self._horizon_ns(horizon_s)
+        with np.errstate(invalid="ignore"):  # NaN times become negative and are refused below
+            t_ns = np.rint(times * 1e9).astype(np.int64)
+        held = self._held
+        release, held_release, waiting, self._buf, self._count, status = _k.feed_kernel(
+            ue_ids,
+            times,
+            t_ns,
+            down,
+            held.ue,
+            held.time_s,
+            held.t_ns,
+            horizon_ns,
+            self._drx_offset_ns,
+            self._paging_offset_ns,
+            self._timers,
+            self._rows,
+            self._acc,
+            self._promotions,
+            self._buf,
+            self._count,
+        )
+        if status != _k.OK:
+            message = _FEED_ERRORS[status].format(users=self.users)
+            self._closed = f"a feed was refused ({message})"
+            raise ValueError(message)
+        floor = self._rows[:, _k.COL_FLOOR]
+        np.maximum(floor, horizon_ns, out=floor)
+        first_ticket = self._fed
+        self._fed += ue_ids.size
+        self._held, late_ticket, late_release_s = self._held.after_feed(
+            held_release, release, waiting, first_ticket, ue_ids, times, t_ns
+        )
+        return RrcReleases(release, first_ticket, late_ticket, late_release_s)
+
+    def finish(self) -> RrcOutcome:
+        """State changes, time per state, energy and promotions of every UE, from time 0 to
+        its horizon; ``release_s`` is empty (the feeds gave the packets' releases).
+
+        Raises ValueError if packets still wait: the last feed must have horizon inf.
+        """
+        if self._closed is not None:
+            raise ValueError(f"the gate cannot finish: {self._closed}")
+        if self.waiting:
+            raise ValueError(
+                f"{self.waiting} packets still wait for the radio: "
+                "the last feed must have horizon_s=inf"
+            )
+        self._closed = "it has finished"
+        horizon, buf, count = _k.finish_kernel(
+            self._end_ns, self._rows, self._timers, self._acc, self._buf, self._count
+        )
+        rows = buf[:count]
+        if count and np.any(rows[1:, 0] < rows[:-1, 0]):  # each UE's changes together
+            rows = rows[group_order(rows[:, 0])]
+        state_time_s = self._acc / 1e9
+        power_w = np.array(self.config.state_power_mw) / 1000.0
+        return RrcOutcome(
+            release_s=np.empty(0),
+            transition_ue=rows[:, 0].copy(),
+            transition_time_s=rows[:, 1] / 1e9,
+            transition_from=rows[:, 2].astype(np.int8),
+            transition_to=rows[:, 3].astype(np.int8),
+            state_time_s=state_time_s,
+            energy_j=state_time_s @ power_w,
+            promotions=self._promotions.copy(),
+            horizon_s=horizon / 1e9,
+        )
+
+    def _horizon_ns(self, horizon_s: float | FloatArray) -> IntArray:
+        """Per UE, the horizon in whole ns, rounded as packet times are; inf: the int64 max.
+        (A finite horizon past ``_FAR_S`` counts as ``_FAR_S``: an earlier horizon only
+        settles fewer packets.)"""
+        horizon = np.broadcast_to(np.asarray(horizon_s, dtype=np.float64), (self.users,))
+        if np.any(np.isnan(horizon) | (horizon < 0)):
+            raise ValueError("horizon_s must be >= 0 (inf: no more packets)")
+        out = np.rint(np.minimum(horizon, _FAR_S) * 1e9).astype(np.int64)
+        out[np.isinf(horizon)] = _NEVER
+        return out
+
+
+_NEVER = np.iinfo(np.int64).max
+_FAR_S = 9e9  # s; in ns, still an int64
+_FEED_ERRORS = {
+    _k.UNSORTED: "packets must be sorted by (ue, time_s) with ue >= 0",
+    _k.BAD_UE: "ue ids must be in [0, {users}) (one end_s per UE)",
+    _k.NEGATIVE_TIME: "time_s must be finite and >= 0",
+    _k.EARLY: "a packet arrives before the horizon_s of an earlier feed",
+}
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """Packets fed that still wait for their UE to wake, sorted by UE (each UE's in arrival
+    order, which is ticket order)."""
+
+    ticket: IntArray
+    ue: IntArray
+    time_s: FloatArray
+    t_ns: IntArray
+
+    @classmethod
+    def none(cls) -> _Waiting:
+        """No packet waiting."""
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+
+    def after_feed(
+        self,
+        held_release_s: FloatArray,
+        release_s: FloatArray,
+        new_waiting: int,
+        first_ticket: int,
+        ue: IntArray,
+        time_s: FloatArray,
+        t_ns: IntArray,
+    ) -> tuple[_Waiting, IntArray, FloatArray]:
+        """After a feed that released these packets at ``held_release_s`` (NaN: still
+        waiting) and the feed's at ``release_s`` (``new_waiting`` of them NaN): the
+        packets still waiting, and the tickets and release times of those released now,
+        by ascending ticket."""
+        settled = ~np.isnan(held_release_s)
+        new = np.flatnonzero(np.isnan(release_s)) if new_waiting else np.empty(0, np.int64)
+        late_ticket, late_release_s = self.ticket[settled], held_release_s[settled]
+        if late_ticket.size > 1:
+            by_ticket = np.argsort(late_ticket)
+            late_ticket, late_release_s = late_ticket[by_ticket], late_release_s[by_ticket]
+        if not settled.any() and not new.size:
+            return self, late_ticket, late_release_s
+        kept = ~settled
+        ues = np.concatenate([self.ue[kept], ue[new]])
+        by_ue = group_order(ues)  # stable: each UE's earlier packets first
+        waiting = _Waiting(
+            np.concatenate([self.ticket[kept], first_ticket + new])[by_ue],
+            ues[by_ue],
+            np.concatenate([self.time_s[kept], time_s[new]])[by_ue],
+            np.concatenate([self.t_ns[kept], t_ns[new]])[by_ue],
+        )
+        return waiting, late_ticket, late_release_s
 
 
 def rrc_gate(
@@ -573,69 +557,11 @@ def rrc_gate(
     ``drx_offset_s`` (in [0, long_drx_cycle_s)) and ``paging_offset_s`` (in
     [0, paging_cycle_s)) place each UE's on-durations and paging occasions;
     both default to 0. Each call starts every UE afresh in
-    ``config.initial_state`` at time 0.
+    ``config.initial_state`` at time 0: one feed of an ``RrcGate``.
     """
-    cfg = config or RrcConfig()
-    ue_ids = np.ascontiguousarray(ue, dtype=np.int64)
-    times = np.ascontiguousarray(time_s, dtype=np.float64)
-    down = np.ascontiguousarray(downlink, dtype=np.bool_)
-    ends = np.ascontiguousarray(end_s, dtype=np.float64)
-    if not (ue_ids.ndim == times.ndim == down.ndim == ends.ndim == 1):
-        raise ValueError("ue, time_s, downlink and end_s must be one-dimensional")
-    if not ue_ids.size == times.size == down.size:
-        raise ValueError(
-            f"ue, time_s and downlink differ in length: {ue_ids.size}, {times.size}, {down.size}"
-        )
-    if not np.all(np.isfinite(ends) & (ends >= 0)):
-        raise ValueError("end_s must be finite and >= 0")
-    users = ends.size
-    timers = np.array(
-        [
-            _ns(cfg.drx_inactivity_s),
-            _ns(cfg.short_drx_timer_s),
-            _ns(cfg.rrc_inactivity_s),
-            _ns(cfg.short_drx_cycle_s),
-            _ns(cfg.long_drx_cycle_s),
-            _ns(cfg.on_duration_s),
-            _ns(cfg.paging_cycle_s),
-            _ns(cfg.uplink_sr_delay_s),
-            _ns(cfg.promotion_delay_s),
-        ],
-        dtype=np.int64,
-    )
-    with np.errstate(invalid="ignore"):  # NaN times become negative and are refused below
-        t_ns = np.rint(times * 1e9).astype(np.int64)
-    release, buf, count, acc, promotions, horizon, status = _rrc_kernel(
-        ue_ids,
-        times,
-        t_ns,
-        down,
-        np.rint(ends * 1e9).astype(np.int64),
-        _per_ue_offsets(drx_offset_s, users, cfg.long_drx_cycle_s, "drx_offset_s"),
-        _per_ue_offsets(paging_offset_s, users, cfg.paging_cycle_s, "paging_offset_s"),
-        timers,
-        int(cfg.initial_state),
-    )
-    if status == _UNSORTED:
-        raise ValueError("packets must be sorted by (ue, time_s) with ue >= 0")
-    if status == _BAD_UE:
-        raise ValueError(f"ue ids must be in [0, {users}) (one end_s per UE)")
-    if status == _NEGATIVE_TIME:
-        raise ValueError("time_s must be finite and >= 0")
-    rows = buf[:count]
-    state_time_s = acc / 1e9
-    power_w = np.array(cfg.state_power_mw) / 1000.0
-    return RrcOutcome(
-        release_s=release,
-        transition_ue=rows[:, 0].copy(),
-        transition_time_s=rows[:, 1] / 1e9,
-        transition_from=rows[:, 2].astype(np.int8),
-        transition_to=rows[:, 3].astype(np.int8),
-        state_time_s=state_time_s,
-        energy_j=state_time_s @ power_w,
-        promotions=promotions,
-        horizon_s=horizon / 1e9,
-    )
+    gate = RrcGate(end_s, config, drx_offset_s=drx_offset_s, paging_offset_s=paging_offset_s)
+    released = gate.feed(ue, time_s, downlink)
+    return replace(gate.finish(), release_s=released.release_s)
 
 
 @dataclass(frozen=True)

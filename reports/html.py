@@ -13,8 +13,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from voipbed.columns import Columns
+from voipbed.scenario import Scenario
 
-from . import plots, queues, svg, tables, timeline
+from . import plots, queues, rate, svg, tables, timeline
 from .chart import Chart
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def _plots(
     windows: Columns | None,
     events: Columns,
     summary: Mapping[str, Any],
+    rates: Columns | None = None,
+    scenario: Scenario | None = None,
 ) -> list[Plot]:
     specs: list[tuple[str, str, Callable[[], Chart], str]] = [
         (
@@ -109,6 +112,16 @@ def _plots(
             "(lost packets excluded).",
         ),
     ]
+    if rates is not None and len(rates):
+        capacity = rate.flow_capacity(scenario) if scenario is not None else {}
+        specs.append(
+            (
+                "rates",
+                "Target and sent bitrate",
+                lambda: rate.target_and_sent(rates, capacity),
+                rate.caption(scenario),
+            )
+        )
     samples = queues.queue_samples(events)
     if len(samples):
         stats = queues.queue_stats(events)
@@ -138,6 +151,8 @@ def render_report(
     packets: Columns,
     events: Columns,
     windows: Columns | None = None,
+    rates: Columns | None = None,
+    scenario: Scenario | None = None,
 ) -> str:
     """Return the run's report as one self-contained HTML document.
 
@@ -148,9 +163,11 @@ def render_report(
     ``verdict`` the sentence at the top and its ``losses`` the loss figure,
     when present). With a ``playout_s`` column in ``packets`` the delay plot
     draws the jitter buffer's playout delay; ``windows`` (``Scores.windows``)
-    adds the MOS-over-time figure. All text is escaped; figures are inline SVG; the flow
-    table lists at most ``tables.MAX_FLOW_ROWS`` flows (the worst by MOS) and
-    says so.
+    adds the MOS-over-time figure, and ``rates`` (``Scores.rates``, rows only when the
+    senders adapted their rate) the target and sent bit rate figure, with each
+    flow's share of the capacity ``scenario`` sets. All text is escaped;
+    figures are inline SVG; the flow table lists at most
+    ``tables.MAX_FLOW_ROWS`` flows (the worst by MOS) and says so.
     """
     started = time.perf_counter()
     event_counts, _ = tables.event_tables(events)
@@ -167,7 +184,7 @@ def render_report(
             flows=tables.flow_table(metrics),
             stats=tables.summary_table(summary),
             bandwidth=tables.bandwidth_table(summary),
-            plots=_plots(packets, metrics, windows, events, summary),
+            plots=_plots(packets, metrics, windows, events, summary, rates, scenario),
             event_counts=event_counts,
             event_list=event_list,
             facts=tables.run_facts(summary, len(packets), len(events)),
@@ -192,6 +209,8 @@ def write_report(
     packets: Columns,
     events: Columns,
     windows: Columns | None = None,
+    rates: Columns | None = None,
+    scenario: Scenario | None = None,
 ) -> Path:
     """Render the report and write it to ``run_dir / "report.html"`` (UTF-8); return the path."""
     path = Path(run_dir) / REPORT_NAME
@@ -202,6 +221,8 @@ def write_report(
         packets=packets,
         events=events,
         windows=windows,
+        rates=rates,
+        scenario=scenario,
     )
     path.write_text(html, encoding="utf-8")
     return path

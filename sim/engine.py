@@ -1,18 +1,31 @@
-"""The simulator: SimPy runs the calls; the batch path carries their packets; out comes a Trace.
+"""The simulator: SimPy runs the calls and the feedback loop; the path carries packets in windows.
 
 SimPy drives what is event-like (a call starting, a call ending) and records
-each as an event. Once the calls are known, each direction's packets cross
-the path as one batch: the hops before the radio, then the UE's control plane
-(RRC and handovers, ``control_plane``) on both directions together, then the
-rest. Each packet's row gives the DSCP it was sent with and the one it
-arrived with (after any bleaching hop). Each configured queue adds a
+each as an event. The packets cross the path in time windows
+(``sim.carrier``): each direction over the hops before the radio, then the
+UE's control plane (RRC and handovers) on both directions together, then
+the rest; a stage carries its state from one window to the next, so the
+trace is the same however the run is cut.
+
+- Calls at a fixed rate (``calls.rate_control.algorithm: none``) are one
+  window: every packet of the run is made first (``sim.traffic``) and the
+  path carries them in one batch, unless ``cuts`` asks for more windows.
+- Rate-controlled calls (``gcc``) are a closed loop (``sim.closed_loop``): a
+  SimPy process starts a window every feedback interval, in which senders
+  act on the feedback that has reached them, receivers send their reports
+  back over the reverse path, and the path carries the window's packets.
+
+Each packet's row gives the DSCP it was sent with and the one it arrived
+with (after any bleaching hop), the codec mode it was coded with, and the
+sender's target rate (NaN at a fixed rate). Each configured queue adds a
 ``queue_stats`` event (totals and configuration, at the end of the run) and
-a ``queue_samples`` event (its backlog and throughput over time, ``sim.path``).
+a ``queue_samples`` event (its backlog and throughput over time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import math
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,12 +33,16 @@ import pyarrow as pa
 import simpy
 
 from voipbed.metric_names import EventKind
+from voipbed.models.codecs import CODECS
 from voipbed.models.codecs import codec as codec_named
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
-from voipbed.sim.control_plane import Event, radio_gate
-from voipbed.sim.path import DirectionPackets, DirectionResult, PathWalk, SegmentLink
-from voipbed.sim.stages import FloatArray, IntArray
+from voipbed.sim.carrier import PathCarrier
+from voipbed.sim.closed_loop import ClosedLoopRun, FeedbackLoop
+from voipbed.sim.control_plane import Event
+from voipbed.sim.path import DirectionPackets, DirectionResult
+from voipbed.sim.rate_settings import LoopSettings
+from voipbed.sim.stages import FloatArray
 from voipbed.sim.traffic import FlowSpan, SentPackets, send_packets
 from voipbed.trace import DIRECTIONS, DROP_REASONS, Trace, events_table, host_facts, packets_table
 
@@ -50,11 +67,25 @@ def _call_process(
     events.append((env.now, EventKind.CALL_END, call, {"duration_s": end_s - start_s}))
 
 
-def simulate(scenario: Scenario) -> Trace:
-    """Run ``scenario`` in the simulator and return its trace."""
+def _loop_process(
+    env: simpy.Environment, loop: FeedbackLoop, interval_s: float, windows: int
+) -> Generator[simpy.Event, Any, None]:
+    """Start a window of the feedback loop every ``interval_s``."""
+    for k in range(windows):
+        loop.window(k * interval_s, (k + 1) * interval_s)
+        yield env.timeout(interval_s)
+
+
+def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
+    """Run ``scenario`` in the simulator and return its trace.
+
+    ``cuts`` (ascending times) cut a fixed-rate run into windows that the path carries
+    one after the other; the trace is the same with or without them.
+    """
     calls = scenario.calls
     times = call_times(scenario)
     starts, ends, phases = times.start_s, times.end_s, times.downlink_phase_s
+    settings = LoopSettings.of(scenario)
 
     env = simpy.Environment()
     spans: list[FlowSpan] = []
@@ -64,31 +95,46 @@ def simulate(scenario: Scenario) -> Trace:
             env, call, float(starts[call]), float(ends[call]), float(phases[call]), spans, events
         )
         env.process(process)
-    env.run(until=scenario.duration_s + 1e-9)
+    loop: FeedbackLoop | None = None
+    if settings is not None:
+        first_s = np.repeat(starts, 2)
+        first_s[1::2] += phases
+        loop = FeedbackLoop(scenario, settings, first_s, np.repeat(ends, 2), starts, ends)
+        last_s = float(ends.max()) if ends.size else 0.0
+        windows = max(math.ceil(last_s / settings.interval_s - 1e-9), 1)
+        env.process(_loop_process(env, loop, settings.interval_s, windows))
+    env.run(until=max(scenario.duration_s, float(ends.max()) if ends.size else 0.0) + 1e-9)
 
-    spans.sort(key=lambda span: span.flow)
-    codec = codec_named(calls.codec)
-    overhead = scenario.overhead()
-    sent = [
-        send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)
-        for d in range(len(DIRECTIONS))
-    ]
-    fates, path_events = _carry(scenario, sent, starts, ends)
-    events += path_events
     places = [segment.name for segment in scenario.path]
-    packets = pa.concat_tables(
-        [
-            _packets_table(d, part, fate, calls.dscp, places)
+    if loop is not None:
+        run = loop.finish()
+        events += run.events
+        events += _feedback_events(run, scenario.duration_s)
+        tables = [
+            _adaptive_table(d, run, calls.dscp, places, calls.ptime_s)
+            for d in range(len(DIRECTIONS))
+        ]
+    else:
+        spans.sort(key=lambda span: span.flow)
+        codec = codec_named(calls.codec)
+        overhead = scenario.overhead()
+        sent = [
+            send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)
+            for d in range(len(DIRECTIONS))
+        ]
+        fates, path_events = _carry(scenario, sent, starts, ends, cuts)
+        events += path_events
+        tables = [
+            _fixed_table(d, part, fate, calls.dscp, places, calls.codec)
             for d, (part, fate) in enumerate(zip(sent, fates, strict=True))
         ]
-    )
     manifest = {
         "engine": "sim",
         "scenario": scenario.to_yaml_dict(),
         "seed": scenario.seed,
         "host": host_facts(),
     }
-    return Trace(packets, events_table(events), manifest)
+    return Trace(pa.concat_tables(tables), events_table(events), manifest)
 
 
 def _carry(
@@ -96,58 +142,58 @@ def _carry(
     sent: list[SentPackets],
     call_start_s: FloatArray,
     call_end_s: FloatArray,
+    cuts: Sequence[float],
 ) -> tuple[list[DirectionResult], list[Event]]:
-    """Every packet's fate over the path, per direction (uplink first).
-
-    Each direction crosses the hops before the radio, then the RRC and
-    handovers act on both directions at the radio, then the rest of the path.
-    ``lost_at`` in the result numbers segments as ``scenario.path`` does.
-    """
-    path = scenario.path
-    radio = scenario.radio
-    place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
-    end_to_end = scenario.overhead()
-    walks: list[tuple[PathWalk, list[SegmentLink], IntArray, int]] = []
-    for direction, part in zip(DIRECTIONS, sent, strict=True):
-        order = np.arange(len(path)) if direction == "uplink" else np.arange(len(path))[::-1]
-        radio_hop = int(np.flatnonzero(order == place)[0])
-        n = part.send_s.size
-        packets = DirectionPackets(
+    """Every packet's fate over the path, per direction (uplink first), carried in windows
+    that end at ``cuts`` (ascending) and at infinity."""
+    carrier = PathCarrier(scenario, call_start_s, call_end_s)
+    calls = scenario.calls
+    packets = [
+        DirectionPackets(
             part.send_s,
             part.flow,
-            np.full(n, part.wire_bytes, dtype=np.int64),
-            np.full(n, scenario.calls.dscp, dtype=np.int64),
-            np.full(n, scenario.calls.ecn, dtype=np.bool_),
+            np.full(part.send_s.size, part.wire_bytes, dtype=np.int64),
+            np.full(part.send_s.size, calls.dscp, dtype=np.int64),
+            np.full(part.send_s.size, calls.ecn, dtype=np.bool_),
         )
-        links = [
-            SegmentLink(path[p], direction, scenario.seed, scenario.duration_s, end_to_end)
-            for p in order
-        ]
-        walk = PathWalk(packets)
-        walk.cross(links[:radio_hop], 0)
-        walks.append((walk, links, order, radio_hop))
-    (up, *_, up_hop), (down, *_, down_hop) = walks
-    events = radio_gate(scenario, up, down, (up_hop, down_hop), call_start_s, call_end_s)
-    results = []
-    for walk, links, order, radio_hop in walks:
-        walk.cross(links[radio_hop:], radio_hop)
-        result = walk.result()
-        lost = result.lost_at >= 0
-        result.lost_at[lost] = order[result.lost_at[lost]]  # hop number -> place in the path
-        results.append(result)
-        events += [
-            (scenario.duration_s, EventKind.QUEUE_STATS, -1, stats) for stats in result.queue_stats
-        ]
-        events += [
-            (time_s, EventKind.QUEUE_SAMPLES, -1, fields) for time_s, fields in result.queue_samples
-        ]
-    return results, events
+        for part in sent
+    ]
+    done = [0] * len(packets)
+    for horizon_s in [*cuts, math.inf]:
+        window = []
+        for d, part in enumerate(packets):
+            end = part.send_s.size
+            if horizon_s != math.inf:
+                end = int(np.searchsorted(part.send_s, horizon_s))
+            window.append(_slice(part, done[d], end))
+            done[d] = end
+        carrier.window(window, horizon_s)
+    return carrier.finish()
 
 
-def _packets_table(
-    direction: int, sent: SentPackets, fate: DirectionResult, dscp: int, places: list[str]
+def _slice(packets: DirectionPackets, start: int, end: int) -> DirectionPackets:
+    """Packets ``start`` to ``end`` (excluded)."""
+    if start == 0 and end == packets.send_s.size:
+        return packets
+    part = slice(start, end)
+    return DirectionPackets(
+        packets.send_s[part],
+        packets.flow[part],
+        packets.wire_bytes[part],
+        packets.dscp[part],
+        packets.ect[part],
+    )
+
+
+def _fixed_table(
+    direction: int,
+    sent: SentPackets,
+    fate: DirectionResult,
+    dscp: int,
+    places: list[str],
+    codec: str,
 ) -> pa.Table:
-    """One direction's rows of the packets table."""
+    """One direction's rows of the packets table, every packet of ``codec`` at a fixed rate."""
     n = sent.send_s.size
     return packets_table(
         call=sent.call,
@@ -166,4 +212,55 @@ def _packets_table(
         drop_reason=fate.drop_reason,
         reasons=DROP_REASONS,
         ce=fate.ce,
+        codec=np.zeros(n, dtype=np.int16),
+        codecs=[codec],
+        target_bps=np.full(n, np.nan),
     )
+
+
+def _adaptive_table(
+    direction: int, run: ClosedLoopRun, dscp: int, places: list[str], ptime_s: float
+) -> pa.Table:
+    """One direction's rows of the packets table of a closed-loop run."""
+    media, fate = run.media[direction], run.fates[direction]
+    n = media.send_s.size
+    rating = [point.codec for point in run.family.points]  # points may share an entry
+    codecs = list(dict.fromkeys(rating))
+    codec_of_point = np.array([codecs.index(name) for name in rating], dtype=np.int16)
+    ticks = CODECS[codecs[0]].rtp_ticks(ptime_s)  # one RTP clock for the family's modes
+    return packets_table(
+        call=media.flow // 2,
+        flow=media.flow,
+        direction=np.full(n, direction, dtype=np.int16),
+        seq=media.seq,
+        rtp_ts=media.seq * ticks,
+        payload_bytes=media.payload_bytes,
+        wire_bytes=media.wire_bytes,
+        dscp=np.full(n, dscp, dtype=np.uint8),
+        dscp_received=fate.dscp,
+        send_s=media.send_s,
+        recv_s=fate.recv_s,
+        lost_at=fate.lost_at,
+        places=places,
+        drop_reason=fate.drop_reason,
+        reasons=DROP_REASONS,
+        ce=fate.ce,
+        codec=codec_of_point[media.point],
+        codecs=codecs,
+        target_bps=media.target_bps,
+    )
+
+
+def _feedback_events(run: ClosedLoopRun, end_s: float) -> list[Event]:
+    """One ``feedback`` event per direction: the reports it carried and their bytes."""
+    return [
+        (
+            end_s,
+            EventKind.FEEDBACK,
+            -1,
+            {"direction": name, "packets": packets, "bytes": size},
+        )
+        for name, packets, size in zip(
+            DIRECTIONS, run.feedback_packets, run.feedback_bytes, strict=True
+        )
+    ]

@@ -1,17 +1,24 @@
-"""The path as a chain of stateful stages, one link per segment and direction.
+"""One direction's packets carried over its hops, window after window.
 
-Uplink crosses ``scenario.path`` in order, downlink in reverse. Within a
-segment a packet meets the segment's stages (``voipbed.segment_stages``, as
-the emulation's userspace link does), driven here with one batch per segment:
-DSCP bleaching, the queue and link (a packet later lost on the medium still
-used the link; AQM, DSCP scheduling and cross traffic share the queue with the
-calls' packets), then HARQ, loss, and the one-way delay and jitter.
+Uplink crosses ``scenario.path`` in order, downlink in reverse. Within a hop a
+packet meets the segment's stages (``voipbed.segment_stages``, as the
+emulation's userspace link does): DSCP bleaching, the queue and link
+(``sim.segment_link``; a packet later lost on the medium still used the
+link), then HARQ, loss, and the one-way delay and jitter, in the order the
+packets leave the queue.
 
-A configured queue (a limit, an AQM, DSCP scheduling or cross traffic) is
-sampled on the run's ``SampleGrid``: its backlog at each instant and the
-bytes of media, cross traffic and bulk flows that left its link in each
-interval, in one ``queue_samples`` event per queue and direction
-(``QueueSamples.event``).
+The run comes in windows: ``add`` gives the packets sent in a window and
+``advance`` carries everything in flight up to the window's end (the
+horizon) over a range of hops. A stage sees only the packets that reach it
+before the horizon, in the order they reach it; the rest wait at its door
+(``Held``) for the next window, so each stage sees the same packets in the
+same order as in one batch, and the outcome is the same however the run is
+cut. A run without feedback is one window with an infinite horizon.
+
+At the radio hop, packets first wait for the radio's control plane
+(``sim.control_plane``), which between two ``advance`` calls takes those
+that reached it (``take_gate``) and returns them held or dropped
+(``return_from_gate``).
 """
 
 from __future__ import annotations
@@ -21,216 +28,28 @@ from typing import Any
 
 import numpy as np
 
-from voipbed.metric_names import DropReason
-from voipbed.models.link import RateLink, TraceLink
-from voipbed.models.overhead import Overhead
-from voipbed.models.queue import N_CLASSES, Fate, QueueingLink, dscp_class
-from voipbed.models.queue_samples import Occupancy, SampleGrid
-from voipbed.scenario import Segment
-from voipbed.segment_stages import SegmentStages
+from voipbed.sim.segment_link import SegmentLink
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
-__all__ = [
-    "DirectionPackets",
-    "DirectionResult",
-    "Enqueued",
-    "PathWalk",
-    "QueueSamples",
-    "SegmentLink",
-]
-
-_IP_PACKETS = Overhead()  # RTP/UDP/IPv4 end to end, no SRTP
-_SAMPLE_FIELDS = (  # series of a queue_samples event, in the order of QueueSamples.event's
-    "packets",
-    "bytes",
-    "packets_by_class",
-    "bytes_by_class",
-    "media_bytes",
-    "cross_bytes",
-    "bulk_bytes",
-)
-_CROSS_TOTALS = (
-    "cross_packets",
-    "cross_dropped",
-    "bulk_flows",
-    "bulk_sent",
-    "bulk_delivered_bytes",
-    "bulk_dropped",
-    "bulk_marked",
-)
-
-
-@dataclass(frozen=True)
-class QueueSamples:
-    """One queue's samples: backlog at each instant, bytes that left its link per interval."""
-
-    grid: SampleGrid
-    occupancy: Occupancy
-    media_bytes: IntArray
-    cross_bytes: IntArray
-    bulk_bytes: IntArray
-
-    def event(self, segment: str, direction: str) -> tuple[float, dict[str, Any]]:
-        """``(time_s, fields)`` of the queue's ``queue_samples`` event: every series of the
-        grid in one event, at its last instant; sample k is at ``(k + 1) * interval_s``."""
-        occupancy = self.occupancy
-        columns = (
-            occupancy.total_packets,
-            occupancy.total_bytes,
-            occupancy.packets,
-            occupancy.bytes,
-            self.media_bytes,
-            self.cross_bytes,
-            self.bulk_bytes,
-        )
-        fields = {"segment": segment, "direction": direction, "interval_s": self.grid.period_s}
-        fields |= {name: col.tolist() for name, col in zip(_SAMPLE_FIELDS, columns, strict=True)}
-        return self.grid.count * self.grid.period_s, fields
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    """The calls' packets after a segment's queue and link, in arrival order: when each left
-    (NaN if dropped), the drop reason (-1 if sent), CE marks; and for a configured queue its
-    ``queue_stats`` fields and samples."""
-
-    depart_s: FloatArray
-    reason: IntArray
-    ce: BoolArray
-    stats: dict[str, Any] | None = None
-    samples: QueueSamples | None = None
-
-
-class SegmentLink:
-    """One segment in one direction as the simulator drives it: its stages
-    (``SegmentStages``), served a batch of packets at a time, and its configured queue
-    sampled on the run's grid. ``end_to_end`` describes the media's headers end to end
-    (what ``carried_bytes`` starts from)."""
-
-    def __init__(
-        self,
-        segment: Segment,
-        direction: str,
-        seed: int,
-        run_end_s: float,
-        end_to_end: Overhead = _IP_PACKETS,
-    ) -> None:
-        self.stages = SegmentStages.build(segment, direction, seed, run_end_s)
-        self.name = segment.name
-        self.direction = direction
-        self.end_to_end = end_to_end
-        self.grid = SampleGrid.for_run(run_end_s) if self.stages.configured_queue else None
-
-    def carried_bytes(self, ip_bytes: IntArray) -> IntArray:
-        """What this segment's link and queue carry for the media's IP packets of ``ip_bytes``."""
-        return self.stages.carried_bytes(ip_bytes, self.end_to_end)
-
-    def enqueue(
-        self, arrive_s: FloatArray, size: IntArray, dscp: IntArray, ect: BoolArray
-    ) -> Enqueued:
-        """Serve the calls' packets with the cross traffic: leave times, drop reason, CE marks."""
-        stages = self.stages
-        if stages.link is not None:
-            return self._through_link(stages.link, arrive_s, size, dscp)
-        assert stages.queueing is not None  # a segment without either carries no queue stage
-        return self._through_queue(stages.queueing, arrive_s, size, dscp, ect)
-
-    def _through_link(
-        self, link: TraceLink | RateLink, arrive_s: FloatArray, size: IntArray, dscp: IntArray
-    ) -> Enqueued:
-        """A plain drop-tail FIFO: its backlog follows from when each packet's service began."""
-        served = link.process(arrive_s, size)
-        reason = np.where(served.dropped, DropReason.QUEUE, -1)
-        no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
-        grid = self.grid
-        if grid is None:
-            return Enqueued(served.depart_s, reason, no_ce)
-        sent = ~served.dropped
-        klass = dscp_class(dscp)[sent]
-        occupancy = grid.backlog(arrive_s[sent], served.start_s[sent], size[sent], klass, N_CLASSES)
-        media = grid.per_interval(served.depart_s[sent], size[sent])
-        none = np.zeros(grid.count, dtype=np.int64)
-        samples = QueueSamples(grid, occupancy, media, none, none.copy())
-        return Enqueued(served.depart_s, reason, no_ce, self._stats(), samples)
-
-    def _through_queue(
-        self,
-        queueing: QueueingLink,
-        arrive_s: FloatArray,
-        size: IntArray,
-        dscp: IntArray,
-        ect: BoolArray,
-    ) -> Enqueued:
-        """The event-loop queue, shared with the cross traffic and bulk flows."""
-        cross, flows = self.stages.cross, self.stages.bulk
-        times = np.concatenate([arrive_s, cross.time_s])
-        order = np.argsort(times, kind="stable")  # calls' packets first on ties
-        is_cross = order >= arrive_s.size
-        outcome, bulk = queueing.serve(
-            times[order],
-            np.concatenate([size, cross.size_bytes])[order],
-            np.concatenate([dscp_class(dscp), cross.klass])[order],
-            np.concatenate([ect, cross.ect])[order],
-            self.stages.queue_rng,
-            flows,
-            self.grid,
-            background=is_cross,
-        )
-        mine = np.empty(times.size, dtype=np.int64)
-        mine[order] = np.arange(times.size)
-        mine = mine[: arrive_s.size]  # where each call packet went in the merged batch
-        fate = outcome.fate[mine]
-        reason = np.select(
-            [fate == Fate.OVERFLOW, fate == Fate.AQM], [DropReason.QUEUE, DropReason.AQM], -1
-        )
-        stats = self._stats(
-            cross_packets=int(cross.time_s.size),
-            cross_dropped=int(outcome.dropped[is_cross].sum()),
-            bulk_flows=len(flows),
-            bulk_sent=int(bulk.sent.sum()),
-            bulk_delivered_bytes=int(bulk.delivered_bytes.sum()),
-            bulk_dropped=int(bulk.dropped.sum()),
-            bulk_marked=int(bulk.marked.sum()),
-        )
-        samples: QueueSamples | None = None
-        media = outcome.delivered_bytes_per_interval
-        cross_out = outcome.background_bytes_per_interval
-        if self.grid is not None and outcome.occupancy is not None:
-            assert media is not None and cross_out is not None  # sampled with the grid
-            samples = QueueSamples(
-                self.grid, outcome.occupancy, media, cross_out, bulk.delivered_bytes_per_interval
-            )
-        return Enqueued(outcome.depart_s[mine], reason, outcome.ce[mine], stats, samples)
-
-    def _stats(self, **totals: int) -> dict[str, Any]:
-        """The ``queue_stats`` fields: which queue, how it is configured, its cross traffic's
-        totals over the run (zero where ``totals`` does not say)."""
-        counts = dict.fromkeys(_CROSS_TOTALS, 0) | totals
-        interval = None if self.grid is None else self.grid.period_s
-        return {
-            "segment": self.name,
-            "direction": self.direction,
-            **self.stages.facts.fields(),
-            "sample_interval_s": interval,
-            **counts,
-        }
+__all__ = ["DirectionPackets", "DirectionResult", "Held", "PathWalk", "carry"]
 
 
 @dataclass(frozen=True)
 class DirectionPackets:
-    """One direction's packets, sorted by send time (ties in sender order)."""
+    """Packets of one direction, sorted by send time (ties in sender order)."""
 
     send_s: FloatArray
     flow: IntArray
     wire_bytes: IntArray
     dscp: IntArray
     ect: BoolArray
+    rtp: BoolArray | None = None  # RTP or not (header compression applies to RTP); None: all
 
 
 @dataclass(frozen=True)
 class DirectionResult:
-    """Per packet, in the caller's order: receive time (NaN if lost), losing hop and reason,
-    and the DSCP it arrived with."""
+    """Per packet, in the order they were added: receive time (NaN if lost), losing hop and
+    reason, and the DSCP it arrived with."""
 
     recv_s: FloatArray
     lost_at: IntArray  # hop index, -1 when delivered
@@ -241,82 +60,266 @@ class DirectionResult:
     queue_samples: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
 
-class PathWalk:
-    """One direction's packets on their way: where each is, and what befell the lost ones.
+_EMPTY_IDS: IntArray = np.empty(0, dtype=np.int64)
+_EMPTY_TIMES: FloatArray = np.empty(0, dtype=np.float64)
 
-    ``cross`` carries the packets still in flight over some hops; between two
-    calls the control plane (RRC, handovers) may move or drop them with
-    ``delay_to`` and ``drop``.
+
+@dataclass
+class Held:
+    """Packets waiting for a later window: their ids, when they are due, and (at a queue's
+    exit) the order they entered the queue in, which breaks ties between equal times."""
+
+    ids: IntArray = field(default_factory=lambda: _EMPTY_IDS)
+    time_s: FloatArray = field(default_factory=lambda: _EMPTY_TIMES)
+    entered: IntArray = field(default_factory=lambda: _EMPTY_IDS)
+
+    def release(
+        self, ids: IntArray, time_s: FloatArray, horizon_s: float, entered: IntArray | None = None
+    ) -> tuple[IntArray, FloatArray]:
+        """Merge ``ids`` due at ``time_s`` with those held, in time order (ties: held first,
+        or by ``entered``), keep those due at or after ``horizon_s`` and return the rest."""
+        if self.ids.size:
+            ids = np.concatenate([self.ids, ids])
+            time_s = np.concatenate([self.time_s, time_s])
+            if entered is not None:
+                entered = np.concatenate([self.entered, entered])
+        if time_s.size > 1:
+            step = np.diff(time_s)
+            if entered is None:
+                if np.any(step < 0):
+                    order = np.argsort(time_s, kind="stable")
+                    ids, time_s = ids[order], time_s[order]
+            elif np.any((step < 0) | ((step == 0) & (np.diff(entered) < 0))):
+                order = np.lexsort((entered, time_s))
+                ids, time_s, entered = ids[order], time_s[order], entered[order]
+        due = time_s.size if horizon_s == np.inf else int(np.searchsorted(time_s, horizon_s))
+        if due == time_s.size:
+            if self.ids.size:
+                self.ids, self.time_s, self.entered = _EMPTY_IDS, _EMPTY_TIMES, _EMPTY_IDS
+            return ids, time_s
+        self.ids, self.time_s = ids[due:], time_s[due:]
+        self.entered = entered[due:] if entered is not None else _EMPTY_IDS
+        return ids[:due], time_s[:due]
+
+
+class _Columns:
+    """Per-packet columns of a direction, grown as windows add packets."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.flow = _EMPTY_IDS
+        self.wire_bytes = _EMPTY_IDS
+        self.ect = np.empty(0, dtype=np.bool_)
+        self.rtp = np.empty(0, dtype=np.bool_)
+        self.all_rtp = True
+        self.dscp = _EMPTY_IDS  # as it is now, after the bleaching hops passed
+        self.recv_s = _EMPTY_TIMES
+        self.lost_at = _EMPTY_IDS
+        self.reason = _EMPTY_IDS
+        self.ce = np.empty(0, dtype=np.bool_)
+
+    def add(self, packets: DirectionPackets) -> IntArray:
+        """Append ``packets``; their ids."""
+        n = packets.send_s.size
+        first, self.count = self.count, self.count + n
+        if self.count > self.flow.size:
+            self._grow(self.count if first == 0 else max(self.count, 2 * self.flow.size))
+        here = slice(first, self.count)
+        self.flow[here] = packets.flow
+        self.wire_bytes[here] = packets.wire_bytes
+        self.ect[here] = packets.ect
+        if packets.rtp is None:
+            self.rtp[here] = True
+        else:
+            self.rtp[here] = packets.rtp
+            self.all_rtp = self.all_rtp and bool(packets.rtp.all())
+        self.dscp[here] = packets.dscp
+        self.recv_s[here] = np.nan
+        self.lost_at[here] = -1
+        self.reason[here] = -1
+        self.ce[here] = False
+        return np.arange(first, self.count, dtype=np.int64)
+
+    def _grow(self, size: int) -> None:
+        names = ("flow", "wire_bytes", "ect", "rtp", "dscp", "recv_s", "lost_at", "reason", "ce")
+        for name in names:
+            old = getattr(self, name)
+            new = np.empty(size, dtype=old.dtype)
+            new[: old.size] = old
+            setattr(self, name, new)
+
+
+class PathWalk:
+    """One direction's packets on their way over ``links`` (in the order it crosses them).
+
+    With a ``gate_hop``, packets reaching that hop wait at the radio's control plane
+    (``take_gate``) until it returns them (``return_from_gate``) to the hop's door.
     """
 
-    def __init__(self, packets: DirectionPackets) -> None:
-        n = packets.send_s.size
-        self.packets = packets
-        self.time_s = packets.send_s.astype(np.float64, copy=True)
-        self.dscp = packets.dscp.copy()
-        self.lost_at = np.full(n, -1, dtype=np.int64)
-        self.reason = np.full(n, -1, dtype=np.int64)
-        self.ce = np.zeros(n, dtype=np.bool_)
-        self.stats: list[dict[str, Any]] = []
-        self.samples: list[tuple[float, dict[str, Any]]] = []
-        self.alive = np.arange(n)  # in flight, in order of arrival at the next stage
+    def __init__(self, links: list[SegmentLink], gate_hop: int | None = None) -> None:
+        self.links = links
+        self.gate_hop = gate_hop
+        self.packets = _Columns()
+        self._door = [Held() for _ in links]  # before each hop's stages
+        self._exit = [Held() for _ in links]  # between each hop's queue and the stages behind
+        self._arriving: list[tuple[IntArray, FloatArray]] = [
+            (_EMPTY_IDS, _EMPTY_TIMES) for _ in links
+        ]  # reached a hop's door in this window, not yet merged with those held there
+        self._gate_door = Held()
+        self._gate_arriving = (_EMPTY_IDS, _EMPTY_TIMES)
+        self._returned = _EMPTY_IDS  # order in which the gate was given the packets returned
+        self._delivered: list[IntArray] = []  # past the last hop since take_delivered
 
-    def drop(self, mask: BoolArray, hop: int, why: int | IntArray) -> None:
-        """Lose the in-flight packets where ``mask`` (over ``alive``) is set."""
-        if not mask.any():
+    def add(self, packets: DirectionPackets) -> None:
+        """The packets sent in a window, at the first hop's door."""
+        ids = self.packets.add(packets)
+        self._arrive(0, ids, packets.send_s.astype(np.float64, copy=False))
+
+    def advance(self, first_hop: int, end_hop: int, horizon_s: float) -> None:
+        """Carry what is in flight over hops ``first_hop`` to ``end_hop`` (excluded) as far as
+        it gets before ``horizon_s``; packets past the last hop are delivered."""
+        for hop in range(first_hop, end_hop):
+            ids, time_s = self._arriving[hop]
+            self._arriving[hop] = (_EMPTY_IDS, _EMPTY_TIMES)
+            if hop == self.gate_hop:
+                entered, self._returned = self._returned, _EMPTY_IDS
+                ids, time_s = self._door[hop].release(ids, time_s, horizon_s, entered)
+            else:
+                ids, time_s = self._door[hop].release(ids, time_s, horizon_s)
+            self._cross(hop, ids, time_s, horizon_s)
+
+    def take_gate(self, horizon_s: float) -> tuple[IntArray, FloatArray]:
+        """The packets waiting for the radio's control plane that reached it before
+        ``horizon_s``, in arrival order."""
+        ids, time_s = self._gate_arriving
+        self._gate_arriving = (_EMPTY_IDS, _EMPTY_TIMES)
+        return self._gate_door.release(ids, time_s, horizon_s)
+
+    def return_from_gate(
+        self, ids: IntArray, time_s: FloatArray, lost: BoolArray, why: int, given: IntArray
+    ) -> None:
+        """Put packets taken with ``take_gate`` on to the gate hop's door at (possibly later)
+        ``time_s``, except those ``lost`` there for ``why``. ``given`` orders the packets
+        the way they were given to the gate: it breaks ties between equal times."""
+        assert self.gate_hop is not None  # only a walk with a gate has packets to return
+        if lost.any():
+            self._lose(ids[lost], self.gate_hop, why)
+            ids, time_s, given = ids[~lost], time_s[~lost], given[~lost]
+        held_ids, held_s = self._arriving[self.gate_hop]
+        if held_ids.size:
+            ids, time_s = np.concatenate([held_ids, ids]), np.concatenate([held_s, time_s])
+            given = np.concatenate([self._returned, given])
+        self._arriving[self.gate_hop] = (ids, time_s)
+        self._returned = given
+
+    def take_delivered(self) -> IntArray:
+        """Ids of the packets delivered since the previous call (their ``recv_s`` is known)."""
+        if not self._delivered:
+            return _EMPTY_IDS
+        ids = self._delivered[0] if len(self._delivered) == 1 else np.concatenate(self._delivered)
+        self._delivered = []
+        return ids
+
+    def _arrive(self, hop: int, ids: IntArray, time_s: FloatArray) -> None:
+        if hop == len(self.links):
+            self.packets.recv_s[ids] = time_s
+            self._delivered.append(ids)
             return
-        lost = self.alive[mask]
-        self.lost_at[lost] = hop
-        self.reason[lost] = why if isinstance(why, int) else why[mask]
-        self.alive = self.alive[~mask]
-
-    def drop_at(self, positions: IntArray, hop: int, why: IntArray) -> None:
-        """Lose the in-flight packets at ``positions`` (over ``alive``), each for its reason."""
-        if not positions.size:
+        if hop == self.gate_hop:
+            held_ids, held_s = self._gate_arriving
+            if held_ids.size:
+                ids, time_s = np.concatenate([held_ids, ids]), np.concatenate([held_s, time_s])
+            self._gate_arriving = (ids, time_s)
             return
-        lost = self.alive[positions]
-        self.lost_at[lost] = hop
-        self.reason[lost] = why
-        keep = np.ones(self.alive.size, dtype=np.bool_)
-        keep[positions] = False
-        self.alive = self.alive[keep]
+        held_ids, held_s = self._arriving[hop]
+        if held_ids.size:
+            ids, time_s = np.concatenate([held_ids, ids]), np.concatenate([held_s, time_s])
+        self._arriving[hop] = (ids, time_s)
 
-    def cross(self, links: list[SegmentLink], first_hop: int) -> None:
-        """Carry the packets in flight over ``links``, numbered from ``first_hop``."""
-        flow = self.packets.flow
-        for hop, segment in enumerate(links, start=first_hop):
-            stages = segment.stages
-            arrive_s = self.time_s[self.alive]
-            if np.any(arrive_s[1:] < arrive_s[:-1]):  # a stage upstream reordered them
-                order = np.argsort(arrive_s, kind="stable")
-                self.alive, arrive_s = self.alive[order], arrive_s[order]
-            alive = self.alive
-            if stages.bleach_dscp:
-                self.dscp[alive] = 0
-            if stages.has_queue:
-                served = segment.enqueue(
-                    arrive_s,
-                    segment.carried_bytes(self.packets.wire_bytes[alive]),
-                    self.dscp[alive],
-                    self.packets.ect[alive],
+    def _lose(self, ids: IntArray, hop: int, why: int | IntArray) -> None:
+        self.packets.lost_at[ids] = hop
+        self.packets.reason[ids] = why
+
+    def _cross(self, hop: int, ids: IntArray, time_s: FloatArray, horizon_s: float) -> None:
+        """One hop's stages for the packets that reached its door before ``horizon_s``."""
+        link = self.links[hop]
+        stages = link.stages
+        packets = self.packets
+        if stages.bleach_dscp and ids.size:
+            packets.dscp[ids] = 0
+        if stages.has_queue:
+            if ids.size or link.holds_packets:
+                left = link.enter(
+                    ids,
+                    time_s,
+                    self._carried_bytes(link, ids),
+                    packets.dscp[ids],
+                    packets.ect[ids],
+                    horizon_s,
                 )
-                self.time_s[alive] = served.depart_s
-                self.ce[alive[served.ce]] = True
-                if served.stats is not None:
-                    self.stats.append(served.stats)
-                if served.samples is not None:
-                    self.samples.append(served.samples.event(segment.name, segment.direction))
-                self.drop(served.reason >= 0, hop, served.reason)
-            alive = self.alive
-            behind = stages.behind_queue(self.time_s[alive], flow[alive])
-            self.drop_at(behind.lost, hop, behind.reason)
-            self.time_s[self.alive] = behind.depart_s
+                ids = left.ids
+                packets.ce[ids[left.ce]] = True
+                dropped = left.reason >= 0
+                if dropped.any():
+                    self._lose(ids[dropped], hop, left.reason[dropped])
+                    sent = ~dropped
+                    ids, entered = ids[sent], left.entered[sent]
+                    time_s = left.depart_s[sent]
+                else:
+                    entered, time_s = left.entered, left.depart_s
+                ids, time_s = self._exit[hop].release(ids, time_s, horizon_s, entered)
+            else:
+                ids, time_s = self._exit[hop].release(ids, time_s, horizon_s, _EMPTY_IDS)
+        if not ids.size:
+            return
+        behind = stages.behind_queue(time_s, packets.flow[ids])
+        if behind.lost.size:
+            self._lose(ids[behind.lost], hop, behind.reason)
+            kept = np.ones(ids.size, dtype=np.bool_)
+            kept[behind.lost] = False
+            ids = ids[kept]
+        self._arrive(hop + 1, ids, behind.depart_s)
+
+    def _carried_bytes(self, link: SegmentLink, ids: IntArray) -> IntArray:
+        """What ``link`` carries for packets ``ids``."""
+        packets = self.packets
+        ip_bytes = packets.wire_bytes[ids]
+        if packets.all_rtp:
+            return link.carried_bytes(ip_bytes)
+        rtp = packets.rtp[ids]
+        carried = link.carried_bytes(ip_bytes)
+        if not rtp.all():
+            carried[~rtp] = link.carried_bytes(ip_bytes[~rtp], rtp=False)
+        return carried
 
     def result(self) -> DirectionResult:
-        recv_s = np.full(self.time_s.size, np.nan)
-        recv_s[self.alive] = self.time_s[self.alive]
-        dscp = np.full(self.time_s.size, -1, dtype=np.int64)
-        dscp[self.alive] = self.dscp[self.alive]
+        """Every packet's fate, once the last window (horizon infinity) has been carried."""
+        packets = self.packets
+        n = packets.count
+        stats: list[dict[str, Any]] = []
+        samples: list[tuple[float, dict[str, Any]]] = []
+        for link in self.links:
+            link_stats, link_samples = link.finish()
+            if link_stats is not None:
+                stats.append(link_stats)
+            if link_samples is not None:
+                samples.append(link_samples)
+        recv_s = packets.recv_s[:n].copy()
+        dscp = np.where(np.isnan(recv_s), -1, packets.dscp[:n])
         return DirectionResult(
-            recv_s, self.lost_at, self.reason, self.ce, dscp, self.stats, self.samples
+            recv_s,
+            packets.lost_at[:n].copy(),
+            packets.reason[:n].copy(),
+            packets.ce[:n].copy(),
+            dscp,
+            stats,
+            samples,
         )
+
+
+def carry(packets: DirectionPackets, links: list[SegmentLink]) -> DirectionResult:
+    """``packets`` over ``links`` in one window: every packet's fate."""
+    walk = PathWalk(links)
+    walk.add(packets)
+    walk.advance(0, len(links), np.inf)
+    return walk.result()

@@ -13,14 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from voipbed.keypath import KeyPath
 from voipbed.models.codecs import codec as codec_named
 from voipbed.models.overhead import wire_bytes_per_packet
 from voipbed.models.queue_codes import BULK_ROOM_EXTRA, BULK_ROOM_FACTOR
 from voipbed.scenario import CrossTrafficKind, Scenario, Segment
-from voipbed.traces import read_schedule
 
 __all__ = ["JITTER_TAIL", "LinkLoad", "link_loads", "media_packets", "span_s"]
 
@@ -64,9 +62,8 @@ def _media_bytes(scenario: Scenario, segment: Segment) -> float:
 def _link(scenario: Scenario, index: int, direction: str) -> LinkLoad:
     segment = scenario.path[index]
     rate_bps, opportunities = segment.capacity_bps, 0.0
-    trace = segment.trace_for(direction)
-    if trace is not None:
-        schedule = read_schedule(Path(trace))
+    schedule = segment.schedule_for(direction, scenario.duration_s)
+    if schedule is not None:
         rate_bps = schedule.mean_rate_bps
         opportunities = schedule.times_ms.size * 1000.0 / schedule.period_ms
     duration_s = scenario.duration_s

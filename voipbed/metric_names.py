@@ -29,6 +29,8 @@ METRIC_COLUMNS = (
     "radio_energy_j",
     "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
     "setup_time_s",  # emulation runs: from dialling to the answer
+    "codec_modes",  # rate-controlled runs: distinct codec modes the flow was coded with
+    "mean_sent_bps",  # rate-controlled runs: wire bits per second the flow sent
 )
 
 
@@ -64,6 +66,7 @@ class EventKind(StrEnum):
     HANDOVER = "handover"
     QUEUE_STATS = "queue_stats"  # a configured queue's configuration and totals
     QUEUE_SAMPLES = "queue_samples"  # a configured queue's backlog and throughput over time
+    FEEDBACK = "feedback"  # rate-control feedback one direction carried: reports and bytes
     EMULATION_READY = "emulation_ready"  # emulation: set-up done, the calls' clock starts
     SIP_REQUEST = "sip_request"  # emulation: a request the SIP core routed
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

@@ -146,6 +146,8 @@ def run_scenario(
             ),
             events=Columns.from_arrow(trace.events),
             windows=scores.windows,
+            rates=scores.rates,
+            scenario=scenario,
         )
     except KeyboardInterrupt as error:
         raise RunInterrupted(stage, run_dir, signal.SIGINT) from error

@@ -49,6 +49,8 @@ from voipbed.scenario_path import (
     default_path,
 )
 from voipbed.scenario_radio import Radio
+from voipbed.scenario_rate import RateControl
+from voipbed.scenario_rate import problems as rate_problems
 from voipbed.schema_types import Duration, Ratio, Section, ShortForm
 from voipbed.sweep_axes import SweepShapeError, sweep_axes, sweep_size
 
@@ -71,6 +73,7 @@ __all__ = [
     "PieAqm",
     "Plc",
     "Queue",
+    "RateControl",
     "Scenario",
     "Scheduling",
     "Segment",
@@ -168,6 +171,14 @@ class Calls(Section):
         alias="rtcp_share",
         description="RTCP bandwidth over the media rate, a ratio; 5% is RFC 3550 clause 6.2's.",
     )
+    rate_control: RateControl = Field(
+        RateControl(),
+        description=(
+            "How each sender sets its rate: algorithm none (the codec's fixed rate) or gcc "
+            "(Google Congestion Control over an adaptive codec), with its feedback, filter, "
+            "ECN response, bit-rate bounds on the wire and mode changes."
+        ),
+    )
 
     @field_validator("rtcp_share_ratio")
     @classmethod
@@ -206,6 +217,29 @@ class Calls(Section):
             )
         if self.plc is not Plc.CODEC and used.bpl_without_plc is None:
             raise ValueError(f"{used.name} always conceals lost frames itself: plc must be 'codec'")
+        return self
+
+    @model_validator(mode="after")
+    def _rate_control_fits(self) -> Calls:
+        """The rate control's needs of the codec, packetization and ECN, each at its key."""
+        overhead = ov.Overhead(
+            ip_version=ov.IpVersion(self.ip_version),
+            srtp_tag_bits=self.srtp_tag_bits,
+            rtcp_share=self.rtcp_share_ratio,
+        )
+        found = rate_problems(
+            self.rate_control, self.codec, self.ptime_s, overhead, media_ecn=self.ecn
+        )
+        if found:
+            details = [
+                InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{message}", {"message": message}),
+                    loc=loc,
+                    input=None,
+                )
+                for loc, message in found
+            ]
+            raise ValidationError.from_exception_data(type(self).__name__, details)
         return self
 
 

@@ -11,24 +11,26 @@ from pydantic import (
     BeforeValidator,
     Field,
     StrictInt,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from voipbed.models import delay as delay_models
 from voipbed.models import loss as loss_models
 from voipbed.models import overhead as overhead_models
 from voipbed.models import queue as queue_models
-from voipbed.models.mahimahi import TraceError
+from voipbed.models.mahimahi import DeliverySchedule, RateStep, TraceError, step_schedule
 from voipbed.schema_types import Bytes, Duration, Rate, Ratio, Section, ShortForm
 from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
 
 __all__ = [
     "Aqm",
     "BernoulliLoss",
+    "CapacityStep",
     "CoDelAqm",
     "CrossTraffic",
     "CrossTrafficKind",
@@ -55,6 +57,8 @@ MIN_WEIGHT = 0.1
 """The smallest DRR weight of a class (``Queue.weights``)."""
 MIN_PERIOD_S = 0.001
 """The shortest mean on or off period of on/off cross traffic."""
+MAX_CAPACITY_STEPS = 10_000
+"""Steps of a link's capacity: more than a step a second through a run of hours."""
 
 
 class JitterDistribution(StrEnum):
@@ -480,6 +484,54 @@ TracePath = Annotated[
 ]
 
 
+class CapacityStep(Section):
+    """From ``at`` on, until the next step, the link carries ``capacity`` each way."""
+
+    at_s: Duration = Field(
+        alias="at", description="When this capacity starts, a duration into the run."
+    )
+    capacity_bps: Rate = Field(
+        alias="capacity", description="The link rate from then on, a bit rate > 0."
+    )
+
+    @field_validator("capacity_bps")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise PydanticCustomError("capacity", "a step's capacity must be > 0")
+        return value
+
+
+def _steps_in_order(steps: tuple[CapacityStep, ...] | None) -> tuple[CapacityStep, ...] | None:
+    """The first step at 0 s, each later step after the one before; an error names the step."""
+    if steps is None:
+        return None
+    if not steps:
+        raise PydanticCustomError("capacity", "give at least one step, the first at 0s")
+    problems = []
+    if steps[0].at_s != 0.0:
+        problem = PydanticCustomError("capacity", "the first step is at 0s (the run's start)")
+        problems.append(InitErrorDetails(type=problem, loc=(0, "at"), input=steps[0].at_s))
+    for index in range(1, len(steps)):
+        if steps[index].at_s <= steps[index - 1].at_s:
+            problem = PydanticCustomError(
+                "capacity",
+                "{message}",
+                {
+                    "message": f"steps go forward in time: {steps[index].at_s:g} s is not "
+                    f"after the step before ({steps[index - 1].at_s:g} s)"
+                },
+            )
+            details = InitErrorDetails(type=problem, loc=(index, "at"), input=steps[index].at_s)
+            problems.append(details)
+    if problems:
+        raise ValidationError.from_exception_data("capacity_steps", problems)
+    return steps
+
+
+CapacitySteps = Annotated[tuple[CapacityStep, ...], Field(max_length=MAX_CAPACITY_STEPS)]
+
+
 class HeaderCompression(StrEnum):
     """RTP/UDP/IP header compression on a segment (models.overhead.Rohc)."""
 
@@ -533,6 +585,16 @@ class Segment(Section):
             "Constant link rate in each direction without a trace, a bit rate; null: unlimited."
         ),
     )
+    capacity_steps: CapacitySteps | None = Field(
+        None,
+        description=(
+            "Link rate in each direction that changes during the run: a list of {at, "
+            "capacity}, the first at 0s, times increasing; each rate holds until the next "
+            "step, the last until the run's end. Carried as a Mahimahi trace with those rates "
+            "would be (one 1504-byte opportunity per 1504 bytes of capacity). Instead of "
+            "capacity and traces; null: none."
+        ),
+    )
     uplink_trace: TracePath | None = Field(
         None,
         description=(
@@ -576,11 +638,37 @@ class Segment(Section):
             raise PydanticCustomError("capacity", "capacity must be > 0 (or null for unlimited)")
         return value
 
+    @field_validator("capacity_steps")
+    @classmethod
+    def _capacity_steps_in_order(
+        cls, steps: tuple[CapacityStep, ...] | None
+    ) -> tuple[CapacityStep, ...] | None:
+        return _steps_in_order(steps)
+
+    @model_validator(mode="after")
+    def _one_way_to_set_the_rate(self) -> Segment:
+        others = [
+            key
+            for key, value in (
+                ("capacity", self.capacity_bps),
+                ("uplink_trace", self.uplink_trace),
+                ("downlink_trace", self.downlink_trace),
+            )
+            if value is not None
+        ]
+        if self.capacity_steps is not None and others:
+            raise ValueError(
+                f"capacity_steps sets the link rate: give it without {' and '.join(others)}"
+            )
+        return self
+
     @model_validator(mode="after")
     def _queue_needs_a_link(self) -> Segment:
         limited = self.queue.limit_packets is not None or self.queue.limit_bytes is not None
-        unlimited_side = self.capacity_bps is None and (
-            self.uplink_trace is None or self.downlink_trace is None
+        unlimited_side = (
+            self.capacity_bps is None
+            and self.capacity_steps is None
+            and (self.uplink_trace is None or self.downlink_trace is None)
         )
         if limited and unlimited_side:
             raise ValueError("a queue limit needs a capacity or a trace in both directions")
@@ -601,6 +689,22 @@ class Segment(Section):
     def trace_for(self, direction: str) -> str | None:
         """The trace file that sets this hop's capacity in ``direction``, if any."""
         return self.uplink_trace if direction == "uplink" else self.downlink_trace
+
+    def rate_steps(self) -> tuple[RateStep, ...] | None:
+        """``capacity_steps`` as the model's steps (SI units), if given."""
+        if self.capacity_steps is None:
+            return None
+        return tuple(RateStep(step.at_s, step.capacity_bps) for step in self.capacity_steps)
+
+    def schedule_for(self, direction: str, run_end_s: float) -> DeliverySchedule | None:
+        """The delivery schedule of this hop's link in ``direction`` for a run that ends at
+        ``run_end_s``: its trace's, or its capacity steps' up to then; None at a constant
+        capacity or without one."""
+        steps = self.rate_steps()
+        if steps is not None:
+            return step_schedule(steps, run_end_s, f"{self.name} capacity_steps")
+        trace = self.trace_for(direction)
+        return read_schedule(Path(trace)) if trace is not None else None
 
 
 def default_path() -> tuple[Segment, ...]:

@@ -8,12 +8,19 @@ Whatever the engine, the same models score the same trace columns.
 (``models.quality_windows``), splits losses by direction, segment and reason,
 and says in one sentence what limits quality (``voipbed.verdict``). A trace
 without packets gives tables without rows, never an error.
+
+The codec follows the packets' ``codec`` column (``voipbed.flow_codecs``):
+each flow's Ie is the time-weighted mean over the modes it was coded with and
+its Bpl the mean of theirs, every flow on the E-model scale of the run's
+widest class. At a fixed rate the column holds ``calls.codec`` alone and the
+scores are those of that codec. Packetization, frame, look-ahead and RTP
+clock are ``calls.codec``'s: an adaptive family's modes share them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -21,15 +28,22 @@ import pyarrow as pa
 
 from voipbed.arrow_numpy import dictionary_codes, to_numpy
 from voipbed.columns import Columns
+from voipbed.flow_codecs import FlowCodecs, flow_codecs, mode_inputs
 from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS, EventKind
 from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
-from voipbed.models.codecs import Bandwidth, codec
+from voipbed.models.codecs import Bandwidth, Codec, codec
 from voipbed.models.grouping import group_order
 from voipbed.models.jitter import flow_delay_stats
-from voipbed.models.plc import Plc, bpl_for
-from voipbed.models.quality_windows import QualityWindowsByFlow, window_quality_flows
+from voipbed.models.plc import Plc
+from voipbed.models.quality_windows import (
+    QualityWindows,
+    QualityWindowsByFlow,
+    window_quality_flows,
+)
 from voipbed.scenario import Scenario
+from voipbed.scenario_rate import Algorithm, adaptive_family
+from voipbed.send_rates import empty_rate_bins, mean_sent_bps, rate_bins
 from voipbed.verdict import UNKNOWN, DirectionFigures, Verdict, limiting_factor
 
 __all__ = [
@@ -90,7 +104,10 @@ class Scores:
     packet discarded late, the playout time it missed."""
     verdict: Verdict
     r_scale_max: float
-    """Top of the R scale of the codec: 100 (G.107) or 129 (G.107.1)."""
+    """Top of the run's R scale: 100 (G.107) or 129 (G.107.1)."""
+    rates: Columns
+    """Target and sent bit rates per direction and second (``voipbed.send_rates.rate_bins``)
+    of a run whose flows adapt their codec (no rows otherwise)."""
 
 
 def score_trace(packets: pa.Table, scenario: Scenario, events: pa.Table | None = None) -> Columns:
@@ -117,6 +134,10 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     lowest MOS over the flow's ``QUALITY_WINDOW_S`` windows. With ``events``,
     each flow also gets its call's radio energy (``radio_energy_j``) and,
     where real stacks dialled, its call's set-up time (``setup_time_s``).
+    A run whose flows adapt their codec (``calls.rate_control``, or more
+    than one mode in the packets) also gets ``ie`` (the flow's Ie on the
+    run's scale), ``codec_modes`` (distinct modes used) and ``mean_sent_bps``
+    (``voipbed.send_rates.mean_sent_bps``).
     """
     if packets.num_rows == 0:
         return _score_nothing(packets, scenario, events)
@@ -133,6 +154,8 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     media_s = to_numpy(packets.column("rtp_ts"))[order] / used.rtp_clock_hz
     starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
     bounds = np.r_[starts, flow.size].astype(np.int64)
+    names, codes = dictionary_codes(packets.column("codec"))
+    codecs = flow_codecs(names, codes[order], bounds, scenario)
 
     buffer = scenario.jitter_buffer.to_model(frame_s=scenario.calls.ptime_s)
     playouts = buffer.playout_flows(media_s, recv_s, bounds)
@@ -175,32 +198,49 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     marked = packet_flow[to_numpy(packets.column("ce"))]
     flows["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
     flows |= _event_columns(flows["call"], events)
-    flows |= _emodel_columns(playout_delay_s, flows["ppl_percent"], flows["burst_r"], scenario)
+    flows |= _emodel_columns(
+        playout_delay_s, flows["ppl_percent"], flows["burst_r"], scenario, codecs
+    )
     # Mouth to ear of each played packet, as in _emodel_columns but per packet.
     fixed_s = _fixed_delay_s(scenario)
     packet_ta = np.where(played, fixed_s + playouts.playout_s - send_s, np.nan)
-    rated = _flow_windows(media_s, played, packet_ta, bounds, scenario)
+    rated = _flow_windows(media_s, played, packet_ta, bounds, scenario, codecs)
     flows["mos_window_min"] = rated.min_mos()
+    rates = empty_rate_bins()
+    if codecs.adaptive:
+        ptime_s = scenario.calls.ptime_s
+        wire = to_numpy(packets.column("wire_bytes"))[order]
+        flows["ie"] = codecs.ie
+        flows["codec_modes"] = codecs.modes
+        flows["mean_sent_bps"] = mean_sent_bps(wire, send_s, bounds, ptime_s)
+        target = to_numpy(packets.column("target_bps"))[order]
+        rates = rate_bins(flows["direction"], bounds, send_s, wire, target, ptime_s)
     metrics = Columns(flows)
     offsets_s = send_s[starts] - media_s[starts]  # media time -> run time, per flow
-    windows = _windows_table(metrics, rated, offsets_s, _r_ceiling(scenario))
+    windows = _windows_table(metrics, rated, offsets_s, _r_ceiling(codecs.scale))
     playout_s = np.full(packets.num_rows, np.nan)
     playout_s[order] = playouts.playout_s
-    return _scores(metrics, windows, packets, scenario, playout_s)
+    return _scores(metrics, windows, packets, scenario, codecs, rates, playout_s)
 
 
 def _score_nothing(packets: pa.Table, scenario: Scenario, events: pa.Table | None) -> Scores:
     """The scores of a trace without packets: tables with every column and no rows."""
     flows = _empty_flow_columns(scenario)
     no_flows = np.empty(0)
-    flows |= _event_columns(flows["call"], events)
-    flows |= _emodel_columns(no_flows, no_flows, no_flows, scenario)
-    flows["mos_window_min"] = no_flows
-    metrics = Columns(flows)
     bounds = np.zeros(1, dtype=np.int64)
-    rated = _flow_windows(no_flows, np.empty(0, dtype=np.bool_), no_flows, bounds, scenario)
-    windows = _windows_table(metrics, rated, no_flows, _r_ceiling(scenario))
-    return _scores(metrics, windows, packets, scenario)
+    names, codes = dictionary_codes(packets.column("codec"))
+    codecs = flow_codecs(names, codes, bounds, scenario)
+    flows |= _event_columns(flows["call"], events)
+    flows |= _emodel_columns(no_flows, no_flows, no_flows, scenario, codecs)
+    flows["mos_window_min"] = no_flows
+    if codecs.adaptive:
+        flows |= {"ie": no_flows, "codec_modes": np.empty(0, dtype=np.int64)}
+        flows["mean_sent_bps"] = no_flows
+    metrics = Columns(flows)
+    empty = np.empty(0, dtype=np.bool_)
+    rated = _flow_windows(no_flows, empty, no_flows, bounds, scenario, codecs)
+    windows = _windows_table(metrics, rated, no_flows, _r_ceiling(codecs.scale))
+    return _scores(metrics, windows, packets, scenario, codecs, empty_rate_bins())
 
 
 def _scores(
@@ -208,6 +248,8 @@ def _scores(
     windows: Columns,
     packets: pa.Table,
     scenario: Scenario,
+    codecs: FlowCodecs,
+    rates: Columns,
     playout_s: FloatArray | None = None,
 ) -> Scores:
     losses = loss_breakdown(packets, metrics)
@@ -216,8 +258,9 @@ def _scores(
         windows,
         losses,
         np.full(packets.num_rows, np.nan) if playout_s is None else playout_s,
-        run_verdict(metrics, losses, scenario),
-        _r_ceiling(scenario),
+        run_verdict(metrics, losses, scenario, codecs),
+        _r_ceiling(codecs.scale),
+        rates,
     )
 
 
@@ -283,24 +326,74 @@ def _flow_windows(
     packet_ta_s: FloatArray,
     bounds: IntArray,
     scenario: Scenario,
+    codecs: FlowCodecs,
 ) -> QualityWindowsByFlow:
     """Every flow's windowed R and MOS (``models.quality_windows``), in media time.
 
-    Flow i is packets ``bounds[i]:bounds[i + 1]``, in sequence order.
+    Flow i is packets ``bounds[i]:bounds[i + 1]``, in sequence order. Each
+    window takes its flow's Ie and Bpl (``codecs``); flows that share them
+    are rated together, then their windows are put back in flow order.
     """
-    used = codec(scenario.calls.codec)
+    pairs = np.stack([codecs.ie, codecs.bpl], axis=1)
+    groups, group_of = np.unique(pairs, axis=0, return_inverse=True)
+    if len(groups) <= 1:
+        first = (float(groups[0, 0]), float(groups[0, 1])) if len(groups) else None
+        ie, bpl = first or mode_inputs(scenario.calls.codec, codecs.scale, _plc(scenario))
+        return _rate_windows(media_s, played, packet_ta_s, bounds, scenario, codecs, ie, bpl)
+    sizes = np.diff(bounds)
+    parts = []
+    counts = np.zeros(sizes.size, dtype=np.int64)
+    for index, (ie, bpl) in enumerate(groups.tolist()):
+        mine = np.flatnonzero(group_of.reshape(-1) == index)
+        rows = _ranges(bounds[mine], sizes[mine])
+        local = np.r_[0, np.cumsum(sizes[mine])].astype(np.int64)
+        part = _rate_windows(
+            media_s[rows], played[rows], packet_ta_s[rows], local, scenario, codecs, ie, bpl
+        )
+        counts[mine] = np.diff(part.bounds)
+        parts.append((mine, part.windows))
+    edges = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    merged: dict[str, Array] = {}
+    for mine, windows in parts:
+        at = _ranges(edges[mine], counts[mine])
+        for item in fields(windows):
+            values = getattr(windows, item.name)
+            target = merged.setdefault(item.name, np.empty(int(edges[-1]), dtype=values.dtype))
+            target[at] = values
+    return QualityWindowsByFlow(QualityWindows(**merged), edges)
+
+
+def _rate_windows(
+    media_s: FloatArray,
+    played: np.ndarray[Any, np.dtype[np.bool_]],
+    packet_ta_s: FloatArray,
+    bounds: IntArray,
+    scenario: Scenario,
+    codecs: FlowCodecs,
+    ie: float,
+    bpl: float,
+) -> QualityWindowsByFlow:
+    """The windows of flows that share one Ie and Bpl."""
     inputs = _emodel_settings(scenario)
-    inputs["ie_wb" if used.bandwidth is Bandwidth.WIDE else "ie"] = used.ie
+    inputs["ie_wb" if codecs.scale is Bandwidth.WIDE else "ie"] = ie
+    inputs["bpl"] = bpl
     return window_quality_flows(
         media_s,
         played,
         packet_ta_s,
         bounds,
         window_s=QUALITY_WINDOW_S,
-        bandwidth=used.bandwidth,
+        bandwidth=codecs.scale,
         nothing_played_ta_s=0.0,  # nothing played: 100 % loss rules the window
         **inputs,
     )
+
+
+def _ranges(starts: IntArray, lengths: IntArray) -> IntArray:
+    """The indices ``starts[k]:starts[k] + lengths[k]`` of every k, end to end."""
+    before = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    ranges: IntArray = np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
+    return ranges
 
 
 def _windows_table(
@@ -369,11 +462,23 @@ def _codes(
     return names, codes[rows]
 
 
-def run_verdict(metrics: Columns, losses: Columns, scenario: Scenario) -> Verdict:
-    """What limits quality, in one sentence (``voipbed.verdict.limiting_factor``)."""
-    used = codec(scenario.calls.codec)
+def run_verdict(
+    metrics: Columns, losses: Columns, scenario: Scenario, codecs: FlowCodecs | None = None
+) -> Verdict:
+    """What limits quality, in one sentence (``voipbed.verdict.limiting_factor``).
+
+    The codec's impairment in a direction is the mean Ie of its flows
+    (``codecs``, in the metrics' row order): for flows that adapted their
+    codec, each flow's time-weighted Ie over its modes, and the sentence names
+    the adaptive codec and the range of modes used. Without ``codecs``, every
+    flow is taken to use ``calls.codec``.
+    """
+    start = scenario.calls.codec
+    flow_ie = np.full(len(metrics), codec(start).ie) if codecs is None else codecs.ie
+    directions = metrics["direction"]
     figures = []
     for direction, rows in metrics.group_by("direction").items():
+        ie = _flow_mean(flow_ie[directions == direction])
         mine = losses.take((losses["direction"] == direction) & (losses["reason"] != "late"))
         lost = {
             (str(r), "" if s is None else str(s)): int(n)
@@ -392,16 +497,23 @@ def run_verdict(metrics: Columns, losses: Columns, scenario: Scenario) -> Verdic
                 late=int(rows["late_discarded"].sum()),
                 lost=lost,
                 mos_mean=_mean(rows["mos"]),
-                loss_impairment=_mean(rows["ie_eff"]) - used.ie,
+                loss_impairment=_mean(rows["ie_eff"]) - ie,
                 delay_impairment=_mean(rows["idd"]),
-                codec_impairment=used.ie,
+                codec_impairment=ie,
                 ta_mean_s=_mean(rows["ta_s"]),
                 network_delay_mean_s=_mean(rows["delay_mean_s"]),
                 network_delay_p99_s=_mean(rows["delay_p99_s"]),
                 buffer_delay_mean_s=_mean(rows["buffer_delay_mean_s"]),
             )
         )
-    return limiting_factor(figures, jitter_buffer=_buffer_words(scenario), codec=used.name)
+    words = start if codecs is None else codecs.describe(start)
+    return limiting_factor(figures, jitter_buffer=_buffer_words(scenario), codec=words)
+
+
+def _flow_mean(values: FloatArray) -> float:
+    """The flows' common value when they share one (exactly, no rounding), else their mean."""
+    shared = _shared(values)
+    return shared if isinstance(shared, float) else _mean(shared)
 
 
 def _buffer_words(scenario: Scenario) -> str:
@@ -455,12 +567,12 @@ def _radio_energy_by_call(events: pa.Table) -> dict[int, float]:
 
 
 def _emodel_settings(scenario: Scenario) -> dict[str, Any]:
-    """The scenario's E-model inputs besides Ie, Ta and the loss figures."""
-    used = codec(scenario.calls.codec)
+    """The scenario's E-model inputs besides Ie, Bpl, Ta and the loss figures.
+
+    Ie and Bpl belong to the codec modes each flow used (``voipbed.flow_codecs``).
+    """
     settings = scenario.emodel
-    plc = Plc(scenario.calls.plc.value)
     inputs: dict[str, Any] = {
-        "bpl": bpl_for(used.bpl_without_plc, used.bpl_with_plc, plc),
         "advantage": settings.advantage,
         "telr_db": settings.telr_db,
     }
@@ -471,48 +583,63 @@ def _emodel_settings(scenario: Scenario) -> dict[str, Any]:
     return inputs
 
 
-def _r_ceiling(scenario: Scenario) -> float:
-    """Top of the codec's R scale: 129 for wideband (G.107.1 eq. 7-2), else 100 (G.107)."""
-    return emodel_wb.RO_WB if codec(scenario.calls.codec).bandwidth is Bandwidth.WIDE else 100.0
+def _plc(scenario: Scenario) -> Plc:
+    return Plc(scenario.calls.plc.value)
+
+
+def _r_ceiling(scale: Bandwidth) -> float:
+    """Top of the R scale of ``scale``: 129 for wideband (G.107.1 eq. 7-2), else 100 (G.107)."""
+    return emodel_wb.RO_WB if scale is Bandwidth.WIDE else 100.0
 
 
 def _emodel_columns(
-    playout_delay_s: FloatArray, ppl_percent: FloatArray, burst_r: FloatArray, scenario: Scenario
+    playout_delay_s: FloatArray,
+    ppl_percent: FloatArray,
+    burst_r: FloatArray,
+    scenario: Scenario,
+    codecs: FlowCodecs,
 ) -> dict[str, FloatArray]:
     """Mouth-to-ear delay ``ta_s`` and the E-model's columns for every flow at once.
 
     ``playout_delay_s`` is each flow's mean network plus buffer delay of what
-    was played (NaN when nothing was). Narrowband codecs are rated with ITU-T
-    G.107 (R up to 100), wideband ones with G.107.1 (R up to 129); MOS is on
-    the same scale for both.
+    was played (NaN when nothing was); Ie and Bpl are each flow's (``codecs``).
+    A run on the narrowband scale is rated with ITU-T G.107 (R up to 100), one
+    on the wideband scale with G.107.1 (R up to 129); MOS is on the same scale
+    for both.
     """
-    used = codec(scenario.calls.codec)
     # Mouth to ear (the budget of ITU-T G.114): capture, frame + look-ahead and
     # packetization, network + jitter buffer, playback.
     ta_s = _fixed_delay_s(scenario) + np.asarray(playout_delay_s, dtype=np.float64)
     nothing_played = np.isnan(ta_s)
     overrides = _emodel_settings(scenario)
+    overrides["bpl"] = _shared(codecs.bpl)
     overrides["ppl_percent"] = np.asarray(ppl_percent, dtype=np.float64)
     overrides["burst_r"] = np.asarray(burst_r, dtype=np.float64)
     ta_known = np.where(nothing_played, 0.0, ta_s)
     result: emodel.EModelResult | emodel_wb.EModelWbResult
-    if used.bandwidth is Bandwidth.WIDE:
-        result = emodel_wb.evaluate(
-            emodel_wb.for_mouth_to_ear(ta_known, ie_wb=used.ie, **overrides)
-        )
+    ie = _shared(codecs.ie)
+    if codecs.scale is Bandwidth.WIDE:
+        result = emodel_wb.evaluate(emodel_wb.for_mouth_to_ear(ta_known, ie_wb=ie, **overrides))
     else:
-        result = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=used.ie, **overrides))
+        result = emodel.evaluate(emodel.for_mouth_to_ear(ta_known, ie=ie, **overrides))
     size = ta_s.size
     r = np.broadcast_to(np.asarray(result.r, dtype=np.float64), (size,))
     # A flow of which nothing was played carried no speech: the bottom of the scales.
     return {
         "ta_s": ta_s,
-        "r_factor": np.where(nothing_played, 0.0, np.clip(r, 0.0, _r_ceiling(scenario))),
+        "r_factor": np.where(nothing_played, 0.0, np.clip(r, 0.0, _r_ceiling(codecs.scale))),
         "r_factor_raw": np.where(nothing_played, np.nan, r),
         "mos": np.where(nothing_played, 1.0, result.mos),
         "ie_eff": np.broadcast_to(np.asarray(result.ie_eff, dtype=np.float64), (size,)),
         "idd": np.where(nothing_played, 0.0, result.idd),
     }
+
+
+def _shared(values: FloatArray) -> float | FloatArray:
+    """The flows' common value as a scalar when they share one, else the per-flow array."""
+    if values.size and np.all(values == values[0]):
+        return float(values[0])
+    return values
 
 
 def _quantiles(values: Array) -> dict[str, float | int | None]:
@@ -549,16 +676,40 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
     """Bytes per media packet and bit rate per call and direction, end to end and per segment.
 
     From the scenario's codec, packetization and headers (models.overhead),
-    RTCP share included; ROHC in its steady state (UO-0).
+    RTCP share included; ROHC in its steady state (UO-0). Under rate control
+    these are the figures of ``calls.codec``, the mode a call starts in, and
+    ``modes`` holds those of the family's ``lowest`` and ``highest``
+    operating points (each with its ``codec`` and ``bitrate_bps``), the range
+    the senders move in.
     """
     calls = scenario.calls
-    used = codec(calls.codec)
-    payload = used.payload_bytes(calls.ptime_s)
+    figures = _codec_bandwidth(scenario, codec(calls.codec))
+    family = adaptive_family(calls.codec)
+    if family is not None and calls.rate_control.algorithm is not Algorithm.NONE:
+        ends = {"lowest": family.points[0], "highest": family.points[-1]}
+        figures["modes"] = {
+            end: {
+                "codec": point.codec,
+                "bitrate_bps": point.bitrate_bps,
+                # An Opus point between the table's rates is sized by its own rate.
+                **_codec_bandwidth(
+                    scenario, replace(codec(point.codec), bitrate_bps=point.bitrate_bps)
+                ),
+            }
+            for end, point in ends.items()
+        }
+    return figures
+
+
+def _codec_bandwidth(scenario: Scenario, used: Codec) -> dict[str, Any]:
+    """``bandwidth``'s figures for calls coded with ``used``."""
+    ptime_s = scenario.calls.ptime_s
+    payload = used.payload_bytes(ptime_s)
 
     def entry(overhead: ov.Overhead) -> dict[str, Any]:
         return {
             "bytes_per_packet": ov.wire_bytes_per_packet(payload, overhead),
-            "kbps_per_call_direction": ov.bandwidth_bps(used, calls.ptime_s, overhead) / 1e3,
+            "kbps_per_call_direction": ov.bandwidth_bps(used, ptime_s, overhead) / 1e3,
         }
 
     segments = [

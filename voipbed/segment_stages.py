@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -52,7 +51,6 @@ from voipbed.models.queue import BulkFlow, QueueingLink, Scheduling
 from voipbed.models.queue_stepper import Background
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
-from voipbed.traces import read_schedule
 
 __all__ = ["BehindQueue", "QueueFacts", "SegmentStages"]
 
@@ -141,8 +139,7 @@ class SegmentStages:
         limit = QueueLimit(
             queue.limit_packets, None if queue.limit_bytes is None else int(queue.limit_bytes)
         )
-        trace = segment.trace_for(direction)
-        schedule = read_schedule(Path(trace)) if trace is not None else None
+        schedule = segment.schedule_for(direction, run_end_s)
         rate = segment.capacity_bps if schedule is None else None
         sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
         link: TraceLink | RateLink | None = None

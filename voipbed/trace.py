@@ -62,6 +62,8 @@ PACKET_SCHEMA = pa.schema(
         pa.field("lost_at", _CATEGORY, nullable=True),  # segment that lost it; null if delivered
         pa.field("drop_reason", _CATEGORY, nullable=True),  # queue, aqm, harq, channel
         pa.field("ce", pa.bool_(), nullable=False),  # ECN Congestion Experienced on arrival
+        pa.field("codec", _CATEGORY, nullable=False),  # codec mode it was coded with
+        pa.field("target_bps", pa.float64(), nullable=True),  # sender's target; null: fixed rate
     ]
 )
 
@@ -121,10 +123,15 @@ def packets_table(
     drop_reason: NDArray[Any],
     reasons: Sequence[str],
     ce: NDArray[Any],
+    codec: NDArray[Any],
+    codecs: Sequence[str],
+    target_bps: NDArray[Any],
 ) -> pa.Table:
-    """The packets table; category codes index ``DIRECTIONS``, ``places`` and ``reasons``.
+    """The packets table; category codes index ``DIRECTIONS``, ``places``, ``reasons`` and
+    ``codecs`` (names in ``models.codecs.CODECS``).
 
-    ``dscp_received`` is negative for a packet that was lost (null in the table).
+    ``dscp_received`` is negative for a packet that was lost (null in the table);
+    ``target_bps`` is NaN for a packet sent at a fixed rate (null in the table).
     """
     received = np.asarray(dscp_received, dtype=np.int64)
     lost = received < 0
@@ -143,8 +150,17 @@ def packets_table(
         _category(lost_at, places),
         _category(drop_reason, reasons),
         from_numpy(ce, pa.bool_()),
+        _category(codec, codecs),
+        _nullable_floats(target_bps),
     ]
     return pa.Table.from_arrays(columns, schema=PACKET_SCHEMA)
+
+
+def _nullable_floats(values: NDArray[Any]) -> pa.Array:
+    """A float64 column with NaN as null."""
+    floats = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(floats)
+    return from_numpy(floats, pa.float64(), missing if missing.any() else None)
 
 
 _FIELDS_ENCODER = json.JSONEncoder(sort_keys=True)  # built once: json.dumps builds one per call

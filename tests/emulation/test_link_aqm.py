@@ -35,7 +35,8 @@ from tests.emulation.test_userspace_link import (
 from tests.emulation.timing import NotAsPlanned, Timed, kernel_baseline, on_time_or_once_more
 from voipbed.emulation.link_chain import DEFAULT_RUN_END_S
 from voipbed.scenario import Segment
-from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
+from voipbed.sim.path import DirectionPackets, carry
+from voipbed.sim.segment_link import SegmentLink
 from voipbed.trace import DROP_REASONS
 
 pytestmark = pytest.mark.emulation
@@ -62,17 +63,16 @@ def _predicted(records: Any, segment: Segment) -> tuple[np.ndarray, list[str | N
     (the link drew its cross traffic up to ``DEFAULT_RUN_END_S``: the spec gave no end)."""
     arrive = records["arrive_s"].to_numpy()
     n = arrive.size
-    walk = PathWalk(
+    result = carry(
         DirectionPackets(
             arrive,
             np.zeros(n, dtype=np.int64),
             records["wire_bytes"].to_numpy().astype(np.int64),
             records["dscp"].to_numpy().astype(np.int64),
             records["ecn"].to_numpy() != 0,
-        )
+        ),
+        [SegmentLink(segment, "uplink", SEED, run_end_s=DEFAULT_RUN_END_S)],
     )
-    walk.cross([SegmentLink(segment, "uplink", SEED, run_end_s=DEFAULT_RUN_END_S)], 0)
-    result = walk.result()
     return result.recv_s, [None if c < 0 else DROP_REASONS[c] for c in result.drop_reason]
 
 

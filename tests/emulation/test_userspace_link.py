@@ -43,7 +43,8 @@ from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.process import LogLine, ManagedProcess
 from voipbed.emulation.topology import HostSpec, LinkNodeSpec, Topology, describe
 from voipbed.scenario import Scenario, Segment
-from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
+from voipbed.sim.path import DirectionPackets, carry
+from voipbed.sim.segment_link import SegmentLink
 from voipbed.trace import DROP_REASONS
 
 pytestmark = pytest.mark.emulation
@@ -131,17 +132,16 @@ def _predicted(records: Any, t0_offset: float = 0.0) -> tuple[np.ndarray, list[s
     segment = Segment.model_validate(RADIO)
     arrive = records["arrive_s"].to_numpy() + t0_offset
     n = arrive.size
-    walk = PathWalk(
+    result = carry(
         DirectionPackets(
             arrive,
             np.zeros(n, dtype=np.int64),
             records["wire_bytes"].to_numpy().astype(np.int64),
             np.zeros(n, dtype=np.int64),
             np.zeros(n, dtype=np.bool_),
-        )
+        ),
+        [SegmentLink(segment, "uplink", SEED, run_end_s=float(arrive[-1]) + 1)],
     )
-    walk.cross([SegmentLink(segment, "uplink", SEED, run_end_s=float(arrive[-1]) + 1)], 0)
-    result = walk.result()
     return result.recv_s, [None if c < 0 else DROP_REASONS[c] for c in result.drop_reason]
 
 

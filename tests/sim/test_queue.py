@@ -22,6 +22,7 @@ from voipbed.models.queue import (
     TrafficClass,
     dscp_class,
 )
+from voipbed.models.queue_window import bulk_generator
 
 
 @st.composite
@@ -57,9 +58,11 @@ def test_queueing_link_matches_reference(
     """Departures, drops, CE marks and bulk goodput equal the plain event-driven reference."""
     arrive, size, klass, ect = packets
     outcome, stats = link.serve(arrive, size, klass, ect, np.random.default_rng(seed), tuple(bulk))
-    total = arrive.size + link._bulk_room(arrive, tuple(bulk))
-    is_pie = isinstance(link.discipline, Pie)
-    draws = np.random.default_rng(seed).random(total) if is_pie else np.zeros(total)
+    segments = int(stats.sent.sum())  # the reference fails if it sends more
+    draws = np.zeros(arrive.size + segments)
+    if isinstance(link.discipline, Pie):  # the packets' draws, then the segments' own stream
+        rng = np.random.default_rng(seed)
+        draws = np.concatenate([rng.random(arrive.size), bulk_generator(rng).random(segments)])
     depart, fate, ce, delivered = reference_serve(link, arrive, size, klass, ect, draws, bulk)
     assert outcome.fate.tolist() == fate.tolist()
     np.testing.assert_allclose(outcome.depart_s, depart, rtol=0, atol=1e-9)

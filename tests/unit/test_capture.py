@@ -90,7 +90,7 @@ def test_uplink_packets_get_times_places_and_reasons() -> None:
             record("uplink", 3, 1.071, NAN),  # still queued when the run stopped
         ]
     )
-    packets = packets_from_records([radio, core], ["radio", "core"], [UE])
+    packets = packets_from_records([radio, core], ["radio", "core"], [UE], "PCMU")
     assert packets.schema == PACKET_SCHEMA
     rows = packets.to_pylist()
     assert [r["seq"] for r in rows] == [0, 1, 2, 4]  # seq 3 was in flight: left out
@@ -114,6 +114,7 @@ def test_dscp_received_is_what_the_last_link_wrote_out() -> None:
         ],
         ["radio", "core"],
         [UE],
+        "PCMU",
     )
     last_bleaches = packets_from_records(
         [
@@ -122,11 +123,13 @@ def test_dscp_received_is_what_the_last_link_wrote_out() -> None:
         ],
         ["radio", "core"],
         [UE],
+        "PCMU",
     )
     kept = packets_from_records(
         [table([record("uplink", 0, 1.0, 1.01)]), table([record("uplink", 0, 1.011, 1.03)])],
         ["radio", "core"],
         [UE],
+        "PCMU",
     )
     for packets, received in ((first_bleaches, 0), (last_bleaches, 0), (kept, 46)):
         (row,) = packets.to_pylist()
@@ -137,7 +140,7 @@ def test_downlink_crosses_the_path_in_reverse() -> None:
     """A downlink packet is sent into the last segment and received from the first."""
     radio = table([record("downlink", 5, 2.021, 2.031)])
     core = table([record("downlink", 5, 2.000, 2.020)])
-    (row,) = packets_from_records([radio, core], ["radio", "core"], [UE]).to_pylist()
+    (row,) = packets_from_records([radio, core], ["radio", "core"], [UE], "PCMU").to_pylist()
     assert (row["direction"], row["flow"], row["seq"]) == ("downlink", 1, 0)
     assert (row["send_s"], row["recv_s"]) == (2.000, 2.031)
 
@@ -150,12 +153,12 @@ def test_only_the_calls_rtp_is_kept_and_counters_unwrap() -> None:
         record("uplink", 9, 1.03, 1.04, rtp=False),  # SIP, say
         record("uplink", 9, 1.04, 1.05, src="10.0.0.99"),  # not a UE of this run
     ]
-    packets = packets_from_records([table(rows)], ["radio"], [UE]).to_pylist()
+    packets = packets_from_records([table(rows)], ["radio"], [UE], "PCMU").to_pylist()
     assert [(r["seq"], r["rtp_ts"]) for r in packets] == [(0, 0), (1, 160)]
 
 
 def test_two_calls_are_told_apart_by_their_ue() -> None:
     """Each UE address is its own call: flows 0/1 and 2/3."""
     rows = [record("uplink", 0, 1.0, 1.01), record("uplink", 0, 1.0, 1.01, src="10.0.0.12")]
-    packets = packets_from_records([table(rows)], ["radio"], [UE, "10.0.0.12"]).to_pylist()
+    packets = packets_from_records([table(rows)], ["radio"], [UE, "10.0.0.12"], "PCMU").to_pylist()
     assert sorted((r["call"], r["flow"]) for r in packets) == [(0, 0), (1, 2)]

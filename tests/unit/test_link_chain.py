@@ -25,7 +25,8 @@ from voipbed.models.link import TraceLink
 from voipbed.models.overhead import Overhead
 from voipbed.rng import component_rng
 from voipbed.scenario import CrossTraffic, Segment
-from voipbed.sim.path import DirectionPackets, PathWalk, SegmentLink
+from voipbed.sim.path import DirectionPackets, carry
+from voipbed.sim.segment_link import SegmentLink
 from voipbed.trace import DROP_REASONS
 
 RADIO: dict[str, Any] = {
@@ -82,13 +83,12 @@ def _sim_fates(
 ) -> tuple[np.ndarray, list[str | None]]:
     """The simulator's batch path over one segment: receive times and drop reasons."""
     n = arrive.size
-    walk = PathWalk(
+    result = carry(
         DirectionPackets(
             arrive, flow, size, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
-        )
+        ),
+        [SegmentLink(segment, direction, seed, run_end_s=float(arrive[-1]) + 1.0)],
     )
-    walk.cross([SegmentLink(segment, direction, seed, run_end_s=float(arrive[-1]) + 1.0)], 0)
-    result = walk.result()
     reasons = [None if code < 0 else DROP_REASONS[code] for code in result.drop_reason]
     return result.recv_s, reasons
 
@@ -346,9 +346,10 @@ def _sim_queued_fates(
     flow: np.ndarray, dscp: np.ndarray, ect: np.ndarray, run_end_s: float,
 ) -> tuple[np.ndarray, list[str | None], list[bool]]:  # fmt: skip
     """The simulator's SegmentLink and PathWalk: receive times, drop reasons, CE marks."""
-    walk = PathWalk(DirectionPackets(arrive, flow, size, dscp, ect))
-    walk.cross([SegmentLink(segment, direction, seed, run_end_s=run_end_s)], 0)
-    result = walk.result()
+    result = carry(
+        DirectionPackets(arrive, flow, size, dscp, ect),
+        [SegmentLink(segment, direction, seed, run_end_s=run_end_s)],
+    )
     reasons = [None if code < 0 else DROP_REASONS[code] for code in result.drop_reason]
     return result.recv_s, reasons, result.ce.tolist()
 

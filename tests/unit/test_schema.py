@@ -37,6 +37,13 @@ LINKED = {"name": "hop", "capacity": "10Mbps"}
 CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "Scenario": [({}, ())],
     "Calls": [({"calls": {}}, ("calls",))],
+    "RateControl": [({"calls": {"rate_control": {}}}, ("calls", "rate_control"))],
+    "Adaptation": [
+        (
+            {"calls": {"rate_control": {"adaptation": {}}}},
+            ("calls", "rate_control", "adaptation"),
+        )
+    ],
     "FixedJitterBuffer": [({"jitter_buffer": {"kind": "fixed"}}, ("jitter_buffer",))],
     "AdaptiveJitterBuffer": [({"jitter_buffer": {"kind": "adaptive"}}, ("jitter_buffer",))],
     "NetEqJitterBuffer": [({"jitter_buffer": {"kind": "neteq"}}, ("jitter_buffer",))],
@@ -73,6 +80,12 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
         ),
     ],
     "Harq": [({"path": [{"name": "hop", "harq": {}}]}, ("path", 0, "harq"))],
+    "CapacityStep": [
+        (
+            {"path": [{"name": "hop", "capacity_steps": [{"at": 0, "capacity": "1Mbps"}]}]},
+            ("path", 0, "capacity_steps", 0),
+        )
+    ],
     "Queue": [({"path": [{**LINKED, "queue": {}}]}, ("path", 0, "queue"))],
     "DropTailAqm": [
         (

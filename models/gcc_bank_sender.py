@@ -1,0 +1,117 @@
+"""``GccBank``'s sender, one feedback report of one flow at a time, as a numba kernel.
+
+The same steps, in the same order and with the same arithmetic, as
+``GccSender.on_feedback`` (``LossBasedControl``, ``EcnController``,
+``CongestionWindowPushback``) followed by ``GccFlow``'s clamp to the flow's
+bounds. The delay-based estimate is the flow's A_hat (``f[BITRATE_BPS]``),
+always initialised in the bank. Unknown inputs: ``rtt_s`` NaN,
+``in_flight_bytes`` negative.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from voipbed.models import gcc_bank_layout as col
+from voipbed.models._jit import inline_kernel
+from voipbed.models.gcc_pushback import (
+    FILL_EMPTY,
+    FILL_FULL,
+    FILL_OVER,
+    SCALE_FULL,
+    SCALE_OVER,
+    SCALE_UP,
+)
+
+__all__ = ["on_feedback"]
+
+FloatRow = NDArray[np.float64]
+IntRow = NDArray[np.int64]
+
+
+@inline_kernel
+def _set_loss_based(f: FloatRow, bitrate_bps: float, p: FloatRow) -> None:
+    """LossBasedControl.set: As_hat clamped to the loss controller's bounds."""
+    f[col.LOSS_BPS] = min(max(bitrate_bps, p[col.P_LOSS_MIN_BPS]), p[col.P_LOSS_MAX_BPS])
+
+
+@inline_kernel
+def _loss_update(f: FloatRow, loss: float, ceiling_bps: float, p: FloatRow) -> None:
+    """LossBasedControl.update (draft section 6)."""
+    rate = f[col.LOSS_BPS]
+    if loss > p[col.P_HIGH_LOSS]:
+        rate *= 1.0 - p[col.P_LOSS_DECREASE_GAIN] * loss
+    elif loss < p[col.P_LOW_LOSS]:
+        rate *= p[col.P_LOSS_INCREASE]
+    _set_loss_based(f, min(rate, ceiling_bps), p)
+
+
+@inline_kernel
+def _pushback(
+    f: FloatRow, target_bps: float, outstanding_bytes: int, rtt_s: float, p: FloatRow
+) -> float:
+    """CongestionWindowPushback.update: the rate to send at."""
+    window = max(
+        target_bps * (rtt_s + p[col.P_PUSHBACK_QUEUE_S]) / 8.0, p[col.P_PUSHBACK_MIN_WINDOW_BYTES]
+    )
+    fill = outstanding_bytes / window
+    if fill > FILL_OVER:
+        f[col.PUSHBACK_RATIO] *= SCALE_OVER
+    elif fill > FILL_FULL:
+        f[col.PUSHBACK_RATIO] *= SCALE_FULL
+    elif fill < FILL_EMPTY:
+        f[col.PUSHBACK_RATIO] = 1.0
+    else:
+        f[col.PUSHBACK_RATIO] = min(f[col.PUSHBACK_RATIO] * SCALE_UP, 1.0)
+    pushed: float = target_bps * f[col.PUSHBACK_RATIO]
+    if pushed < p[col.P_PUSHBACK_MIN_BPS]:
+        floor: float = min(target_bps, p[col.P_PUSHBACK_MIN_BPS])
+        return floor
+    return pushed
+
+
+@inline_kernel
+def on_feedback(
+    f: FloatRow,
+    now_s: float,
+    expected: int,
+    lost: int,
+    ce_marked: int,
+    rtt_s: float,
+    in_flight_bytes: int,
+    p: FloatRow,
+    q: IntRow,
+) -> float:
+    """GccSender.on_feedback, then GccFlow's clamp; the flow's target afterwards."""
+    f[col.DELAY_BPS] = f[col.BITRATE_BPS]
+    ceiling = f[col.DELAY_BPS]
+    loss = 0.0 if expected == 0 else min(lost / expected, 1.0)
+    congested = False
+    factor = 1.0
+    if q[col.Q_ECN] != 0:
+        received = expected - lost
+        if received != 0:
+            gain = p[col.P_ECN_GAIN]
+            f[col.ECN_ALPHA] = (1.0 - gain) * f[col.ECN_ALPHA] + gain * (ce_marked / received)
+            if ce_marked != 0:
+                congested = True
+                rtt = p[col.P_ECN_DEFAULT_RTT_S] if math.isnan(rtt_s) else rtt_s
+                if not now_s - f[col.ECN_LAST_REDUCTION_S] < rtt:
+                    f[col.ECN_LAST_REDUCTION_S] = now_s
+                    factor = 1.0 - f[col.ECN_ALPHA] / 2.0
+    if congested:  # no increase on a marked report, scale on the RTT edge
+        ceiling = min(ceiling, f[col.LOSS_BPS])
+        _loss_update(f, loss, ceiling, p)
+        _set_loss_based(f, f[col.LOSS_BPS] * factor, p)
+    else:
+        _loss_update(f, loss, ceiling, p)
+    network = min(f[col.LOSS_BPS], f[col.DELAY_BPS])
+    send = network
+    if q[col.Q_PUSHBACK] != 0 and in_flight_bytes >= 0 and not math.isnan(rtt_s):
+        send = _pushback(f, network, in_flight_bytes, rtt_s, p)
+    target: float = min(max(send, f[col.FLOW_MIN_BPS]), f[col.FLOW_MAX_BPS])
+    f[col.TARGET_BPS] = target
+    return target

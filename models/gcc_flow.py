@@ -1,0 +1,128 @@
+"""One GCC-controlled flow seen from its sender, with transport-wide feedback.
+
+libwebrtc's send-side GCC: the receiver reports each packet's arrival time
+(transport-wide congestion-control feedback, RTCP transport-cc or RFC 8888)
+and the sender runs the delay-based estimator itself. ``GccFlow.on_report``
+takes one such report: the RTT the sender measured, the bytes it has in
+flight, the packets expected, lost and CE-marked since the previous report,
+and the send time, arrival time and size of every packet the report says was
+received, in arrival order. It feeds those packets to a
+``DelayBasedEstimator`` and then the report to a ``GccSender`` with the
+delay-based estimate, and returns the sender's ``SenderUpdate``.
+
+Start and bounds follow libwebrtc's ``GoogCcNetworkController``:
+
+- the delay-based AIMD starts at ``start_bps`` and is initialised from the
+  first packet (``UpdateBitrateConstraints`` calls
+  ``DelayBasedBwe::SetStartBitrate``, which sets ``AimdRateControl``'s
+  current bitrate and marks it initialised), so the delay-based estimate is
+  never None here; the loss-based estimate starts there too
+  (``SendSideBandwidthEstimation::SetBitrates``);
+- the rate handed to the sender is clamped to ``[min_bps, max_bps]``, the
+  call's ``TargetRateConstraints`` (min and max data rate): libwebrtc caps the
+  loss-based estimate to them (``SendSideBandwidthEstimation``
+  ``CapBitrateToThresholds``) and keeps the pushback rate at least the minimum
+  (``GoogCcNetworkController::MaybeTriggerOnNetworkChanged``).
+
+Pure: no clock; every time comes in as an argument, in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from voipbed.models.gcc import DelayBasedEstimator, GccConfig, GccSender, SenderUpdate
+from voipbed.models.gcc_detector import BandwidthUsage
+
+__all__ = ["GccFlow", "flow_config"]
+
+
+def flow_config(config: GccConfig, start_bps: float) -> GccConfig:
+    """``config`` with the delay-based AIMD starting at ``start_bps`` (SetStartBitrate)."""
+    return replace(config, aimd=replace(config.aimd, start_bps=start_bps))
+
+
+class GccFlow:
+    """The sender of one flow: delay-based estimator on reported arrivals, then GccSender."""
+
+    def __init__(
+        self,
+        start_bps: float,
+        min_bps: float,
+        max_bps: float,
+        config: GccConfig | None = None,
+    ) -> None:
+        if not 0.0 < min_bps <= start_bps <= max_bps:
+            raise ValueError("bitrates must satisfy 0 < min <= start <= max")
+        self.config = flow_config(config or GccConfig(), start_bps)
+        self.min_bps = min_bps
+        self.max_bps = max_bps
+        self._estimator = DelayBasedEstimator(self.config)
+        self._sender = GccSender(start_bps, self.config)
+        self._target_bps = start_bps
+        self._loss_based_bps = start_bps
+
+    @property
+    def target_bps(self) -> float:
+        """The rate to send at after the latest report (``start_bps`` before any)."""
+        return self._target_bps
+
+    @property
+    def delay_based_bps(self) -> float | None:
+        """The delay-based estimate A_hat (None only if the AIMD were not initialised)."""
+        return self._estimator.estimate_bps
+
+    @property
+    def threshold_ms(self) -> float:
+        """The over-use detector's adaptive threshold."""
+        return self._estimator.threshold_ms
+
+    @property
+    def usage(self) -> BandwidthUsage:
+        """The over-use detector's latest hypothesis."""
+        return self._estimator.usage
+
+    @property
+    def loss_based_bps(self) -> float:
+        """The loss-based estimate As_hat after the latest report."""
+        return self._loss_based_bps
+
+    def on_report(
+        self,
+        now_s: float,
+        rtt_s: float,
+        in_flight_bytes: int | None,
+        expected: int,
+        lost: int,
+        ce_marked: int,
+        send_s: Sequence[float],
+        arrival_s: Sequence[float],
+        size_bytes: Sequence[int],
+    ) -> SenderUpdate:
+        """Take one feedback report; ``rtt_s`` NaN and ``in_flight_bytes`` None when unknown.
+
+        The update's ``target_bps`` is clamped to ``[min_bps, max_bps]``.
+        """
+        if not len(send_s) == len(arrival_s) == len(size_bytes):
+            raise ValueError("send, arrival and size arrays must have the same length")
+        rtt: float | None = None
+        if not math.isnan(rtt_s):
+            rtt = float(rtt_s)
+            self._estimator.set_rtt(rtt)
+        estimate = self._estimator.estimate_bps
+        for send, arrival, size in zip(send_s, arrival_s, size_bytes, strict=True):
+            estimate = self._estimator.on_packet(float(arrival), float(send), int(size))
+        update = self._sender.on_feedback(
+            now_s,
+            expected=expected,
+            lost=lost,
+            delay_based_bps=estimate,
+            ce_marked=ce_marked,
+            rtt_s=rtt,
+            in_flight_bytes=in_flight_bytes,
+        )
+        self._target_bps = min(max(update.target_bps, self.min_bps), self.max_bps)
+        self._loss_based_bps = update.loss_based_bps
+        return update._replace(target_bps=self._target_bps)

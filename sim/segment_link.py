@@ -1,0 +1,290 @@
+"""One segment in one direction as the simulator drives it, window after window.
+
+A ``SegmentLink`` holds a segment's stages (``voipbed.segment_stages``) and
+serves the calls' packets through its queue stage a window at a time:
+``enter`` gives the packets that reach the queue before the window's end, in
+arrival order, and returns those whose fate became known (``Left``), which may
+include packets that came in an earlier window and may leave after the
+window's end. ``finish`` gives the queue's ``queue_stats`` fields and, for a
+configured queue (a limit, an AQM, DSCP scheduling or cross traffic), its
+samples on the run's ``SampleGrid``: the backlog at each instant and the bytes
+of media, cross traffic and bulk flows that left the link in each interval
+(``QueueSamples.event``). Every figure is the same however the run is cut
+into windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voipbed.metric_names import DropReason
+from voipbed.models.link import RateLink, TraceLink
+from voipbed.models.overhead import Overhead
+from voipbed.models.queue import N_CLASSES, Fate, dscp_class
+from voipbed.models.queue_samples import Occupancy, SampleGrid
+from voipbed.models.queue_window import QueueRun
+from voipbed.scenario import Segment
+from voipbed.segment_stages import SegmentStages
+from voipbed.sim.stages import BoolArray, FloatArray, IntArray
+
+__all__ = ["Left", "QueueSamples", "SegmentLink"]
+
+_IP_PACKETS = Overhead()  # RTP/UDP/IPv4 end to end, no SRTP
+_SAMPLE_FIELDS = (  # series of a queue_samples event, in the order of QueueSamples.event's
+    "packets",
+    "bytes",
+    "packets_by_class",
+    "bytes_by_class",
+    "media_bytes",
+    "cross_bytes",
+    "bulk_bytes",
+)
+_CROSS_TOTALS = (
+    "cross_packets",
+    "cross_dropped",
+    "bulk_flows",
+    "bulk_sent",
+    "bulk_delivered_bytes",
+    "bulk_dropped",
+    "bulk_marked",
+)
+_EMPTY_IDS: IntArray = np.empty(0, dtype=np.int64)
+_REASON_OF_FATE = np.full(max(int(f) for f in Fate) + 1, -1, dtype=np.int64)
+_REASON_OF_FATE[Fate.OVERFLOW] = DropReason.QUEUE
+_REASON_OF_FATE[Fate.AQM] = DropReason.AQM
+
+
+@dataclass(frozen=True)
+class QueueSamples:
+    """One queue's samples: backlog at each instant, bytes that left its link per interval."""
+
+    grid: SampleGrid
+    occupancy: Occupancy
+    media_bytes: IntArray
+    cross_bytes: IntArray
+    bulk_bytes: IntArray
+
+    def event(self, segment: str, direction: str) -> tuple[float, dict[str, Any]]:
+        """``(time_s, fields)`` of the queue's ``queue_samples`` event: every series of the
+        grid in one event, at its last instant; sample k is at ``(k + 1) * interval_s``."""
+        occupancy = self.occupancy
+        columns = (
+            occupancy.total_packets,
+            occupancy.total_bytes,
+            occupancy.packets,
+            occupancy.bytes,
+            self.media_bytes,
+            self.cross_bytes,
+            self.bulk_bytes,
+        )
+        fields = {"segment": segment, "direction": direction, "interval_s": self.grid.period_s}
+        fields |= {name: col.tolist() for name, col in zip(_SAMPLE_FIELDS, columns, strict=True)}
+        return self.grid.count * self.grid.period_s, fields
+
+
+@dataclass(frozen=True)
+class Left:
+    """The packets whose fate at the queue became known: their ids, their place in the order
+    they entered (0 for the link's first packet of the run), when each left the link (NaN if
+    dropped), its drop reason (-1 if it left), and whether it was marked CE."""
+
+    ids: IntArray
+    entered: IntArray
+    depart_s: FloatArray
+    reason: IntArray
+    ce: BoolArray
+
+
+class SegmentLink:
+    """One segment in one direction: its stages (``SegmentStages``), its queue stage served a
+    window at a time, and its configured queue sampled on the run's grid. ``end_to_end``
+    describes the media's headers end to end (what ``carried_bytes`` starts from)."""
+
+    def __init__(
+        self,
+        segment: Segment,
+        direction: str,
+        seed: int,
+        run_end_s: float,
+        end_to_end: Overhead = _IP_PACKETS,
+    ) -> None:
+        self.stages = SegmentStages.build(segment, direction, seed, run_end_s)
+        self.name = segment.name
+        self.direction = direction
+        self.end_to_end = end_to_end
+        self.grid = SampleGrid.for_run(run_end_s) if self.stages.configured_queue else None
+        self._entered = 0  # packets given to the queue stage so far
+        self._queue: _FifoStage | _QueueingStage | None = None
+        stages = self.stages
+        if stages.link is not None:
+            self._queue = _FifoStage(stages.link, self.grid)
+        elif stages.queueing is not None:
+            run = QueueRun(
+                stages.queueing,
+                stages.queue_rng,
+                stages.bulk,
+                stages.cross,
+                self.grid,
+                end_s=run_end_s,
+            )
+            self._queue = _QueueingStage(
+                run, self.grid, int(stages.cross.time_s.size), len(stages.bulk)
+            )
+
+    def carried_bytes(self, ip_bytes: IntArray, *, rtp: bool = True) -> IntArray:
+        """What this segment's link and queue carry for IP packets of ``ip_bytes`` with the
+        media's headers (RTP ones, or others such as RTCP: no header compression)."""
+        return self.stages.carried_bytes(ip_bytes, self.end_to_end, rtp=rtp)
+
+    @property
+    def holds_packets(self) -> bool:
+        """Whether packets may wait in the queue from one window to the next."""
+        return isinstance(self._queue, _QueueingStage)
+
+    def enter(
+        self,
+        ids: IntArray,
+        arrive_s: FloatArray,
+        size: IntArray,
+        dscp: IntArray,
+        ect: BoolArray,
+        horizon_s: float,
+    ) -> Left:
+        """Offer the packets ``ids`` that reach the queue before ``horizon_s`` (in arrival
+        order, none before an earlier window's horizon) and serve the queue up to then."""
+        queue = self._queue
+        assert queue is not None  # callers check has_queue
+        left = queue.enter(self._entered, ids, arrive_s, size, dscp, ect, horizon_s)
+        self._entered += arrive_s.size
+        return left
+
+    def finish(self) -> tuple[dict[str, Any] | None, tuple[float, dict[str, Any]] | None]:
+        """The queue's ``queue_stats`` fields (None without a configured queue) and its
+        ``queue_samples`` event (None without a grid), once the run's last window is in."""
+        if self._queue is None or not self.stages.configured_queue:
+            return None, None
+        totals, samples = self._queue.finish()
+        counts = dict.fromkeys(_CROSS_TOTALS, 0) | totals
+        stats = {
+            "segment": self.name,
+            "direction": self.direction,
+            **self.stages.facts.fields(),
+            "sample_interval_s": None if self.grid is None else self.grid.period_s,
+            **counts,
+        }
+        event = None if samples is None else samples.event(self.name, self.direction)
+        return stats, event
+
+
+class _FifoStage:
+    """A drop-tail FIFO deciding each packet's departure when it arrives: its backlog follows
+    from when each packet's service began."""
+
+    def __init__(self, link: TraceLink | RateLink, grid: SampleGrid | None) -> None:
+        self.link = link
+        self.grid = grid
+        self.occupancy = grid.empty_occupancy(N_CLASSES) if grid is not None else None
+        self.media = np.zeros(grid.count if grid is not None else 0, dtype=np.int64)
+
+    def enter(
+        self,
+        first: int,
+        ids: IntArray,
+        arrive_s: FloatArray,
+        size: IntArray,
+        dscp: IntArray,
+        ect: BoolArray,
+        horizon_s: float,
+    ) -> Left:
+        del ect, horizon_s  # a drop-tail FIFO never marks; every departure is known at arrival
+        served = self.link.process(arrive_s, size)
+        reason = np.where(served.dropped, DropReason.QUEUE, -1)
+        entered = np.arange(first, first + arrive_s.size, dtype=np.int64)
+        no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
+        grid = self.grid
+        if grid is not None and self.occupancy is not None:
+            sent = ~served.dropped
+            klass = dscp_class(dscp)[sent]
+            here = grid.backlog(arrive_s[sent], served.start_s[sent], size[sent], klass, N_CLASSES)
+            self.occupancy = Occupancy(
+                self.occupancy.packets + here.packets, self.occupancy.bytes + here.bytes
+            )
+            self.media += grid.per_interval(served.depart_s[sent], size[sent])
+        return Left(ids, entered, served.depart_s, reason, no_ce)
+
+    def finish(self) -> tuple[dict[str, int], QueueSamples | None]:
+        if self.grid is None or self.occupancy is None:
+            return {}, None
+        none = np.zeros(self.grid.count, dtype=np.int64)
+        return {}, QueueSamples(self.grid, self.occupancy, self.media, none, none.copy())
+
+
+class _QueueingStage:
+    """The event-loop queue (``models.queue_window.QueueRun``), shared with the cross traffic
+    and bulk flows, served up to each window's end."""
+
+    def __init__(
+        self, run: QueueRun, grid: SampleGrid | None, cross_packets: int, bulk_flows: int
+    ) -> None:
+        self.run = run
+        self.grid = grid
+        self.cross_packets = cross_packets
+        self.bulk_flows = bulk_flows
+        self._base = 0  # entered place of the oldest packet whose fate is not known
+        self._ids = _EMPTY_IDS  # ids of the packets entered from _base on
+        self._open = np.empty(0, dtype=np.bool_)  # which of them are still in the queue
+
+    def enter(
+        self,
+        first: int,
+        ids: IntArray,
+        arrive_s: FloatArray,
+        size: IntArray,
+        dscp: IntArray,
+        ect: BoolArray,
+        horizon_s: float,
+    ) -> Left:
+        settled = self.run.feed(arrive_s, size, dscp_class(dscp), ect, horizon_s)
+        reason = _REASON_OF_FATE[settled.fate]
+        entered = settled.index
+        if horizon_s == np.inf and first == 0 and self._ids.size == 0:
+            return Left(ids[entered], entered, settled.depart_s, reason, settled.ce)
+        if ids.size:
+            self._ids = np.concatenate([self._ids, ids])
+            self._open = np.concatenate([self._open, np.ones(ids.size, dtype=np.bool_)])
+        here = entered - self._base
+        left_ids = self._ids[here]
+        self._open[here] = False
+        still = np.flatnonzero(self._open)
+        done = still[0] if still.size else self._open.size  # the settled prefix
+        if done:
+            self._base += int(done)
+            self._ids, self._open = self._ids[done:], self._open[done:]
+        return Left(left_ids, entered, settled.depart_s, reason, settled.ce)
+
+    def finish(self) -> tuple[dict[str, int], QueueSamples | None]:
+        totals = self.run.finish()
+        bulk = totals.bulk
+        counts = {
+            "cross_packets": self.cross_packets,
+            "cross_dropped": totals.background_dropped,
+            "bulk_flows": self.bulk_flows,
+            "bulk_sent": int(bulk.sent.sum()),
+            "bulk_delivered_bytes": int(bulk.delivered_bytes.sum()),
+            "bulk_dropped": int(bulk.dropped.sum()),
+            "bulk_marked": int(bulk.marked.sum()),
+        }
+        grid = self.grid
+        if grid is None or totals.occupancy is None:
+            return counts, None
+        media = totals.delivered_bytes_per_interval
+        cross = totals.background_bytes_per_interval
+        assert media is not None and cross is not None  # sampled with the grid
+        assert bulk.delivered_bytes_per_interval is not None
+        samples = QueueSamples(
+            grid, totals.occupancy, media, cross, bulk.delivered_bytes_per_interval
+        )
+        return counts, samples
