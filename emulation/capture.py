@@ -20,12 +20,21 @@ writes it:
 
 Flows are told apart by their UE's address: call ``c``'s uplink is sent by
 ``ue_addresses[c]``, its downlink is sent to it; flow ids are ``2c`` and
-``2c + 1``, as in the simulator. Pure: tables in, table out.
+``2c + 1``, as in the simulator.
+
+Senders at a fixed rate send one codec. Rate-controlled senders log each
+RTP packet they send (``SentLog``: its codec mode, payload size and the
+target it was sent under); with their logs, each row takes these from its
+flow's log, its sequence number counts from the sender's first packet, and
+packets of another SSRC on the flow's addresses (the receiver's feedback,
+whose RTCP header a link may take for RTP, RFC 5761 multiplexing) are left
+out. Pure: tables in, table out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -35,13 +44,46 @@ from numpy.typing import NDArray
 
 from voipbed.trace import DIRECTIONS, DROP_REASONS, packets_table
 
-__all__ = ["FORWARDER", "REASONS", "RTP_IPV4_HEADERS", "packets_from_records"]
+__all__ = [
+    "FORWARDER",
+    "REASONS",
+    "RTP_IPV4_HEADERS",
+    "AdaptiveSenders",
+    "SentLog",
+    "packets_from_records",
+]
 
 FORWARDER = "forwarder"  # lost between two links, in the emulator's own plumbing
 REASONS = (*DROP_REASONS, FORWARDER)
 RTP_IPV4_HEADERS = 12 + 8 + 20  # RTP (RFC 3550), UDP (RFC 768), IPv4 (RFC 791)
 
 _KEY = ("rtp_ssrc", "rtp_seq", "rtp_ts")
+_SEQ_PERIOD = 1 << 16
+
+
+@dataclass(frozen=True)
+class SentLog:
+    """What a rate-controlled sender logged of its RTP packets, in send order: entry ``k``
+    is the packet with RTP sequence number ``k`` mod 2**16 (the sender numbers from 0)."""
+
+    ssrc: int
+    mode: NDArray[np.int64]  # index into AdaptiveSenders.codecs
+    payload_bytes: NDArray[np.int64]
+    target_bps: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        sizes = {self.mode.size, self.payload_bytes.size, self.target_bps.size}
+        if len(sizes) != 1:
+            raise ValueError("a sender log's columns must be of one length")
+
+
+@dataclass(frozen=True)
+class AdaptiveSenders:
+    """The logs of a run's rate-controlled senders: the modes they move between, and each
+    flow's log by flow id."""
+
+    codecs: tuple[str, ...]
+    flows: Mapping[int, SentLog]
 
 
 def _unwrap(values: NDArray[np.int64], period: int) -> NDArray[np.int64]:
@@ -61,11 +103,19 @@ def _media(records: pa.Table, direction: str) -> pa.Table:
 
 
 def packets_from_records(
-    records: Sequence[pa.Table], segment_names: Sequence[str], ue_addresses: Sequence[str]
+    records: Sequence[pa.Table],
+    segment_names: Sequence[str],
+    ue_addresses: Sequence[str],
+    codec: str,
+    *,
+    adaptive: AdaptiveSenders | None = None,
 ) -> pa.Table:
-    """The packets table (``trace.PACKET_SCHEMA``) of the calls whose UEs have these addresses.
+    """The packets table (``trace.PACKET_SCHEMA``) of the calls whose UEs have these addresses,
+    sent with ``codec`` at a fixed rate or, with ``adaptive``, by rate-controlled senders
+    whose logs give each packet's mode, payload size and target.
 
-    ``records[i]`` is the record table of path segment ``i``'s link.
+    ``records[i]`` is the record table of path segment ``i``'s link. ValueError when a
+    packet of a rate-controlled flow is not in its sender's log.
     """
     if len(records) != len(segment_names) or not records:
         raise ValueError("one record table per path segment is needed")
@@ -78,6 +128,8 @@ def packets_from_records(
         ue = first.column("src" if direction == "uplink" else "dst").to_pylist()
         calls = np.array([call_of.get(address, -1) for address in ue], dtype=np.int64)
         keep = calls >= 0
+        if adaptive is not None:
+            keep &= _from_sender(first, 2 * calls + code, adaptive)
         first = first.filter(pa.array(keep))
         calls = calls[keep]
         n = first.num_rows
@@ -113,8 +165,20 @@ def packets_from_records(
                 elif hop == len(order) - 1:
                     recv_s[row], dscp_received[row] = sent, out
         received = _Received(recv_s, dscp_received, lost_at, reason, in_flight)
-        parts.append(_table(code, first, calls, received, segment_names))
+        parts.append(_table(code, first, calls, received, segment_names, codec, adaptive))
     return pa.concat_tables(parts)
+
+
+def _from_sender(
+    first: pa.Table, flows: NDArray[np.int64], adaptive: AdaptiveSenders
+) -> NDArray[np.bool_]:
+    """Which records carry their flow's sender's SSRC (a flow without a log has none)."""
+    ssrc = first.column("rtp_ssrc").to_numpy(zero_copy_only=False)
+    expected = np.array(
+        [adaptive.flows[f].ssrc if f in adaptive.flows else -1 for f in flows.tolist()],
+        dtype=np.int64,
+    )
+    return np.asarray(ssrc == expected, dtype=np.bool_)
 
 
 class _Received(NamedTuple):
@@ -133,8 +197,11 @@ def _table(
     calls: NDArray[np.int64],
     received: _Received,
     places: Sequence[str],
+    codec: str,
+    adaptive: AdaptiveSenders | None,
 ) -> pa.Table:
-    """One direction's rows, in send order, per flow numbered from its first packet."""
+    """One direction's rows, in send order, per flow numbered from its first packet (with
+    ``adaptive``: from its sender's first packet)."""
     in_flight = received.in_flight
     send_s = first.column("arrive_s").to_numpy()
     ssrc = first.column("rtp_ssrc").to_numpy()
@@ -147,9 +214,22 @@ def _table(
     group = calls[keep] * (1 << 33) + ssrc[keep]
     starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
     for begin, end in zip(starts, [*starts[1:], keep.size], strict=True):
-        seq[begin:end] = _unwrap(raw_seq[begin:end], 1 << 16)
+        seq[begin:end] = _unwrap(raw_seq[begin:end], _SEQ_PERIOD)
         rtp_ts[begin:end] = _unwrap(raw_ts[begin:end], 1 << 32)
     wire = first.column("wire_bytes").to_numpy().astype(np.int64)[keep]
+    coded = _Coded(
+        np.zeros(keep.size, dtype=np.int64), wire - RTP_IPV4_HEADERS, np.full(keep.size, np.nan)
+    )
+    codecs: Sequence[str] = [codec] if adaptive is None else adaptive.codecs
+    if adaptive is not None and keep.size:
+        for begin, end in zip(starts, [*starts[1:], keep.size], strict=True):
+            flow = 2 * int(calls[keep[begin]]) + code
+            part = slice(begin, end)
+            seq[part] = _sender_numbers(flow, raw_seq[part], seq[part], adaptive.flows[flow])
+            log = adaptive.flows[flow]
+            coded.mode[part] = log.mode[seq[part]]
+            coded.payload_bytes[part] = log.payload_bytes[seq[part]]
+            coded.target_bps[part] = log.target_bps[seq[part]]
     ecn_ce = first.column("ecn").to_numpy()[keep] == 3  # CE (RFC 3168): as it reached the path
     by_time = np.argsort(first.column("arrive_s").to_numpy()[keep], kind="stable")
     take = keep[by_time]
@@ -159,7 +239,7 @@ def _table(
         direction=np.full(take.size, code, dtype=np.int16),
         seq=seq[by_time],
         rtp_ts=rtp_ts[by_time],
-        payload_bytes=(wire - RTP_IPV4_HEADERS)[by_time],
+        payload_bytes=coded.payload_bytes[by_time],
         wire_bytes=wire[by_time],
         dscp=first.column("dscp").to_numpy()[take],
         dscp_received=received.dscp[take],
@@ -170,4 +250,33 @@ def _table(
         drop_reason=received.reason[take],
         reasons=REASONS,
         ce=ecn_ce[by_time],
+        codec=coded.mode[by_time],
+        codecs=list(codecs),
+        target_bps=coded.target_bps[by_time],
     )
+
+
+class _Coded(NamedTuple):
+    """Per row of one direction: codec (index into the codecs), payload size, target."""
+
+    mode: NDArray[np.int64]
+    payload_bytes: NDArray[np.int64]
+    target_bps: NDArray[np.float64]
+
+
+def _sender_numbers(
+    flow: int, raw_seq: NDArray[np.int64], unwrapped: NDArray[np.int64], log: SentLog
+) -> NDArray[np.int64]:
+    """The entries of ``log`` that one flow's packets (in send order; RTP sequence numbers
+    as sent, and unwrapped from the first) are: the first packet recorded is taken to be
+    among the sender's first 2**16."""
+    numbers: NDArray[np.int64] = unwrapped + raw_seq[0]
+    bad = (numbers < 0) | (numbers >= log.mode.size)
+    bad |= ~bad & (numbers % _SEQ_PERIOD != raw_seq)
+    if bad.any():
+        missing = int(raw_seq[np.flatnonzero(bad)[0]])
+        raise ValueError(
+            f"flow {flow}: RTP sequence number {missing} is not in its sender's log "
+            f"({log.mode.size} packets)"
+        )
+    return numbers

@@ -10,6 +10,14 @@ call lasts its hold time (the caller's speech ends it). Then everything is
 stopped, the links' records become the packets table (``capture``), and
 each direction's received audio is scored with PESQ against the speech sent.
 
+Rate-controlled calls (``calls.rate_control.algorithm: gcc``) are made by
+the project's GCC endpoints instead (``gcc_calls``, ``gcc_run``): a sender
+and a receiver per flow, started before ``t0`` and sending over each call's
+span in the schedule, without SIP (Kamailio runs only for a
+``signalling.load``) and without audio, so without PESQ. The senders' logs
+give each packet's codec mode and target (``gcc_logs``), the receivers'
+the feedback each direction carried.
+
 What the scenario asks that the emulation cannot do yet is refused up front
 (:class:`EmulationUnsupported`), and so is a machine without root or the
 tools (:class:`EmulationUnavailable`); nothing is built then.
@@ -41,6 +49,9 @@ from voipbed.emulation.audio import (
 from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, TLS_DIR, CallPlan, plan_calls
 from voipbed.emulation.capture import packets_from_records
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR
+from voipbed.emulation.gcc_calls import bound_problems, plan_flows
+from voipbed.emulation.gcc_logs import feedback_events, sent_logs
+from voipbed.emulation.gcc_run import endpoint_summaries, finish_flows, start_flows
 from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv
 from voipbed.emulation.link_chain import UnsupportedSegment, check_supported
 from voipbed.emulation.network import EmulatedNetwork, NetNode
@@ -64,18 +75,22 @@ from voipbed.emulation.tls import TlsFiles, make_certificates
 from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
 from voipbed.models import handover as ho
 from voipbed.models.codecs import Bandwidth, codec
+from voipbed.models.overhead import Overhead
 from voipbed.models.pesq import PesqMode
 from voipbed.scenario import Scenario
+from voipbed.scenario_rate import Algorithm
 from voipbed.schedule import call_times, handover_events, handover_schedule
 from voipbed.trace import DIRECTIONS, EventKind, Trace, events_table, host_facts
 
 __all__ = [
     "MAX_CALLS",
+    "MAX_GCC_CALLS",
     "Emulated",
     "EmulationUnavailable",
     "EmulationUnsupported",
     "emulate",
     "missing_prerequisites",
+    "rate_controlled",
     "unsupported",
 ]
 
@@ -83,9 +98,14 @@ log = logging.getLogger(__name__)
 
 MAX_CALLS = 8
 """Calls one emulation runs: each is two baresip processes on this 2-core machine."""
+MAX_GCC_CALLS = 20
+"""Rate-controlled calls one emulation runs: each is four Python endpoints (about 45 MB and
+0.5 s of start-up each) and its own UE host; RFC 8867's 5.1 test shared by 20 voice calls."""
 
 TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
+GCC_TOOLS = ("mnexec", "ethtool")  # and kamailio for a SIP load
 SETUP_S = 6.0  # from the links' start to t0: building, Kamailio, baresip, registrations
+GCC_SETUP_S_PER_FLOW = 0.5  # and per GCC flow: two interpreters start on the shared cores
 REGISTER_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 10.0
 END_GRACE_S = 15.0  # past a call's planned end before it counts as stuck
@@ -113,10 +133,15 @@ def missing_prerequisites(scenario: Scenario | None = None) -> list[str]:
     reasons = []
     if os.geteuid() != 0:
         reasons.append("the emulation needs root (network namespaces)")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    tools = TOOLS if scenario is None else _tools(scenario)
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         reasons.append(f"not installed: {', '.join(missing)} (make sysdeps installs them)")
-    if scenario is not None and scenario.signalling.transport.value == Transport.TLS.value:
+    if (
+        scenario is not None
+        and "kamailio" in _tools(scenario)
+        and scenario.signalling.transport.value == Transport.TLS.value
+    ):
         module = Path(MODULES_DIR) / f"{TLS_MODULE}.so"
         if not module.exists():
             reasons.append(
@@ -128,15 +153,33 @@ def missing_prerequisites(scenario: Scenario | None = None) -> list[str]:
     return reasons
 
 
+def rate_controlled(scenario: Scenario) -> bool:
+    """Whether ``scenario``'s calls are rate-controlled (made by the GCC endpoints)."""
+    return scenario.calls.rate_control.algorithm.value == Algorithm.GCC.value
+
+
+def _tools(scenario: Scenario) -> tuple[str, ...]:
+    """The programs a run of ``scenario`` needs."""
+    if not rate_controlled(scenario):
+        return TOOLS
+    return GCC_TOOLS if scenario.signalling.load is None else (*GCC_TOOLS, "kamailio")
+
+
 def unsupported(scenario: Scenario) -> list[str]:
     """What of ``scenario`` the emulation cannot run yet (empty when it can run it all)."""
     problems = []
-    if scenario.calls.count > MAX_CALLS:
-        problems.append(f"calls.count {scenario.calls.count} > {MAX_CALLS} calls per emulation")
-    try:
-        baresip_codec(scenario.calls.codec)
-    except UnsupportedCodecError as error:
-        problems.append(f"calls.codec: {error}")
+    gcc = rate_controlled(scenario)
+    limit = MAX_GCC_CALLS if gcc else MAX_CALLS
+    if scenario.calls.count > limit:
+        kind = "rate-controlled calls" if gcc else "calls"
+        problems.append(f"calls.count {scenario.calls.count} > {limit} {kind} per emulation")
+    if gcc:
+        problems += _gcc_unsupported(scenario)
+    else:
+        try:
+            baresip_codec(scenario.calls.codec)
+        except UnsupportedCodecError as error:
+            problems.append(f"calls.codec: {error}")
     if scenario.calls.ip_version != 4 or scenario.calls.srtp_tag_bits != 0:
         problems.append("calls: only plain RTP over IPv4 is emulated so far")
     signalling = scenario.signalling
@@ -152,6 +195,21 @@ def unsupported(scenario: Scenario) -> list[str]:
             except UnsupportedSegment as error:
                 problems.append(f"path[{index}]: {error}")
     return list(dict.fromkeys(problems))
+
+
+def _gcc_unsupported(scenario: Scenario) -> list[str]:
+    """What of a rate-controlled scenario the GCC endpoints cannot send as the simulator
+    does."""
+    problems = []
+    endpoint_share = Overhead().rtcp_share
+    if scenario.calls.rtcp_share_ratio != endpoint_share:
+        problems.append(
+            f"calls.rtcp_share: the GCC endpoints choose their modes counting RFC 3550's "
+            f"{endpoint_share:.0%} RTCP share; {scenario.calls.rtcp_share_ratio:.2%} is "
+            "not emulated with calls.rate_control.algorithm gcc"
+        )
+        return problems  # the bounds below count the endpoints' share
+    return problems + bound_problems(scenario)
 
 
 def _prepare_speech(plan: CallPlan, work: Path) -> None:
@@ -321,9 +379,10 @@ def _score_audio(plans: list[CallPlan], work: Path) -> Columns:
     return Columns.from_records(rows)
 
 
-def _tool_versions() -> dict[str, str]:
+def _tool_versions(tools: Sequence[str] = ("kamailio", "baresip")) -> dict[str, str]:
     versions = {}
-    for tool, argv in (("kamailio", ["kamailio", "-v"]), ("baresip", ["baresip", "-h"])):
+    for tool in tools:
+        argv = [tool, "-v" if tool == "kamailio" else "-h"]
         result = run_command(argv, timeout_s=5.0, check=False)
         text = (result.stdout + result.stderr).strip().splitlines()
         versions[tool] = text[0] if text else "unknown"
@@ -345,11 +404,13 @@ def emulate(
     if problems:
         raise EmulationUnsupported("\n".join(problems))
     step = on_step or (lambda _name: None)
+    work = (run_dir / "emulation").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    if rate_controlled(scenario):
+        return _emulate_gcc(scenario, run_dir.name, work, state_dir, step)
     transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
     if scenario.signalling.transport.value == Transport.TLS.value:
         transports = (*transports, Transport.TLS)
-    work = (run_dir / "emulation").resolve()
-    work.mkdir(parents=True, exist_ok=True)
     topology = describe(scenario, run_dir.name)
     plans = plan_calls(scenario, topology)
     tls = _make_certificates(topology, plans, work) if Transport.TLS in transports else None
@@ -390,7 +451,9 @@ def emulate(
             events.append((time.monotonic() - t0, EventKind.SIP_LOAD, -1, finish_sip_load(run)))
     step("capture")
     records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
-    packets = packets_from_records(records, [s.name for s in scenario.path], ue_addresses)
+    packets = packets_from_records(
+        records, [s.name for s in scenario.path], ue_addresses, scenario.calls.codec
+    )
     events += _sip_events(kamailio.stderr_path, wall_t0)
     events += _handover_events(scenario)
     manifest = {
@@ -405,6 +468,91 @@ def emulate(
     step("pesq")
     pesq = _score_audio(plans, work)
     return Emulated(Trace(packets, events_table(events), manifest), pesq)
+
+
+def _emulate_gcc(
+    scenario: Scenario, run_id: str, work: Path, state_dir: Path, step: Callable[[str], None]
+) -> Emulated:
+    """Run ``scenario``'s rate-controlled calls with the GCC endpoints (``gcc_run``), each
+    flow over its span of the schedule; files go to ``work``."""
+    topology = describe(scenario, run_id, max_ue_hosts=MAX_GCC_CALLS)
+    plans = plan_flows(scenario, topology)
+    ue_addresses = [topology.ue_for_call(call).ip for call in range(scenario.calls.count)]
+    step("network")
+    setup_s = SETUP_S + GCC_SETUP_S_PER_FLOW * len(plans)
+    t0 = time.monotonic() + setup_s
+    wall_t0 = time.time() + setup_s  # the same instant on the wall clock (Kamailio's log)
+    load = scenario.signalling.load
+    kamailio: ManagedProcess | None = None
+    with EmulatedNetwork(
+        topology,
+        start_link=link_starter(scenario, work, t0, ue_addresses),
+        state_dir=state_dir,
+    ) as net:
+        if load is not None:
+            kamailio = start_kamailio(
+                net,
+                topology.sip_core,
+                work,
+                transports=(Transport.UDP, Transport.TCP),
+                log_requests=True,
+            )
+        step("calls")
+        flows = start_flows(net, topology, plans, scenario, t0, work)
+        overrun_s = time.monotonic() - t0
+        events: list[tuple[float, str, int, dict[str, Any]]] = [
+            (0.0, EventKind.EMULATION_READY, -1, {"setup_overrun_s": max(0.0, overrun_s)})
+        ]
+        if overrun_s > 0:
+            log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
+        _sleep_until(t0)
+        loads = []
+        if load is not None:
+            transport = Transport(scenario.signalling.transport.value)
+            loads.append(start_sip_load(net, topology, load, transport, work))
+        finish_flows(flows, t0)
+        for run in loads:
+            events.append((time.monotonic() - t0, EventKind.SIP_LOAD, -1, finish_sip_load(run)))
+        summaries = endpoint_summaries(flows)
+    step("capture")
+    records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
+    calls = scenario.calls
+    points = calls.rate_control.family(calls.codec).points
+    modes = list(dict.fromkeys(point.codec for point in points))  # Opus: many points a name
+    packets = packets_from_records(
+        records,
+        [s.name for s in scenario.path],
+        ue_addresses,
+        calls.codec,
+        adaptive=sent_logs(plans, work, modes),
+    )
+    events += feedback_events(plans, work, scenario.duration_s)
+    events += _call_events(scenario)
+    events += _handover_events(scenario)
+    if kamailio is not None:
+        events += _sip_events(kamailio.stderr_path, wall_t0)
+    manifest = {
+        "engine": "emulation",
+        "scenario": scenario.to_yaml_dict(),
+        "seed": scenario.seed,
+        "host": host_facts(),
+        "tools": _tool_versions(("kamailio",) if kamailio is not None else ()),
+        "topology": {"tag": topology.tag, "nodes": list(topology.node_names)},
+        "links": {s.name: _link_facts(r) for s, r in zip(scenario.path, records, strict=True)},
+        "gcc_endpoints": summaries,
+    }
+    return Emulated(Trace(packets, events_table(events), manifest), Columns.from_records([]))
+
+
+def _call_events(scenario: Scenario) -> list[tuple[float, str, int, dict[str, Any]]]:
+    """Each call's start and end as the schedule has them (the simulator's events)."""
+    times = call_times(scenario)
+    events: list[tuple[float, str, int, dict[str, Any]]] = []
+    spans = zip(times.start_s.tolist(), times.end_s.tolist(), strict=True)
+    for call, (start_s, end_s) in enumerate(spans):
+        events.append((start_s, EventKind.CALL_START, call, {}))
+        events.append((end_s, EventKind.CALL_END, call, {"duration_s": end_s - start_s}))
+    return events
 
 
 def _handover_events(scenario: Scenario) -> list[tuple[float, str, int, dict[str, Any]]]:

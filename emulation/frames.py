@@ -46,7 +46,7 @@ _VLAN_TAG = 4
 _IPV6_HEADER = 40
 _UDP_HEADER = 8
 _RTP_HEADER = 12
-_RTCP_TYPES = range(72, 77)  # RTCP packet types 200-204 with the marker bit masked off
+_RTCP_TYPES = range(64, 96)  # RTCP types 192-223, marker bit masked off (RFC 5761 section 4)
 
 _ETHERTYPE = struct.Struct("!H")
 _IPV4_FIXED = struct.Struct("!BBHHHBBH4s4s")

@@ -3,8 +3,9 @@
 One loop on one UDP socket and ``time.monotonic``. Every ptime from
 ``t0 + start_s`` for ``duration_s`` it sends one RTP packet carrying the
 transport-wide sequence number (and abs-send-time if asked), its payload the
-size of one packet of the codec mode in use (``models.codecs``: payload
-format headers included; the bytes are zeros). The mode is the
+size of one packet at the operating point in use, as the simulator sizes it
+(``models.codec_modes.point_payload_bytes``: payload format headers
+included; the bytes are zeros). The mode is the
 :class:`~voipbed.models.codec_adaptation.RateFollower`'s choice for GCC's
 target less what the header extension costs (the follower counts RTP/UDP/IP
 headers and the RTCP share only).
@@ -43,6 +44,7 @@ from pathlib import Path
 from voipbed.emulation.gcc_history import Report, SendHistory
 from voipbed.emulation.gcc_io import CsvLog, StopSignal, ip_udp_bytes, udp_socket
 from voipbed.models.codec_adaptation import FollowerConfig, RateFollower, Step
+from voipbed.models.codec_modes import point_payload_bytes
 from voipbed.models.codecs import CODECS
 from voipbed.models.gcc import DelayFilter, SenderUpdate
 from voipbed.models.gcc_flow import GccFlow
@@ -234,7 +236,7 @@ class _Sender:
         bitrates = settings.bitrates()
         self.follower = RateFollower(
             control.family(settings.codec),
-            control.follower_config(settings.ptime_s, settings.overhead),
+            control.follower_config(settings.ptime_s, settings.overhead, settings.codec),
         )
         self.flow = GccFlow(
             bitrates.start_bps, bitrates.min_bps, bitrates.max_bps, control.gcc_config(bitrates)
@@ -253,7 +255,7 @@ class _Sender:
         target = self.flow.target_bps
         step = self.follower.update(now, max(0.0, target - settings.extension_bps))
         codec = CODECS[step.point.codec]
-        payload = codec.payload_bytes(settings.ptime_s)
+        payload = point_payload_bytes(step.point, settings.ptime_s)  # as the simulator sizes it
         packet = RtpPacket(
             settings.payload_type,
             self.seq,

@@ -126,7 +126,8 @@ INT_COLUMNS = 14
     P_PUSHBACK_MIN_BPS,
     P_PUSHBACK_MIN_WINDOW_BYTES,
     P_ADDITIVE_FLOOR_BPS_PER_S,
-) = range(38)
+    P_ECN_CLASSIC_BETA,
+) = range(39)
 # ``params`` ints.
 Q_KALMAN, Q_SCALE_BY_DELTAS, Q_ECN, Q_PUSHBACK = range(4)
 
@@ -146,7 +147,7 @@ def params(config: GccConfig) -> tuple[FloatArray, IntArray]:
     """``config`` as the kernels' float and int parameter arrays."""
     aimd, detector, loss = config.aimd, config.detector, config.loss
     ecn, pushback = config.ecn, config.pushback
-    floats = np.zeros(P_ADDITIVE_FLOOR_BPS_PER_S + 1)
+    floats = np.zeros(P_ECN_CLASSIC_BETA + 1)
     floats[P_GROUP_LENGTH_S] = config.group_length_s
     floats[P_SMOOTHING] = config.trendline.smoothing
     floats[P_THRESHOLD_GAIN] = config.trendline.threshold_gain
@@ -184,6 +185,8 @@ def params(config: GccConfig) -> tuple[FloatArray, IntArray]:
     if ecn is not None:
         floats[P_ECN_GAIN] = ecn.gain
         floats[P_ECN_DEFAULT_RTT_S] = ecn.default_rtt_s
+        beta = ecn.classic_beta
+        floats[P_ECN_CLASSIC_BETA] = math.nan if beta is None else beta
     if pushback is not None:
         floats[P_PUSHBACK_QUEUE_S] = pushback.queue_s
         floats[P_PUSHBACK_MIN_BPS] = pushback.min_bps

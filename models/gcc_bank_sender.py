@@ -101,7 +101,8 @@ def on_feedback(
                 rtt = p[col.P_ECN_DEFAULT_RTT_S] if math.isnan(rtt_s) else rtt_s
                 if not now_s - f[col.ECN_LAST_REDUCTION_S] < rtt:
                     f[col.ECN_LAST_REDUCTION_S] = now_s
-                    factor = 1.0 - f[col.ECN_ALPHA] / 2.0
+                    beta = p[col.P_ECN_CLASSIC_BETA]
+                    factor = 1.0 - f[col.ECN_ALPHA] / 2.0 if math.isnan(beta) else beta
     if congested:  # no increase on a marked report, scale on the RTT edge
         ceiling = min(ceiling, f[col.LOSS_BPS])
         _loss_update(f, loss, ceiling, p)

@@ -9,7 +9,7 @@ after the segment left the link or was dropped. A flow sends until its
 ``stop_s`` or the run's end. Its segments take the next free packet slots; the
 event loop stops before a flow's event that could need more slots, draws or
 ring entries than there are, and its caller makes room (``wider_ring`` for the
-ring). What became of the segments is tallied as they settle (``BulkTally``).
+ring). What became of the segments is tallied as they settle (``new_tally``).
 """
 
 from __future__ import annotations

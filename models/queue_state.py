@@ -45,6 +45,7 @@ __all__ = [
     "TRANSIT_LEFT",
     "Progress",
     "QueueState",
+    "Room",
     "Slots",
     "make_room",
     "new_slots",

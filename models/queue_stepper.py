@@ -19,8 +19,8 @@ order they were offered in.
 Unresponsive ``Background`` packets (cross traffic) are offered by the
 stepper itself at their times, after the caller's packets of the same
 instant, as ``sim.path.SegmentLink`` merges them; they occupy the queue but
-are not returned. Greedy bulk flows are not run here: they need the run's
-end, which a real-time link does not know.
+are not returned. Greedy bulk flows are not run here (``QueueRun`` runs
+them).
 """
 
 from __future__ import annotations

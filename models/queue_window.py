@@ -20,7 +20,10 @@ child, made at construction, and only when PIE runs with bulk flows).
 
 The packet slots are used once and grow as needed (``models.queue_state.make_room``:
 settled slots dropped, the rest doubled while more than half full); so do the
-bulk flows' feedback rings and PIE's draws for their segments.
+bulk flows' feedback rings and PIE's draws for their segments. What settled is
+read from the event loop's log (``models.queue_events.read_log``), or, when a
+window's packets are all that settled, from their slots; a window served to the
+end from an idle link (one batch: ``QueueingLink.serve``) keeps no log at all.
 """
 
 from __future__ import annotations
@@ -167,17 +170,21 @@ class QueueRun:
         this window, this feed's or earlier ones'. Those marked ``as_background`` count as
         cross traffic in the bytes out and in ``background_dropped``, and are settled like
         the others. A departure settled here is at or before ``horizon_s``."""
+        arrive_s = np.asarray(arrive_s, dtype=np.float64)
+        size_bytes, klass, ect = np.asarray(size_bytes), np.asarray(klass), np.asarray(ect)
+        if as_background is not None:
+            as_background = np.asarray(as_background, dtype=np.bool_)
         self._check(arrive_s, (size_bytes, klass, ect, as_background), horizon_s)
         idle = self._idle()
         self._place(arrive_s, size_bytes, klass, ect, as_background, horizon_s)
         self._horizon = horizon_s
         if horizon_s == math.inf and idle:
             return self._serve_window_out()
-        parts = []
+        parts: list[Settled] = []
         while True:
             n_known = self._window.first + self._window.packets
             short = run_events(self._plain, self._arrive, n_known, horizon_s)
-            part = self._read_log()
+            part = self._read_log(first=not parts)
             if part is not None:
                 parts.append(part)
             if short == 0:
@@ -236,6 +243,8 @@ class QueueRun:
                 f"packets must arrive in [{self._horizon}, {horizon_s}), "
                 f"got {arrive_s[0]} to {arrive_s[-1]}"
             )
+        if n > 1 and not np.all(arrive_s[1:] >= arrive_s[:-1]):  # also refuses NaN
+            raise ValueError("packets must be sorted by arrival time")
 
     def _place(
         self,
@@ -249,9 +258,7 @@ class QueueRun:
         """Put the window's packets, with the background ones, in the next free slots (the
         arrival order)."""
         n = arrive_s.size
-        crossing = None
-        if as_background is not None and as_background.any():
-            crossing = np.asarray(as_background, dtype=np.bool_)
+        crossing = as_background if as_background is not None and as_background.any() else None
         window = _Window(arrive_s, size_bytes, klass, ect, crossing, None)
         cross = self._background_until(horizon_s)
         if cross is not None:
@@ -264,7 +271,7 @@ class QueueRun:
         first = int(ints[NEXT_SLOT])
         end = first + count
         slots = self._state.slots
-        times = np.ascontiguousarray(window.time_s, dtype=np.float64)
+        times = np.ascontiguousarray(window.time_s)
         if first == 0:  # slot j arrives at times[j]: read as it is
             self._arrive, self._own_arrive = times, False
         else:
@@ -310,9 +317,9 @@ class QueueRun:
             None,
         )
 
-    def _read_log(self) -> Settled | None:
-        """The caller's packets settled since the log was last read, if any; the log
-        emptied (its slots may move after)."""
+    def _read_log(self, first: bool) -> Settled | None:
+        """The caller's packets settled since the log was last read, if any (``first``:
+        the first any are read in this feed); the log emptied (its slots may move after)."""
         ints = self._state.progress.ints
         n_done = int(ints[DONE])
         if n_done == 0:
@@ -332,8 +339,9 @@ class QueueRun:
         settled_before = self._settled
         self._settled += found.size
         window = self._window
-        if window.alone and settled_before == window.fed and self._settled == self._fed:
-            return self._window_settled()  # the window's packets, alone in their slots
+        if first and window.alone and settled_before == window.fed and self._settled == self._fed:
+            # Every packet fed before had settled, and the window's all settle here.
+            return self._window_settled()
         if ascending is None:
             ascending = bool(np.all(found[1:] > found[:-1]))
         if not ascending:  # slots ascend with the caller's numbers
@@ -343,7 +351,8 @@ class QueueRun:
     def _idle(self) -> bool:
         """Whether the link holds no packet: none waiting, none on the wire."""
         state = self._state
-        return state.progress.ints[IN_SERVICE] < 0 and state.scheduler.waiting[WAITING_PACKETS] == 0
+        on_wire = int(state.progress.ints[IN_SERVICE]) >= 0
+        return not on_wire and int(state.scheduler.waiting[WAITING_PACKETS]) == 0
 
     def _serve_window_out(self) -> Settled:
         """Serve to the end a window that came to an idle link: every packet of the window
@@ -369,7 +378,10 @@ class QueueRun:
             segments = slice(span.stop, int(self._state.progress.ints[NEXT_SLOT]))
             tally_slots(
                 self._tally,
-                *(column[segments] for column in (slots.owner, slots.fate, slots.ce, slots.size)),
+                slots.owner[segments],
+                slots.fate[segments],
+                slots.ce[segments],
+                slots.size[segments],
             )
         return self._window_settled()
 

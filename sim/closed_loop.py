@@ -31,7 +31,7 @@ one reported, at its current packet size.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,8 +71,8 @@ class ClosedLoopRun:
 class _Growing:
     """A numpy array appended to, a window at a time."""
 
-    def __init__(self, dtype: DTypeLike) -> None:
-        self.data: NDArray[Any] = np.empty(1024, dtype=dtype)
+    def __init__(self, dtype: DTypeLike, capacity: int = 1024) -> None:
+        self.data: NDArray[Any] = np.empty(max(capacity, 1), dtype=dtype)
         self.size = 0
 
     def extend(self, values: NDArray[Any]) -> None:
@@ -101,22 +101,23 @@ class _ReportBatch:
     heard: BoolArray  # which have reached their sender
 
 
-@dataclass
 class _Direction:
     """What one direction's walk carries, by packet id: media rows (``kind`` >= 0, the row)
-    or reports (``kind`` < 0, report number ``-kind - 1``)."""
+    or reports (``kind`` < 0, report number ``-kind - 1``). ``media`` is the number of media
+    packets the run will send in this direction: the columns are made that long at once."""
 
-    kind: _Growing = field(default_factory=lambda: _Growing(np.int64))
-    media: dict[str, _Growing] = field(
-        default_factory=lambda: {
-            name: _Growing(np.float64 if name.endswith("_s") or name == "target_bps" else np.int64)
+    def __init__(self, media: int) -> None:
+        self.kind = _Growing(np.int64, media + media // 4)  # and about one report per 5 packets
+        self.media = {
+            name: _Growing(
+                np.float64 if name.endswith("_s") or name == "target_bps" else np.int64, media
+            )
             for name in _MEDIA_COLUMNS
         }
-    )
-    batches: deque[_ReportBatch] = field(default_factory=deque)
-    reports_sent: int = 0
-    arrived: Held = field(default_factory=Held)  # delivered, not yet due at the far end
-    feedback_bytes: int = 0
+        self.batches: deque[_ReportBatch] = deque()
+        self.reports_sent = 0
+        self.arrived = Held()  # delivered, not yet due at the far end
+        self.feedback_bytes = 0
 
     def column(self, name: str) -> NDArray[Any]:
         return self.media[name].view()
@@ -166,7 +167,8 @@ class FeedbackLoop:
             flows, settings.gcc, settings.start_bps, settings.min_bps, settings.max_bps
         )
         self.carrier = PathCarrier(scenario, call_start_s, call_end_s)
-        self.directions = [_Direction() for _ in DIRECTIONS]
+        per_flow = self.senders.count
+        self.directions = [_Direction(int(per_flow[d::2].sum())) for d in range(len(DIRECTIONS))]
 
     def window(self, start_s: float, end_s: float) -> None:
         """Steps 1 to 4 of the module's docstring for the window ``[start_s, end_s)``."""

@@ -85,7 +85,7 @@ class Receivers:
         got_new = np.bincount(packet_report[newer], minlength=flows.size)
         lost = np.maximum(expected - got_new, 0)
         self.highest[flows] = highest
-        marked = np.bincount(packet_report[ce], minlength=flows.size)
+        marked = np.bincount(packet_report[ce & newer], minlength=flows.size)  # of those new
         rtcp = self._rtcp_bytes(expected + (counts - got_new), packet_report, seq, recv_s, before)
         return Reports(
             time_s=now_s,

@@ -113,15 +113,20 @@ class _Columns:
         self.rtp = np.empty(0, dtype=np.bool_)
         self.all_rtp = True
         self.dscp = _EMPTY_IDS  # as it is now, after the bleaching hops passed
+        self._dscp_shared = False  # the caller's array: copied before a change
         self.recv_s = _EMPTY_TIMES
         self.lost_at = _EMPTY_IDS
         self.reason = _EMPTY_IDS
         self.ce = np.empty(0, dtype=np.bool_)
 
     def add(self, packets: DirectionPackets) -> IntArray:
-        """Append ``packets``; their ids."""
+        """Append ``packets``; their ids. The first packets' columns are taken as they are,
+        not copied (``bleach`` copies ``dscp`` before changing it)."""
         n = packets.send_s.size
         first, self.count = self.count, self.count + n
+        if first == 0 and self.flow.size == 0 and packets.rtp is None:
+            self._adopt(packets)
+            return np.arange(n, dtype=np.int64)
         if self.count > self.flow.size:
             self._grow(self.count if first == 0 else max(self.count, 2 * self.flow.size))
         here = slice(first, self.count)
@@ -140,6 +145,27 @@ class _Columns:
         self.ce[here] = False
         return np.arange(first, self.count, dtype=np.int64)
 
+    def bleach(self, ids: IntArray) -> None:
+        """Remark packets ``ids`` to DSCP 0."""
+        if self._dscp_shared:
+            self.dscp = self.dscp.copy()
+            self._dscp_shared = False
+        self.dscp[ids] = 0
+
+    def _adopt(self, packets: DirectionPackets) -> None:
+        """Take the first packets' columns without copying them."""
+        n = packets.send_s.size
+        self.flow = packets.flow.astype(np.int64, copy=False)
+        self.wire_bytes = packets.wire_bytes.astype(np.int64, copy=False)
+        self.ect = packets.ect.astype(np.bool_, copy=False)
+        self.dscp = packets.dscp.astype(np.int64, copy=False)
+        self._dscp_shared = self.dscp is packets.dscp
+        self.rtp = np.ones(n, dtype=np.bool_)
+        self.recv_s = np.full(n, np.nan)
+        self.lost_at = np.full(n, -1, dtype=np.int64)
+        self.reason = np.full(n, -1, dtype=np.int64)
+        self.ce = np.zeros(n, dtype=np.bool_)
+
     def _grow(self, size: int) -> None:
         names = ("flow", "wire_bytes", "ect", "rtp", "dscp", "recv_s", "lost_at", "reason", "ce")
         for name in names:
@@ -147,6 +173,7 @@ class _Columns:
             new = np.empty(size, dtype=old.dtype)
             new[: old.size] = old
             setattr(self, name, new)
+        self._dscp_shared = False
 
 
 class PathWalk:
@@ -246,7 +273,7 @@ class PathWalk:
         stages = link.stages
         packets = self.packets
         if stages.bleach_dscp and ids.size:
-            packets.dscp[ids] = 0
+            packets.bleach(ids)
         if stages.has_queue:
             if ids.size or link.holds_packets:
                 left = link.enter(

@@ -38,7 +38,7 @@ class LoopSettings:
             interval_s=control.feedback_interval_s,
             feedback=control.feedback.value,
             family=control.family(calls.codec),
-            follower=control.follower_config(calls.ptime_s, overhead),
+            follower=control.follower_config(calls.ptime_s, overhead, calls.codec),
             gcc=control.gcc_config(bitrates),
             start_bps=bitrates.start_bps,
             min_bps=bitrates.min_bps,

@@ -119,19 +119,30 @@ class Problem(NamedTuple):
 
 
 class Adaptation(Section):
-    """How the sender moves between its codec's modes as GCC's target moves."""
+    """How the sender moves between its codec's modes as GCC's target moves.
 
-    hold_up_s: Duration = Field(
-        _FOLLOWER.hold_up_s,
+    ``hold_up`` and ``step_up`` default by codec: Opus is a rate-adaptive
+    encoder that takes each new target at once (libwebrtc's
+    ``AudioEncoderOpusImpl::OnReceivedUplinkBandwidth`` sets the encoder's
+    bitrate when the target arrives): 0 s and jump; AMR, AMR-WB and EVS change
+    mode by CMR, one mode per request (RFC 4867 clause 4.3.1): 1 s and
+    one-step, the hold a modelling choice (no 3GPP or IETF text fixes it).
+    """
+
+    hold_up_s: Duration | None = Field(
+        None,
         alias="hold_up",
         description=(
             "How long the target must allow a higher mode before the sender moves up, a "
-            "duration; 1 s is a modelling choice (no 3GPP or IETF text fixes it)."
+            "duration; null: 0 s for Opus, 1 s for AMR, AMR-WB and EVS (a modelling choice)."
         ),
     )
-    step_up: Step = Field(
-        _FOLLOWER.step_up,
-        description="How far a move up goes: one-step (the next mode) or jump (as far as allowed).",
+    step_up: Step | None = Field(
+        None,
+        description=(
+            "How far a move up goes: one-step (the next mode) or jump (as far as allowed); "
+            "null: jump for Opus, one-step for AMR, AMR-WB and EVS (one mode per CMR)."
+        ),
     )
     step_down: Step = Field(
         _FOLLOWER.step_down,
@@ -284,12 +295,20 @@ class RateControl(Section):
             update_interval_s=self.feedback_interval_s,
         )
 
-    def follower_config(self, ptime_s: float, overhead: Overhead) -> FollowerConfig:
-        """The rate follower's tunables for senders at ``ptime_s`` with ``overhead``."""
+    def follower_config(self, ptime_s: float, overhead: Overhead, codec: str) -> FollowerConfig:
+        """The rate follower's tunables for senders of ``codec`` at ``ptime_s`` with
+        ``overhead`` (``Adaptation``'s defaults by codec for the unset ones)."""
         adaptation = self.adaptation
+        opus = codec.startswith("OPUS-")
+        hold_up_s = adaptation.hold_up_s
+        if hold_up_s is None:
+            hold_up_s = 0.0 if opus else _FOLLOWER.hold_up_s
+        step_up = adaptation.step_up
+        if step_up is None:
+            step_up = Step.JUMP if opus else _FOLLOWER.step_up
         return FollowerConfig(
-            hold_up_s=adaptation.hold_up_s,
-            step_up=adaptation.step_up,
+            hold_up_s=hold_up_s,
+            step_up=step_up,
             step_down=adaptation.step_down,
             min_change_interval_s=adaptation.min_change_interval_s,
             ptime_s=ptime_s,

@@ -33,7 +33,7 @@ def _config(kalman: bool, ecn: bool, pushback: bool) -> GccConfig:
     return GccConfig(
         delay_filter=base.delay_filter,
         detector=base.detector,
-        ecn=EcnConfig() if ecn else None,
+        ecn=(EcnConfig() if kalman else EcnConfig.scalable()) if ecn else None,
         pushback=base.pushback if pushback else None,
     )
 

@@ -77,8 +77,9 @@ def test_a_call_of_no_length_has_no_flows() -> None:
 
 
 def test_the_sender_gets_the_calls_settings_and_only_the_rates_set(tmp_path: Path) -> None:
-    """DSCP, ECN, ptime, codec, feedback interval and filter reach the sender; a bound the
-    scenario leaves unset is not passed, so the sender fills it in itself."""
+    """DSCP, ECN, ptime, codec, feedback interval, filter and the adaptation as the
+    simulator resolves it reach the sender; a bound the scenario leaves unset is not
+    passed, so the sender fills it in itself."""
     run = scenario(
         dscp=34,
         ecn=True,
@@ -97,6 +98,8 @@ def test_the_sender_gets_the_calls_settings_and_only_the_rates_set(tmp_path: Pat
     assert settings.feedback_interval_s == 0.050
     assert settings.delay_filter.value == "kalman"
     assert (settings.start_bps, settings.min_bps, settings.max_bps) == (None, None, 50_000.0)
+    resolved = run.calls.rate_control.follower_config(0.020, run.overhead(), "OPUS-WB-24")
+    assert (settings.hold_up_s, settings.step_up) == (resolved.hold_up_s, resolved.step_up)
     assert settings.start_s == plan.start_s
     assert settings.duration_s == pytest.approx(plan.end_s - plan.start_s)
     assert settings.peer == (plan.receiver.ip, plan.port)

@@ -22,8 +22,8 @@ def test_alpha_is_the_smoothed_ce_fraction() -> None:
 
 
 def test_marks_scale_the_rate_once_per_rtt() -> None:
-    """A marked report scales by 1 - alpha / 2; another within one RTT does not scale again."""
-    ecn = EcnController(EcnConfig(initial_alpha=0.0))
+    """Scalable: a marked report scales by 1 - alpha / 2; another within one RTT does not."""
+    ecn = EcnController(EcnConfig(classic_beta=None, initial_alpha=0.0))
     first = ecn.update(1.0, 100, 100, rtt_s=0.1)
     assert first.congested
     assert first.factor == pytest.approx(1.0 - (1.0 / 16.0) / 2.0)
@@ -32,6 +32,15 @@ def test_marks_scale_the_rate_once_per_rtt() -> None:
     assert second.factor == 1.0
     third = ecn.update(1.1, 100, 100, rtt_s=0.1)
     assert third.factor < 1.0
+
+
+def test_classic_response_backs_off_by_beta_once_per_rtt() -> None:
+    """Classic (RFC 8511): any marked report scales by 0.8, at most once per RTT."""
+    ecn = EcnController()
+    first = ecn.update(1.0, 100, 1, rtt_s=0.1)
+    assert first.congested and first.factor == pytest.approx(0.8)
+    assert ecn.update(1.05, 100, 50, rtt_s=0.1).factor == 1.0
+    assert ecn.update(1.1, 100, 1, rtt_s=0.1).factor == pytest.approx(0.8)
 
 
 def test_ce_count_above_received_raises() -> None:

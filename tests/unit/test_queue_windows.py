@@ -7,11 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.queue_strategies import links
-from voipbed.models.queue import N_CLASSES, BulkFlow, Fate, QueueingLink
+from voipbed.models.mahimahi import DeliverySchedule
+from voipbed.models.queue import N_CLASSES, BulkFlow, Fate, QueueingLink, Scheduling
 from voipbed.models.queue_samples import SampleGrid
 from voipbed.models.queue_stepper import Background
 from voipbed.models.queue_window import QueueRun, RunTotals, Settled
@@ -117,7 +118,29 @@ def _same_totals(a: RunTotals, b: RunTotals) -> None:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
+_STRICT_BY_TRACE = QueueingLink(
+    scheduling=Scheduling.STRICT, schedule=DeliverySchedule(np.array([1, 6, 12, 15, 21]))
+)
+_BURST = (
+    np.array([0.0005] * 17 + [0.001, 0.0015]),
+    np.array([40] * 9 + [500, 1500, 530, 449, 1500, 644, 1180, 40, 745, 1500]),
+    np.array([2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 1, 1, 2, 1, 2]),
+    np.zeros(19, dtype=np.bool_),
+)
+
+
 @settings(max_examples=300, deadline=None)
+@example(  # a window's packets settle over several reads, with earlier ones among them
+    link=_STRICT_BY_TRACE,
+    mine=_BURST,
+    background=None,
+    bulk=[BulkFlow(rtt_s=0.03, size_bytes=500, klass=0)],
+    sampled=False,
+    end=0.5,
+    cuts=[17],
+    slots=2,
+    seed=0,
+)
 @given(
     link=links(),
     mine=packets(),
@@ -212,8 +235,8 @@ def test_bulk_flows_send_until_the_runs_end_not_the_last_arrival() -> None:
 
 
 def test_feeds_refuse_time_going_back_and_packets_outside_their_window() -> None:
-    """A horizon before the last, or packets before the last horizon or at this one, are
-    refused; so is a feed after ``finish``."""
+    """A horizon before the last, packets before the last horizon or at this one, or out of
+    order, are refused; so is a feed after ``finish``."""
     queue = QueueRun(QueueingLink(rate_bps=1e6), np.random.default_rng(1))
     one = (np.array([100]), np.array([0]), np.zeros(1, bool))
     queue.feed(np.array([0.5]), *one, 1.0)
@@ -223,6 +246,9 @@ def test_feeds_refuse_time_going_back_and_packets_outside_their_window() -> None
         queue.feed(np.array([0.9]), *one, 2.0)
     with pytest.raises(ValueError, match="must arrive in"):
         queue.feed(np.array([2.0]), *one, 2.0)
+    two = (np.array([100, 100]), np.array([0, 0]), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="sorted"):
+        queue.feed(np.array([1.5, 1.2, 1.7]), *(np.append(c, c[0]) for c in two), 2.0)
     queue.finish()
     with pytest.raises(ValueError, match="finished"):
         queue.feed(np.array([2.0]), *one, 3.0)

@@ -64,16 +64,26 @@ def test_defaults_are_fixed_rate_with_libwebrtc_feedback_and_filter() -> None:
     assert rate_control.max_bitrate_bps is None
 
 
-def test_adaptation_defaults_are_the_followers() -> None:
-    """hold_up, step_up, step_down and min_change_interval default to FollowerConfig's."""
-    built = RateControl().follower_config(0.020, Overhead())
-    default = FollowerConfig()
-    assert (built.hold_up_s, built.step_up, built.step_down, built.min_change_interval_s) == (
-        default.hold_up_s,
-        default.step_up,
-        default.step_down,
-        default.min_change_interval_s,
-    )
+def test_adaptation_defaults_are_the_followers_for_cmr_codecs() -> None:
+    """For AMR, AMR-WB and EVS the unset adaptation keys are FollowerConfig's defaults."""
+    for codec in ("AMR-12.2", "AMR-WB-23.85", "EVS-WB-13.2"):
+        built = RateControl().follower_config(0.020, Overhead(), codec)
+        default = FollowerConfig()
+        assert (built.hold_up_s, built.step_up, built.step_down, built.min_change_interval_s) == (
+            default.hold_up_s,
+            default.step_up,
+            default.step_down,
+            default.min_change_interval_s,
+        )
+
+
+def test_opus_takes_each_target_at_once_by_default() -> None:
+    """An Opus sender moves up without a hold and as far as the target allows, unless set."""
+    built = RateControl().follower_config(0.020, Overhead(), "OPUS-WB-24")
+    assert (built.hold_up_s, built.step_up) == (0.0, Step.JUMP)
+    given = RateControl.model_validate({"adaptation": {"hold_up": "500ms", "step_up": "one-step"}})
+    built = given.follower_config(0.020, Overhead(), "OPUS-WB-24")
+    assert (built.hold_up_s, built.step_up) == (0.5, Step.ONE_STEP)
 
 
 def test_feedback_interval_default_is_gccs_update_interval() -> None:
@@ -312,7 +322,7 @@ def test_the_call_starts_in_the_named_mode(codec: str) -> None:
     loaded = scenario(codec, algorithm="gcc", adaptation={"hold_up": "2s", "step_up": "jump"})
     rate_control = loaded.calls.rate_control
     overhead = loaded.overhead()
-    config = rate_control.follower_config(loaded.calls.ptime_s, overhead)
+    config = rate_control.follower_config(loaded.calls.ptime_s, overhead, codec)
     assert (config.hold_up_s, config.step_up) == (2.0, Step.JUMP)
     rates = rate_control.bitrates(codec, loaded.calls.ptime_s, overhead)
     follower = RateFollower(rate_control.family(codec), config)
