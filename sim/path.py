@@ -290,13 +290,14 @@ class PathWalk:
                 if dropped.any():
                     self._lose(ids[dropped], hop, left.reason[dropped])
                     sent = ~dropped
-                    ids, entered = ids[sent], left.entered[sent]
+                    ids = ids[sent]
+                    entered = None if left.entered is None else left.entered[sent]
                     time_s = left.depart_s[sent]
                 else:
                     entered, time_s = left.entered, left.depart_s
                 ids, time_s = self._exit[hop].release(ids, time_s, horizon_s, entered)
             else:
-                ids, time_s = self._exit[hop].release(ids, time_s, horizon_s, _EMPTY_IDS)
+                ids, time_s = self._exit[hop].release(ids, time_s, horizon_s)  # a FIFO
         if not ids.size:
             return
         behind = stages.behind_queue(time_s, packets.flow[ids])

@@ -88,11 +88,12 @@ class QueueSamples:
 @dataclass(frozen=True)
 class Left:
     """The packets whose fate at the queue became known: their ids, their place in the order
-    they entered (0 for the link's first packet of the run), when each left the link (NaN if
-    dropped), its drop reason (-1 if it left), and whether it was marked CE."""
+    they entered (0 for the link's first packet of the run; None from a FIFO, whose packets
+    leave in the order they entered), when each left the link (NaN if dropped), its drop
+    reason (-1 if it left), and whether it was marked CE."""
 
     ids: IntArray
-    entered: IntArray
+    entered: IntArray | None
     depart_s: FloatArray
     reason: IntArray
     ce: BoolArray
@@ -199,10 +200,9 @@ class _FifoStage:
         ect: BoolArray,
         horizon_s: float,
     ) -> Left:
-        del ect, horizon_s  # a drop-tail FIFO never marks; every departure is known at arrival
+        del first, ect, horizon_s  # a drop-tail FIFO never marks; departures known at arrival
         served = self.link.process(arrive_s, size)
         reason = np.where(served.dropped, DropReason.QUEUE, -1)
-        entered = np.arange(first, first + arrive_s.size, dtype=np.int64)
         no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
         grid = self.grid
         if grid is not None and self.occupancy is not None:
@@ -213,7 +213,7 @@ class _FifoStage:
                 self.occupancy.packets + here.packets, self.occupancy.bytes + here.bytes
             )
             self.media += grid.per_interval(served.depart_s[sent], size[sent])
-        return Left(ids, entered, served.depart_s, reason, no_ce)
+        return Left(ids, None, served.depart_s, reason, no_ce)
 
     def finish(self) -> tuple[dict[str, int], QueueSamples | None]:
         if self.grid is None or self.occupancy is None:
