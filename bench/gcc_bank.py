@@ -40,7 +40,6 @@ class Batch(NamedTuple):
 
     flow: IntArray
     time_s: FloatArray
-    rtt_s: FloatArray
     in_flight: IntArray
     expected: IntArray
     lost: IntArray
@@ -84,7 +83,6 @@ def make_reports(
     return Batch(
         np.repeat(np.arange(flows), per_flow)[order],
         report_time_s[order],
-        np.full(order.size, 2.0 * 0.05),
         (received[order] * PACKET_BYTES // 4).astype(np.int64),
         expected[order],
         dropped[order],
@@ -107,7 +105,6 @@ def windows(batch: Batch, interval_s: float) -> list[Batch]:
             Batch(
                 batch.flow[start:end],
                 batch.time_s[start:end],
-                batch.rtt_s[start:end],
                 batch.in_flight[start:end],
                 batch.expected[start:end],
                 batch.lost[start:end],

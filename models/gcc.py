@@ -6,13 +6,15 @@
   over-use detector (``gcc_detector``) and AIMD rate control (``gcc_rate``),
   and holds A_hat, the delay-based estimate the receiver feeds back.
 - ``GccSender`` takes each feedback report (packets expected and lost, the
-  delay-based estimate when it carries one, CE marks, RTT), runs the
-  loss-based controller (``gcc_loss``) under the delay-based ceiling, and,
-  when ``GccConfig.ecn`` is set, scales its rate on CE marks (``gcc_ecn``).
+  delay-based estimate when it carries one, CE marks, the RTTs ``gcc_rtt``
+  derives from reports), runs the loss-based controller (``gcc_loss``) under
+  the delay-based ceiling, and, when ``GccConfig.ecn`` is set, scales its rate
+  on CE marks (``gcc_ecn``), at most once per the latest report's min RTT.
   Its network target is the smaller of the delay- and loss-based estimates;
   the rate it sends at is that target after libwebrtc's congestion-window
-  pushback (``gcc_pushback``) when the report gives the bytes in flight and
-  ``GccConfig.pushback`` is set (the default).
+  pushback (``gcc_pushback``) when ``GccConfig.pushback`` is set (the
+  default): the window follows the network target and the smallest recent
+  max RTT, and the report's bytes in flight fill it.
 
 Pure: no clock; every time comes in as an argument, in seconds.
 """
@@ -122,8 +124,13 @@ class DelayBasedEstimator:
         """R_hat at ``now_s`` (None before a full window)."""
         return self._incoming.rate_bps(now_s)
 
+    @property
+    def rtt_s(self) -> float:
+        """The AIMD's round-trip time (``AimdConfig.rtt_s`` until one is set)."""
+        return self._rate.rtt_s
+
     def set_rtt(self, rtt_s: float) -> None:
-        """The round-trip time, when the caller knows it."""
+        """The AIMD's round-trip time (``AimdRateControl.set_rtt``), when the caller knows it."""
         self._rate.set_rtt(rtt_s)
 
     def on_packet(self, arrival_s: float, send_s: float, size_bytes: int) -> float | None:
@@ -176,6 +183,11 @@ class GccSender:
         """The rate the sender should send at."""
         return self._send_bps
 
+    @property
+    def window_bytes(self) -> float | None:
+        """The pushback's congestion window (None: pushback off, or no window yet)."""
+        return None if self._pushback is None else self._pushback.window_bytes
+
     def on_feedback(
         self,
         now_s: float,
@@ -185,12 +197,21 @@ class GccSender:
         delay_based_bps: float | None = None,
         ce_marked: int = 0,
         rtt_s: float | None = None,
+        window_rtt_s: float | None = None,
         in_flight_bytes: int | None = None,
     ) -> SenderUpdate:
         """Take one feedback report (counts since the previous report).
 
-        ``in_flight_bytes``: bytes sent and not yet reported received or lost
-        (for the pushback; ignored without an RTT or when pushback is off).
+        ``rtt_s``: the latest report's min RTT (``FeedbackRtt.latest_min_s``,
+        libwebrtc's ``SendSideBandwidthEstimation`` RTT), the ECN response's
+        spacing; None: ``EcnConfig.default_rtt_s``. ``window_rtt_s``: the
+        smallest recent max RTT (``FeedbackRtt.min_max_s``); when given, the
+        congestion window takes this report's network target and it, after the
+        target is set and before the pushback's step, as libwebrtc's process
+        interval orders them (``UpdateCongestionWindowSize``, then
+        ``MaybeTriggerOnNetworkChanged``). ``in_flight_bytes``: bytes sent and
+        not yet reported received or lost; the pushback steps only when it is
+        given and a window exists.
         """
         if delay_based_bps is not None:
             if delay_based_bps <= 0.0:
@@ -212,8 +233,11 @@ class GccSender:
             self._loss.update(loss, ceiling)
         network = self._target()
         self._send_bps = network
-        if self._pushback is not None and in_flight_bytes is not None and rtt_s is not None:
-            self._send_bps = self._pushback.update(network, in_flight_bytes, rtt_s)
+        if self._pushback is not None:
+            if window_rtt_s is not None:
+                self._pushback.set_window(network, window_rtt_s)
+            if in_flight_bytes is not None:
+                self._send_bps = self._pushback.update(network, in_flight_bytes)
         return SenderUpdate(
             self._send_bps, network, self._delay_bps, self._loss.estimate_bps, loss, alpha
         )

@@ -7,8 +7,10 @@ says were received, and returns each report's target, the same as the flow's
 ``GccFlow.on_report`` would. The kernels (``gcc_bank_filters``,
 ``gcc_bank_delay``, ``gcc_bank_sender``) repeat the models' arithmetic in the
 models' order, so the targets are equal, not merely close; the state layout is
-``gcc_bank_layout``. Flows are independent, so only each flow's own reports
-need to be in order; while it runs one report the kernel starts loading the
+``gcc_bank_layout``. Like ``GccFlow``, the bank measures each report's RTTs
+from its packets (``gcc_bank_rtt`` repeats ``gcc_rtt``): no RTT comes from
+outside. Flows are independent, so only each flow's own reports need to be
+in order; while it runs one report the kernel starts loading the
 state of the flow two reports on (``gcc_bank_prefetch``), since consecutive
 reports are usually of different flows.
 
@@ -19,7 +21,6 @@ changes, with a ``ValueError`` naming the array.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,17 +32,20 @@ from voipbed.models import (
     gcc_bank_filters,
     gcc_bank_layout,
     gcc_bank_prefetch,
+    gcc_bank_rtt,
     gcc_bank_sender,
     gcc_detector,
     gcc_pushback,
     gcc_rate,
+    gcc_rtt,
 )
 from voipbed.models import gcc_bank_layout as col
 from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.gcc import GccConfig
 from voipbed.models.gcc_bank_delay import on_packet
-from voipbed.models.gcc_bank_layout import BankState, new_state, params
+from voipbed.models.gcc_bank_layout import new_state, params
 from voipbed.models.gcc_bank_prefetch import prefetch
+from voipbed.models.gcc_bank_rtt import report_rtt
 from voipbed.models.gcc_bank_sender import on_feedback
 
 __all__ = ["GccBank"]
@@ -61,6 +65,7 @@ def _prefetch_flow(
     ring_b: FloatArray,
     rate_s: FloatArray,
     rate_bytes: IntArray,
+    max_rtt_ms: IntArray,
     flow: int,
 ) -> None:
     """Start loading every cache line of ``flow``'s state (8 values a line)."""
@@ -87,9 +92,9 @@ def _run_reports(
     ring_b: FloatArray,
     rate_s: FloatArray,
     rate_bytes: IntArray,
+    max_rtt_ms: IntArray,
     report_flow: IntArray,
     report_time_s: FloatArray,
-    report_rtt_s: FloatArray,
     report_in_flight: IntArray,
     report_expected: IntArray,
     report_lost: IntArray,
@@ -107,7 +112,14 @@ def _run_reports(
     for r in range(first, report_flow.size):
         if r + PREFETCH_AHEAD < report_flow.size:
             _prefetch_flow(
-                floats, ints, ring_a, ring_b, rate_s, rate_bytes, report_flow[r + PREFETCH_AHEAD]
+                floats,
+                ints,
+                ring_a,
+                ring_b,
+                rate_s,
+                rate_bytes,
+                max_rtt_ms,
+                report_flow[r + PREFETCH_AHEAD],
             )
         flow = report_flow[r]
         f = floats[flow]
@@ -116,19 +128,18 @@ def _run_reports(
         end = bounds[r + 1]
         if n[col.RATE_COUNT] + (end - start) > capacity:
             return r
-        rtt_s = report_rtt_s[r]
-        if not math.isnan(rtt_s):
-            f[col.RTT_S] = rtt_s
+        now_s = report_time_s[r]
+        report_rtt(f, n, max_rtt_ms[flow], now_s, packet_send_s, packet_arrival_s, start, end)
         a, b, s, z = ring_a[flow], ring_b[flow], rate_s[flow], rate_bytes[flow]
         for k in range(start, end):
             on_packet(f, n, a, b, s, z, packet_send_s[k], packet_arrival_s[k], packet_size[k], p, q)
         target[r] = on_feedback(
             f,
-            report_time_s[r],
+            n,
+            now_s,
             report_expected[r],
             report_lost[r],
             report_ce[r],
-            rtt_s,
             report_in_flight[r],
             p,
             q,
@@ -143,10 +154,12 @@ _PARTS = (
     gcc_bank_filters,
     gcc_bank_layout,
     gcc_bank_prefetch,
+    gcc_bank_rtt,
     gcc_bank_sender,
     gcc_detector,
     gcc_pushback,
     gcc_rate,
+    gcc_rtt,
 )
 
 
@@ -171,9 +184,9 @@ def _compile(digest: str) -> Callable[..., int]:
         ring_b: FloatArray,
         rate_s: FloatArray,
         rate_bytes: IntArray,
+        max_rtt_ms: IntArray,
         report_flow: IntArray,
         report_time_s: FloatArray,
-        report_rtt_s: FloatArray,
         report_in_flight: IntArray,
         report_expected: IntArray,
         report_lost: IntArray,
@@ -195,9 +208,9 @@ def _compile(digest: str) -> Callable[..., int]:
             ring_b,
             rate_s,
             rate_bytes,
+            max_rtt_ms,
             report_flow,
             report_time_s,
-            report_rtt_s,
             report_in_flight,
             report_expected,
             report_lost,
@@ -292,11 +305,20 @@ class GccBank:
         """Each flow's loss-based estimate As_hat."""
         return self._state.floats[:, col.LOSS_BPS].copy()
 
+    @property
+    def rtt_s(self) -> FloatArray:
+        """Each flow's delay-based AIMD RTT: the mean of its recent max RTTs."""
+        return self._state.floats[:, col.RTT_S].copy()
+
+    @property
+    def window_bytes(self) -> FloatArray:
+        """Each flow's congestion window (NaN: pushback off, or no window yet)."""
+        return self._state.floats[:, col.WINDOW_BYTES].copy()
+
     def on_reports(
         self,
         report_flow: ArrayLike,
         report_time_s: ArrayLike,
-        report_rtt_s: ArrayLike,
         report_in_flight: ArrayLike,
         report_expected: ArrayLike,
         report_lost: ArrayLike,
@@ -308,14 +330,14 @@ class GccBank:
     ) -> FloatArray:
         """Run a batch of reports; each report's target, in report order.
 
-        Reports are sorted by time; ``report_rtt_s`` is NaN and ``report_in_flight``
-        negative where unknown. ``packet_report`` is each received packet's report
-        (index into this batch): packets grouped by report, each report's in arrival order.
+        Reports are sorted by time (each its arrival at the sender); ``report_in_flight``
+        is negative where unknown. ``packet_report`` is each received packet's report
+        (index into this batch): packets grouped by report, each report's in arrival order,
+        none sent after its report's time.
         """
         flow = _ints("report_flow", report_flow)
         count = flow.size
         time_s = _floats("report_time_s", report_time_s, count)
-        rtt_s = _floats("report_rtt_s", report_rtt_s, count)
         in_flight = _ints("report_in_flight", report_in_flight, count)
         expected = _ints("report_expected", report_expected, count)
         lost = _ints("report_lost", report_lost, count)
@@ -324,13 +346,15 @@ class GccBank:
         send_s = _floats("packet_send_s", packet_send_s, owner.size)
         arrival_s = _floats("packet_arrival_s", packet_arrival_s, owner.size)
         size = _ints("packet_size", packet_size, owner.size)
-        self._check_reports(flow, time_s, rtt_s, expected, lost, ce)
+        self._check_reports(flow, time_s, expected, lost, ce)
         if owner.size and (owner[0] < 0 or owner[-1] >= count or np.any(np.diff(owner) < 0)):
             raise ValueError("packet_report must be report indices, grouped in report order")
         if not (np.all(np.isfinite(send_s)) and np.all(np.isfinite(arrival_s))):
             raise ValueError("packet_send_s and packet_arrival_s must be finite")
         if np.any(size < 0):
             raise ValueError("packet_size must not be negative")
+        if np.any(send_s > time_s[owner]):
+            raise ValueError("packet_send_s must not be after its report's time")
         bounds = np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
         target = np.empty(count)
         done = 0
@@ -338,7 +362,6 @@ class GccBank:
             done = self._run(
                 flow,
                 time_s,
-                rtt_s,
                 in_flight,
                 expected,
                 lost,
@@ -361,7 +384,6 @@ class GccBank:
         self,
         flow: IntArray,
         time_s: FloatArray,
-        rtt_s: FloatArray,
         in_flight: IntArray,
         expected: IntArray,
         lost: IntArray,
@@ -384,9 +406,9 @@ class GccBank:
                 state.ring_b,
                 state.rate_s,
                 state.rate_bytes,
+                state.max_rtt_ms,
                 flow,
                 time_s,
-                rtt_s,
                 in_flight,
                 expected,
                 lost,
@@ -404,7 +426,6 @@ class GccBank:
         self,
         flow: IntArray,
         time_s: FloatArray,
-        rtt_s: FloatArray,
         expected: IntArray,
         lost: IntArray,
         ce: IntArray,
@@ -413,8 +434,6 @@ class GccBank:
             raise ValueError(f"report_flow must be flow indices in [0, {self.flows})")
         if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) < 0.0):
             raise ValueError("report_time_s must be finite and sorted")
-        if np.any(rtt_s < 0.0):
-            raise ValueError("report_rtt_s must not be negative (NaN: unknown)")
         if np.any(expected < 0) or np.any(lost < 0):
             raise ValueError("report_expected and report_lost must not be negative")
         if self.config.ecn is not None:
@@ -432,6 +451,4 @@ class GccBank:
         rate_s[:, :old] = np.take_along_axis(state.rate_s, order, axis=1)
         rate_bytes[:, :old] = np.take_along_axis(state.rate_bytes, order, axis=1)
         state.ints[:, col.RATE_HEAD] = 0
-        self._state = BankState(
-            state.floats, state.ints, state.ring_a, state.ring_b, rate_s, rate_bytes
-        )
+        self._state = state._replace(rate_s=rate_s, rate_bytes=rate_bytes)

@@ -3,7 +3,8 @@
 Each flow is one row of ``BankState.floats`` and ``BankState.ints``, indexed
 by the column names below (the fields of the ``gcc_*`` models' objects), and
 one row of each ring buffer: the trendline's window (or the Kalman filter's
-send-delta history) and the incoming-rate window's samples. ``params`` packs
+send-delta history), the incoming-rate window's samples and the recent
+reports' max RTTs (``gcc_rtt.FeedbackRtt``, whole milliseconds). ``params`` packs
 a ``GccConfig`` into the arrays the kernels take, indexed by the ``P_*`` and
 ``Q_*`` names; every value comes from the config objects, so the defaults and
 their sources stay in the ``gcc_*`` modules.
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 from voipbed.models.gcc import DelayFilter, GccConfig
 from voipbed.models.gcc_detector import BandwidthUsage
 from voipbed.models.gcc_rate import CAPACITY_VAR_MIN, RateControlState
+from voipbed.models.gcc_rtt import RTT_WINDOW
 
 __all__ = ["BankState", "new_state", "params"]
 
@@ -60,12 +62,14 @@ IntArray = NDArray[np.int64]
     ECN_ALPHA,
     ECN_LAST_REDUCTION_S,
     PUSHBACK_RATIO,
+    WINDOW_BYTES,  # NaN: no window yet
     DELAY_BPS,
     TARGET_BPS,  # GccFlow: the clamped target, and its bounds
     FLOW_MIN_BPS,
     FLOW_MAX_BPS,
-) = range(33)
-FLOAT_COLUMNS = 33
+    LATEST_MIN_RTT_S,  # FeedbackRtt (NaN: none yet)
+) = range(35)
+FLOAT_COLUMNS = 35
 
 # ``BankState.ints`` columns.
 (
@@ -83,8 +87,12 @@ FLOAT_COLUMNS = 33
     RATE_BYTES,
     RING_HEAD,  # the delay filter's ring
     RING_COUNT,
-) = range(14)
-INT_COLUMNS = 14
+    MAX_RTT_HEAD,  # FeedbackRtt: the max-RTT ring, the sum and the least of its entries (ms)
+    MAX_RTT_COUNT,
+    MAX_RTT_SUM_MS,
+    MAX_RTT_MIN_MS,
+) = range(18)
+INT_COLUMNS = 18
 
 # ``params`` floats.
 (
@@ -141,6 +149,7 @@ class BankState(NamedTuple):
     ring_b: FloatArray  # trendline: smoothed delays (ms); Kalman: unused
     rate_s: FloatArray  # IncomingRate samples: arrival times
     rate_bytes: IntArray  # IncomingRate samples: sizes
+    max_rtt_ms: IntArray  # FeedbackRtt: the recent reports' max RTTs, whole ms
 
 
 def params(config: GccConfig) -> tuple[FloatArray, IntArray]:
@@ -209,7 +218,15 @@ def new_state(
     """Every flow as the ``gcc_*`` objects start (one flow per entry of ``start_bps``)."""
     flows = start_bps.size
     floats = np.zeros((flows, FLOAT_COLUMNS))
-    for column in (TREND_FIRST_ARRIVAL, DETECTOR_LAST_S, CAPACITY_KBPS, RATE_FIRST_S, DELAY_BPS):
+    for column in (
+        TREND_FIRST_ARRIVAL,
+        DETECTOR_LAST_S,
+        CAPACITY_KBPS,
+        RATE_FIRST_S,
+        DELAY_BPS,
+        WINDOW_BYTES,
+        LATEST_MIN_RTT_S,
+    ):
         floats[:, column] = math.nan
     for column in (LAST_CHANGE_S, LAST_UPDATE_S, ECN_LAST_REDUCTION_S):
         floats[:, column] = -math.inf
@@ -241,4 +258,5 @@ def new_state(
         np.zeros((flows, 1 if kalman else ring)),
         np.zeros((flows, rate_capacity)),
         np.zeros((flows, rate_capacity), dtype=np.int64),
+        np.zeros((flows, RTT_WINDOW), dtype=np.int64),
     )

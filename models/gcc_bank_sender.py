@@ -4,8 +4,10 @@ The same steps, in the same order and with the same arithmetic, as
 ``GccSender.on_feedback`` (``LossBasedControl``, ``EcnController``,
 ``CongestionWindowPushback``) followed by ``GccFlow``'s clamp to the flow's
 bounds. The delay-based estimate is the flow's A_hat (``f[BITRATE_BPS]``),
-always initialised in the bank. Unknown inputs: ``rtt_s`` NaN,
-``in_flight_bytes`` negative.
+always initialised in the bank; the RTTs are the flow's ``FeedbackRtt``
+state (``gcc_bank_rtt``): the latest min RTT for ECN, the least max RTT in
+its ring for the congestion window. Unknown input: ``in_flight_bytes``
+negative.
 """
 
 from __future__ import annotations
@@ -50,14 +52,20 @@ def _loss_update(f: FloatRow, loss: float, ceiling_bps: float, p: FloatRow) -> N
 
 
 @inline_kernel
-def _pushback(
-    f: FloatRow, target_bps: float, outstanding_bytes: int, rtt_s: float, p: FloatRow
-) -> float:
+def _set_window(f: FloatRow, target_bps: float, rtt_s: float, p: FloatRow) -> None:
+    """CongestionWindowPushback.set_window: the window averaged with target x (RTT + queue)."""
+    data_window = target_bps * (rtt_s + p[col.P_PUSHBACK_QUEUE_S]) / 8.0
+    if not math.isnan(f[col.WINDOW_BYTES]):
+        data_window = (data_window + f[col.WINDOW_BYTES]) / 2.0
+    f[col.WINDOW_BYTES] = max(data_window, p[col.P_PUSHBACK_MIN_WINDOW_BYTES])
+
+
+@inline_kernel
+def _pushback(f: FloatRow, target_bps: float, outstanding_bytes: int, p: FloatRow) -> float:
     """CongestionWindowPushback.update: the rate to send at."""
-    window = max(
-        target_bps * (rtt_s + p[col.P_PUSHBACK_QUEUE_S]) / 8.0, p[col.P_PUSHBACK_MIN_WINDOW_BYTES]
-    )
-    fill = outstanding_bytes / window
+    if math.isnan(f[col.WINDOW_BYTES]):
+        return target_bps
+    fill = outstanding_bytes / f[col.WINDOW_BYTES]
     if fill > FILL_OVER:
         f[col.PUSHBACK_RATIO] *= SCALE_OVER
     elif fill > FILL_FULL:
@@ -76,11 +84,11 @@ def _pushback(
 @inline_kernel
 def on_feedback(
     f: FloatRow,
+    n: IntRow,
     now_s: float,
     expected: int,
     lost: int,
     ce_marked: int,
-    rtt_s: float,
     in_flight_bytes: int,
     p: FloatRow,
     q: IntRow,
@@ -98,6 +106,7 @@ def on_feedback(
             f[col.ECN_ALPHA] = (1.0 - gain) * f[col.ECN_ALPHA] + gain * (ce_marked / received)
             if ce_marked != 0:
                 congested = True
+                rtt_s = f[col.LATEST_MIN_RTT_S]
                 rtt = p[col.P_ECN_DEFAULT_RTT_S] if math.isnan(rtt_s) else rtt_s
                 if not now_s - f[col.ECN_LAST_REDUCTION_S] < rtt:
                     f[col.ECN_LAST_REDUCTION_S] = now_s
@@ -111,8 +120,11 @@ def on_feedback(
         _loss_update(f, loss, ceiling, p)
     network = min(f[col.LOSS_BPS], f[col.DELAY_BPS])
     send = network
-    if q[col.Q_PUSHBACK] != 0 and in_flight_bytes >= 0 and not math.isnan(rtt_s):
-        send = _pushback(f, network, in_flight_bytes, rtt_s, p)
+    if q[col.Q_PUSHBACK] != 0:
+        if n[col.MAX_RTT_COUNT] > 0:
+            _set_window(f, network, n[col.MAX_RTT_MIN_MS] / 1000.0, p)
+        if in_flight_bytes >= 0:
+            send = _pushback(f, network, in_flight_bytes, p)
     target: float = min(max(send, f[col.FLOW_MIN_BPS]), f[col.FLOW_MAX_BPS])
     f[col.TARGET_BPS] = target
     return target

@@ -1,15 +1,23 @@
 """Congestion-window pushback: libwebrtc's limit on data in flight (goog_cc).
 
 GCC's delay-based decrease leaves the sender at 0.85 of the measured rate,
-which drains a standing queue at only 15 % of the capacity. libwebrtc's
-``CongestionWindowPushbackController`` adds a window of data in flight,
-target x (RTT + 350 ms), and on each feedback report scales the rate it
-hands the encoder by the fill ratio (outstanding bytes / window):
+which drains a standing queue at only 15 % of the capacity. libwebrtc adds a
+congestion window (``GoogCcNetworkController::UpdateCongestionWindowSize``):
+
+    data_window = target x (RTT + 350 ms);  window = max(2 x 1500 B, (data_window + window) / 2)
+
+the first window being max(2 x 1500 B, data_window). The RTT is the smallest
+of the recent reports' max RTTs (``gcc_rtt``), which a standing queue stops
+inflating as soon as one report in the window sees it drained, and the
+target is the network target before pushback (``last_loss_based_target_rate_``).
+On each feedback report ``CongestionWindowPushbackController`` scales the
+rate it hands the encoder by the fill ratio (outstanding bytes / window):
 
     fill > 1.5: ratio *= 0.9;  fill > 1: ratio *= 0.95;
     fill < 0.1: ratio = 1;     otherwise ratio = min(1.05 ratio, 1)
 
-never pushing below 30 kbit/s (unless the target itself is lower).
+never pushing below 30 kbit/s (unless the target itself is lower), and
+leaving the rate alone until a window exists.
 """
 
 from __future__ import annotations
@@ -41,27 +49,40 @@ class PushbackConfig:
 
 
 class CongestionWindowPushback:
-    """The encoder-rate ratio from outstanding data against the congestion window."""
+    """The congestion window, and the encoder-rate ratio from outstanding data against it."""
 
     def __init__(self, config: PushbackConfig | None = None) -> None:
         self.config = config or PushbackConfig()
         self._ratio = 1.0
+        self._window_bytes: float | None = None
 
     @property
     def ratio(self) -> float:
         """The current encoding-rate ratio, in (0, 1]."""
         return self._ratio
 
-    def window_bytes(self, target_bps: float, rtt_s: float) -> float:
-        """The congestion window: target x (RTT + accepted queue), at least the minimum."""
-        window = target_bps * (rtt_s + self.config.queue_s) / 8.0
-        return max(window, float(self.config.min_window_bytes))
+    @property
+    def window_bytes(self) -> float | None:
+        """The congestion window (None before the first ``set_window``)."""
+        return self._window_bytes
 
-    def update(self, target_bps: float, outstanding_bytes: int, rtt_s: float) -> float:
+    def set_window(self, target_bps: float, rtt_s: float) -> float:
+        """Average target x (``rtt_s`` + accepted queue) into the window; the window after."""
+        if rtt_s < 0.0:
+            raise ValueError("RTT must not be negative")
+        data_window = target_bps * (rtt_s + self.config.queue_s) / 8.0
+        if self._window_bytes is not None:
+            data_window = (data_window + self._window_bytes) / 2.0
+        self._window_bytes = max(data_window, float(self.config.min_window_bytes))
+        return self._window_bytes
+
+    def update(self, target_bps: float, outstanding_bytes: int) -> float:
         """One feedback report: the rate to send at, given the network target."""
-        if outstanding_bytes < 0 or rtt_s < 0.0:
-            raise ValueError("outstanding bytes and RTT must not be negative")
-        fill = outstanding_bytes / self.window_bytes(target_bps, rtt_s)
+        if outstanding_bytes < 0:
+            raise ValueError("outstanding bytes must not be negative")
+        if self._window_bytes is None:
+            return target_bps
+        fill = outstanding_bytes / self._window_bytes
         if fill > FILL_OVER:
             self._ratio *= SCALE_OVER
         elif fill > FILL_FULL:

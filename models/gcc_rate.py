@@ -187,8 +187,15 @@ class AimdRateControl:
         """Whether a link capacity is known (additive rather than multiplicative increase)."""
         return self._capacity.known
 
+    @property
+    def rtt_s(self) -> float:
+        """The round-trip time the additive increase and the decrease spacing use."""
+        return self._rtt_s
+
     def set_rtt(self, rtt_s: float) -> None:
-        """The round-trip time, used by the additive increase and the decrease spacing."""
+        """The round-trip time, used by the additive increase and the decrease spacing
+        (libwebrtc ``AimdRateControl::SetRtt``; send-side GCC gives it the mean of the
+        recent reports' max RTTs, ``gcc_rtt.FeedbackRtt.mean_max_s``)."""
         if rtt_s < 0.0:
             raise ValueError("RTT must not be negative")
         self._rtt_s = rtt_s

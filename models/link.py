@@ -1,4 +1,5 @@
-"""Bottleneck links with a drop-tail queue in front: constant rate, or a Mahimahi trace.
+"""Bottleneck links with a drop-tail queue in front: a rate (constant or in steps), or a
+Mahimahi trace.
 
 Both serve their queue head first and hand back, per packet, when it left the
 link or that the queue dropped it. A link keeps its state (how far service
@@ -26,6 +27,11 @@ top either way, as the trace's opportunities are sized for it. The queue's
 packet and byte limits count the bytes given, without the TUN header, as on
 every link (mm-link's own byte limit would count it).
 
+A rate link serializes each packet at the rate in force (``models.rate_steps``):
+a packet whose service begins at b leaves when the bits carried since b, at
+each step's rate for the part of the time in that step, add up to its size
+(``carried_s``); at one rate, b + 8 size / rate.
+
 A drop-tail queue (Mahimahi's ``DropTailQueue``, ns-3's ``DropTailQueue``)
 refuses an arriving packet when the packets already waiting, plus it, would
 exceed the packet or byte limit; the packet in service is not waiting.
@@ -40,8 +46,9 @@ from numpy.typing import NDArray
 
 from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.mahimahi import OPPORTUNITY_BYTES, TUN_HEADER_BYTES, DeliverySchedule
+from voipbed.models.rate_steps import RateSteps
 
-__all__ = ["LinkOutput", "QueueLimit", "RateLink", "TraceLink"]
+__all__ = ["LinkOutput", "QueueLimit", "RateLink", "TraceLink", "carried_s"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -99,6 +106,30 @@ def _drop_tail(
     return limit_bytes != _NO_LIMIT and queued_bytes + size > limit_bytes
 
 
+@inline_kernel
+def carried_s(
+    begin: float, size: int, start_s: FloatArray, seconds_per_byte: FloatArray, step: int
+) -> tuple[float, int]:
+    """When a packet of ``size`` bytes whose service begins at ``begin`` has been carried by
+    a link whose steps start at ``start_s`` with ``seconds_per_byte`` each (at the rates in
+    force, each for its span), and the step in force then. ``step`` is a step that began
+    at or before ``begin``; the search goes on from it, so a caller whose times never go
+    back passes the step returned last."""
+    last = start_s.size - 1
+    while step < last and start_s[step + 1] <= begin:
+        step += 1
+    t = begin
+    left = size * 1.0  # bytes still to carry
+    while True:
+        finish = t + left * seconds_per_byte[step]
+        if step == last or finish <= start_s[step + 1]:
+            return finish, step
+        # The step ends first: what it carries until then, the rest at the next rate.
+        left = max(left - (start_s[step + 1] - t) / seconds_per_byte[step], 0.0)
+        t = start_s[step + 1]
+        step += 1
+
+
 @kernel
 def _trace_link_kernel(
     arrive_ms: FloatArray,
@@ -147,20 +178,26 @@ def _trace_link_kernel(
     return depart, dropped, began, finish_byte, head, count, seen
 
 
-@kernel
-def _rate_link_kernel(
+@inline_kernel
+def _rate_service(
     arrive_s: FloatArray,
     size: IntArray,
-    seconds_per_byte: float,
+    step_start_s: FloatArray,
+    seconds_per_byte: FloatArray,
+    step: int,
     limit_packets: int,
     limit_bytes: int,
     busy_until: float,
     start: FloatArray,
     start_size: IntArray,
     waiting: int,
-) -> tuple[FloatArray, BoolArray, FloatArray, float, int, int]:
-    """Constant-rate service of one batch; ``start[:waiting]`` are packets queued before it."""
+    stepped: bool,
+) -> tuple[FloatArray, BoolArray, FloatArray, float, int, int, int]:
+    """Rate service of one batch (``carried_s``, from ``step`` on); ``start[:waiting]`` are
+    packets queued before it. Its callers pass ``stepped`` as a constant, so that the
+    compiler drops the branch it never takes."""
     n = arrive_s.size
+    per_byte = seconds_per_byte[0]
     depart = np.full(n, np.nan)
     began = np.full(n, np.nan)  # service start of each accepted packet
     dropped = np.zeros(n, dtype=np.bool_)
@@ -177,13 +214,58 @@ def _rate_link_kernel(
             dropped[i] = True
             continue
         begin = max(arrive_s[i], busy_until)
-        busy_until = begin + size[i] * seconds_per_byte
+        if stepped:
+            busy_until, step = carried_s(begin, size[i], step_start_s, seconds_per_byte, step)
+        else:
+            busy_until = begin + size[i] * per_byte
         start[count] = began[i] = begin
         start_size[count] = size[i]
         count += 1
         queued_bytes += size[i]
         depart[i] = busy_until
-    return depart, dropped, began, busy_until, head, count
+    return depart, dropped, began, busy_until, head, count, step
+
+
+@kernel
+def _rate_link_kernel(
+    arrive_s: FloatArray,
+    size: IntArray,
+    step_start_s: FloatArray,
+    seconds_per_byte: FloatArray,
+    step: int,
+    limit_packets: int,
+    limit_bytes: int,
+    busy_until: float,
+    start: FloatArray,
+    start_size: IntArray,
+    waiting: int,
+) -> tuple[FloatArray, BoolArray, FloatArray, float, int, int, int]:
+    """``_rate_service`` at one rate (the hot path of fixed-rate runs: no step to find)."""
+    return _rate_service(
+        arrive_s, size, step_start_s, seconds_per_byte, step, limit_packets, limit_bytes,
+        busy_until, start, start_size, waiting, False,
+    )  # fmt: skip
+
+
+@kernel
+def _stepped_link_kernel(
+    arrive_s: FloatArray,
+    size: IntArray,
+    step_start_s: FloatArray,
+    seconds_per_byte: FloatArray,
+    step: int,
+    limit_packets: int,
+    limit_bytes: int,
+    busy_until: float,
+    start: FloatArray,
+    start_size: IntArray,
+    waiting: int,
+) -> tuple[FloatArray, BoolArray, FloatArray, float, int, int, int]:
+    """``_rate_service`` at rates that step."""
+    return _rate_service(
+        arrive_s, size, step_start_s, seconds_per_byte, step, limit_packets, limit_bytes,
+        busy_until, start, start_size, waiting, True,
+    )  # fmt: skip
 
 
 class _QueuedLink:
@@ -245,23 +327,32 @@ class TraceLink(_QueuedLink):
 
 
 class RateLink(_QueuedLink):
-    """A link that serializes packets at a constant ``rate_bps``."""
+    """A link that serializes packets at ``rate_bps``: one rate, or ``RateSteps`` (a packet
+    on the wire across a step is carried at each rate for its span)."""
 
-    def __init__(self, rate_bps: float, limit: QueueLimit | None = None) -> None:
-        if not rate_bps > 0:
+    def __init__(self, rate_bps: float | RateSteps, limit: QueueLimit | None = None) -> None:
+        if isinstance(rate_bps, RateSteps):
+            self.steps = rate_bps
+        elif not rate_bps > 0:
             raise ValueError(f"rate_bps must be > 0, got {rate_bps}")
+        else:
+            self.steps = RateSteps.constant(rate_bps)
         super().__init__(limit or QueueLimit())
         self.rate_bps = rate_bps
         self._busy_until = -np.inf
+        self._step = 0  # the step in force when the last packet's service ended
 
     def process(self, arrive_s: FloatArray, size_bytes: IntArray) -> LinkOutput:
         """Serve packets arriving at ``arrive_s`` (non-decreasing, after earlier batches)."""
         arrive = np.asarray(arrive_s, dtype=np.float64)
         start, start_size, waiting = self._buffers(arrive.size)
-        depart, dropped, start_s, self._busy_until, head, count = _rate_link_kernel(
+        serve = _rate_link_kernel if self.steps.is_constant else _stepped_link_kernel
+        depart, dropped, start_s, self._busy_until, head, count, self._step = serve(
             arrive,
             np.asarray(size_bytes, dtype=np.int64),
-            8.0 / self.rate_bps,
+            self.steps.start_s,
+            self.steps.seconds_per_byte,
+            self._step,
             *self._limits(),
             self._busy_until,
             start,

@@ -6,10 +6,10 @@ priority, or deficit round robin with weights; ``models.queue_scheduler``),
 and the discipline decides drops: drop-tail on a shared packet/byte limit,
 CoDel at dequeue (RFC 8289) or PIE at enqueue (RFC 8033), marking
 ECN-capable packets CE instead of dropping them (``models.queue_discipline``).
-Service is a constant rate or a Mahimahi delivery schedule
-(``models.queue_service``: the semantics of ``models.link``, and with a single
-class and drop-tail the same departures). Greedy TCP-like bulk flows share
-the queue (``models.queue_bulk``).
+Service is a rate, constant or in steps (``models.rate_steps``), or a
+Mahimahi delivery schedule (``models.queue_service``: the semantics of
+``models.link``, and with a single class and drop-tail the same departures).
+Greedy TCP-like bulk flows share the queue (``models.queue_bulk``).
 
 ``QueueingLink.serve`` serves a batch to the end: every accepted packet leaves
 before it returns. It is one window of a ``QueueRun`` (``models.queue_window``),
@@ -47,6 +47,7 @@ from voipbed.models.queue_samples import Occupancy, SampleGrid
 from voipbed.models.queue_scheduler import dscp_class
 from voipbed.models.queue_state import QueueState
 from voipbed.models.queue_window import QueueRun
+from voipbed.models.rate_steps import RateSteps
 
 __all__ = [
     "MTU_BYTES",
@@ -93,28 +94,33 @@ class ServeOutcome:
 
 @dataclass
 class QueueingLink:
-    """A link (constant ``rate_bps`` or a delivery ``schedule``) behind a classful AQM queue."""
+    """A link behind a classful AQM queue: ``rate_bps`` (one rate, or ``RateSteps``: a packet
+    on the wire across a step is carried at each rate for its span) or a delivery
+    ``schedule``."""
 
     discipline: DropTail | CoDel | Pie = field(default_factory=DropTail)
     scheduling: Scheduling = Scheduling.FIFO
     weights: tuple[float, ...] = (1.0, 1.0, 1.0)
     limit_packets: int | None = None
     limit_bytes: int | None = None
-    rate_bps: float | None = None
+    rate_bps: float | RateSteps | None = None
     schedule: DeliverySchedule | None = None
 
     def __post_init__(self) -> None:
         if (self.rate_bps is None) == (self.schedule is None):
             raise ValueError("a link needs exactly one of rate_bps and schedule")
-        if self.rate_bps is not None and not self.rate_bps > 0:
+        if isinstance(self.rate_bps, float | int) and not self.rate_bps > 0:
             raise ValueError(f"rate_bps must be > 0, got {self.rate_bps}")
         if len(self.weights) != N_CLASSES or min(self.weights) <= 0:
             raise ValueError(f"weights must be {N_CLASSES} positive numbers, got {self.weights}")
 
-    @property
-    def mean_rate_bps(self) -> float:
+    def mean_rate_bps(self, until_s: float) -> float:
+        """The link's average rate: over the schedule's period, or of the rate from 0 s to
+        ``until_s``."""
         if self.schedule is not None:
             return self.schedule.mean_rate_bps
+        if isinstance(self.rate_bps, RateSteps):
+            return self.rate_bps.mean_rate_bps(until_s)
         assert self.rate_bps is not None  # one of the two, checked at construction
         return self.rate_bps
 
@@ -144,7 +150,7 @@ class QueueingLink:
         n = arrive_s.size
         if end_s is None:
             end_s = float(arrive_s[-1]) if n else 0.0
-        room = bulk_room(end_s, bulk, self.mean_rate_bps) if math.isfinite(end_s) else 0
+        room = bulk_room(end_s, bulk, self.mean_rate_bps(end_s)) if math.isfinite(end_s) else 0
         run = QueueRun(self, rng, bulk, grid=grid, end_s=end_s, slots=n + room)
         settled = run.feed(arrive_s, size_bytes, klass, ect, math.inf, as_background=background)
         totals = run.finish()

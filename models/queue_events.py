@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models import (
+    link,
     mahimahi,
     queue_bulk,
     queue_codes,
@@ -67,6 +68,7 @@ from voipbed.models.queue_scheduler import (
 )
 from voipbed.models.queue_service import (
     OPPORTUNITY_BYTES,
+    carried_s,
     charged_bytes,
     next_opportunity,
     opportunity_s,
@@ -81,6 +83,7 @@ from voipbed.models.queue_state import (
     NEXT_SLOT,
     NEXT_UPDATE,
     NOW,
+    RATE_STEP,
     TRANSIT_LEFT,
     QueueState,
     Slots,
@@ -93,6 +96,7 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _PARTS: tuple[ModuleType, ...] = (
+    link,
     mahimahi,
     queue_bulk,
     queue_codes,
@@ -196,7 +200,7 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
     codel, pie = CoDelParams(*codel_params), PieParams(*pie_params)
     first_above, drop_next, count, last_count, dropping = codel_state
     drop_prob, qdelay_old, burst = pie_state
-    trace_mode, seconds_per_byte, times_ms = service
+    trace_mode, step_start_s, seconds_per_byte, times_ms = service
     rtt_s, start_s, stop_s, bulk_size, bulk_class, bulk_ect = flows[:6]
     fb_time, fb_kind, fb_head, fb_tail, cwnd, ssthresh, inflight = flows[6:13]
     recover_until, started = flows[13:]
@@ -210,6 +214,7 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
     busy_until = floats[BUSY_UNTIL]  # rate mode
     next_update = floats[NEXT_UPDATE]  # PIE
     next_opp = ints[NEXT_OPP]  # trace mode
+    rate_step = ints[RATE_STEP]  # rate mode
     in_service = ints[IN_SERVICE]
     transit_left = ints[TRANSIT_LEFT]
     i = ints[ARRIVED]
@@ -303,7 +308,9 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
                         transit_left = charged_bytes(size[k])
                     else:
                         transit_left = size[k]
-                        busy_until = now + size[k] * seconds_per_byte
+                        busy_until, rate_step = carried_s(
+                            now, size[k], step_start_s, seconds_per_byte, rate_step
+                        )
                         break
                 if not trace_mode:
                     break
@@ -376,6 +383,7 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
     ints[NEXT_SLOT] = next_slot
     ints[DONE] = n_done
     ints[NEXT_DRAW] = next_draw
+    ints[RATE_STEP] = rate_step
     sample_next[0] = next_sample
     flush_out(next_sample, out_bytes, out_given, out_bulk, out_background)
     return short

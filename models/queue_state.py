@@ -42,6 +42,7 @@ __all__ = [
     "NEXT_SLOT",
     "NEXT_UPDATE",
     "NOW",
+    "RATE_STEP",
     "TRANSIT_LEFT",
     "Progress",
     "QueueState",
@@ -63,9 +64,10 @@ BoolArray = NDArray[np.bool_]
 NOW, BUSY_UNTIL, NEXT_UPDATE = range(3)
 # ``Progress.ints``: the next opportunity (trace), the slot on the wire (-1: none), its bytes
 # still to carry (trace), the slot of the next given packet to arrive, the first free slot,
-# the entries of ``Slots.done`` not yet read, and the next unused entry of
-# ``QueueState.bulk_draws``.
-NEXT_OPP, IN_SERVICE, TRANSIT_LEFT, ARRIVED, NEXT_SLOT, DONE, NEXT_DRAW = range(7)
+# the entries of ``Slots.done`` not yet read, the next unused entry of
+# ``QueueState.bulk_draws``, and the step of the rate in force when the last packet's service
+# ended (at a rate: where ``models.link.carried_s`` searches on from).
+NEXT_OPP, IN_SERVICE, TRANSIT_LEFT, ARRIVED, NEXT_SLOT, DONE, NEXT_DRAW, RATE_STEP = range(8)
 
 
 class Slots(NamedTuple):
@@ -134,7 +136,7 @@ def new_state(
     discipline = new_discipline(link.discipline, link.limit_packets, link.limit_bytes)
     pie = discipline.kind == Discipline.PIE
     next_update = discipline.pie_params.update_s if pie else math.inf
-    ints = np.zeros(7, dtype=np.int64)
+    ints = np.zeros(8, dtype=np.int64)
     ints[IN_SERVICE] = -1
     ints[NEXT_SLOT] = next_slot
     return QueueState(

@@ -131,7 +131,7 @@ class _Heard:
     flow: IntArray
     arrival_s: FloatArray
     rtt_s: FloatArray
-    in_flight: IntArray
+    highest: IntArray  # highest sequence number the report covers
     expected: IntArray
     lost: IntArray
     ce: IntArray
@@ -169,6 +169,8 @@ class FeedbackLoop:
         self.carrier = PathCarrier(scenario, call_start_s, call_end_s)
         per_flow = self.senders.count
         self.directions = [_Direction(int(per_flow[d::2].sum())) for d in range(len(DIRECTIONS))]
+        for walk, direction in zip(self.carrier.walks, self.directions, strict=True):
+            walk.reserve(direction.kind.data.size)  # its media and about as many reports
 
     def window(self, start_s: float, end_s: float) -> None:
         """Steps 1 to 4 of the module's docstring for the window ``[start_s, end_s)``."""
@@ -233,7 +235,6 @@ class FeedbackLoop:
         lost = np.empty(ids.size, dtype=np.int64)
         ce = np.empty(ids.size, dtype=np.int64)
         highest = np.empty(ids.size, dtype=np.int64)
-        rows: list[IntArray] = []  # per heard report, its packets' rows in its batch
         owners: list[IntArray] = []
         sources: list[tuple[_ReportBatch, IntArray]] = []
         for b in np.unique(which).tolist():
@@ -252,9 +253,8 @@ class FeedbackLoop:
             counts = stop - start
             owner = np.repeat(mine, counts)
             row = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-            rows.append(row + np.repeat(start, counts))
             owners.append(owner)
-            sources.append((batch, rows[-1]))
+            sources.append((batch, row + np.repeat(start, counts)))  # its packets' rows
         self._forget_settled(d)
         owner = np.concatenate(owners)
         order = np.argsort(owner, kind="stable")  # grouped by report, arrival order within
@@ -271,12 +271,11 @@ class FeedbackLoop:
         return _Heard(flow, arrival_s, rtt_s, highest, expected, lost, ce, owner, send, recv, size)
 
     def _in_flight(self, heard: _Heard) -> IntArray:
-        """Bytes each report's sender has in flight when it arrives (``heard.in_flight`` holds
-        the highest sequence number each report covers)."""
+        """Bytes each report's sender has in flight when it arrives."""
         senders = self.senders
         sent = senders.sent_before(heard.flow, heard.arrival_s)
         point = np.maximum(senders.followers.index[heard.flow], 0)
-        beyond = np.maximum(sent - heard.in_flight - 1, 0)
+        beyond = np.maximum(sent - heard.highest - 1, 0)
         in_flight: IntArray = beyond * senders.wire_of_point[point]
         return in_flight
 
@@ -395,7 +394,7 @@ def _merge(parts: list[_Heard]) -> _Heard:
         reports("flow"),
         reports("arrival_s"),
         reports("rtt_s"),
-        reports("in_flight"),
+        reports("highest"),
         reports("expected"),
         reports("lost"),
         reports("ce"),

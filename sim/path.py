@@ -145,6 +145,10 @@ class _Columns:
         self.ce[here] = False
         return np.arange(first, self.count, dtype=np.int64)
 
+    def reserve(self, count: int) -> None:
+        """Grow the columns to hold ``count`` packets."""
+        self._grow(count)
+
     def bleach(self, ids: IntArray) -> None:
         """Remark packets ``ids`` to DSCP 0."""
         if self._dscp_shared:
@@ -196,6 +200,11 @@ class PathWalk:
         self._gate_arriving = (_EMPTY_IDS, _EMPTY_TIMES)
         self._returned = _EMPTY_IDS  # order in which the gate was given the packets returned
         self._delivered: list[IntArray] = []  # past the last hop since take_delivered
+
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` packets in all, to be added window by window."""
+        if count > self.packets.flow.size:
+            self.packets.reserve(count)
 
     def add(self, packets: DirectionPackets) -> None:
         """The packets sent in a window, at the first hop's door."""
@@ -332,16 +341,10 @@ class PathWalk:
                 stats.append(link_stats)
             if link_samples is not None:
                 samples.append(link_samples)
-        recv_s = packets.recv_s[:n].copy()
+        recv_s = packets.recv_s[:n]  # views: the walk is over
         dscp = np.where(np.isnan(recv_s), -1, packets.dscp[:n])
         return DirectionResult(
-            recv_s,
-            packets.lost_at[:n].copy(),
-            packets.reason[:n].copy(),
-            packets.ce[:n].copy(),
-            dscp,
-            stats,
-            samples,
+            recv_s, packets.lost_at[:n], packets.reason[:n], packets.ce[:n], dscp, stats, samples
         )
 
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from voipbed.estimates import LinkLoad, link_loads, media_packets, span_s
 from voipbed.keypath import KeyPath
-from voipbed.models.mahimahi import step_opportunities
-from voipbed.scenario import CrossTrafficKind, PieAqm, Scenario, Segment
+from voipbed.scenario import CrossTrafficKind, PieAqm, Scenario
 
 __all__ = ["MAX_PACKETS", "Overrun", "overruns", "packets_estimate"]
 
@@ -33,9 +32,6 @@ MAX_PIE_UPDATES = 20_000_000
 MAX_TRACE_OPPORTUNITIES = 1_000_000_000
 """Delivery opportunities of a trace link over its span, about 2 ns each (the densest
 shipped trace has about 1,400 a second, 0.85 billion in a week)."""
-MAX_STEP_OPPORTUNITIES = 25_000_000
-"""Delivery opportunities of a schedule built from capacity steps (8 bytes each in memory,
-200 MB), over the run's duration."""
 MAX_ONOFF_PERIODS = 200_000
 """On/off periods of all cross traffic of a run (each is a step of a Python loop)."""
 MAX_CROSS_FLOWS = 10_000
@@ -107,7 +103,7 @@ def _queues(scenario: Scenario, loads: list[LinkLoad], span: float) -> list[Over
         if steps > MAX_TRACE_OPPORTUNITIES:
             found.append(
                 Overrun(
-                    ("path", load.segment, _schedule_key(segment, load.direction)),
+                    ("path", load.segment, f"{load.direction}_trace"),
                     f"about {steps:,.0f} delivery opportunities of the trace in the run "
                     f"({load.opportunities_per_s:,.0f} a second for {span:,.0f} s), more than "
                     f"{MAX_TRACE_OPPORTUNITIES:,}; use a sparser trace or shorten duration",
@@ -129,29 +125,6 @@ def _queues(scenario: Scenario, loads: list[LinkLoad], span: float) -> list[Over
                 )
             )
     return list({(o.key_path, o.message): o for o in found}.values())  # a key once per message
-
-
-def _schedule_key(segment: Segment, direction: str) -> str:
-    return "capacity_steps" if segment.capacity_steps is not None else f"{direction}_trace"
-
-
-def _capacity_steps(scenario: Scenario) -> list[Overrun]:
-    found = []
-    for index, segment in enumerate(scenario.path):
-        steps = segment.rate_steps()
-        if steps is None:
-            continue
-        count = step_opportunities(steps, scenario.duration_s)
-        if count > MAX_STEP_OPPORTUNITIES:
-            found.append(
-                Overrun(
-                    ("path", index, "capacity_steps"),
-                    f"the capacity steps make {count:,} delivery opportunities over the run, "
-                    f"more than the {MAX_STEP_OPPORTUNITIES:,} voipbed holds; lower the "
-                    "capacities or shorten duration",
-                )
-            )
-    return found
 
 
 def _cross_traffic(scenario: Scenario) -> list[Overrun]:
@@ -247,9 +220,6 @@ def _rrc(scenario: Scenario) -> list[Overrun]:
 
 def overruns(scenario: Scenario, max_packets: int = MAX_PACKETS) -> list[Overrun]:
     """Every limit ``scenario`` exceeds; empty when the run fits."""
-    steps = _capacity_steps(scenario)
-    if steps:
-        return steps  # the link loads would build those schedules
     loads = list(link_loads(scenario))
     found = _packets(scenario, loads, max_packets)
     found += _cross_traffic(scenario)

@@ -4,8 +4,11 @@
 follows the code it estimates: the packets the simulator holds (media, the
 arrivals of constant-rate and on/off cross traffic, the slots the queue model
 reserves for bulk flows), the bytes each queue may still hold when the run's
-senders stop, and so the span of run time over which a queue's periodic work
-(PIE's update, a trace's delivery opportunities) goes on.
+senders stop and how long the link takes to carry them (at a constant
+capacity, the trace's mean rate, or the lowest rate of ``capacity_steps`` in
+force from the run's end on), and so the span of run time over which a
+queue's periodic work (PIE's update, a trace's delivery opportunities) goes
+on.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from voipbed.keypath import KeyPath
 from voipbed.models.codecs import codec as codec_named
@@ -34,7 +39,7 @@ class LinkLoad:
 
     segment: int
     direction: str
-    rate_bps: float | None  # capacity or the trace's mean rate; None: unlimited
+    rate_bps: float | None  # capacity, or the mean rate of the trace or the steps; None: unlimited
     opportunities_per_s: float  # a trace's delivery opportunities; 0 without a trace
     cross: tuple[tuple[KeyPath, float], ...]  # per cross-traffic entry, its packets in memory
     bulk_flows: int
@@ -61,12 +66,18 @@ def _media_bytes(scenario: Scenario, segment: Segment) -> float:
 
 def _link(scenario: Scenario, index: int, direction: str) -> LinkLoad:
     segment = scenario.path[index]
-    rate_bps, opportunities = segment.capacity_bps, 0.0
-    schedule = segment.schedule_for(direction, scenario.duration_s)
-    if schedule is not None:
-        rate_bps = schedule.mean_rate_bps
-        opportunities = schedule.times_ms.size * 1000.0 / schedule.period_ms
     duration_s = scenario.duration_s
+    rate_bps, opportunities = segment.capacity_bps, 0.0
+    drain_bps = rate_bps  # the rate at which a backlog left at the run's end drains
+    schedule = segment.schedule_for(direction)
+    steps = segment.rate_steps()
+    if schedule is not None:
+        rate_bps = drain_bps = schedule.mean_rate_bps
+        opportunities = schedule.times_ms.size * 1000.0 / schedule.period_ms
+    elif steps is not None:
+        rate_bps = steps.mean_rate_bps(duration_s)  # as QueueingLink.serve sizes bulk room
+        in_force = max(int(np.searchsorted(steps.start_s, duration_s, side="right")) - 1, 0)
+        drain_bps = float(steps.rate_bps[in_force:].min())
     media = media_packets(scenario) / 2.0
     offered = media * _media_bytes(scenario, segment)
     largest = _media_bytes(scenario, segment)
@@ -97,7 +108,7 @@ def _link(scenario: Scenario, index: int, direction: str) -> LinkLoad:
         queue.limit_bytes if queue.limit_bytes is not None else math.inf,
         queue.limit_packets * largest if queue.limit_packets is not None else math.inf,
     )
-    drain_s = 0.0 if rate_bps is None else backlog * 8.0 / rate_bps
+    drain_s = 0.0 if drain_bps is None else backlog * 8.0 / drain_bps
     return LinkLoad(
         index,
         direction,

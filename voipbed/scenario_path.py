@@ -23,7 +23,8 @@ from voipbed.models import delay as delay_models
 from voipbed.models import loss as loss_models
 from voipbed.models import overhead as overhead_models
 from voipbed.models import queue as queue_models
-from voipbed.models.mahimahi import DeliverySchedule, RateStep, TraceError, step_schedule
+from voipbed.models.mahimahi import DeliverySchedule, TraceError
+from voipbed.models.rate_steps import RateStep, RateSteps
 from voipbed.schema_types import Bytes, Duration, Rate, Ratio, Section, ShortForm
 from voipbed.traces import TraceNotFound, read_schedule, resolve_trace
 
@@ -551,7 +552,8 @@ class Segment(Section):
     """One named hop of the path; each direction has its own link, queue and loss draws.
 
     Inside a hop a packet meets, in order: the queue and link (``capacity``,
-    or a trace for that direction), HARQ, loss, then delay and jitter.
+    ``capacity_steps``, or a trace for that direction), HARQ, loss, then delay
+    and jitter.
     """
 
     name: str = Field(
@@ -590,9 +592,9 @@ class Segment(Section):
         description=(
             "Link rate in each direction that changes during the run: a list of {at, "
             "capacity}, the first at 0s, times increasing; each rate holds until the next "
-            "step, the last until the run's end. Carried as a Mahimahi trace with those rates "
-            "would be (one 1504-byte opportunity per 1504 bytes of capacity). Instead of "
-            "capacity and traces; null: none."
+            "step, the last until the run's end. Each packet is serialized at the rates in "
+            "force while it is on the wire, as at a constant capacity. Instead of capacity "
+            "and traces; null: none."
         ),
     )
     uplink_trace: TracePath | None = Field(
@@ -690,19 +692,16 @@ class Segment(Section):
         """The trace file that sets this hop's capacity in ``direction``, if any."""
         return self.uplink_trace if direction == "uplink" else self.downlink_trace
 
-    def rate_steps(self) -> tuple[RateStep, ...] | None:
-        """``capacity_steps`` as the model's steps (SI units), if given."""
+    def rate_steps(self) -> RateSteps | None:
+        """``capacity_steps`` as the link models' steps (``models.rate_steps``), if given:
+        the one place the scenario's steps become the model's."""
         if self.capacity_steps is None:
             return None
-        return tuple(RateStep(step.at_s, step.capacity_bps) for step in self.capacity_steps)
+        return RateSteps.of(RateStep(step.at_s, step.capacity_bps) for step in self.capacity_steps)
 
-    def schedule_for(self, direction: str, run_end_s: float) -> DeliverySchedule | None:
-        """The delivery schedule of this hop's link in ``direction`` for a run that ends at
-        ``run_end_s``: its trace's, or its capacity steps' up to then; None at a constant
-        capacity or without one."""
-        steps = self.rate_steps()
-        if steps is not None:
-            return step_schedule(steps, run_end_s, f"{self.name} capacity_steps")
+    def schedule_for(self, direction: str) -> DeliverySchedule | None:
+        """The delivery schedule of this hop's trace in ``direction``; None without one (a
+        constant capacity, capacity steps, or no link)."""
         trace = self.trace_for(direction)
         return read_schedule(Path(trace)) if trace is not None else None
 

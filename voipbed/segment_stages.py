@@ -10,10 +10,11 @@ never depend on another's.
 
 The queue stage is one of three:
 
-- none: a segment with neither a capacity nor a trace has no queue;
-- ``link``: a drop-tail FIFO (``RateLink`` at a constant rate or
-  ``TraceLink`` on a Mahimahi trace, with its ``QueueLimit``) that decides each
-  packet's departure when it arrives;
+- none: a segment with neither a capacity (constant or in steps) nor a trace
+  has no queue;
+- ``link``: a drop-tail FIFO (``RateLink`` at a constant rate or at the rates
+  of ``capacity_steps``, or ``TraceLink`` on a Mahimahi trace, with its
+  ``QueueLimit``) that decides each packet's departure when it arrives;
 - ``queueing``: a ``QueueingLink`` (an AQM, DSCP scheduling or cross traffic)
   that decides as time passes, shared with the cross traffic's arrivals
   (``cross``) and greedy bulk flows (``bulk``).
@@ -49,6 +50,7 @@ from voipbed.models.overhead import (
 )
 from voipbed.models.queue import BulkFlow, QueueingLink, Scheduling
 from voipbed.models.queue_stepper import Background
+from voipbed.models.rate_steps import RateSteps
 from voipbed.rng import component_rng
 from voipbed.scenario import Segment
 
@@ -76,7 +78,7 @@ class BehindQueue(NamedTuple):
 class QueueFacts:
     """How a segment's queue is configured, as its ``queue_stats`` event tells it."""
 
-    rate_bps: float | None  # None on a trace-driven link
+    rate_bps: float | None  # the constant rate; None on a trace-driven or stepped link
     limit_packets: int | None
     limit_bytes: int | None
     aqm: str
@@ -139,8 +141,10 @@ class SegmentStages:
         limit = QueueLimit(
             queue.limit_packets, None if queue.limit_bytes is None else int(queue.limit_bytes)
         )
-        schedule = segment.schedule_for(direction, run_end_s)
-        rate = segment.capacity_bps if schedule is None else None
+        schedule = segment.schedule_for(direction)
+        steps = segment.rate_steps()
+        constant = segment.capacity_bps if schedule is None and steps is None else None
+        rate: float | RateSteps | None = steps if steps is not None else constant
         sources = tuple(s for s in segment.cross_traffic if s.applies_to(direction))
         link: TraceLink | RateLink | None = None
         queueing: QueueingLink | None = None
@@ -176,7 +180,7 @@ class SegmentStages:
             loss_rng=rng("loss"),
             delay=DelayStage(segment.one_way_delay_s, segment.jitter.to_model(), rng("jitter")),
             facts=QueueFacts(
-                rate_bps=rate,
+                rate_bps=constant,
                 limit_packets=limit.packets,
                 limit_bytes=limit.bytes,
                 aqm=queue.aqm.kind,

@@ -152,9 +152,46 @@ class ReferenceRateLink:
         ):
             return None
         start = max(arrive_s, self.busy_until)
-        self.busy_until = start + size * 8.0 / self.rate_bps
+        self.busy_until = self.finish_s(start, size)
         self.waiting.append((start, size))
         return self.busy_until
+
+    def finish_s(self, start_s: float, size: int) -> float:
+        """When a packet of ``size`` bytes whose service began at ``start_s`` has left."""
+        return start_s + size * 8.0 / self.rate_bps
+
+
+class ReferenceSteppedRateLink(ReferenceRateLink):
+    """A drop-tail link whose rate steps, from the definition: with C(t) the bits the link
+    can carry from 0 to t (the sum over the steps of rate x time in the step), a packet whose
+    service begins at b leaves at the t where C(t) = C(b) + 8 x size."""
+
+    def __init__(
+        self,
+        steps: list[tuple[float, float]],
+        limit_packets: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> None:
+        super().__init__(steps[0][1], limit_packets, limit_bytes)
+        self.starts = [start for start, _ in steps]
+        self.rates = [rate for _, rate in steps]
+        self.carried_at_start = [0.0]  # C at each step's start
+        for k in range(1, len(steps)):
+            span = self.starts[k] - self.starts[k - 1]
+            self.carried_at_start.append(self.carried_at_start[-1] + self.rates[k - 1] * span)
+
+    def carried(self, t_s: float) -> float:
+        """C(t): bits the link can carry from 0 to ``t_s`` (t_s >= 0)."""
+        k = max(i for i, start in enumerate(self.starts) if start <= t_s)
+        return self.carried_at_start[k] + self.rates[k] * (t_s - self.starts[k])
+
+    def when_carried(self, bits: float) -> float:
+        """The t at which C(t) = ``bits``."""
+        k = max(i for i, at in enumerate(self.carried_at_start) if at <= bits)
+        return self.starts[k] + (bits - self.carried_at_start[k]) / self.rates[k]
+
+    def finish_s(self, start_s: float, size: int) -> float:
+        return self.when_carried(self.carried(start_s) + size * 8.0)
 
 
 class ReferenceGilbertElliott:

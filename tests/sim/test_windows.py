@@ -20,9 +20,16 @@ _DURATION_S = 6.0
 def _segment(draw: st.DrawFn, index: int) -> str:
     """One path segment's YAML with a random mix of the stages."""
     parts = [f"name: s{index}", f"one_way_delay: {draw(st.integers(1, 30))}ms"]
-    link = draw(st.sampled_from(["none", "capacity", "trace"]))
+    link = draw(st.sampled_from(["none", "capacity", "steps", "trace"]))
     if link == "capacity":
         parts.append(f"capacity: {draw(st.sampled_from([120, 300, 1000]))}kbps")
+    elif link == "steps":
+        later = sorted(draw(st.sets(st.sampled_from([0.5, 1.3, 2.0, 3.7, 5.0]), max_size=3)))
+        n = len(later) + 1
+        rates = draw(st.lists(st.sampled_from([60, 120, 300, 1000]), min_size=n, max_size=n))
+        at = [0, *later]
+        steps = [f"{{at: {t}s, capacity: {r}kbps}}" for t, r in zip(at, rates, strict=True)]
+        parts.append(f"capacity_steps: [{', '.join(steps)}]")
     elif link == "trace":
         parts += ["uplink_trace: TMobile-LTE-short.up", "downlink_trace: TMobile-LTE-short.down"]
     if link != "none":

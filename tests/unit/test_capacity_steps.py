@@ -1,4 +1,5 @@
-"""A segment's capacity_steps: the schedule they build, their refusals, and a link carrying it."""
+"""A segment's capacity_steps: the rate steps they give the link models, their refusals, and
+a link serving them."""
 
 from __future__ import annotations
 
@@ -6,26 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from voipbed.budget import MAX_STEP_OPPORTUNITIES
 from voipbed.loader import ScenarioError, load_scenario, parse_scenario
-from voipbed.models.link import QueueLimit, TraceLink
-from voipbed.models.mahimahi import (
-    OPPORTUNITY_BYTES,
-    TUN_HEADER_BYTES,
-    DeliverySchedule,
-    RateStep,
-    TraceError,
-    step_opportunities,
-    step_schedule,
-)
+from voipbed.models.link import QueueLimit, RateLink
+from voipbed.models.rate_steps import RateStep, RateSteps
 from voipbed.scenario import Scenario, Segment
 from voipbed.segment_stages import SegmentStages
 from voipbed.traces import builtin_trace_dir, read_schedule
 
-BITS = OPPORTUNITY_BYTES * 8
 RFC8867_5_1 = (  # RFC 8867 section 5.1's capacity pattern, 100 s
     RateStep(0.0, 1.0e6),
     RateStep(40.0, 2.5e6),
@@ -34,97 +23,54 @@ RFC8867_5_1 = (  # RFC 8867 section 5.1's capacity pattern, 100 s
 )
 
 
-def rate_between(times_ms: np.ndarray, start_s: float, end_s: float) -> float:
-    """The capacity of the opportunities in (start, end], in bit/s."""
-    inside = (times_ms > start_s * 1000.0) & (times_ms <= end_s * 1000.0)
-    return float(inside.sum()) * BITS / (end_s - start_s)
-
-
-def test_each_step_delivers_its_rate() -> None:
-    """Over each step of RFC 8867 5.1 the opportunities carry the step's rate, within one
-    opportunity."""
-    schedule = step_schedule(RFC8867_5_1, 100.0)
-    ends = [step.start_s for step in RFC8867_5_1[1:]] + [100.0]
-    for step, end_s in zip(RFC8867_5_1, ends, strict=True):
-        measured = rate_between(schedule.times_ms, step.start_s, end_s)
-        assert measured == pytest.approx(step.rate_bps, abs=BITS / (end_s - step.start_s))
-
-
-def test_the_schedule_spans_the_run_and_its_mean_is_the_steps() -> None:
-    """The period ends at the run's end and the mean rate is the time-weighted mean."""
-    schedule = step_schedule(RFC8867_5_1, 100.0)
-    expected = (40 * 1.0e6 + 20 * 2.5e6 + 20 * 0.6e6 + 20 * 1.0e6) / 100.0
-    assert 100_000 - schedule.period_ms < BITS / 1.0e6 * 1000.0 + 1
-    assert schedule.mean_rate_bps == pytest.approx(expected, rel=1e-3)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    rates=st.lists(st.floats(1_000.0, 50e6), min_size=1, max_size=6),
-    gaps=st.lists(st.floats(0.01, 30.0), min_size=6, max_size=6),
-    until_s=st.floats(0.001, 200.0),
-)
-def test_opportunities_are_the_capacity_in_whole_packets(
-    rates: list[float], gaps: list[float], until_s: float
-) -> None:
-    """For any steps, the schedule holds one opportunity per 1504 bytes of capacity up to
-    the end (at least one), in time order, none before 1 ms; its size is step_opportunities'."""
-    starts = np.concatenate(([0.0], np.cumsum(gaps[: len(rates) - 1])))
-    steps = [RateStep(float(s), r) for s, r in zip(starts, rates, strict=True)]
-    schedule = step_schedule(steps, until_s)
-    ends = np.minimum([*starts[1:], until_s], until_s)
-    capacity = sum(r * max(0.0, e - s) for s, e, r in zip(starts, ends, rates, strict=True))
-    assert schedule.times_ms.size == max(1, int(capacity // BITS))
-    assert schedule.times_ms.size == step_opportunities(steps, until_s)
-    assert schedule.times_ms[0] >= 1
-    assert (np.diff(schedule.times_ms) >= 0).all()
-    if capacity >= BITS:
-        assert schedule.times_ms[-1] <= np.ceil(until_s * 1000.0)
-
-
-def test_steps_after_the_end_are_left_out() -> None:
-    """A run shorter than the steps keeps only the steps it reaches."""
-    schedule = step_schedule(RFC8867_5_1, 50.0)
-    assert schedule.period_ms <= 50_000
-    assert rate_between(schedule.times_ms, 40.0, 50.0) == pytest.approx(2.5e6, abs=BITS / 10)
-
-
-def test_a_schedule_too_short_for_one_packet_holds_one() -> None:
-    """1 ms of 1 kbit/s carries no packet: the schedule still has its first opportunity,
-    when the rate reaches 1504 bytes."""
-    schedule = step_schedule([RateStep(0.0, 1000.0)], 0.001)
-    assert schedule.times_ms.tolist() == [BITS]
+def test_steps_carry_each_rate_for_its_span() -> None:
+    """The bits the steps can carry add up each rate over its span; the mean over the run is
+    the time-weighted mean, and the last rate holds after the last step."""
+    steps = RateSteps.of(RFC8867_5_1)
+    assert steps.bits_between(40.0, 60.0) == pytest.approx(2.5e6 * 20)
+    assert steps.bits_between(30.0, 65.0) == pytest.approx(1e6 * 10 + 2.5e6 * 20 + 0.6e6 * 5)
+    assert steps.mean_rate_bps(100.0) == pytest.approx((40 + 50 + 12 + 20) * 1e6 / 100)
+    assert steps.rate_at(60.0) == 0.6e6 and steps.rate_at(1e6) == 1e6
+    assert steps.steps == RFC8867_5_1
 
 
 @pytest.mark.parametrize(
-    ("steps", "said"),
+    ("starts", "rates", "said"),
     [
-        ([], "at least one step"),
-        ([RateStep(1.0, 1e6)], "first step starts at 0 s"),
-        ([RateStep(0.0, 1e6), RateStep(0.0, 2e6)], "must increase"),
-        ([RateStep(0.0, 0.0)], "must be > 0"),
+        ([], [], "at least one step"),
+        ([1.0], [1e6], "first step starts at 0 s"),
+        ([0.0, 0.0], [1e6, 2e6], "must be finite and increase"),
+        ([0.0], [0.0], "must be > 0"),
+        ([0.0], [np.inf], "must be > 0 and finite"),
     ],
 )
-def test_bad_steps_are_trace_errors(steps: list[RateStep], said: str) -> None:
-    """The model refuses steps that do not describe a link, naming the source."""
-    with pytest.raises(TraceError, match=said) as caught:
-        step_schedule(steps, 10.0, "hop capacity_steps")
-    assert "hop capacity_steps" in str(caught.value)
+def test_the_model_refuses_steps_that_are_no_link(
+    starts: list[float], rates: list[float], said: str
+) -> None:
+    """RateSteps refuses steps that do not describe a link's rate."""
+    with pytest.raises(ValueError, match=said):
+        RateSteps(np.array(starts), np.array(rates))
 
 
-def test_a_trace_link_on_the_steps_delivers_at_the_step_rates() -> None:
-    """A TraceLink on the steps' schedule, offered 1500-byte packets faster than any step,
-    delivers each step's rate (mm-link's 4-byte header counted)."""
-    schedule = step_schedule(RFC8867_5_1, 100.0)
-    arrive = np.arange(0.0, 100.0, 0.001)  # 12 Mbit/s of 1496-byte IP packets
-    sizes = np.full(arrive.size, OPPORTUNITY_BYTES - TUN_HEADER_BYTES, dtype=np.int64)
-    out = TraceLink(schedule, QueueLimit(packets=50)).process(arrive, sizes)
-    depart = out.depart_s[~out.dropped]
-    ends = [step.start_s for step in RFC8867_5_1[1:]] + [100.0]
-    for step, end_s in zip(RFC8867_5_1, ends, strict=True):
-        inside = (depart > step.start_s) & (depart <= end_s)
-        delivered = float(inside.sum()) * BITS / (end_s - step.start_s)
-        assert delivered == pytest.approx(step.rate_bps, rel=0.01)
+def test_a_packet_across_two_steps_is_carried_at_each_rate() -> None:
+    """1500 bytes from 0 s: 5000 bits at 1 Mbit/s until 5 ms, 1000 at 250 kbit/s until 9 ms,
+    the other 6000 at 4 Mbit/s: it leaves at 10.5 ms, and the next one after it at 4 Mbit/s."""
+    steps = RateSteps(np.array([0.0, 0.005, 0.009]), np.array([1e6, 0.25e6, 4e6]))
+    out = RateLink(steps).process(np.zeros(2), np.array([1500, 1500]))
+    np.testing.assert_allclose(out.depart_s, [0.0105, 0.0135], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.start_s, [0.0, 0.0105], rtol=0, atol=1e-12)
+
+
+def test_a_voice_flow_at_50kbps_is_serialized_not_burst() -> None:
+    """A 64 kbit/s flow of 160-byte packets, after a step down to 50 kbit/s, leaves one packet
+    per 25.6 ms of serialization: no gap longer than that, no packet before its time."""
+    steps = RateSteps(np.array([0.0, 1.0]), np.array([1e6, 50e3]))
+    arrive = np.arange(0.0, 4.0, 0.020)
+    out = RateLink(steps, QueueLimit(packets=50)).process(arrive, np.full(arrive.size, 160))
+    late = out.depart_s[arrive > 1.1]
+    np.testing.assert_allclose(np.diff(late), 160 * 8 / 50e3, rtol=0, atol=1e-9)
+    early = arrive < 0.99
+    np.testing.assert_allclose(out.depart_s[early] - arrive[early], 160 * 8 / 1e6, atol=1e-12)
 
 
 def segment(**keys: object) -> Segment:
@@ -132,16 +78,20 @@ def segment(**keys: object) -> Segment:
     return Segment.model_validate({"name": "hop", **keys})
 
 
-def test_schedule_for_gives_the_steps_the_trace_or_none() -> None:
-    """schedule_for builds the steps' schedule up to the run's end, reads a trace, and is
-    None at a constant capacity or without one."""
-    stepped = segment(capacity_steps=[{"at": 0, "capacity": "1Mbps"}]).schedule_for("uplink", 10)
-    assert stepped is not None and stepped.mean_rate_bps == pytest.approx(1e6, rel=1e-3)
+def test_schedule_for_serves_traces_only() -> None:
+    """schedule_for reads a trace, and is None with capacity steps, a constant capacity or
+    neither; rate_steps gives the steps, and only them."""
+    stepped = segment(capacity_steps=[{"at": 0, "capacity": "1Mbps"}])
+    assert stepped.schedule_for("uplink") is None
+    steps = stepped.rate_steps()
+    assert steps is not None and steps.steps == (RateStep(0.0, 1e6),)
     trace = "Verizon-LTE-short.up"
-    traced = segment(uplink_trace=trace, downlink_trace=trace).schedule_for("downlink", 10)
-    assert traced is read_schedule(builtin_trace_dir() / trace)
-    assert segment(capacity="1Mbps").schedule_for("uplink", 10) is None
-    assert segment().schedule_for("uplink", 10) is None
+    traced = segment(uplink_trace=trace, downlink_trace=trace)
+    assert traced.schedule_for("downlink") is read_schedule(builtin_trace_dir() / trace)
+    assert traced.rate_steps() is None
+    assert segment(capacity="1Mbps").schedule_for("uplink") is None
+    assert segment(capacity="1Mbps").rate_steps() is None
+    assert segment().schedule_for("uplink") is None
 
 
 def test_steps_are_a_link_for_queues_and_cross_traffic() -> None:
@@ -151,7 +101,8 @@ def test_steps_are_a_link_for_queues_and_cross_traffic() -> None:
         queue={"bytes": "10kB", "aqm": "codel"},
         cross_traffic=[{"kind": "cbr", "rate": "100kbps"}],
     )
-    assert stepped.rate_steps() == (RateStep(0.0, 1e6),)
+    steps = stepped.rate_steps()
+    assert steps is not None and steps.steps == (RateStep(0.0, 1e6),)
 
 
 def issues_of(tmp_path: Path, hop: str) -> list[tuple[str, str, str]]:
@@ -219,14 +170,15 @@ def test_steps_with_a_capacity_or_trace_are_refused(tmp_path: Path, other: str, 
     assert "capacity_steps" in message and named in message
 
 
-def test_steps_too_dense_for_memory_are_refused_before_they_are_built(tmp_path: Path) -> None:
-    """Steps that would build more opportunities than the budget allows are refused at
-    capacity_steps, with the count."""
-    rate = 2 * MAX_STEP_OPPORTUNITIES * BITS / 60.0
-    hop = f"    capacity_steps: [{{at: 0s, capacity: {rate:.0f}bps}}]\n"
-    ((_, key, message),) = issues_of(tmp_path, hop)
-    assert key == "path[0].capacity_steps"
-    assert f"{MAX_STEP_OPPORTUNITIES:,}" in message
+def test_steps_of_any_rate_build_nothing_to_refuse() -> None:
+    """Steps are a rate, not opportunities built in memory: 10 Tbit/s steps over a week load,
+    as a constant capacity of that rate does."""
+    loaded = parse_scenario(
+        "name: fast\nduration: 168h\ncalls: {count: 1, hold_time: 1s}\npath:\n  - name: hop\n"
+        "    capacity_steps: [{at: 0s, capacity: 10000Gbps}, {at: 72h, capacity: 20000Gbps}]\n"
+    )
+    steps = loaded.path[0].rate_steps()
+    assert steps is not None and steps.rate_bps.tolist() == [10e12, 20e12]
 
 
 def test_steps_write_back_with_units() -> None:
@@ -243,20 +195,22 @@ def test_steps_write_back_with_units() -> None:
     assert Scenario.model_validate(written) == loaded
 
 
-@pytest.mark.parametrize("queue", [{}, {"aqm": "codel"}])
-def test_both_engines_stages_carry_the_steps_schedule(queue: dict[str, str]) -> None:
-    """The stage builder both engines use serves a stepped hop on the steps' schedule up to
-    the run's end: a drop-tail trace link, or the queueing link under an AQM."""
-    hop = segment(capacity_steps=[{"at": 0, "capacity": "1Mbps"}], queue=queue)
+@pytest.mark.parametrize("queue", [{}, {"packets": 20}, {"aqm": "codel"}])
+def test_both_engines_stages_serve_the_steps_as_a_rate(queue: dict[str, object]) -> None:
+    """The stage builder both engines use serves a stepped hop at the steps' rates: a
+    drop-tail RateLink, or the queueing link under an AQM; neither has a schedule, and the
+    queue's facts name no constant rate."""
+    hop = segment(
+        capacity_steps=[{"at": 0, "capacity": "1Mbps"}, {"at": "2s", "capacity": "64kbps"}],
+        queue=queue,
+    )
     stages = SegmentStages.build(hop, "uplink", seed=1, run_end_s=30.0)
-    expected = step_schedule([RateStep(0.0, 1e6)], 30.0)
-    served: DeliverySchedule | None = None
     if stages.link is not None:
-        assert isinstance(stages.link, TraceLink)
-        served = stages.link.schedule
+        assert isinstance(stages.link, RateLink)
+        served = stages.link.steps
     else:
-        assert stages.queueing is not None
-        served = stages.queueing.schedule
-    assert served is not None
-    assert np.array_equal(served.times_ms, expected.times_ms)
+        assert stages.queueing is not None and stages.queueing.schedule is None
+        assert isinstance(stages.queueing.rate_bps, RateSteps)
+        served = stages.queueing.rate_bps
+    assert served.steps == (RateStep(0.0, 1e6), RateStep(2.0, 64e3))
     assert stages.facts.rate_bps is None

@@ -20,6 +20,7 @@ from voipbed.models.gcc_bank import RATE_CAPACITY, GccBank
 from voipbed.models.gcc_detector import DetectorConfig
 from voipbed.models.gcc_ecn import EcnConfig
 from voipbed.models.gcc_flow import GccFlow
+from voipbed.models.gcc_rtt import RTT_WINDOW
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -51,7 +52,6 @@ class Reports(NamedTuple):
 
     flow: IntArray
     time_s: FloatArray
-    rtt_s: FloatArray
     in_flight: IntArray
     expected: IntArray
     lost: IntArray
@@ -122,7 +122,7 @@ def _one_flow(
 def random_reports(
     seed: int, flows: int, duration_s: float, loss: float, ce: float, overuse: float
 ) -> Reports:
-    """Reports of ``flows`` random flows merged in time order, with random RTTs and in-flight."""
+    """Reports of ``flows`` random flows merged in time order, with random bytes in flight."""
     rng = np.random.default_rng(seed)
     parts = [_one_flow(rng, duration_s, loss, ce, overuse) for _ in range(flows)]
     time_s = np.concatenate([p.time_s for p in parts])
@@ -134,13 +134,11 @@ def random_reports(
     packet_report = np.concatenate([rank[first[i] + p.report] for i, p in enumerate(parts)])
     packets = np.argsort(packet_report, kind="stable")  # each report's packets stay in order
     count = order.size
-    rtt_s = np.where(rng.random(count) < 0.1, math.nan, rng.uniform(0.02, 0.4, count))
     in_flight_bytes = np.exp(rng.uniform(math.log(100.0), math.log(60_000.0), count))
     in_flight = np.where(rng.random(count) < 0.1, -1, in_flight_bytes.astype(np.int64))
     return Reports(
         flow[order],
         time_s[order],
-        rtt_s,
         in_flight,
         np.concatenate([p.expected for p in parts])[order],
         np.concatenate([p.lost for p in parts])[order],
@@ -161,7 +159,6 @@ def reference_targets(flows: list[GccFlow], reports: Reports) -> FloatArray:
         in_flight = int(reports.in_flight[r])
         update = flows[flow].on_report(
             float(reports.time_s[r]),
-            float(reports.rtt_s[r]),
             in_flight if in_flight >= 0 else None,
             int(reports.expected[r]),
             int(reports.lost[r]),
@@ -184,8 +181,12 @@ def assert_same(actual: FloatArray, expected: FloatArray) -> None:
 
 
 def _assert_flows(bank: GccBank, flows: list[GccFlow]) -> None:
-    """Every flow's target, estimates, detector threshold and hypothesis agree."""
+    """Every flow's target, estimates, detector threshold and hypothesis, AIMD RTT and
+    congestion window agree."""
     assert_same(bank.target_bps, np.array([f.target_bps for f in flows]))
+    np.testing.assert_array_equal(bank.rtt_s, [f.rtt_s for f in flows])
+    windows = [math.nan if f.window_bytes is None else f.window_bytes for f in flows]
+    assert_same(bank.window_bytes, np.array(windows))
     assert_same(bank.loss_based_bps, np.array([f.loss_based_bps for f in flows]))
     assert_same(bank.delay_based_bps, np.array([f.delay_based_bps for f in flows]))
     assert_same(bank.threshold_ms, np.array([f.threshold_ms for f in flows]))
@@ -208,9 +209,9 @@ def _batch(reports: Reports, start: int, end: int) -> Reports:
     """Reports ``start:end`` with their packets, report indices relative to ``start``."""
     lo, hi = np.searchsorted(reports.packet_report, [start, end])
     return Reports(
-        *(a[start:end] for a in reports[:7]),
+        *(a[start:end] for a in reports[:6]),
         reports.packet_report[lo:hi] - start,
-        *(a[lo:hi] for a in reports[8:]),
+        *(a[lo:hi] for a in reports[7:]),
     )
 
 
@@ -254,12 +255,12 @@ INTERVAL_S = 0.1
 
 def _closed_loop(
     config: GccConfig, capacity_bps: Callable[[float], float], duration_s: float
-) -> tuple[list[tuple[float, float, int, int, int, int, FloatArray, FloatArray]], FloatArray]:
-    """Run one flow; the reports it was fed (time, rtt, in flight, expected, lost, CE, send,
+) -> tuple[list[tuple[float, int, int, int, int, FloatArray, FloatArray]], FloatArray]:
+    """Run one flow; the reports it was fed (time, in flight, expected, lost, CE, send,
     arrival) and its targets."""
     flow = GccFlow(300_000.0, MIN_BPS, MAX_BPS, config)
     pending: deque[tuple[float, float, bool, bool]] = deque()  # arrival, send, lost, CE
-    reports: list[tuple[float, float, int, int, int, int, FloatArray, FloatArray]] = []
+    reports: list[tuple[float, int, int, int, int, FloatArray, FloatArray]] = []
     targets: list[float] = []
     now_s = link_free_s = 0.0
     next_report_s = INTERVAL_S
@@ -275,7 +276,6 @@ def _closed_loop(
             reported += len(batch)
             report = (
                 next_report_s + ONE_WAY_S,
-                2.0 * ONE_WAY_S,
                 (sent - reported) * PACKET_BYTES,
                 len(batch),
                 sum(lost for _, _, lost, _ in batch),
@@ -321,13 +321,24 @@ def test_bank_follows_a_capacity_drop_as_the_reference(config: GccConfig) -> Non
         [runs[f][0][k][2] for _, f, k in entries],
         [runs[f][0][k][3] for _, f, k in entries],
         [runs[f][0][k][4] for _, f, k in entries],
-        [runs[f][0][k][5] for _, f, k in entries],
-        np.concatenate([np.full(runs[f][0][k][6].size, r) for r, (_, f, k) in enumerate(entries)]),
+        np.concatenate([np.full(runs[f][0][k][5].size, r) for r, (_, f, k) in enumerate(entries)]),
+        np.concatenate([runs[f][0][k][5] for _, f, k in entries]),
         np.concatenate([runs[f][0][k][6] for _, f, k in entries]),
-        np.concatenate([runs[f][0][k][7] for _, f, k in entries]),
-        np.full(sum(runs[f][0][k][6].size for _, f, k in entries), PACKET_BYTES),
+        np.full(sum(runs[f][0][k][5].size for _, f, k in entries), PACKET_BYTES),
     )
     assert_same(bank_targets, np.array([runs[f][1][k] for _, f, k in entries]))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_rtt_ring_fills_and_wraps_as_the_reference(config: GccConfig) -> None:
+    """Report by report through the max-RTT ring's filling and first wraps (stalls and queue
+    episodes make the max RTTs vary): the AIMD RTT, window and target equal GccFlow's."""
+    reports = random_reports(5, 2, 12.0, 0.05, 0.2, 0.6)
+    with_packets = np.unique(reports.packet_report)
+    last = int(with_packets[2 * (RTT_WINDOW + 8)])
+    samples = np.bincount(reports.flow[with_packets[with_packets < last]], minlength=2)
+    assert samples.min() > RTT_WINDOW  # both flows' rings wrapped before ``last``
+    _run_both(config, reports, np.array([150_000.0, 600_000.0]), list(range(1, last)))
 
 
 def test_rate_ring_grows_for_dense_reports() -> None:
@@ -340,7 +351,6 @@ def test_rate_ring_grows_for_dense_reports() -> None:
     whole = Reports(
         np.array([0, 1]),
         np.full(2, reports.time_s[-1]),
-        np.full(2, 0.1),
         np.full(2, -1),
         none,
         none,
@@ -388,7 +398,6 @@ def test_bank_equals_reference_through_grouping_resets(config: GccConfig) -> Non
     reports = Reports(
         np.zeros(count, dtype=np.int64),
         np.arange(1, count + 1) * 0.1,
-        np.full(count, 0.1),
         np.full(count, 3000),
         np.bincount(packet_report),
         np.zeros(count, dtype=np.int64),
@@ -402,14 +411,14 @@ def test_bank_equals_reference_through_grouping_resets(config: GccConfig) -> Non
 
 
 def test_invalid_reports_raise() -> None:
-    """Unsorted reports, unknown flows and CE counts above the received are refused."""
+    """Unsorted reports, unknown flows, CE counts above the received and packets sent after
+    their report are refused."""
     bank = GccBank(2, GccConfig(ecn=EcnConfig()), 300_000.0, MIN_BPS, MAX_BPS)
     empty_f = np.zeros(0)
     empty_i = np.zeros(0, dtype=np.int64)
     base = (
         [0, 1],
         [1.0, 2.0],
-        [0.1, 0.1],
         [0, 0],
         [5, 5],
         [0, 0],
@@ -425,7 +434,9 @@ def test_invalid_reports_raise() -> None:
     with pytest.raises(ValueError, match="flow indices"):
         bank.on_reports([0, 2], *base[1:])
     with pytest.raises(ValueError, match="report_ce"):
-        bank.on_reports(*base[:6], [6, 0], *base[7:])
+        bank.on_reports(*base[:5], [6, 0], *base[6:])
+    with pytest.raises(ValueError, match="after its report"):
+        bank.on_reports(*base[:6], [1], [2.5], [2.0], [100])
     with pytest.raises(ValueError, match="min <= start <= max"):
         GccBank(2, GccConfig(), 10_000.0, MIN_BPS, MAX_BPS)
 

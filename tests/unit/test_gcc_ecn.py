@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from tests.unit.gcc_bottleneck import run_loop
 from voipbed.models.gcc import GccConfig, GccSender
@@ -88,18 +89,75 @@ def test_ecn_sender_on_a_marking_bottleneck_loses_nothing() -> None:
 def test_pushback_follows_the_fill_ratio() -> None:
     """Over 1.5 windows in flight: x0.9; over 1: x0.95; under 0.1: back to 1 (libwebrtc)."""
     pushback = CongestionWindowPushback()
-    window = pushback.window_bytes(400_000.0, 0.1)
+    window = pushback.set_window(400_000.0, 0.1)
     assert window == pytest.approx(400_000.0 * 0.45 / 8.0)
-    assert pushback.update(400_000.0, int(2 * window), 0.1) == pytest.approx(360_000.0)
-    assert pushback.update(400_000.0, int(1.2 * window), 0.1) == pytest.approx(342_000.0)
-    assert pushback.update(400_000.0, int(0.5 * window), 0.1) == pytest.approx(359_100.0)
-    assert pushback.update(400_000.0, 0, 0.1) == 400_000.0
+    assert pushback.update(400_000.0, int(2 * window)) == pytest.approx(360_000.0)
+    assert pushback.update(400_000.0, int(1.2 * window)) == pytest.approx(342_000.0)
+    assert pushback.update(400_000.0, int(0.5 * window)) == pytest.approx(359_100.0)
+    assert pushback.update(400_000.0, 0) == 400_000.0
 
 
 def test_pushback_floor_is_30_kbps() -> None:
     """Pushback never takes the rate under 30 kbit/s."""
     pushback = CongestionWindowPushback()
+    pushback.set_window(400_000.0, 0.1)
     rate = 400_000.0
     for _ in range(100):
-        rate = pushback.update(400_000.0, 10_000_000, 0.1)
+        rate = pushback.update(400_000.0, 10_000_000)
     assert rate == 30_000.0
+
+
+def test_pushback_waits_for_a_window() -> None:
+    """Before any window, the rate passes unchanged whatever is in flight (libwebrtc)."""
+    pushback = CongestionWindowPushback()
+    assert pushback.window_bytes is None
+    assert pushback.update(400_000.0, 10_000_000) == 400_000.0
+    assert pushback.ratio == 1.0
+
+
+def test_window_averages_with_the_previous_one() -> None:
+    """Each window is the mean of the last and target x (RTT + 350 ms), at least 3000 bytes."""
+    pushback = CongestionWindowPushback()
+    first = pushback.set_window(400_000.0, 0.1)
+    second = pushback.set_window(400_000.0, 0.5)
+    assert second == pytest.approx((first + 400_000.0 * 0.85 / 8.0) / 2.0)
+    for _ in range(60):
+        pushback.set_window(1_000.0, 0.0)
+    assert pushback.window_bytes == 3000.0
+
+
+DROP_S = 10.0
+
+
+@pytest.mark.parametrize(
+    ("before_bps", "after_bps"), [(100_000.0, 40_000.0), (200_000.0, 50_000.0)]
+)
+def test_pushback_drains_a_deep_queue_after_a_capacity_drop(
+    before_bps: float, after_bps: float
+) -> None:
+    """Send-side GCC at voice rates into an unbounded FIFO whose capacity drops: the pushback
+    engages and the queue is under 100 ms within 5 s; without it one still stands 7 s on."""
+    runs = {
+        pushback: run_loop(
+            lambda t: before_bps if t < DROP_S else after_bps,
+            DROP_S + 12.0,
+            start_bps=before_bps / 2.0,
+            config=GccConfig() if pushback else GccConfig(pushback=None),
+            one_way_s=0.04,
+            packet_bytes=200,
+            send_side=True,
+        )
+        for pushback in (True, False)
+    }
+    queued: dict[bool, NDArray[np.float64]] = {}
+    for pushback, run in runs.items():
+        send = np.asarray(run.send_s)
+        queue = np.asarray(run.queue_delay_s)
+        queued[pushback] = send[(send >= DROP_S) & (queue > 0.1)] - DROP_S
+    assert queued[True].size > 0  # the drop did build a queue
+    assert queued[True].max() < 5.0
+    assert queued[False].max() > 7.0
+    run = runs[True]
+    after = np.asarray(run.report_s) >= DROP_S
+    pushed = np.asarray(run.target_bps) < 0.99 * np.asarray(run.network_bps)
+    assert np.any(after & pushed)

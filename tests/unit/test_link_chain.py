@@ -57,6 +57,17 @@ segments = st.sampled_from(
             "one_way_delay": "20ms",
         },
         {
+            "name": "core",
+            "capacity_steps": [
+                {"at": "0s", "capacity": "2Mbps"},
+                {"at": "150ms", "capacity": "300kbps"},
+                {"at": "400ms", "capacity": "5Mbps"},
+            ],
+            "queue": {"packets": 8},
+            "loss": "5%",
+            "one_way_delay": "20ms",
+        },
+        {
             "name": "air",
             "harq": {},
             "loss": "3%",
@@ -317,6 +328,20 @@ QUEUED_SEGMENTS: list[tuple[dict[str, Any], bool]] = [
             "capacity": "1.5Mbps",
             "queue": {"packets": 40, "aqm": "codel", "scheduling": "strict"},
             "cross_traffic": [CBR, ONOFF],
+            "one_way_delay": "5ms",
+        },
+        True,
+    ),
+    (
+        {
+            "name": "backhaul",
+            "capacity_steps": [
+                {"at": "0s", "capacity": "1.5Mbps"},
+                {"at": "200ms", "capacity": "400kbps"},
+                {"at": "500ms", "capacity": "3Mbps"},
+            ],
+            "queue": {"packets": 40, "aqm": "codel", "scheduling": "strict"},
+            "cross_traffic": [CBR],
             "one_way_delay": "5ms",
         },
         True,
