@@ -2,7 +2,8 @@
 
 :class:`ArrivalRecorder` takes each RTP packet as it arrives (its arrival
 time on the receiver's clock and the ECN field it carried) and, when asked,
-builds the next feedback packet, in one of two formats (``models.rtp_wire``):
+builds the next feedback packet, in one of two formats (``models.rtcp_rfc8888``,
+``models.rtcp_twcc``):
 
 - ``twcc``: transport-wide feedback over the transport-wide sequence numbers
   (draft-holmer-rmcat-transport-wide-cc-extensions-01 section 3.1); it has no
@@ -29,16 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from voipbed.models.rtp_wire import (
+from voipbed.models.rtcp_rfc8888 import (
     RFC8888_MAX_REPORTS,
     Arrival,
-    RtpPacket,
-    Unwrapper,
     encode_rfc8888,
-    encode_twcc,
     rfc8888_feedback,
-    twcc_feedback,
 )
+from voipbed.models.rtcp_twcc import encode_twcc, twcc_feedback
+from voipbed.models.rtp_packet import RtpPacket, Unwrapper
 
 __all__ = ["ArrivalRecorder", "FeedbackFormat", "FeedbackPacket"]
 

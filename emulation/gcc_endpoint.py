@@ -46,7 +46,7 @@ estimates) for the events table.
 The work is split by role: ``gcc_sender`` and ``gcc_receiver`` run the
 loops, ``gcc_history`` and ``gcc_arrivals`` keep the sender's and the
 receiver's bookkeeping, ``gcc_io`` holds the socket and log helpers, and
-``models.rtp_wire`` the packet formats. This module is the command line and
+``models.rtp_packet`` and ``models.rtcp_*`` the packet formats. This module is the command line and
 its argv builders (pure functions, argument lists only).
 """
 
@@ -70,7 +70,7 @@ from voipbed.emulation.gcc_receiver import ReceiverSettings, ReceiverSummary, ru
 from voipbed.emulation.gcc_sender import SenderSettings, SenderSummary, run_sender
 from voipbed.models.codec_adaptation import Step
 from voipbed.models.gcc import DelayFilter
-from voipbed.models.rtp_wire import ExtensionIds
+from voipbed.models.rtp_packet import ExtensionIds
 
 __all__ = ["DONE_LINE", "READY_LINE", "main", "parse_settings", "receiver_argv", "sender_argv"]
 

@@ -2,8 +2,9 @@
 
 :class:`SendHistory` keeps every RTP packet sent (send time on the sender's
 clock, transport-wide and RTP sequence numbers, size on the wire) for
-``window_s``, and turns one decoded feedback packet (``models.rtp_wire``) into
-a :class:`Report`, the inputs of ``models.gcc_flow.GccFlow.on_report``:
+``window_s``, and turns one decoded feedback packet (``models.rtcp_rfc8888``,
+``models.rtcp_twcc``) into a :class:`Report`, the inputs of
+``models.gcc_flow.GccFlow.on_report`` (and, for the sender's log, an RTT):
 
 - the packets the report newly says were received, with their send and
   arrival times and sizes, in arrival order (a packet reported again is taken
@@ -15,7 +16,8 @@ a :class:`Report`, the inputs of ``models.gcc_flow.GccFlow.on_report``:
   carries no ECN);
 - ``in_flight_bytes``: what was sent and is not yet resolved (as libwebrtc's
   ``TransportFeedbackAdapter`` counts data in flight), within the window;
-- ``rtt_s``, from the report's own timing, NaN when it has no new packet:
+- ``rtt_s`` (logged only: GCC measures its own, ``models.gcc_rtt``), from
+  the report's own timing, NaN when it has no new packet:
   with RFC 8888 the receiver says how long each packet waited before the
   report (arrival time offset), so RTT = now - sent - offset exactly, the
   smallest over the report's packets; transport-wide feedback has no report
@@ -36,12 +38,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
-from voipbed.models.rtp_wire import (
-    Rfc8888Feedback,
-    TwccFeedback,
-    Unwrapper,
-    twcc_arrivals,
-)
+from voipbed.models.rtcp_rfc8888 import Rfc8888Feedback
+from voipbed.models.rtcp_twcc import TwccFeedback, twcc_arrivals
+from voipbed.models.rtp_packet import Unwrapper
 
 __all__ = ["HISTORY_WINDOW_S", "Report", "SendHistory"]
 

@@ -35,7 +35,8 @@ from voipbed.emulation.gcc_io import (
     received_ecn,
     udp_socket,
 )
-from voipbed.models.rtp_wire import DEFAULT_IDS, ExtensionIds, decode_rtp, is_rtcp
+from voipbed.models.rtcp import is_rtcp
+from voipbed.models.rtp_packet import DEFAULT_IDS, ExtensionIds, decode_rtp
 
 __all__ = [
     "FEEDBACK_COLUMNS",

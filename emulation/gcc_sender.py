@@ -49,20 +49,16 @@ from voipbed.models.codecs import CODECS
 from voipbed.models.gcc import DelayFilter, SenderUpdate
 from voipbed.models.gcc_flow import GccFlow
 from voipbed.models.overhead import IpVersion, Overhead
-from voipbed.models.rtp_wire import (
+from voipbed.models.rtcp import is_rtcp, rtcp_feedback_format, rtcp_packets
+from voipbed.models.rtcp_rfc8888 import RFC8888_FMT, decode_rfc8888
+from voipbed.models.rtcp_twcc import TWCC_FMT, decode_twcc
+from voipbed.models.rtp_packet import (
     DEFAULT_IDS,
-    RFC8888_FMT,
-    TWCC_FMT,
     ExtensionIds,
     RtpPacket,
     abs_send_time,
-    decode_rfc8888,
-    decode_twcc,
     encode_rtp,
     extension_bytes,
-    is_rtcp,
-    rtcp_feedback_format,
-    rtcp_packets,
 )
 from voipbed.scenario_rate import (
     ADAPTIVE_CODECS,
@@ -334,7 +330,6 @@ class _Sender:
     def _update(self, now: float, report: Report) -> SenderUpdate:
         return self.flow.on_report(
             now,
-            report.rtt_s,
             report.in_flight_bytes,
             report.expected,
             report.lost,

@@ -80,6 +80,8 @@ def _prefetch_flow(
     for k in range(0, rate_s.shape[1], 8):
         prefetch(rate_s, flow, k)
         prefetch(rate_bytes, flow, k)
+    for k in range(0, max_rtt_ms.shape[1], 8):
+        prefetch(max_rtt_ms, flow, k)
 
 
 @inline_kernel
@@ -353,9 +355,11 @@ class GccBank:
             raise ValueError("packet_send_s and packet_arrival_s must be finite")
         if np.any(size < 0):
             raise ValueError("packet_size must not be negative")
-        if np.any(send_s > time_s[owner]):
-            raise ValueError("packet_send_s must not be after its report's time")
         bounds = np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
+        filled = bounds[1:] > bounds[:-1]
+        latest_s = np.maximum.reduceat(send_s, bounds[:-1][filled]) if owner.size else send_s
+        if np.any(latest_s > time_s[filled]):
+            raise ValueError("packet_send_s must not be after its report's time")
         target = np.empty(count)
         done = 0
         while done < count:

@@ -7,17 +7,20 @@ congestion window (``GoogCcNetworkController::UpdateCongestionWindowSize``):
     data_window = target x (RTT + 350 ms);  window = max(2 x 1500 B, (data_window + window) / 2)
 
 the first window being max(2 x 1500 B, data_window). The RTT is the smallest
-of the recent reports' max RTTs (``gcc_rtt``), which a standing queue stops
-inflating as soon as one report in the window sees it drained, and the
-target is the network target before pushback (``last_loss_based_target_rate_``).
-On each feedback report ``CongestionWindowPushbackController`` scales the
-rate it hands the encoder by the fill ratio (outstanding bytes / window):
+of the last 32 reports' max RTTs (``gcc_rtt``), which a queue enters only
+once it has stood through all of them, and the target is the network target
+before pushback (``last_loss_based_target_rate_``). On each feedback report
+``CongestionWindowPushbackController`` scales the rate it hands the encoder
+by the fill ratio (outstanding bytes / window):
 
     fill > 1.5: ratio *= 0.9;  fill > 1: ratio *= 0.95;
     fill < 0.1: ratio = 1;     otherwise ratio = min(1.05 ratio, 1)
 
 never pushing below 30 kbit/s (unless the target itself is lower), and
-leaving the rate alone until a window exists.
+leaving the rate alone until a window exists. libwebrtc also averages the
+window and steps the ratio on every process interval (``OnProcessInterval``)
+and keeps the window in whole bytes; here both happen once per feedback
+report, in floats.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ arrival at the sender:
 - ``feedback_min_rtt`` = min over the received packets of (now - send time -
   pending time), the pending time being how long the packet had arrived
   before the newest one (max receive time - receive time): the round trip
-  with the report's own hold taken out.
+  with the report's own hold taken out (libwebrtc's current sign; older
+  releases computed receive time - max receive time, adding the hold).
 
 Each RTT goes to one consumer:
 
@@ -22,8 +23,9 @@ Each RTT goes to one consumer:
   of the deque, in whole milliseconds (int64 sum / count, truncated), as
   libwebrtc computes it: ``mean_max_s``;
 - the congestion window (``UpdateCongestionWindowSize``) takes the minimum
-  of the deque: ``min_max_s``. A standing queue is in every recent max RTT
-  only while it stands, so the window stops growing with it;
+  of the deque: ``min_max_s``. A queue enters it only once all of the last
+  32 reports saw it (3.2 s of 100 ms feedback), so the window does not grow
+  with a queue that builds after a capacity drop;
 - ``SendSideBandwidthEstimation::UpdateRtt`` takes ``feedback_min_rtt``:
   ``latest_min_s``. libwebrtc spaces its loss-based decreases by it
   (kBweDecreaseInterval + RTT); voipbed's loss controller (draft section 6)

@@ -331,13 +331,9 @@ class RateLink(_QueuedLink):
     on the wire across a step is carried at each rate for its span)."""
 
     def __init__(self, rate_bps: float | RateSteps, limit: QueueLimit | None = None) -> None:
-        if isinstance(rate_bps, RateSteps):
-            self.steps = rate_bps
-        elif not rate_bps > 0:
-            raise ValueError(f"rate_bps must be > 0, got {rate_bps}")
-        else:
-            self.steps = RateSteps.constant(rate_bps)
+        steps = rate_bps if isinstance(rate_bps, RateSteps) else RateSteps.constant(rate_bps)
         super().__init__(limit or QueueLimit())
+        self.steps = steps
         self.rate_bps = rate_bps
         self._busy_until = -np.inf
         self._step = 0  # the step in force when the last packet's service ended

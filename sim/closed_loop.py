@@ -21,9 +21,9 @@ sender reacts up to one feedback interval later than a real one would.
 Feedback packets take their bytes and their chances on the reverse path like
 media; they are not rows of the packets table.
 
-The sender's RTT for a report is the report's time back (arrival minus the
-instant it was sent) plus the newest reported packet's one-way time, as RFC
-8888 section 3.1's report timestamp lets a sender compute it. Its bytes in
+The sender's GCC measures each report's RTTs itself, from the report's
+arrival and its packets' send and arrival times (``models.gcc_rtt``, as
+libwebrtc's send-side GCC does). Its bytes in
 flight are its packets sent before the report arrived and after the highest
 one reported, at its current packet size.
 """
@@ -130,7 +130,6 @@ class _Heard:
 
     flow: IntArray
     arrival_s: FloatArray
-    rtt_s: FloatArray
     highest: IntArray  # highest sequence number the report covers
     expected: IntArray
     lost: IntArray
@@ -209,7 +208,6 @@ class FeedbackLoop:
         targets = self.controllers.on_reports(
             heard.flow,
             heard.arrival_s,
-            heard.rtt_s,
             in_flight,
             heard.expected,
             heard.lost,
@@ -230,7 +228,6 @@ class FeedbackLoop:
         firsts = np.array([b.first for b in batches], dtype=np.int64)
         which = np.searchsorted(firsts, numbers, side="right") - 1
         flow = np.empty(ids.size, dtype=np.int64)
-        sent_s = np.empty(ids.size)
         expected = np.empty(ids.size, dtype=np.int64)
         lost = np.empty(ids.size, dtype=np.int64)
         ce = np.empty(ids.size, dtype=np.int64)
@@ -243,7 +240,6 @@ class FeedbackLoop:
             local = numbers[mine] - batch.first
             report = batch.reports
             flow[mine] = report.flow[local]
-            sent_s[mine] = report.time_s
             expected[mine] = report.expected[local]
             lost[mine] = report.lost[local]
             ce[mine] = report.ce[local]
@@ -262,13 +258,7 @@ class FeedbackLoop:
         recv = np.concatenate([b.reports.packet_recv_s[r] for b, r in sources])[order]
         size = np.concatenate([b.reports.packet_bytes[r] for b, r in sources])[order]
         owner = owner[order]
-        counts = np.bincount(owner, minlength=ids.size)
-        last = np.cumsum(counts) - 1
-        has = counts > 0
-        rtt_s = np.full(ids.size, np.nan)
-        newest = last[has]
-        rtt_s[has] = arrival_s[has] - sent_s[has] + (recv[newest] - send[newest])
-        return _Heard(flow, arrival_s, rtt_s, highest, expected, lost, ce, owner, send, recv, size)
+        return _Heard(flow, arrival_s, highest, expected, lost, ce, owner, send, recv, size)
 
     def _in_flight(self, heard: _Heard) -> IntArray:
         """Bytes each report's sender has in flight when it arrives."""
@@ -393,7 +383,6 @@ def _merge(parts: list[_Heard]) -> _Heard:
     return _Heard(
         reports("flow"),
         reports("arrival_s"),
-        reports("rtt_s"),
         reports("highest"),
         reports("expected"),
         reports("lost"),

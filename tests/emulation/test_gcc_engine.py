@@ -30,7 +30,7 @@ from voipbed.emulation.cleanup import find_leftovers
 from voipbed.emulation.gcc_io import IPV4_UDP_BYTES
 from voipbed.emulation.names import run_tag
 from voipbed.models.codec_modes import AMR_WB
-from voipbed.models.rtp_wire import extension_bytes
+from voipbed.models.rtp_packet import extension_bytes
 from voipbed.trace import PACKET_SCHEMA
 
 pytestmark = [pytest.mark.emulation, pytest.mark.slow]

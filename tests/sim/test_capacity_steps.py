@@ -15,7 +15,7 @@ from tests.sim.reference import ReferenceSteppedRateLink
 from voipbed.loader import parse_scenario
 from voipbed.models.link import QueueLimit, RateLink
 from voipbed.models.queue import BulkFlow, CoDel, DropTail, Pie, QueueingLink, Scheduling
-from voipbed.models.queue_stepper import QueueStepper
+from voipbed.models.queue_stepper import Departure, QueueStepper
 from voipbed.models.queue_window import QueueRun
 from voipbed.models.rate_steps import RateStep, RateSteps
 from voipbed.sim.engine import simulate
@@ -77,7 +77,7 @@ def test_packets_straddling_steps_match_the_reference() -> None:
     size = np.random.default_rng(8).integers(200, 1500, 200)
     depart = RateLink(steps).process(np.zeros(200), size).depart_s
     reference = ReferenceSteppedRateLink(list(steps.steps))
-    expected = [reference.arrive(0.0, int(b)) for b in size]
+    expected = np.array([reference.arrive(0.0, int(b)) for b in size], dtype=np.float64)
     np.testing.assert_allclose(depart, expected, rtol=0, atol=1e-9)
     begun = np.concatenate(([0.0], depart[:-1]))
     crossed = np.searchsorted(steps.start_s, depart) - np.searchsorted(steps.start_s, begun)
@@ -213,7 +213,7 @@ def test_windows_and_steppers_on_steps_decide_as_one_batch(
     if with_bulk:
         return  # the stepper runs no bulk flows
     stepper = QueueStepper(link, np.random.default_rng(seed))
-    got = {}
+    got: dict[int, Departure] = {}
     for a, b, c, e in zip(arrive, size, klass, ect, strict=True):
         got.update((d.handle, d) for d in stepper.serve_until(float(a)))
         stepper.arrive(float(a), int(b), int(c), bool(e))

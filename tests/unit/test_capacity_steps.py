@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voipbed.estimates import link_loads
 from voipbed.loader import ScenarioError, load_scenario, parse_scenario
 from voipbed.models.link import QueueLimit, RateLink
 from voipbed.models.rate_steps import RateStep, RateSteps
@@ -214,3 +215,17 @@ def test_both_engines_stages_serve_the_steps_as_a_rate(queue: dict[str, object])
         served = stages.queueing.rate_bps
     assert served.steps == (RateStep(0.0, 1e6), RateStep(2.0, 64e3))
     assert stages.facts.rate_bps is None
+
+
+def test_the_budget_sees_the_steps_mean_rate_and_drains_at_the_slowest_left() -> None:
+    """A stepped hop's load: the steps' mean over the run, no delivery opportunities, and a
+    full queue drained at the lowest rate in force from the run's end on."""
+    scenario = parse_scenario(
+        "name: load\nduration: 10s\ncalls: {count: 2}\npath:\n  - name: hop\n"
+        "    queue: {bytes: 10kB}\n    capacity_steps: [{at: 0s, capacity: 1Mbps},"
+        " {at: 5s, capacity: 100kbps}, {at: 20s, capacity: 2Mbps}]\n"
+    )
+    for load in link_loads(scenario):
+        assert load.rate_bps == pytest.approx((5 * 1e6 + 5 * 100e3) / 10)
+        assert load.opportunities_per_s == 0.0
+        assert load.drain_s == pytest.approx(10_000 * 8 / 100e3)

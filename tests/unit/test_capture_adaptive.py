@@ -11,13 +11,8 @@ import pytest
 from tests.unit.test_capture import FAR, UE, record, table
 from voipbed.emulation.capture import AdaptiveSenders, SentLog, packets_from_records
 from voipbed.emulation.frames import parse_frame
-from voipbed.models.rtp_wire import (
-    Arrival,
-    encode_rfc8888,
-    encode_twcc,
-    rfc8888_feedback,
-    twcc_feedback,
-)
+from voipbed.models.rtcp_rfc8888 import Arrival, encode_rfc8888, rfc8888_feedback
+from voipbed.models.rtcp_twcc import encode_twcc, twcc_feedback
 from voipbed.trace import PACKET_SCHEMA
 
 UPLINK_SSRC, DOWNLINK_SSRC = 0x100, 0x101

@@ -17,12 +17,10 @@ from voipbed.emulation.gcc_receiver import ReceiverSettings
 from voipbed.emulation.gcc_sender import SenderSettings
 from voipbed.models.codec_adaptation import Step
 from voipbed.models.gcc import DelayFilter
-from voipbed.models.rtp_wire import (
-    RtpPacket,
-    decode_rfc8888,
-    decode_twcc,
-    rtcp_feedback_format,
-)
+from voipbed.models.rtcp import rtcp_feedback_format
+from voipbed.models.rtcp_rfc8888 import decode_rfc8888
+from voipbed.models.rtcp_twcc import decode_twcc
+from voipbed.models.rtp_packet import RtpPacket
 
 SENDER_SSRC = 0x5EED
 SEND = ["send", "--codec", "AMR-12.2"]

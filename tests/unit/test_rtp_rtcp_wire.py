@@ -11,34 +11,36 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voipbed.models.cc_feedback import rfc8888_bytes, twcc_bytes
-from voipbed.models.rtp_wire import (
+from voipbed.models.rtcp import is_rtcp, rtcp_feedback_format, rtcp_packets
+from voipbed.models.rtcp_rfc8888 import (
     ATO_OVER_RANGE,
     ATO_UNAVAILABLE,
-    TWCC_TICK_S,
     Arrival,
-    ExtensionIds,
     Rfc8888Block,
     Rfc8888Feedback,
     Rfc8888Metric,
-    RtpPacket,
-    TwccFeedback,
-    Unwrapper,
-    abs_send_time,
     ato_from_offset,
     decode_rfc8888,
-    decode_rtp,
-    decode_twcc,
     encode_rfc8888,
-    encode_rtp,
-    encode_twcc,
-    extension_bytes,
-    is_rtcp,
     ntp_short,
     rfc8888_feedback,
-    rtcp_feedback_format,
-    rtcp_packets,
+)
+from voipbed.models.rtcp_twcc import (
+    TWCC_TICK_S,
+    TwccFeedback,
+    decode_twcc,
+    encode_twcc,
     twcc_arrivals,
     twcc_feedback,
+)
+from voipbed.models.rtp_packet import (
+    ExtensionIds,
+    RtpPacket,
+    Unwrapper,
+    abs_send_time,
+    decode_rtp,
+    encode_rtp,
+    extension_bytes,
 )
 
 u16 = st.integers(0, 0xFFFF)
