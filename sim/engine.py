@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import simpy
+from numpy.typing import NDArray
 
 from voipbed.metric_names import EventKind
 from voipbed.models.codecs import CODECS
@@ -42,7 +43,7 @@ from voipbed.sim.closed_loop import ClosedLoopRun, FeedbackLoop
 from voipbed.sim.control_plane import Event
 from voipbed.sim.path import DirectionPackets, DirectionResult
 from voipbed.sim.rate_settings import LoopSettings
-from voipbed.sim.stages import FloatArray
+from voipbed.sim.stages import FloatArray, IntArray
 from voipbed.sim.traffic import FlowSpan, SentPackets, send_packets
 from voipbed.trace import DIRECTIONS, DROP_REASONS, Trace, events_table, host_facts, packets_table
 
@@ -195,59 +196,79 @@ def _fixed_table(
 ) -> pa.Table:
     """One direction's rows of the packets table, every packet of ``codec`` at a fixed rate."""
     n = sent.send_s.size
-    return packets_table(
+    sender = _Sent(
         call=sent.call,
         flow=sent.flow,
-        direction=np.full(n, direction, dtype=np.int16),
         seq=sent.seq,
         rtp_ts=sent.rtp_ts,
+        send_s=sent.send_s,
         payload_bytes=np.full(n, sent.payload_bytes, dtype=np.int32),
         wire_bytes=np.full(n, sent.wire_bytes, dtype=np.int32),
-        dscp=np.full(n, dscp, dtype=np.uint8),
-        dscp_received=fate.dscp,
-        send_s=sent.send_s,
-        recv_s=fate.recv_s,
-        lost_at=fate.lost_at,
-        places=places,
-        drop_reason=fate.drop_reason,
-        reasons=DROP_REASONS,
-        ce=fate.ce,
         codec=np.zeros(n, dtype=np.int16),
-        codecs=[codec],
         target_bps=np.full(n, np.nan),
     )
+    return _direction_table(direction, sender, [codec], fate, dscp, places)
 
 
 def _adaptive_table(
     direction: int, run: ClosedLoopRun, dscp: int, places: list[str], ptime_s: float
 ) -> pa.Table:
     """One direction's rows of the packets table of a closed-loop run."""
-    media, fate = run.media[direction], run.fates[direction]
-    n = media.send_s.size
+    media = run.media[direction]
     rating = [point.codec for point in run.family.points]  # points may share an entry
     codecs = list(dict.fromkeys(rating))
     codec_of_point = np.array([codecs.index(name) for name in rating], dtype=np.int16)
     ticks = CODECS[codecs[0]].rtp_ticks(ptime_s)  # one RTP clock for the family's modes
-    return packets_table(
+    sender = _Sent(
         call=media.flow // 2,
         flow=media.flow,
-        direction=np.full(n, direction, dtype=np.int16),
         seq=media.seq,
         rtp_ts=media.seq * ticks,
+        send_s=media.send_s,
         payload_bytes=media.payload_bytes,
         wire_bytes=media.wire_bytes,
+        codec=codec_of_point[media.point],
+        target_bps=media.target_bps,
+    )
+    return _direction_table(direction, sender, codecs, run.fates[direction], dscp, places)
+
+
+class _Sent(NamedTuple):
+    """What the senders say of one direction's packets, a column each."""
+
+    call: IntArray
+    flow: IntArray
+    seq: IntArray
+    rtp_ts: IntArray
+    send_s: FloatArray
+    payload_bytes: NDArray[np.integer[Any]]
+    wire_bytes: NDArray[np.integer[Any]]
+    codec: NDArray[np.int16]  # index into the codecs named
+    target_bps: FloatArray
+
+
+def _direction_table(
+    direction: int,
+    sent: _Sent,
+    codecs: list[str],
+    fate: DirectionResult,
+    dscp: int,
+    places: list[str],
+) -> pa.Table:
+    """One direction's rows: what was sent and what befell each packet."""
+    n = sent.send_s.size
+    return packets_table(
+        **sent._asdict(),
+        codecs=codecs,
+        direction=np.full(n, direction, dtype=np.int16),
         dscp=np.full(n, dscp, dtype=np.uint8),
         dscp_received=fate.dscp,
-        send_s=media.send_s,
         recv_s=fate.recv_s,
         lost_at=fate.lost_at,
         places=places,
         drop_reason=fate.drop_reason,
         reasons=DROP_REASONS,
         ce=fate.ce,
-        codec=codec_of_point[media.point],
-        codecs=codecs,
-        target_bps=media.target_bps,
     )
 
 
