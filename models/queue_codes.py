@@ -95,6 +95,7 @@ class Owner(IntEnum):
 
 
 BULK_ROOM_FACTOR = 1.5
-"""Slots reserved per bulk flow: this times what the link carries over the flow's lifetime..."""
+"""Slots a batch starts with per bulk flow (more come as needed), and what the run's budget
+counts for it: this times what the link carries over the flow's lifetime..."""
 BULK_ROOM_EXTRA = 1000
 """...plus these (``models.queue_bulk.bulk_room``; the run's budget counts them too)."""
