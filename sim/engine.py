@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -39,13 +39,15 @@ from voipbed.models.codecs import codec as codec_named
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 from voipbed.sim.carrier import PathCarrier
-from voipbed.sim.closed_loop import ClosedLoopRun, FeedbackLoop
 from voipbed.sim.control_plane import Event
 from voipbed.sim.path import DirectionPackets, DirectionResult
 from voipbed.sim.rate_settings import LoopSettings
 from voipbed.sim.stages import FloatArray, IntArray
 from voipbed.sim.traffic import FlowSpan, SentPackets, send_packets
 from voipbed.trace import DIRECTIONS, DROP_REASONS, Trace, events_table, host_facts, packets_table
+
+if TYPE_CHECKING:  # the closed loop (and GCC's kernels) load only for a rate-controlled run
+    from voipbed.sim.closed_loop import ClosedLoopRun, FeedbackLoop
 
 __all__ = ["simulate"]
 
@@ -98,6 +100,8 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         env.process(process)
     loop: FeedbackLoop | None = None
     if settings is not None:
+        from voipbed.sim.closed_loop import FeedbackLoop  # GCC's kernels load here
+
         first_s = np.repeat(starts, 2)
         first_s[1::2] += phases
         loop = FeedbackLoop(scenario, settings, first_s, np.repeat(ends, 2), starts, ends)
