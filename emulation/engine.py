@@ -201,6 +201,8 @@ def _gcc_unsupported(scenario: Scenario) -> list[str]:
     """What of a rate-controlled scenario the GCC endpoints cannot send as the simulator
     does."""
     problems = []
+    if scenario.calls.rate_control.mode_set is not None:
+        problems.append("calls.rate_control.mode_set: the GCC endpoints use every mode as yet")
     endpoint_share = Overhead().rtcp_share
     if scenario.calls.rtcp_share_ratio != endpoint_share:
         problems.append(

@@ -42,7 +42,7 @@ from voipbed.models.codec_adaptation import IeInterval, effective_ie, ie_on_scal
 from voipbed.models.codecs import CODECS, Bandwidth
 from voipbed.models.plc import Plc, bpl_for
 from voipbed.scenario import Scenario
-from voipbed.scenario_rate import Algorithm, adaptive_family
+from voipbed.scenario_rate import Algorithm
 
 __all__ = ["FlowCodecs", "flow_codecs", "mode_inputs", "run_scale"]
 
@@ -85,8 +85,8 @@ def run_scale(scenario: Scenario, modes: Sequence[str] = ()) -> Bandwidth:
     """The widest class among ``calls.codec``, its adaptive family under rate control, and
     ``modes`` (the codec-table names the packets carry)."""
     names = [scenario.calls.codec, *modes]
-    family = adaptive_family(scenario.calls.codec)
-    if family is not None and _rate_controlled(scenario):
+    if _rate_controlled(scenario):
+        family = scenario.calls.rate_control.family(scenario.calls.codec)
         names += [point.codec for point in family.points]
     return max((CODECS[name].bandwidth for name in names), key=_SCALE_ORDER.index)
 

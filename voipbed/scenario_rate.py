@@ -27,7 +27,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import NamedTuple
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from voipbed.models.codec_adaptation import FollowerConfig, Step, point_wire_bps
 from voipbed.models.codec_modes import (
@@ -201,8 +201,15 @@ class RateControl(Section):
     ecn: bool = Field(
         False,
         description=(
-            "React to CE marks in the feedback (models.gcc_ecn: DCTCP's response, RFC 8257 "
-            "section 3.3); needs calls.ecn: true."
+            "React to CE marks in the feedback (models.gcc_ecn: a marked report scales the "
+            "rate by 0.8 once per RTT, RFC 8511's ABE); needs calls.ecn: true."
+        ),
+    )
+    mode_set: tuple[StrictInt, ...] | None = Field(
+        None,
+        description=(
+            "AMR and AMR-WB: the modes the sender may use, by RFC 4867 mode number (clause "
+            "8.1 mode-set; AMR 0-7, AMR-WB 0-8), calls.codec among them; null: every mode."
         ),
     )
     start_bitrate_bps: Rate | None = Field(
@@ -263,11 +270,12 @@ class RateControl(Section):
         return self
 
     def family(self, codec: str) -> CodecFamily:
-        """The modes a sender of ``codec`` moves between (``adaptive_family``)."""
+        """The modes a sender of ``codec`` moves between (``adaptive_family``), within
+        ``mode_set`` when one is given."""
         family = adaptive_family(codec)
         if family is None:
             raise ValueError(f"{codec} has one rate; adaptive codecs: {ADAPTIVE_CODECS}")
-        return family
+        return family if self.mode_set is None else family.with_mode_set(self.mode_set)
 
     def bitrates(self, codec: str, ptime_s: float, overhead: Overhead) -> Bitrates:
         """GCC's start, floor and ceiling on the wire, the unset ones from ``codec``'s family."""
@@ -341,6 +349,11 @@ def problems(
             )
         )
         return found
+    if rate_control.mode_set is not None:
+        problem = _mode_set_problem(rate_control.mode_set, family, codec)
+        if problem is not None:
+            return [*found, problem]
+        family = family.with_mode_set(rate_control.mode_set)
     refused = list(dict.fromkeys(p.codec for p in family.points if not _sends_at(p.codec, ptime_s)))
     if refused:
         found.append(
@@ -354,6 +367,23 @@ def problems(
         return found
     bounds = _bitrate_problem(rate_control, codec, family, ptime_s, overhead)
     return found if bounds is None else [*found, bounds]
+
+
+def _mode_set_problem(modes: tuple[int, ...], family: CodecFamily, codec: str) -> Problem | None:
+    """What is wrong with a ``mode_set`` for calls of ``codec`` (of ``family``)."""
+    where = ("rate_control", "mode_set")
+    numbers = family.mode_numbers
+    if numbers is None:
+        return Problem(where, f"{family.name} has no mode numbers: mode_set is for AMR, AMR-WB")
+    unknown = sorted(set(modes) - set(numbers))
+    if unknown or not modes:
+        return Problem(
+            where, f"{family.name}'s modes are {numbers[0]} to {numbers[-1]}; got {list(modes)}"
+        )
+    start = numbers[[point.codec for point in family.points].index(codec)]
+    if start not in modes:
+        return Problem(where, f"calls.codec {codec} is mode {start}, not in mode_set {list(modes)}")
+    return None
 
 
 def _bitrate_problem(

@@ -42,7 +42,7 @@ from voipbed.models.quality_windows import (
     window_quality_flows,
 )
 from voipbed.scenario import Scenario
-from voipbed.scenario_rate import Algorithm, adaptive_family
+from voipbed.scenario_rate import Algorithm
 from voipbed.send_rates import empty_rate_bins, mean_sent_bps, rate_bins
 from voipbed.verdict import UNKNOWN, DirectionFigures, Verdict, limiting_factor
 
@@ -684,8 +684,8 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
     """
     calls = scenario.calls
     figures = _codec_bandwidth(scenario, codec(calls.codec))
-    family = adaptive_family(calls.codec)
-    if family is not None and calls.rate_control.algorithm is not Algorithm.NONE:
+    if calls.rate_control.algorithm is not Algorithm.NONE:
+        family = calls.rate_control.family(calls.codec)
         ends = {"lowest": family.points[0], "highest": family.points[-1]}
         figures["modes"] = {
             end: {

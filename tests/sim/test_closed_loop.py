@@ -98,3 +98,13 @@ def test_same_seed_gives_the_same_closed_loop_trace() -> None:
     first, second = _run(BOTTLENECK), _run(BOTTLENECK)
     assert parquet(first.packets) == parquet(second.packets)
     assert parquet(first.events) == parquet(second.events)
+
+
+def test_a_mode_set_bounds_the_modes_the_sender_uses() -> None:
+    """With mode_set [0, 2], every packet is coded in AMR-WB mode 0 or 2 (6.6 or 12.65)."""
+    text = BOTTLENECK.replace("AMR-WB-23.85", "AMR-WB-12.65").replace(
+        "{algorithm: gcc}", "{algorithm: gcc, mode_set: [0, 2]}"
+    )
+    codecs = set(_run(text).packets.column("codec").to_pylist())
+    assert codecs <= {"AMR-WB-6.6", "AMR-WB-12.65"}
+    assert len(codecs) == 2  # behind 30 kbit/s the sender steps down to mode 0

@@ -346,3 +346,35 @@ def test_a_swept_algorithm_is_checked_at_each_point(tmp_path: Path) -> None:
         load_sweep(path)
     messages = [issue.message for issue in caught.value.issues]
     assert any("calls.rate_control.algorithm gcc" in message for message in messages)
+
+
+def test_a_mode_set_keeps_the_sender_within_its_modes() -> None:
+    """AMR-WB with mode-set 0,2,4: the family has those three modes; GCC's floor is mode 0's."""
+    loaded = scenario("AMR-WB-12.65", algorithm="gcc", mode_set=[0, 2, 4])
+    control = loaded.calls.rate_control
+    family = control.family(loaded.calls.codec)
+    assert family.mode_numbers == (0, 2, 4)
+    assert [p.codec for p in family.points] == ["AMR-WB-6.6", "AMR-WB-12.65", "AMR-WB-15.85"]
+    rates = control.bitrates(loaded.calls.codec, loaded.calls.ptime_s, loaded.overhead())
+    assert rates.max_bps == pytest.approx(
+        point_wire_bps(family.points[-1], loaded.calls.ptime_s, loaded.overhead())
+    )
+
+
+@pytest.mark.parametrize(
+    ("codec", "modes", "words"),
+    [
+        ("AMR-WB-12.65", [0, 9], "modes are 0 to 8"),
+        ("AMR-WB-12.65", [0, 1], "is mode 2, not in mode_set"),
+        ("OPUS-WB-24", [0], "no mode numbers"),
+    ],
+)
+def test_a_wrong_mode_set_is_refused_at_its_key(codec: str, modes: list[int], words: str) -> None:
+    """Unknown modes, a start outside the set, or a codec without mode numbers: refused."""
+    text = (
+        f"name: m\ncalls: {{codec: {codec}, rate_control: {{algorithm: gcc, mode_set: {modes}}}}}\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "m.yaml")
+    message = str(caught.value)
+    assert "calls.rate_control.mode_set" in message and words in message
