@@ -119,6 +119,38 @@ def _next_event(t_arrival: float, t_server: float, t_bulk: float) -> int:
 
 
 @inline_kernel
+def _depart(
+    k: int,
+    now: float,
+    depart: FloatArray,
+    owner: IntArray,
+    size: IntArray,
+    ce: NDArray[np.bool_],
+    rtt_s: FloatArray,
+    fb_time: FloatArray,
+    fb_kind: NDArray[np.int8],
+    fb_tail: IntArray,
+    done: IntArray,
+    n_done: int,
+    out_given: int,
+    out_bulk: int,
+    out_background: int,
+) -> tuple[int, int, int, int]:
+    """Slot ``k`` leaves the link at ``now``: its departure, the bytes out, the log and, for a
+    bulk segment, its acknowledgement (CE-marked or not) an RTT later. The counters after."""
+    depart[k] = now
+    out_given, out_bulk, out_background = tally(
+        owner[k], size[k], out_given, out_bulk, out_background
+    )
+    n_done = _log(k, done, n_done)
+    b = owner[k]
+    if b >= 0:
+        fb = Feedback.CE if ce[k] else Feedback.ACK
+        tell(b, now + rtt_s[b], fb, fb_time, fb_kind, fb_tail)
+    return out_given, out_bulk, out_background, n_done
+
+
+@inline_kernel
 def _log(k: int, done: IntArray, n_done: int) -> int:
     """Log slot ``k`` as settled, if the state keeps a log; the entries logged."""
     if done.size == 0:
@@ -262,17 +294,11 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
             if trace_mode:
                 next_opp += 1
             elif in_service >= 0:
-                finished = in_service
+                out_given, out_bulk, out_background, n_done = _depart(
+                    in_service, now, depart, owner, size, ce, rtt_s, fb_time, fb_kind, fb_tail,
+                    done, n_done, out_given, out_bulk, out_background,
+                )  # fmt: skip
                 in_service = -1
-                depart[finished] = now
-                out_given, out_bulk, out_background = tally(
-                    owner[finished], size[finished], out_given, out_bulk, out_background
-                )
-                n_done = _log(finished, done, n_done)
-                b = owner[finished]
-                if b >= 0:
-                    fb = Feedback.CE if ce[finished] else Feedback.ACK
-                    tell(b, now + rtt_s[b], fb, fb_time, fb_kind, fb_tail)
             while True:
                 if in_service < 0:
                     # Dequeue through the scheduler and, for CoDel, its drop loop.
@@ -318,17 +344,11 @@ def _run_events(state: QueueState, arrive: FloatArray, n_known: int, horizon: fl
                 budget -= amount
                 transit_left -= amount
                 if transit_left == 0:
-                    finished = in_service
+                    out_given, out_bulk, out_background, n_done = _depart(
+                        in_service, now, depart, owner, size, ce, rtt_s, fb_time, fb_kind,
+                        fb_tail, done, n_done, out_given, out_bulk, out_background,
+                    )  # fmt: skip
                     in_service = -1
-                    depart[finished] = now
-                    out_given, out_bulk, out_background = tally(
-                        owner[finished], size[finished], out_given, out_bulk, out_background
-                    )
-                    n_done = _log(finished, done, n_done)
-                    b = owner[finished]
-                    if b >= 0:
-                        fb = Feedback.CE if ce[finished] else Feedback.ACK
-                        tell(b, now + rtt_s[b], fb, fb_time, fb_kind, fb_tail)
                 if budget == 0:
                     break
         elif event == Event.BULK:

@@ -74,7 +74,8 @@ class Receivers:
         order = np.lexsort((recv_s, flow))  # by flow, arrival order within each
         flow, seq, send_s, recv_s = flow[order], seq[order], send_s[order], recv_s[order]
         wire_bytes, ce = wire_bytes[order], ce[order]
-        flows, start = np.unique(flow, return_index=True)
+        start = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]]) if flow.size else flow
+        flows = flow[start]
         counts = np.diff(np.r_[start, flow.size])
         packet_report = np.repeat(np.arange(flows.size), counts)
         before = self.highest[flows]
