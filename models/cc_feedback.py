@@ -32,26 +32,38 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.models._jit import inline_kernel, kernel
+
 __all__ = [
+    "TWCC_CHUNK_BYTES",
+    "TWCC_FIXED_BYTES",
+    "TWCC_REFERENCE_S",
+    "TWCC_RUN_LENGTH_MAX",
     "TWCC_SMALL_DELTA_MAX_S",
+    "TWCC_TICK_S",
+    "TWCC_VECTOR_1BIT",
+    "TWCC_VECTOR_2BIT",
     "rfc8888_bytes",
     "twcc_bytes",
+    "twcc_sizes",
 ]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 _RTCP_HEADER = 4  # V, P, FMT, PT, length (RFC 3550 section 6.4)
 _SSRC = 4
 _RFC8888_BLOCK = 8  # SSRC, begin_seq, num_reports (RFC 8888 section 3.1)
 _RFC8888_METRIC = 2  # R, ECN, arrival time offset: 16 bits per packet
 _RFC8888_TIMESTAMP = 4  # Report Timestamp
-_TWCC_FIXED = 20  # header, two SSRCs, base seq, status count, reference time, fb count
-_TWCC_CHUNK = 2
-_RUN_LENGTH_MAX = 8191  # 13-bit run length (draft 3.1.3)
-_VECTOR_1BIT = 14  # packets per 1-bit status vector chunk (draft 3.1.4)
-_VECTOR_2BIT = 7  # packets per 2-bit status vector chunk
-_TWCC_TICK_S = 250e-6  # receive delta unit (draft 3.1.5)
-TWCC_SMALL_DELTA_MAX_S = 255 * _TWCC_TICK_S
+TWCC_FIXED_BYTES = 20  # header, two SSRCs, base seq, status count, reference time, fb count
+TWCC_CHUNK_BYTES = 2
+TWCC_RUN_LENGTH_MAX = 8191  # 13-bit run length (draft 3.1.3)
+TWCC_VECTOR_1BIT = 14  # packets per 1-bit status vector chunk (draft 3.1.4)
+TWCC_VECTOR_2BIT = 7  # packets per 2-bit status vector chunk
+TWCC_TICK_S = 250e-6  # receive delta unit (draft 3.1.5)
+TWCC_REFERENCE_S = 0.064  # reference time unit (draft 3.1: multiples of 64 ms)
+TWCC_SMALL_DELTA_MAX_S = 255 * TWCC_TICK_S
 """The largest receive delta an 8-bit field holds: 63.75 ms."""
 
 
@@ -79,36 +91,75 @@ def twcc_bytes(received: Sequence[bool], arrival_s: Sequence[float] | FloatArray
         raise ValueError("received and arrival_s need one value per packet")
     if flags.size == 0:
         raise ValueError("a feedback packet reports at least one packet")
-    got = times[flags]
-    large = np.zeros(flags.size, dtype=np.bool_)
-    delta_bytes = 0
-    if got.size:
-        reference = math.floor(got[0] / 0.064) * 0.064
-        deltas = np.diff(np.concatenate([[reference], got]))
-        ticks = np.round(deltas / _TWCC_TICK_S)
-        small = (ticks >= 0) & (ticks <= 255)
-        delta_bytes = int(np.where(small, 1, 2).sum())
-        large[np.flatnonzero(flags)] = ~small
-    status = np.where(flags, np.where(large, 2, 1), 0)  # not received, small, large delta
-    chunks = _status_chunks(status)
-    return _padded(_TWCC_FIXED + _TWCC_CHUNK * chunks + delta_bytes)
+    seq = np.flatnonzero(flags).astype(np.int64)
+    bounds = np.array([0, seq.size], dtype=np.int64)
+    first = np.zeros(1, dtype=np.int64)
+    last = np.array([flags.size - 1], dtype=np.int64)
+    return int(twcc_sizes(bounds, seq, times[flags], first, last)[0])
 
 
-def _status_chunks(status: NDArray[np.int64]) -> int:
+@kernel
+def twcc_sizes(
+    bounds: IntArray, seq: IntArray, arrival_s: FloatArray, first: IntArray, last: IntArray
+) -> IntArray:
+    """``twcc_bytes`` of many feedback packets: packet r covers the sequence numbers
+    ``first[r]`` to ``last[r]``, and the received ones among them are the packets
+    ``bounds[r]`` to ``bounds[r + 1]`` (``seq`` and ``arrival_s``; others are ignored)."""
+    sizes = np.empty(first.size, dtype=np.int64)
+    for r in range(first.size):
+        status = np.zeros(last[r] - first[r] + 1, dtype=np.int64)  # not received, small, large
+        arrival = np.zeros(status.size)
+        for k in range(bounds[r], bounds[r + 1]):
+            if first[r] <= seq[k] <= last[r]:
+                status[seq[k] - first[r]] = 1
+                arrival[seq[k] - first[r]] = arrival_s[k]
+        delta_bytes = 0
+        previous = math.nan
+        for k in range(status.size):
+            if status[k] == 0:
+                continue
+            if math.isnan(previous):
+                previous = math.floor(arrival[k] / TWCC_REFERENCE_S) * TWCC_REFERENCE_S
+            ticks = _round_half_even((arrival[k] - previous) / TWCC_TICK_S)
+            previous = arrival[k]
+            if 0.0 <= ticks <= 255.0:
+                delta_bytes += 1
+            else:
+                delta_bytes += 2
+                status[k] = 2
+        octets = TWCC_FIXED_BYTES + TWCC_CHUNK_BYTES * _status_chunks(status) + delta_bytes
+        sizes[r] = 4 * ((octets + 3) // 4)
+    return sizes
+
+
+@inline_kernel
+def _round_half_even(x: float) -> float:
+    """``x`` rounded to the nearest integer, halves to even (as ``np.round``)."""
+    low = math.floor(x)
+    rest = x - low
+    if rest > 0.5 or (rest == 0.5 and low % 2 == 1):
+        return low + 1.0
+    return low
+
+
+@inline_kernel
+def _status_chunks(status: IntArray) -> int:
     """Chunks to encode ``status``, greedily: a run-length chunk where at least a vector
-    chunk's worth of packets share one status, else a status vector chunk."""
+    chunk's worth of packets share one status, else a status vector chunk (2-bit as soon
+    as one of its packets has a large delta)."""
     chunks = 0
     k = 0
     n = status.size
     while k < n:
         run = 1
-        while k + run < n and status[k + run] == status[k] and run < _RUN_LENGTH_MAX:
+        while k + run < n and status[k + run] == status[k] and run < TWCC_RUN_LENGTH_MAX:
             run += 1
-        if run >= _VECTOR_1BIT:
-            chunks += 1
+        chunks += 1
+        if run >= TWCC_VECTOR_1BIT:
             k += run
             continue
-        two_bit = bool(np.any(status[k : k + _VECTOR_1BIT] == 2))
-        k += _VECTOR_2BIT if two_bit else _VECTOR_1BIT
-        chunks += 1
+        two_bit = False
+        for j in range(k, min(k + TWCC_VECTOR_1BIT, n)):
+            two_bit = two_bit or status[j] == 2
+        k += TWCC_VECTOR_2BIT if two_bit else TWCC_VECTOR_1BIT
     return chunks

@@ -1,13 +1,25 @@
-"""Linear-time grouping of packets by a small integer key (flow, UE), keeping their order."""
+"""Linear-time orders of packets: grouped by a small integer key (flow, UE), or by time.
+
+``group_order`` regroups packets by key, keeping their order within a key.
+``time_order(t)`` equals ``np.argsort(t, kind="stable")``. Packet times that
+reach a stage's door are spread over a window and only locally out of order
+(jitter, merged directions, held packets), so a bucket sort does it in linear
+time: each time goes to the bucket of its place between the smallest and the
+largest, in the given order, and an insertion sort puts each bucket right.
+Where buckets would hold too many (times bunched together) or a time is not
+finite, it falls back to a merge sort.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import NDArray
 
 from voipbed.models._jit import kernel
 
-__all__ = ["group_order"]
+__all__ = ["group_order", "time_order"]
 
 
 @kernel
@@ -42,3 +54,51 @@ def group_order(
     return _counting_sort(
         order.astype(np.int64, copy=False), keys, int(keys.max()) + 1 if keys.size else 0
     )
+
+
+_SMALL = 32  # below this many times a merge sort is as quick
+_BUCKET_LIMIT = 64  # most times one bucket may hold before the merge sort takes over
+
+
+@kernel
+def time_order(time_s: NDArray[np.float64]) -> NDArray[np.int64]:
+    """``np.argsort(time_s, kind="stable")``."""
+    n = time_s.size
+    if n < _SMALL:
+        return np.argsort(time_s, kind="mergesort")
+    low = time_s[0]
+    high = time_s[0]
+    for k in range(n):
+        t = time_s[k]
+        if not math.isfinite(t):
+            return np.argsort(time_s, kind="mergesort")
+        low = min(low, t)
+        high = max(high, t)
+    if high == low:
+        return np.arange(n)
+    scale = n / (high - low)
+    bucket = np.empty(n, dtype=np.int64)
+    start = np.zeros(n + 1, dtype=np.int64)
+    for k in range(n):
+        b = min(int((time_s[k] - low) * scale), n - 1)
+        bucket[k] = b
+        start[b + 1] += 1
+    for b in range(n):
+        if start[b + 1] > _BUCKET_LIMIT:
+            return np.argsort(time_s, kind="mergesort")
+        start[b + 1] += start[b]
+    order = np.empty(n, dtype=np.int64)
+    fill = start[:n].copy()
+    for k in range(n):
+        order[fill[bucket[k]]] = k
+        fill[bucket[k]] += 1
+    for b in range(n):
+        for k in range(start[b] + 1, start[b + 1]):
+            item = order[k]
+            t = time_s[item]
+            j = k
+            while j > start[b] and time_s[order[j - 1]] > t:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = item
+    return order

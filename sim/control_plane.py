@@ -27,7 +27,7 @@ import numpy as np
 
 from voipbed.metric_names import DropReason, EventKind
 from voipbed.models import handover as ho
-from voipbed.models.grouping import group_order
+from voipbed.models.grouping import group_order, time_order
 from voipbed.models.rrc import STATE_NAMES, RrcGate, RrcOutcome
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
@@ -317,7 +317,7 @@ def _by_ue_then_time(ue: IntArray, time_s: FloatArray) -> IntArray:
     A stable sort by time (it merges the two directions' already ordered runs)
     then a stable counting sort by UE: both linear.
     """
-    return group_order(ue, np.argsort(time_s, kind="stable"))
+    return group_order(ue, time_order(time_s))
 
 
 class _InFlight(Protocol):

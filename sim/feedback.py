@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voipbed.models.cc_feedback import rfc8888_bytes, twcc_bytes
+from voipbed.models._jit import kernel
+from voipbed.models.cc_feedback import rfc8888_bytes, twcc_sizes
 from voipbed.models.overhead import Overhead
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
@@ -70,24 +71,19 @@ class Receivers:
         ce: BoolArray,
     ) -> Reports:
         """Reports at ``now_s`` of the packets given (those that arrived since the previous
-        reports and before ``now_s``, in arrival order)."""
-        order = np.lexsort((recv_s, flow))  # by flow, arrival order within each
-        flow, seq, send_s, recv_s = flow[order], seq[order], send_s[order], recv_s[order]
-        wire_bytes, ce = wire_bytes[order], ce[order]
-        start = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]]) if flow.size else flow
-        flows = flow[start]
-        counts = np.diff(np.r_[start, flow.size])
-        packet_report = np.repeat(np.arange(flows.size), counts)
-        before = self.highest[flows]
-        newer = seq > before[packet_report]
-        top = np.maximum.reduceat(seq, start) if flow.size else np.empty(0, dtype=np.int64)
-        highest = np.maximum(before, top)
-        expected = highest - before
-        got_new = np.bincount(packet_report[newer], minlength=flows.size)
-        lost = np.maximum(expected - got_new, 0)
-        self.highest[flows] = highest
-        marked = np.bincount(packet_report[ce & newer], minlength=flows.size)  # of those new
-        rtcp = self._rtcp_bytes(expected + (counts - got_new), packet_report, seq, recv_s, before)
+        reports and before ``now_s``)."""
+        before = self.highest.copy()
+        order, flows, bounds, expected, lost, marked, highest = _group_reports(
+            flow, seq, recv_s, ce, self.highest
+        )
+        seq, recv_s = seq[order], recv_s[order]
+        counts = np.diff(bounds)
+        if self.feedback == "rfc8888":
+            covered = expected + counts - (expected - lost)  # a late packet adds a metric block
+            rtcp = rfc8888_bytes([0]) + 2 * covered + 2 * (covered % 2)  # RFC 8888 clause 3.1
+        else:
+            first = before[flows] + 1
+            rtcp = twcc_sizes(bounds, seq, recv_s, first, np.maximum(highest, first))
         return Reports(
             time_s=now_s,
             flow=flows,
@@ -96,37 +92,68 @@ class Receivers:
             ce=marked,
             highest=highest,
             wire_bytes=rtcp + self.headers,
-            packet_report=packet_report,
-            packet_send_s=send_s,
+            packet_report=np.repeat(np.arange(flows.size), counts),
+            packet_send_s=send_s[order],
             packet_recv_s=recv_s,
-            packet_bytes=wire_bytes,
+            packet_bytes=wire_bytes[order],
         )
 
-    def _rtcp_bytes(
-        self,
-        covered: IntArray,
-        packet_report: IntArray,
-        seq: IntArray,
-        recv_s: FloatArray,
-        before: IntArray,
-    ) -> IntArray:
-        """Octets of each report's RTCP packet: RFC 8888 with one metric block per sequence
-        number covered (a packet that came late adds one), or transport-wide feedback over
-        the sequence numbers from the first new one to the highest."""
-        if self.feedback == "rfc8888":
-            fixed = rfc8888_bytes([0])
-            metrics = 2 * covered  # 16 bits per packet, padded to 32 bits (RFC 8888 clause 3.1)
-            return fixed + metrics + 2 * (covered % 2)
-        sizes = np.empty(covered.size, dtype=np.int64)
-        for r in range(covered.size):
-            mine = packet_report == r
-            first = int(before[r]) + 1
-            new = mine & (seq >= first)
-            span = int(seq[new].max()) - first + 1 if new.any() else 0
-            received = np.zeros(max(span, 1), dtype=np.bool_)
-            arrival = np.zeros(received.size)
-            if span:
-                received[seq[new] - first] = True
-                arrival[seq[new] - first] = recv_s[new]
-            sizes[r] = twcc_bytes(received.tolist(), arrival)
-        return sizes
+
+@kernel
+def _group_reports(
+    flow: IntArray, seq: IntArray, recv_s: FloatArray, ce: BoolArray, highest: IntArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """(order, report flows, report bounds into the order, expected, lost, CE-marked among
+    the new, highest covered) of the packets given: the order groups them by flow
+    (ascending), in arrival order within a flow, ties as given (``np.lexsort((recv_s,
+    flow))``). ``highest`` (per flow, the highest sequence number reported) moves on."""
+    n = flow.size
+    flows = highest.size
+    start = np.zeros(flows + 1, dtype=np.int64)
+    for k in range(n):
+        start[flow[k] + 1] += 1
+    reports = 0
+    for f in range(flows):
+        reports += start[f + 1] > 0
+        start[f + 1] += start[f]
+    order = np.empty(n, dtype=np.int64)
+    fill = start[:flows].copy()
+    for k in range(n):
+        order[fill[flow[k]]] = k
+        fill[flow[k]] += 1
+    report_flow = np.empty(reports, dtype=np.int64)
+    bounds = np.empty(reports + 1, dtype=np.int64)
+    expected = np.empty(reports, dtype=np.int64)
+    lost = np.empty(reports, dtype=np.int64)
+    marked = np.empty(reports, dtype=np.int64)
+    top = np.empty(reports, dtype=np.int64)
+    r = 0
+    for f in range(flows):
+        lo, hi = start[f], start[f + 1]
+        if lo == hi:
+            continue
+        for k in range(lo + 1, hi):
+            if recv_s[order[k]] < recv_s[order[k - 1]]:
+                group = order[lo:hi].copy()
+                order[lo:hi] = group[np.argsort(recv_s[group], kind="mergesort")]
+                break
+        before = highest[f]
+        best = before
+        new = 0
+        new_marked = 0
+        for k in range(lo, hi):
+            packet = order[k]
+            best = max(best, seq[packet])
+            if seq[packet] > before:
+                new += 1
+                new_marked += ce[packet]
+        report_flow[r] = f
+        bounds[r] = lo
+        expected[r] = best - before
+        lost[r] = max(best - before - new, 0)
+        marked[r] = new_marked
+        top[r] = best
+        highest[f] = best
+        r += 1
+    bounds[reports] = n
+    return order, report_flow, bounds, expected, lost, marked, top

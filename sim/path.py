@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from voipbed.models.grouping import time_order
 from voipbed.sim.segment_link import SegmentLink
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
@@ -87,7 +88,7 @@ class Held:
             step = np.diff(time_s)
             if entered is None:
                 if np.any(step < 0):
-                    order = np.argsort(time_s, kind="stable")
+                    order = time_order(time_s)
                     ids, time_s = ids[order], time_s[order]
             elif np.any((step < 0) | ((step == 0) & (np.diff(entered) < 0))):
                 order = np.lexsort((entered, time_s))

@@ -9,10 +9,12 @@ carries the point it was coded with and the sender's target rate then.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from voipbed.models._jit import inline_kernel, kernel
 from voipbed.models.codec_follower_bank import FollowerBank
 from voipbed.models.codec_modes import point_payload_bytes
 from voipbed.models.overhead import Overhead, wire_bytes_per_packet
@@ -63,7 +65,7 @@ class AdaptiveSenders:
             dtype=np.int64,
         )
         self.count = np.maximum(np.ceil((end_s - first_s) / ptime_s - _EPS_S), 0).astype(np.int64)
-        self._started = np.zeros(first_s.size, dtype=np.bool_)
+        self._flows = [np.arange(d, first_s.size, 2, dtype=np.int64) for d in range(2)]
 
     def sent_before(self, flow: IntArray, time_s: FloatArray) -> IntArray:
         """How many packets each ``flow`` has sent before ``time_s``: those whose send time
@@ -81,21 +83,14 @@ class AdaptiveSenders:
 
     def window(self, start_s: float, end_s: float, direction: int) -> WindowMedia:
         """Direction ``direction``'s packets sent in ``[start_s, end_s)``."""
-        flows = np.arange(direction, self.first_s.size, 2, dtype=np.int64)
-        low = self.sent_before(flows, np.full(flows.size, start_s))
-        high = self.sent_before(flows, np.full(flows.size, end_s))
-        counts = high - low
-        active = counts > 0
-        fresh = active & (self.followers.index[flows] < 0)
+        flows = self._flows[direction]
+        counts, owner, seq, send_s = _window(
+            self.first_s, self.count, self.ptime_s, flows, start_s, end_s
+        )
+        fresh = (counts > 0) & (self.followers.index[flows] < 0)
         if fresh.any():  # a flow's first packet: its first mode from its start target
             who = flows[fresh]
             self.followers.update(who, self.first_s[who], self.target_bps[who])
-        owner = np.repeat(flows, counts)
-        seq = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        seq += np.repeat(low, counts)
-        send_s = self.first_s[owner] + seq * self.ptime_s
-        order = np.lexsort((owner, send_s))
-        owner, seq, send_s = owner[order], seq[order], send_s[order]
         point = self.followers.index[owner]
         return WindowMedia(
             flow=owner,
@@ -106,3 +101,63 @@ class AdaptiveSenders:
             wire_bytes=self.wire_of_point[point],
             target_bps=self.target_bps[owner],
         )
+
+
+@inline_kernel
+def _sent_before(first_s: float, count: int, ptime_s: float, time_s: float) -> int:
+    """``AdaptiveSenders.sent_before`` of one flow."""
+    k = math.ceil((time_s - first_s) / ptime_s)
+    if first_s + (k - 1) * ptime_s >= time_s:
+        k -= 1
+    if first_s + k * ptime_s < time_s:
+        k += 1
+    return min(max(k, 0), count)
+
+
+@kernel
+def _window(
+    first_s: FloatArray,
+    count: IntArray,
+    ptime_s: float,
+    flows: IntArray,
+    start_s: float,
+    end_s: float,
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """(packets per flow of ``flows``, then every packet's flow, sequence number and send
+    time) of the packets sent in ``[start_s, end_s)``, in send order, ties by flow.
+
+    Flows are taken in the order of their first packet in the window, round by round
+    (each flow's k-th packet of the window in round k): in send order whenever the flows'
+    first packets lie within one ptime, as they do once calls are up; otherwise the
+    packets are sorted."""
+    low = np.empty(flows.size, dtype=np.int64)
+    counts = np.empty(flows.size, dtype=np.int64)
+    for i in range(flows.size):
+        f = flows[i]
+        low[i] = _sent_before(first_s[f], count[f], ptime_s, start_s)
+        counts[i] = _sent_before(first_s[f], count[f], ptime_s, end_s) - low[i]
+    active = np.flatnonzero(counts > 0)
+    opening = np.empty(active.size)
+    for i in range(active.size):
+        opening[i] = first_s[flows[active[i]]] + low[active[i]] * ptime_s
+    active = active[np.argsort(opening, kind="mergesort")]
+    total = counts.sum()
+    owner = np.empty(total, dtype=np.int64)
+    seq = np.empty(total, dtype=np.int64)
+    send_s = np.empty(total)
+    k = 0
+    rounds = counts.max() if counts.size else 0
+    for r in range(rounds):
+        for i in active:
+            if r < counts[i]:
+                f = flows[i]
+                owner[k] = f
+                seq[k] = low[i] + r
+                send_s[k] = first_s[f] + seq[k] * ptime_s
+                k += 1
+    for k in range(1, total):
+        if send_s[k] < send_s[k - 1] or (send_s[k] == send_s[k - 1] and owner[k] < owner[k - 1]):
+            by_flow = np.argsort(owner, kind="mergesort")
+            order = by_flow[np.argsort(send_s[by_flow], kind="mergesort")]
+            return counts, owner[order], seq[order], send_s[order]
+    return counts, owner, seq, send_s

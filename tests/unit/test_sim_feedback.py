@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voipbed.models.cc_feedback import rfc8888_bytes, twcc_bytes
 from voipbed.models.codec_adaptation import FollowerConfig
@@ -88,3 +90,20 @@ def test_windows_of_adaptive_senders_cover_each_packet_once() -> None:
     for flow, seqs in seen.items():
         expected = int(np.ceil((end[flow] - first[flow]) / 0.02 - 1e-9))
         assert seqs == list(range(max(expected, 0))), flow
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 2.0), min_size=1, max_size=12),
+    st.lists(st.floats(0.0, 3.0), min_size=1, max_size=8),
+)
+def test_a_window_is_in_send_order_ties_by_flow(firsts: list[float], cuts: list[float]) -> None:
+    """Flows starting anywhere, windows cut anywhere: packets sorted by send time, then flow."""
+    first = np.array(firsts)
+    followers = FollowerBank(AMR_WB, first.size, FollowerConfig())
+    senders = AdaptiveSenders(first, first + 1.0, 0.02, followers, Overhead(), 30_000.0)
+    for start, stop in itertools.pairwise([0.0, *sorted(cuts), 3.5]):
+        for direction in (0, 1):
+            window = senders.window(start, stop, direction)
+            order = np.lexsort((window.flow, window.send_s))
+            assert np.array_equal(order, np.arange(order.size))
