@@ -1,17 +1,20 @@
-"""Many senders' :class:`models.codec_adaptation.RateFollower` at once, in numpy.
+"""Many senders' :class:`models.codec_adaptation.RateFollower` at once, in arrays.
 
 A closed-loop run updates thousands of adaptive senders every feedback
 interval; :class:`FollowerBank` keeps each sender's follower state in arrays
-and applies a batch of target updates with array operations. Its choices
+and applies a batch of target updates in one numba kernel. Its choices
 are those of one ``RateFollower`` per sender given the same updates in the
 same order (the tests hold the two together); the rules are that class's.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.models._jit import kernel
 from voipbed.models.codec_adaptation import FollowerConfig, RateFollower, Step
 from voipbed.models.codec_modes import CodecFamily
 
@@ -38,55 +41,58 @@ class FollowerBank:
         self._last_change_s = np.full(senders, -np.inf)
         self._up_since_s = np.full(senders, np.nan)  # NaN: not waiting to go up
 
-    def affordable(self, target_bps: FloatArray) -> IntArray:
-        """Per target, the highest point whose wire rate is not above it (0 if none)."""
-        fits = np.searchsorted(self.wire_bps, target_bps, side="right") - 1
-        return np.maximum(fits, 0).astype(np.int64)
-
     def update(self, sender: IntArray, now_s: FloatArray, target_bps: FloatArray) -> None:
         """Apply target updates in order (``now_s`` ascending per sender); a sender may recur."""
-        if not sender.size:
-            return
-        rank = _occurrence(sender)
-        if rank.max() == 0:
-            self._round(sender, now_s, target_bps)
-            return
-        for r in range(int(rank.max()) + 1):
-            mine = rank == r
-            self._round(sender[mine], now_s[mine], target_bps[mine])
-
-    def _round(self, who: IntArray, now_s: FloatArray, target_bps: FloatArray) -> None:
-        """Updates of distinct senders."""
         config = self.config
-        goal = self.affordable(target_bps)
-        index = self.index[who]
-        may_change = now_s - self._last_change_s[who] + _TIME_EPS_S >= config.min_change_interval_s
-        first = index == _NONE
-        new = index.copy()
-        new[first] = goal[first]
-        up = ~first & (goal > index)
-        up_since = self._up_since_s[who]
-        up_since[up & np.isnan(up_since)] = now_s[up & np.isnan(up_since)]
-        held = now_s - up_since + _TIME_EPS_S >= config.hold_up_s
-        go_up = up & held & may_change
-        new[go_up] = goal[go_up] if config.step_up is Step.JUMP else index[go_up] + 1
-        up_since[go_up] = now_s[go_up]  # the next step up waits a full hold again
-        rest = ~first & ~up
-        up_since[rest] = np.nan
-        go_down = rest & (goal < index) & may_change
-        new[go_down] = goal[go_down] if config.step_down is Step.JUMP else index[go_down] - 1
-        changed = new != index
-        self._last_change_s[who[changed]] = now_s[changed]
-        self.index[who] = new
-        self._up_since_s[who] = up_since
+        _apply(
+            np.ascontiguousarray(sender, dtype=np.int64),
+            np.ascontiguousarray(now_s, dtype=np.float64),
+            np.ascontiguousarray(target_bps, dtype=np.float64),
+            self.wire_bps,
+            self.index,
+            self._last_change_s,
+            self._up_since_s,
+            config.min_change_interval_s,
+            config.hold_up_s,
+            config.step_up is Step.JUMP,
+            config.step_down is Step.JUMP,
+        )
 
 
-def _occurrence(sender: IntArray) -> IntArray:
-    """For each entry, how many earlier entries name the same sender."""
-    order = np.argsort(sender, kind="stable")
-    ordered = sender[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    run = np.arange(sender.size) - np.repeat(starts, np.diff(np.r_[starts, sender.size]))
-    rank = np.empty(sender.size, dtype=np.int64)
-    rank[order] = run
-    return rank
+@kernel
+def _apply(
+    sender: IntArray,
+    now_s: FloatArray,
+    target_bps: FloatArray,
+    wire_bps: FloatArray,
+    index: IntArray,
+    last_change_s: FloatArray,
+    up_since_s: FloatArray,
+    min_change_interval_s: float,
+    hold_up_s: float,
+    jump_up: bool,
+    jump_down: bool,
+) -> None:
+    """``RateFollower.update`` of each entry's sender, in order."""
+    for k in range(sender.size):
+        s = sender[k]
+        now = now_s[k]
+        goal = max(np.searchsorted(wire_bps, target_bps[k], side="right") - 1, 0)
+        old = index[s]
+        new = old
+        may_change = now - last_change_s[s] + _TIME_EPS_S >= min_change_interval_s
+        if old == _NONE:
+            new = goal
+        elif goal > old:
+            if math.isnan(up_since_s[s]):
+                up_since_s[s] = now
+            if now - up_since_s[s] + _TIME_EPS_S >= hold_up_s and may_change:
+                new = goal if jump_up else old + 1
+                up_since_s[s] = now  # the next step up waits a full hold again
+        else:
+            up_since_s[s] = math.nan
+            if goal < old and may_change:
+                new = goal if jump_down else old - 1
+        if new != old:
+            last_change_s[s] = now
+        index[s] = new

@@ -329,13 +329,16 @@ class GccBank:
         packet_send_s: ArrayLike,
         packet_arrival_s: ArrayLike,
         packet_size: ArrayLike,
+        *,
+        check: bool = True,
     ) -> FloatArray:
         """Run a batch of reports; each report's target, in report order.
 
         Reports are sorted by time (each its arrival at the sender); ``report_in_flight``
         is negative where unknown. ``packet_report`` is each received packet's report
         (index into this batch): packets grouped by report, each report's in arrival order,
-        none sent after its report's time.
+        none sent after its report's time. ``check=False`` skips checking these rules and
+        the values' ranges, for a caller that builds its arrays to them.
         """
         flow = _ints("report_flow", report_flow)
         count = flow.size
@@ -348,18 +351,13 @@ class GccBank:
         send_s = _floats("packet_send_s", packet_send_s, owner.size)
         arrival_s = _floats("packet_arrival_s", packet_arrival_s, owner.size)
         size = _ints("packet_size", packet_size, owner.size)
-        self._check_reports(flow, time_s, expected, lost, ce)
-        if owner.size and (owner[0] < 0 or owner[-1] >= count or np.any(np.diff(owner) < 0)):
-            raise ValueError("packet_report must be report indices, grouped in report order")
-        if not (np.all(np.isfinite(send_s)) and np.all(np.isfinite(arrival_s))):
-            raise ValueError("packet_send_s and packet_arrival_s must be finite")
-        if np.any(size < 0):
-            raise ValueError("packet_size must not be negative")
         bounds = np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
-        filled = bounds[1:] > bounds[:-1]
-        latest_s = np.maximum.reduceat(send_s, bounds[:-1][filled]) if owner.size else send_s
-        if np.any(latest_s > time_s[filled]):
-            raise ValueError("packet_send_s must not be after its report's time")
+        if check:
+            self._check_batch(flow, time_s, expected, lost, ce, owner, send_s, arrival_s, size)
+            filled = bounds[1:] > bounds[:-1]
+            latest_s = np.maximum.reduceat(send_s, bounds[:-1][filled]) if owner.size else send_s
+            if np.any(latest_s > time_s[filled]):
+                raise ValueError("packet_send_s must not be after its report's time")
         target = np.empty(count)
         done = 0
         while done < count:
@@ -426,13 +424,17 @@ class GccBank:
             )
         )
 
-    def _check_reports(
+    def _check_batch(
         self,
         flow: IntArray,
         time_s: FloatArray,
         expected: IntArray,
         lost: IntArray,
         ce: IntArray,
+        owner: IntArray,
+        send_s: FloatArray,
+        arrival_s: FloatArray,
+        size: IntArray,
     ) -> None:
         if np.any((flow < 0) | (flow >= self.flows)):
             raise ValueError(f"report_flow must be flow indices in [0, {self.flows})")
@@ -444,6 +446,12 @@ class GccBank:
             received = expected - lost
             if np.any(received < 0) or np.any((ce < 0) | (ce > received)):
                 raise ValueError("report_ce must be within [0, expected - lost] with ECN")
+        if owner.size and (owner[0] < 0 or owner[-1] >= flow.size or np.any(np.diff(owner) < 0)):
+            raise ValueError("packet_report must be report indices, grouped in report order")
+        if not (np.all(np.isfinite(send_s)) and np.all(np.isfinite(arrival_s))):
+            raise ValueError("packet_send_s and packet_arrival_s must be finite")
+        if np.any(size < 0):
+            raise ValueError("packet_size must not be negative")
 
     def _grow_rate_ring(self, capacity: int) -> None:
         """Re-lay every flow's incoming-rate samples, oldest first, in rings of ``capacity``."""
