@@ -93,8 +93,10 @@ class SampleGrid:
     def per_interval(self, time_s: FloatArray, amount: IntArray) -> IntArray:
         """``amount`` summed per interval ``(t[j-1], t[j]]`` of ``time_s`` (the first interval
         starts at -inf); what falls after the last instant, or is NaN, is left out."""
-        _, upto = self._up_to_each_instant(time_s, amount)
-        sums: IntArray = np.diff(upto, prepend=0)
+        sums = np.zeros(self.count, dtype=np.int64)
+        span = self._span(time_s)
+        _, upto = self._up_to_each_instant(time_s, amount, span)
+        sums[span] = np.diff(upto, prepend=0)
         return sums
 
     def backlog(
@@ -109,27 +111,42 @@ class SampleGrid:
         ``leave_s`` (excluded), by ``klass`` in ``range(classes)``."""
         packets = np.zeros((self.count, classes), dtype=np.int64)
         size_bytes = np.zeros((self.count, classes), dtype=np.int64)
+        span = self._span(np.concatenate([enter_s, leave_s]))
         present = np.flatnonzero(np.bincount(klass, minlength=classes))
         for c in present:
             mine = slice(None) if present.size == 1 else klass == c
-            entered, entered_bytes = self._up_to_each_instant(enter_s[mine], size[mine])
-            left, left_bytes = self._up_to_each_instant(leave_s[mine], size[mine])
-            packets[:, c] = entered - left  # what left by t had entered by t
-            size_bytes[:, c] = entered_bytes - left_bytes
+            entered, entered_bytes = self._up_to_each_instant(enter_s[mine], size[mine], span)
+            left, left_bytes = self._up_to_each_instant(leave_s[mine], size[mine], span)
+            packets[span, c] = entered - left  # what left by t had entered by t
+            size_bytes[span, c] = entered_bytes - left_bytes
         return Occupancy(packets, size_bytes)
 
+    def _span(self, time_s: FloatArray) -> slice:
+        """The instants from the first at or after the earliest of ``time_s`` to the first at
+        or after the latest: before them none of the times has passed, after them all have
+        (every instant, where a time is NaN: never)."""
+        if not time_s.size:
+            return slice(0, 0)
+        earliest, latest = time_s.min(), time_s.max()
+        if np.isnan(earliest):
+            return slice(0, self.count)
+        times = self.times_s
+        first = int(np.searchsorted(times, earliest))
+        return slice(first, min(int(np.searchsorted(times, latest)) + 1, self.count))
+
     def _up_to_each_instant(
-        self, time_s: FloatArray, amount: IntArray
+        self, time_s: FloatArray, amount: IntArray, span: slice
     ) -> tuple[IntArray, IntArray]:
-        """How many of ``time_s`` are at or before each instant, and their ``amount`` summed
-        (NaN is never). Linear when ``time_s`` ascends, as a FIFO's times do."""
+        """How many of ``time_s`` are at or before each instant of ``span``, and their
+        ``amount`` summed (NaN is never). Linear when ``time_s`` ascends, as a FIFO's times
+        do."""
         if not _ascending(time_s):
             known = ~np.isnan(time_s)
             time_s, amount = time_s[known], amount[known]
             if not _ascending(time_s):
                 order = np.argsort(time_s, kind="stable")
                 time_s, amount = time_s[order], amount[order]
-        count = np.searchsorted(time_s, self.times_s, side="right").astype(np.int64)
+        count = np.searchsorted(time_s, self.times_s[span], side="right").astype(np.int64)
         return count, _prefix_sums(amount, count)
 
     def empty_occupancy(self, classes: int) -> Occupancy:

@@ -28,12 +28,20 @@ _SIGNALLING_DSCP = (24, 26, 28, 30)  # CS3, AF31, AF32, AF33 (RFC 4594 Figure 3)
 _EF_DSCP = 46  # RFC 3246
 
 
+def _classes_by_dscp() -> IntArray:
+    table = np.full(64, int(TrafficClass.BEST_EFFORT), dtype=np.int64)
+    table[list(_SIGNALLING_DSCP)] = TrafficClass.SIGNALLING
+    table[_EF_DSCP] = TrafficClass.EF
+    return table
+
+
+_CLASS_OF_DSCP = _classes_by_dscp()  # the class of each of the 64 DSCPs
+
+
 def dscp_class(dscp: IntArray) -> IntArray:
-    """Scheduling class of a DSCP: ``EF`` for EF, ``SIGNALLING`` for CS3 and AF3x, and
-    ``BEST_EFFORT`` for everything else (``TrafficClass``)."""
-    classes = np.full(dscp.shape, int(TrafficClass.BEST_EFFORT), dtype=np.int64)
-    classes[np.isin(dscp, _SIGNALLING_DSCP)] = TrafficClass.SIGNALLING
-    classes[dscp == _EF_DSCP] = TrafficClass.EF
+    """Scheduling class of a DSCP (0 to 63): ``EF`` for EF, ``SIGNALLING`` for CS3 and AF3x,
+    and ``BEST_EFFORT`` for everything else (``TrafficClass``)."""
+    classes: IntArray = _CLASS_OF_DSCP[dscp]
     return classes
 
 
