@@ -146,7 +146,7 @@ def _window(
     seq = np.empty(total, dtype=np.int64)
     send_s = np.empty(total)
     k = 0
-    rounds = counts.max() if counts.size else 0
+    rounds = int(counts.max()) if counts.size else 0
     for r in range(rounds):
         for i in active:
             if r < counts[i]:
