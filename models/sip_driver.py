@@ -25,14 +25,22 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 from voipbed.models.sip_transaction import Outbox, SipMessage
 
-__all__ = ["Endpoint", "Flow", "MessageRecord", "count_retransmissions", "run_flow"]
+__all__ = [
+    "Endpoint",
+    "Flow",
+    "FlowRun",
+    "MessageRecord",
+    "count_retransmissions",
+    "run_flow",
+    "run_flows",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,20 @@ class Flow(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FlowRun:
+    """A flow to run: from ``start_s``, over ``channel``, with its ``reachable`` predicate
+    (``run_flow``'s arguments)."""
+
+    flow: Flow
+    channel: MessageChannel
+    start_s: float = 0.0
+    reachable: Callable[[float], bool] | None = None
+
+
+_START, _ARRIVAL, _TIMER = 0, 0, 1  # at one instant: starts and arrivals before timers
+
+
 def run_flow(
     flow: Flow,
     channel: MessageChannel,
@@ -104,19 +126,34 @@ def run_flow(
 
     Returns every transmission in the order the messages were sent.
     """
-    phone, core = flow.phone, flow.core
-    records: list[MessageRecord] = []
-    in_flight: list[tuple[float, int, bool, SipMessage]] = []  # (arrival, seq, to_phone, msg)
-    sequence = 0
-    carry = channel.carry
-    append = records.append
+    return run_flows([FlowRun(flow, channel, start_s, reachable)], until_s=until_s)[0]
 
-    def transmit(outbox: Outbox, direction: int, now: float) -> None:
+
+def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[list[MessageRecord]]:
+    """Run many flows together, every event of every flow in time order, so that the
+    channels carry their messages in the order they are sent (channels may share a path).
+
+    Returns each flow's transmissions in the order its messages were sent.
+    """
+    records: list[list[MessageRecord]] = [[] for _ in runs]
+    heap: list[tuple[float, int, int, int, SipMessage | None, bool]] = []
+    scheduled = [math.inf] * len(runs)  # the timer entry each flow has on the heap
+    sequence = 0
+
+    def push(
+        time: float, rank: int, index: int, message: SipMessage | None, to_phone: bool
+    ) -> None:
         nonlocal sequence
+        heapq.heappush(heap, (time, rank, sequence, index, message, to_phone))
+        sequence += 1
+
+    def transmit(index: int, outbox: Outbox, direction: int, now: float) -> None:
+        run = runs[index]
         to_phone = direction == DOWNLINK
+        append = records[index].append
         for message, retransmission in outbox:
-            blocked = to_phone and reachable is not None and not reachable(now)
-            arrival = None if blocked else carry(now, message.size_bytes, direction)
+            blocked = to_phone and run.reachable is not None and not run.reachable(now)
+            arrival = None if blocked else run.channel.carry(now, message.size_bytes, direction)
             append(
                 MessageRecord(
                     now,
@@ -134,31 +171,42 @@ def run_flow(
             if arrival is not None:
                 if arrival < now:
                     raise ValueError(f"the channel delivered at {arrival} a message sent at {now}")
-                heapq.heappush(in_flight, (arrival, sequence, to_phone, message))
-                sequence += 1
+                push(arrival, _ARRIVAL, index, message, to_phone)
         outbox.clear()
 
-    flow.start(start_s)
-    transmit(phone.outbox, UPLINK, start_s)
-    transmit(core.outbox, DOWNLINK, start_s)
-    while True:
-        phone_at = phone.deadline()
-        core_at = core.deadline()
-        message_at = in_flight[0][0] if in_flight else math.inf
-        now = min(phone_at, core_at, message_at)
-        if now == math.inf or now > until_s:
+    def settle(index: int, now: float) -> None:
+        """Send what the flow's ends want sent, and put its next timer on the heap."""
+        flow = runs[index].flow
+        if flow.phone.outbox:
+            transmit(index, flow.phone.outbox, UPLINK, now)
+        if flow.core.outbox:
+            transmit(index, flow.core.outbox, DOWNLINK, now)
+        due = min(flow.phone.deadline(), flow.core.deadline())
+        if due != scheduled[index]:
+            scheduled[index] = due
+            if due < math.inf:
+                push(due, _TIMER, index, None, False)
+
+    for index, run in enumerate(runs):
+        push(run.start_s, _START, index, None, False)
+    while heap:
+        now, rank, _, index, message, to_phone = heapq.heappop(heap)
+        if now > until_s:
             break
-        if message_at <= phone_at and message_at <= core_at:
-            _, _, to_phone, message = heapq.heappop(in_flight)
-            (phone if to_phone else core).on_message(now, message)
-        elif phone_at <= core_at:
-            phone.on_timer(now)
+        flow = runs[index].flow
+        if message is not None:
+            (flow.phone if to_phone else flow.core).on_message(now, message)
+        elif rank == _TIMER:
+            if scheduled[index] != now:
+                continue  # an earlier timer entry of the flow, since replaced
+            scheduled[index] = math.inf
+            if flow.phone.deadline() <= flow.core.deadline():
+                flow.phone.on_timer(now)
+            else:
+                flow.core.on_timer(now)
         else:
-            core.on_timer(now)
-        if phone.outbox:
-            transmit(phone.outbox, UPLINK, now)
-        if core.outbox:
-            transmit(core.outbox, DOWNLINK, now)
+            flow.start(now)
+        settle(index, now)
     return records
 
 

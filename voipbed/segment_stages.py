@@ -130,12 +130,21 @@ class SegmentStages:
     )  # by (end-to-end headers, RTP or not): their bytes, and the headers on this hop
 
     @classmethod
-    def build(cls, segment: Segment, direction: str, seed: int, run_end_s: float) -> SegmentStages:
+    def build(
+        cls,
+        segment: Segment,
+        direction: str,
+        seed: int,
+        run_end_s: float,
+        *,
+        streams: str = "path",
+    ) -> SegmentStages:
         """The stages of ``segment`` in ``direction`` for a run with ``seed`` that ends at
-        ``run_end_s`` (the cross traffic is drawn up to then)."""
+        ``run_end_s`` (the cross traffic is drawn up to then); their random streams are
+        named ``{streams}/{segment}/{direction}/{stage}``."""
 
         def rng(stage: str) -> np.random.Generator:
-            return component_rng(seed, f"path/{segment.name}/{direction}/{stage}")
+            return component_rng(seed, f"{streams}/{segment.name}/{direction}/{stage}")
 
         queue = segment.queue
         limit = QueueLimit(
