@@ -39,8 +39,9 @@ lint: setup
 # Installed when run as root, as CI is; said otherwise (those tests then skip, saying why).
 SYSTEM_PACKAGES := espeak-ng sox ethtool mininet kamailio kamailio-tls-modules sip-tester baresip \
 	chromium fonts-dejavu-core \
-	bridge-utils iputils-ping openssl
-SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping openssl chromium
+	bridge-utils iputils-ping openssl nftables conntrack
+SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping openssl chromium \
+	nft conntrack
 KAMAILIO_TLS := /usr/lib/$(shell uname -m)-linux-gnu/kamailio/modules/tls.so
 MININET := /usr/lib/python3/dist-packages/mininet
 

@@ -188,6 +188,11 @@ def unsupported(scenario: Scenario) -> list[str]:
             "signalling.load: SIPp cannot place calls over TLS (Debian's SIPp 3.6.1 is "
             "built without OpenSSL); use udp or tcp for a SIP load"
         )
+    if signalling.phones is not None or signalling.nat is not None:
+        problems.append(
+            "signalling.phones and signalling.nat: idle phones and the NAT are simulated, "
+            "not emulated, as yet"
+        )
     for index, segment in enumerate(scenario.path):
         for direction in DIRECTIONS:
             try:

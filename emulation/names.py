@@ -49,6 +49,7 @@ class Role(StrEnum):
     BRIDGE = "B"  # a Linux bridge joining several hosts
     SIP_CORE = "S"  # the SIP registrar and proxy (Kamailio)
     FAR_END = "F"  # the far-end peer of every call
+    NAT = "N"  # a NAT between the UEs and the core (nftables masquerade)
 
 
 def run_tag(run_id: str) -> str:

@@ -10,6 +10,8 @@ topology); everything else is configured with argument lists through ``run_comma
 Each link node forwards between its two interfaces through ``start_link(node, spec)``, a
 callable returning a context manager (a started ``ManagedProcess`` is one): the userspace
 link, or :func:`pass_through`, a kernel bridge in the link node (no impairment, a baseline).
+A topology with a NAT node gets it configured (:func:`voipbed.emulation.nat_box.configured`,
+inside the node's namespace) and the UEs' default route through it.
 
 Everything is registered in an ``ExitStack`` as it is created, so teardown runs on normal
 exit, on an exception, on Ctrl-C (KeyboardInterrupt) and on SIGTERM (turned into
@@ -44,6 +46,7 @@ from voipbed.emulation.cleanup import (
     stop_namespace_processes,
 )
 from voipbed.emulation.names import bridge_device_name
+from voipbed.emulation.nat_box import NatBox, configured, route_via_nat_argv
 from voipbed.emulation.process import (
     ManagedProcess,
     Readiness,
@@ -157,6 +160,8 @@ class EmulatedNetwork:
         self._stack: ExitStack | None = None
         self._nodes: dict[str, NetNode] = {}
         self._registration: RunRegistration | None = None
+        self.nat: NatBox | None = None
+        """The NAT configured by the last build (a topology with a NAT node), else None."""
 
     # ------------------------------------------------------------------ access
 
@@ -268,6 +273,10 @@ class EmulatedNetwork:
         for host in topo.hosts:
             node = self.node(host.name)
             node.run(["ip", "address", "add", str(host.address), "dev", host.interface])
+        if topo.nat is not None:
+            self.nat = stack.enter_context(configured(self.node(topo.nat.name), topo.nat))
+            for ue in topo.ues:
+                self.node(ue).run(route_via_nat_argv(topo.nat, ue.interface))
         for spec in topo.link_nodes:
             stack.enter_context(self.start_link(self.node(spec.name), spec))
 

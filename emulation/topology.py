@@ -12,6 +12,12 @@ them (the userspace link, or a kernel bridge in pass-through mode). Every packet
 UE and the core or the far end crosses every link node. The whole path is one IPv4 subnet
 (10.0.0.0/24 by default) that exists only inside the run's namespaces.
 
+With a :class:`~voipbed.emulation.nat_box.NatSpec`, a NAT node ``N0`` sits between the last
+link node and the core bridge (where a carrier-grade NAT sits, after radio and backhaul):
+the UEs and the link nodes are on the NAT's inside subnet (``NatSpec.inside_subnet``, the
+UEs' default route via the NAT), and the core and far end see the NAT's outside address
+(host 3 of the subnet, ``10.0.0.3``).
+
 One UE host per call up to ``MAX_UE_HOSTS``; with more calls, call ``i`` uses UE host
 ``i % n`` (:meth:`Topology.ue_for_call`).
 
@@ -33,6 +39,7 @@ from voipbed.emulation.names import (
     node_name,
     run_tag,
 )
+from voipbed.emulation.nat_box import NAT_INSIDE_HOST, NatNode, NatSpec
 from voipbed.scenario import Scenario
 
 __all__ = [
@@ -53,6 +60,7 @@ MAX_UE_HOSTS = 16
 
 SIP_CORE_HOST = 1  # host numbers inside the subnet: 10.0.0.1
 FAR_END_HOST = 2  # 10.0.0.2
+NAT_HOST = 3  # the NAT's outside address: 10.0.0.3
 FIRST_UE_HOST = 11  # UE i is 10.0.0.(11 + i)
 
 
@@ -120,6 +128,7 @@ class Topology:
     sip_core: HostSpec
     far_end: HostSpec
     veths: tuple[VethSpec, ...]
+    nat: NatNode | None = None
 
     @property
     def hosts(self) -> tuple[HostSpec, ...]:
@@ -138,6 +147,7 @@ class Topology:
             *(ue.name for ue in self.ues),
             self.access_bridge.name,
             *(node.name for node in self.link_nodes),
+            *(() if self.nat is None else (self.nat.name,)),
             self.core_bridge.name,
             self.sip_core.name,
             self.far_end.name,
@@ -177,19 +187,22 @@ def describe(
     *,
     subnet: ipaddress.IPv4Network = DEFAULT_SUBNET,
     max_ue_hosts: int = MAX_UE_HOSTS,
+    nat: NatSpec | None = None,
 ) -> Topology:
-    """The network that runs ``scenario`` for run ``run_id`` (see the module docstring)."""
+    """The network that runs ``scenario`` for run ``run_id`` (see the module docstring);
+    with ``nat``, behind that NAT."""
     if not 1 <= max_ue_hosts <= MAX_INDEX + 1:
         raise ValueError(f"max_ue_hosts must be in 1..{MAX_INDEX + 1}, not {max_ue_hosts}")
     ue_count = min(scenario.calls.count, max_ue_hosts)
-    if subnet.num_addresses - 2 < FIRST_UE_HOST + ue_count - 1:
-        raise ValueError(f"subnet {subnet} is too small for {ue_count} UE hosts")
+    ue_subnet = subnet if nat is None else nat.inside_subnet
+    if ue_subnet.num_addresses - 2 < FIRST_UE_HOST + ue_count - 1:
+        raise ValueError(f"subnet {ue_subnet} is too small for {ue_count} UE hosts")
     tag = run_tag(run_id)
     ifaces = _Interfaces()
     veths: list[VethSpec] = []
 
-    def address(host_number: int) -> ipaddress.IPv4Interface:
-        return ipaddress.IPv4Interface(f"{subnet[host_number]}/{subnet.prefixlen}")
+    def address(host_number: int, net: ipaddress.IPv4Network = subnet) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{net[host_number]}/{net.prefixlen}")
 
     access = node_name(tag, Role.BRIDGE, 0)
     core = node_name(tag, Role.BRIDGE, 1)
@@ -197,11 +210,18 @@ def describe(
     for i in range(ue_count):
         ue = node_name(tag, Role.UE, i)
         veths.append(_veth(ifaces, ue, access))
-        ues.append(HostSpec(ue, Role.UE, i, veths[-1].iface_a, address(FIRST_UE_HOST + i)))
+        ue_address = address(FIRST_UE_HOST + i, ue_subnet)
+        ues.append(HostSpec(ue, Role.UE, i, veths[-1].iface_a, ue_address))
 
-    chain = [access, *(node_name(tag, Role.LINK, i) for i in range(len(scenario.path))), core]
+    nat_name = [] if nat is None else [node_name(tag, Role.NAT, 0)]
+    links = [node_name(tag, Role.LINK, i) for i in range(len(scenario.path))]
+    chain = [access, *links, *nat_name, core]
     hops = [_veth(ifaces, left, right) for left, right in pairwise(chain)]
     veths.extend(hops)
+    nat_node = None
+    if nat is not None:
+        inside, outside = address(NAT_INSIDE_HOST, ue_subnet), address(NAT_HOST)
+        nat_node = NatNode(nat_name[0], hops[-2].iface_b, hops[-1].iface_a, inside, outside, nat)
     link_nodes = tuple(
         LinkNodeSpec(chain[i + 1], i, segment.name, hops[i].iface_b, hops[i + 1].iface_a)
         for i, segment in enumerate(scenario.path)
@@ -233,4 +253,5 @@ def describe(
         sip_core=endpoints[0],
         far_end=endpoints[1],
         veths=tuple(veths),
+        nat=nat_node,
     )

@@ -272,9 +272,29 @@ class RrcOutcome:
         return STATE_NAMES
 
 
-def _per_ue_offsets(
+def kernel_timers(config: RrcConfig) -> IntArray:
+    """The config's timers in whole ns, in the order the kernels take them
+    (``models.rrc_kernels``)."""
+    return np.array(
+        [
+            _ns(config.drx_inactivity_s),
+            _ns(config.short_drx_timer_s),
+            _ns(config.rrc_inactivity_s),
+            _ns(config.short_drx_cycle_s),
+            _ns(config.long_drx_cycle_s),
+            _ns(config.on_duration_s),
+            _ns(config.paging_cycle_s),
+            _ns(config.uplink_sr_delay_s),
+            _ns(config.promotion_delay_s),
+        ],
+        dtype=np.int64,
+    )
+
+
+def per_ue_offsets_ns(
     offset_s: FloatArray | None, users: int, period_s: float, name: str
 ) -> IntArray:
+    """Each UE's grid offset in whole ns (0 without ``offset_s``); ``name`` for errors."""
     if offset_s is None:
         return np.zeros(users, dtype=np.int64)
     offsets = np.asarray(offset_s, dtype=np.float64)
@@ -339,26 +359,13 @@ class RrcGate:
         self.config = cfg
         self.users = users
         self._end_ns = np.rint(ends * 1e9).astype(np.int64)
-        self._drx_offset_ns = _per_ue_offsets(
+        self._drx_offset_ns = per_ue_offsets_ns(
             drx_offset_s, users, cfg.long_drx_cycle_s, "drx_offset_s"
         )
-        self._paging_offset_ns = _per_ue_offsets(
+        self._paging_offset_ns = per_ue_offsets_ns(
             paging_offset_s, users, cfg.paging_cycle_s, "paging_offset_s"
         )
-        self._timers = np.array(
-            [
-                _ns(cfg.drx_inactivity_s),
-                _ns(cfg.short_drx_timer_s),
-                _ns(cfg.rrc_inactivity_s),
-                _ns(cfg.short_drx_cycle_s),
-                _ns(cfg.long_drx_cycle_s),
-                _ns(cfg.on_duration_s),
-                _ns(cfg.paging_cycle_s),
-                _ns(cfg.uplink_sr_delay_s),
-                _ns(cfg.promotion_delay_s),
-            ],
-            dtype=np.int64,
-        )
+        self._timers = kernel_timers(cfg)
         self._rows = _k.initial_rows(users, self._timers, int(cfg.initial_state))
         self._acc = np.zeros((users, _k.STATES), dtype=np.int64)
         self._promotions = np.zeros(users, dtype=np.int64)

@@ -14,7 +14,16 @@ from numpy.typing import NDArray
 
 from voipbed.models._jit import kernel
 
-__all__ = ["COLUMNS", "COL_FLOOR", "STATES", "feed_kernel", "finish_kernel", "initial_rows"]
+__all__ = [
+    "COLUMNS",
+    "COL_FLOOR",
+    "STATES",
+    "carry_one",
+    "feed_kernel",
+    "finish_kernel",
+    "follow",
+    "initial_rows",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -187,6 +196,59 @@ def _close(
     acc[state] += wake - entered
     buf = _push(buf, count, ue, wake, state, CONNECTED)
     return CONNECTED, wake, buf, count + 1
+
+
+@kernel
+def follow(
+    until: int,
+    a: int,
+    state: int,
+    entered: int,
+    timers: IntArray,
+    acc: IntArray,
+    buf: IntArray,
+    count: int,
+    ue: int,
+) -> tuple[int, int, IntArray, int]:
+    """Follow the timers after activity ``a`` up to ``until`` with nothing waiting (the RRC
+    release happens); record each state change. Returns state, entered, buf, count."""
+    return _decay(until, a, state, entered, timers, False, acc, buf, count, ue)
+
+
+@kernel
+def carry_one(
+    t: int,
+    downlink: bool,
+    a: int,
+    state: int,
+    entered: int,
+    timers: IntArray,
+    drx_offset: int,
+    paging_offset: int,
+    acc: IntArray,
+    buf: IntArray,
+    count: int,
+    ue: int,
+) -> tuple[int, int, int, IntArray, int, bool]:
+    """One packet arrives at ``t`` (>= ``a``, the last activity) with nothing waiting, and
+    no packet arrives before it is carried: when it is carried (the new last activity).
+
+    Records the way there (timers up to ``t``, then the wake-up), as ``feed_kernel``
+    does for such a packet. Returns carried, state, entered, buf, count and whether the
+    wake-up was a promotion from IDLE.
+    """
+    if t - a < timers[0]:  # CONNECTED: carried at once
+        return t, state, entered, buf, count, False
+    state, entered, buf, count = _decay(t, a, state, entered, timers, False, acc, buf, count, ue)
+    from_idle = state == IDLE
+    if from_idle:
+        wake = _idle_wake(t, downlink, timers, paging_offset)
+    else:
+        wake = _drx_wake(t, downlink, a, timers, drx_offset)
+    state, entered, buf, count = _close(
+        wake, from_idle, a, state, entered, timers, acc, buf, count, ue
+    )
+    return wake, state, entered, buf, count, from_idle
 
 
 @kernel

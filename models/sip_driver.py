@@ -26,17 +26,20 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 from voipbed.models.sip_transaction import Outbox, SipMessage
+from voipbed.models.tcp_conn import Delivery, TcpConnection
+from voipbed.models.tls_handshake import TlsConnection, TlsDelivery
 
 __all__ = [
     "Endpoint",
     "Flow",
     "FlowRun",
     "MessageRecord",
+    "StreamTransport",
     "count_retransmissions",
     "run_flow",
     "run_flows",
@@ -100,18 +103,72 @@ class Flow(Protocol):
         ...
 
 
+class StreamTransport:
+    """SIP over a TCP connection, or TLS on one: each message is written to the stream when
+    sent and reaches the other end when the stream hands it up, in order, after any
+    retransmission of its segments (or never, when the connection fails first). The
+    connection opens when its flow starts, unless it is open already."""
+
+    def __init__(self, tcp: TcpConnection, tls: TlsConnection | None = None) -> None:
+        self.tcp = tcp
+        self.tls = tls
+        self._sent: dict[int, tuple[SipMessage, int]] = {}  # stream id -> message, record
+        self.on_arrival: Callable[[float, int, SipMessage, int], None] | None = None
+        if tls is None:
+            tcp.on_deliver = self._tcp_delivered
+        else:
+            tls.on_deliver = self._tls_delivered
+
+    def open(self, now: float) -> None:
+        """Start the connection at ``now`` if it has not started."""
+        if self.tcp.connect_started_at_s is None:
+            (self.tls or self.tcp).connect(now)
+
+    def write(self, now: float, direction: int, message: SipMessage, record: int) -> None:
+        """Write ``message`` (the flow's record number ``record``) to the stream at ``now``."""
+        if self.tls is None:
+            sent = self.tcp.send(now, direction, message.size_bytes, label=message.label)
+        else:
+            sent = self.tls.send(now, direction, message.size_bytes, label=message.label)
+        self._sent[sent] = (message, record)
+
+    def next_event_s(self) -> float:
+        """When the connection next has something to do (inf: nothing)."""
+        at = self.tcp.next_event_s
+        return math.inf if at is None else at
+
+    def step(self) -> None:
+        """Run the connection's next event (it may hand messages up)."""
+        self.tcp.step()
+
+    def _tcp_delivered(self, tcp: TcpConnection, delivery: Delivery) -> None:
+        self._arrived(delivery.message_id, delivery.direction, delivery.delivered_at_s)
+
+    def _tls_delivered(self, tls: TlsConnection, delivery: TlsDelivery) -> None:
+        self._arrived(delivery.message_id, delivery.direction, delivery.delivered_at_s)
+
+    def _arrived(self, stream_id: int, direction: int, at: float | None) -> None:
+        sent = self._sent.pop(stream_id, None)
+        if sent is None or at is None or self.on_arrival is None:
+            return
+        message, record = sent
+        self.on_arrival(at, direction, message, record)
+
+
 @dataclass(frozen=True)
 class FlowRun:
-    """A flow to run: from ``start_s``, over ``channel``, with its ``reachable`` predicate
+    """A flow to run: from ``start_s``, over ``channel`` (datagrams: each message carried
+    on its own), or over ``stream`` when it is given, with its ``reachable`` predicate
     (``run_flow``'s arguments)."""
 
     flow: Flow
     channel: MessageChannel
     start_s: float = 0.0
     reachable: Callable[[float], bool] | None = None
+    stream: StreamTransport | None = None
 
 
-_START, _ARRIVAL, _TIMER = 0, 0, 1  # at one instant: starts and arrivals before timers
+_START, _ARRIVAL, _TIMER, _STREAM = 0, 0, 1, 2  # at one instant: arrivals, timers, streams
 
 
 def run_flow(
@@ -138,6 +195,7 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
     records: list[list[MessageRecord]] = [[] for _ in runs]
     heap: list[tuple[float, int, int, int, SipMessage | None, bool]] = []
     scheduled = [math.inf] * len(runs)  # the timer entry each flow has on the heap
+    stream_at = [math.inf] * len(runs)  # the stream entry each flow has on the heap
     sequence = 0
 
     def push(
@@ -153,7 +211,11 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
         append = records[index].append
         for message, retransmission in outbox:
             blocked = to_phone and run.reachable is not None and not run.reachable(now)
-            arrival = None if blocked else run.channel.carry(now, message.size_bytes, direction)
+            if run.stream is not None and not blocked:
+                run.stream.write(now, direction, message, len(records[index]))
+                arrival = None  # until the stream hands it up
+            else:
+                arrival = None if blocked else run.channel.carry(now, message.size_bytes, direction)
             append(
                 MessageRecord(
                     now,
@@ -186,6 +248,25 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
             scheduled[index] = due
             if due < math.inf:
                 push(due, _TIMER, index, None, False)
+        stream = runs[index].stream
+        if stream is not None:
+            due = stream.next_event_s()
+            if due != stream_at[index]:
+                stream_at[index] = due
+                if due < math.inf:
+                    push(due, _STREAM, index, None, False)
+
+    def streamed(index: int) -> Callable[[float, int, SipMessage, int], None]:
+        def arrived(at: float, direction: int, message: SipMessage, record: int) -> None:
+            records[index][record] = replace(records[index][record], arrival_s=at)
+            flow = runs[index].flow
+            (flow.phone if direction == DOWNLINK else flow.core).on_message(at, message)
+
+        return arrived
+
+    for index, run in enumerate(runs):
+        if run.stream is not None:
+            run.stream.on_arrival = streamed(index)
 
     for index, run in enumerate(runs):
         push(run.start_s, _START, index, None, False)
@@ -204,7 +285,16 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
                 flow.phone.on_timer(now)
             else:
                 flow.core.on_timer(now)
+        elif rank == _STREAM:
+            stream = runs[index].stream
+            if stream is None or stream_at[index] != now:
+                continue  # an earlier entry of the stream, since replaced
+            stream_at[index] = math.inf
+            stream.step()
         else:
+            stream = runs[index].stream
+            if stream is not None:
+                stream.open(now)
             flow.start(now)
         settle(index, now)
     return records

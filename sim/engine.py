@@ -89,11 +89,28 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
     times = call_times(scenario)
     starts, ends, phases = times.start_s, times.end_s, times.downlink_phase_s
     settings = LoopSettings.of(scenario)
+    events: list[Event] = []
+    up = np.ones(calls.count, dtype=np.bool_)  # the calls whose media flow
+    media = scenario  # what the media meet: after a set-up, a radio the signalling woke
+    if scenario.signalling.setup:
+        from voipbed.sim.signalling import radio_hold, set_up_calls  # signalling loads here
+
+        setups = set_up_calls(
+            scenario, starts, radio_hold(scenario, starts), run_end_s=scenario.duration_s
+        )
+        events += setups.events()
+        starts = setups.media_start_s(ends)
+        up = starts < ends
+        media = _after_set_up(scenario)
+
+    if scenario.signalling.phones is not None:
+        from voipbed.sim.phones import run_phones  # the signalling models load here
+
+        events += [phone.event(scenario.duration_s) for phone in run_phones(scenario)]
 
     env = simpy.Environment()
     spans: list[FlowSpan] = []
-    events: list[Event] = []
-    for call in range(calls.count):
+    for call in np.flatnonzero(up).tolist():
         process = _call_process(
             env, call, float(starts[call]), float(ends[call]), float(phases[call]), spans, events
         )
@@ -104,7 +121,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
 
         first_s = np.repeat(starts, 2)
         first_s[1::2] += phases
-        loop = FeedbackLoop(scenario, settings, first_s, np.repeat(ends, 2), starts, ends)
+        loop = FeedbackLoop(media, settings, first_s, np.repeat(ends, 2), starts, ends)
         last_s = float(ends.max()) if ends.size else 0.0
         windows = max(math.ceil(last_s / settings.interval_s - 1e-9), 1)
         env.process(_loop_process(env, loop, settings.interval_s, windows))
@@ -127,7 +144,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
             send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)
             for d in range(len(DIRECTIONS))
         ]
-        fates, path_events = _carry(scenario, sent, starts, ends, cuts)
+        fates, path_events = _carry(media, sent, starts, ends, cuts)
         events += path_events
         tables = [
             _fixed_table(d, part, fate, calls.dscp, places, calls.codec)
@@ -140,6 +157,17 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         "host": host_facts(),
     }
     return Trace(pa.concat_tables(tables), events_table(events), manifest)
+
+
+def _after_set_up(scenario: Scenario) -> Scenario:
+    """``scenario`` as its media meet it after a set-up: the UE's radio connected."""
+    rrc = scenario.radio.rrc
+    if rrc is None or rrc.initial_state == "connected":
+        return scenario
+    radio = scenario.radio.model_copy(
+        update={"rrc": rrc.model_copy(update={"initial_state": "connected"})}
+    )
+    return scenario.model_copy(update={"radio": radio})
 
 
 def _carry(

@@ -148,11 +148,11 @@ def _window(
     k = 0
     rounds = int(counts.max()) if counts.size else 0
     for r in range(rounds):
-        for i in active:
-            if r < counts[i]:
-                f = flows[i]
+        for place in active:
+            if r < counts[place]:
+                f = flows[place]
                 owner[k] = f
-                seq[k] = low[i] + r
+                seq[k] = low[place] + r
                 send_s[k] = first_s[f] + seq[k] * ptime_s
                 k += 1
     for k in range(1, total):

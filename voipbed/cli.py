@@ -329,7 +329,7 @@ def _run_sweep(
     for warning in sweep_warnings(flat, [point.scenario for point in points]):
         click.echo(f"voipbed: warning: {warning}", err=True)
     table = result.points
-    ranked = not ignored_keys(swept)  # no "best" among points that are one run
+    ranked = not ignored_keys(swept, flat)  # no "best" among points that are one run
     if ranked and len(table) > 1 and table.loc[0, "status"] == "ok":
         best = table.loc[0]
         click.echo(

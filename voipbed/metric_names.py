@@ -69,4 +69,7 @@ class EventKind(StrEnum):
     FEEDBACK = "feedback"  # rate-control feedback one direction carried: reports and bytes
     EMULATION_READY = "emulation_ready"  # emulation: set-up done, the calls' clock starts
     SIP_REQUEST = "sip_request"  # emulation: a request the SIP core routed
+    SIP_MESSAGE = "sip_message"  # simulator: a SIP message sent (a row of a ladder diagram)
+    CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
+    PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

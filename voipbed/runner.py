@@ -26,6 +26,7 @@ from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
 from voipbed.scenario import Scenario
 from voipbed.scoring import bandwidth, score_run, summarize
+from voipbed.signalling_figures import phone_figures, setup_figures
 from voipbed.sim.engine import simulate
 from voipbed.sim.unmodelled import unmodelled_settings
 from voipbed.trace import write_trace
@@ -133,6 +134,12 @@ def run_scenario(
         summary["warnings"] = unmodelled_settings(scenario) if engine == "sim" else []
         if scenario.radio.rrc is not None:
             summary["keepalive"] = _keepalive_cost(scenario)
+        setup = setup_figures(trace.events)
+        if setup is not None:
+            summary["setup"] = setup
+        phones = phone_figures(trace.events, scenario.duration_s)
+        if phones is not None:
+            summary["phones"] = phones
         text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
         (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
         enter("report")

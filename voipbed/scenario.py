@@ -51,6 +51,7 @@ from voipbed.scenario_path import (
 from voipbed.scenario_radio import Radio
 from voipbed.scenario_rate import RateControl
 from voipbed.scenario_rate import problems as rate_problems
+from voipbed.scenario_signalling import Signalling, SipLoad, SipTransport, unsupported_path
 from voipbed.schema_types import Duration, Ratio, Section, ShortForm
 from voipbed.sweep_axes import SweepShapeError, sweep_axes, sweep_size
 
@@ -391,40 +392,6 @@ class Device(Section):
     )
 
 
-class SipTransport(StrEnum):
-    """How SIP travels between handsets and the SIP core."""
-
-    UDP = "udp"  # RFC 3261's default; lost requests are retransmitted by timer (T1 500 ms)
-    TCP = "tcp"  # one connection per handset; TCP retransmits, SIP does not
-    TLS = "tls"  # TLS over TCP, port 5061 (RFC 3261 26.2.1, 18.2.1; RFC 5630 for SIPS URIs)
-
-
-class SipLoad(Section):
-    """Extra SIP calls through the SIP core beside the media calls (SIPp, emulation only)."""
-
-    calls: StrictInt = Field(ge=1, le=1_000_000, description="Calls SIPp places in all.")
-    calls_per_second: float = Field(gt=0, le=10_000, description="Rate SIPp places them at.")
-    hold_s: Duration = Field(0.0, alias="hold", description="How long each call lasts, a duration.")
-
-
-class Signalling(Section):
-    """SIP between the handsets and the SIP core (real stacks: the emulation only)."""
-
-    transport: SipTransport = Field(
-        SipTransport.UDP,
-        description=(
-            "SIP transport: udp (RFC 3261's default), tcp, or tls (TLS over TCP, port 5061)."
-        ),
-    )
-    load: SipLoad | None = Field(
-        None,
-        description=(
-            "SIPp calls from the first UE host to the far end through the SIP core, "
-            "started with the run, over the same transport; null: none."
-        ),
-    )
-
-
 class EModelSettings(Section):
     """E-model (ITU-T G.107) inputs that a scenario may set; the rest are G.107 Table 3 defaults."""
 
@@ -662,6 +629,15 @@ class Scenario(Section):
         if repeated:
             raise PydanticCustomError("path", f"segment names must be unique; repeated: {repeated}")
         return path
+
+    @model_validator(mode="after")
+    def _signalling_carried(self) -> Scenario:
+        signalling = self.signalling
+        if signalling.setup or signalling.phones is not None:
+            why = unsupported_path(self.path, self.radio)
+            if why is not None:
+                raise ValueError(f"signalling.setup and signalling.phones: {why}")
+        return self
 
     @model_validator(mode="after")
     def _radio_fits(self) -> Scenario:

@@ -50,6 +50,10 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "Device": [({"device": {}}, ("device",))],
     "EModelSettings": [({"emodel": {}}, ("emodel",))],
     "Signalling": [({"signalling": {}}, ("signalling",))],
+    "SipTimerSettings": [({"signalling": {"timers": {}}}, ("signalling", "timers"))],
+    "FarEnd": [({"signalling": {"far_end": {}}}, ("signalling", "far_end"))],
+    "NatSettings": [({"signalling": {"nat": {}}}, ("signalling", "nat"))],
+    "Phones": [({"signalling": {"phones": {"count": 1}}}, ("signalling", "phones"))],
     "SipLoad": [
         (
             {"signalling": {"load": {"calls": 1, "calls_per_second": 1}}},

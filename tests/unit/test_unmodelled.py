@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from voipbed.loader import parse_scenario
-from voipbed.sim.unmodelled import UNMODELLED, ignored_keys, sweep_warnings, unmodelled_settings
+from voipbed.sim.unmodelled import (
+    UNMODELLED,
+    WITHOUT_SETUP,
+    ignored_keys,
+    sweep_warnings,
+    unmodelled_settings,
+)
 
 BASE = "name: plain\n"
 
@@ -41,7 +47,8 @@ def test_sip_load_is_named() -> None:
     [
         ("signalling.transport", True),
         ("signalling.load.calls", True),
-        ("signalling", True),  # a section made only of ignored keys
+        ("signalling.timers.t1", True),  # inside an ignored section
+        ("signalling", False),  # holds setup, which the simulator models
         ("calls.codec", False),
         ("calls", False),
         ("path[0].loss", False),
@@ -53,10 +60,24 @@ def test_ignored_keys_cover_keys_inside_and_sections_made_of_them(key: str, igno
     assert ignored_keys([key]) == ([key] if ignored else [])
 
 
+def test_with_setup_the_sip_settings_are_modelled() -> None:
+    """signalling.setup on: the transport and SIP timers count, the SIP load still not."""
+    scenario = parse_scenario(BASE + "signalling: {setup: true, transport: tcp}\n")
+    assert unmodelled_settings(scenario) == []
+    keys = ["signalling.transport", "signalling.timers", "signalling.load"]
+    assert ignored_keys(keys, scenario) == ["signalling.load"]
+
+
 def test_every_listed_key_is_a_scenario_key() -> None:
-    """Each key in UNMODELLED names a setting a scenario can make (``--set`` accepts it)."""
-    values = {"signalling.transport": "tcp", "signalling.load": "{calls: 1, calls_per_second: 1}"}
-    assert set(values) == set(UNMODELLED)
+    """Each key listed names a setting a scenario can make (``--set`` accepts it)."""
+    values = {
+        "signalling.transport": "tcp",
+        "signalling.tls_version": "tls1.2",
+        "signalling.timers": "{t1: 1s}",
+        "signalling.far_end": "{answer_delay: 1s}",
+        "signalling.load": "{calls: 1, calls_per_second: 1}",
+    }
+    assert set(values) == set(UNMODELLED) | set(WITHOUT_SETUP)
     for key, value in values.items():
         scenario = parse_scenario(BASE, overrides=[f"{key}={value}"])
         assert any(w.startswith(f"{key} ") for w in unmodelled_settings(scenario))

@@ -1,0 +1,218 @@
+"""Idle phones on the path: registration, keep-alives through a NAT, incoming calls, energy.
+
+``signalling.phones`` puts ``count`` phones on the scenario's path for the
+whole run, apart from the calls' UEs. Each phone, over UDP:
+
+- registers at a random instant of the run's first 30 s (REGISTER,
+  401 digest challenge, REGISTER with credentials, 200 OK) and refreshes at
+  90 % of the granted expiry (``models.sip_registration``);
+- sends an RFC 5626 STUN keep-alive every ``keepalive`` (the first one an
+  interval after its registration), counting a missing answer as a failure
+  (``models.sip_keepalive``);
+- is called at Poisson instants (``incoming_calls_per_hour``), from 40 s on
+  (every phone has registered by then): the core
+  sends an INVITE down to it (``models.sip_flows.IncomingCall``).
+
+With ``signalling.nat`` a NAT (``models.nat``, RFC 4787) sits between the
+path and the core: each message the phone sends refreshes its binding when it
+reaches the NAT, and a message the core sends passes only through a live
+binding that admits it; one that meets an expired binding is lost there, so an
+incoming call to a phone whose binding expired fails (its INVITE times out).
+Every message crosses the path as the calls' set-up messages do
+(``sim.message_path``), from its own random streams, and wakes the phone's
+radio (``models.rrc_cursor``, each phone starting IDLE), whose energy over the
+run gives the energy per hour that the keep-alive interval costs.
+
+All phones run in one event loop in time order (``models.sip_driver``). A
+phone's figures are one ``phone`` event at the run's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from voipbed.metric_names import EventKind
+from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
+from voipbed.models.nat import Nat, Transport
+from voipbed.models.overhead import UDP_HEADER_BYTES
+from voipbed.models.rrc import RrcState
+from voipbed.models.rrc_cursor import RrcCursors
+from voipbed.models.sip_driver import FlowRun, run_flows
+from voipbed.models.sip_flows import CallConfig, CallOutcome, IncomingCall
+from voipbed.models.sip_keepalive import KeepAlive
+from voipbed.models.sip_messages import SipProfile, sip_message_sizes
+from voipbed.models.sip_registration import Registration, RegistrationConfig
+from voipbed.rng import component_rng
+from voipbed.scenario import Scenario, SipTransport
+from voipbed.sim.control_plane import Event
+from voipbed.sim.message_path import MessagePath
+
+__all__ = ["PhoneFigures", "run_phones"]
+
+_CORE = ("core", 5060)  # the SIP core's endpoint, as the NAT sees it
+_SIP_PORT = 5060
+_RING_S = 0.0  # an incoming call rings and is answered at once: only its reach matters
+_REGISTRATION_SPREAD_S = 30.0  # phones first register at random instants of this span
+_REGISTERING_S = 10.0  # calls come this long after the last phone's first REGISTER
+
+
+@dataclass(frozen=True)
+class PhoneFigures:
+    """What one phone did over the run."""
+
+    phone: int
+    registrations: int
+    registrations_failed: int
+    keepalives: int
+    keepalives_failed: int
+    incoming_calls: int  # those whose set-up ended before the run did
+    incoming_answered: int
+    nat_drops: int  # messages from the core lost at the NAT
+    energy_j: float  # the radio's over the run (NaN without an RRC)
+    promotions: int
+
+    def event(self, end_s: float) -> Event:
+        """The phone's ``phone`` event at ``end_s``."""
+        fields: dict[str, Any] = {
+            "registrations": self.registrations,
+            "registrations_failed": self.registrations_failed,
+            "keepalives": self.keepalives,
+            "keepalives_failed": self.keepalives_failed,
+            "incoming_calls": self.incoming_calls,
+            "incoming_answered": self.incoming_answered,
+            "nat_drops": self.nat_drops,
+            "energy_j": self.energy_j,
+            "promotions": self.promotions,
+        }
+        return (end_s, EventKind.PHONE, self.phone, fields)
+
+
+class _NatChannel:
+    """A phone's messages through the path and then the NAT at the core's edge."""
+
+    __slots__ = ("_channel", "_external", "_internal", "_nat", "drops")
+
+    def __init__(self, channel: MessageChannel, nat: Nat | None, phone: int) -> None:
+        self._channel = channel
+        self._nat = nat
+        self._internal = (phone, _SIP_PORT)
+        self._external: tuple[Any, int] | None = None
+        self.drops = 0
+
+    def carry(self, sent_at: float, size_bytes: int, direction: int) -> float | None:
+        nat = self._nat
+        if nat is None:
+            return self._channel.carry(sent_at, size_bytes, direction)
+        if direction == UPLINK:
+            arrival = self._channel.carry(sent_at, size_bytes, direction)
+            if arrival is not None:  # it reaches the NAT as it reaches the core
+                self._external = nat.outbound(arrival, Transport.UDP, self._internal, _CORE)
+            return arrival
+        external = self._external
+        if external is None or nat.inbound(sent_at, Transport.UDP, _CORE, external) is None:
+            self.drops += 1
+            return None
+        return self._channel.carry(sent_at, size_bytes, DOWNLINK)
+
+
+def run_phones(scenario: Scenario) -> list[PhoneFigures]:
+    """Every phone's figures over the run (``scenario.signalling.phones`` must be set)."""
+    signalling = scenario.signalling
+    phones = signalling.phones
+    if phones is None:
+        raise ValueError("the scenario has no signalling.phones")
+    if signalling.transport is not SipTransport.UDP:
+        raise ValueError("phones are simulated over UDP only")  # the scenario refuses it
+    duration_s = scenario.duration_s
+    overhead = scenario.overhead()
+    sizes = sip_message_sizes(SipProfile(ip_version=int(overhead.ip_version)))
+    timers = signalling.timers.to_model()
+    rng = component_rng(scenario.seed, "phones/schedule")
+    keepalive_s = phones.keepalive_s
+    start_s = rng.uniform(0.0, min(_REGISTRATION_SPREAD_S, duration_s), phones.count)
+    calls_from_s = _REGISTRATION_SPREAD_S + _REGISTERING_S
+    radio = _radio(scenario, phones.count)
+    path = MessagePath(scenario, duration_s, overhead, radio)
+    nat = None if signalling.nat is None else Nat(signalling.nat.to_model())
+    header_bytes = overhead.ip_version.header_bytes + UDP_HEADER_BYTES
+    registration = RegistrationConfig(expires_s=phones.registration_expires_s)
+    incoming = CallConfig(ring_delay_s=_RING_S, answer_delay_s=_RING_S)
+    runs: list[FlowRun] = []
+    channels: list[_NatChannel] = []
+    registrations: list[Registration] = []
+    keepalives: list[KeepAlive | None] = []
+    calls: list[list[IncomingCall]] = []
+    for phone in range(phones.count):
+        channel = _NatChannel(path.channel(phone, header_bytes), nat, phone)
+        channels.append(channel)
+        flow = Registration(registration, sizes=sizes, timers=timers, prefix=f"p{phone}r")
+        registrations.append(flow)
+        runs.append(FlowRun(flow, channel, float(start_s[phone])))
+        keepalive = None
+        if keepalive_s is not None:
+            keepalive = KeepAlive(phones.keepalive_config(), sizes=sizes, prefix=f"p{phone}k")
+            runs.append(FlowRun(keepalive, channel, float(start_s[phone])))
+        keepalives.append(keepalive)
+        mine = []
+        arrivals = _arrivals(rng, phones.incoming_calls_per_hour, calls_from_s, duration_s)
+        for k, at in enumerate(arrivals):
+            call = IncomingCall(incoming, sizes=sizes, timers=timers, prefix=f"p{phone}c{k}")
+            mine.append(call)
+            runs.append(FlowRun(call, channel, float(at)))
+        calls.append(mine)
+    run_flows(runs, until_s=duration_s)
+    energy_j = np.full(phones.count, np.nan)
+    promotions = np.zeros(phones.count, dtype=np.int64)
+    if radio is not None:
+        usage = radio.usage(duration_s)
+        energy_j, promotions = usage.energy_j, usage.promotions
+    figures = []
+    for phone in range(phones.count):
+        registered = registrations[phone].result()
+        keepalive = keepalives[phone]
+        pings = keepalive.result().pings if keepalive is not None else ()
+        results = [call.result() for call in calls[phone]]
+        results = [r for r in results if r.outcome is not CallOutcome.PENDING]
+        figures.append(
+            PhoneFigures(
+                phone=phone,
+                registrations=registered.successes,
+                registrations_failed=registered.failures,
+                keepalives=len(pings),
+                keepalives_failed=sum(ping.pong_s is None for ping in pings),
+                incoming_calls=len(results),
+                incoming_answered=sum(r.outcome is CallOutcome.ANSWERED for r in results),
+                nat_drops=channels[phone].drops,
+                energy_j=float(energy_j[phone]),
+                promotions=int(promotions[phone]),
+            )
+        )
+    return figures
+
+
+def _radio(scenario: Scenario, count: int) -> RrcCursors | None:
+    """The phones' RRC/DRX machines, each IDLE at the start, offsets drawn per phone; None
+    without an RRC."""
+    rrc = scenario.radio.rrc
+    if rrc is None:
+        return None
+    config = replace(rrc.to_model(), initial_state=RrcState.IDLE)
+    rng = component_rng(scenario.seed, "phones/rrc")
+    return RrcCursors(
+        count,
+        config,
+        drx_offset_s=rng.uniform(0.0, config.long_drx_cycle_s, count),
+        paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
+        keep_changes=False,
+    )
+
+
+def _arrivals(rng: np.random.Generator, per_hour: float, from_s: float, to_s: float) -> list[float]:
+    """Poisson instants at ``per_hour`` in ``[from_s, to_s)``."""
+    if per_hour <= 0.0 or to_s <= from_s:
+        return []
+    count = int(rng.poisson(per_hour * (to_s - from_s) / 3600.0))
+    return sorted(rng.uniform(from_s, to_s, count).tolist())

@@ -1,0 +1,259 @@
+"""Call set-up on the path: each call's INVITE transaction before its media.
+
+With ``signalling.setup`` on, every call dials at its start: its phone (UE c
+for call c) sends an INVITE through the proxy to the far end, which rings
+and answers after ``signalling.far_end``'s delays (``models.sip_flows``),
+over the scenario's transport:
+
+- udp: each SIP message is one datagram, RFC 3261's timers retransmit;
+- tcp: the phone opens a connection at the dial and writes its INVITE to it
+  (``models.tcp_conn``: RFC 6298 retransmission, head-of-line blocking);
+- tls: the same with a TLS 1.2 or 1.3 handshake on the connection first
+  (``models.tls_handshake``).
+
+Every message, and every TCP segment, crosses the path one at a time
+(``sim.message_path``): the segments' links, HARQ, loss, delay and jitter,
+and at the radio the UE's RRC/DRX machine, which starts in
+``radio.rrc.initial_state`` at the dial. All calls run in one event loop in
+time order (``models.sip_driver.run_flows``). A call is up when its caller
+gets the 200 OK (its media start then); a call whose set-up fails (Timer B, a
+refusal, a connection that never opens) carries no media.
+
+Each call's set-up is split into its parts: the RRC's hold on the first
+message, the TCP and TLS handshakes, and the SIP exchange after them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from voipbed.metric_names import EventKind
+from voipbed.models.message_channel import DOWNLINK, UPLINK
+from voipbed.models.overhead import UDP_HEADER_BYTES
+from voipbed.models.rrc_cursor import RrcCursors
+from voipbed.models.sip_driver import FlowRun, MessageRecord, StreamTransport, run_flows
+from voipbed.models.sip_flows import CallConfig, CallResult, OutgoingCall
+from voipbed.models.sip_messages import SipProfile, sip_message_sizes
+from voipbed.models.sip_messages import SipTransport as MessageTransport
+from voipbed.models.tcp_conn import TcpConnection
+from voipbed.models.tcp_endpoint import TcpConfig
+from voipbed.models.tls_flights import TlsConfig, TlsVersion
+from voipbed.models.tls_handshake import TlsConnection
+from voipbed.rng import component_rng
+from voipbed.scenario import Scenario, SipTransport
+from voipbed.sim.control_plane import Event
+from voipbed.sim.message_path import MessagePath, RadioHold, UeChannel
+from voipbed.sim.stages import FloatArray
+
+__all__ = ["CallSetup", "SetupRun", "radio_hold", "set_up_calls"]
+
+_DIRECTIONS = {UPLINK: "uplink", DOWNLINK: "downlink"}
+
+
+@dataclass(frozen=True)
+class CallSetup:
+    """One call's set-up: its SIP figures, its parts, and every message."""
+
+    call: int
+    dial_s: float
+    result: CallResult
+    radio_s: float  # the RRC's hold on the call's first message
+    tcp_s: float | None  # the TCP handshake (None: not over TCP)
+    tls_s: float | None  # the TLS handshake (None: not over TLS)
+    records: tuple[MessageRecord, ...]
+
+    @property
+    def answered_s(self) -> float | None:
+        """When the caller got the 200 OK: the call's media start; None if it failed."""
+        return self.result.answered_s if self.result.success else None
+
+    @property
+    def sip_s(self) -> float | None:
+        """The set-up time left after the radio's hold and the handshakes."""
+        total = self.result.setup_time_s
+        if total is None:
+            return None
+        return total - self.radio_s - (self.tcp_s or 0.0) - (self.tls_s or 0.0)
+
+    def events(self) -> list[Event]:
+        """The call's ``call_dial``, one ``sip_message`` per message sent and its
+        ``call_setup`` summary (its ``call_start`` is the media's)."""
+        events: list[Event] = [(self.dial_s, EventKind.CALL_DIAL, self.call, {})]
+        for record in self.records:
+            fields: dict[str, Any] = {
+                "direction": _DIRECTIONS[record.direction],
+                "label": record.label,
+                "method": record.method,
+                "cseq": record.cseq,
+                "branch": record.branch,
+                "retransmission": record.retransmission,
+                "bytes": record.size_bytes,
+                "arrival_s": record.arrival_s,
+            }
+            events.append((record.sent_s, EventKind.SIP_MESSAGE, self.call, fields))
+        result = self.result
+        summary: dict[str, Any] = {
+            "outcome": result.outcome.value,
+            "final_status": result.final_status,
+            "setup_s": result.setup_time_s,
+            "post_dial_delay_s": result.post_dial_delay_s,
+            "radio_s": self.radio_s,
+            "tcp_s": self.tcp_s,
+            "tls_s": self.tls_s,
+            "sip_s": self.sip_s,
+            "retransmissions": dict(result.retransmissions),
+        }
+        end_s = result.answered_s if result.answered_s is not None else self._last_s()
+        events.append((end_s, EventKind.CALL_SETUP, self.call, summary))
+        return events
+
+    def _last_s(self) -> float:
+        times = [r.sent_s for r in self.records] + [
+            r.arrival_s for r in self.records if r.arrival_s is not None
+        ]
+        return max(times, default=self.dial_s)
+
+
+@dataclass(frozen=True)
+class SetupRun:
+    """Every call's set-up, in call order."""
+
+    calls: tuple[CallSetup, ...]
+
+    def media_start_s(self, end_s: FloatArray) -> FloatArray:
+        """Each call's media start: its answer, or its end (no media) if it failed."""
+        starts = end_s.copy()
+        for setup in self.calls:
+            if setup.answered_s is not None:
+                starts[setup.call] = min(setup.answered_s, float(end_s[setup.call]))
+        return starts
+
+    def events(self) -> list[Event]:
+        """Every call's events (``CallSetup.events``)."""
+        return [event for setup in self.calls for event in setup.events()]
+
+
+class _DialledRadio:
+    """The UEs' RRC/DRX machines (``models.rrc_cursor``), each on a clock that starts at its
+    dial in ``radio.rrc.initial_state``; DRX and paging offsets drawn as the media's radio
+    gate draws them, so a UE's signalling and media meet the same radio."""
+
+    def __init__(self, cursors: RrcCursors, dial_s: FloatArray) -> None:
+        self._cursors = cursors
+        self._dial_s = dial_s
+
+    def release(self, ue: int, time_s: float, downlink: bool) -> float:
+        dial = float(self._dial_s[ue])
+        return self._cursors.release(ue, max(time_s - dial, 0.0), downlink) + dial
+
+
+def radio_hold(scenario: Scenario, dial_s: FloatArray) -> RadioHold | None:
+    """The radio's hold on each UE's signalling, the UE dialling at ``dial_s``; None
+    without an RRC."""
+    rrc = scenario.radio.rrc
+    if rrc is None:
+        return None
+    config = rrc.to_model()
+    rng = component_rng(scenario.seed, "radio/rrc")  # as sim.control_plane.RadioGate
+    count = dial_s.size
+    cursors = RrcCursors(
+        count,
+        config,
+        drx_offset_s=rng.uniform(0.0, config.long_drx_cycle_s, count),
+        paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
+    )
+    return _DialledRadio(cursors, dial_s)
+
+
+class _MeasuredHold:
+    """A ``RadioHold`` that remembers how long each UE's first message was held."""
+
+    def __init__(self, hold: RadioHold | None, ues: int) -> None:
+        self._hold = hold
+        self.first_s = [math.nan] * ues
+
+    def release(self, ue: int, time_s: float, downlink: bool) -> float:
+        released = time_s if self._hold is None else self._hold.release(ue, time_s, downlink)
+        if math.isnan(self.first_s[ue]):
+            self.first_s[ue] = released - time_s
+        return released
+
+
+def set_up_calls(
+    scenario: Scenario, dial_s: FloatArray, radio: RadioHold | None, *, run_end_s: float
+) -> SetupRun:
+    """Every call's set-up, dialled at ``dial_s`` (call c on UE c); the caller waits for an
+    answer as baresip does (``CallConfig.no_answer_timeout_s``)."""
+    signalling = scenario.signalling
+    overhead = scenario.overhead()
+    transport = signalling.transport
+    profile = SipProfile(
+        transport=MessageTransport(transport.value),
+        ip_version=int(overhead.ip_version),
+        codec=scenario.calls.codec,
+        ptime_ms=round(scenario.calls.ptime_s * 1000),
+    )
+    sizes = sip_message_sizes(profile)
+    timers = signalling.timers.to_model()
+    far_end = signalling.far_end
+    config = CallConfig(ring_delay_s=far_end.ring_delay_s, answer_delay_s=far_end.answer_delay_s)
+    held = _MeasuredHold(radio, dial_s.size)
+    path = MessagePath(scenario, run_end_s, overhead, held)
+    reliable = transport is not SipTransport.UDP
+    runs: list[FlowRun] = []
+    calls: list[OutgoingCall] = []
+    streams: list[StreamTransport | None] = []
+    for call in range(dial_s.size):
+        flow = OutgoingCall(
+            config, sizes=sizes, timers=timers, reliable=reliable, prefix=f"c{call}"
+        )
+        stream = _stream(path, call, transport, signalling.tls_version, overhead.ip_version)
+        channel = path.channel(call, overhead.ip_version.header_bytes + UDP_HEADER_BYTES)
+        runs.append(FlowRun(flow, channel, float(dial_s[call]), stream=stream))
+        calls.append(flow)
+        streams.append(stream)
+    records = run_flows(runs)
+    setups = []
+    for call, (flow, stream, mine) in enumerate(zip(calls, streams, records, strict=True)):
+        tcp_s, tls_s = _handshakes(stream)
+        result = flow.result(mine)
+        setups.append(
+            CallSetup(
+                call,
+                float(dial_s[call]),
+                result,
+                0.0 if math.isnan(held.first_s[call]) else held.first_s[call],
+                tcp_s,
+                tls_s,
+                tuple(mine),
+            )
+        )
+    return SetupRun(tuple(setups))
+
+
+def _stream(
+    path: MessagePath, ue: int, transport: SipTransport, tls_version: str, ip_version: Any
+) -> StreamTransport | None:
+    """The call's TCP (or TLS) connection over the path; None over UDP."""
+    if transport is SipTransport.UDP:
+        return None
+    channel: UeChannel = path.channel(ue, 0)  # TCP counts its own headers
+    tcp = TcpConnection(channel, TcpConfig(ip_version=ip_version), keep_timeline=False)
+    if transport is SipTransport.TCP:
+        return StreamTransport(tcp)
+    version = TlsVersion(tls_version)
+    return StreamTransport(tcp, TlsConnection(tcp, TlsConfig(version=version)))
+
+
+def _handshakes(stream: StreamTransport | None) -> tuple[float | None, float | None]:
+    """How long the TCP and the TLS handshakes took (None: none, or never done)."""
+    if stream is None:
+        return None, None
+    tcp = stream.tcp
+    tcp_s = None
+    if tcp.established_at_s is not None and tcp.connect_started_at_s is not None:
+        tcp_s = tcp.established_at_s - tcp.connect_started_at_s
+    tls_s = None if stream.tls is None else stream.tls.handshake_s
+    return tcp_s, tls_s

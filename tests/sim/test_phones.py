@@ -1,0 +1,86 @@
+"""Idle phones (signalling.phones): keep-alives against a NAT timeout, and their energy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from voipbed.loader import load_scenario, parse_scenario
+from voipbed.scenario_issues import ScenarioError
+from voipbed.signalling_figures import phone_figures
+from voipbed.sim.engine import simulate
+
+SWEEP = Path(__file__).resolve().parents[2] / "scenarios" / "keepalive-vs-nat-vs-battery.yaml"
+NAT_TIMEOUT_S = 120.0  # the scenario's signalling.nat.udp_timeout
+
+
+def _figures(keepalive: str) -> dict[str, Any]:
+    scenario = load_scenario(
+        SWEEP,
+        [
+            f"signalling.phones.keepalive={keepalive}",
+            "signalling.phones.count=60",
+            "signalling.phones.incoming_calls_per_hour=20",
+            "duration=900s",
+        ],
+    )
+    figures = phone_figures(simulate(scenario).events, scenario.duration_s)
+    assert figures is not None
+    return figures
+
+
+def test_keepalives_below_the_nat_timeout_keep_every_incoming_call() -> None:
+    """Keep-alives every 29 s and 110 s, under the 120 s NAT timeout: no incoming call fails
+    and the NAT drops nothing; every phone registered once."""
+    for keepalive in ("29s", "110s"):
+        figures = _figures(keepalive)
+        assert figures["incoming_calls"] > 100
+        assert figures["incoming_failed"] == 0
+        assert figures["nat_drops"] == 0
+        assert figures["registrations"] >= figures["phones"]
+
+
+def test_keepalives_above_the_nat_timeout_lose_incoming_calls() -> None:
+    """Every 180 s and 300 s, above the NAT timeout: calls that come after a binding has
+    expired fail at the NAT, more of them at the longer interval."""
+    failed = [_figures(keepalive)["incoming_failed_ratio"] for keepalive in ("180s", "300s")]
+    assert 0.05 < failed[0] < failed[1]
+
+
+def test_energy_per_hour_falls_as_the_interval_grows() -> None:
+    """Each keep-alive wakes the radio: fewer of them cost less energy per hour."""
+    energy = [_figures(k)["energy_per_hour_j"]["mean"] for k in ("20s", "60s", "180s", "600s")]
+    assert energy == sorted(energy, reverse=True)
+    assert energy[0] > 3 * energy[-1]
+
+
+def test_phones_are_reproducible() -> None:
+    """One seed: the same phone events, byte for byte."""
+    scenario = load_scenario(SWEEP, ["signalling.phones.count=20", "duration=300s"])
+    assert pa.Table.equals(simulate(scenario).events, simulate(scenario).events)
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("signalling: {transport: tcp, phones: {count: 2}}", "over udp only"),
+        ("signalling: {setup: true}\nradio: {handovers: {rate_per_min: 1}}", "handovers"),
+    ],
+)
+def test_what_signalling_cannot_run_is_a_scenario_error(setting: str, said: str) -> None:
+    """Phones over TCP, or signalling through handovers: refused at load, with the reason."""
+    text = (
+        "name: p\nduration: 60s\ncalls: {count: 1}\n"
+        "path: [{name: radio, one_way_delay: 10ms}]\n" + setting + "\n"
+    )
+    with pytest.raises(ScenarioError, match=said):
+        parse_scenario(text, "p.yaml")
+
+
+def test_a_keepalive_as_short_as_its_pong_timeout_is_refused() -> None:
+    """An interval whose 80 % is not above RFC 5626's 10 s pong wait is a scenario error."""
+    with pytest.raises(ScenarioError, match="phones"):
+        load_scenario(SWEEP, ["signalling.phones.keepalive=10s"])
