@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from voipbed.models._jit import kernel
 
-__all__ = ["group_order", "time_order"]
+__all__ = ["group_order", "in_time_order", "time_order"]
 
 
 @kernel
@@ -69,6 +69,19 @@ def time_order(time_s: NDArray[np.float64]) -> NDArray[np.int64]:
         order: NDArray[np.int64] = np.argsort(time_s, kind="stable")
         return order
     return _bucket_order(time_s)
+
+
+@kernel
+def in_time_order(time_s: NDArray[np.float64], entered: NDArray[np.int64]) -> bool:
+    """Whether ``time_s`` ascend (a NaN is in order), ties in ascending ``entered`` when it
+    has one value per time (pass an empty array for no tie-break)."""
+    tie_break = entered.size == time_s.size
+    for k in range(1, time_s.size):
+        if time_s[k] < time_s[k - 1]:
+            return False
+        if tie_break and time_s[k] == time_s[k - 1] and entered[k] < entered[k - 1]:
+            return False
+    return True
 
 
 @kernel

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from voipbed.models._jit import kernel
+
 __all__ = ["MAX_SAMPLES", "MIN_PERIOD_S", "Occupancy", "SampleGrid"]
 
 FloatArray = NDArray[np.float64]
@@ -94,9 +96,12 @@ class SampleGrid:
         """``amount`` summed per interval ``(t[j-1], t[j]]`` of ``time_s`` (the first interval
         starts at -inf); what falls after the last instant, or is NaN, is left out."""
         sums = np.zeros(self.count, dtype=np.int64)
-        span = self._span(time_s)
-        _, upto = self._up_to_each_instant(time_s, amount, span)
-        sums[span] = np.diff(upto, prepend=0)
+        _add_per_interval(
+            np.ascontiguousarray(time_s, dtype=np.float64),
+            np.ascontiguousarray(amount, dtype=np.int64),
+            self.times_s,
+            sums,
+        )
         return sums
 
     def backlog(
@@ -108,46 +113,19 @@ class SampleGrid:
         classes: int,
     ) -> Occupancy:
         """Packets and bytes waiting at each instant, each from ``enter_s`` (included) to
-        ``leave_s`` (excluded), by ``klass`` in ``range(classes)``."""
+        ``leave_s`` (excluded; NaN: never), by ``klass`` in ``range(classes)``."""
         packets = np.zeros((self.count, classes), dtype=np.int64)
         size_bytes = np.zeros((self.count, classes), dtype=np.int64)
-        span = self._span(np.concatenate([enter_s, leave_s]))
-        present = np.flatnonzero(np.bincount(klass, minlength=classes))
-        for c in present:
-            mine = slice(None) if present.size == 1 else klass == c
-            entered, entered_bytes = self._up_to_each_instant(enter_s[mine], size[mine], span)
-            left, left_bytes = self._up_to_each_instant(leave_s[mine], size[mine], span)
-            packets[span, c] = entered - left  # what left by t had entered by t
-            size_bytes[span, c] = entered_bytes - left_bytes
+        _add_waiting(
+            np.ascontiguousarray(enter_s, dtype=np.float64),
+            np.ascontiguousarray(leave_s, dtype=np.float64),
+            np.ascontiguousarray(size, dtype=np.int64),
+            np.ascontiguousarray(klass, dtype=np.int64),
+            self.times_s,
+            packets,
+            size_bytes,
+        )
         return Occupancy(packets, size_bytes)
-
-    def _span(self, time_s: FloatArray) -> slice:
-        """The instants from the first at or after the earliest of ``time_s`` to the first at
-        or after the latest: before them none of the times has passed, after them all have
-        (every instant, where a time is NaN: never)."""
-        if not time_s.size:
-            return slice(0, 0)
-        earliest, latest = time_s.min(), time_s.max()
-        if np.isnan(earliest):
-            return slice(0, self.count)
-        times = self.times_s
-        first = int(np.searchsorted(times, earliest))
-        return slice(first, min(int(np.searchsorted(times, latest)) + 1, self.count))
-
-    def _up_to_each_instant(
-        self, time_s: FloatArray, amount: IntArray, span: slice
-    ) -> tuple[IntArray, IntArray]:
-        """How many of ``time_s`` are at or before each instant of ``span``, and their
-        ``amount`` summed (NaN is never). Linear when ``time_s`` ascends, as a FIFO's times
-        do."""
-        if not _ascending(time_s):
-            known = ~np.isnan(time_s)
-            time_s, amount = time_s[known], amount[known]
-            if not _ascending(time_s):
-                order = np.argsort(time_s, kind="stable")
-                time_s, amount = time_s[order], amount[order]
-        count = np.searchsorted(time_s, self.times_s[span], side="right").astype(np.int64)
-        return count, _prefix_sums(amount, count)
 
     def empty_occupancy(self, classes: int) -> Occupancy:
         """Every sample zero: an idle queue."""
@@ -155,20 +133,35 @@ class SampleGrid:
         return Occupancy(zeros, zeros.copy())
 
 
-def _prefix_sums(amount: IntArray, ends: IntArray) -> IntArray:
-    """``amount[:end].sum()`` for each of the non-decreasing ``ends``, summing each stretch
-    between two ends once (no running total over every element)."""
-    starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1]])
-    stretch = np.zeros(ends.size, dtype=np.int64)
-    nonempty = ends > starts
-    if np.any(nonempty):
-        # Consecutive non-empty stretches abut, so each runs to the next one's start.
-        covered = amount[: int(ends[-1])].astype(np.int64, copy=False)
-        stretch[nonempty] = np.add.reduceat(covered, starts[nonempty])
-    sums: IntArray = np.cumsum(stretch)
-    return sums
+@kernel
+def _add_per_interval(
+    time_s: FloatArray, amount: IntArray, instants: FloatArray, sums: IntArray
+) -> None:
+    """Add each ``amount`` to the interval ``(t[j-1], t[j]]`` its time falls in."""
+    for k in range(time_s.size):
+        if math.isnan(time_s[k]):
+            continue
+        j = np.searchsorted(instants, time_s[k])  # the first instant at or after it
+        if j < instants.size:
+            sums[j] += amount[k]
 
 
-def _ascending(values: FloatArray) -> bool:
-    """Sorted, and free of NaN (which compares false)."""
-    return values.size < 2 or bool(np.all(values[1:] >= values[:-1]))
+@kernel
+def _add_waiting(
+    enter_s: FloatArray,
+    leave_s: FloatArray,
+    size: IntArray,
+    klass: IntArray,
+    instants: FloatArray,
+    packets: IntArray,
+    size_bytes: IntArray,
+) -> None:
+    """Count each packet, by its class, at the instants ``t`` with ``enter <= t < leave``."""
+    for k in range(enter_s.size):
+        if math.isnan(enter_s[k]):
+            continue
+        first = np.searchsorted(instants, enter_s[k])
+        stop = instants.size if math.isnan(leave_s[k]) else np.searchsorted(instants, leave_s[k])
+        for j in range(first, stop):
+            packets[j, klass[k]] += 1
+            size_bytes[j, klass[k]] += size[k]

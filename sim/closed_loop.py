@@ -4,7 +4,8 @@ The run goes in windows of one feedback interval. At the start of each
 window, at time t:
 
 1. every sender takes the feedback reports that reached it before t, in
-   the order they arrived: its rate controller (GCC, ``models.gcc_bank``)
+   the order they arrived (senders are independent, so the reports go to the
+   controllers grouped by flow): its rate controller (GCC, ``models.gcc_bank``)
    sets a new target at each report's arrival time, and its codec's
    ``FollowerBank`` entry picks the operating point;
 2. every receiver reports what arrived since its previous report and
@@ -37,9 +38,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from voipbed.models._jit import kernel
 from voipbed.models.codec_follower_bank import FollowerBank
 from voipbed.models.codec_modes import CodecFamily
 from voipbed.models.gcc_bank import GccBank
+from voipbed.models.grouping import group_order
 from voipbed.scenario import Scenario
 from voipbed.sim.carrier import PathCarrier
 from voipbed.sim.control_plane import Event
@@ -125,8 +128,8 @@ class _Direction:
 
 @dataclass(frozen=True)
 class _Heard:
-    """Reports that reached their senders, in arrival order, with the packets each covers
-    grouped by report."""
+    """Reports that reached their senders, by flow in arrival order, with the packets each
+    covers grouped by report."""
 
     flow: IntArray
     arrival_s: FloatArray
@@ -194,71 +197,79 @@ class FeedbackLoop:
         return due
 
     def _hear(self, due: list[IntArray]) -> None:
-        """Senders take the reports that reached them, in arrival order."""
-        parts = []
+        """Senders take the reports that reached them: each direction's reports (about the
+        flows of the other direction) by flow, each flow's in the order they arrived. Flows
+        are independent, so each sender gets its reports in arrival order."""
         for d, ids in enumerate(due):
             kind = self.directions[d].kind.view()[ids]
             feedback = kind < 0
-            if feedback.any():
-                parts.append(self._heard_in(d, ids[feedback], -kind[feedback] - 1))
-        if not parts:
-            return
-        heard = parts[0] if len(parts) == 1 else _merge(parts)
-        in_flight = self._in_flight(heard)
-        targets = self.controllers.on_reports(
-            heard.flow,
-            heard.arrival_s,
-            in_flight,
-            heard.expected,
-            heard.lost,
-            heard.ce,
-            heard.packet_report,
-            heard.packet_send_s,
-            heard.packet_recv_s,
-            heard.packet_bytes,
-            check=False,
-        )
-        self.senders.retarget(heard.flow, heard.arrival_s, targets)
+            if not feedback.any():
+                continue
+            heard = self._heard_in(d, ids[feedback], -kind[feedback] - 1)
+            targets = self.controllers.on_reports(
+                heard.flow,
+                heard.arrival_s,
+                self._in_flight(heard),
+                heard.expected,
+                heard.lost,
+                heard.ce,
+                heard.packet_report,
+                heard.packet_send_s,
+                heard.packet_recv_s,
+                heard.packet_bytes,
+                check=False,
+            )
+            self.senders.retarget(heard.flow, heard.arrival_s, targets)
 
     def _heard_in(self, d: int, ids: IntArray, numbers: IntArray) -> _Heard:
         """Reports ``numbers`` that travelled in direction ``d`` (packets ``ids``, in arrival
-        order), with what each says."""
+        order), grouped by flow in arrival order, with what each says."""
         direction = self.directions[d]
         arrival_s = self._walk(d).packets.recv_s[ids]
         batches = list(direction.batches)
         firsts = np.array([b.first for b in batches], dtype=np.int64)
         which = np.searchsorted(firsts, numbers, side="right") - 1
+        local = numbers - firsts[which]
+        used = np.flatnonzero(np.bincount(which)).tolist()  # the batches heard from
         flow = np.empty(ids.size, dtype=np.int64)
+        for b in used:
+            mine = which == b
+            flow[mine] = batches[b].reports.flow[local[mine]]
+            batches[b].heard[local[mine]] = True
+        order = group_order(flow)
+        flow, arrival_s, which, local = flow[order], arrival_s[order], which[order], local[order]
         expected = np.empty(ids.size, dtype=np.int64)
         lost = np.empty(ids.size, dtype=np.int64)
         ce = np.empty(ids.size, dtype=np.int64)
         highest = np.empty(ids.size, dtype=np.int64)
-        owners: list[IntArray] = []
-        sources: list[tuple[_ReportBatch, IntArray]] = []
-        for b in np.unique(which).tolist():
-            batch = batches[b]
+        counts = np.empty(ids.size, dtype=np.int64)
+        for b in used:
+            mine = which == b
+            report, bounds, rows = batches[b].reports, batches[b].bounds, local[mine]
+            expected[mine] = report.expected[rows]
+            lost[mine] = report.lost[rows]
+            ce[mine] = report.ce[rows]
+            highest[mine] = report.highest[rows]
+            counts[mine] = bounds[rows + 1] - bounds[rows]
+        offset = np.cumsum(counts) - counts
+        total = int(counts.sum())
+        send = np.empty(total)
+        recv = np.empty(total)
+        size = np.empty(total, dtype=np.int64)
+        for b in used:
             mine = np.flatnonzero(which == b)
-            local = numbers[mine] - batch.first
-            report = batch.reports
-            flow[mine] = report.flow[local]
-            expected[mine] = report.expected[local]
-            lost[mine] = report.lost[local]
-            ce[mine] = report.ce[local]
-            highest[mine] = report.highest[local]
-            batch.heard[local] = True
-            start, stop = batch.bounds[local], batch.bounds[local + 1]
-            counts = stop - start
-            owner = np.repeat(mine, counts)
-            row = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-            owners.append(owner)
-            sources.append((batch, row + np.repeat(start, counts)))  # its packets' rows
+            report = batches[b].reports
+            _copy_ranges(
+                batches[b].bounds[local[mine]],
+                offset[mine],
+                counts[mine],
+                (report.packet_send_s, report.packet_recv_s),
+                report.packet_bytes,
+                (send, recv),
+                size,
+            )
         self._forget_settled(d)
-        owner = np.concatenate(owners)
-        order = np.argsort(owner, kind="stable")  # grouped by report, arrival order within
-        send = np.concatenate([b.reports.packet_send_s[r] for b, r in sources])[order]
-        recv = np.concatenate([b.reports.packet_recv_s[r] for b, r in sources])[order]
-        size = np.concatenate([b.reports.packet_bytes[r] for b, r in sources])[order]
-        owner = owner[order]
+        owner = np.repeat(np.arange(ids.size, dtype=np.int64), counts)
         return _Heard(flow, arrival_s, highest, expected, lost, ce, owner, send, recv, size)
 
     def _in_flight(self, heard: _Heard) -> IntArray:
@@ -364,32 +375,22 @@ class FeedbackLoop:
         )
 
 
-def _merge(parts: list[_Heard]) -> _Heard:
-    """Reports heard from both directions, in arrival order (ties: uplink's first)."""
-    arrival = np.concatenate([p.arrival_s for p in parts])
-    order = np.argsort(arrival, kind="stable")
-    offsets = np.cumsum([0] + [p.flow.size for p in parts[:-1]])
-    owner = np.concatenate([p.packet_report + o for p, o in zip(parts, offsets, strict=True)])
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    owner = rank[owner]
-    packets = np.argsort(owner, kind="stable")
-
-    def reports(name: str) -> NDArray[Any]:
-        return np.concatenate([getattr(p, name) for p in parts])[order]
-
-    def per_packet(name: str) -> NDArray[Any]:
-        return np.concatenate([getattr(p, name) for p in parts])[packets]
-
-    return _Heard(
-        reports("flow"),
-        reports("arrival_s"),
-        reports("highest"),
-        reports("expected"),
-        reports("lost"),
-        reports("ce"),
-        owner[packets],
-        per_packet("packet_send_s"),
-        per_packet("packet_recv_s"),
-        per_packet("packet_bytes"),
-    )
+@kernel
+def _copy_ranges(
+    source_start: IntArray,
+    target_start: IntArray,
+    length: IntArray,
+    source_floats: tuple[FloatArray, FloatArray],
+    source_ints: IntArray,
+    target_floats: tuple[FloatArray, FloatArray],
+    target_ints: IntArray,
+) -> None:
+    """Copy ranges ``source_start[k]`` to ``target_start[k]``, ``length[k]`` long, of two
+    float arrays and one int array."""
+    for k in range(length.size):
+        for j in range(length[k]):
+            source = source_start[k] + j
+            target = target_start[k] + j
+            target_floats[0][target] = source_floats[0][source]
+            target_floats[1][target] = source_floats[1][source]
+            target_ints[target] = source_ints[source]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from voipbed.models.grouping import time_order
+from voipbed.models.grouping import in_time_order, time_order
 from voipbed.sim.segment_link import SegmentLink
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
@@ -84,13 +84,13 @@ class Held:
             time_s = np.concatenate([self.time_s, time_s])
             if entered is not None:
                 entered = np.concatenate([self.entered, entered])
-        if time_s.size > 1:
-            step = np.diff(time_s)
+        if time_s.size > 1 and not in_time_order(
+            time_s, _EMPTY_IDS if entered is None else entered
+        ):
             if entered is None:
-                if np.any(step < 0):
-                    order = time_order(time_s)
-                    ids, time_s = ids[order], time_s[order]
-            elif np.any((step < 0) | ((step == 0) & (np.diff(entered) < 0))):
+                order = time_order(time_s)
+                ids, time_s = ids[order], time_s[order]
+            else:
                 order = np.lexsort((entered, time_s))
                 ids, time_s, entered = ids[order], time_s[order], entered[order]
         due = time_s.size if horizon_s == np.inf else int(np.searchsorted(time_s, horizon_s))
