@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -286,6 +287,14 @@ def _sleep_until(instant: float) -> None:
         time.sleep(delay)
 
 
+def _read_until(instant: float, controls: Sequence[BaresipControl]) -> None:
+    """Wait until ``instant``, reading the events of ``controls`` as they arrive."""
+    while (delay := instant - time.monotonic()) > 0:
+        ready, _, _ = select.select(controls, [], [], delay)
+        for control in ready:
+            control.read_ready()
+
+
 def _run_calls(
     net: EmulatedNetwork,
     topology: Topology,
@@ -313,16 +322,17 @@ def _run_calls(
         log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
     _sleep_until(t0)
     at_t0()
+    callers = [controls[plan.caller.user] for plan in plans]
     for plan in sorted(plans, key=lambda p: p.start_s):
-        _sleep_until(t0 + plan.start_s)
+        _read_until(t0 + plan.start_s, callers)  # events get their time as they come
         controls[plan.caller.user].dial(plan.dial_uri)
         events.append(
             (time.monotonic() - t0, EventKind.CALL_DIAL, plan.call, {"uri": plan.dial_uri})
         )
     for plan in plans:
         control = controls[plan.caller.user]
-        control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
-        events.append((time.monotonic() - t0, EventKind.CALL_START, plan.call, {}))
+        established = control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
+        events.append((established.received_s - t0, EventKind.CALL_START, plan.call, {}))
     for plan in plans:
         control = controls[plan.caller.user]
         remaining = t0 + plan.start_s + plan.hold_s + END_GRACE_S - time.monotonic()

@@ -99,7 +99,8 @@ TimeCallback = Callable[["TcpConnection", float], None]
 class TcpConnection:
     """The phone's and the core's ends of one connection over ``channel``.
 
-    ``config`` is the phone's TCP, ``server_config`` the core's (the phone's when None).
+    ``config`` is the phone's TCP, ``server_config`` the core's (the phone's when None);
+    ``start_s`` is the connection's clock at creation (its first event may not be earlier).
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class TcpConnection:
         on_deliver: DeliverCallback | None = None,
         on_established: TimeCallback | None = None,
         on_failed: TimeCallback | None = None,
+        start_s: float = 0.0,
     ) -> None:
         self.channel = channel
         cfg = config or TcpConfig()
@@ -125,7 +127,7 @@ class TcpConnection:
         self.keep_timeline = keep_timeline
         self.timeline: list[SegmentRecord] = []
         self.deliveries: list[Delivery] = []
-        self.now_s = 0.0
+        self.now_s = start_s  # nothing may happen before it
         self.connect_started_at_s: float | None = None
         self.established_at_s: float | None = None  # the phone's end
         self.server_established_at_s: float | None = None

@@ -51,6 +51,12 @@ segment or after the delay (RFC 5681 section 4.2, RFC 1122 section 4.2.3.2: at m
 0.5 s; Linux's delay is 40 ms to 200 ms, ``TCP_DELACK_MIN``/``TCP_DELACK_MAX``). An
 out-of-order segment, one that fills a gap and a duplicate are acknowledged at once
 (RFC 5681 section 4.2). Data segments carry the current ACK (piggybacking).
+
+With ``nagle`` (RFC 896, RFC 1122 section 4.2.3.4; Linux's default unless the
+application sets TCP_NODELAY) a segment smaller than the MSS waits while sent
+data is unacknowledged, and what was written meanwhile goes out together when
+the ACK comes: with a peer that delays its ACKs, a second small message waits
+for the peer's delayed-ACK timer.
 """
 
 from __future__ import annotations
@@ -125,6 +131,7 @@ class TcpConfig:
     synack_retries: int = 5  # Linux net.ipv4.tcp_synack_retries
     data_retries: int = 15  # Linux net.ipv4.tcp_retries2 (a count here)
     delayed_ack_s: float | None = None  # None: ACK every segment at once (quick ack)
+    nagle: bool = False  # RFC 896 / RFC 1122 4.2.3.4; Linux has it on unless TCP_NODELAY
     rto: RtoConfig = field(default_factory=RtoConfig)
 
     def __post_init__(self) -> None:
@@ -403,6 +410,8 @@ class TcpEndpoint:
             length = 1 if fin else min(smss, self._data_end - self.snd_nxt)
             if self.snd_nxt - self.snd_una + length > window and self.snd_nxt > self.snd_una:
                 break
+            if self.config.nagle and not fin and length < smss and self.snd_nxt > self.snd_una:
+                break  # a small segment waits while data is unacknowledged (RFC 896)
             entry = _Sent(self.snd_nxt, self.snd_nxt + length, now, fin)
             sent.append(entry)
             self._transmit(entry.start, length, fin, False)

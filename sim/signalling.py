@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voipbed.metric_names import EventKind
-from voipbed.models.message_channel import DOWNLINK, UPLINK
+from voipbed.models.message_channel import DOWNLINK, UPLINK, ScriptedChannel
 from voipbed.models.overhead import UDP_HEADER_BYTES
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import FlowRun, MessageRecord, StreamTransport, run_flows
@@ -50,6 +50,7 @@ from voipbed.sim.stages import FloatArray
 __all__ = ["CallSetup", "SetupRun", "radio_hold", "set_up_calls"]
 
 _DIRECTIONS = {UPLINK: "uplink", DOWNLINK: "downlink"}
+_KEPT_BEFORE_S = 60.0  # a kept connection opened this long before the dial
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def set_up_calls(
         flow = OutgoingCall(
             config, sizes=sizes, timers=timers, reliable=reliable, prefix=f"c{call}"
         )
-        stream = _stream(path, call, transport, signalling.tls_version, overhead.ip_version)
+        stream = _stream(scenario, path, call, float(dial_s[call]))
         channel = path.channel(call, overhead.ip_version.header_bytes + UDP_HEADER_BYTES)
         runs.append(FlowRun(flow, channel, float(dial_s[call]), stream=stream))
         calls.append(flow)
@@ -217,7 +218,7 @@ def set_up_calls(
     records = run_flows(runs)
     setups = []
     for call, (flow, stream, mine) in enumerate(zip(calls, streams, records, strict=True)):
-        tcp_s, tls_s = _handshakes(stream)
+        tcp_s, tls_s = _handshakes(stream, float(dial_s[call]))
         result = flow.result(mine)
         setups.append(
             CallSetup(
@@ -234,22 +235,44 @@ def set_up_calls(
 
 
 def _stream(
-    path: MessagePath, ue: int, transport: SipTransport, tls_version: str, ip_version: Any
+    scenario: Scenario, path: MessagePath, ue: int, dial_s: float
 ) -> StreamTransport | None:
-    """The call's TCP (or TLS) connection over the path; None over UDP."""
-    if transport is SipTransport.UDP:
+    """The call's TCP (or TLS) connection over the path; None over UDP. A kept connection
+    (``reuse_connection``) was opened before the dial: its handshakes ran over the path's
+    base delays without loss, ending before the dial, so its RTO has a sample of the base
+    round trip; the call's messages then take the path as it is."""
+    signalling = scenario.signalling
+    if signalling.transport is SipTransport.UDP:
         return None
     channel: UeChannel = path.channel(ue, 0)  # TCP counts its own headers
-    tcp = TcpConnection(channel, TcpConfig(ip_version=ip_version), keep_timeline=False)
-    if transport is SipTransport.TCP:
-        return StreamTransport(tcp)
-    version = TlsVersion(tls_version)
-    return StreamTransport(tcp, TlsConnection(tcp, TlsConfig(version=version)))
+    config = TcpConfig(ip_version=scenario.overhead().ip_version)
+    opened_s = dial_s - _KEPT_BEFORE_S if signalling.reuse_connection else dial_s
+    tcp = TcpConnection(channel, config, keep_timeline=False, start_s=opened_s)
+    tls = None
+    if signalling.transport is SipTransport.TLS:
+        tls = TlsConnection(tcp, TlsConfig(version=TlsVersion(signalling.tls_version)))
+    stream = StreamTransport(tcp, tls)
+    if signalling.reuse_connection:
+        one_way = sum(segment.one_way_delay_s for segment in scenario.path)
+        tcp.channel = ScriptedChannel(one_way, one_way)
+        stream.open(opened_s)
+        while not _ready(tcp, tls):
+            tcp.step()
+        tcp.channel = channel
+    return stream
 
 
-def _handshakes(stream: StreamTransport | None) -> tuple[float | None, float | None]:
-    """How long the TCP and the TLS handshakes took (None: none, or never done)."""
-    if stream is None:
+def _ready(tcp: TcpConnection, tls: TlsConnection | None) -> bool:
+    """Whether the connection (and its TLS session) is open at both ends."""
+    if tls is not None:
+        return tls.handshake_done_at_s is not None and tls.server_ready_at_s is not None
+    return tcp.established_at_s is not None and tcp.server_established_at_s is not None
+
+
+def _handshakes(stream: StreamTransport | None, dial_s: float) -> tuple[float | None, float | None]:
+    """How long the call's TCP and TLS handshakes took (None: none, done before the dial,
+    or never done)."""
+    if stream is None or (stream.tcp.connect_started_at_s or 0.0) < dial_s:
         return None, None
     tcp = stream.tcp
     tcp_s = None

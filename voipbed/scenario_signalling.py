@@ -193,6 +193,14 @@ class Signalling(Section):
             "call's start, as if set up before. The emulation always sets calls up for real."
         ),
     )
+    reuse_connection: bool = Field(
+        True,
+        description=(
+            "With tcp or tls: the phone registered before the call and kept its connection "
+            "(an RFC 5626 flow), which the call reuses; false: the call opens one at the dial, "
+            "its handshakes in the set-up time."
+        ),
+    )
     tls_version: Literal["tls1.2", "tls1.3"] = Field(
         "tls1.3", description="TLS version with transport tls (the simulator's handshake)."
     )

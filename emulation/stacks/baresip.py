@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -515,6 +516,7 @@ class CtrlEvent:
     call_id: str | None
     param: str
     fields: Mapping[str, object] = field(default_factory=dict)  # the whole message
+    received_s: float = math.nan  # time.monotonic() when the client read it (NaN: not read)
 
 
 def _text(message: Mapping[str, object], key: str) -> str:
@@ -621,14 +623,26 @@ class BaresipControl:
             return False
         if not data:
             raise BaresipControlError(f"baresip closed ctrl_tcp {self.host}:{self.port}")
+        received_s = time.monotonic()
         payloads, self._buffer = netstring_split(self._buffer + data)
         for payload in payloads:
             message = parse_ctrl_message(payload)
             if isinstance(message, CtrlResponse):
                 self._responses[message.token] = message
             else:
-                self.events.append(message)
+                self.events.append(replace(message, received_s=received_s))
         return True
+
+    def fileno(self) -> int:
+        """The connection's socket, for ``select`` (read events as they come with
+        :meth:`read_ready`)."""
+        if self._socket is None:
+            raise BaresipControlError("not connected: call connect() first")
+        return self._socket.fileno()
+
+    def read_ready(self) -> None:
+        """Read what ``select`` found waiting on :meth:`fileno` (events get their time)."""
+        self._receive(time.monotonic() + self.timeout_s)
 
     def send(self, command: str, params: str = "") -> str:
         """Send a command without waiting; return its token."""

@@ -18,13 +18,15 @@ RTT_S = 2 * (RADIO_S + CORE_S)
 PROMOTION_S = 0.26  # models.rrc.RrcConfig.promotion_delay_s (Huang et al. 2012)
 
 
-def _scenario(transport: str, loss: str, *, calls: int = 200, rrc: str = "null") -> Any:
+def _scenario(
+    transport: str, loss: str, *, calls: int = 200, rrc: str = "null", reuse: bool = False
+) -> Any:
     text = f"""
 name: setup-test
 seed: 11
 duration: 40s
 calls: {{count: {calls}, start_spread: 20s, hold_time: 5s, codec: AMR-WB-12.65}}
-signalling: {{setup: true, transport: {transport}}}
+signalling: {{setup: true, transport: {transport}, reuse_connection: {str(reuse).lower()}}}
 path:
   - {{name: radio, one_way_delay: {RADIO_S * 1000:g}ms, loss: {loss}}}
   - {{name: core, one_way_delay: {CORE_S * 1000:g}ms}}
@@ -119,10 +121,20 @@ def test_tcp_holds_later_messages_behind_a_lost_segment() -> None:
 
 @pytest.mark.parametrize(("transport", "round_trips"), [("tcp", 2), ("tls", 3)])
 def test_handshakes_add_their_round_trips(transport: str, round_trips: int) -> None:
-    """No loss: TCP adds one RTT before the INVITE, TLS 1.3 one more."""
+    """No loss, a connection opened at the dial: TCP adds one RTT before the INVITE, TLS 1.3
+    one more."""
     for setup in _events(simulate(_scenario(transport, "0%", calls=3)), "call_setup"):
         assert setup["setup_s"] == pytest.approx(round_trips * RTT_S, abs=1e-9)
         assert setup["tcp_s"] == pytest.approx(RTT_S, abs=1e-9)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_a_kept_connection_sets_up_in_one_round_trip(transport: str) -> None:
+    """The connection kept from the registration: no handshake at the dial, one RTT."""
+    trace = simulate(_scenario(transport, "0%", calls=3, reuse=True))
+    for setup in _events(trace, "call_setup"):
+        assert setup["setup_s"] == pytest.approx(RTT_S, abs=1e-9)
+        assert setup["tcp_s"] is None and setup["tls_s"] is None
 
 
 @pytest.mark.parametrize(("state", "hold_s"), [("idle", PROMOTION_S), ("connected", 0.0)])

@@ -327,3 +327,20 @@ def test_abort_runs_up_to_its_time_then_fails_what_is_left() -> None:
     assert [d.delivered for d in conn.deliveries] == [True]
     conn.run()
     assert [d.delivered for d in conn.deliveries] == [True, False]
+
+
+@pytest.mark.parametrize(("nagle", "second_at"), [(False, 1.0 + D), (True, 1.0 + 3 * D + 0.04)])
+def test_nagle_holds_a_small_message_for_the_delayed_ack(nagle: bool, second_at: float) -> None:
+    """The core writes two small messages at 1 s to a phone that delays its ACKs 40 ms: with
+    Nagle the second waits for that ACK (1 s + D, + 40 ms, + D), then crosses (+ D)."""
+    phone = TcpConfig(options_bytes=0, delayed_ack_s=0.04)
+    core = TcpConfig(options_bytes=0, nagle=nagle)
+    conn = TcpConnection(ScriptedChannel(D, D), phone, server_config=core)
+    conn.connect(0.0)
+    conn.run(0.5)
+    first = conn.send(1.0, DOWNLINK, 300)
+    second = conn.send(1.0, DOWNLINK, 400)
+    conn.run()
+    arrived = {d.message_id: d.delivered_at_s for d in conn.deliveries}
+    assert arrived[first] == pytest.approx(1.0 + D)
+    assert arrived[second] == pytest.approx(second_at)
