@@ -37,6 +37,10 @@ class Bernoulli:
             return np.zeros(count, dtype=np.bool_)
         return rng.random(count) < self.ratio
 
+    def lost_one(self, rng: np.random.Generator) -> bool:
+        """``lost(1, rng)[0]``, the same draw, without the array."""
+        return self.ratio > 0.0 and rng.random() < self.ratio
+
 
 @kernel
 def _gilbert_elliott_kernel(

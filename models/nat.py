@@ -167,7 +167,7 @@ class NatBinding:
 
     def timeout_s(self, config: NatConfig) -> float:
         """The idle time this binding survives, from its transport and state."""
-        if self.transport == Transport.TCP:
+        if self.transport is Transport.TCP:
             if self.transitory:
                 return config.tcp_transitory_timeout_s
             return config.tcp_established_timeout_s

@@ -236,14 +236,17 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
                 push(arrival, _ARRIVAL, index, message, to_phone)
         outbox.clear()
 
+    phones = [run.flow.phone for run in runs]
+    cores = [run.flow.core for run in runs]
+
     def settle(index: int, now: float) -> None:
         """Send what the flow's ends want sent, and put its next timer on the heap."""
-        flow = runs[index].flow
-        if flow.phone.outbox:
-            transmit(index, flow.phone.outbox, UPLINK, now)
-        if flow.core.outbox:
-            transmit(index, flow.core.outbox, DOWNLINK, now)
-        due = min(flow.phone.deadline(), flow.core.deadline())
+        phone, core = phones[index], cores[index]
+        if phone.outbox:
+            transmit(index, phone.outbox, UPLINK, now)
+        if core.outbox:
+            transmit(index, core.outbox, DOWNLINK, now)
+        due = min(phone.deadline(), core.deadline())
         if due != scheduled[index]:
             scheduled[index] = due
             if due < math.inf:
@@ -274,17 +277,16 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
         now, rank, _, index, message, to_phone = heapq.heappop(heap)
         if now > until_s:
             break
-        flow = runs[index].flow
         if message is not None:
-            (flow.phone if to_phone else flow.core).on_message(now, message)
+            (phones[index] if to_phone else cores[index]).on_message(now, message)
         elif rank == _TIMER:
             if scheduled[index] != now:
                 continue  # an earlier timer entry of the flow, since replaced
             scheduled[index] = math.inf
-            if flow.phone.deadline() <= flow.core.deadline():
-                flow.phone.on_timer(now)
+            if phones[index].deadline() <= cores[index].deadline():
+                phones[index].on_timer(now)
             else:
-                flow.core.on_timer(now)
+                cores[index].on_timer(now)
         elif rank == _STREAM:
             stream = runs[index].stream
             if stream is None or stream_at[index] != now:
@@ -295,7 +297,7 @@ def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[lis
             stream = runs[index].stream
             if stream is not None:
                 stream.open(now)
-            flow.start(now)
+            runs[index].flow.start(now)
         settle(index, now)
     return records
 

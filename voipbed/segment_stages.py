@@ -294,7 +294,7 @@ class SegmentStages:
         if isinstance(self.loss, GilbertElliott):
             lost = bool(self.lost_on_medium(np.array([flow], dtype=np.int64))[0])
         else:
-            lost = self.loss.ratio > 0.0 and bool(self.loss.lost(1, self.loss_rng)[0])
+            lost = self.loss.lost_one(self.loss_rng)
         if lost:
             return math.nan, DropReason.CHANNEL
         return self.delay.leave(leave_s, flow), -1
