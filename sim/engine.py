@@ -15,6 +15,13 @@ trace is the same however the run is cut.
   act on the feedback that has reached them, receivers send their reports
   back over the reverse path, and the path carries the window's packets.
 
+Signalling goes first, each message on its own through the same path
+(``sim.message_path``): with ``signalling.setup`` every call is set up before
+its media (``sim.signalling``), which then start at its answer (a call that
+fails carries none, and the media find the UE's radio connected); with
+``signalling.phones`` idle phones register, keep alive and take calls for the
+whole run (``sim.phones``). Neither queues behind the media.
+
 Each packet's row gives the DSCP it was sent with and the one it arrived
 with (after any bleaching hop), the codec mode it was coded with, and the
 sender's target rate (NaN at a fixed rate). Each configured queue adds a

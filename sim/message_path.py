@@ -6,11 +6,12 @@ is sent and learns its arrival (or loss) at once. Each direction crosses the
 scenario's segments in order (uplink as listed, downlink reversed); at each
 segment the message meets the stages ``SegmentStages`` builds for media (the
 drop-tail link at its capacity or trace, HARQ, loss on the medium, delay and
-jitter), from random streams of its own (``signalling/{segment}/{direction}/
-{stage}``), so adding signalling to a scenario leaves its media draws as they
-were. At the radio segment the UE's RRC/DRX machine (``RadioHold``) holds the
-message until the UE can carry it: promotion from IDLE, paging for a downlink
-message, DRX on-durations, the uplink scheduling request.
+jitter), from random streams of its own (``{streams}/{segment}/{direction}/
+{stage}``, ``streams`` naming the plane), so adding signalling to a scenario
+leaves its media draws as they were. At the radio segment the UE's RRC/DRX
+machine (``RadioHold``) holds the message until the UE can carry it:
+promotion from IDLE, paging for a downlink message, DRX on-durations, the
+uplink scheduling request.
 
 The signalling plane is separate from the media's packets: its messages take
 the links' capacity and the radio's states of their own UE, but they do not
@@ -39,8 +40,6 @@ from voipbed.trace import DIRECTIONS
 
 __all__ = ["MessagePath", "RadioHold", "UeChannel"]
 
-_STREAMS = "signalling"
-
 
 class RadioHold(Protocol):
     """The UEs' RRC/DRX machines, one message at a time (``models.rrc_cursor``)."""
@@ -54,7 +53,13 @@ class MessagePath:
     """Both directions of the scenario's path for the signalling of UEs ``0 .. ues - 1``."""
 
     def __init__(
-        self, scenario: Scenario, run_end_s: float, end_to_end: Overhead, rrc: RadioHold | None
+        self,
+        scenario: Scenario,
+        run_end_s: float,
+        end_to_end: Overhead,
+        rrc: RadioHold | None,
+        *,
+        streams: str = "signalling",
     ) -> None:
         why = unsupported_path(scenario.path, scenario.radio)
         if why is not None:
@@ -73,7 +78,7 @@ class MessagePath:
             self._hops.append(
                 [
                     SegmentStages.build(
-                        path[p], direction, scenario.seed, run_end_s, streams=_STREAMS
+                        path[p], direction, scenario.seed, run_end_s, streams=streams
                     )
                     for p in places
                 ]

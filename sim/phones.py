@@ -135,7 +135,7 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     start_s = rng.uniform(0.0, min(_REGISTRATION_SPREAD_S, duration_s), phones.count)
     calls_from_s = _REGISTRATION_SPREAD_S + _REGISTERING_S
     radio = _radio(scenario, phones.count)
-    path = MessagePath(scenario, duration_s, overhead, radio)
+    path = MessagePath(scenario, duration_s, overhead, radio, streams="phones")
     nat = None if signalling.nat is None else Nat(signalling.nat.to_model())
     header_bytes = overhead.ip_version.header_bytes + UDP_HEADER_BYTES
     registration = RegistrationConfig(expires_s=phones.registration_expires_s)
