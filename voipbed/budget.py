@@ -7,7 +7,8 @@ step through time rather than packets: PIE's periodic update and a trace
 link's delivery opportunities over the span until the last packet has left
 (``voipbed.estimates.span_s``), on/off periods, and handovers, which each
 packet of a call meets in turn while they overlap. RRC state changes and
-handovers are events of a few hundred bytes each. A scenario whose estimate
+handovers are events of a few hundred bytes each; the idle phones' signalling
+messages are carried one at a time. A scenario whose estimate
 exceeds a limit is refused before it runs, naming the estimate and the key
 to change, so that every scenario that validates ends in bounded time and
 memory.
@@ -47,6 +48,11 @@ MAX_HANDOVER_STEPS = 1_000_000_000
 MAX_RRC_CHANGES = 1_000_000
 """RRC state changes over all calls (each an event of about 600 bytes)."""
 _RRC_CHANGES_PER_WAKE = 5  # CONNECTED, SHORT_DRX, LONG_DRX, IDLE, PROMOTION, CONNECTED
+MAX_SIGNALLING_MESSAGES = 5_000_000
+"""Messages of the idle phones (``signalling.phones``), each carried one at a time, about
+20 us each."""
+_REGISTRATION_MESSAGES = 4  # REGISTER, 401, REGISTER, 200 OK
+_CALL_MESSAGES = 5  # INVITE, 180, 200 OK, ACK and a retransmission or so
 
 
 @dataclass(frozen=True)
@@ -218,6 +224,28 @@ def _rrc(scenario: Scenario) -> list[Overrun]:
     ]
 
 
+def _signalling(scenario: Scenario) -> list[Overrun]:
+    phones = scenario.signalling.phones
+    if phones is None:
+        return []
+    duration_s = scenario.duration_s
+    registrations = 1.0 + duration_s / phones.registration_expires_s
+    pings = 0.0 if phones.keepalive_s is None else duration_s / phones.keepalive_s
+    calls = phones.incoming_calls_per_hour * duration_s / 3600.0
+    per_phone = _REGISTRATION_MESSAGES * registrations + 2.0 * pings + _CALL_MESSAGES * calls
+    messages = phones.count * per_phone
+    if messages <= MAX_SIGNALLING_MESSAGES:
+        return []
+    return [
+        Overrun(
+            ("signalling", "phones", "count"),
+            f"about {messages:,.0f} signalling messages of the idle phones, more than "
+            f"{MAX_SIGNALLING_MESSAGES:,}; fewer phones, longer keep-alive intervals or a "
+            "shorter duration",
+        )
+    ]
+
+
 def overruns(scenario: Scenario, max_packets: int = MAX_PACKETS) -> list[Overrun]:
     """Every limit ``scenario`` exceeds; empty when the run fits."""
     loads = list(link_loads(scenario))
@@ -226,4 +254,5 @@ def overruns(scenario: Scenario, max_packets: int = MAX_PACKETS) -> list[Overrun
     found += _queues(scenario, loads, span_s(scenario, loads))
     found += _handovers(scenario)
     found += _rrc(scenario)
+    found += _signalling(scenario)
     return found

@@ -304,3 +304,19 @@ def test_on_off_periods_count_over_every_entry(tmp_path: Path) -> None:
     line, key, message = issue_of(tmp_path, text)
     assert (line, key) == ("8", "path[1].cross_traffic[2].on")
     assert "about 300,000 on/off periods in the run" in message
+
+
+@pytest.mark.parametrize(("phones", "refused"), [(10_000, False), (200_000, True)])
+def test_idle_phones_past_the_message_budget_are_refused(phones: int, refused: bool) -> None:
+    """An hour of phones keeping alive every 29 s: 10 000 fit, 200 000 are refused at
+    signalling.phones.count, naming the estimate."""
+    text = (
+        "name: phones\nduration: 3600s\ncalls: {count: 1}\n"
+        "path: [{name: radio, one_way_delay: 10ms}]\n"
+        f"signalling: {{phones: {{count: {phones}, keepalive: 29s}}}}\n"
+    )
+    if refused:
+        with pytest.raises(ScenarioError, match=r"signalling\.phones\.count: about .* messages"):
+            parse_scenario(text, "phones.yaml")
+    else:
+        assert overruns(parse_scenario(text, "phones.yaml")) == []
