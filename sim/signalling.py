@@ -246,14 +246,16 @@ def _stream(
         return None
     channel: UeChannel = path.channel(ue, 0)  # TCP counts its own headers
     config = TcpConfig(ip_version=scenario.overhead().ip_version)
-    opened_s = dial_s - _KEPT_BEFORE_S if signalling.reuse_connection else dial_s
+    one_way = sum(segment.one_way_delay_s for segment in scenario.path)
+    opened_s = dial_s
+    if signalling.reuse_connection:  # long enough before for 8 round trips of handshakes
+        opened_s -= _KEPT_BEFORE_S + 16 * one_way
     tcp = TcpConnection(channel, config, keep_timeline=False, start_s=opened_s)
     tls = None
     if signalling.transport is SipTransport.TLS:
         tls = TlsConnection(tcp, TlsConfig(version=TlsVersion(signalling.tls_version)))
     stream = StreamTransport(tcp, tls)
     if signalling.reuse_connection:
-        one_way = sum(segment.one_way_delay_s for segment in scenario.path)
         tcp.channel = ScriptedChannel(one_way, one_way)
         stream.open(opened_s)
         while not _ready(tcp, tls):
