@@ -4,11 +4,14 @@ A flow (a call, a registration, keep-alives) is two sans-IO endpoints: the phone
 messages go ``UPLINK``, and the core (the SIP proxy and registrar, and the far end
 behind it), whose messages go ``DOWNLINK``. Each endpoint has an ``outbox`` of messages
 to transmit, a ``deadline()`` (its earliest timer, ``inf`` when none) and handlers for
-arrivals and timer expiries. :func:`run_flow` is the event loop: it takes the earliest
-of the two deadlines and of the messages in flight (a heap by arrival time), hands it
-to its endpoint, and carries whatever the endpoints put in their outboxes through the
-channel, one :class:`MessageRecord` per transmission. A message arriving at the same
-instant as a timer is handled first (it was already there when the timer fired).
+arrivals and timer expiries. :func:`run_flows` is the event loop of many flows at
+once: it takes the earliest of every flow's deadlines and of the messages in flight (a
+heap by time), hands it to its endpoint, and carries whatever the endpoints put in
+their outboxes through the flow's channel, one :class:`MessageRecord` per
+transmission; :func:`run_flow` runs one flow. A message arriving at the same instant
+as a timer is handled first (it was already there when the timer fired). A flow over
+TCP or TLS (:class:`StreamTransport`) writes its messages to the connection, whose
+events join the heap; a message arrives when the stream hands it up.
 
 ``reachable(t)`` (optional) decides whether a downlink message sent at ``t`` can reach
 the phone at all (a NAT binding, for instance): when it says no, the message is lost
