@@ -31,7 +31,7 @@ to the first 18x arriving), set-up time (INVITE sent to the first 2xx arriving),
 outcome, and the retransmissions per message label from the run's records.
 
 Registration and RFC 5626 keep-alives live in :mod:`voipbed.models.sip_registration`
-and :mod:`voipbed.models.sip_keepalive` and are re-exported here.
+and :mod:`voipbed.models.sip_keepalive`.
 """
 
 from __future__ import annotations
@@ -41,15 +41,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from voipbed.models.sip_driver import MessageRecord, count_retransmissions, run_flow
-from voipbed.models.sip_keepalive import KeepAlive, KeepAliveConfig, KeepAliveResult
+from voipbed.models.sip_driver import MessageRecord, count_retransmissions
 from voipbed.models.sip_messages import SipMessageKind, SipProfile, sip_message_sizes
-from voipbed.models.sip_registration import (
-    Registration,
-    RegistrationAttempt,
-    RegistrationConfig,
-    RegistrationResult,
-)
 from voipbed.models.sip_timers import SipTimers
 from voipbed.models.sip_transaction import (
     InviteClientTransaction,
@@ -65,15 +58,7 @@ __all__ = [
     "CallOutcome",
     "CallResult",
     "IncomingCall",
-    "KeepAlive",
-    "KeepAliveConfig",
-    "KeepAliveResult",
     "OutgoingCall",
-    "Registration",
-    "RegistrationAttempt",
-    "RegistrationConfig",
-    "RegistrationResult",
-    "run_flow",
 ]
 
 INF = math.inf

@@ -232,35 +232,34 @@ class FeedbackLoop:
         local = numbers - firsts[which]
         used = np.flatnonzero(np.bincount(which)).tolist()  # the batches heard from
         flow = np.empty(ids.size, dtype=np.int64)
+        counts = np.empty(ids.size, dtype=np.int64)  # packets each report covers
         for b in used:
             mine = which == b
-            flow[mine] = batches[b].reports.flow[local[mine]]
-            batches[b].heard[local[mine]] = True
+            rows, bounds = local[mine], batches[b].bounds
+            flow[mine] = batches[b].reports.flow[rows]
+            counts[mine] = bounds[rows + 1] - bounds[rows]
+            batches[b].heard[rows] = True
         order = group_order(flow)
         flow, arrival_s, which, local = flow[order], arrival_s[order], which[order], local[order]
+        counts = counts[order]
+        offset = np.cumsum(counts) - counts
         expected = np.empty(ids.size, dtype=np.int64)
         lost = np.empty(ids.size, dtype=np.int64)
         ce = np.empty(ids.size, dtype=np.int64)
         highest = np.empty(ids.size, dtype=np.int64)
-        counts = np.empty(ids.size, dtype=np.int64)
-        for b in used:
-            mine = which == b
-            report, bounds, rows = batches[b].reports, batches[b].bounds, local[mine]
-            expected[mine] = report.expected[rows]
-            lost[mine] = report.lost[rows]
-            ce[mine] = report.ce[rows]
-            highest[mine] = report.highest[rows]
-            counts[mine] = bounds[rows + 1] - bounds[rows]
-        offset = np.cumsum(counts) - counts
         total = int(counts.sum())
         send = np.empty(total)
         recv = np.empty(total)
         size = np.empty(total, dtype=np.int64)
         for b in used:
             mine = np.flatnonzero(which == b)
-            report = batches[b].reports
+            report, rows = batches[b].reports, local[mine]
+            expected[mine] = report.expected[rows]
+            lost[mine] = report.lost[rows]
+            ce[mine] = report.ce[rows]
+            highest[mine] = report.highest[rows]
             _copy_ranges(
-                batches[b].bounds[local[mine]],
+                batches[b].bounds[rows],
                 offset[mine],
                 counts[mine],
                 (report.packet_send_s, report.packet_recv_s),

@@ -22,6 +22,7 @@ import numpy as np
 
 from voipbed.models._jit import kernel
 from voipbed.models.cc_feedback import rfc8888_bytes, twcc_sizes
+from voipbed.models.grouping import group_order
 from voipbed.models.overhead import Overhead
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 
@@ -73,8 +74,11 @@ class Receivers:
         """Reports at ``now_s`` of the packets given (those that arrived since the previous
         reports and before ``now_s``)."""
         before = self.highest.copy()
-        order, flows, bounds, expected, lost, marked, highest = _group_reports(
-            flow, seq, recv_s, ce, self.highest
+        order = group_order(flow)
+        start = np.zeros(self.highest.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(flow, minlength=self.highest.size), out=start[1:])
+        flows, bounds, expected, lost, marked, highest = _group_reports(
+            order, start, seq, recv_s, ce, self.highest
         )
         seq, recv_s = seq[order], recv_s[order]
         counts = np.diff(bounds)
@@ -101,26 +105,23 @@ class Receivers:
 
 @kernel
 def _group_reports(
-    flow: IntArray, seq: IntArray, recv_s: FloatArray, ce: BoolArray, highest: IntArray
-) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray]:
-    """(order, report flows, report bounds into the order, expected, lost, CE-marked among
-    the new, highest covered) of the packets given: the order groups them by flow
-    (ascending), in arrival order within a flow, ties as given (``np.lexsort((recv_s,
-    flow))``). ``highest`` (per flow, the highest sequence number reported) moves on."""
-    n = flow.size
+    order: IntArray,
+    start: IntArray,
+    seq: IntArray,
+    recv_s: FloatArray,
+    ce: BoolArray,
+    highest: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """(report flows, report bounds into ``order``, expected, lost, CE-marked among the new,
+    highest covered) of the packets given; ``order`` (``group_order(flow)``, flow f's
+    packets at ``start[f]`` to ``start[f + 1]``) is put in arrival order within each flow,
+    ties as given, so that it equals ``np.lexsort((recv_s, flow))``. ``highest`` (per flow,
+    the highest sequence number reported) moves on."""
     flows = highest.size
-    start = np.zeros(flows + 1, dtype=np.int64)
-    for k in range(n):
-        start[flow[k] + 1] += 1
+    n = start[flows]
     reports = 0
     for f in range(flows):
-        reports += start[f + 1] > 0
-        start[f + 1] += start[f]
-    order = np.empty(n, dtype=np.int64)
-    fill = start[:flows].copy()
-    for k in range(n):
-        order[fill[flow[k]]] = k
-        fill[flow[k]] += 1
+        reports += start[f + 1] > start[f]
     report_flow = np.empty(reports, dtype=np.int64)
     bounds = np.empty(reports + 1, dtype=np.int64)
     expected = np.empty(reports, dtype=np.int64)
@@ -156,4 +157,4 @@ def _group_reports(
         highest[f] = best
         r += 1
     bounds[reports] = n
-    return order, report_flow, bounds, expected, lost, marked, top
+    return report_flow, bounds, expected, lost, marked, top

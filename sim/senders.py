@@ -70,11 +70,7 @@ class AdaptiveSenders:
     def sent_before(self, flow: IntArray, time_s: FloatArray) -> IntArray:
         """How many packets each ``flow`` has sent before ``time_s``: those whose send time
         (``first + k ptime``, as computed for the packet) is below it."""
-        first = self.first_s[flow]
-        k = np.ceil((time_s - first) / self.ptime_s).astype(np.int64)
-        k -= first + (k - 1) * self.ptime_s >= time_s  # the float product may land either side
-        k += first + k * self.ptime_s < time_s
-        return np.clip(k, 0, self.count[flow])
+        return _sent_before_each(self.first_s, self.count, self.ptime_s, flow, time_s)
 
     def retarget(self, flow: IntArray, now_s: FloatArray, target_bps: FloatArray) -> None:
         """New targets, in time order; each flow's mode follows from its next window."""
@@ -105,13 +101,27 @@ class AdaptiveSenders:
 
 @inline_kernel
 def _sent_before(first_s: float, count: int, ptime_s: float, time_s: float) -> int:
-    """``AdaptiveSenders.sent_before`` of one flow."""
+    """The packets a flow sends from ``first_s`` every ``ptime_s`` (``count`` in all) before
+    ``time_s``: those whose send time, as computed for the packet, is below it (the float
+    product may land either side of the quotient's ceiling)."""
     k = math.ceil((time_s - first_s) / ptime_s)
     if first_s + (k - 1) * ptime_s >= time_s:
         k -= 1
     if first_s + k * ptime_s < time_s:
         k += 1
     return min(max(k, 0), count)
+
+
+@kernel
+def _sent_before_each(
+    first_s: FloatArray, count: IntArray, ptime_s: float, flow: IntArray, time_s: FloatArray
+) -> IntArray:
+    """``_sent_before`` of each ``flow`` at its ``time_s``."""
+    sent = np.empty(flow.size, dtype=np.int64)
+    for i in range(flow.size):
+        f = flow[i]
+        sent[i] = _sent_before(first_s[f], count[f], ptime_s, time_s[i])
+    return sent
 
 
 @kernel

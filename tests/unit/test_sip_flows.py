@@ -10,17 +10,10 @@ import pytest
 
 from voipbed.models.message_channel import DOWNLINK, UPLINK, ScriptedChannel
 from voipbed.models.sip_driver import MessageRecord, count_retransmissions, run_flow
-from voipbed.models.sip_flows import (
-    CallConfig,
-    CallOutcome,
-    IncomingCall,
-    KeepAlive,
-    KeepAliveConfig,
-    OutgoingCall,
-    Registration,
-    RegistrationConfig,
-)
+from voipbed.models.sip_flows import CallConfig, CallOutcome, IncomingCall, OutgoingCall
+from voipbed.models.sip_keepalive import KeepAlive, KeepAliveConfig
 from voipbed.models.sip_messages import SipMessageKind, SipProfile, sip_message_sizes
+from voipbed.models.sip_registration import Registration, RegistrationConfig
 
 D = 0.05
 
