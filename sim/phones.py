@@ -13,6 +13,8 @@ whole run, apart from the calls' UEs. Each phone, over UDP:
   (every phone has registered by then): the core
   sends an INVITE down to it (``models.sip_flows.IncomingCall``).
 
+Those instants are ``models.phone_schedule``'s, which the emulation shares.
+
 With ``signalling.nat`` a NAT (``models.nat``, RFC 4787) sits between the
 path and the core: each message the phone sends refreshes its binding when it
 reaches the NAT, and a message the core sends passes only through a live
@@ -38,6 +40,7 @@ from voipbed.metric_names import EventKind
 from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 from voipbed.models.nat import Nat, Transport
 from voipbed.models.overhead import UDP_HEADER_BYTES
+from voipbed.models.phone_schedule import phone_schedule
 from voipbed.models.rrc import RrcState
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import FlowRun, run_flows
@@ -55,8 +58,6 @@ __all__ = ["PhoneFigures", "run_phones"]
 _CORE = ("core", 5060)  # the SIP core's endpoint, as the NAT sees it
 _SIP_PORT = 5060
 _RING_S = 0.0  # an incoming call rings and is answered at once: only its reach matters
-_REGISTRATION_SPREAD_S = 30.0  # phones first register at random instants of this span
-_REGISTERING_S = 10.0  # calls come this long after the last phone's first REGISTER
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,13 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     overhead = scenario.overhead()
     sizes = sip_message_sizes(SipProfile(ip_version=int(overhead.ip_version)))
     timers = signalling.timers.to_model()
-    rng = component_rng(scenario.seed, "phones/schedule")
+    schedule = phone_schedule(
+        component_rng(scenario.seed, "phones/schedule"),
+        phones.count,
+        duration_s,
+        phones.incoming_calls_per_hour,
+    )
     keepalive_s = phones.keepalive_s
-    start_s = rng.uniform(0.0, min(_REGISTRATION_SPREAD_S, duration_s), phones.count)
-    calls_from_s = _REGISTRATION_SPREAD_S + _REGISTERING_S
     radio = _radio(scenario, phones.count)
     path = MessagePath(scenario, duration_s, overhead, radio, streams="phones")
     nat = None if signalling.nat is None else Nat(signalling.nat.to_model())
@@ -150,18 +154,17 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
         channels.append(channel)
         flow = Registration(registration, sizes=sizes, timers=timers, prefix=f"p{phone}r")
         registrations.append(flow)
-        runs.append(FlowRun(flow, channel, float(start_s[phone])))
+        runs.append(FlowRun(flow, channel, schedule.register_s[phone]))
         keepalive = None
         if keepalive_s is not None:
             keepalive = KeepAlive(phones.keepalive_config(), sizes=sizes, prefix=f"p{phone}k")
-            runs.append(FlowRun(keepalive, channel, float(start_s[phone])))
+            runs.append(FlowRun(keepalive, channel, schedule.register_s[phone]))
         keepalives.append(keepalive)
         mine = []
-        arrivals = _arrivals(rng, phones.incoming_calls_per_hour, calls_from_s, duration_s)
-        for k, at in enumerate(arrivals):
+        for k, at in enumerate(schedule.incoming_s[phone]):
             call = IncomingCall(incoming, sizes=sizes, timers=timers, prefix=f"p{phone}c{k}")
             mine.append(call)
-            runs.append(FlowRun(call, channel, float(at)))
+            runs.append(FlowRun(call, channel, at))
         calls.append(mine)
     run_flows(runs, until_s=duration_s)
     energy_j = np.full(phones.count, np.nan)
@@ -208,11 +211,3 @@ def _radio(scenario: Scenario, count: int) -> RrcCursors | None:
         paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
         keep_changes=False,
     )
-
-
-def _arrivals(rng: np.random.Generator, per_hour: float, from_s: float, to_s: float) -> list[float]:
-    """Poisson instants at ``per_hour`` in ``[from_s, to_s)``."""
-    if per_hour <= 0.0 or to_s <= from_s:
-        return []
-    count = int(rng.poisson(per_hour * (to_s - from_s) / 3600.0))
-    return sorted(rng.uniform(from_s, to_s, count).tolist())
