@@ -113,7 +113,8 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
     if scenario.signalling.phones is not None:
         from voipbed.sim.phones import run_phones  # the signalling models load here
 
-        events += [phone.event(scenario.duration_s) for phone in run_phones(scenario)]
+        for phone in run_phones(scenario):
+            events += phone.events(scenario.duration_s)
 
     env = simpy.Environment()
     spans: list[FlowSpan] = []

@@ -25,7 +25,8 @@ Every message crosses the path as the calls' set-up messages do
 radio (``models.rrc_cursor``, each phone starting IDLE), whose energy over the
 run gives the energy per hour that the keep-alive interval costs.
 
-All phones run in one event loop in time order (``models.sip_driver``). A
+All phones run in one event loop in time order (``models.sip_driver``). Each
+incoming call that ended is an ``incoming_call`` event at its first INVITE, and a
 phone's figures are one ``phone`` event at the run's end.
 """
 
@@ -53,11 +54,28 @@ from voipbed.scenario import Scenario, SipTransport
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath
 
-__all__ = ["PhoneFigures", "run_phones"]
+__all__ = ["IncomingCallFigures", "PhoneFigures", "run_phones"]
 
 _CORE = ("core", 5060)  # the SIP core's endpoint, as the NAT sees it
 _SIP_PORT = 5060
 _RING_S = 0.0  # an incoming call rings and is answered at once: only its reach matters
+
+
+@dataclass(frozen=True)
+class IncomingCallFigures:
+    """How one call to an idle phone ended: ``call`` counts the phone's calls from 0."""
+
+    call: int
+    invite_sent_s: float
+    outcome: CallOutcome
+    answered_s: float | None
+
+    def event(self, phone: int) -> Event:
+        """The call's ``incoming_call`` event, at the core's first INVITE."""
+        fields: dict[str, Any] = {"call": self.call, "outcome": self.outcome.value}
+        if self.answered_s is not None:
+            fields["setup_s"] = self.answered_s - self.invite_sent_s
+        return (self.invite_sent_s, EventKind.INCOMING_CALL, phone, fields)
 
 
 @dataclass(frozen=True)
@@ -69,26 +87,27 @@ class PhoneFigures:
     registrations_failed: int
     keepalives: int
     keepalives_failed: int
-    incoming_calls: int  # those whose set-up ended before the run did
-    incoming_answered: int
+    calls: tuple[IncomingCallFigures, ...]  # those whose set-up ended before the run did
     nat_drops: int  # messages from the core lost at the NAT
     energy_j: float  # the radio's over the run (NaN without an RRC)
     promotions: int
 
-    def event(self, end_s: float) -> Event:
-        """The phone's ``phone`` event at ``end_s``."""
+    def events(self, end_s: float) -> list[Event]:
+        """The phone's calls' ``incoming_call`` events, and its ``phone`` event at ``end_s``."""
+        answered = sum(call.outcome is CallOutcome.ANSWERED for call in self.calls)
         fields: dict[str, Any] = {
             "registrations": self.registrations,
             "registrations_failed": self.registrations_failed,
             "keepalives": self.keepalives,
             "keepalives_failed": self.keepalives_failed,
-            "incoming_calls": self.incoming_calls,
-            "incoming_answered": self.incoming_answered,
+            "incoming_calls": len(self.calls),
+            "incoming_answered": answered,
             "nat_drops": self.nat_drops,
             "energy_j": self.energy_j,
             "promotions": self.promotions,
         }
-        return (end_s, EventKind.PHONE, self.phone, fields)
+        calls = [call.event(self.phone) for call in self.calls]
+        return [*calls, (end_s, EventKind.PHONE, self.phone, fields)]
 
 
 class _NatChannel:
@@ -178,7 +197,11 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
         keepalive = keepalives[phone]
         pings = keepalive.result().pings if keepalive is not None else ()
         results = [call.result() for call in calls[phone]]
-        results = [r for r in results if r.outcome is not CallOutcome.PENDING]
+        ended = tuple(
+            IncomingCallFigures(k, r.invite_sent_s, r.outcome, r.answered_s)
+            for k, r in enumerate(results)
+            if r.outcome is not CallOutcome.PENDING
+        )
         figures.append(
             PhoneFigures(
                 phone=phone,
@@ -186,8 +209,7 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
                 registrations_failed=registered.failures,
                 keepalives=len(pings),
                 keepalives_failed=sum(ping.pong_s is None for ping in pings),
-                incoming_calls=len(results),
-                incoming_answered=sum(r.outcome is CallOutcome.ANSWERED for r in results),
+                calls=ended,
                 nat_drops=channels[phone].drops,
                 energy_j=float(energy_j[phone]),
                 promotions=int(promotions[phone]),

@@ -72,4 +72,5 @@ class EventKind(StrEnum):
     SIP_MESSAGE = "sip_message"  # simulator: a SIP message sent (a row of a ladder diagram)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
+    INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

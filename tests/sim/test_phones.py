@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,26 @@ def test_energy_per_hour_falls_as_the_interval_grows() -> None:
     energy = [_figures(k)["energy_per_hour_j"]["mean"] for k in ("20s", "60s", "180s", "600s")]
     assert energy == sorted(energy, reverse=True)
     assert energy[0] > 3 * energy[-1]
+
+
+def test_each_incoming_call_is_an_event_that_adds_up_to_the_phones_figures() -> None:
+    """Every ended call is an incoming_call event with its outcome; answered ones carry a
+    set-up time within Timer B (a retransmission can pass a binding a keep-alive renewed);
+    their counts are the phone events'."""
+    scenario = load_scenario(
+        SWEEP, ["signalling.phones.keepalive=300s", "signalling.phones.count=30", "duration=900s"]
+    )
+    events = simulate(scenario).events.to_pylist()
+    calls = [e for e in events if e["kind"] == "incoming_call"]
+    phones = [e for e in events if e["kind"] == "phone"]
+    assert len(phones) == 30 and calls
+    outcomes = [json.loads(e["fields"])["outcome"] for e in calls]
+    assert {"answered", "timeout"} <= set(outcomes)
+    assert len(calls) == sum(json.loads(e["fields"])["incoming_calls"] for e in phones)
+    answered = [json.loads(e["fields"]) for e in calls]
+    answered = [f for f in answered if f["outcome"] == "answered"]
+    assert len(answered) == sum(json.loads(e["fields"])["incoming_answered"] for e in phones)
+    assert all(0.0 < f["setup_s"] < 64 * 0.5 for f in answered)  # RFC 3261: Timer B
 
 
 def test_phones_are_reproducible() -> None:
