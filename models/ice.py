@@ -48,6 +48,10 @@ The modules: ``ice_candidates`` (priorities, pairs), ``ice_net`` (routing
 through paths, NATs and servers), ``ice_session`` (the agents), this one (the
 entry points and results).
 
+A caller that runs the offer/answer itself uses ``IceSession`` in two
+phases: ``gather``, then ``check`` once the candidates have been exchanged,
+and ``session_result`` for the figures.
+
 ``ice_restart`` runs a session again from a changed local agent (new address,
 NAT and path after a vertical handover) with new credentials, and gives its
 duration and outcome. The NATs keep their state between runs.
@@ -69,10 +73,12 @@ __all__ = [
     "IceConfig",
     "IceRestartResult",
     "IceResult",
+    "IceSession",
     "SelectedPair",
     "Wan",
     "ice_restart",
     "run_ice",
+    "session_result",
 ]
 
 
@@ -126,7 +132,11 @@ def run_ice(
         wan if wan is not None else Wan(),
         config if config is not None else IceConfig(),
     )
-    end = session.run(start_s)
+    return session_result(session, start_s, session.run(start_s))
+
+
+def session_result(session: IceSession, start_s: float, end_s: float) -> IceResult:
+    """What ``session``, which started gathering at ``start_s``, gave by ``end_s``."""
     ctl, ctd = session.agents
     return IceResult(
         succeeded=ctl.selected is not None,
@@ -136,7 +146,7 @@ def run_ice(
         checks_start_s=session.checks_start_s,
         nominated_s=ctl.nominated_s,
         controlled_nominated_s=ctd.nominated_s,
-        end_s=end,
+        end_s=end_s,
         local_candidates=tuple(ctl.candidates),
         remote_candidates=tuple(ctd.candidates),
         checks=tuple(session.checks),

@@ -155,6 +155,7 @@ class IceSession:
         self.next_tid = 0
         self.checks: list[CheckRecord] = []
         self.checks_start_s: float | None = None
+        self._checks_when_gathered = True
         self.net = IceNetwork(
             agents,
             wan,
@@ -173,15 +174,39 @@ class IceSession:
         """Gather from ``start_s`` and run until the nomination, failure or quiet; the end time."""
         for agent in self.agents:
             self.at(start_s, TIMER, self._gather, agent)
-        now = start_s
+        return self._run_until(start_s, self._finished)
+
+    def gather(self, start_s: float) -> tuple[float, float]:
+        """Both agents gather from ``start_s``; when each has gathered. The checks wait for
+        ``check``: the offer/answer that carries the candidates is the caller's to run."""
+        self._checks_when_gathered = False
+        for agent in self.agents:
+            self.at(start_s, TIMER, self._gather, agent)
+        self._run_until(start_s, lambda: all(a.gathered_s is not None for a in self.agents))
         ctl, ctd = self.agents
-        while self.heap:
+        if ctl.gathered_s is None or ctd.gathered_s is None:  # every transaction ends
+            raise RuntimeError("gathering stopped before both agents had gathered")
+        return ctl.gathered_s, ctd.gathered_s
+
+    def check(self, start_s: float) -> float:
+        """After ``gather``: both agents start their checks at ``start_s`` (each has the
+        other's candidates) and run until the nomination, failure or quiet; the end time."""
+        if any(a.gathered_s is None or a.gathered_s > start_s for a in self.agents):
+            raise ValueError("checks start only after both agents have gathered")
+        self.at(start_s, TIMER, self._start_checks)
+        return self._run_until(start_s, self._finished)
+
+    def _finished(self) -> bool:
+        ctl, ctd = self.agents
+        return ctl.failed_s is not None or (
+            ctl.nominated_s is not None and ctd.nominated_s is not None
+        )
+
+    def _run_until(self, now: float, done: Callable[[], bool]) -> float:
+        """Take events in time order until ``done()`` or none is left; the last one's time."""
+        while self.heap and not done():
             now, _, _, fn, args = heapq.heappop(self.heap)
             fn(now, *args)
-            if ctl.failed_s is not None:
-                break
-            if ctl.nominated_s is not None and ctd.nominated_s is not None:
-                break
         return now
 
     # --- transactions ------------------------------------------------------------------------
@@ -323,7 +348,7 @@ class IceSession:
             return
         agent.gathered_s = now
         done = [a.gathered_s for a in self.agents]
-        if all(t is not None for t in done):
+        if self._checks_when_gathered and all(t is not None for t in done):
             start = max(t for t in done if t is not None) + self.cfg.signalling_s
             self.at(start, TIMER, self._start_checks)
 

@@ -17,8 +17,10 @@ trace is the same however the run is cut.
 
 Signalling goes first, each message on its own through the same path
 (``sim.message_path``): with ``signalling.setup`` every call is set up before
-its media (``sim.signalling``), which then start at its answer (a call that
-fails carries none, and the media find the UE's radio connected); with
+its media (``sim.signalling``), which then start at its answer, or with ICE
+at its nomination (a call that fails carries none, and the media find the
+UE's radio connected; a relayed pair's detour is added to each packet's
+delay after the path); with
 ``signalling.phones`` idle phones register, keep alive and take calls for the
 whole run (``sim.phones``). Neither queues behind the media.
 
@@ -98,6 +100,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
     settings = LoopSettings.of(scenario)
     events: list[Event] = []
     up = np.ones(calls.count, dtype=np.bool_)  # the calls whose media flow
+    relay_s = np.zeros(calls.count)  # each call's media's detour through a TURN relay
     media = scenario  # what the media meet: after a set-up, a radio the signalling woke
     if scenario.signalling.setup:
         from voipbed.sim.signalling import radio_hold, set_up_calls  # signalling loads here
@@ -107,6 +110,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         )
         events += setups.events()
         starts = setups.media_start_s(ends)
+        relay_s = setups.relay_delay_s()
         up = starts < ends
         media = _after_set_up(scenario)
 
@@ -154,6 +158,8 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         ]
         fates, path_events = _carry(media, sent, starts, ends, cuts)
         events += path_events
+        for part, fate in zip(sent, fates, strict=True):
+            fate.recv_s[:] += relay_s[part.call]  # the relay sits beyond the path's end
         tables = [
             _fixed_table(d, part, fate, calls.dscp, places, calls.codec)
             for d, (part, fate) in enumerate(zip(sent, fates, strict=True))

@@ -19,15 +19,25 @@ time order (``models.sip_driver.run_flows``). A call is up when its caller
 gets the 200 OK (its media start then); a call whose set-up fails (Timer B, a
 refusal, a connection that never opens) carries no media.
 
-Each call's set-up is split into its parts: the RRC's hold on the first
-message, the TCP and TLS handshakes, and the SIP exchange after them.
+With ``signalling.ice`` each call's media first need an ICE pair
+(``sim.call_ice``): the phone gathers its candidates before it sends the
+INVITE, and checks after the 200 OK reaches it; its media start at the
+nomination, and a call whose checks fail carries none. Pre-established media
+(``ice.pre_established``) leave ICE out of the set-up.
+
+Each call's set-up, from the dial to its media, is split into its parts: the
+RRC's hold on the first message, ICE gathering, the TCP and TLS handshakes,
+the SIP exchange, and ICE's checks; the post-dial delay runs from the dial to
+the first 180 Ringing.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from voipbed.metric_names import EventKind
 from voipbed.models.message_channel import DOWNLINK, UPLINK, ScriptedChannel
@@ -43,6 +53,7 @@ from voipbed.models.tls_flights import TlsConfig, TlsVersion
 from voipbed.models.tls_handshake import TlsConnection
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario, SipTransport
+from voipbed.sim.call_ice import CallIce, IceCalls
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath, RadioHold, UeChannel
 from voipbed.sim.stages import FloatArray
@@ -55,7 +66,7 @@ _KEPT_BEFORE_S = 60.0  # a kept connection opened this long before the dial
 
 @dataclass(frozen=True)
 class CallSetup:
-    """One call's set-up: its SIP figures, its parts, and every message."""
+    """One call's set-up: its SIP figures, its ICE, its parts, and every message."""
 
     call: int
     dial_s: float
@@ -64,23 +75,59 @@ class CallSetup:
     tcp_s: float | None  # the TCP handshake (None: not over TCP)
     tls_s: float | None  # the TLS handshake (None: not over TLS)
     records: tuple[MessageRecord, ...]
+    ice: CallIce | None = None  # None: no ICE
+    gather_s: float | None = None  # ICE gathering before the INVITE (None: none in the set-up)
 
     @property
-    def answered_s(self) -> float | None:
-        """When the caller got the 200 OK: the call's media start; None if it failed."""
-        return self.result.answered_s if self.result.success else None
+    def media_s(self) -> float | None:
+        """When the call's media start: the 200 OK reaching the caller, or with ICE in the
+        set-up its nomination; None if the set-up failed."""
+        if not self.result.success:
+            return None
+        ice = self.ice
+        if ice is None:
+            return self.result.answered_s
+        if not ice.succeeded:
+            return None
+        return self.result.answered_s if ice.nominated_s is None else ice.nominated_s
+
+    @property
+    def setup_s(self) -> float | None:
+        """From the dial to the media's start (None: the set-up failed)."""
+        media = self.media_s
+        return None if media is None else media - self.dial_s
+
+    @property
+    def post_dial_delay_s(self) -> float | None:
+        """From the dial to the first 180 Ringing reaching the caller (ITU-T E.721)."""
+        ringing = self.result.ringing_s
+        return None if ringing is None else ringing - self.dial_s
+
+    @property
+    def checks_s(self) -> float | None:
+        """ICE's checks, from the 200 OK to the nomination (None: none in the set-up)."""
+        return None if self.ice is None else self.ice.checks_s
 
     @property
     def sip_s(self) -> float | None:
-        """The set-up time left after the radio's hold and the handshakes."""
-        total = self.result.setup_time_s
+        """The set-up time left after the radio's hold, ICE and the handshakes."""
+        total = self.setup_s
         if total is None:
             return None
-        return total - self.radio_s - (self.tcp_s or 0.0) - (self.tls_s or 0.0)
+        parts = (self.radio_s, self.gather_s, self.tcp_s, self.tls_s, self.checks_s)
+        return total - sum(part or 0.0 for part in parts)
+
+    @property
+    def outcome(self) -> str:
+        """The SIP outcome, or ``ice_failed`` for an answered call whose ICE failed."""
+        if self.result.success and self.ice is not None and not self.ice.succeeded:
+            return "ice_failed"
+        return self.result.outcome.value
 
     def events(self) -> list[Event]:
-        """The call's ``call_dial``, one ``sip_message`` per message sent and its
-        ``call_setup`` summary (its ``call_start`` is the media's)."""
+        """The call's ``call_dial``, one ``sip_message`` per message sent, one
+        ``ice_message`` per STUN message of its ICE, and its ``call_setup`` summary (its
+        ``call_start`` is the media's)."""
         events: list[Event] = [(self.dial_s, EventKind.CALL_DIAL, self.call, {})]
         for record in self.records:
             fields: dict[str, Any] = {
@@ -94,19 +141,29 @@ class CallSetup:
                 "arrival_s": record.arrival_s,
             }
             events.append((record.sent_s, EventKind.SIP_MESSAGE, self.call, fields))
+        if self.ice is not None:
+            events += self.ice.events(self.call)
         result = self.result
         summary: dict[str, Any] = {
-            "outcome": result.outcome.value,
+            "outcome": self.outcome,
             "final_status": result.final_status,
-            "setup_s": result.setup_time_s,
-            "post_dial_delay_s": result.post_dial_delay_s,
+            "setup_s": self.setup_s,
+            "post_dial_delay_s": self.post_dial_delay_s,
             "radio_s": self.radio_s,
             "tcp_s": self.tcp_s,
             "tls_s": self.tls_s,
             "sip_s": self.sip_s,
             "retransmissions": dict(result.retransmissions),
         }
-        end_s = result.answered_s if result.answered_s is not None else self._last_s()
+        if self.ice is not None:
+            summary |= {
+                "gather_s": self.gather_s,
+                "ice_checks_s": self.checks_s,
+                "ice_pair": self.ice.pair,
+                "relayed": self.ice.relayed,
+            }
+        media = self.media_s
+        end_s = media if media is not None else self._last_s()
         events.append((end_s, EventKind.CALL_SETUP, self.call, summary))
         return events
 
@@ -114,6 +171,8 @@ class CallSetup:
         times = [r.sent_s for r in self.records] + [
             r.arrival_s for r in self.records if r.arrival_s is not None
         ]
+        if self.ice is not None:
+            times.append(self.ice.result.end_s)
         return max(times, default=self.dial_s)
 
 
@@ -124,12 +183,21 @@ class SetupRun:
     calls: tuple[CallSetup, ...]
 
     def media_start_s(self, end_s: FloatArray) -> FloatArray:
-        """Each call's media start: its answer, or its end (no media) if it failed."""
+        """Each call's media start (``CallSetup.media_s``), or its end (no media) if its
+        set-up failed."""
         starts = end_s.copy()
         for setup in self.calls:
-            if setup.answered_s is not None:
-                starts[setup.call] = min(setup.answered_s, float(end_s[setup.call]))
+            if setup.media_s is not None:
+                starts[setup.call] = min(setup.media_s, float(end_s[setup.call]))
         return starts
+
+    def relay_delay_s(self) -> FloatArray:
+        """Each call's media's extra one-way delay through a TURN relay (0: none)."""
+        delays = np.zeros(len(self.calls))
+        for setup in self.calls:
+            if setup.ice is not None:
+                delays[setup.call] = setup.ice.relay_delay_s
+        return delays
 
     def events(self) -> list[Event]:
         """Every call's events (``CallSetup.events``)."""
@@ -203,33 +271,43 @@ def set_up_calls(
     held = _MeasuredHold(radio, dial_s.size)
     path = MessagePath(scenario, run_end_s, overhead, held)
     reliable = transport is not SipTransport.UDP
+    ice = None if signalling.ice is None else IceCalls(scenario, signalling.ice)
     runs: list[FlowRun] = []
     calls: list[OutgoingCall] = []
     streams: list[StreamTransport | None] = []
+    invites: list[float] = []
     for call in range(dial_s.size):
-        flow = OutgoingCall(
-            config, sizes=sizes, timers=timers, reliable=reliable, prefix=f"c{call}"
-        )
-        stream = _stream(scenario, path, call, float(dial_s[call]))
+        dial = float(dial_s[call])
         channel = path.channel(call, overhead.ip_version.header_bytes + UDP_HEADER_BYTES)
-        runs.append(FlowRun(flow, channel, float(dial_s[call]), stream=stream))
+        invite_s, answered_after = dial, config
+        if ice is not None and not ice.pre_established:
+            invite_s, far_gathering_s = ice.gather(call, dial, channel)
+            if far_gathering_s > config.answer_delay_s:  # the SDP answer needs its candidates
+                answered_after = replace(config, answer_delay_s=far_gathering_s)
+        flow = OutgoingCall(
+            answered_after, sizes=sizes, timers=timers, reliable=reliable, prefix=f"c{call}"
+        )
+        stream = _stream(scenario, path, call, invite_s)
+        runs.append(FlowRun(flow, channel, invite_s, stream=stream))
         calls.append(flow)
         streams.append(stream)
+        invites.append(invite_s)
     records = run_flows(runs)
     setups = []
     for call, (flow, stream, mine) in enumerate(zip(calls, streams, records, strict=True)):
-        tcp_s, tls_s = _handshakes(stream, float(dial_s[call]))
+        dial, invite_s = float(dial_s[call]), invites[call]
+        tcp_s, tls_s = _handshakes(stream, invite_s)
         result = flow.result(mine)
+        radio_s = 0.0 if math.isnan(held.first_s[call]) else held.first_s[call]
+        call_ice, gather_s = None, None
+        if ice is not None and ice.pre_established:
+            call_ice = ice.before_dial(dial)
+        elif ice is not None:
+            call_ice = ice.check(call, result.answered_s if result.success else None)
+            # the radio's hold falls on the first STUN request when gathering sends one
+            gather_s = 0.0 if invite_s == dial else invite_s - dial - radio_s
         setups.append(
-            CallSetup(
-                call,
-                float(dial_s[call]),
-                result,
-                0.0 if math.isnan(held.first_s[call]) else held.first_s[call],
-                tcp_s,
-                tls_s,
-                tuple(mine),
-            )
+            CallSetup(call, dial, result, radio_s, tcp_s, tls_s, tuple(mine), call_ice, gather_s)
         )
     return SetupRun(tuple(setups))
 

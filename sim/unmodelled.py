@@ -41,6 +41,7 @@ WITHOUT_SETUP: dict[str, str] = {
     "signalling.tls_version": _NO_SETUP,
     "signalling.timers": _NO_SETUP,
     "signalling.far_end": _NO_SETUP,
+    "signalling.ice": _NO_SETUP,
 }
 """Key paths the simulator ignores unless ``signalling.setup`` is on."""
 

@@ -70,6 +70,7 @@ class EventKind(StrEnum):
     EMULATION_READY = "emulation_ready"  # emulation: set-up done, the calls' clock starts
     SIP_REQUEST = "sip_request"  # emulation: a request the SIP core routed
     SIP_MESSAGE = "sip_message"  # simulator: a SIP message sent (a row of a ladder diagram)
+    ICE_MESSAGE = "ice_message"  # simulator: a STUN message of a call's ICE (gathering, checks)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended

@@ -637,6 +637,15 @@ class Scenario(Section):
             why = unsupported_path(self.path, self.radio)
             if why is not None:
                 raise ValueError(f"signalling.setup and signalling.phones: {why}")
+        if (
+            signalling.setup
+            and signalling.ice is not None
+            and self.calls.rate_control.algorithm != "none"
+        ):
+            raise ValueError(
+                "signalling.ice with calls.rate_control: the closed loop does not carry a "
+                "relayed pair's detour yet; use a fixed-rate codec with ICE"
+            )
         return self
 
     @model_validator(mode="after")

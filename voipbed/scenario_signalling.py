@@ -4,7 +4,8 @@ The emulation always runs real SIP stacks (Kamailio, baresip, SIPp) over the
 transport given here. The simulator models each call's set-up on the path when
 ``setup`` is on: the INVITE transaction (and the TCP and TLS handshakes under
 it) crosses the same segments and the UE's radio as the media, with RFC 3261's
-timers, and the call's media start when the caller gets the 200 OK.
+timers, and the call's media start when the caller gets the 200 OK (with
+``ice``, when ICE has nominated a pair).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the scenario module imports this one
 
 __all__ = [
     "FarEnd",
+    "IceSettings",
     "NatBehaviour",
     "NatSettings",
     "Phones",
@@ -144,6 +146,41 @@ class NatSettings(Section):
         )
 
 
+class IceSettings(Section):
+    """ICE (RFC 8445) for the media of each call set up on the path (the simulator).
+
+    The caller's NAT is ``signalling.nat`` (none: the phone has a public address);
+    the far end's is ``far_end_nat``. The STUN and TURN servers sit
+    ``servers_delay`` beyond the path's far end.
+    """
+
+    stun: bool = Field(
+        True, description="Gather a server-reflexive candidate from a STUN server (RFC 8489)."
+    )
+    turn: bool = Field(
+        True, description="Gather a relayed candidate from a TURN server (RFC 8656)."
+    )
+    servers_delay_s: Duration = Field(
+        0.01,
+        alias="servers_delay",
+        ge=0,
+        description=(
+            "One-way delay from the path's far end to the STUN and TURN servers, a duration; "
+            "media on a relayed pair take twice it longer one way."
+        ),
+    )
+    far_end_nat: NatSettings | None = Field(
+        None, description="The far end's NAT (RFC 4787 behaviours); null: a public address."
+    )
+    pre_established: bool = Field(
+        False,
+        description=(
+            "Media pre-established at registration: ICE ran before the dial, so the set-up "
+            "has no gathering and no checks (the pair it chose still carries the media)."
+        ),
+    )
+
+
 class Phones(Section):
     """Idle phones registered for the whole run (the simulator), apart from the calls' UEs."""
 
@@ -209,6 +246,13 @@ class Signalling(Section):
     far_end: FarEnd = Field(FarEnd(), description="How the called party answers.")
     nat: NatSettings | None = Field(
         None, description="A NAT between the phones and the core (the simulator); null: none."
+    )
+    ice: IceSettings | None = Field(
+        None,
+        description=(
+            "ICE for each call's media, gathered before the INVITE and checked after the "
+            "answer (the simulator, with setup); null: media go straight to the far end."
+        ),
     )
     phones: Phones | None = Field(
         None,

@@ -15,6 +15,7 @@ from voipbed.metric_names import EventKind
 __all__ = ["phone_figures", "setup_figures"]
 
 _PARTS = ("radio_s", "tcp_s", "tls_s", "sip_s")
+_ICE_PARTS = ("gather_s", "ice_checks_s")  # with ICE in the set-up
 
 
 def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
@@ -29,8 +30,10 @@ def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
 def setup_figures(events: pa.Table) -> dict[str, Any] | None:
     """Calls dialled and answered, the success ratio, set-up time and post-dial delay
     percentiles of the answered calls (seconds), each part's median (the radio's hold,
-    the TCP and TLS handshakes, the SIP exchange), the outcomes and the retransmissions of
-    each message; None when the run set no call up."""
+    the TCP and TLS handshakes, the SIP exchange; with ICE its gathering and checks), the
+    outcomes, the retransmissions of each message, and with ICE how many calls took each
+    candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``) and how many were
+    relayed; None when the run set no call up."""
     setups = _fields(events, EventKind.CALL_SETUP)
     if not setups:
         return None
@@ -41,16 +44,25 @@ def setup_figures(events: pa.Table) -> dict[str, Any] | None:
         outcomes[setup["outcome"]] = outcomes.get(setup["outcome"], 0) + 1
         for label, count in setup["retransmissions"].items():
             retransmissions[label] = retransmissions.get(label, 0) + count
-    return {
+    ice = "ice_pair" in setups[0]
+    parts = _PARTS + _ICE_PARTS if ice else _PARTS
+    figures: dict[str, Any] = {
         "calls": len(setups),
         "answered": len(answered),
         "success_ratio": len(answered) / len(setups),
         "outcomes": outcomes,
         "setup_s": _percentiles([s["setup_s"] for s in answered]),
         "post_dial_delay_s": _percentiles([s["post_dial_delay_s"] for s in answered]),
-        "parts_median_s": {part: _median([s[part] for s in answered]) for part in _PARTS},
+        "parts_median_s": {part: _median([s[part] for s in answered]) for part in parts},
         "retransmissions": retransmissions,
     }
+    if ice:
+        pairs: dict[str, int] = {}
+        for setup in answered:
+            pairs[str(setup["ice_pair"])] = pairs.get(str(setup["ice_pair"]), 0) + 1
+        figures["ice_pairs"] = pairs
+        figures["relayed"] = sum(bool(setup["relayed"]) for setup in answered)
+    return figures
 
 
 def phone_figures(events: pa.Table, duration_s: float) -> dict[str, Any] | None:

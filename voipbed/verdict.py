@@ -120,8 +120,8 @@ def limiting_factor(
     sending = sorted((d for d in directions if d.sent > 0), key=_severity)
     if not sending:
         return Verdict(
-            "No media packets were sent (no call lasted long enough to send one), "
-            "so there is no quality to rate.",
+            "No media packets were sent (no call was up long enough to send one: too short, "
+            "or its set-up failed), so there is no quality to rate.",
             "no_media",
         )
     worst = sending[0]

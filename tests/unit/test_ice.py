@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from voipbed.models.ice import IceAgentSpec, IceConfig, Wan, ice_restart, run_ice
+from voipbed.models.ice import (
+    IceAgentSpec,
+    IceConfig,
+    IceSession,
+    Wan,
+    ice_restart,
+    run_ice,
+    session_result,
+)
 from voipbed.models.ice_candidates import (
     CandidateType,
     PairState,
@@ -155,3 +163,16 @@ def test_ice_restart_after_a_vertical_handover() -> None:
     assert result.checks_start_s == pytest.approx(max(result.gathered_s) + 0.3)
     assert restart.duration_s == pytest.approx(result.nominated_s - 60.0)
     assert restart.duration_s > result.checks_start_s - 60.0
+
+
+def test_gathering_then_checks_at_a_later_offer_answer() -> None:
+    """In two phases the checks start when asked, and the pair is the one-phase run's."""
+    session = IceSession(_pair(EIM), Wan(), IceConfig())
+    gathered = session.gather(1.0)
+    assert all(1.0 < t < 1.5 for t in gathered) and session.checks_start_s is None
+    end = session.check(3.0)
+    result = session_result(session, 1.0, end)
+    assert result.checks_start_s == 3.0 and result.nominated_s is not None
+    assert result.selected is not None and result.selected.types == (SRFLX, SRFLX)
+    with pytest.raises(ValueError, match="gathered"):
+        IceSession(_pair(EIM), Wan(), IceConfig()).check(0.0)

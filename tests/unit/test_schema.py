@@ -54,6 +54,7 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "FarEnd": [({"signalling": {"far_end": {}}}, ("signalling", "far_end"))],
     "NatSettings": [({"signalling": {"nat": {}}}, ("signalling", "nat"))],
     "Phones": [({"signalling": {"phones": {"count": 1}}}, ("signalling", "phones"))],
+    "IceSettings": [({"signalling": {"ice": {}}}, ("signalling", "ice"))],
     "SipLoad": [
         (
             {"signalling": {"load": {"calls": 1, "calls_per_second": 1}}},

@@ -1,0 +1,203 @@
+"""ICE for each call set up on the path (``signalling.ice``): gathering, checks, the chosen pair.
+
+Each call runs its own ICE session (``models.ice``, RFC 8445) between its phone
+(the controlling agent, as the caller) and the far end:
+
+- The phone's access is the scenario's path (the UE's signalling channel:
+  its segments, loss, jitter and RRC), behind ``signalling.nat`` if there is
+  one; the far end sits at the path's end, behind ``ice.far_end_nat`` or on a
+  public address. The STUN and TURN servers are ``ice.servers_delay`` beyond
+  the path's end, so a relayed pair's media go twice that further one way.
+- At the dial both agents gather (host; server-reflexive from STUN; relayed
+  from a TURN Allocate with its 401 challenge); the phone sends its INVITE,
+  whose SDP offer carries its candidates, when it has gathered. The far end
+  gathers over its own wired access, without loss, so its gathering takes the
+  same time whenever it starts: it is run at the dial, and the far end's 200 OK
+  (its SDP answer) waits for it when it takes longer than the far end's delays.
+- When the phone has the answer both agents check, paced every Ta, and the
+  phone nominates a pair; the media start then. A call whose checks fail has no
+  media.
+- ``ice.pre_established``: ICE ran at registration, a minute before the dial,
+  over the path's base delays without loss; the call's set-up has no ICE in it,
+  and the pair chosen then carries the media.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from voipbed.metric_names import EventKind
+from voipbed.models.ice import IceResult, IceSession, run_ice, session_result
+from voipbed.models.ice_candidates import CandidateType
+from voipbed.models.ice_net import AgentMessage, IceAgentSpec, Wan
+from voipbed.models.ice_session import IceConfig
+from voipbed.models.message_channel import UPLINK, MessageChannel, ScriptedChannel
+from voipbed.models.nat import Nat
+from voipbed.scenario import Scenario
+from voipbed.scenario_signalling import IceSettings, NatSettings
+from voipbed.sim.control_plane import Event
+
+__all__ = ["PAIR_NAMES", "CallIce", "IceCalls"]
+
+_PHONE_HOST = ("10.0.0.2", 4000)  # behind the phone's NAT (or its public address without one)
+_PHONE_NAT = "203.0.113.1"
+_FAR_HOST = ("192.168.1.2", 6000)
+_FAR_PUBLIC = "198.51.100.1"  # the far end's NAT, or its own address without one
+_STUN = ("192.0.2.1", 3478)
+_TURN = ("192.0.2.2", 3478)
+_PRE_ESTABLISHED_S = 60.0  # media pre-established at registration: this long before the dial
+
+PAIR_NAMES = {
+    CandidateType.HOST: "host",
+    CandidateType.SERVER_REFLEXIVE: "srflx",
+    CandidateType.PEER_REFLEXIVE: "prflx",
+    CandidateType.RELAYED: "relay",
+}
+"""RFC 8839's names of the candidate types (the SDP ``typ``)."""
+
+
+@dataclass(frozen=True)
+class CallIce:
+    """One call's ICE: when the phone had gathered, when checks started and ended, the pair.
+
+    ``gathered_s`` and ``checks_start_s`` are None when ICE ran before the dial
+    (pre-established media) or the checks never started (the call was not answered).
+    """
+
+    result: IceResult
+    gathered_s: float | None
+    checks_start_s: float | None
+    relay_delay_s: float  # added to the media's one-way delay on a relayed pair
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether a pair was nominated."""
+        return self.result.succeeded
+
+    @property
+    def nominated_s(self) -> float | None:
+        """When the phone's nomination succeeded (None: ICE failed, or ran before the dial)."""
+        return self.result.nominated_s if self.checks_start_s is not None else None
+
+    @property
+    def checks_s(self) -> float | None:
+        """From the start of the checks to the nomination (None: no checks in the set-up)."""
+        if self.checks_start_s is None or self.nominated_s is None:
+            return None
+        return self.nominated_s - self.checks_start_s
+
+    @property
+    def pair(self) -> str | None:
+        """The nominated pair as the phone sees it, ``local-remote`` (e.g. ``srflx-relay``)."""
+        selected = self.result.selected
+        if selected is None:
+            return None
+        local, remote = selected.types
+        return f"{PAIR_NAMES[local]}-{PAIR_NAMES[remote]}"
+
+    @property
+    def relayed(self) -> bool:
+        """Whether the media go through a TURN relay."""
+        selected = self.result.selected
+        return selected is not None and selected.relayed
+
+    def events(self, call: int) -> list[Event]:
+        """One ``ice_message`` event per STUN message the set-up's ICE sent on either agent's
+        access (none when it ran before the dial)."""
+        if self.gathered_s is None:
+            return []
+        return [_message_event(call, message) for message in self.result.timeline]
+
+
+def _message_event(call: int, message: AgentMessage) -> Event:
+    fields = {
+        "agent": message.agent,
+        "direction": "uplink" if message.direction == UPLINK else "downlink",
+        "label": message.kind,
+        "retransmission": message.retransmission,
+        "bytes": message.size_bytes,
+        "arrival_s": message.arrival_s,
+    }
+    return (message.time_s, EventKind.ICE_MESSAGE, call, fields)
+
+
+class IceCalls:
+    """The ICE sessions of a run's calls, one per call, run in the set-up's phases."""
+
+    def __init__(self, scenario: Scenario, settings: IceSettings) -> None:
+        self._scenario = scenario
+        self._settings = settings
+        self._phone_nat = scenario.signalling.nat
+        delay = settings.servers_delay_s
+        self._wan = Wan(hub_delay_s={_STUN[0]: delay, _TURN[0]: delay}, default_hub_s=0.0)
+        self._sessions: dict[int, IceSession] = {}
+        self._started: dict[int, float] = {}
+        self._gathered: dict[int, float] = {}
+
+    @property
+    def pre_established(self) -> bool:
+        """Whether ICE ran at registration, before every dial."""
+        return self._settings.pre_established
+
+    def gather(self, call: int, dial_s: float, channel: MessageChannel) -> tuple[float, float]:
+        """Call ``call``'s gathering from its dial, the phone over ``channel``: when the phone
+        has gathered (it sends its INVITE then) and how long the far end's gathering takes."""
+        session = IceSession(self._agents(channel), self._wan, IceConfig())
+        phone_s, far_s = session.gather(dial_s)
+        self._sessions[call] = session
+        self._started[call] = dial_s
+        self._gathered[call] = phone_s
+        return phone_s, far_s - dial_s
+
+    def check(self, call: int, answered_s: float | None) -> CallIce:
+        """Call ``call``'s checks from the answer reaching the phone (None: not answered,
+        no checks), after ``gather``."""
+        session = self._sessions.pop(call)
+        start_s, gathered_s = self._started[call], self._gathered[call]
+        end_s = gathered_s if answered_s is None else session.check(answered_s)
+        result = session_result(session, start_s, end_s)
+        return CallIce(result, gathered_s, answered_s, self._relay_delay(result))
+
+    def before_dial(self, dial_s: float) -> CallIce:
+        """ICE run at registration, ahead of ``dial_s``, over the path's base delays."""
+        one_way = sum(segment.one_way_delay_s for segment in self._scenario.path)
+        channel = ScriptedChannel(one_way, one_way)
+        start_s = dial_s - _PRE_ESTABLISHED_S
+        result = run_ice(*self._agents(channel), wan=self._wan, start_s=start_s)
+        return CallIce(result, None, None, self._relay_delay(result))
+
+    def _agents(self, channel: MessageChannel) -> tuple[IceAgentSpec, IceAgentSpec]:
+        settings = self._settings
+        stun = _STUN if settings.stun else None
+        turn = _TURN if settings.turn else None
+        far_nat = settings.far_end_nat
+        phone = IceAgentSpec(
+            "phone",
+            _PHONE_HOST,
+            channel,
+            _nat(self._phone_nat, _PHONE_NAT),
+            stun_server=stun,
+            turn_server=turn,
+        )
+        far_host = _FAR_HOST if far_nat is not None else (_FAR_PUBLIC, _FAR_HOST[1])
+        far = IceAgentSpec(
+            "far_end",
+            far_host,
+            ScriptedChannel(0.0, 0.0),
+            _nat(far_nat, _FAR_PUBLIC),
+            stun_server=stun,
+            turn_server=turn,
+        )
+        return phone, far
+
+    def _relay_delay(self, result: IceResult) -> float:
+        selected = result.selected
+        if selected is None or not selected.relayed:
+            return 0.0
+        return 2.0 * self._settings.servers_delay_s
+
+
+def _nat(settings: NatSettings | None, address: str) -> Nat | None:
+    if settings is None:
+        return None
+    return Nat(replace(settings.to_model(), external_addresses=(address,)))
