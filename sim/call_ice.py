@@ -24,27 +24,20 @@ Each call runs its own ICE session (``models.ice``, RFC 8445) between its phone
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from voipbed.ice_agents import IceAgents
 from voipbed.metric_names import EventKind
 from voipbed.models.ice import IceResult, IceSession, run_ice, session_result
 from voipbed.models.ice_candidates import CandidateType
-from voipbed.models.ice_net import AgentMessage, IceAgentSpec, Wan
+from voipbed.models.ice_net import AgentMessage
 from voipbed.models.ice_session import IceConfig
 from voipbed.models.message_channel import UPLINK, MessageChannel, ScriptedChannel
-from voipbed.models.nat import Nat
 from voipbed.scenario import Scenario
-from voipbed.scenario_signalling import IceSettings, NatSettings
 from voipbed.sim.control_plane import Event
 
 __all__ = ["PAIR_NAMES", "CallIce", "IceCalls"]
 
-_PHONE_HOST = ("10.0.0.2", 4000)  # behind the phone's NAT (or its public address without one)
-_PHONE_NAT = "203.0.113.1"
-_FAR_HOST = ("192.168.1.2", 6000)
-_FAR_PUBLIC = "198.51.100.1"  # the far end's NAT, or its own address without one
-_STUN = ("192.0.2.1", 3478)
-_TURN = ("192.0.2.2", 3478)
 _PRE_ESTABLISHED_S = 60.0  # media pre-established at registration: this long before the dial
 
 PAIR_NAMES = {
@@ -124,12 +117,9 @@ def _message_event(call: int, message: AgentMessage) -> Event:
 class IceCalls:
     """The ICE sessions of a run's calls, one per call, run in the set-up's phases."""
 
-    def __init__(self, scenario: Scenario, settings: IceSettings) -> None:
+    def __init__(self, scenario: Scenario) -> None:
         self._scenario = scenario
-        self._settings = settings
-        self._phone_nat = scenario.signalling.nat
-        delay = settings.servers_delay_s
-        self._wan = Wan(hub_delay_s={_STUN[0]: delay, _TURN[0]: delay}, default_hub_s=0.0)
+        self._agents = IceAgents(scenario)
         self._sessions: dict[int, IceSession] = {}
         self._started: dict[int, float] = {}
         self._gathered: dict[int, float] = {}
@@ -137,12 +127,12 @@ class IceCalls:
     @property
     def pre_established(self) -> bool:
         """Whether ICE ran at registration, before every dial."""
-        return self._settings.pre_established
+        return self._agents.settings.pre_established
 
     def gather(self, call: int, dial_s: float, channel: MessageChannel) -> tuple[float, float]:
         """Call ``call``'s gathering from its dial, the phone over ``channel``: when the phone
         has gathered (it sends its INVITE then) and how long the far end's gathering takes."""
-        session = IceSession(self._agents(channel), self._wan, IceConfig())
+        session = IceSession(self._agents.pair(channel), self._agents.wan, IceConfig())
         phone_s, far_s = session.gather(dial_s)
         self._sessions[call] = session
         self._started[call] = dial_s
@@ -156,48 +146,11 @@ class IceCalls:
         start_s, gathered_s = self._started[call], self._gathered[call]
         end_s = gathered_s if answered_s is None else session.check(answered_s)
         result = session_result(session, start_s, end_s)
-        return CallIce(result, gathered_s, answered_s, self._relay_delay(result))
+        return CallIce(result, gathered_s, answered_s, self._agents.relay_delay_s(result))
 
     def before_dial(self, dial_s: float) -> CallIce:
         """ICE run at registration, ahead of ``dial_s``, over the path's base delays."""
         one_way = sum(segment.one_way_delay_s for segment in self._scenario.path)
-        channel = ScriptedChannel(one_way, one_way)
-        start_s = dial_s - _PRE_ESTABLISHED_S
-        result = run_ice(*self._agents(channel), wan=self._wan, start_s=start_s)
-        return CallIce(result, None, None, self._relay_delay(result))
-
-    def _agents(self, channel: MessageChannel) -> tuple[IceAgentSpec, IceAgentSpec]:
-        settings = self._settings
-        stun = _STUN if settings.stun else None
-        turn = _TURN if settings.turn else None
-        far_nat = settings.far_end_nat
-        phone = IceAgentSpec(
-            "phone",
-            _PHONE_HOST,
-            channel,
-            _nat(self._phone_nat, _PHONE_NAT),
-            stun_server=stun,
-            turn_server=turn,
-        )
-        far_host = _FAR_HOST if far_nat is not None else (_FAR_PUBLIC, _FAR_HOST[1])
-        far = IceAgentSpec(
-            "far_end",
-            far_host,
-            ScriptedChannel(0.0, 0.0),
-            _nat(far_nat, _FAR_PUBLIC),
-            stun_server=stun,
-            turn_server=turn,
-        )
-        return phone, far
-
-    def _relay_delay(self, result: IceResult) -> float:
-        selected = result.selected
-        if selected is None or not selected.relayed:
-            return 0.0
-        return 2.0 * self._settings.servers_delay_s
-
-
-def _nat(settings: NatSettings | None, address: str) -> Nat | None:
-    if settings is None:
-        return None
-    return Nat(replace(settings.to_model(), external_addresses=(address,)))
+        agents = self._agents.pair(ScriptedChannel(one_way, one_way))
+        result = run_ice(*agents, wan=self._agents.wan, start_s=dial_s - _PRE_ESTABLISHED_S)
+        return CallIce(result, None, None, self._agents.relay_delay_s(result))

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from voipbed.handover_recovery import handover_configs
 from voipbed.metric_names import DropReason, EventKind
 from voipbed.models import handover as ho
 from voipbed.models.grouping import group_order, time_order
@@ -129,7 +130,7 @@ class RadioGate:
             )
         self._handovers: ho.HandoverRun | None = None
         if len(self._schedule):
-            self._handovers = ho.HandoverRun(self._schedule, radio.handovers.configs())
+            self._handovers = ho.HandoverRun(self._schedule, handover_configs(scenario))
         self._given = [0, 0]  # packets given to cross so far, per direction
         self._waiting = _NONE_WAITING
 

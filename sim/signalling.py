@@ -271,7 +271,7 @@ def set_up_calls(
     held = _MeasuredHold(radio, dial_s.size)
     path = MessagePath(scenario, run_end_s, overhead, held)
     reliable = transport is not SipTransport.UDP
-    ice = None if signalling.ice is None else IceCalls(scenario, signalling.ice)
+    ice = None if signalling.ice is None else IceCalls(scenario)
     runs: list[FlowRun] = []
     calls: list[OutgoingCall] = []
     streams: list[StreamTransport | None] = []

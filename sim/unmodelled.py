@@ -4,6 +4,7 @@ Some keys act only in the emulation, which runs real SIP stacks: the
 simulator runs no SIP load, and models SIP signalling only when
 ``signalling.setup`` is on (each call's set-up on the path), so without it
 the transport and the SIP settings change nothing in a simulated run.
+(``signalling.ice`` also times the ICE restart after a vertical handover.)
 ``unmodelled_settings`` names each one a scenario sets away from its default,
 so that a user (or a sweep over it) does not read a difference into
 identical runs.
@@ -52,6 +53,8 @@ def _ignored_paths(scenario: Scenario | None) -> dict[KeyPath, str]:
     keys = [*UNMODELLED]
     if scenario is None or not scenario.signalling.setup:
         keys = [*WITHOUT_SETUP, *keys]
+        if scenario is not None and scenario.radio.handovers.recovery.mode == "ice_restart":
+            keys.remove("signalling.ice")  # its servers and NAT time the handovers' restarts
     return {parse_key_path(key): key for key in keys}
 
 

@@ -229,10 +229,13 @@ class Recovery(Section):
         alias="reinvite",
         description="A re-INVITE transaction, a duration; RFC 3261's T1 (clause 17.1.1.1).",
     )
-    ice_restart_s: Duration = Field(
-        _RECOVERY.ice_restart_s,
+    ice_restart_s: Duration | None = Field(
+        None,
         alias="ice_restart",
-        description="An ICE restart, a duration; an estimate composed from RFC 8445.",
+        description=(
+            "An ICE restart, a duration; null: the ICE model's restart on the scenario's path, "
+            "NATs and servers (voipbed.handover_recovery)."
+        ),
     )
 
 
@@ -270,7 +273,13 @@ class Handovers(Section):
         self.configs()  # the model's own checks
         return self
 
-    def configs(self) -> ho.HandoverConfigs:
+    def configs(self, ice_restart_s: float | None = None) -> ho.HandoverConfigs:
+        """The model's configurations; ``ice_restart_s`` is the restart's duration where
+        ``recovery.ice_restart`` is null (``voipbed.handover_recovery`` runs it on the
+        scenario's path), the model's estimate where neither gives one."""
+        restart_s = self.recovery.ice_restart_s
+        if restart_s is None:
+            restart_s = ice_restart_s if ice_restart_s is not None else _RECOVERY.ice_restart_s
         return ho.HandoverConfigs(
             x2=ho.X2Config(
                 self.x2.interruption_s,
@@ -283,7 +292,7 @@ class Handovers(Section):
             recovery=ho.RecoveryConfig(
                 ho.Recovery(self.recovery.mode),
                 self.recovery.reinvite_s,
-                self.recovery.ice_restart_s,
+                restart_s,
             ),
         )
 
