@@ -174,39 +174,71 @@ class IceSession:
         """Gather from ``start_s`` and run until the nomination, failure or quiet; the end time."""
         for agent in self.agents:
             self.at(start_s, TIMER, self._gather, agent)
-        return self._run_until(start_s, self._finished)
+        return self._run_until(start_s, self.finished)
 
-    def gather(self, start_s: float) -> tuple[float, float]:
-        """Both agents gather from ``start_s``; when each has gathered. The checks wait for
-        ``check``: the offer/answer that carries the candidates is the caller's to run."""
+    def begin_gathering(self, start_s: float) -> None:
+        """Both agents gather from ``start_s``; the checks wait for ``begin_checks`` (the
+        offer/answer that carries the candidates is the caller's to run). The caller drives
+        the session with ``next_event_s`` and ``step``, or with ``gather``."""
         self._checks_when_gathered = False
         for agent in self.agents:
             self.at(start_s, TIMER, self._gather, agent)
+
+    def begin_checks(self, start_s: float, *, give_up_s: float = math.inf) -> None:
+        """After the gathering: both agents start their checks at ``start_s`` (each has the
+        other's candidates); the controlling agent fails at ``give_up_s`` if it has not
+        nominated by then."""
+        if any(a.gathered_s is None or a.gathered_s > start_s for a in self.agents):
+            raise ValueError("checks start only after both agents have gathered")
+        self.at(start_s, TIMER, self._start_checks)
+        if give_up_s < math.inf:
+            self.at(give_up_s, TIMER, self._give_up)
+
+    def gather(self, start_s: float) -> tuple[float, float]:
+        """``begin_gathering`` and run until both agents have gathered; when each has."""
+        self.begin_gathering(start_s)
         self._run_until(start_s, lambda: all(a.gathered_s is not None for a in self.agents))
         ctl, ctd = self.agents
         if ctl.gathered_s is None or ctd.gathered_s is None:  # every transaction ends
             raise RuntimeError("gathering stopped before both agents had gathered")
         return ctl.gathered_s, ctd.gathered_s
 
-    def check(self, start_s: float) -> float:
-        """After ``gather``: both agents start their checks at ``start_s`` (each has the
-        other's candidates) and run until the nomination, failure or quiet; the end time."""
-        if any(a.gathered_s is None or a.gathered_s > start_s for a in self.agents):
-            raise ValueError("checks start only after both agents have gathered")
-        self.at(start_s, TIMER, self._start_checks)
-        return self._run_until(start_s, self._finished)
+    def check(self, start_s: float, *, give_up_s: float = math.inf) -> float:
+        """``begin_checks`` and run until the nomination, failure or quiet; the end time."""
+        self.begin_checks(start_s, give_up_s=give_up_s)
+        return self._run_until(start_s, self.finished)
 
-    def _finished(self) -> bool:
+    def finished(self) -> bool:
+        """Whether the controlling agent failed, or both agents have their nomination."""
         ctl, ctd = self.agents
         return ctl.failed_s is not None or (
             ctl.nominated_s is not None and ctd.nominated_s is not None
         )
 
+    def gathered_s(self) -> tuple[float | None, float | None]:
+        """When each agent (controlling, controlled) finished gathering (None: not yet)."""
+        ctl, ctd = self.agents
+        return ctl.gathered_s, ctd.gathered_s
+
+    def next_event_s(self) -> float:
+        """When the session's next event is due (infinity: none, or it has finished)."""
+        return self.heap[0][0] if self.heap and not self.finished() else math.inf
+
+    def step(self) -> float:
+        """Take the next event; its time."""
+        now, _, _, fn, args = heapq.heappop(self.heap)
+        fn(now, *args)
+        return now
+
+    def _give_up(self, now: float) -> None:
+        controlling = self.agents[0]
+        if controlling.nominated_s is None and controlling.failed_s is None:
+            controlling.failed_s = now
+
     def _run_until(self, now: float, done: Callable[[], bool]) -> float:
         """Take events in time order until ``done()`` or none is left; the last one's time."""
         while self.heap and not done():
-            now, _, _, fn, args = heapq.heappop(self.heap)
-            fn(now, *args)
+            now = self.step()
         return now
 
     # --- transactions ------------------------------------------------------------------------

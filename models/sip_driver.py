@@ -26,6 +26,7 @@ direction, label (method or status code), CSeq, Via branch, retransmission flag,
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +41,7 @@ from voipbed.models.tls_handshake import TlsConnection, TlsDelivery
 __all__ = [
     "Endpoint",
     "Flow",
+    "FlowLoop",
     "FlowRun",
     "MessageRecord",
     "StreamTransport",
@@ -189,120 +191,170 @@ def run_flow(
     return run_flows([FlowRun(flow, channel, start_s, reachable)], until_s=until_s)[0]
 
 
-def run_flows(runs: Sequence[FlowRun], *, until_s: float = math.inf) -> list[list[MessageRecord]]:
+def run_flows(
+    runs: Sequence[FlowRun], *, until_s: float = math.inf, keep_records: bool = True
+) -> list[list[MessageRecord]]:
     """Run many flows together, every event of every flow in time order, so that the
     channels carry their messages in the order they are sent (channels may share a path).
 
-    Returns each flow's transmissions in the order its messages were sent.
+    Returns each flow's transmissions in the order its messages were sent (no records at
+    all, and no memory spent on them, with ``keep_records`` False: for callers that read
+    their flows' own results).
     """
-    records: list[list[MessageRecord]] = [[] for _ in runs]
-    heap: list[tuple[float, int, int, int, SipMessage | None, bool]] = []
-    scheduled = [math.inf] * len(runs)  # the timer entry each flow has on the heap
-    stream_at = [math.inf] * len(runs)  # the stream entry each flow has on the heap
-    sequence = 0
+    loop = FlowLoop(keep_records=keep_records)
+    for run in runs:
+        loop.add(run)
+    loop.run(until_s)
+    return loop.records
 
-    def push(
-        time: float, rank: int, index: int, message: SipMessage | None, to_phone: bool
-    ) -> None:
-        nonlocal sequence
-        heapq.heappush(heap, (time, rank, sequence, index, message, to_phone))
-        sequence += 1
 
-    def transmit(index: int, outbox: Outbox, direction: int, now: float) -> None:
-        run = runs[index]
-        to_phone = direction == DOWNLINK
-        append = records[index].append
+class FlowLoop:
+    """The event loop of many flows: ``run_flows`` runs it to the end; a caller that
+    interleaves other events with the flows' adds flows as it goes (``add``, from now on)
+    and takes one event at a time (``next_event_s``, ``step``)."""
+
+    def __init__(self, *, keep_records: bool = True) -> None:
+        self.records: list[list[MessageRecord]] = []
+        self.now = -math.inf  # the time of the last event taken
+        self._keep_records = keep_records
+        self._heap: list[tuple[float, int, int, int, SipMessage | None, bool]] = []
+        self._runs: list[FlowRun] = []
+        self._scheduled: list[float] = []  # the timer entry each flow has on the heap
+        self._stream_at: list[float] = []  # the stream entry each flow has on the heap
+        self._sequence = itertools.count()
+
+    def add(self, run: FlowRun) -> int:
+        """Start ``run`` at its ``start_s`` (not before the last event taken); its index."""
+        if run.start_s < self.now:
+            raise ValueError(f"a flow cannot start at {run.start_s}, before {self.now}")
+        index = len(self._runs)
+        self._runs.append(run)
+        self.records.append([])
+        self._scheduled.append(math.inf)
+        self._stream_at.append(math.inf)
+        if run.stream is not None:
+            run.stream.on_arrival = self._streamed(index)
+        heapq.heappush(self._heap, (run.start_s, _START, next(self._sequence), index, None, False))
+        return index
+
+    def next_event_s(self) -> float:
+        """When the next event is due (infinity: none is left)."""
+        return self._heap[0][0] if self._heap else math.inf
+
+    def run(self, until_s: float = math.inf) -> None:
+        """Take events until none is left or the next is after ``until_s``."""
+        heap, step = self._heap, self.step
+        while heap and heap[0][0] <= until_s:
+            step()
+
+    def step(self) -> int:
+        """Take the next event; the index of its flow."""
+        now, rank, _, index, message, to_phone = heapq.heappop(self._heap)
+        self.now = now
+        run = self._runs[index]
+        flow = run.flow
+        if message is not None:
+            (flow.phone if to_phone else flow.core).on_message(now, message)
+        elif rank == _TIMER:
+            if self._scheduled[index] != now:
+                return index  # an earlier timer entry of the flow, since replaced
+            self._scheduled[index] = math.inf
+            phone, core = flow.phone, flow.core
+            (phone if phone.deadline() <= core.deadline() else core).on_timer(now)
+        elif rank == _STREAM:
+            stream = run.stream
+            if stream is None or self._stream_at[index] != now:
+                return index  # an earlier entry of the stream, since replaced
+            self._stream_at[index] = math.inf
+            stream.step()
+        else:
+            if run.stream is not None:
+                run.stream.open(now)
+            flow.start(now)
+        self._settle(index, now)
+        return index
+
+    def _transmit(self, index: int, outbox: Outbox, direction: int, now: float) -> None:
+        run = self._runs[index]
+        stream = run.stream
+        records = self.records[index]
+        reachable = run.reachable if direction == DOWNLINK else None
+        blocked = reachable is not None and not reachable(now)
         for message, retransmission in outbox:
-            blocked = to_phone and run.reachable is not None and not run.reachable(now)
-            if run.stream is not None and not blocked:
-                run.stream.write(now, direction, message, len(records[index]))
+            if stream is not None and not blocked:
+                stream.write(now, direction, message, len(records))
                 arrival = None  # until the stream hands it up
             else:
                 arrival = None if blocked else run.channel.carry(now, message.size_bytes, direction)
-            append(
-                MessageRecord(
-                    now,
-                    arrival,
-                    direction,
-                    message.label,
-                    message.method,
-                    message.cseq,
-                    message.branch,
-                    retransmission,
-                    message.size_bytes,
-                    blocked,
-                )
-            )
+            if self._keep_records:
+                records.append(_record(now, arrival, direction, message, retransmission, blocked))
             if arrival is not None:
                 if arrival < now:
                     raise ValueError(f"the channel delivered at {arrival} a message sent at {now}")
-                push(arrival, _ARRIVAL, index, message, to_phone)
+                entry = (
+                    arrival,
+                    _ARRIVAL,
+                    next(self._sequence),
+                    index,
+                    message,
+                    direction == DOWNLINK,
+                )
+                heapq.heappush(self._heap, entry)
         outbox.clear()
 
-    phones = [run.flow.phone for run in runs]
-    cores = [run.flow.core for run in runs]
-
-    def settle(index: int, now: float) -> None:
+    def _settle(self, index: int, now: float) -> None:
         """Send what the flow's ends want sent, and put its next timer on the heap."""
-        phone, core = phones[index], cores[index]
+        run = self._runs[index]
+        phone, core = run.flow.phone, run.flow.core
         if phone.outbox:
-            transmit(index, phone.outbox, UPLINK, now)
+            self._transmit(index, phone.outbox, UPLINK, now)
         if core.outbox:
-            transmit(index, core.outbox, DOWNLINK, now)
+            self._transmit(index, core.outbox, DOWNLINK, now)
         due = min(phone.deadline(), core.deadline())
-        if due != scheduled[index]:
-            scheduled[index] = due
+        if due != self._scheduled[index]:
+            self._scheduled[index] = due
             if due < math.inf:
-                push(due, _TIMER, index, None, False)
-        stream = runs[index].stream
+                heapq.heappush(self._heap, (due, _TIMER, next(self._sequence), index, None, False))
+        stream = run.stream
         if stream is not None:
             due = stream.next_event_s()
-            if due != stream_at[index]:
-                stream_at[index] = due
+            if due != self._stream_at[index]:
+                self._stream_at[index] = due
                 if due < math.inf:
-                    push(due, _STREAM, index, None, False)
+                    entry = (due, _STREAM, next(self._sequence), index, None, False)
+                    heapq.heappush(self._heap, entry)
 
-    def streamed(index: int) -> Callable[[float, int, SipMessage, int], None]:
+    def _streamed(self, index: int) -> Callable[[float, int, SipMessage, int], None]:
         def arrived(at: float, direction: int, message: SipMessage, record: int) -> None:
-            records[index][record] = replace(records[index][record], arrival_s=at)
-            flow = runs[index].flow
+            if self._keep_records:
+                records = self.records[index]
+                records[record] = replace(records[record], arrival_s=at)
+            flow = self._runs[index].flow
             (flow.phone if direction == DOWNLINK else flow.core).on_message(at, message)
 
         return arrived
 
-    for index, run in enumerate(runs):
-        if run.stream is not None:
-            run.stream.on_arrival = streamed(index)
 
-    for index, run in enumerate(runs):
-        push(run.start_s, _START, index, None, False)
-    while heap:
-        now, rank, _, index, message, to_phone = heapq.heappop(heap)
-        if now > until_s:
-            break
-        if message is not None:
-            (phones[index] if to_phone else cores[index]).on_message(now, message)
-        elif rank == _TIMER:
-            if scheduled[index] != now:
-                continue  # an earlier timer entry of the flow, since replaced
-            scheduled[index] = math.inf
-            if phones[index].deadline() <= cores[index].deadline():
-                phones[index].on_timer(now)
-            else:
-                cores[index].on_timer(now)
-        elif rank == _STREAM:
-            stream = runs[index].stream
-            if stream is None or stream_at[index] != now:
-                continue  # an earlier entry of the stream, since replaced
-            stream_at[index] = math.inf
-            stream.step()
-        else:
-            stream = runs[index].stream
-            if stream is not None:
-                stream.open(now)
-            runs[index].flow.start(now)
-        settle(index, now)
-    return records
+def _record(
+    now: float,
+    arrival: float | None,
+    direction: int,
+    message: SipMessage,
+    retransmission: bool,
+    unreachable: bool,
+) -> MessageRecord:
+    return MessageRecord(
+        now,
+        arrival,
+        direction,
+        message.label,
+        message.method,
+        message.cseq,
+        message.branch,
+        retransmission,
+        message.size_bytes,
+        unreachable,
+    )
 
 
 def count_retransmissions(records: Iterable[MessageRecord]) -> dict[str, int]:

@@ -13,12 +13,13 @@ __all__ = ["phones_table", "setup_table"]
 _PART_NAMES = {
     "radio_s": "radio's hold",
     "gather_s": "ICE gathering",
+    "fallback_s": "attempts that timed out",
     "tcp_s": "TCP handshake",
     "tls_s": "TLS handshake",
     "sip_s": "SIP exchange",
     "ice_checks_s": "ICE checks",
 }
-_PART_ORDER = ("radio_s", "gather_s", "tcp_s", "tls_s", "sip_s", "ice_checks_s")
+_PART_ORDER = ("radio_s", "gather_s", "fallback_s", "tcp_s", "tls_s", "sip_s", "ice_checks_s")
 
 
 def _seconds(value: object) -> str:
@@ -58,10 +59,14 @@ def setup_table(summary: Mapping[str, Any]) -> Table:
         _row("Post-dial delay, dial to 180", _spread(setup["post_dial_delay_s"])),
         _row("Parts (medians)", " · ".join(named) or MISSING),
         _row("Retransmissions", _counts(setup["retransmissions"])),
+        _row("Transports (answered calls)", _counts(setup.get("transports", {}))),
     ]
     if "ice_pairs" in setup:
         rows.append(_row("ICE pairs (local-remote)", _counts(setup["ice_pairs"])))
-        rows.append(_row("Relayed through TURN", f"{setup['relayed']:,} calls"))
+        relayed = f"{setup['relayed']:,} calls"
+        if setup.get("relay_fallbacks"):
+            relayed += f" ({setup['relay_fallbacks']:,} after a relay fallback)"
+        rows.append(_row("Relayed through TURN", relayed))
     return Table(["", "answered calls"], rows)
 
 

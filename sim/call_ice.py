@@ -17,6 +17,11 @@ Each call runs its own ICE session (``models.ice``, RFC 8445) between its phone
 - When the phone has the answer both agents check, paced every Ta, and the
   phone nominates a pair; the media start then. A call whose checks fail has no
   media.
+- ``fallback.relay``: the agents gather no relayed candidate at first; when
+  the checks find no pair (or none by ``fallback.deadline``), both gather
+  again with their TURN servers, the phone sends its new offer in a
+  re-INVITE (over the call's transport, on the path) and both check again
+  from its answer (an ICE restart, RFC 8445 section 9).
 - ``ice.pre_established``: ICE ran at registration, a minute before the dial,
   over the path's base delays without loss; the call's set-up has no ICE in it,
   and the pair chosen then carries the media.
@@ -24,6 +29,7 @@ Each call runs its own ICE session (``models.ice``, RFC 8445) between its phone
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from voipbed.ice_agents import IceAgents
@@ -57,10 +63,12 @@ class CallIce:
     (pre-established media) or the checks never started (the call was not answered).
     """
 
-    result: IceResult
+    result: IceResult  # the last session's (the restart's, after a relay fallback)
     gathered_s: float | None
     checks_start_s: float | None
     relay_delay_s: float  # added to the media's one-way delay on a relayed pair
+    timeline: tuple[AgentMessage, ...] = ()  # every session's messages
+    relay_fallback_s: float | None = None  # when ICE restarted with a relay (None: it did not)
 
     @property
     def succeeded(self) -> bool:
@@ -99,7 +107,7 @@ class CallIce:
         access (none when it ran before the dial)."""
         if self.gathered_s is None:
             return []
-        return [_message_event(call, message) for message in self.result.timeline]
+        return [_message_event(call, message) for message in self.timeline]
 
 
 def _message_event(call: int, message: AgentMessage) -> Event:
@@ -115,42 +123,63 @@ def _message_event(call: int, message: AgentMessage) -> Event:
 
 
 class IceCalls:
-    """The ICE sessions of a run's calls, one per call, run in the set-up's phases."""
+    """Builds the ICE sessions of a run's calls (the set-up loop drives them)."""
 
     def __init__(self, scenario: Scenario) -> None:
         self._scenario = scenario
         self._agents = IceAgents(scenario)
-        self._sessions: dict[int, IceSession] = {}
-        self._started: dict[int, float] = {}
-        self._gathered: dict[int, float] = {}
+        fallback = scenario.signalling.fallback
+        self.relay_later = fallback is not None and fallback.relay
+        self.give_up_after_s = math.inf  # from the checks' start, before a relay fallback
+        if fallback is not None and fallback.relay:
+            self.give_up_after_s = fallback.deadline_s
+        probe = self.session(ScriptedChannel(0.0, 0.0), relay=not self.relay_later)
+        self.far_gathering_s = probe.gather(0.0)[1]  # lossless: the same for every call
 
     @property
     def pre_established(self) -> bool:
         """Whether ICE ran at registration, before every dial."""
         return self._agents.settings.pre_established
 
-    def gather(self, call: int, dial_s: float, channel: MessageChannel) -> tuple[float, float]:
-        """Call ``call``'s gathering from its dial, the phone over ``channel``: when the phone
-        has gathered (it sends its INVITE then) and how long the far end's gathering takes."""
-        session = IceSession(self._agents.pair(channel), self._agents.wan, IceConfig())
-        phone_s, far_s = session.gather(dial_s)
-        self._sessions[call] = session
-        self._started[call] = dial_s
-        self._gathered[call] = phone_s
-        return phone_s, far_s - dial_s
+    def session(self, channel: MessageChannel, *, relay: bool) -> IceSession:
+        """A call's new session, the phone over ``channel``; ``relay`` False: no TURN."""
+        return IceSession(self._agents.pair(channel, relay=relay), self._agents.wan, IceConfig())
 
-    def check(self, call: int, answered_s: float | None) -> CallIce:
-        """Call ``call``'s checks from the answer reaching the phone (None: not answered,
-        no checks), after ``gather``."""
-        session = self._sessions.pop(call)
-        start_s, gathered_s = self._started[call], self._gathered[call]
-        end_s = gathered_s if answered_s is None else session.check(answered_s)
+    def call_ice(
+        self,
+        session: IceSession,
+        start_s: float,
+        end_s: float,
+        checks_start_s: float | None,
+        *,
+        failed: CallIce | None = None,
+    ) -> CallIce:
+        """The call's ICE from ``session`` (started at ``start_s``, run to ``end_s``;
+        its checks from ``checks_start_s``), after ``failed`` when it is a relay restart."""
         result = session_result(session, start_s, end_s)
-        return CallIce(result, gathered_s, answered_s, self._agents.relay_delay_s(result))
+        delay_s = self._agents.relay_delay_s(result)
+        if failed is None:
+            gathered_s = result.gathered_s[0]
+            return CallIce(result, gathered_s, checks_start_s, delay_s, result.timeline)
+        return CallIce(
+            result,
+            failed.gathered_s,
+            failed.checks_start_s,
+            delay_s,
+            failed.timeline + result.timeline,
+            start_s,
+        )
 
     def before_dial(self, dial_s: float) -> CallIce:
         """ICE run at registration, ahead of ``dial_s``, over the path's base delays."""
         one_way = sum(segment.one_way_delay_s for segment in self._scenario.path)
-        agents = self._agents.pair(ScriptedChannel(one_way, one_way))
+        channel = ScriptedChannel(one_way, one_way)
+        agents = self._agents.pair(channel, relay=not self.relay_later)
         result = run_ice(*agents, wan=self._agents.wan, start_s=dial_s - _PRE_ESTABLISHED_S)
-        return CallIce(result, None, None, self._agents.relay_delay_s(result))
+        restart_s = None
+        if not result.succeeded and self.relay_later:
+            agents = self._agents.pair(channel)
+            restart_s = result.end_s
+            result = run_ice(*agents, wan=self._agents.wan, start_s=restart_s)
+        delay_s = self._agents.relay_delay_s(result)
+        return CallIce(result, None, None, delay_s, result.timeline, restart_s)

@@ -3,59 +3,56 @@
 With ``signalling.setup`` on, every call dials at its start: its phone (UE c
 for call c) sends an INVITE through the proxy to the far end, which rings
 and answers after ``signalling.far_end``'s delays (``models.sip_flows``),
-over the scenario's transport:
+over the scenario's transport (``sim.sip_attempt``):
 
 - udp: each SIP message is one datagram, RFC 3261's timers retransmit;
-- tcp: the phone opens a connection at the dial and writes its INVITE to it
-  (``models.tcp_conn``: RFC 6298 retransmission, head-of-line blocking);
+- tcp: the phone writes its INVITE to a connection, kept from its
+  registration or opened at the dial (``models.tcp_conn``: RFC 6298
+  retransmission, head-of-line blocking);
 - tls: the same with a TLS 1.2 or 1.3 handshake on the connection first
   (``models.tls_handshake``).
 
-Every message, and every TCP segment, crosses the path one at a time
-(``sim.message_path``): the segments' links, HARQ, loss, delay and jitter,
-and at the radio the UE's RRC/DRX machine, which starts in
-``radio.rrc.initial_state`` at the dial. All calls run in one event loop in
-time order (``models.sip_driver.run_flows``). A call is up when its caller
-gets the 200 OK (its media start then); a call whose set-up fails (Timer B, a
-refusal, a connection that never opens) carries no media.
+With ``signalling.fallback`` an INVITE that gets no response by the deadline
+gives way to one over the next transport. With ``signalling.ice`` each call's
+media first need an ICE pair (``sim.call_ice``): the phone gathers its
+candidates before it sends the INVITE, and checks after the 200 OK reaches
+it; its media start at the nomination, and a call whose checks fail carries
+none (unless ``fallback.relay`` restarts ICE with a relay). Pre-established
+media (``ice.pre_established``) leave ICE out of the set-up.
 
-With ``signalling.ice`` each call's media first need an ICE pair
-(``sim.call_ice``): the phone gathers its candidates before it sends the
-INVITE, and checks after the 200 OK reaches it; its media start at the
-nomination, and a call whose checks fail carries none. Pre-established media
-(``ice.pre_established``) leave ICE out of the set-up.
+Every message, every TCP segment and every STUN message crosses the path one
+at a time (``sim.message_path``): the segments' links, HARQ, loss, delay and
+jitter, and at the radio the UE's RRC/DRX machine, which starts in
+``radio.rrc.initial_state`` at the dial. All calls' set-ups run in one loop
+in time order (``sim.setup_loop``). A call is up when its media can start; a
+call whose set-up fails (Timer B, a refusal, a connection that never opens,
+ICE without a pair) carries no media.
 
 Each call's set-up, from the dial to its media, is split into its parts: the
-RRC's hold on the first message, ICE gathering, the TCP and TLS handshakes,
-the SIP exchange, and ICE's checks; the post-dial delay runs from the dial to
-the first 180 Ringing.
+RRC's hold on the first message, ICE gathering, attempts that timed out, the
+TCP and TLS handshakes, the SIP exchange, and ICE's checks; the post-dial
+delay runs from the dial to the first 180 Ringing.
 """
-
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from voipbed.metric_names import EventKind
-from voipbed.models.message_channel import DOWNLINK, UPLINK, ScriptedChannel
-from voipbed.models.overhead import UDP_HEADER_BYTES
+from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.rrc_cursor import RrcCursors
-from voipbed.models.sip_driver import FlowRun, MessageRecord, StreamTransport, run_flows
-from voipbed.models.sip_flows import CallConfig, CallResult, OutgoingCall
-from voipbed.models.sip_messages import SipProfile, sip_message_sizes
-from voipbed.models.sip_messages import SipTransport as MessageTransport
-from voipbed.models.tcp_conn import TcpConnection
-from voipbed.models.tcp_endpoint import TcpConfig
-from voipbed.models.tls_flights import TlsConfig, TlsVersion
-from voipbed.models.tls_handshake import TlsConnection
+from voipbed.models.sip_driver import MessageRecord
+from voipbed.models.sip_flows import CallResult
 from voipbed.rng import component_rng
-from voipbed.scenario import Scenario, SipTransport
+from voipbed.scenario import Scenario
 from voipbed.sim.call_ice import CallIce, IceCalls
 from voipbed.sim.control_plane import Event
-from voipbed.sim.message_path import MessagePath, RadioHold, UeChannel
+from voipbed.sim.message_path import MessagePath, RadioHold
+from voipbed.sim.setup_loop import run_setups
+from voipbed.sim.sip_attempt import handshakes
 from voipbed.sim.stages import FloatArray
 
 __all__ = ["CallSetup", "SetupRun", "radio_hold", "set_up_calls"]
@@ -75,6 +72,8 @@ class CallSetup:
     tcp_s: float | None  # the TCP handshake (None: not over TCP)
     tls_s: float | None  # the TLS handshake (None: not over TLS)
     records: tuple[MessageRecord, ...]
+    transport: str  # the transport of the call's last attempt
+    fallback_s: float | None = None  # in attempts that timed out (None: no fallback set)
     ice: CallIce | None = None  # None: no ICE
     gather_s: float | None = None  # ICE gathering before the INVITE (None: none in the set-up)
 
@@ -110,11 +109,19 @@ class CallSetup:
 
     @property
     def sip_s(self) -> float | None:
-        """The set-up time left after the radio's hold, ICE and the handshakes."""
+        """The set-up time left after the radio's hold, ICE, attempts that timed out and the
+        handshakes."""
         total = self.setup_s
         if total is None:
             return None
-        parts = (self.radio_s, self.gather_s, self.tcp_s, self.tls_s, self.checks_s)
+        parts = (
+            self.radio_s,
+            self.gather_s,
+            self.fallback_s,
+            self.tcp_s,
+            self.tls_s,
+            self.checks_s,
+        )
         return total - sum(part or 0.0 for part in parts)
 
     @property
@@ -154,13 +161,17 @@ class CallSetup:
             "tls_s": self.tls_s,
             "sip_s": self.sip_s,
             "retransmissions": dict(result.retransmissions),
+            "transport": self.transport,
         }
+        if self.fallback_s is not None:
+            summary["fallback_s"] = self.fallback_s
         if self.ice is not None:
             summary |= {
                 "gather_s": self.gather_s,
                 "ice_checks_s": self.checks_s,
                 "ice_pair": self.ice.pair,
                 "relayed": self.ice.relayed,
+                "relay_fallback": self.ice.relay_fallback_s is not None,
             }
         media = self.media_s
         end_s = media if media is not None else self._last_s()
@@ -253,110 +264,41 @@ class _MeasuredHold:
 def set_up_calls(
     scenario: Scenario, dial_s: FloatArray, radio: RadioHold | None, *, run_end_s: float
 ) -> SetupRun:
-    """Every call's set-up, dialled at ``dial_s`` (call c on UE c); the caller waits for an
-    answer as baresip does (``CallConfig.no_answer_timeout_s``)."""
+    """Every call's set-up, dialled at ``dial_s`` (call c on UE c), in one time-ordered loop
+    (``sim.setup_loop``); the caller waits for an answer as baresip does
+    (``CallConfig.no_answer_timeout_s``)."""
     signalling = scenario.signalling
-    overhead = scenario.overhead()
-    transport = signalling.transport
-    profile = SipProfile(
-        transport=MessageTransport(transport.value),
-        ip_version=int(overhead.ip_version),
-        codec=scenario.calls.codec,
-        ptime_ms=round(scenario.calls.ptime_s * 1000),
-    )
-    sizes = sip_message_sizes(profile)
-    timers = signalling.timers.to_model()
-    far_end = signalling.far_end
-    config = CallConfig(ring_delay_s=far_end.ring_delay_s, answer_delay_s=far_end.answer_delay_s)
     held = _MeasuredHold(radio, dial_s.size)
-    path = MessagePath(scenario, run_end_s, overhead, held)
-    reliable = transport is not SipTransport.UDP
+    path = MessagePath(scenario, run_end_s, scenario.overhead(), held)
     ice = None if signalling.ice is None else IceCalls(scenario)
-    runs: list[FlowRun] = []
-    calls: list[OutgoingCall] = []
-    streams: list[StreamTransport | None] = []
-    invites: list[float] = []
-    for call in range(dial_s.size):
-        dial = float(dial_s[call])
-        channel = path.channel(call, overhead.ip_version.header_bytes + UDP_HEADER_BYTES)
-        invite_s, answered_after = dial, config
-        if ice is not None and not ice.pre_established:
-            invite_s, far_gathering_s = ice.gather(call, dial, channel)
-            if far_gathering_s > config.answer_delay_s:  # the SDP answer needs its candidates
-                answered_after = replace(config, answer_delay_s=far_gathering_s)
-        flow = OutgoingCall(
-            answered_after, sizes=sizes, timers=timers, reliable=reliable, prefix=f"c{call}"
-        )
-        stream = _stream(scenario, path, call, invite_s)
-        runs.append(FlowRun(flow, channel, invite_s, stream=stream))
-        calls.append(flow)
-        streams.append(stream)
-        invites.append(invite_s)
-    records = run_flows(runs)
+    processes = run_setups(scenario, path, [float(t) for t in dial_s], ice)
     setups = []
-    for call, (flow, stream, mine) in enumerate(zip(calls, streams, records, strict=True)):
-        dial, invite_s = float(dial_s[call]), invites[call]
-        tcp_s, tls_s = _handshakes(stream, invite_s)
-        result = flow.result(mine)
-        radio_s = 0.0 if math.isnan(held.first_s[call]) else held.first_s[call]
-        call_ice, gather_s = None, None
+    for process in processes:
+        attempts = process.attempts
+        first, last = attempts[0], attempts[-1]
+        result = last.flow.result(process.records[len(attempts) - 1])
+        tcp_s, tls_s = handshakes(last)
+        radio_s = held.first_s[process.call]
+        radio_s = 0.0 if math.isnan(radio_s) else radio_s
+        call_ice, gather_s = process.ice, None
         if ice is not None and ice.pre_established:
-            call_ice = ice.before_dial(dial)
-        elif ice is not None:
-            call_ice = ice.check(call, result.answered_s if result.success else None)
-            # the radio's hold falls on the first STUN request when gathering sends one
-            gather_s = 0.0 if invite_s == dial else invite_s - dial - radio_s
+            call_ice = ice.before_dial(process.dial_s)
+        elif ice is not None:  # the radio's hold falls on the first STUN request if any
+            gathering_s = first.start_s - process.dial_s
+            gather_s = gathering_s - radio_s if gathering_s > 0.0 else 0.0
         setups.append(
-            CallSetup(call, dial, result, radio_s, tcp_s, tls_s, tuple(mine), call_ice, gather_s)
+            CallSetup(
+                process.call,
+                process.dial_s,
+                result,
+                radio_s,
+                tcp_s,
+                tls_s,
+                tuple(record for mine in process.records for record in mine),
+                last.transport.value,
+                None if signalling.fallback is None else last.start_s - first.start_s,
+                call_ice,
+                gather_s,
+            )
         )
     return SetupRun(tuple(setups))
-
-
-def _stream(
-    scenario: Scenario, path: MessagePath, ue: int, dial_s: float
-) -> StreamTransport | None:
-    """The call's TCP (or TLS) connection over the path; None over UDP. A kept connection
-    (``reuse_connection``) was opened before the dial: its handshakes ran over the path's
-    base delays without loss, ending before the dial, so its RTO has a sample of the base
-    round trip; the call's messages then take the path as it is."""
-    signalling = scenario.signalling
-    if signalling.transport is SipTransport.UDP:
-        return None
-    channel: UeChannel = path.channel(ue, 0)  # TCP counts its own headers
-    config = TcpConfig(ip_version=scenario.overhead().ip_version)
-    one_way = sum(segment.one_way_delay_s for segment in scenario.path)
-    opened_s = dial_s
-    if signalling.reuse_connection:  # long enough before for 8 round trips of handshakes
-        opened_s -= _KEPT_BEFORE_S + 16 * one_way
-    tcp = TcpConnection(channel, config, keep_timeline=False, start_s=opened_s)
-    tls = None
-    if signalling.transport is SipTransport.TLS:
-        tls = TlsConnection(tcp, TlsConfig(version=TlsVersion(signalling.tls_version)))
-    stream = StreamTransport(tcp, tls)
-    if signalling.reuse_connection:
-        tcp.channel = ScriptedChannel(one_way, one_way)
-        stream.open(opened_s)
-        while not _ready(tcp, tls):
-            tcp.step()
-        tcp.channel = channel
-    return stream
-
-
-def _ready(tcp: TcpConnection, tls: TlsConnection | None) -> bool:
-    """Whether the connection (and its TLS session) is open at both ends."""
-    if tls is not None:
-        return tls.handshake_done_at_s is not None and tls.server_ready_at_s is not None
-    return tcp.established_at_s is not None and tcp.server_established_at_s is not None
-
-
-def _handshakes(stream: StreamTransport | None, dial_s: float) -> tuple[float | None, float | None]:
-    """How long the call's TCP and TLS handshakes took (None: none, done before the dial,
-    or never done)."""
-    if stream is None or (stream.tcp.connect_started_at_s or 0.0) < dial_s:
-        return None, None
-    tcp = stream.tcp
-    tcp_s = None
-    if tcp.established_at_s is not None and tcp.connect_started_at_s is not None:
-        tcp_s = tcp.established_at_s - tcp.connect_started_at_s
-    tls_s = None if stream.tls is None else stream.tls.handshake_s
-    return tcp_s, tls_s

@@ -44,13 +44,14 @@ class IceAgents:
         self.wan = Wan(hub_delay_s={_STUN[0]: delay, _TURN[0]: delay}, default_hub_s=0.0)
 
     def pair(
-        self, channel: MessageChannel, *, moved: bool = False
+        self, channel: MessageChannel, *, moved: bool = False, relay: bool = True
     ) -> tuple[IceAgentSpec, IceAgentSpec]:
         """A new phone over ``channel`` (``moved``: at its address after a vertical handover,
-        behind a NAT of the same behaviour) and a new far end, each behind a NAT of its own."""
+        behind a NAT of the same behaviour) and a new far end, each behind a NAT of its own;
+        ``relay`` False leaves the TURN server out."""
         settings = self.settings
         stun = _STUN if settings.stun else None
-        turn = _TURN if settings.turn else None
+        turn = _TURN if settings.turn and relay else None
         host, external = (_MOVED_HOST, _MOVED_NAT) if moved else (_PHONE_HOST, _PHONE_NAT)
         phone = IceAgentSpec(
             "phone",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the scenario module imports this one
     from voipbed.scenario_radio import Radio
 
 __all__ = [
+    "Fallback",
     "FarEnd",
     "IceSettings",
     "NatBehaviour",
@@ -146,6 +147,35 @@ class NatSettings(Section):
         )
 
 
+class Fallback(Section):
+    """What a call's set-up does when its INVITE gets no answer in time (the simulator)."""
+
+    deadline_s: Duration = Field(
+        32.0,
+        alias="deadline",
+        gt=0,
+        description=(
+            "How long an attempt waits for any response to its INVITE before the next "
+            "transport is tried, a duration (it replaces Timer B; RFC 3263 4.3 moves on at a "
+            "transaction timeout); 32 s: RFC 3261's Timer B, 64*T1."
+        ),
+    )
+    transports: tuple[SipTransport, ...] = Field(
+        (),
+        description=(
+            "Transports tried in turn after signalling.transport (e.g. [tcp, tls]), each over "
+            "a connection opened when it starts."
+        ),
+    )
+    relay: bool = Field(
+        False,
+        description=(
+            "With signalling.ice: gather no relayed candidate at first, and only when no pair "
+            "connects restart ICE with one (TURN as a fallback)."
+        ),
+    )
+
+
 class IceSettings(Section):
     """ICE (RFC 8445) for the media of each call set up on the path (the simulator).
 
@@ -247,6 +277,13 @@ class Signalling(Section):
     nat: NatSettings | None = Field(
         None, description="A NAT between the phones and the core (the simulator); null: none."
     )
+    fallback: Fallback | None = Field(
+        None,
+        description=(
+            "Fall back to other transports, and with ICE to a relay, when a set-up gets no "
+            "answer in time (the simulator, with setup); null: one attempt."
+        ),
+    )
     ice: IceSettings | None = Field(
         None,
         description=(
@@ -266,6 +303,21 @@ class Signalling(Section):
     def _phones_over_udp(self) -> Signalling:
         if self.phones is not None and self.transport is not SipTransport.UDP:
             raise ValueError("signalling.phones are simulated over udp only")
+        return self
+
+    @model_validator(mode="after")
+    def _fallbacks_differ(self) -> Signalling:
+        fallback = self.fallback
+        if fallback is None:
+            return self
+        tried = [self.transport, *fallback.transports]
+        if len(set(tried)) < len(tried):
+            raise ValueError(
+                "signalling.fallback.transports: each transport is tried once, "
+                f"signalling.transport ({self.transport.value}) first"
+            )
+        if fallback.relay and (self.ice is None or not self.ice.turn):
+            raise ValueError("signalling.fallback.relay needs signalling.ice with turn: true")
         return self
 
     load: SipLoad | None = Field(

@@ -14,8 +14,8 @@ from voipbed.metric_names import EventKind
 
 __all__ = ["phone_figures", "setup_figures"]
 
-_PARTS = ("radio_s", "tcp_s", "tls_s", "sip_s")
-_ICE_PARTS = ("gather_s", "ice_checks_s")  # with ICE in the set-up
+_PARTS = ("radio_s", "gather_s", "fallback_s", "tcp_s", "tls_s", "sip_s", "ice_checks_s")
+"""Each call's set-up parts, in their order; ICE's and the fallback's only where set."""
 
 
 def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
@@ -30,10 +30,12 @@ def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
 def setup_figures(events: pa.Table) -> dict[str, Any] | None:
     """Calls dialled and answered, the success ratio, set-up time and post-dial delay
     percentiles of the answered calls (seconds), each part's median (the radio's hold,
-    the TCP and TLS handshakes, the SIP exchange; with ICE its gathering and checks), the
-    outcomes, the retransmissions of each message, and with ICE how many calls took each
-    candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``) and how many were
-    relayed; None when the run set no call up."""
+    the TCP and TLS handshakes, the SIP exchange; with ICE its gathering and checks; with a
+    fallback the attempts that timed out), the outcomes, the retransmissions of each
+    message, the transport each answered call ended on, and with ICE how many calls took each
+    candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``), how many were
+    relayed, and how many of those only after a relay fallback; None when the run set no
+    call up."""
     setups = _fields(events, EventKind.CALL_SETUP)
     if not setups:
         return None
@@ -44,8 +46,10 @@ def setup_figures(events: pa.Table) -> dict[str, Any] | None:
         outcomes[setup["outcome"]] = outcomes.get(setup["outcome"], 0) + 1
         for label, count in setup["retransmissions"].items():
             retransmissions[label] = retransmissions.get(label, 0) + count
-    ice = "ice_pair" in setups[0]
-    parts = _PARTS + _ICE_PARTS if ice else _PARTS
+    parts = [part for part in _PARTS if part in setups[0]]
+    transports: dict[str, int] = {}
+    for setup in answered:
+        transports[setup["transport"]] = transports.get(setup["transport"], 0) + 1
     figures: dict[str, Any] = {
         "calls": len(setups),
         "answered": len(answered),
@@ -55,13 +59,15 @@ def setup_figures(events: pa.Table) -> dict[str, Any] | None:
         "post_dial_delay_s": _percentiles([s["post_dial_delay_s"] for s in answered]),
         "parts_median_s": {part: _median([s[part] for s in answered]) for part in parts},
         "retransmissions": retransmissions,
+        "transports": transports,
     }
-    if ice:
+    if "ice_pair" in setups[0]:
         pairs: dict[str, int] = {}
         for setup in answered:
             pairs[str(setup["ice_pair"])] = pairs.get(str(setup["ice_pair"]), 0) + 1
         figures["ice_pairs"] = pairs
         figures["relayed"] = sum(bool(setup["relayed"]) for setup in answered)
+        figures["relay_fallbacks"] = sum(bool(setup["relay_fallback"]) for setup in answered)
     return figures
 
 

@@ -55,6 +55,7 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "NatSettings": [({"signalling": {"nat": {}}}, ("signalling", "nat"))],
     "Phones": [({"signalling": {"phones": {"count": 1}}}, ("signalling", "phones"))],
     "IceSettings": [({"signalling": {"ice": {}}}, ("signalling", "ice"))],
+    "Fallback": [({"signalling": {"fallback": {}}}, ("signalling", "fallback"))],
     "SipLoad": [
         (
             {"signalling": {"load": {"calls": 1, "calls_per_second": 1}}},

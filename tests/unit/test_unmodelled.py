@@ -76,6 +76,7 @@ def test_every_listed_key_is_a_scenario_key() -> None:
         "signalling.timers": "{t1: 1s}",
         "signalling.far_end": "{answer_delay: 1s}",
         "signalling.ice": "{turn: false}",
+        "signalling.fallback": "{transports: [tcp]}",
         "signalling.load": "{calls: 1, calls_per_second: 1}",
     }
     assert set(values) == set(UNMODELLED) | set(WITHOUT_SETUP)
