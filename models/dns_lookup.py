@@ -73,6 +73,7 @@ __all__ = [
     "LookupOutcome",
     "QueryRecord",
     "ResolverConfig",
+    "SipServerLookup",
     "connect_host",
     "locate_sip_server",
     "udp_connector",
@@ -338,29 +339,57 @@ class _Lookup:
         heapq.heappush(self._heap, (time, self._order, action, args))
 
     def run(self) -> None:
-        while self.connected_at is None and self.failed_at is None:
-            next_heap = self._heap[0][0] if self._heap else math.inf
-            attempt: ConnectAttempt | None = None
-            next_attempt = math.inf
-            for _, _, candidate in self._active:
-                when = candidate.next_event_s
-                if when is not None and when < next_attempt:
-                    next_attempt, attempt = when, candidate
-            if attempt is not None and next_attempt <= next_heap:
-                self._now = next_attempt
-                attempt.run(next_attempt)
-                self._check_attempts(next_attempt)
-            elif self._heap:
-                time, _, action, args = heapq.heappop(self._heap)
-                self._now = time
-                action(time, *args)
-            else:
-                self._fail(self._now)  # nothing left that could connect
-        self._finished = True
-        while self._heap:  # answers already on their way are carried and cached
+        while self.next_event_s() < math.inf:
+            self.step()
+
+    @property
+    def done(self) -> bool:
+        """Whether a connection won or every way failed."""
+        return self.connected_at is not None or self.failed_at is not None
+
+    def next_event_s(self) -> float:
+        """When the next event is due: infinity when nothing is left, answers still on
+        their way after the lookup is done included."""
+        next_heap = self._heap[0][0] if self._heap else math.inf
+        if self.done:
+            return next_heap
+        attempt = self._next_attempt_event()[0]
+        return min(attempt, next_heap) if self._heap or attempt < math.inf else self._now
+
+    def step(self) -> None:
+        """Take the next event: a connection attempt's, the loop's own, or (with nothing
+        left that could connect) the failure; once done, an answer still on its way."""
+        if self.done:
             time, _, action, args = heapq.heappop(self._heap)
             if action == self._serve or action == self._answered:
-                action(time, *args)
+                action(time, *args)  # answers already on their way are carried and cached
+            return
+        next_heap = self._heap[0][0] if self._heap else math.inf
+        next_attempt, attempt = self._next_attempt_event()
+        if attempt is not None and next_attempt <= next_heap:
+            self._now = next_attempt
+            attempt.run(next_attempt)
+            self._check_attempts(next_attempt)
+        elif self._heap:
+            time, _, action, args = heapq.heappop(self._heap)
+            self._now = time
+            action(time, *args)
+        else:
+            self._fail(self._now)  # nothing left that could connect
+        if self.done:
+            self._close_attempts()
+
+    def _next_attempt_event(self) -> tuple[float, ConnectAttempt | None]:
+        attempt: ConnectAttempt | None = None
+        next_attempt = math.inf
+        for _, _, candidate in self._active:
+            when = candidate.next_event_s
+            if when is not None and when < next_attempt:
+                next_attempt, attempt = when, candidate
+        return next_attempt, attempt
+
+    def _close_attempts(self) -> None:
+        self._finished = True
         for address, started, attempt in self._active:
             aborted = attempt.connected_at_s is None and attempt.failed_at_s is None
             if aborted:
@@ -652,6 +681,57 @@ class _Lookup:
         )
 
 
+class SipServerLookup:
+    """``locate_sip_server`` one event at a time, for a caller that interleaves the
+    lookup's events with others in time order (``next_event_s``, ``step``)."""
+
+    def __init__(
+        self,
+        domain: str,
+        *,
+        channel: MessageChannel,
+        zone: DnsZone,
+        connector: Connector = udp_connector,
+        transports: tuple[SipTransport, ...] = (
+            SipTransport.TLS,
+            SipTransport.TCP,
+            SipTransport.UDP,
+        ),
+        sips: bool = False,
+        cache: DnsCache | None = None,
+        resolver: ResolverConfig | None = None,
+        eyeballs: HappyEyeballsConfig | None = None,
+        started_at_s: float = 0.0,
+    ) -> None:
+        self._lookup = _Lookup(
+            channel,
+            zone,
+            connector,
+            cache,
+            resolver or ResolverConfig(),
+            eyeballs or HappyEyeballsConfig(),
+            started_at_s,
+        )
+        self._lookup.locate(domain, transports, sips)
+
+    @property
+    def done(self) -> bool:
+        """Whether a connection won or every way failed."""
+        return self._lookup.done
+
+    def next_event_s(self) -> float:
+        """When the next event is due (infinity: nothing is left)."""
+        return self._lookup.next_event_s()
+
+    def step(self) -> None:
+        """Take the next event."""
+        self._lookup.step()
+
+    def outcome(self) -> LookupOutcome:
+        """What the lookup gave so far (all of it once ``next_event_s`` is infinite)."""
+        return self._lookup.outcome()
+
+
 def locate_sip_server(
     domain: str,
     *,
@@ -670,17 +750,20 @@ def locate_sip_server(
     ``transports`` are the client's, most preferred first; DNS messages go over
     ``channel``; ``cache`` (kept by the caller across lookups) saves round trips.
     """
-    lookup = _Lookup(
-        channel,
-        zone,
-        connector,
-        cache,
-        resolver or ResolverConfig(),
-        eyeballs or HappyEyeballsConfig(),
-        started_at_s,
+    lookup = SipServerLookup(
+        domain,
+        channel=channel,
+        zone=zone,
+        connector=connector,
+        transports=transports,
+        sips=sips,
+        cache=cache,
+        resolver=resolver,
+        eyeballs=eyeballs,
+        started_at_s=started_at_s,
     )
-    lookup.locate(domain, transports, sips)
-    lookup.run()
+    while lookup.next_event_s() < math.inf:
+        lookup.step()
     return lookup.outcome()
 
 

@@ -13,13 +13,14 @@ __all__ = ["phones_table", "setup_table"]
 _PART_NAMES = {
     "radio_s": "radio's hold",
     "gather_s": "ICE gathering",
+    "dns_s": "DNS lookup",
     "fallback_s": "attempts that timed out",
     "tcp_s": "TCP handshake",
     "tls_s": "TLS handshake",
     "sip_s": "SIP exchange",
     "ice_checks_s": "ICE checks",
 }
-_PART_ORDER = ("radio_s", "gather_s", "fallback_s", "tcp_s", "tls_s", "sip_s", "ice_checks_s")
+"""Each set-up part's name, in the order the parts happen."""
 
 
 def _seconds(value: object) -> str:
@@ -49,7 +50,7 @@ def setup_table(summary: Mapping[str, Any]) -> Table:
     parts = setup["parts_median_s"]
     named = [
         f"{_PART_NAMES[part]} {_seconds(parts[part])}"
-        for part in _PART_ORDER
+        for part in _PART_NAMES
         if part in parts and parts[part] is not None
     ]
     rows = [

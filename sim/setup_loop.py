@@ -4,6 +4,10 @@ Each call is a process that moves through phases:
 
 - ``GATHER`` (with ICE in the set-up): the phone and the far end gather from the dial;
   the phone's INVITE goes when it has gathered.
+- ``DNS`` (``signalling.dns``): then the phone locates the SIP proxy (RFC 3263 NAPTR,
+  SRV, A/AAAA with Happy Eyeballs, ``models.dns_lookup``) from a cold cache, its
+  resolver at the path's far end; the INVITE goes when the address is known, and a
+  call whose lookup fails sends none. Fallback attempts reuse that address.
 - ``SIP``: an INVITE over ``signalling.transport``; with ``signalling.fallback`` an
   attempt whose INVITE gets no response by the deadline gives way, at that instant, to
   one over the next transport (RFC 3263 4.3).
@@ -13,11 +17,11 @@ Each call is a process that moves through phases:
   (or none by the deadline) without TURN: both agents gather again with it, the phone
   sends its new offer in a re-INVITE, and both check again from its answer.
 
-The SIP flows run in one ``models.sip_driver.FlowLoop`` and each call's ICE session in
-its own ``models.ice_session.IceSession``; the loop always takes the earliest event of
-all of them (a flow's first at equal times), so every message crosses the path in the
-order it is sent, whatever its phase or call: the path's stages, and each UE's RRC,
-see time run forward.
+The SIP flows run in one ``models.sip_driver.FlowLoop``, each call's ICE session and DNS
+lookup on their own (``models.ice_session.IceSession``, ``models.dns_lookup``); the loop
+always takes the earliest event of all of them (a flow's first at equal times), so every
+message crosses the path in the order it is sent, whatever its phase or call: the path's
+stages, and each UE's RRC, see time run forward.
 """
 
 from __future__ import annotations
@@ -27,7 +31,17 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from enum import Enum, auto
+from typing import Protocol
 
+from voipbed.models.dns_lookup import (
+    Families,
+    HappyEyeballsConfig,
+    LookupOutcome,
+    ResolverConfig,
+    SipServerLookup,
+)
+from voipbed.models.dns_records import DnsZone, sip_zone
+from voipbed.models.dns_records import SipTransport as DnsTransport
 from voipbed.models.ice_session import IceSession
 from voipbed.models.overhead import UDP_HEADER_BYTES
 from voipbed.models.sip_driver import FlowLoop, MessageRecord
@@ -39,9 +53,20 @@ from voipbed.sim.sip_attempt import SipAttempt, start_attempt
 
 __all__ = ["CallProcess", "run_setups"]
 
+_DOMAIN = "voip.example"  # the SIP domain the phones call through (RFC 2606 name)
+
+
+class _Source(Protocol):
+    """A call's own event source beside the SIP flows: an ICE session or a DNS lookup."""
+
+    def next_event_s(self) -> float: ...
+
+    def step(self) -> object: ...
+
 
 class _Phase(Enum):
     GATHER = auto()
+    DNS = auto()
     SIP = auto()
     CHECKS = auto()
     REGATHER = auto()
@@ -61,12 +86,14 @@ class CallProcess:
     attempts: list[SipAttempt] = field(default_factory=list)
     records: list[tuple[MessageRecord, ...]] = field(default_factory=list)
     ice: CallIce | None = None
+    dns: LookupOutcome | None = None
     reoffer: SipAttempt | None = None
     phase: _Phase = _Phase.SIP
     session: IceSession | None = None
     session_start_s: float = 0.0
     checks_start_s: float | None = None
     failed_ice: CallIce | None = None
+    lookup: SipServerLookup | None = None
     flows: list[int] = field(default_factory=list)  # the FlowLoop's index of each flow
 
 
@@ -91,10 +118,13 @@ class _SetupLoop:
         self._deadline_s = None if fallback is None else fallback.deadline_s
         self._flows = FlowLoop()
         self._owner: list[CallProcess] = []  # per flow index
-        self._sessions: list[tuple[float, int, CallProcess]] = []  # a heap
+        self._sources: list[tuple[float, int, CallProcess, _Source]] = []  # a heap
         self._sequence = itertools.count()
         overhead = scenario.overhead()
         self._header_bytes = overhead.ip_version.header_bytes + UDP_HEADER_BYTES
+        self._zone: DnsZone | None = None
+        if signalling.dns is not None:
+            self._zone = sip_zone(_DOMAIN, naptr=signalling.dns.naptr)
 
     def run(self, dial_s: list[float]) -> list[CallProcess]:
         far_end = self._scenario.signalling.far_end
@@ -111,29 +141,68 @@ class _SetupLoop:
                 process.phase = _Phase.GATHER
                 self._begin_session(process, process.dial_s, relay=not ice.relay_later)
             else:
-                self._start_sip(process, 0, process.dial_s)
+                self._before_sip(process, process.dial_s)
         self._loop()
         for process in calls:
             process.records = [tuple(self._flows.records[index]) for index in process.flows]
         return calls
 
     def _loop(self) -> None:
-        flows, sessions = self._flows, self._sessions
+        flows, sources = self._flows, self._sources
         while True:
             flow_s = flows.next_event_s()
-            session_s = sessions[0][0] if sessions else math.inf
-            if flow_s == math.inf and session_s == math.inf:
+            source_s = sources[0][0] if sources else math.inf
+            if flow_s == math.inf and source_s == math.inf:
                 return
-            if flow_s <= session_s:
+            if flow_s <= source_s:
                 self._after_flow(self._owner[flows.step()])
                 continue
-            due, _, process = heapq.heappop(sessions)
-            session = process.session
-            if session is None or session.next_event_s() != due:
+            due, _, process, source = heapq.heappop(sources)
+            if source.next_event_s() != due:
                 continue  # an entry for an event since taken
-            now = session.step()
-            self._after_session(process, now)
-            self._push(process)
+            source.step()
+            if source is process.session:
+                self._after_session(process, due)
+            elif source is process.lookup:
+                self._after_lookup(process)
+            self._push(process, source)
+
+    # --- DNS ---------------------------------------------------------------------------
+
+    def _before_sip(self, process: CallProcess, start_s: float) -> None:
+        """The first INVITE from ``start_s``, after locating the proxy if the scenario asks."""
+        settings = self._scenario.signalling.dns
+        if settings is None or self._zone is None:
+            self._start_sip(process, 0, start_s)
+            return
+        overhead = self._scenario.overhead()
+        lookup = SipServerLookup(
+            _DOMAIN,
+            channel=self._path.channel(process.call, 0),  # the lookup adds UDP/IP headers
+            zone=self._zone,
+            transports=(DnsTransport(self._transports[0].value),),
+            resolver=ResolverConfig(
+                timeout_s=settings.timeout_s,
+                attempts=settings.attempts,
+                ip_version=overhead.ip_version,
+                server_delay_s=settings.resolver_delay_s,
+            ),
+            eyeballs=HappyEyeballsConfig(families=Families(settings.families)),
+            started_at_s=start_s,
+        )
+        process.lookup, process.phase = lookup, _Phase.DNS
+        self._push(process, lookup)
+
+    def _after_lookup(self, process: CallProcess) -> None:
+        lookup = process.lookup
+        if process.phase is not _Phase.DNS or lookup is None or not lookup.done:
+            return
+        outcome = lookup.outcome()
+        process.dns = outcome
+        if outcome.connected_at_s is not None:
+            self._start_sip(process, 0, outcome.connected_at_s)
+        else:
+            self._finish_without_checks(process, outcome.failed_at_s or process.dial_s)
 
     # --- SIP ---------------------------------------------------------------------------
 
@@ -173,7 +242,7 @@ class _SetupLoop:
             elif outcome is CallOutcome.ANSWERED and process.session is not None:
                 self._begin_checks(process, caller.answered_s, _Phase.CHECKS)
             else:
-                self._finish_without_checks(process)
+                self._finish_without_checks(process, self._flows.now)
         elif process.phase is _Phase.REOFFER and process.reoffer is not None:
             caller = process.reoffer.flow.phone
             if caller.outcome is CallOutcome.PENDING:
@@ -181,13 +250,13 @@ class _SetupLoop:
             if caller.outcome is CallOutcome.ANSWERED:
                 self._begin_checks(process, caller.answered_s, _Phase.RECHECKS)
             else:
-                self._finish_without_checks(process)
+                self._finish_without_checks(process, self._flows.now)
 
-    def _finish_without_checks(self, process: CallProcess) -> None:
-        """The INVITE failed: no checks (with ICE, the call's ICE ends without a pair)."""
+    def _finish_without_checks(self, process: CallProcess, now: float) -> None:
+        """The lookup or the INVITE failed at ``now``: no checks (with ICE, the call's ICE
+        ends without a pair)."""
         session, ice = process.session, self._ice
         if session is not None and ice is not None:
-            now = self._flows.now
             process.ice = ice.call_ice(
                 session, process.session_start_s, now, None, failed=process.failed_ice
             )
@@ -202,7 +271,7 @@ class _SetupLoop:
         session = self._ice.session(channel, relay=relay)
         session.begin_gathering(start_s)
         process.session, process.session_start_s = session, start_s
-        self._push(process)
+        self._push(process, session)
 
     def _begin_checks(self, process: CallProcess, answered_s: float | None, phase: _Phase) -> None:
         session, ice = process.session, self._ice
@@ -212,14 +281,12 @@ class _SetupLoop:
         if phase is _Phase.CHECKS:
             process.checks_start_s = answered_s
         process.phase = phase
-        self._push(process)
+        self._push(process, session)
 
-    def _push(self, process: CallProcess) -> None:
-        session = process.session
-        if session is not None:
-            due = session.next_event_s()
-            if due < math.inf:
-                heapq.heappush(self._sessions, (due, next(self._sequence), process))
+    def _push(self, process: CallProcess, source: _Source) -> None:
+        due = source.next_event_s()
+        if due < math.inf:
+            heapq.heappush(self._sources, (due, next(self._sequence), process, source))
 
     def _after_session(self, process: CallProcess, now: float) -> None:
         """``process``'s session took an event at ``now``: the phase moves on when the
@@ -229,7 +296,7 @@ class _SetupLoop:
         phase = process.phase
         gathered_s = session.gathered_s()[0]
         if phase is _Phase.GATHER and gathered_s is not None:
-            self._start_sip(process, 0, gathered_s)
+            self._before_sip(process, gathered_s)
         elif phase is _Phase.REGATHER and gathered_s is not None:
             self._reoffer(process, gathered_s)
         elif phase in (_Phase.CHECKS, _Phase.RECHECKS) and session.finished():

@@ -33,6 +33,7 @@ RRC's hold on the first message, ICE gathering, attempts that timed out, the
 TCP and TLS handshakes, the SIP exchange, and ICE's checks; the post-dial
 delay runs from the dial to the first 180 Ringing.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from voipbed.metric_names import EventKind
+from voipbed.models.dns_lookup import DnsMessage, LookupOutcome
 from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import MessageRecord
@@ -51,7 +53,7 @@ from voipbed.scenario import Scenario
 from voipbed.sim.call_ice import CallIce, IceCalls
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath, RadioHold
-from voipbed.sim.setup_loop import run_setups
+from voipbed.sim.setup_loop import CallProcess, run_setups
 from voipbed.sim.sip_attempt import handshakes
 from voipbed.sim.stages import FloatArray
 
@@ -67,28 +69,31 @@ class CallSetup:
 
     call: int
     dial_s: float
-    result: CallResult
+    result: CallResult | None  # the last INVITE's (None: none was sent, DNS failed)
     radio_s: float  # the RRC's hold on the call's first message
     tcp_s: float | None  # the TCP handshake (None: not over TCP)
     tls_s: float | None  # the TLS handshake (None: not over TLS)
     records: tuple[MessageRecord, ...]
-    transport: str  # the transport of the call's last attempt
+    transport: str | None  # the transport of the call's last attempt (None: no attempt)
     fallback_s: float | None = None  # in attempts that timed out (None: no fallback set)
     ice: CallIce | None = None  # None: no ICE
     gather_s: float | None = None  # ICE gathering before the INVITE (None: none in the set-up)
+    dns: LookupOutcome | None = None  # None: no lookup
+    dns_s: float | None = None  # locating the proxy, its radio hold apart (None: no lookup)
 
     @property
     def media_s(self) -> float | None:
         """When the call's media start: the 200 OK reaching the caller, or with ICE in the
         set-up its nomination; None if the set-up failed."""
-        if not self.result.success:
+        result = self.result
+        if result is None or not result.success:
             return None
         ice = self.ice
         if ice is None:
-            return self.result.answered_s
+            return result.answered_s
         if not ice.succeeded:
             return None
-        return self.result.answered_s if ice.nominated_s is None else ice.nominated_s
+        return result.answered_s if ice.nominated_s is None else ice.nominated_s
 
     @property
     def setup_s(self) -> float | None:
@@ -99,7 +104,7 @@ class CallSetup:
     @property
     def post_dial_delay_s(self) -> float | None:
         """From the dial to the first 180 Ringing reaching the caller (ITU-T E.721)."""
-        ringing = self.result.ringing_s
+        ringing = None if self.result is None else self.result.ringing_s
         return None if ringing is None else ringing - self.dial_s
 
     @property
@@ -117,6 +122,7 @@ class CallSetup:
         parts = (
             self.radio_s,
             self.gather_s,
+            self.dns_s,
             self.fallback_s,
             self.tcp_s,
             self.tls_s,
@@ -126,15 +132,19 @@ class CallSetup:
 
     @property
     def outcome(self) -> str:
-        """The SIP outcome, or ``ice_failed`` for an answered call whose ICE failed."""
-        if self.result.success and self.ice is not None and not self.ice.succeeded:
+        """The SIP outcome; ``dns_failed`` for a call whose proxy was not found, and
+        ``ice_failed`` for an answered call whose ICE failed."""
+        result = self.result
+        if result is None:
+            return "dns_failed"
+        if result.success and self.ice is not None and not self.ice.succeeded:
             return "ice_failed"
-        return self.result.outcome.value
+        return result.outcome.value
 
     def events(self) -> list[Event]:
         """The call's ``call_dial``, one ``sip_message`` per message sent, one
-        ``ice_message`` per STUN message of its ICE, and its ``call_setup`` summary (its
-        ``call_start`` is the media's)."""
+        ``ice_message`` per STUN message of its ICE, one ``dns_message`` per DNS query or
+        answer, and its ``call_setup`` summary (its ``call_start`` is the media's)."""
         events: list[Event] = [(self.dial_s, EventKind.CALL_DIAL, self.call, {})]
         for record in self.records:
             fields: dict[str, Any] = {
@@ -150,19 +160,23 @@ class CallSetup:
             events.append((record.sent_s, EventKind.SIP_MESSAGE, self.call, fields))
         if self.ice is not None:
             events += self.ice.events(self.call)
+        if self.dns is not None:
+            events += [_dns_event(self.call, message) for message in self.dns.messages]
         result = self.result
         summary: dict[str, Any] = {
             "outcome": self.outcome,
-            "final_status": result.final_status,
+            "final_status": None if result is None else result.final_status,
             "setup_s": self.setup_s,
             "post_dial_delay_s": self.post_dial_delay_s,
             "radio_s": self.radio_s,
             "tcp_s": self.tcp_s,
             "tls_s": self.tls_s,
             "sip_s": self.sip_s,
-            "retransmissions": dict(result.retransmissions),
+            "retransmissions": {} if result is None else dict(result.retransmissions),
             "transport": self.transport,
         }
+        if self.dns is not None:
+            summary["dns_s"] = self.dns_s
         if self.fallback_s is not None:
             summary["fallback_s"] = self.fallback_s
         if self.ice is not None:
@@ -184,7 +198,20 @@ class CallSetup:
         ]
         if self.ice is not None:
             times.append(self.ice.result.end_s)
+        if self.dns is not None and self.dns.failed_at_s is not None:
+            times.append(self.dns.failed_at_s)
         return max(times, default=self.dial_s)
+
+
+def _dns_event(call: int, message: DnsMessage) -> Event:
+    fields: dict[str, Any] = {
+        "direction": _DIRECTIONS[message.direction],
+        "label": f"{message.rtype.value} {message.name}",
+        "retransmission": message.try_number > 0,
+        "bytes": message.size_bytes,
+        "arrival_s": message.arrival_s,
+    }
+    return (message.sent_at_s, EventKind.DNS_MESSAGE, call, fields)
 
 
 @dataclass(frozen=True)
@@ -272,33 +299,59 @@ def set_up_calls(
     path = MessagePath(scenario, run_end_s, scenario.overhead(), held)
     ice = None if signalling.ice is None else IceCalls(scenario)
     processes = run_setups(scenario, path, [float(t) for t in dial_s], ice)
-    setups = []
+    setups: list[CallSetup] = []
     for process in processes:
-        attempts = process.attempts
+        setups.append(_call_setup(process, held, ice, fallback=signalling.fallback is not None))
+    return SetupRun(tuple(setups))
+
+
+def _call_setup(
+    process: CallProcess, held: _MeasuredHold, ice: IceCalls | None, *, fallback: bool
+) -> CallSetup:
+    """A call's set-up figures from how its process went. The radio's hold falls on the
+    call's first message: a STUN request when gathering sends one, else a DNS query when
+    the phone looks the proxy up, else the INVITE; it is taken out of that part."""
+    radio_s = held.first_s[process.call]
+    radio_s = 0.0 if math.isnan(radio_s) else radio_s
+    hold_left = radio_s
+    call_ice, gather_s = process.ice, None
+    if ice is not None and ice.pre_established:
+        call_ice = ice.before_dial(process.dial_s)
+    elif call_ice is not None:
+        gathered_s = call_ice.gathered_s if call_ice.gathered_s is not None else process.dial_s
+        gather_s, hold_left = _less_hold(gathered_s - process.dial_s, hold_left)
+    dns_s = None
+    dns = process.dns
+    if dns is not None and dns.connected_at_s is not None:
+        dns_s, hold_left = _less_hold(dns.connected_at_s - dns.started_at_s, hold_left)
+    attempts = process.attempts
+    result, tcp_s, tls_s, transport, fallback_s = None, None, None, None, None
+    if attempts:
         first, last = attempts[0], attempts[-1]
         result = last.flow.result(process.records[len(attempts) - 1])
         tcp_s, tls_s = handshakes(last)
-        radio_s = held.first_s[process.call]
-        radio_s = 0.0 if math.isnan(radio_s) else radio_s
-        call_ice, gather_s = process.ice, None
-        if ice is not None and ice.pre_established:
-            call_ice = ice.before_dial(process.dial_s)
-        elif ice is not None:  # the radio's hold falls on the first STUN request if any
-            gathering_s = first.start_s - process.dial_s
-            gather_s = gathering_s - radio_s if gathering_s > 0.0 else 0.0
-        setups.append(
-            CallSetup(
-                process.call,
-                process.dial_s,
-                result,
-                radio_s,
-                tcp_s,
-                tls_s,
-                tuple(record for mine in process.records for record in mine),
-                last.transport.value,
-                None if signalling.fallback is None else last.start_s - first.start_s,
-                call_ice,
-                gather_s,
-            )
-        )
-    return SetupRun(tuple(setups))
+        transport = last.transport.value
+        fallback_s = last.start_s - first.start_s if fallback else None
+    return CallSetup(
+        process.call,
+        process.dial_s,
+        result,
+        radio_s,
+        tcp_s,
+        tls_s,
+        tuple(record for mine in process.records for record in mine),
+        transport,
+        fallback_s,
+        call_ice,
+        gather_s,
+        dns,
+        dns_s,
+    )
+
+
+def _less_hold(part_s: float, hold_s: float) -> tuple[float, float]:
+    """A part that sent messages holds the radio's hold on the first of them: the part
+    without it, and what is left of the hold for a later part."""
+    if part_s <= 0.0:
+        return 0.0, hold_s
+    return part_s - hold_s, 0.0

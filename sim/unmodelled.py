@@ -44,6 +44,7 @@ WITHOUT_SETUP: dict[str, str] = {
     "signalling.far_end": _NO_SETUP,
     "signalling.ice": _NO_SETUP,
     "signalling.fallback": _NO_SETUP,
+    "signalling.dns": _NO_SETUP,
 }
 """Key paths the simulator ignores unless ``signalling.setup`` is on."""
 

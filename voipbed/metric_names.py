@@ -70,6 +70,7 @@ class EventKind(StrEnum):
     EMULATION_READY = "emulation_ready"  # emulation: set-up done, the calls' clock starts
     SIP_REQUEST = "sip_request"  # emulation: a request the SIP core routed
     SIP_MESSAGE = "sip_message"  # simulator: a SIP message sent (a row of a ladder diagram)
+    DNS_MESSAGE = "dns_message"  # simulator: a DNS query or answer of a call's set-up
     ICE_MESSAGE = "ice_message"  # simulator: a STUN message of a call's ICE (gathering, checks)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the scenario module imports this one
     from voipbed.scenario_radio import Radio
 
 __all__ = [
+    "DnsSettings",
     "Fallback",
     "FarEnd",
     "IceSettings",
@@ -176,6 +177,41 @@ class Fallback(Section):
     )
 
 
+class DnsSettings(Section):
+    """Locating the SIP proxy by DNS at each dial (the simulator): RFC 3263 NAPTR and SRV
+    queries, then A and AAAA with Happy Eyeballs (RFC 8305), from a cold cache."""
+
+    naptr: bool = Field(
+        True,
+        description=(
+            "The domain publishes NAPTR records (RFC 3263 4.1); false: the phone's NAPTR query "
+            "comes back empty and it queries SRV for its transport (RFC 3263 4.1)."
+        ),
+    )
+    families: Literal["dual", "ipv4", "ipv6"] = Field(
+        "dual",
+        description="The phone's address families; dual: AAAA and A, Happy Eyeballs (RFC 8305).",
+    )
+    resolver_delay_s: Duration = Field(
+        0.0,
+        alias="resolver_delay",
+        ge=0,
+        description=(
+            "The recursive resolver's own time per answer, a duration (it sits at the path's "
+            "far end); 0: it has the answers cached."
+        ),
+    )
+    timeout_s: Duration = Field(
+        5.0,
+        alias="timeout",
+        gt=0,
+        description="The stub resolver's wait per try, a duration; glibc and Android: 5 s.",
+    )
+    attempts: StrictInt = Field(
+        2, ge=1, le=5, description="Tries per query; glibc and Android RES_DFLRETRY: 2."
+    )
+
+
 class IceSettings(Section):
     """ICE (RFC 8445) for the media of each call set up on the path (the simulator).
 
@@ -276,6 +312,13 @@ class Signalling(Section):
     far_end: FarEnd = Field(FarEnd(), description="How the called party answers.")
     nat: NatSettings | None = Field(
         None, description="A NAT between the phones and the core (the simulator); null: none."
+    )
+    dns: DnsSettings | None = Field(
+        None,
+        description=(
+            "Locate the SIP proxy by DNS at each dial, after ICE's gathering (the simulator, "
+            "with setup); null: its address is known."
+        ),
     )
     fallback: Fallback | None = Field(
         None,

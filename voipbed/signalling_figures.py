@@ -14,7 +14,16 @@ from voipbed.metric_names import EventKind
 
 __all__ = ["phone_figures", "setup_figures"]
 
-_PARTS = ("radio_s", "gather_s", "fallback_s", "tcp_s", "tls_s", "sip_s", "ice_checks_s")
+_PARTS = (
+    "radio_s",
+    "gather_s",
+    "dns_s",
+    "fallback_s",
+    "tcp_s",
+    "tls_s",
+    "sip_s",
+    "ice_checks_s",
+)
 """Each call's set-up parts, in their order; ICE's and the fallback's only where set."""
 
 
@@ -29,13 +38,13 @@ def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
 
 def setup_figures(events: pa.Table) -> dict[str, Any] | None:
     """Calls dialled and answered, the success ratio, set-up time and post-dial delay
-    percentiles of the answered calls (seconds), each part's median (the radio's hold,
-    the TCP and TLS handshakes, the SIP exchange; with ICE its gathering and checks; with a
-    fallback the attempts that timed out), the outcomes, the retransmissions of each
-    message, the transport each answered call ended on, and with ICE how many calls took each
-    candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``), how many were
-    relayed, and how many of those only after a relay fallback; None when the run set no
-    call up."""
+    percentiles of the answered calls (seconds), each part's median (the radio's hold, ICE
+    gathering, the DNS lookup, attempts that timed out, the TCP and TLS handshakes, the SIP
+    exchange, ICE checks: those the run has), the outcomes, the retransmissions of each
+    message, the transport each answered call ended on, and with ICE how many calls took
+    each candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``), how many
+    were relayed, and how many of those only after a relay fallback; None when the run set
+    no call up."""
     setups = _fields(events, EventKind.CALL_SETUP)
     if not setups:
         return None
@@ -49,7 +58,8 @@ def setup_figures(events: pa.Table) -> dict[str, Any] | None:
     parts = [part for part in _PARTS if part in setups[0]]
     transports: dict[str, int] = {}
     for setup in answered:
-        transports[setup["transport"]] = transports.get(setup["transport"], 0) + 1
+        transport = str(setup["transport"])
+        transports[transport] = transports.get(transport, 0) + 1
     figures: dict[str, Any] = {
         "calls": len(setups),
         "answered": len(answered),

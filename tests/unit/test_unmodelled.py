@@ -77,6 +77,7 @@ def test_every_listed_key_is_a_scenario_key() -> None:
         "signalling.far_end": "{answer_delay: 1s}",
         "signalling.ice": "{turn: false}",
         "signalling.fallback": "{transports: [tcp]}",
+        "signalling.dns": "{naptr: false}",
         "signalling.load": "{calls: 1, calls_per_second: 1}",
     }
     assert set(values) == set(UNMODELLED) | set(WITHOUT_SETUP)
