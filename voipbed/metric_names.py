@@ -28,7 +28,8 @@ METRIC_COLUMNS = (
     "mos_window_min",
     "radio_energy_j",
     "pesq_mos_lqo",  # emulation runs: PESQ (ITU-T P.862 / P.862.2) of the audio received
-    "setup_time_s",  # emulation runs: from dialling to the answer
+    "setup_time_s",  # from dialling to the media (emulation, and simulated set-ups)
+    "post_dial_delay_s",  # simulated set-ups: from dialling to the first 180 Ringing
     "codec_modes",  # rate-controlled runs: distinct codec modes the flow was coded with
     "mean_sent_bps",  # rate-controlled runs: wire bits per second the flow sent
 )

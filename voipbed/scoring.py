@@ -265,8 +265,9 @@ def _scores(
 
 
 def _event_columns(calls: IntArray, events: pa.Table | None) -> dict[str, Array]:
-    """Radio energy per flow (``calls``: each flow's call), and set-up time where real stacks
-    dialled, from the events; no columns without events."""
+    """Radio energy per flow (``calls``: each flow's call), set-up time where calls were
+    dialled, and post-dial delay where the simulator set them up, from the events; no
+    columns without events."""
     if events is None:
         return {}
     energy = _radio_energy_by_call(events)
@@ -274,6 +275,9 @@ def _event_columns(calls: IntArray, events: pa.Table | None) -> dict[str, Array]
     setup = _call_setup_by_call(events)
     if setup:  # real stacks dialled: from the dial to the call's answer
         columns["setup_time_s"] = _per_call(calls, setup)
+    post_dial = _post_dial_delay_by_call(events)
+    if post_dial:  # the simulator set the calls up
+        columns["post_dial_delay_s"] = _per_call(calls, post_dial)
     return columns
 
 
@@ -543,6 +547,20 @@ def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
         for k, t, c in zip(kinds, times, calls, strict=True)
         if k == EventKind.CALL_START and c in dialled
     }
+
+
+def _post_dial_delay_by_call(events: pa.Table) -> dict[int, float]:
+    """Each call's post-dial delay (dial to first 180), from its ``call_setup`` event."""
+    kinds = events.column("kind").to_pylist()
+    delays = {}
+    for k, text, call in zip(
+        kinds, events.column("fields").to_pylist(), events.column("call").to_pylist(), strict=True
+    ):
+        if k == EventKind.CALL_SETUP:
+            delay = json.loads(text).get("post_dial_delay_s")
+            if delay is not None:
+                delays[call] = float(delay)
+    return delays
 
 
 def _category_at(packets: pa.Table, column: str, rows: IntArray) -> Array:
