@@ -18,6 +18,12 @@ span in the schedule, without SIP (Kamailio runs only for a
 give each packet's codec mode and target (``gcc_logs``), the receivers'
 the feedback each direction carried.
 
+With ``signalling.phones``, idle phones behind a NAT (``phones``: the phones' own host
+behind the NAT node, ``nat.udp_timeout`` as conntrack's UDP timeouts) register with
+Kamailio, keep their bindings alive with STUN and are called from the far end, by the
+simulator's plan, from ``t0`` to the run's end; their figures are the simulator's
+``incoming_call`` and ``phone`` events.
+
 What the scenario asks that the emulation cannot do yet is refused up front
 (:class:`EmulationUnsupported`), and so is a machine without root or the
 tools (:class:`EmulationUnavailable`); nothing is built then.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import select
 import shutil
@@ -55,7 +62,15 @@ from voipbed.emulation.gcc_logs import feedback_events, sent_logs
 from voipbed.emulation.gcc_run import endpoint_summaries, finish_flows, start_flows
 from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv
 from voipbed.emulation.link_chain import UnsupportedSegment, check_supported
+from voipbed.emulation.nat_box import NatSpec
 from voipbed.emulation.network import EmulatedNetwork, NetNode
+from voipbed.emulation.phones import (
+    PhoneRun,
+    finish_phones,
+    phones_nat,
+    start_phones,
+    unsupported_phones,
+)
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
@@ -71,9 +86,10 @@ from voipbed.emulation.stacks.baresip import (
     registered_pattern,
     write_config_dir,
 )
-from voipbed.emulation.stacks.kamailio import MODULES_DIR, TLS_MODULE
+from voipbed.emulation.stacks.kamailio import MODULES_DIR, TLS_MODULE, TmTimers
 from voipbed.emulation.tls import TlsFiles, make_certificates
 from voipbed.emulation.topology import LinkNodeSpec, Topology, describe
+from voipbed.handover_recovery import handover_configs, resolved_handovers
 from voipbed.models import handover as ho
 from voipbed.models.codecs import Bandwidth, codec
 from voipbed.models.overhead import Overhead
@@ -105,12 +121,15 @@ MAX_GCC_CALLS = 20
 
 TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
 GCC_TOOLS = ("mnexec", "ethtool")  # and kamailio for a SIP load
+PHONE_TOOLS = ("nft",)  # the phones' NAT
+PHONES_MIN_EXPIRES_S = 1  # the registrar grants what the phones ask, as the simulator's
 SETUP_S = 6.0  # from the links' start to t0: building, Kamailio, baresip, registrations
 GCC_SETUP_S_PER_FLOW = 0.5  # and per GCC flow: two interpreters start on the shared cores
 REGISTER_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 10.0
 END_GRACE_S = 15.0  # past a call's planned end before it counts as stuck
 LINK_READY_TIMEOUT_S = 60.0  # the first start may compile the models' kernels
+NO_NAT_MARGIN_S = 60  # without signalling.nat, the phones' bindings outlive the run by this
 
 
 class EmulationUnavailable(RuntimeError):
@@ -162,7 +181,7 @@ def rate_controlled(scenario: Scenario) -> bool:
 def _tools(scenario: Scenario) -> tuple[str, ...]:
     """The programs a run of ``scenario`` needs."""
     if not rate_controlled(scenario):
-        return TOOLS
+        return TOOLS if scenario.signalling.phones is None else (*TOOLS, *PHONE_TOOLS)
     return GCC_TOOLS if scenario.signalling.load is None else (*GCC_TOOLS, "kamailio")
 
 
@@ -189,10 +208,18 @@ def unsupported(scenario: Scenario) -> list[str]:
             "signalling.load: SIPp cannot place calls over TLS (Debian's SIPp 3.6.1 is "
             "built without OpenSSL); use udp or tcp for a SIP load"
         )
-    if signalling.phones is not None or signalling.nat is not None:
+    problems += unsupported_phones(scenario)
+    simulated = [key for key in ("ice", "dns", "fallback") if getattr(signalling, key)]
+    if simulated:
+        keys = ", ".join(f"signalling.{key}" for key in simulated)
         problems.append(
-            "signalling.phones and signalling.nat: idle phones and the NAT are simulated, "
-            "not emulated, as yet"
+            f"{keys}: simulated only; the emulation's phones reach the SIP core at a known "
+            "address, over one transport, with media straight to the far end"
+        )
+    if gcc and signalling.phones is not None:
+        problems.append(
+            "signalling.phones: not emulated beside rate-controlled calls (the GCC "
+            "endpoints run without Kamailio)"
         )
     for index, segment in enumerate(scenario.path):
         for direction in DIRECTIONS:
@@ -241,7 +268,7 @@ def link_starter(
     names = [segment.name for segment in scenario.path]
     radio = names.index(scenario.radio.segment) if scenario.radio.segment else 0
     schedule = handover_schedule(scenario)
-    plan = HandoverPlan.of(schedule, scenario.radio.handovers, ue_addresses)
+    plan = HandoverPlan.of(schedule, resolved_handovers(scenario), ue_addresses)
 
     def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
         segment = scenario.path[spec.segment_index]
@@ -428,7 +455,8 @@ def emulate(
     transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
     if scenario.signalling.transport.value == Transport.TLS.value:
         transports = (*transports, Transport.TLS)
-    topology = describe(scenario, run_dir.name)
+    phones = scenario.signalling.phones
+    topology = describe(scenario, run_dir.name, phones=_phones_nat(scenario))
     plans = plan_calls(scenario, topology)
     tls = _make_certificates(topology, plans, work) if Transport.TLS in transports else None
     step("speech")
@@ -453,7 +481,13 @@ def emulate(
             transports=transports,
             log_requests=True,
             tls=tls,
+            nat_traversal=phones is not None,
+            min_expires_s=PHONES_MIN_EXPIRES_S if phones is not None else 60,
+            tm=_phones_tm(scenario) if phones is not None else None,
         )
+        phone_run: PhoneRun | None = None
+        if phones is not None:
+            phone_run = start_phones(net, topology, scenario, t0, work)
         step("calls")
         load = scenario.signalling.load
         transport = Transport(scenario.signalling.transport.value)
@@ -466,6 +500,9 @@ def emulate(
         events = _run_calls(net, topology, plans, t0, work, start_load)
         for run in loads:
             events.append((time.monotonic() - t0, EventKind.SIP_LOAD, -1, finish_sip_load(run)))
+        if phone_run is not None:
+            step("phones")
+            events += finish_phones(net, topology, phone_run)
     step("capture")
     records = [pq.read_table(work / f"link-{s.name}.parquet") for s in scenario.path]
     packets = packets_from_records(
@@ -485,6 +522,26 @@ def emulate(
     step("pesq")
     pesq = _score_audio(plans, work)
     return Emulated(Trace(packets, events_table(events), manifest), pesq)
+
+
+def _phones_nat(scenario: Scenario) -> NatSpec | None:
+    """The phones' NAT (``phones.phones_nat``); without ``signalling.nat``, one whose UDP
+    bindings outlive the run, so that the phones' calls meet none expired, as in the
+    simulator; None without phones."""
+    if scenario.signalling.phones is None:
+        return None
+    nat = phones_nat(scenario)
+    if nat is not None:
+        return nat
+    lifetime_s = math.ceil(scenario.duration_s) + NO_NAT_MARGIN_S
+    return NatSpec(udp_timeout_s=lifetime_s, udp_stream_timeout_s=lifetime_s)
+
+
+def _phones_tm(scenario: Scenario) -> TmTimers:
+    """Kamailio's transaction timers as the scenario's: a call to a phone retransmits and
+    times out (408 at 64*T1) as the simulator's core does."""
+    timers = scenario.signalling.timers
+    return TmTimers.rfc3261(timers.t1_s, timers.t2_s)
 
 
 def _emulate_gcc(
@@ -577,7 +634,7 @@ def _handover_events(scenario: Scenario) -> list[tuple[float, str, int, dict[str
     schedule = handover_schedule(scenario)
     if not len(schedule):
         return []
-    intervals = ho.handover_intervals(schedule, scenario.radio.handovers.configs())
+    intervals = ho.handover_intervals(schedule, handover_configs(scenario))
     times = call_times(scenario)
     return handover_events(schedule, intervals, times.start_s, times.end_s)
 

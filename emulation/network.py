@@ -11,7 +11,7 @@ Each link node forwards between its two interfaces through ``start_link(node, sp
 callable returning a context manager (a started ``ManagedProcess`` is one): the userspace
 link, or :func:`pass_through`, a kernel bridge in the link node (no impairment, a baseline).
 A topology with a NAT node gets it configured (:func:`voipbed.emulation.nat_box.configured`,
-inside the node's namespace) and the UEs' default route through it.
+inside the node's namespace) and the default route of the hosts behind it through it.
 
 Everything is registered in an ``ExitStack`` as it is created, so teardown runs on normal
 exit, on an exception, on Ctrl-C (KeyboardInterrupt) and on SIGTERM (turned into
@@ -275,8 +275,8 @@ class EmulatedNetwork:
             node.run(["ip", "address", "add", str(host.address), "dev", host.interface])
         if topo.nat is not None:
             self.nat = stack.enter_context(configured(self.node(topo.nat.name), topo.nat))
-            for ue in topo.ues:
-                self.node(ue).run(route_via_nat_argv(topo.nat, ue.interface))
+            for host in topo.behind_nat:
+                self.node(host).run(route_via_nat_argv(topo.nat, host.interface))
         for spec in topo.link_nodes:
             stack.enter_context(self.start_link(self.node(spec.name), spec))
 

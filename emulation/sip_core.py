@@ -32,6 +32,7 @@ from voipbed.emulation.stacks.kamailio import (
     REQUEST_LOG_PREFIX,
     SIP_TLS_PORT,
     KamailioSpec,
+    TmTimers,
     kamailio_argv,
     kamailio_config,
     kamailio_tls_config,
@@ -158,6 +159,9 @@ def start_kamailio(
     name: str = "kamailio",
     tls: TlsFiles | None = None,
     tls_port: int = SIP_TLS_PORT,
+    nat_traversal: bool = False,
+    min_expires_s: int = 60,
+    tm: TmTimers | None = None,
 ) -> ManagedProcess:
     """Kamailio as registrar and proxy on ``host``'s address, started in that host; returns
     once its workers take requests. Config and logs are in ``run_dir``.
@@ -167,7 +171,8 @@ def start_kamailio(
 
     ``shm_mb`` bounds the transactions it holds: each stays about 5 s after its final
     response (tm's wait timer), so the sustainable call rate scales with it (see
-    ``bench/sip_load.py``).
+    ``bench/sip_load.py``). ``nat_traversal``, ``min_expires_s`` and ``tm`` are
+    ``KamailioSpec``'s (``tm`` None: tm's own timers).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     tls_config = None
@@ -186,6 +191,9 @@ def start_kamailio(
         log_requests=log_requests,
         tls_port=tls_port,
         tls_config=None if tls_config is None else str(tls_config),
+        nat_traversal=nat_traversal,
+        min_expires_s=min_expires_s,
+        tm=TmTimers() if tm is None else tm,
     )
     config = run_dir / f"{name}.cfg"
     config.write_text(kamailio_config(spec))

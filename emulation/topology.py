@@ -18,6 +18,14 @@ the UEs and the link nodes are on the NAT's inside subnet (``NatSpec.inside_subn
 UEs' default route via the NAT), and the core and far end see the NAT's outside address
 (host 3 of the subnet, ``10.0.0.3``).
 
+With ``phones`` (a NatSpec) instead, only a host for the idle phones ``Uz`` sits behind
+the NAT node, which joins the access bridge like a UE: the phones' messages cross the NAT
+and then every link node, while the UEs stay on the path's subnet and their calls meet no
+NAT::
+
+    Uz (phones) ── N0 ──┐
+    UE 0 ───────────────┼─ B0 ── L0 ── ... ── B1 ─┬─ S0 ...
+
 One UE host per call up to ``MAX_UE_HOSTS``; with more calls, call ``i`` uses UE host
 ``i % n`` (:meth:`Topology.ue_for_call`).
 
@@ -62,6 +70,7 @@ SIP_CORE_HOST = 1  # host numbers inside the subnet: 10.0.0.1
 FAR_END_HOST = 2  # 10.0.0.2
 NAT_HOST = 3  # the NAT's outside address: 10.0.0.3
 FIRST_UE_HOST = 11  # UE i is 10.0.0.(11 + i)
+PHONES_INDEX = MAX_INDEX  # the phones' host is the UE node of the last index (``Uz``)
 
 
 @dataclass(frozen=True)
@@ -129,11 +138,21 @@ class Topology:
     far_end: HostSpec
     veths: tuple[VethSpec, ...]
     nat: NatNode | None = None
+    phones: HostSpec | None = None  # the idle phones' host, behind ``nat``
 
     @property
     def hosts(self) -> tuple[HostSpec, ...]:
-        """The addressed hosts: UEs, then the SIP core and the far end."""
-        return (*self.ues, self.sip_core, self.far_end)
+        """The addressed hosts: UEs, the phones' host if any, the SIP core and the far end."""
+        phones = () if self.phones is None else (self.phones,)
+        return (*self.ues, *phones, self.sip_core, self.far_end)
+
+    @property
+    def behind_nat(self) -> tuple[HostSpec, ...]:
+        """The hosts whose default route is the NAT: the phones' host, else the UEs (none
+        without a NAT)."""
+        if self.nat is None:
+            return ()
+        return self.ues if self.phones is None else (self.phones,)
 
     @property
     def bridges(self) -> tuple[BridgeSpec, ...]:
@@ -145,6 +164,7 @@ class Topology:
         """Every namespace node, in the order they are created."""
         return (
             *(ue.name for ue in self.ues),
+            *(() if self.phones is None else (self.phones.name,)),
             self.access_bridge.name,
             *(node.name for node in self.link_nodes),
             *(() if self.nat is None else (self.nat.name,)),
@@ -188,12 +208,18 @@ def describe(
     subnet: ipaddress.IPv4Network = DEFAULT_SUBNET,
     max_ue_hosts: int = MAX_UE_HOSTS,
     nat: NatSpec | None = None,
+    phones: NatSpec | None = None,
 ) -> Topology:
     """The network that runs ``scenario`` for run ``run_id`` (see the module docstring);
-    with ``nat``, behind that NAT."""
+    with ``nat``, the UEs behind that NAT; with ``phones``, a phones' host behind that
+    NAT (not both)."""
     if not 1 <= max_ue_hosts <= MAX_INDEX + 1:
         raise ValueError(f"max_ue_hosts must be in 1..{MAX_INDEX + 1}, not {max_ue_hosts}")
+    if nat is not None and phones is not None:
+        raise ValueError("one NAT a run: the UEs' (nat) or the phones' (phones)")
     ue_count = min(scenario.calls.count, max_ue_hosts)
+    if phones is not None and ue_count > PHONES_INDEX:
+        raise ValueError(f"{ue_count} UE hosts leave no index for the phones' host")
     ue_subnet = subnet if nat is None else nat.inside_subnet
     if ue_subnet.num_addresses - 2 < FIRST_UE_HOST + ue_count - 1:
         raise ValueError(f"subnet {ue_subnet} is too small for {ue_count} UE hosts")
@@ -212,6 +238,29 @@ def describe(
         veths.append(_veth(ifaces, ue, access))
         ue_address = address(FIRST_UE_HOST + i, ue_subnet)
         ues.append(HostSpec(ue, Role.UE, i, veths[-1].iface_a, ue_address))
+
+    phones_host = None
+    phones_nat = None
+    if phones is not None:
+        phones_name = node_name(tag, Role.UE, PHONES_INDEX)
+        nat_name0 = node_name(tag, Role.NAT, 0)
+        veths.append(_veth(ifaces, phones_name, nat_name0))
+        phones_host = HostSpec(
+            phones_name,
+            Role.UE,
+            PHONES_INDEX,
+            veths[-1].iface_a,
+            address(FIRST_UE_HOST, phones.inside_subnet),
+        )
+        veths.append(_veth(ifaces, nat_name0, access))
+        phones_nat = NatNode(
+            nat_name0,
+            veths[-2].iface_b,
+            veths[-1].iface_a,
+            address(NAT_INSIDE_HOST, phones.inside_subnet),
+            address(NAT_HOST),
+            phones,
+        )
 
     nat_name = [] if nat is None else [node_name(tag, Role.NAT, 0)]
     links = [node_name(tag, Role.LINK, i) for i in range(len(scenario.path))]
@@ -253,5 +302,6 @@ def describe(
         sip_core=endpoints[0],
         far_end=endpoints[1],
         veths=tuple(veths),
-        nat=nat_node,
+        nat=nat_node if phones_nat is None else phones_nat,
+        phones=phones_host,
     )

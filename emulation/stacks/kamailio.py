@@ -7,6 +7,16 @@ and in-dialog requests follow their Route set. ``kamailio_argv`` runs it in the 
 with its runtime directory inside the run folder, so nothing system-wide is read or written
 (no /etc/kamailio, no /var/run, no pid file).
 
+With ``nat_traversal`` it serves phones behind a NAT (RFC 5626 over UDP, the
+``nathelper`` way): a request whose source differs from its top Via (``nat_uac_test``) gets
+``rport`` and, for REGISTER, its source saved as the binding's ``received`` address
+(``fix_nated_register``), so that requests to the phone go to the NAT's external address
+and port; a reply whose Contact differs from its source gets the source as its Contact
+(``fix_nated_contact``), so in-dialog requests reach the phone too; and the ``stun`` module
+answers RFC 5389 Binding requests on the SIP UDP port (the RFC 5626 3.5.2 keep-alives).
+Kamailio itself never pings the phones (nathelper's ``natping_interval`` is 0): only the
+phones' own keep-alives keep their bindings.
+
 With ``Transport.TLS`` among the spec's transports it also listens for SIP over TLS on
 ``tls_port`` with the tls module (Debian: ``kamailio-tls-modules``), configured by the
 tls.cfg that :func:`kamailio_tls_config` writes: a server certificate and key, TLS 1.2 or
@@ -40,6 +50,13 @@ MODULES = (
     "xlog",
     "sanity",
 )
+NAT_MODULES = ("nathelper", "stun")
+# nat_uac_test flags: 1 Contact has a private address, 2 the Via's address is not the
+# source's, 16 the Via's port is not the source's (Kamailio nathelper documentation).
+NAT_TEST_REQUEST = 19
+# For replies: 1, and 64 the Contact's address is not the source's.
+NAT_TEST_REPLY = 65
+RECEIVED_AVP = "$avp(RECEIVED)"
 # Printed by kamailio.cfg's startup route once every worker can take requests.
 READY_LINE = "voipbed: kamailio ready"
 # The prefix of the line logged per request when ``log_requests`` is on, followed by
@@ -53,13 +70,37 @@ TLS_METHOD = "TLSv1.2+"
 
 
 @dataclass(frozen=True)
+class TmTimers:
+    """The transaction timers of Kamailio's tm module, in ms: ``t1_ms`` and ``t2_ms`` (its
+    ``retr_timer1``/``retr_timer2``, RFC 3261's T1 and T2; tm's defaults 500 and 4000) and
+    ``final_ms``, how long it waits for a reply before answering 408 itself (``fr_timer``;
+    voipbed's default 5000)."""
+
+    t1_ms: int = 500
+    t2_ms: int = 4000
+    final_ms: int = 5000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.t1_ms <= self.t2_ms or self.final_ms <= 0:
+            raise ValueError(f"tm timers must be positive with t1 <= t2: {self}")
+
+    @classmethod
+    def rfc3261(cls, t1_s: float, t2_s: float) -> TmTimers:
+        """RFC 3261's timers from T1 and T2: the 408 at Timer B's 64*T1 (17.1.1.2)."""
+        t1_ms = max(1, round(t1_s * 1000))
+        return cls(t1_ms=t1_ms, t2_ms=max(t1_ms, round(t2_s * 1000)), final_ms=64 * t1_ms)
+
+
+@dataclass(frozen=True)
 class KamailioSpec:
     """What the SIP core listens on and how it behaves.
 
     ``domain`` is the SIP domain it is responsible for (defaults to ``address``);
     ``children`` is the worker count per UDP listener and for TCP;
     ``max_expires_s`` caps registration lifetimes (RFC 3261 10.2.1.1 allows the registrar to
-    shorten them); ``log_requests`` logs every initial request to stderr. With
+    shorten them) and ``min_expires_s`` is the shortest it grants (Kamailio's default, 60 s,
+    unless set); ``tm`` its transaction timers; ``nat_traversal`` serves phones behind a NAT
+    (see the module docstring); ``log_requests`` logs every initial request to stderr. With
     ``Transport.TLS`` in ``transports`` it listens for TLS on ``tls_port``, set up by the
     ``tls_config`` file.
     """
@@ -70,6 +111,9 @@ class KamailioSpec:
     domain: str | None = None
     children: int = 2
     max_expires_s: int = 3600
+    min_expires_s: int = 60
+    tm: TmTimers = TmTimers()
+    nat_traversal: bool = False
     debug_level: int = 1
     log_requests: bool = False
     modules_dir: str = MODULES_DIR
@@ -84,6 +128,8 @@ class KamailioSpec:
             raise ValueError(f"transports {self.transports} must be distinct and not empty")
         if self.children < 1 or self.max_expires_s < 1:
             raise ValueError("children and max_expires_s must be positive")
+        if not 0 <= self.min_expires_s <= self.max_expires_s:
+            raise ValueError(f"min_expires_s {self.min_expires_s} must be in 0..max_expires_s")
         if Transport.TLS in self.transports:
             if not 0 < self.tls_port < 65536 or self.tls_port == self.port:
                 raise ValueError(f"tls_port {self.tls_port} must be in 1..65535, not {self.port}")
@@ -111,8 +157,13 @@ def kamailio_config(spec: KamailioSpec) -> str:
     tcp = tls or Transport.TCP in spec.transports  # TLS runs on Kamailio's TCP layer
     # The tls module goes first: it must set up OpenSSL before any other module uses it.
     names = ((TLS_MODULE,) if tls else ()) + MODULES
+    names += NAT_MODULES if spec.nat_traversal else ()
     modules = "\n".join(f'loadmodule "{name}.so"' for name in names)
     tls_params = f'\nmodparam("tls", "config", "{spec.tls_config}")' if tls else ""
+    nat = spec.nat_traversal
+    nat_params = _NAT_PARAMS if nat else ""
+    nat_request = "    route(NATDETECT);\n" if nat else ""
+    nat_routes = _NAT_ROUTES if nat else ""
     # An alias without a port makes every port of that host "myself": never alias the
     # listen address, or contacts on the same address (loopback tests) look local.
     alias = f'alias="{spec.domain}"\n' if spec.domain and spec.domain != spec.address else ""
@@ -148,10 +199,13 @@ mpath="{spec.modules_dir}/"
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", {spec.max_expires_s})
 modparam("registrar", "default_expires", {min(3600, spec.max_expires_s)})
+modparam("registrar", "min_expires", {spec.min_expires_s})
 modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
-modparam("tm", "fr_timer", 5000)
-modparam("tm", "fr_inv_timer", 60000){tls_params}
+modparam("tm", "fr_timer", {spec.tm.final_ms})
+modparam("tm", "retr_timer1", {spec.tm.t1_ms})
+modparam("tm", "retr_timer2", {spec.tm.t2_ms})
+modparam("tm", "fr_inv_timer", 60000){tls_params}{nat_params}
 
 ####### Routing logic ########
 event_route[core:worker-one-init] {{
@@ -160,7 +214,7 @@ event_route[core:worker-one-init] {{
 
 request_route {{
     route(REQINIT);
-
+{nat_request}
     if (is_method("CANCEL")) {{
         if (t_check_trans()) {{
             route(RELAY);
@@ -259,6 +313,31 @@ route[LOCATION] {{
         }}
     }}
     route(RELAY);
+}}
+{nat_routes}"""
+
+
+_NAT_PARAMS = f"""
+modparam("nathelper", "natping_interval", 0)
+modparam("nathelper", "received_avp", "{RECEIVED_AVP}")
+modparam("registrar", "received_avp", "{RECEIVED_AVP}")"""
+
+_NAT_ROUTES = f"""
+# A phone behind a NAT: answer to where it sent from; bind its REGISTER to that address.
+route[NATDETECT] {{
+    if (nat_uac_test("{NAT_TEST_REQUEST}")) {{
+        force_rport();
+        if (is_method("REGISTER")) {{
+            fix_nated_register();
+        }}
+    }}
+}}
+
+# A reply from behind a NAT: its Contact becomes where it came from.
+onreply_route {{
+    if (nat_uac_test("{NAT_TEST_REPLY}")) {{
+        fix_nated_contact();
+    }}
 }}
 """
 
