@@ -460,6 +460,75 @@ def compare(runs: tuple[Path, ...], out_dir: Path) -> None:
     click.echo(str(report))
 
 
+@main.command("import")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_out_option("Folder that receives the imported run's folder.")
+@click.option(
+    "--scenario",
+    "scenario_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Score with this scenario's jitter buffer, device and codec settings.",
+)
+@click.option("--codec", help="The codec of dynamic RTP payload types (96-127), e.g. AMR-WB-12.65.")
+def import_(
+    captures: tuple[Path, ...], out_dir: Path, scenario_file: Path | None, codec: str | None
+) -> None:
+    """Import CAPTURES (pcap or pcapng: one taken where the media were received, or two,
+    one at each end, the phones' first) into a run folder; print its report's path.
+
+    RTP streams are found by SSRC, scored like a simulated run's, and written as
+    packets.parquet, metrics.parquet, summary.json and the report.
+    """
+    from voipbed.capture_import import CaptureImportError, import_captures
+    from voipbed.loader import ScenarioError
+    from voipbed.pcap_file import CaptureError
+    from voipbed.runner import RunFailed
+
+    try:
+        result = import_captures(captures, out_dir, scenario_file=scenario_file, codec=codec)
+    except (CaptureError, CaptureImportError, ScenarioError) as error:
+        _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+    except RunFailed as error:
+        _fail(f"voipbed: {error}", EXIT_FAILURE)
+    except OSError as error:
+        _fail(f"voipbed: cannot import {error.filename or ''}: {error.strerror}", EXIT_BAD_INPUT)
+    streams = result.streams
+    skipped = sum(streams.skipped.values())
+    click.echo(
+        f"voipbed: {streams.streams} RTP streams in {streams.calls} calls; "
+        f"{skipped} frames skipped"
+        + (": " + ", ".join(f"{n} {why}" for why, n in streams.skipped.items()) if skipped else ""),
+        err=True,
+    )
+    click.echo(str(result.report))
+
+
+@main.command("export-pcap")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the captures (default: the run folder).",
+)
+def export_pcap(run_dir: Path, out_dir: Path | None) -> None:
+    """Write RUN_DIR's media as the captures its two ends would have taken (ue.pcap,
+    far_end.pcap); print their paths."""
+    from voipbed.loader import ScenarioError
+    from voipbed.pcap_export import export_pcaps
+
+    try:
+        paths = export_pcaps(run_dir, out_dir if out_dir is not None else run_dir)
+    except ScenarioError as error:
+        _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+    except OSError as error:
+        _fail(
+            f"voipbed: cannot export {error.filename or run_dir}: {error.strerror}", EXIT_BAD_INPUT
+        )
+    for path in paths:
+        click.echo(str(path))
+
+
 @main.command()
 @click.argument("scenario_files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `run`.")

@@ -29,9 +29,17 @@ from voipbed.scoring import bandwidth, score_run, summarize
 from voipbed.signalling_figures import phone_figures, setup_figures
 from voipbed.sim.engine import simulate
 from voipbed.sim.unmodelled import unmodelled_settings
-from voipbed.trace import write_trace
+from voipbed.trace import Trace, write_trace
 
-__all__ = ["ENGINES", "STAGES", "RunFailed", "RunInterrupted", "RunResult", "run_scenario"]
+__all__ = [
+    "ENGINES",
+    "STAGES",
+    "RunFailed",
+    "RunInterrupted",
+    "RunResult",
+    "finish_run",
+    "run_scenario",
+]
 
 REPORT_COLUMNS = ("call", "flow", "direction", "send_s", "recv_s")
 """What the report draws from the packets (with each packet's playout time): a run holds
@@ -104,57 +112,8 @@ def run_scenario(
 
             emulated = emulate(scenario, run_dir)
             trace, pesq = emulated.trace, emulated.pesq
-        enter("write trace")
-        manifest = {**trace.manifest, "run_id": run_dir.name, "voipbed": __version__}
-        write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
-        enter("score")
-        scores = score_run(trace.packets, scenario, trace.events)
-        metrics = scores.metrics
-        if pesq is not None and len(pesq):  # PESQ beside the E-model, per flow
-            metrics = metrics.join(pesq, on="flow")
-        pq.write_table(metrics.to_arrow(), run_dir / "metrics.parquet")
-        facts = {
-            "scenario": scenario.name,
-            "engine": engine,
-            "seed": scenario.seed,
-            "run_id": run_dir.name,
-            "duration_s": scenario.duration_s,
-            "packets": trace.packets.num_rows,
-            "wall_s": round(time.perf_counter() - started, 3),
-        }
-        summary = summarize(
-            metrics,
-            facts,
-            losses=scores.losses,
-            verdict=scores.verdict,
-            r_scale_max=scores.r_scale_max,
-        )
-        summary["bandwidth"] = bandwidth(scenario)
-        # What the scenario sets that this engine ignores, one sentence each.
-        summary["warnings"] = unmodelled_settings(scenario) if engine == "sim" else []
-        if scenario.radio.rrc is not None:
-            summary["keepalive"] = _keepalive_cost(scenario)
-        setup = setup_figures(trace.events)
-        if setup is not None:
-            summary["setup"] = setup
-        phones = phone_figures(trace.events, scenario.duration_s)
-        if phones is not None:
-            summary["phones"] = phones
-        text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
-        (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
-        enter("report")
-        report = write_report(
-            run_dir,
-            scenario_yaml=resolved,
-            summary=summary,
-            metrics=metrics,
-            packets=Columns.from_arrow(trace.packets.select(list(REPORT_COLUMNS))).with_columns(
-                {"playout_s": scores.playout_s}
-            ),
-            events=Columns.from_arrow(trace.events),
-            windows=scores.windows,
-            rates=scores.rates,
-            scenario=scenario,
+        report, summary = finish_run(
+            trace, scenario, run_dir, engine=engine, started=started, enter=enter, pesq=pesq
         )
     except KeyboardInterrupt as error:
         raise RunInterrupted(stage, run_dir, signal.SIGINT) from error
@@ -163,6 +122,75 @@ def run_scenario(
     except Exception as error:
         raise RunFailed(stage, run_dir, error) from error
     return RunResult(run_dir, report, summary)
+
+
+def finish_run(
+    trace: Trace,
+    scenario: Scenario,
+    run_dir: Path,
+    *,
+    engine: str,
+    started: float,
+    enter: Callable[[str], None],
+    pesq: Columns | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Write ``trace`` into ``run_dir`` and score it with ``scenario``: metrics, summary
+    and report, each as soon as it exists (``enter`` names each stage); the report's path
+    and the summary."""
+    resolved = yaml.safe_dump(scenario.to_yaml_dict(), sort_keys=False, allow_unicode=True)
+    enter("write trace")
+    manifest = {**trace.manifest, "run_id": run_dir.name, "voipbed": __version__}
+    write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
+    enter("score")
+    scores = score_run(trace.packets, scenario, trace.events)
+    metrics = scores.metrics
+    if pesq is not None and len(pesq):  # PESQ beside the E-model, per flow
+        metrics = metrics.join(pesq, on="flow")
+    pq.write_table(metrics.to_arrow(), run_dir / "metrics.parquet")
+    facts = {
+        "scenario": scenario.name,
+        "engine": engine,
+        "seed": scenario.seed,
+        "run_id": run_dir.name,
+        "duration_s": scenario.duration_s,
+        "packets": trace.packets.num_rows,
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    summary = summarize(
+        metrics,
+        facts,
+        losses=scores.losses,
+        verdict=scores.verdict,
+        r_scale_max=scores.r_scale_max,
+    )
+    summary["bandwidth"] = bandwidth(scenario)
+    # What the scenario sets that this engine ignores, one sentence each.
+    summary["warnings"] = unmodelled_settings(scenario) if engine == "sim" else []
+    if scenario.radio.rrc is not None:
+        summary["keepalive"] = _keepalive_cost(scenario)
+    setup = setup_figures(trace.events)
+    if setup is not None:
+        summary["setup"] = setup
+    phones = phone_figures(trace.events, scenario.duration_s)
+    if phones is not None:
+        summary["phones"] = phones
+    text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
+    (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
+    enter("report")
+    report = write_report(
+        run_dir,
+        scenario_yaml=resolved,
+        summary=summary,
+        metrics=metrics,
+        packets=Columns.from_arrow(trace.packets.select(list(REPORT_COLUMNS))).with_columns(
+            {"playout_s": scores.playout_s}
+        ),
+        events=Columns.from_arrow(trace.events),
+        windows=scores.windows,
+        rates=scores.rates,
+        scenario=scenario,
+    )
+    return report, summary
 
 
 def _keepalive_cost(scenario: Scenario) -> dict[str, float]:

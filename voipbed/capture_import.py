@@ -1,0 +1,150 @@
+"""``voipbed import``: captures of real calls as a run folder, scored like a simulated run.
+
+:func:`import_captures` reads one capture (taken where the media were
+received) or two (one at each end, the phones' first), finds their RTP
+streams (``rtp_import``) and writes a run folder as ``voipbed run`` does:
+``packets.parquet``, ``events.parquet``, ``metrics.parquet``, ``summary.json``
+and the report, with a ``manifest.json`` that names the captures and what was
+skipped in them.
+
+The streams are scored with a scenario: the one given (its jitter buffer,
+device, codec settings), or the defaults, with the codec the streams carry
+and the packet time their RTP timestamps advance by. Either way the
+scenario's path becomes one segment, ``network``, where every packet lost
+between the captures was lost (reason ``unseen``): a capture tells that a
+packet did not arrive, not where it was lost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import yaml
+
+from voipbed import __version__
+from voipbed.frame_fields import udp_fields
+from voipbed.loader import load_scenario, parse_scenario
+from voipbed.models.codecs import CODECS
+from voipbed.pcap_file import read_capture
+from voipbed.rtp_import import PLACE, ImportedStreams, rtp_packets
+from voipbed.rundir import create_run_dir
+from voipbed.runner import finish_run
+from voipbed.scenario import Scenario
+from voipbed.trace import Trace, events_table
+
+__all__ = ["CaptureImportError", "ImportResult", "import_captures"]
+
+
+class CaptureImportError(ValueError):
+    """Captures that hold nothing to import, or a codec that cannot be told."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Where the imported run went, and what was found and skipped."""
+
+    run_dir: Path
+    report: Path
+    summary: dict[str, Any]
+    streams: ImportedStreams
+
+
+def import_captures(
+    captures: Sequence[Path],
+    out_dir: Path,
+    *,
+    scenario_file: Path | None = None,
+    codec: str | None = None,
+    enter: Callable[[str], None] | None = None,
+) -> ImportResult:
+    """Import ``captures`` (one, or two: the phones' end first) into a run folder under
+    ``out_dir``; ``codec`` (else the scenario's) names the codec of dynamic payload types
+    (96-127)."""
+    if not 1 <= len(captures) <= 2:
+        raise CaptureImportError("import takes one capture, or two (one at each end)")
+    if codec is not None and codec not in CODECS:
+        raise CaptureImportError(f"--codec {codec!r} is not a codec voipbed knows")
+    started = time.perf_counter()
+    on_stage = enter or (lambda _: None)
+    on_stage("read")
+    read = []
+    for path in captures:
+        capture = read_capture(path)
+        read.append((capture, udp_fields(capture)))
+    if codec is None and scenario_file is not None:
+        codec = load_scenario(scenario_file).calls.codec  # it names the dynamic types
+    dynamic = dict.fromkeys(range(96, 128), codec) if codec is not None else {}
+    try:
+        streams = rtp_packets(read, codec_for_type=dynamic)
+    except ValueError as error:
+        raise CaptureImportError(str(error)) from error
+    if streams.packets.num_rows == 0:
+        skipped = ", ".join(f"{n} {why}" for why, n in streams.skipped.items()) or "nothing"
+        raise CaptureImportError(
+            f"no RTP stream found in {', '.join(map(str, captures))} (skipped: {skipped})"
+        )
+    scenario = _scenario(streams, scenario_file, captures)
+    run_dir = create_run_dir(out_dir, scenario)
+    resolved = yaml.safe_dump(scenario.to_yaml_dict(), sort_keys=False, allow_unicode=True)
+    (run_dir / "scenario.yaml").write_text(resolved, encoding="utf-8")
+    manifest = {
+        "engine": "capture",
+        "captures": [str(path) for path in captures],
+        "capture_origin_ns": streams.origin_ns,
+        "streams": streams.streams,
+        "skipped": streams.skipped,
+        "voipbed": __version__,
+    }
+    trace = Trace(streams.packets, events_table([]), manifest)
+    report, summary = finish_run(
+        trace, scenario, run_dir, engine="capture", started=started, enter=on_stage
+    )
+    return ImportResult(run_dir, report, summary, streams)
+
+
+def _scenario(
+    streams: ImportedStreams, scenario_file: Path | None, captures: Sequence[Path]
+) -> Scenario:
+    """The scenario the streams are scored with (see the module docstring)."""
+    packets = streams.packets
+    send = packets.column("send_s").to_numpy()
+    duration_s = max(math.ceil(float(np.nanmax(send)) + 1.0), 1)
+    name = Path(captures[0]).stem
+    sets = [
+        f"calls.count={streams.calls}",
+        f"duration={duration_s}s",
+        f"path=[{{name: {PLACE}}}]",
+        "calls.start_spread=0s",
+    ]
+    if scenario_file is not None:
+        return load_scenario(scenario_file, sets)
+    codec = streams.codecs[0]
+    ptime_ms = _ptime_ms(packets, codec)
+    text = yaml.safe_dump(
+        {
+            "name": f"import-{name}",
+            "description": f"Imported from {', '.join(Path(c).name for c in captures)}.",
+            "duration": f"{duration_s}s",
+            "calls": {"count": streams.calls, "codec": codec, "ptime": f"{ptime_ms}ms"},
+            "path": [{"name": PLACE}],
+        }
+    )
+    return parse_scenario(text, "imported captures")
+
+
+def _ptime_ms(packets: pa.Table, codec: str) -> int:
+    """The packet time the first flow's RTP timestamps advance by, in whole ms."""
+    flow = packets.column("flow").to_numpy()
+    ts = packets.column("rtp_ts").to_numpy()[flow == flow[0]]
+    step = np.diff(np.sort(ts))
+    step = step[step > 0]
+    if not step.size:
+        return 20
+    return max(round(float(np.median(step)) / CODECS[codec].rtp_clock_hz * 1000), 1)
