@@ -4,9 +4,11 @@ Every phone registers over UDP (REGISTER, 401, REGISTER, 200 OK, refreshed at
 90 % of an hour), sends an RFC 5626 STUN keep-alive every 29 s through a NAT
 with a 120 s UDP timeout, and takes ``--calls-per-hour`` incoming calls, over
 an LTE radio (RRC from IDLE, 0.5 % loss) and a core segment. It times the
-simulator alone, best of ``--repeat`` runs, and prints the messages carried,
-the registrations and incoming call set-ups per wall second, and how many
-times faster than real time the hour ran.
+simulator alone, best of ``--repeat`` runs, and prints the registrations,
+keep-alives and incoming calls, the registrations and incoming call set-ups
+per wall second, how many times faster than real time the hour ran, and the
+machine's load average before and after (other work on a shared machine
+slows the run down).
 
     python bench/signalling.py [--phones 10000] [--duration 3600] [--repeat 1]
 """
@@ -48,6 +50,7 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {args.phones} phones, {args.duration:g} s"
     )
+    load_before = os.getloadavg()[0]
     text = SCENARIO.format(phones=args.phones, duration=args.duration, calls=args.calls_per_hour)
     scenario = parse_scenario(text, "signalling-bench.yaml")
     best = float("inf")
@@ -57,6 +60,7 @@ def main() -> None:
         trace = simulate(scenario)
         best = min(best, time.perf_counter() - started)
     assert trace is not None
+    load_after = os.getloadavg()[0]
     phones = [
         json.loads(fields)
         for kind, fields in zip(
@@ -77,6 +81,7 @@ def main() -> None:
         f"{registrations:>14} {keepalives:>12} {calls:>7} {best:>8.2f} "
         f"{(registrations + calls) / best:>12,.0f} {args.duration / best:>12.1f}"
     )
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ class NatConfig:
 _Key = tuple[Transport, Endpoint, object]
 
 
-@dataclass
+@dataclass(slots=True)
 class NatBinding:
     """One mapping: its endpoints, last refresh and the sessions (remotes) it has served."""
 
@@ -167,13 +167,14 @@ class NatBinding:
 
     def timeout_s(self, config: NatConfig) -> float:
         """The idle time this binding survives, from its transport and state."""
-        if self.transport is Transport.TCP:
-            if self.transitory:
-                return config.tcp_transitory_timeout_s
-            return config.tcp_established_timeout_s
-        if not self.inbound_seen and config.udp_initial_timeout_s is not None:
-            return config.udp_initial_timeout_s
-        return config.udp_timeout_s
+        if self.transport is Transport.UDP:
+            initial = config.udp_initial_timeout_s
+            if initial is None or self.inbound_seen:
+                return config.udp_timeout_s
+            return initial
+        if self.transitory:
+            return config.tcp_transitory_timeout_s
+        return config.tcp_established_timeout_s
 
     def expires_s(self, config: NatConfig) -> float:
         """The last instant a packet still finds this binding."""
@@ -185,6 +186,9 @@ class Nat:
 
     def __init__(self, config: NatConfig | None = None, rng: np.random.Generator | None = None):
         self.config = config if config is not None else NatConfig()
+        self._mapping = MappingBehaviour(self.config.mapping)
+        self._filtering = FilteringBehaviour(self.config.filtering)
+        self._inbound_refresh = self.config.inbound_refresh
         self._rng = rng
         self._mappings: dict[_Key, NatBinding] = {}
         self._by_external: dict[tuple[Transport, Endpoint], NatBinding] = {}
@@ -209,8 +213,8 @@ class Nat:
         """
         key = self._key(transport, internal, remote)
         binding = self._mappings.get(key)
-        if binding is not None and not self._alive(binding, now):
-            self._remove(binding)
+        if binding is not None and now - binding.refreshed_s > binding.timeout_s(self.config):
+            self._remove(binding)  # expired
             binding = None
         if binding is None:
             external = self._allocate(now, transport, internal)
@@ -229,13 +233,14 @@ class Nat:
         binding = self._by_external.get((transport, external))
         if binding is None:
             return None
-        if not self._alive(binding, now):
-            self._remove(binding)
+        timeout = binding.timeout_s(self.config)
+        if now - binding.refreshed_s > timeout:
+            self._remove(binding)  # expired
             return None
-        if not self._admits(binding, remote, now):
+        if not self._admits(binding, remote, now, timeout):
             return None
         binding.inbound_seen = True
-        if self.config.inbound_refresh:
+        if self._inbound_refresh:
             binding.refreshed_s = now
             if remote in binding.sessions:
                 binding.sessions[remote] = now
@@ -264,22 +269,22 @@ class Nat:
     # --- internals ---------------------------------------------------------------------------
 
     def _key(self, transport: Transport, internal: Endpoint, remote: Endpoint) -> _Key:
-        mapping = self.config.mapping
-        if mapping == MappingBehaviour.ENDPOINT_INDEPENDENT:
+        mapping = self._mapping
+        if mapping is MappingBehaviour.ENDPOINT_INDEPENDENT:
             return (transport, internal, None)
-        if mapping == MappingBehaviour.ADDRESS_DEPENDENT:
+        if mapping is MappingBehaviour.ADDRESS_DEPENDENT:
             return (transport, internal, remote[0])
         return (transport, internal, remote)
 
     def _alive(self, binding: NatBinding, now: float) -> bool:
         return now - binding.refreshed_s <= binding.timeout_s(self.config)
 
-    def _admits(self, binding: NatBinding, remote: Endpoint, now: float) -> bool:
-        filtering = self.config.filtering
-        if filtering == FilteringBehaviour.ENDPOINT_INDEPENDENT:
+    def _admits(self, binding: NatBinding, remote: Endpoint, now: float, timeout: float) -> bool:
+        """Whether the filter lets a packet from ``remote`` through a live binding."""
+        filtering = self._filtering
+        if filtering is FilteringBehaviour.ENDPOINT_INDEPENDENT:
             return True
-        timeout = binding.timeout_s(self.config)
-        if filtering == FilteringBehaviour.ADDRESS_AND_PORT_DEPENDENT:
+        if filtering is FilteringBehaviour.ADDRESS_AND_PORT_DEPENDENT:
             refreshed = binding.sessions.get(remote)
             return refreshed is not None and now - refreshed <= timeout
         return any(

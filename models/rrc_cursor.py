@@ -225,27 +225,30 @@ class RrcCursors:
         )
         self._rows = rows
         self._buf = np.empty((max(64, 4 * self.users), 4), dtype=np.int64)
+        self._room = self._buf.shape[0]  # change rows the buffer holds
         self._count = 0
         self._keep_changes = keep_changes
 
     def release(self, ue: int, time_s: float, downlink: bool) -> float:
         """When UE ``ue``'s packet reaching the radio hop at ``time_s`` (uplink, or
         ``downlink``) is carried (>= ``time_s``); the packet counts as activity then."""
-        if not (0 <= ue < self.users and ue == int(ue)):
+        u = int(ue)
+        if not (u == ue and 0 <= u < self.users):
             raise ValueError(f"ue must be an id in [0, {self.users}), got {ue}")
         if not 0 <= time_s < _FAR_S:
             raise ValueError(f"time_s must be finite and in [0, {_FAR_S:g}) s, got {time_s}")
-        if self._count + _ROOM > self._buf.shape[0]:
+        count = self._count
+        if count + _ROOM > self._room:
             self._grow(_ROOM)
         released, count = _release_kernel(
-            int(ue),
+            u,
             float(time_s),
             round(time_s * 1e9),
             bool(downlink),
             self._rows,
             self._timers,
             self._buf,
-            self._count,
+            count,
         )
         if self._keep_changes:
             self._count = count
@@ -286,6 +289,7 @@ class RrcCursors:
         until = self._time_ns(until_s, "until_s")
         self._grow(3 * self.users + _ROOM)
         self._buf, count = _advance_kernel(self._rows, self._timers, until, self._buf, self._count)
+        self._room = self._buf.shape[0]
         if self._keep_changes:
             self._count = count
 
@@ -325,3 +329,4 @@ class RrcCursors:
             grown = np.empty((max(need, 2 * self._buf.shape[0]), 4), dtype=np.int64)
             grown[: self._count] = self._buf[: self._count]
             self._buf = grown
+            self._room = grown.shape[0]

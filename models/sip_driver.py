@@ -4,11 +4,12 @@ A flow (a call, a registration, keep-alives) is two sans-IO endpoints: the phone
 messages go ``UPLINK``, and the core (the SIP proxy and registrar, and the far end
 behind it), whose messages go ``DOWNLINK``. Each endpoint has an ``outbox`` of messages
 to transmit, a ``deadline()`` (its earliest timer, ``inf`` when none) and handlers for
-arrivals and timer expiries. :func:`run_flows` is the event loop of many flows at
+arrivals and timer expiries. :class:`FlowLoop` is the event loop of many flows at
 once: it takes the earliest of every flow's deadlines and of the messages in flight (a
 heap by time), hands it to its endpoint, and carries whatever the endpoints put in
 their outboxes through the flow's channel, one :class:`MessageRecord` per
-transmission; :func:`run_flow` runs one flow. A message arriving at the same instant
+transmission (unless told to keep none); :func:`run_flows` runs one to its end and
+:func:`run_flow` runs one flow. A message arriving at the same instant
 as a timer is handled first (it was already there when the timer fired). A flow over
 TCP or TLS (:class:`StreamTransport`) writes its messages to the connection, whose
 events join the heap; a message arrives when the stream hands it up.
@@ -211,7 +212,26 @@ def run_flows(
 class FlowLoop:
     """The event loop of many flows: ``run_flows`` runs it to the end; a caller that
     interleaves other events with the flows' adds flows as it goes (``add``, from now on)
-    and takes one event at a time (``next_event_s``, ``step``)."""
+    and takes one event at a time (``next_event_s``, ``step``).
+
+    Each flow's ends, channel and stream are looked up once, when it is added: an event
+    costs a heap pop, its endpoint's handler and a look at the flow's deadlines.
+    """
+
+    __slots__ = (
+        "_carriers",
+        "_cores",
+        "_heap",
+        "_keep_records",
+        "_phones",
+        "_runs",
+        "_scheduled",
+        "_sequence",
+        "_stream_at",
+        "_streams",
+        "now",
+        "records",
+    )
 
     def __init__(self, *, keep_records: bool = True) -> None:
         self.records: list[list[MessageRecord]] = []
@@ -219,6 +239,10 @@ class FlowLoop:
         self._keep_records = keep_records
         self._heap: list[tuple[float, int, int, int, SipMessage | None, bool]] = []
         self._runs: list[FlowRun] = []
+        self._phones: list[Endpoint] = []
+        self._cores: list[Endpoint] = []
+        self._carriers: list[Callable[[float, int, int], float | None]] = []
+        self._streams: list[StreamTransport | None] = []
         self._scheduled: list[float] = []  # the timer entry each flow has on the heap
         self._stream_at: list[float] = []  # the stream entry each flow has on the heap
         self._sequence = itertools.count()
@@ -229,6 +253,10 @@ class FlowLoop:
             raise ValueError(f"a flow cannot start at {run.start_s}, before {self.now}")
         index = len(self._runs)
         self._runs.append(run)
+        self._phones.append(run.flow.phone)
+        self._cores.append(run.flow.core)
+        self._carriers.append(run.channel.carry)
+        self._streams.append(run.stream)
         self.records.append([])
         self._scheduled.append(math.inf)
         self._stream_at.append(math.inf)
@@ -251,71 +279,67 @@ class FlowLoop:
         """Take the next event; the index of its flow."""
         now, rank, _, index, message, to_phone = heapq.heappop(self._heap)
         self.now = now
-        run = self._runs[index]
-        flow = run.flow
         if message is not None:
-            (flow.phone if to_phone else flow.core).on_message(now, message)
+            (self._phones[index] if to_phone else self._cores[index]).on_message(now, message)
         elif rank == _TIMER:
-            if self._scheduled[index] != now:
+            scheduled = self._scheduled
+            if scheduled[index] != now:
                 return index  # an earlier timer entry of the flow, since replaced
-            self._scheduled[index] = math.inf
-            phone, core = flow.phone, flow.core
+            scheduled[index] = math.inf
+            phone, core = self._phones[index], self._cores[index]
             (phone if phone.deadline() <= core.deadline() else core).on_timer(now)
         elif rank == _STREAM:
-            stream = run.stream
+            stream = self._streams[index]
             if stream is None or self._stream_at[index] != now:
                 return index  # an earlier entry of the stream, since replaced
             self._stream_at[index] = math.inf
             stream.step()
         else:
-            if run.stream is not None:
-                run.stream.open(now)
-            flow.start(now)
+            stream = self._streams[index]
+            if stream is not None:
+                stream.open(now)
+            self._runs[index].flow.start(now)
         self._settle(index, now)
         return index
 
     def _transmit(self, index: int, outbox: Outbox, direction: int, now: float) -> None:
-        run = self._runs[index]
-        stream = run.stream
+        carry = self._carriers[index]
+        stream = self._streams[index]
         records = self.records[index]
-        reachable = run.reachable if direction == DOWNLINK else None
+        to_phone = direction == DOWNLINK
+        reachable = self._runs[index].reachable if to_phone else None
         blocked = reachable is not None and not reachable(now)
         for message, retransmission in outbox:
             if stream is not None and not blocked:
                 stream.write(now, direction, message, len(records))
                 arrival = None  # until the stream hands it up
             else:
-                arrival = None if blocked else run.channel.carry(now, message.size_bytes, direction)
+                arrival = None if blocked else carry(now, message.size_bytes, direction)
             if self._keep_records:
                 records.append(_record(now, arrival, direction, message, retransmission, blocked))
             if arrival is not None:
                 if arrival < now:
                     raise ValueError(f"the channel delivered at {arrival} a message sent at {now}")
-                entry = (
-                    arrival,
-                    _ARRIVAL,
-                    next(self._sequence),
-                    index,
-                    message,
-                    direction == DOWNLINK,
-                )
+                entry = (arrival, _ARRIVAL, next(self._sequence), index, message, to_phone)
                 heapq.heappush(self._heap, entry)
         outbox.clear()
 
     def _settle(self, index: int, now: float) -> None:
         """Send what the flow's ends want sent, and put its next timer on the heap."""
-        run = self._runs[index]
-        phone, core = run.flow.phone, run.flow.core
+        phone, core = self._phones[index], self._cores[index]
         if phone.outbox:
             self._transmit(index, phone.outbox, UPLINK, now)
         if core.outbox:
             self._transmit(index, core.outbox, DOWNLINK, now)
-        due = min(phone.deadline(), core.deadline())
+        due = phone.deadline()
+        core_due = core.deadline()
+        if core_due < due:
+            due = core_due
         if due != self._scheduled[index]:
             self._scheduled[index] = due
             if due < math.inf:
                 heapq.heappush(self._heap, (due, _TIMER, next(self._sequence), index, None, False))
-        stream = run.stream
+        stream = self._streams[index]
         if stream is not None:
             due = stream.next_event_s()
             if due != self._stream_at[index]:
@@ -329,8 +353,9 @@ class FlowLoop:
             if self._keep_records:
                 records = self.records[index]
                 records[record] = replace(records[record], arrival_s=at)
-            flow = self._runs[index].flow
-            (flow.phone if direction == DOWNLINK else flow.core).on_message(at, message)
+            (self._phones[index] if direction == DOWNLINK else self._cores[index]).on_message(
+                at, message
+            )
 
         return arrived
 

@@ -23,13 +23,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from voipbed.models.sip_messages import SipMessageKind, SipProfile, sip_message_sizes
 from voipbed.models.sip_transaction import Outbox, SipMessage
 
-__all__ = ["KeepAlive", "KeepAliveConfig", "KeepAlivePing", "KeepAliveResult"]
+__all__ = [
+    "KeepAlive",
+    "KeepAliveConfig",
+    "KeepAliveCounts",
+    "KeepAlivePing",
+    "KeepAliveResult",
+]
 
 INF = math.inf
 UDP_INTERVAL_S = 29.0  # libre src/sip/keepalive_udp.c UDP_KEEPALIVE_INTVAL
@@ -88,6 +95,13 @@ class KeepAlivePing:
     pong_s: float | None
 
 
+class KeepAliveCounts(NamedTuple):
+    """``KeepAliveResult``'s pings counted: ``pings`` answered or failed, ``failures``."""
+
+    pings: int
+    failures: int
+
+
 @dataclass(frozen=True)
 class KeepAliveResult:
     """Every ping of a run (those still waiting for their pong are left out)."""
@@ -103,6 +117,28 @@ class KeepAliveResult:
 class _Pinger:
     """The phone's side: pings, waits for pongs, counts failures."""
 
+    __slots__ = (
+        "_config",
+        "_deadline",
+        "_interval",
+        "_label",
+        "_next_at",
+        "_pings",
+        "_pong_deadline",
+        "_prefix",
+        "_reliable",
+        "_requests",
+        "_resend_at",
+        "_rng",
+        "_rto",
+        "_sent",
+        "_size",
+        "_waiting",
+        "_waiting_since",
+        "failures",
+        "outbox",
+    )
+
     def __init__(
         self,
         config: KeepAliveConfig,
@@ -117,8 +153,8 @@ class _Pinger:
         self._rng = rng
         self._prefix = prefix
         self._interval = config.interval_for(reliable)
-        self._kind = SipMessageKind.CRLF_PING if reliable else SipMessageKind.STUN_REQUEST
-        self._size = sizes[self._kind]
+        kind = SipMessageKind.CRLF_PING if reliable else SipMessageKind.STUN_REQUEST
+        self._size = sizes[kind]
         self._label = "CRLFCRLF" if reliable else "STUN"
         self._sent = 0
         self._next_at = INF
@@ -126,19 +162,32 @@ class _Pinger:
         self._waiting_since = math.nan
         self._pong_deadline = INF
         self._resend_at = INF
+        self._deadline = INF  # the earliest of _next_at, _pong_deadline and _resend_at
         self._rto = config.stun_rto_s
         self._requests = 0
-        self.pings: list[KeepAlivePing] = []
+        self._pings: list[tuple[float, float | None]] = []  # (sent, pong arrived or None)
+        self.failures = 0
+
+    @property
+    def pings(self) -> tuple[KeepAlivePing, ...]:
+        """Every ping answered or failed so far."""
+        return tuple(KeepAlivePing(sent_s, pong_s) for sent_s, pong_s in self._pings)
+
+    def counts(self) -> KeepAliveCounts:
+        """``pings`` counted."""
+        return KeepAliveCounts(len(self._pings), self.failures)
 
     def start(self, now: float) -> None:
         self._schedule(now)
+        self._deadline = self._next_at
 
     def deadline(self) -> float:
-        return min(self._next_at, self._pong_deadline, self._resend_at)
+        return self._deadline
 
     def on_timer(self, now: float) -> None:
         if now >= self._pong_deadline:
-            self.pings.append(KeepAlivePing(self._waiting_since, None))
+            self._pings.append((self._waiting_since, None))
+            self.failures += 1
             self._stop_waiting()
         if now >= self._resend_at and self._waiting is not None:
             self.outbox.append((self._waiting, True))
@@ -148,13 +197,15 @@ class _Pinger:
             self._resend_at = now + self._rto if more else INF
         if now >= self._next_at:
             self._ping(now)
+        self._deadline = min(self._next_at, self._pong_deadline, self._resend_at)
 
     def on_message(self, now: float, message: SipMessage) -> None:
         waiting = self._waiting
         if waiting is None or (not self._reliable and message.branch != waiting.branch):
             return
-        self.pings.append(KeepAlivePing(self._waiting_since, now))
+        self._pings.append((self._waiting_since, now))
         self._stop_waiting()
+        self._deadline = self._next_at
 
     def _ping(self, now: float) -> None:
         self._sent += 1
@@ -185,6 +236,8 @@ class _Pinger:
 
 class _Ponger:
     """The core's side: answers every ping at once."""
+
+    __slots__ = ("_label", "_size", "outbox")
 
     def __init__(self, sizes: Mapping[SipMessageKind, int], reliable: bool) -> None:
         self.outbox: Outbox = []
@@ -236,4 +289,8 @@ class KeepAlive:
 
     def result(self) -> KeepAliveResult:
         """Every ping answered or failed so far."""
-        return KeepAliveResult(tuple(self._pinger.pings))
+        return KeepAliveResult(self._pinger.pings)
+
+    def counts(self) -> KeepAliveCounts:
+        """How many pings were answered or failed so far, and how many of them failed."""
+        return self._pinger.counts()

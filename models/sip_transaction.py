@@ -40,8 +40,8 @@ RFC 3261 makes the transaction pass up: a response for the TU, or a timeout.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from voipbed.models.sip_timers import SipTimers
 
@@ -60,9 +60,9 @@ __all__ = [
 INF = math.inf
 
 
-@dataclass(frozen=True, slots=True)
-class SipMessage:
-    """One message on the wire, as much of it as timing and a ladder diagram need.
+class SipMessage(NamedTuple):
+    """One message on the wire, as much of it as timing and a ladder diagram need (an
+    immutable named tuple: one is made for every message sent).
 
     ``label`` is what a ladder shows ("INVITE", "100", "CRLFCRLF", ...); ``method`` is
     the request's method or the CSeq method of a response; ``status`` is 0 for a request;

@@ -8,10 +8,11 @@ segment the message meets the stages ``SegmentStages`` builds for media (the
 drop-tail link at its capacity or trace, HARQ, loss on the medium, delay and
 jitter), from random streams of its own (``{streams}/{segment}/{direction}/
 {stage}``, ``streams`` naming the plane), so adding signalling to a scenario
-leaves its media draws as they were. At the radio segment the UE's RRC/DRX
-machine (``RadioHold``) holds the message until the UE can carry it:
-promotion from IDLE, paging for a downlink message, DRX on-durations, the
-uplink scheduling request.
+leaves its media draws as they were; each segment (``sim.message_hop``) takes
+them in blocks and hands them out one message at a time. At the radio segment
+the UE's RRC/DRX machine (``RadioHold``) holds the message until the UE can
+carry it: promotion from IDLE, paging for a downlink message, DRX
+on-durations, the uplink scheduling request.
 
 The signalling plane is separate from the media's packets: its messages take
 the links' capacity and the radio's states of their own UE, but they do not
@@ -29,13 +30,12 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-import numpy as np
-
 from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.overhead import Overhead
 from voipbed.scenario import Scenario
 from voipbed.scenario_signalling import unsupported_path
 from voipbed.segment_stages import SegmentStages
+from voipbed.sim.message_hop import MessageHop
 from voipbed.trace import DIRECTIONS
 
 __all__ = ["MessagePath", "RadioHold", "UeChannel"]
@@ -69,39 +69,30 @@ class MessagePath:
         radio_place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
         self.end_to_end = end_to_end
         self.rrc = rrc
-        self._hops: list[list[SegmentStages]] = []
+        self._hops: list[tuple[MessageHop, ...]] = []
         self._radio_hop: list[int] = []
         for direction in DIRECTIONS:
             places = list(range(len(path)))
             if direction == "downlink":
                 places.reverse()
-            self._hops.append(
-                [
-                    SegmentStages.build(
-                        path[p], direction, scenario.seed, run_end_s, streams=streams
-                    )
-                    for p in places
-                ]
-            )
+            stages = [
+                SegmentStages.build(path[p], direction, scenario.seed, run_end_s, streams=streams)
+                for p in places
+            ]
+            self._hops.append(tuple(MessageHop(segment, end_to_end) for segment in stages))
             self._radio_hop.append(places.index(radio_place))
 
     def carry(self, ue: int, sent_s: float, ip_bytes: int, direction: int) -> float | None:
         """When a message of ``ip_bytes`` (IP packet) that UE ``ue``'s side sends at
         ``sent_s`` in ``direction`` arrives at the far end; None when the path loses it."""
         time_s = sent_s
+        rrc = self.rrc
         radio_hop = self._radio_hop[direction]
-        for hop, stages in enumerate(self._hops[direction]):
-            if hop == radio_hop and self.rrc is not None:
-                time_s = self.rrc.release(ue, time_s, direction == DOWNLINK)
-            link = stages.link
-            if link is not None:
-                carried = stages.carried_bytes_one(ip_bytes, self.end_to_end, rtp=False)
-                served = link.process(np.array([time_s]), np.array([carried], dtype=np.int64))
-                if served.dropped[0]:
-                    return None
-                time_s = float(served.depart_s[0])
-            time_s, code = stages.behind_queue_one(time_s, ue)
-            if code >= 0 or math.isnan(time_s):
+        for place, hop in enumerate(self._hops[direction]):
+            if place == radio_hop and rrc is not None:
+                time_s = rrc.release(ue, time_s, direction == DOWNLINK)
+            time_s = hop.carry(ue, time_s, ip_bytes)
+            if math.isnan(time_s):
                 return None
         return time_s
 

@@ -18,8 +18,10 @@ Those instants are ``models.phone_schedule``'s, which the emulation shares.
 With ``signalling.nat`` a NAT (``models.nat``, RFC 4787) sits between the
 path and the core: each message the phone sends refreshes its binding when it
 reaches the NAT, and a message the core sends passes only through a live
-binding that admits it; one that meets an expired binding is lost there, so an
-incoming call to a phone whose binding expired fails (its INVITE times out).
+binding of that phone that admits it; one that meets an expired binding, or
+one whose external port another phone's binding has since taken, is lost
+there, so an incoming call to a phone whose binding expired fails (its
+INVITE times out).
 Every message crosses the path as the calls' set-up messages do
 (``sim.message_path``), from its own random streams, and wakes the phone's
 radio (``models.rrc_cursor``, each phone starting IDLE), whose energy over the
@@ -46,7 +48,7 @@ from voipbed.models.rrc import RrcState
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import FlowRun, run_flows
 from voipbed.models.sip_flows import CallConfig, CallOutcome, IncomingCall
-from voipbed.models.sip_keepalive import KeepAlive
+from voipbed.models.sip_keepalive import KeepAlive, KeepAliveCounts
 from voipbed.models.sip_messages import SipProfile, sip_message_sizes
 from voipbed.models.sip_registration import Registration, RegistrationConfig
 from voipbed.rng import component_rng
@@ -113,29 +115,29 @@ class PhoneFigures:
 class _NatChannel:
     """A phone's messages through the path and then the NAT at the core's edge."""
 
-    __slots__ = ("_channel", "_external", "_internal", "_nat", "drops")
+    __slots__ = ("_carry", "_external", "_internal", "_nat", "drops")
 
-    def __init__(self, channel: MessageChannel, nat: Nat | None, phone: int) -> None:
-        self._channel = channel
+    def __init__(self, channel: MessageChannel, nat: Nat, phone: int) -> None:
+        self._carry = channel.carry
         self._nat = nat
         self._internal = (phone, _SIP_PORT)
         self._external: tuple[Any, int] | None = None
         self.drops = 0
 
     def carry(self, sent_at: float, size_bytes: int, direction: int) -> float | None:
-        nat = self._nat
-        if nat is None:
-            return self._channel.carry(sent_at, size_bytes, direction)
         if direction == UPLINK:
-            arrival = self._channel.carry(sent_at, size_bytes, direction)
+            arrival = self._carry(sent_at, size_bytes, UPLINK)
             if arrival is not None:  # it reaches the NAT as it reaches the core
-                self._external = nat.outbound(arrival, Transport.UDP, self._internal, _CORE)
+                self._external = self._nat.outbound(arrival, Transport.UDP, self._internal, _CORE)
             return arrival
         external = self._external
-        if external is None or nat.inbound(sent_at, Transport.UDP, _CORE, external) is None:
+        reached = None
+        if external is not None:
+            reached = self._nat.inbound(sent_at, Transport.UDP, _CORE, external)
+        if reached != self._internal:  # no live binding, or another phone's now holds it
             self.drops += 1
             return None
-        return self._channel.carry(sent_at, size_bytes, DOWNLINK)
+        return self._carry(sent_at, size_bytes, DOWNLINK)
 
 
 def run_phones(scenario: Scenario) -> list[PhoneFigures]:
@@ -164,12 +166,14 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     registration = RegistrationConfig(expires_s=phones.registration_expires_s)
     incoming = CallConfig(ring_delay_s=_RING_S, answer_delay_s=_RING_S)
     runs: list[FlowRun] = []
-    channels: list[_NatChannel] = []
+    channels: list[MessageChannel] = []
     registrations: list[Registration] = []
     keepalives: list[KeepAlive | None] = []
     calls: list[list[IncomingCall]] = []
     for phone in range(phones.count):
-        channel = _NatChannel(path.channel(phone, header_bytes), nat, phone)
+        channel: MessageChannel = path.channel(phone, header_bytes)
+        if nat is not None:
+            channel = _NatChannel(channel, nat, phone)
         channels.append(channel)
         flow = Registration(registration, sizes=sizes, timers=timers, prefix=f"p{phone}r")
         registrations.append(flow)
@@ -185,7 +189,7 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
             mine.append(call)
             runs.append(FlowRun(call, channel, at))
         calls.append(mine)
-    run_flows(runs, until_s=duration_s)
+    run_flows(runs, until_s=duration_s, keep_records=False)
     energy_j = np.full(phones.count, np.nan)
     promotions = np.zeros(phones.count, dtype=np.int64)
     if radio is not None:
@@ -195,7 +199,7 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     for phone in range(phones.count):
         registered = registrations[phone].result()
         keepalive = keepalives[phone]
-        pings = keepalive.result().pings if keepalive is not None else ()
+        pings = keepalive.counts() if keepalive is not None else KeepAliveCounts(0, 0)
         results = [call.result() for call in calls[phone]]
         ended = tuple(
             IncomingCallFigures(k, r.invite_sent_s, r.outcome, r.answered_s)
@@ -207,15 +211,20 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
                 phone=phone,
                 registrations=registered.successes,
                 registrations_failed=registered.failures,
-                keepalives=len(pings),
-                keepalives_failed=sum(ping.pong_s is None for ping in pings),
+                keepalives=pings.pings,
+                keepalives_failed=pings.failures,
                 calls=ended,
-                nat_drops=channels[phone].drops,
+                nat_drops=_nat_drops(channels[phone]),
                 energy_j=float(energy_j[phone]),
                 promotions=int(promotions[phone]),
             )
         )
     return figures
+
+
+def _nat_drops(channel: MessageChannel) -> int:
+    """Messages from the core the NAT dropped on their way to the phone over ``channel``."""
+    return channel.drops if isinstance(channel, _NatChannel) else 0
 
 
 def _radio(scenario: Scenario, count: int) -> RrcCursors | None:

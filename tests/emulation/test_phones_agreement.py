@@ -163,14 +163,6 @@ def test_plan_keeps_calls_clear_of_expiries(case: str) -> None:
     assert predicted(scenario, last_retransmission=False) == predicted(scenario)
 
 
-SIM_PORT_SHARING = (
-    "sim/phones.py gives every phone internal port 5060: once a phone's binding expires, "
-    "another phone's new binding takes external port 5060 (port preservation) and the core's "
-    "INVITEs to the first phone pass through it (_NatChannel.carry ignores whom nat.inbound "
-    "reaches), so the simulator answers calls that the NAT would deliver to another phone"
-)
-
-
 def failed_calls(run_dir: Path, scenario: Scenario) -> tuple[set[tuple[int, int]], int]:
     """The (phone, call) pairs that failed among the compared calls, and how many there are."""
     calls = calls_of(run_dir, compared_calls(scenario))
@@ -192,13 +184,7 @@ def test_emulation_fails_the_calls_the_plan_predicts(
     assert bool(failed) == (case == "above")
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "below",
-        pytest.param("above", marks=pytest.mark.xfail(reason=SIM_PORT_SHARING, strict=True)),
-    ],
-)
+@pytest.mark.parametrize("case", list(CASES))
 def test_failed_calls_agree(case: str, runs: dict[str, tuple[Path, Path]]) -> None:
     """The same (phone, call) pairs fail in both engines."""
     scenario = scenario_of(case)
