@@ -15,7 +15,7 @@ from markupsafe import Markup
 from voipbed.columns import Columns
 from voipbed.scenario import Scenario
 
-from . import plots, queues, rate, signalling, svg, tables, timeline
+from . import ladder, plots, queues, rate, signalling, svg, tables, timeline
 from .chart import Chart
 
 logger = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def render_report(
             stats=tables.summary_table(summary),
             bandwidth=tables.bandwidth_table(summary),
             setup=signalling.setup_table(summary),
+            ladders=ladder.call_ladders(events),
             phones=signalling.phones_table(summary),
             plots=_plots(packets, metrics, windows, events, summary, rates, scenario),
             event_counts=event_counts,
