@@ -15,7 +15,7 @@ from markupsafe import Markup
 from voipbed.columns import Columns
 from voipbed.scenario import Scenario
 
-from . import ladder, plots, queues, rate, signalling, svg, tables, timeline
+from . import alerts, ladder, plots, queues, rate, signalling, svg, tables, timeline
 from .chart import Chart
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ def render_report(
             flows=tables.flow_table(metrics),
             stats=tables.summary_table(summary),
             bandwidth=tables.bandwidth_table(summary),
+            alerts=alerts.alerts_table(events),
             setup=signalling.setup_table(summary),
             ladders=ladder.call_ladders(events),
             phones=signalling.phones_table(summary),

@@ -8,6 +8,7 @@ An expectation is one line, ``METRIC OP VALUE``::
     late_percent.mean < 1%
     loss_at.radio <= 2%           # packets lost at a segment, % of the packets sent
     loss_by.queue < 0.5%          # packets lost for a reason (queue, aqm, harq, ...)
+    alerts.one_way_audio <= 0     # alerts of a kind over the run (``alerts.all``: any)
 
 A direction (``uplink.`` or ``downlink.``) may begin any metric. Per-flow
 metrics are the columns of ``metrics.parquet`` that ``summary.json``
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS
+from voipbed.metric_names import ALERT_KINDS, DROP_REASONS, METRIC_COLUMNS
 from voipbed.units import UnitError, parse_duration, parse_ratio, shown
 from voipbed.verdict import UNKNOWN
 
@@ -76,7 +77,7 @@ class Metric:
     """As written."""
     direction: str | None
     family: str
-    """``flow`` (a per-flow metric and a statistic), ``loss_at`` or ``loss_by``."""
+    """``flow`` (a per-flow metric and a statistic), ``loss_at``, ``loss_by`` or ``alerts``."""
     base: str
     """The per-flow metric, the segment or the reason."""
     stat: str | None
@@ -116,6 +117,14 @@ def parse_metric(name: str, segments: Sequence[str] | None = None) -> Metric:
     if len(parts) != 2:
         raise ValueError(f"{name!r}: {_METRIC_FORMS}")
     head, tail = parts
+    if head == "alerts":
+        if tail not in (*ALERT_KINDS, "all"):
+            raise ValueError(
+                f"{name!r}: unknown alert {tail!r}{_suggest(tail, (*ALERT_KINDS, 'all'))}"
+            )
+        if direction is not None:
+            raise ValueError(f"{name!r}: alerts are counted over the run, without a direction")
+        return Metric(name, None, "alerts", tail, None, "")
     if head in ("loss_at", "loss_by"):
         _check_loss_name(name, head, tail, segments)
         return Metric(name, direction, head, tail, None, "%")
@@ -140,7 +149,7 @@ def parse_expectation(text: object, segments: Sequence[str] | None = None) -> Ex
         )
     name, op, value = match.groups()
     metric = parse_metric(name, segments)
-    if metric.family == "flow":
+    if metric.family in ("flow", "alerts"):
         threshold = _threshold(value, name, metric.unit)
     else:
         threshold = _percent_threshold(value, name, bare_allowed=False)
@@ -148,7 +157,8 @@ def parse_expectation(text: object, segments: Sequence[str] | None = None) -> Ex
 
 
 _METRIC_FORMS = (
-    "a metric is [uplink.|downlink.]NAME.STAT (e.g. mos.p5), loss_at.SEGMENT or loss_by.REASON"
+    "a metric is [uplink.|downlink.]NAME.STAT (e.g. mos.p5), loss_at.SEGMENT, loss_by.REASON "
+    "or alerts.KIND (e.g. alerts.one_way_audio, alerts.all)"
 )
 
 
@@ -264,6 +274,13 @@ def measure(metric: Metric, summary: Mapping[str, Any]) -> Measured:
     """The figure ``metric`` names, from a run's ``summary.json``."""
     if metric.family == "flow":
         return _flow_figure(metric, summary)
+    if metric.family == "alerts":
+        counts = summary.get("alerts")
+        if counts is None:
+            return Measured(None, "the summary has no alerts")
+        return Measured(
+            float(sum(counts.values()) if metric.base == "all" else counts[metric.base])
+        )
     return _loss_figure(metric, summary)
 
 

@@ -3,14 +3,18 @@
 ``METRIC_COLUMNS`` are the per-flow metrics (columns of ``metrics.parquet``)
 that ``summary.json`` aggregates over flows; ``DropReason`` (and its names,
 ``DROP_REASONS``) the reasons the trace gives for a packet lost in the
-network; ``EventKind`` the kinds of the events the engines write.
+network; ``EventKind`` the kinds of the events the engines write; ``ALERT_KINDS``
+the alerts a run can raise.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-__all__ = ["DROP_REASONS", "METRIC_COLUMNS", "DropReason", "EventKind"]
+__all__ = ["ALERT_KINDS", "DROP_REASONS", "METRIC_COLUMNS", "DropReason", "EventKind"]
+
+ALERT_KINDS = ("one_way_audio", "media_gap", "low_mos", "loss_burst")
+"""The alerts a run can raise (``voipbed.alerts``), as ``alert`` events name them."""
 
 METRIC_COLUMNS = (
     "ppl_percent",
@@ -74,6 +78,7 @@ class EventKind(StrEnum):
     DNS_MESSAGE = "dns_message"  # simulator: a DNS query or answer of a call's set-up
     ICE_MESSAGE = "ice_message"  # simulator: a STUN message of a call's ICE (gathering, checks)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
+    ALERT = "alert"  # what a listener would have noticed: one-way audio, a gap, low MOS
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

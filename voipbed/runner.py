@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from voipbed import __version__
+from voipbed.alerts import alert_counts, find_alerts
 from voipbed.columns import Columns
 from voipbed.emulation.network import Terminated
 from voipbed.engines import ENGINES, STAGES
@@ -29,7 +30,7 @@ from voipbed.scoring import bandwidth, score_run, summarize
 from voipbed.signalling_figures import phone_figures, setup_figures
 from voipbed.sim.engine import simulate
 from voipbed.sim.unmodelled import unmodelled_settings
-from voipbed.trace import Trace, write_trace
+from voipbed.trace import Trace, with_events, write_events, write_trace
 
 __all__ = [
     "ENGINES",
@@ -143,6 +144,11 @@ def finish_run(
     write_trace(type(trace)(trace.packets, trace.events, manifest), run_dir)
     enter("score")
     scores = score_run(trace.packets, scenario, trace.events)
+    alerts = find_alerts(trace.packets, scores.windows, scenario)
+    if alerts:  # they join the events, written again with them
+        events = with_events(trace.events, [alert.event() for alert in alerts])
+        trace = type(trace)(trace.packets, events, trace.manifest)
+        write_events(events, run_dir)
     metrics = scores.metrics
     if pesq is not None and len(pesq):  # PESQ beside the E-model, per flow
         metrics = metrics.join(pesq, on="flow")
@@ -168,6 +174,7 @@ def finish_run(
     summary["warnings"] = unmodelled_settings(scenario) if engine == "sim" else []
     if scenario.radio.rrc is not None:
         summary["keepalive"] = _keepalive_cost(scenario)
+    summary["alerts"] = alert_counts(alerts)
     setup = setup_figures(trace.events)
     if setup is not None:
         summary["setup"] = setup

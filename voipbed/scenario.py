@@ -32,6 +32,7 @@ from voipbed.expectations import parse_expectation
 from voipbed.models import jitter_buffer as jb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import CODECS, Bandwidth
+from voipbed.scenario_alerts import AlertSettings
 from voipbed.scenario_path import (
     BernoulliLoss,
     CoDelAqm,
@@ -585,6 +586,9 @@ class Scenario(Section):
             )
         return handler(seeds)
 
+    alerts: AlertSettings = Field(
+        AlertSettings(), description="When a run raises alerts (one-way audio, gaps, low MOS)."
+    )
     expect: tuple[str, ...] = Field(
         (),
         max_length=MAX_EXPECTATIONS,

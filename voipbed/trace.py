@@ -41,6 +41,8 @@ __all__ = [
     "host_facts",
     "packets_table",
     "read_trace",
+    "with_events",
+    "write_events",
     "write_trace",
 ]
 
@@ -179,6 +181,18 @@ def events_table(events: Sequence[tuple[float, str, int, dict[str, Any]]]) -> pa
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 
 
+def with_events(
+    events: pa.Table, more: Sequence[tuple[float, str, int, dict[str, Any]]]
+) -> pa.Table:
+    """``events`` (an events table) with ``more`` events added, sorted by time then call as
+    ``events_table`` sorts them."""
+    if not more:
+        return events
+    rows = events.to_pylist()
+    kept = [(r["time_s"], str(r["kind"]), r["call"], json.loads(r["fields"])) for r in rows]
+    return events_table([*kept, *more])
+
+
 def _package_version(name: str) -> str:
     try:
         return version(name)
@@ -210,6 +224,11 @@ def write_trace(trace: Trace, run_dir: Path) -> None:
     pq.write_table(trace.events, run_dir / "events.parquet", **_PARQUET_OPTIONS)
     manifest = json.dumps(trace.manifest, indent=2, sort_keys=True, default=str)
     (run_dir / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
+
+
+def write_events(events: pa.Table, run_dir: Path) -> None:
+    """Write ``events.parquet`` into ``run_dir`` again (``write_trace`` wrote it first)."""
+    pq.write_table(events, run_dir / "events.parquet", **_PARQUET_OPTIONS)
 
 
 def read_trace(run_dir: Path) -> Trace:

@@ -56,6 +56,7 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "Phones": [({"signalling": {"phones": {"count": 1}}}, ("signalling", "phones"))],
     "IceSettings": [({"signalling": {"ice": {}}}, ("signalling", "ice"))],
     "Fallback": [({"signalling": {"fallback": {}}}, ("signalling", "fallback"))],
+    "AlertSettings": [({"alerts": {}}, ("alerts",))],
     "DnsSettings": [({"signalling": {"dns": {}}}, ("signalling", "dns"))],
     "SipLoad": [
         (
