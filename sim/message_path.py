@@ -12,14 +12,18 @@ leaves its media draws as they were; each segment (``sim.message_hop``) takes
 them in blocks and hands them out one message at a time. At the radio segment
 the UE's RRC/DRX machine (``RadioHold``) holds the message until the UE can
 carry it: promotion from IDLE, paging for a downlink message, DRX
-on-durations, the uplink scheduling request.
+on-durations, the uplink scheduling request; then the UE's handovers
+(``handovers``, the calls' schedule) hold it through an X2 interruption or
+lose it in an interruption that loses, or in a vertical handover's breakage
+(until the application's recovery ends it: the phone's new address is not
+known before), as they do media packets.
 
 The signalling plane is separate from the media's packets: its messages take
 the links' capacity and the radio's states of their own UE, but they do not
 queue behind media, nor media behind them (signalling is a few kilobytes per
 call). A segment whose queue decides later (an AQM, DSCP scheduling or cross
-traffic) is refused, as are handovers (``scenario_signalling.unsupported_path``):
-neither is carried for signalling yet.
+traffic) is refused (``scenario_signalling.unsupported_path``): it is not
+carried for signalling yet.
 A message crosses every hop when it is sent, so at a later hop it may be
 served after a message sent before it that arrives there later; this matters
 only when messages follow each other closer than the path's jitter.
@@ -30,6 +34,9 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+import numpy as np
+
+from voipbed.models.handover import HandoverRun
 from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.overhead import Overhead
 from voipbed.scenario import Scenario
@@ -60,8 +67,9 @@ class MessagePath:
         rrc: RadioHold | None,
         *,
         streams: str = "signalling",
+        handovers: HandoverRun | None = None,
     ) -> None:
-        why = unsupported_path(scenario.path, scenario.radio)
+        why = unsupported_path(scenario.path)
         if why is not None:
             raise ValueError(why)  # a scenario that validates has none
         path = scenario.path
@@ -69,6 +77,7 @@ class MessagePath:
         radio_place = 0 if radio.segment is None else [s.name for s in path].index(radio.segment)
         self.end_to_end = end_to_end
         self.rrc = rrc
+        self.handovers = handovers
         self._hops: list[tuple[MessageHop, ...]] = []
         self._radio_hop: list[int] = []
         for direction in DIRECTIONS:
@@ -89,12 +98,26 @@ class MessagePath:
         rrc = self.rrc
         radio_hop = self._radio_hop[direction]
         for place, hop in enumerate(self._hops[direction]):
-            if place == radio_hop and rrc is not None:
-                time_s = rrc.release(ue, time_s, direction == DOWNLINK)
+            if place == radio_hop:
+                if rrc is not None:
+                    time_s = rrc.release(ue, time_s, direction == DOWNLINK)
+                if self.handovers is not None:
+                    time_s = self._handed_over(ue, time_s, direction == DOWNLINK)
+                    if math.isnan(time_s):
+                        return None
             time_s = hop.carry(ue, time_s, ip_bytes)
             if math.isnan(time_s):
                 return None
         return time_s
+
+    def _handed_over(self, ue: int, time_s: float, downlink: bool) -> float:
+        """When UE ``ue``'s handovers let a message at its radio at ``time_s`` on (NaN: lost
+        in an interruption or a vertical handover's breakage)."""
+        assert self.handovers is not None
+        outcome = self.handovers.feed(
+            np.array([ue], dtype=np.int64), np.array([time_s]), np.array([downlink])
+        )
+        return math.nan if outcome.lost[0] else float(outcome.release_s[0])
 
     def channel(self, ue: int, header_bytes: int) -> UeChannel:
         """UE ``ue``'s messages as a ``MessageChannel``: each of a payload's size plus

@@ -23,8 +23,9 @@ media (``ice.pre_established``) leave ICE out of the set-up.
 Every message, every TCP segment and every STUN message crosses the path one
 at a time (``sim.message_path``): the segments' links, HARQ, loss, delay and
 jitter, and at the radio the UE's RRC/DRX machine, which starts in
-``radio.rrc.initial_state`` at the dial. All calls' set-ups run in one loop
-in time order (``sim.setup_loop``). A call is up when its media can start; a
+``radio.rrc.initial_state`` at the dial, and the UE's handovers (a message in
+an interruption held or lost as a media packet would be). All calls' set-ups
+run in one loop in time order (``sim.setup_loop``). A call is up when its media can start; a
 call whose set-up fails (Timer B, a refusal, a connection that never opens,
 ICE without a pair) carries no media.
 
@@ -42,14 +43,17 @@ from typing import Any
 
 import numpy as np
 
+from voipbed.handover_recovery import handover_configs
 from voipbed.metric_names import EventKind
 from voipbed.models.dns_lookup import DnsMessage, LookupOutcome
+from voipbed.models.handover import HandoverRun
 from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import MessageRecord
 from voipbed.models.sip_flows import CallResult
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
+from voipbed.schedule import handover_schedule
 from voipbed.sim.call_ice import CallIce, IceCalls
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath, RadioHold
@@ -296,7 +300,9 @@ def set_up_calls(
     (``CallConfig.no_answer_timeout_s``)."""
     signalling = scenario.signalling
     held = _MeasuredHold(radio, dial_s.size)
-    path = MessagePath(scenario, run_end_s, scenario.overhead(), held)
+    schedule = handover_schedule(scenario)
+    handovers = HandoverRun(schedule, handover_configs(scenario)) if len(schedule) else None
+    path = MessagePath(scenario, run_end_s, scenario.overhead(), held, handovers=handovers)
     ice = None if signalling.ice is None else IceCalls(scenario)
     processes = run_setups(scenario, path, [float(t) for t in dial_s], ice)
     setups: list[CallSetup] = []

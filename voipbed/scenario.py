@@ -638,7 +638,7 @@ class Scenario(Section):
     def _signalling_carried(self) -> Scenario:
         signalling = self.signalling
         if signalling.setup or signalling.phones is not None:
-            why = unsupported_path(self.path, self.radio)
+            why = unsupported_path(self.path)
             if why is not None:
                 raise ValueError(f"signalling.setup and signalling.phones: {why}")
         if (

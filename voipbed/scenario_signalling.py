@@ -23,7 +23,6 @@ from voipbed.schema_types import Duration, Section
 
 if TYPE_CHECKING:  # the scenario module imports this one
     from voipbed.scenario_path import Segment
-    from voipbed.scenario_radio import Radio
 
 __all__ = [
     "DnsSettings",
@@ -372,8 +371,8 @@ class Signalling(Section):
     )
 
 
-def unsupported_path(path: Sequence[Segment], radio: Radio) -> str | None:
-    """Why the simulator cannot carry signalling messages over ``path`` with ``radio``
+def unsupported_path(path: Sequence[Segment]) -> str | None:
+    """Why the simulator cannot carry signalling messages over ``path``
     (``sim.message_path``), or None."""
     for segment in path:
         if not segment.queue.is_plain_droptail or segment.cross_traffic:
@@ -381,6 +380,4 @@ def unsupported_path(path: Sequence[Segment], radio: Radio) -> str | None:
                 f"segment {segment.name!r} has an AQM, DSCP scheduling or cross traffic, "
                 "which the simulator does not carry signalling through yet"
             )
-    if radio.handovers.schedule or radio.handovers.rate_per_min > 0:
-        return "the simulator does not carry signalling through handovers yet"
     return None
