@@ -113,13 +113,15 @@ class StreamTransport:
     """SIP over a TCP connection, or TLS on one: each message is written to the stream when
     sent and reaches the other end when the stream hands it up, in order, after any
     retransmission of its segments (or never, when the connection fails first). The
-    connection opens when its flow starts, unless it is open already."""
+    connection opens when its flow starts, unless it is open already; several flows may
+    share it (a phone's registration, keep-alives and calls on one RFC 5626 flow), each
+    message handed up with the ``token`` it was written with."""
 
     def __init__(self, tcp: TcpConnection, tls: TlsConnection | None = None) -> None:
         self.tcp = tcp
         self.tls = tls
-        self._sent: dict[int, tuple[SipMessage, int]] = {}  # stream id -> message, record
-        self.on_arrival: Callable[[float, int, SipMessage, int], None] | None = None
+        self._sent: dict[int, tuple[SipMessage, object]] = {}  # stream id -> message, token
+        self.on_arrival: Callable[[float, int, SipMessage, object], None] | None = None
         if tls is None:
             tcp.on_deliver = self._tcp_delivered
         else:
@@ -130,13 +132,13 @@ class StreamTransport:
         if self.tcp.connect_started_at_s is None:
             (self.tls or self.tcp).connect(now)
 
-    def write(self, now: float, direction: int, message: SipMessage, record: int) -> None:
-        """Write ``message`` (the flow's record number ``record``) to the stream at ``now``."""
+    def write(self, now: float, direction: int, message: SipMessage, token: object) -> None:
+        """Write ``message`` to the stream at ``now``; ``token`` comes back with it."""
         if self.tls is None:
             sent = self.tcp.send(now, direction, message.size_bytes, label=message.label)
         else:
             sent = self.tls.send(now, direction, message.size_bytes, label=message.label)
-        self._sent[sent] = (message, record)
+        self._sent[sent] = (message, token)
 
     def next_event_s(self) -> float:
         """When the connection next has something to do (inf: nothing)."""
@@ -157,8 +159,8 @@ class StreamTransport:
         sent = self._sent.pop(stream_id, None)
         if sent is None or at is None or self.on_arrival is None:
             return
-        message, record = sent
-        self.on_arrival(at, direction, message, record)
+        message, token = sent
+        self.on_arrival(at, direction, message, token)
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,11 @@ class FlowLoop:
         "_scheduled",
         "_sequence",
         "_stream_at",
+        "_stream_flow",
+        "_stream_number",
+        "_stream_of",
         "_streams",
+        "_touched",
         "now",
         "records",
     )
@@ -242,9 +248,13 @@ class FlowLoop:
         self._phones: list[Endpoint] = []
         self._cores: list[Endpoint] = []
         self._carriers: list[Callable[[float, int, int], float | None]] = []
-        self._streams: list[StreamTransport | None] = []
         self._scheduled: list[float] = []  # the timer entry each flow has on the heap
-        self._stream_at: list[float] = []  # the stream entry each flow has on the heap
+        self._stream_of: list[int] = []  # each flow's stream (its number), -1 for none
+        self._streams: list[StreamTransport] = []  # by number: a stream flows may share
+        self._stream_number: dict[int, int] = {}  # id(stream) -> its number
+        self._stream_at: list[float] = []  # the entry each stream has on the heap
+        self._stream_flow: list[int] = []  # the last flow added on each stream
+        self._touched: list[int] = []  # flows a stream handed messages to in this step
         self._sequence = itertools.count()
 
     def add(self, run: FlowRun) -> int:
@@ -256,14 +266,24 @@ class FlowLoop:
         self._phones.append(run.flow.phone)
         self._cores.append(run.flow.core)
         self._carriers.append(run.channel.carry)
-        self._streams.append(run.stream)
+        self._stream_of.append(-1 if run.stream is None else self._number(run.stream, index))
         self.records.append([])
         self._scheduled.append(math.inf)
-        self._stream_at.append(math.inf)
-        if run.stream is not None:
-            run.stream.on_arrival = self._streamed(index)
         heapq.heappush(self._heap, (run.start_s, _START, next(self._sequence), index, None, False))
         return index
+
+    def _number(self, stream: StreamTransport, index: int) -> int:
+        """``stream``'s number, a new one the first time; flow ``index`` is its latest."""
+        number = self._stream_number.get(id(stream))
+        if number is None:
+            number = len(self._streams)
+            self._stream_number[id(stream)] = number
+            self._streams.append(stream)
+            self._stream_at.append(math.inf)
+            self._stream_flow.append(index)
+            stream.on_arrival = self._stream_arrived
+        self._stream_flow[number] = index
+        return number
 
     def next_event_s(self) -> float:
         """When the next event is due (infinity: none is left)."""
@@ -288,30 +308,44 @@ class FlowLoop:
             scheduled[index] = math.inf
             phone, core = self._phones[index], self._cores[index]
             (phone if phone.deadline() <= core.deadline() else core).on_timer(now)
-        elif rank == _STREAM:
-            stream = self._streams[index]
-            if stream is None or self._stream_at[index] != now:
+        elif rank == _STREAM:  # ``index`` is the stream's number
+            number = index
+            index = self._stream_flow[number]
+            if self._stream_at[number] != now:
                 return index  # an earlier entry of the stream, since replaced
-            self._stream_at[index] = math.inf
-            stream.step()
+            self._stream_at[number] = math.inf
+            self._streams[number].step()
+            touched = self._touched
+            if touched:
+                index = touched[-1]
+            self._touched = []
+            for flow in touched:
+                self._settle(flow, now)
+            self._schedule_stream(number)
+            return index
         else:
-            stream = self._streams[index]
-            if stream is not None:
-                stream.open(now)
+            number = self._stream_of[index]
+            if number >= 0:
+                self._streams[number].open(now)
             self._runs[index].flow.start(now)
         self._settle(index, now)
+        if self._touched:  # a write handed up what a stream held (another flow's, maybe)
+            touched, self._touched = self._touched, []
+            for flow in touched:
+                self._settle(flow, now)
         return index
 
     def _transmit(self, index: int, outbox: Outbox, direction: int, now: float) -> None:
         carry = self._carriers[index]
-        stream = self._streams[index]
+        number = self._stream_of[index]
+        stream = self._streams[number] if number >= 0 else None
         records = self.records[index]
         to_phone = direction == DOWNLINK
         reachable = self._runs[index].reachable if to_phone else None
         blocked = reachable is not None and not reachable(now)
         for message, retransmission in outbox:
             if stream is not None and not blocked:
-                stream.write(now, direction, message, len(records))
+                stream.write(now, direction, message, (index, len(records)))
                 arrival = None  # until the stream hands it up
             else:
                 arrival = None if blocked else carry(now, message.size_bytes, direction)
@@ -339,25 +373,32 @@ class FlowLoop:
             self._scheduled[index] = due
             if due < math.inf:
                 heapq.heappush(self._heap, (due, _TIMER, next(self._sequence), index, None, False))
-        stream = self._streams[index]
-        if stream is not None:
-            due = stream.next_event_s()
-            if due != self._stream_at[index]:
-                self._stream_at[index] = due
-                if due < math.inf:
-                    entry = (due, _STREAM, next(self._sequence), index, None, False)
-                    heapq.heappush(self._heap, entry)
+        number = self._stream_of[index]
+        if number >= 0:
+            self._schedule_stream(number)
 
-    def _streamed(self, index: int) -> Callable[[float, int, SipMessage, int], None]:
-        def arrived(at: float, direction: int, message: SipMessage, record: int) -> None:
-            if self._keep_records:
-                records = self.records[index]
-                records[record] = replace(records[record], arrival_s=at)
-            (self._phones[index] if direction == DOWNLINK else self._cores[index]).on_message(
-                at, message
-            )
+    def _schedule_stream(self, number: int) -> None:
+        """Put stream ``number``'s next event on the heap, if it changed."""
+        due = self._streams[number].next_event_s()
+        if due != self._stream_at[number]:
+            self._stream_at[number] = due
+            if due < math.inf:
+                entry = (due, _STREAM, next(self._sequence), number, None, False)
+                heapq.heappush(self._heap, entry)
 
-        return arrived
+    def _stream_arrived(
+        self, at: float, direction: int, message: SipMessage, token: object
+    ) -> None:
+        """A stream handed ``message`` up: to its flow's end (``token``: flow, record)."""
+        index, record = token  # type: ignore[misc]
+        if self._keep_records:
+            records = self.records[index]
+            records[record] = replace(records[record], arrival_s=at)
+        (self._phones[index] if direction == DOWNLINK else self._cores[index]).on_message(
+            at, message
+        )
+        if index not in self._touched:
+            self._touched.append(index)
 
 
 def _record(

@@ -1,13 +1,16 @@
 """Idle phones on the path: registration, keep-alives through a NAT, incoming calls, energy.
 
 ``signalling.phones`` puts ``count`` phones on the scenario's path for the
-whole run, apart from the calls' UEs. Each phone, over UDP:
+whole run, apart from the calls' UEs. Each phone, over ``signalling.transport``
+(over TCP or TLS, everything on one connection opened with its first REGISTER:
+its RFC 5626 flow):
 
 - registers at a random instant of the run's first 30 s (REGISTER,
   401 digest challenge, REGISTER with credentials, 200 OK) and refreshes at
   90 % of the granted expiry (``models.sip_registration``);
-- sends an RFC 5626 STUN keep-alive every ``keepalive`` (the first one an
-  interval after its registration), counting a missing answer as a failure
+- sends an RFC 5626 keep-alive every ``keepalive`` (a STUN Binding over UDP, a
+  CRLF ping over TCP and TLS; the first one an interval after its
+  registration), counting a missing answer as a failure
   (``models.sip_keepalive``);
 - is called at Poisson instants (``incoming_calls_per_hour``), from 40 s on
   (every phone has registered by then): the core
@@ -16,8 +19,8 @@ whole run, apart from the calls' UEs. Each phone, over UDP:
 Those instants are ``models.phone_schedule``'s, which the emulation shares.
 
 With ``signalling.nat`` a NAT (``models.nat``, RFC 4787) sits between the
-path and the core: each message the phone sends refreshes its binding when it
-reaches the NAT, and a message the core sends passes only through a live
+path and the core (its UDP or TCP bindings and timeouts): each message (or TCP
+segment) the phone sends refreshes its binding when it reaches the NAT, and a message the core sends passes only through a live
 binding of that phone that admits it; one that meets an expired binding, or
 one whose external port another phone's binding has since taken, is lost
 there, so an incoming call to a phone whose binding expired fails (its
@@ -50,11 +53,13 @@ from voipbed.models.sip_driver import FlowRun, run_flows
 from voipbed.models.sip_flows import CallConfig, CallOutcome, IncomingCall
 from voipbed.models.sip_keepalive import KeepAlive, KeepAliveCounts
 from voipbed.models.sip_messages import SipProfile, sip_message_sizes
+from voipbed.models.sip_messages import SipTransport as MessageTransport
 from voipbed.models.sip_registration import Registration, RegistrationConfig
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario, SipTransport
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath
+from voipbed.sim.sip_attempt import connection
 
 __all__ = ["IncomingCallFigures", "PhoneFigures", "run_phones"]
 
@@ -113,13 +118,15 @@ class PhoneFigures:
 
 
 class _NatChannel:
-    """A phone's messages through the path and then the NAT at the core's edge."""
+    """A phone's messages (datagrams, or TCP segments) through the path and then the NAT at
+    the core's edge."""
 
-    __slots__ = ("_carry", "_external", "_internal", "_nat", "drops")
+    __slots__ = ("_carry", "_external", "_internal", "_nat", "_transport", "drops")
 
-    def __init__(self, channel: MessageChannel, nat: Nat, phone: int) -> None:
+    def __init__(self, channel: MessageChannel, nat: Nat, phone: int, transport: Transport) -> None:
         self._carry = channel.carry
         self._nat = nat
+        self._transport = transport
         self._internal = (phone, _SIP_PORT)
         self._external: tuple[Any, int] | None = None
         self.drops = 0
@@ -128,12 +135,12 @@ class _NatChannel:
         if direction == UPLINK:
             arrival = self._carry(sent_at, size_bytes, UPLINK)
             if arrival is not None:  # it reaches the NAT as it reaches the core
-                self._external = self._nat.outbound(arrival, Transport.UDP, self._internal, _CORE)
+                self._external = self._nat.outbound(arrival, self._transport, self._internal, _CORE)
             return arrival
         external = self._external
         reached = None
         if external is not None:
-            reached = self._nat.inbound(sent_at, Transport.UDP, _CORE, external)
+            reached = self._nat.inbound(sent_at, self._transport, _CORE, external)
         if reached != self._internal:  # no live binding, or another phone's now holds it
             self.drops += 1
             return None
@@ -146,11 +153,14 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     phones = signalling.phones
     if phones is None:
         raise ValueError("the scenario has no signalling.phones")
-    if signalling.transport is not SipTransport.UDP:
-        raise ValueError("phones are simulated over UDP only")  # the scenario refuses it
+    transport = signalling.transport
+    reliable = transport is not SipTransport.UDP
     duration_s = scenario.duration_s
     overhead = scenario.overhead()
-    sizes = sip_message_sizes(SipProfile(ip_version=int(overhead.ip_version)))
+    profile = SipProfile(
+        transport=MessageTransport(transport.value), ip_version=int(overhead.ip_version)
+    )
+    sizes = sip_message_sizes(profile)
     timers = signalling.timers.to_model()
     schedule = phone_schedule(
         component_rng(scenario.seed, "phones/schedule"),
@@ -162,7 +172,9 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     radio = _radio(scenario, phones.count)
     path = MessagePath(scenario, duration_s, overhead, radio, streams="phones")
     nat = None if signalling.nat is None else Nat(signalling.nat.to_model())
-    header_bytes = overhead.ip_version.header_bytes + UDP_HEADER_BYTES
+    # TCP counts its own headers; a datagram carries UDP's and IP's
+    header_bytes = 0 if reliable else overhead.ip_version.header_bytes + UDP_HEADER_BYTES
+    nat_transport = Transport.TCP if reliable else Transport.UDP
     registration = RegistrationConfig(expires_s=phones.registration_expires_s)
     incoming = CallConfig(ring_delay_s=_RING_S, answer_delay_s=_RING_S)
     runs: list[FlowRun] = []
@@ -173,21 +185,29 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
     for phone in range(phones.count):
         channel: MessageChannel = path.channel(phone, header_bytes)
         if nat is not None:
-            channel = _NatChannel(channel, nat, phone)
+            channel = _NatChannel(channel, nat, phone, nat_transport)
         channels.append(channel)
-        flow = Registration(registration, sizes=sizes, timers=timers, prefix=f"p{phone}r")
+        start_s = schedule.register_s[phone]
+        # a TCP (TLS) connection opened with the first REGISTER: its RFC 5626 flow
+        stream = connection(scenario, channel, start_s, transport) if reliable else None
+        flow = Registration(
+            registration, sizes=sizes, timers=timers, reliable=reliable, prefix=f"p{phone}r"
+        )
         registrations.append(flow)
-        runs.append(FlowRun(flow, channel, schedule.register_s[phone]))
+        runs.append(FlowRun(flow, channel, start_s, stream=stream))
         keepalive = None
         if keepalive_s is not None:
-            keepalive = KeepAlive(phones.keepalive_config(), sizes=sizes, prefix=f"p{phone}k")
-            runs.append(FlowRun(keepalive, channel, schedule.register_s[phone]))
+            config = phones.keepalive_config()
+            keepalive = KeepAlive(config, sizes=sizes, reliable=reliable, prefix=f"p{phone}k")
+            runs.append(FlowRun(keepalive, channel, start_s, stream=stream))
         keepalives.append(keepalive)
         mine = []
         for k, at in enumerate(schedule.incoming_s[phone]):
-            call = IncomingCall(incoming, sizes=sizes, timers=timers, prefix=f"p{phone}c{k}")
+            call = IncomingCall(
+                incoming, sizes=sizes, timers=timers, reliable=reliable, prefix=f"p{phone}c{k}"
+            )
             mine.append(call)
-            runs.append(FlowRun(call, channel, at))
+            runs.append(FlowRun(call, channel, at, stream=stream))
         calls.append(mine)
     run_flows(runs, until_s=duration_s, keep_records=False)
     energy_j = np.full(phones.count, np.nan)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voipbed.models.message_channel import ScriptedChannel
+from voipbed.models.message_channel import MessageChannel, ScriptedChannel
 from voipbed.models.overhead import UDP_HEADER_BYTES
 from voipbed.models.sip_driver import FlowRun, StreamTransport
 from voipbed.models.sip_flows import CallConfig, OutgoingCall
@@ -26,7 +26,7 @@ from voipbed.models.tls_handshake import TlsConnection
 from voipbed.scenario import Scenario, SipTransport
 from voipbed.sim.message_path import MessagePath
 
-__all__ = ["SipAttempt", "handshakes", "start_attempt"]
+__all__ = ["SipAttempt", "connection", "handshakes", "start_attempt"]
 
 _KEPT_BEFORE_S = 60.0  # a kept connection opened this long before the dial
 
@@ -95,17 +95,12 @@ def _stream(
     if transport is SipTransport.UDP:
         return None
     channel = path.channel(ue, 0)  # TCP counts its own headers
-    config = TcpConfig(ip_version=scenario.overhead().ip_version)
     one_way = sum(segment.one_way_delay_s for segment in scenario.path)
     opened_s = start_s
     if reuse:  # long enough before for 8 round trips of handshakes
         opened_s -= _KEPT_BEFORE_S + 16 * one_way
-    tcp = TcpConnection(channel, config, keep_timeline=False, start_s=opened_s)
-    tls = None
-    if transport is SipTransport.TLS:
-        version = TlsVersion(scenario.signalling.tls_version)
-        tls = TlsConnection(tcp, TlsConfig(version=version))
-    stream = StreamTransport(tcp, tls)
+    stream = connection(scenario, channel, opened_s, transport)
+    tcp, tls = stream.tcp, stream.tls
     if reuse:
         tcp.channel = ScriptedChannel(one_way, one_way)
         stream.open(opened_s)
@@ -113,6 +108,20 @@ def _stream(
             tcp.step()
         tcp.channel = channel
     return stream
+
+
+def connection(
+    scenario: Scenario, channel: MessageChannel, start_s: float, transport: SipTransport
+) -> StreamTransport:
+    """A new TCP connection (TLS on it for ``tls``) over ``channel``, whose clock starts at
+    ``start_s``; it opens with the first flow that uses it."""
+    config = TcpConfig(ip_version=scenario.overhead().ip_version)
+    tcp = TcpConnection(channel, config, keep_timeline=False, start_s=start_s)
+    tls = None
+    if transport is SipTransport.TLS:
+        version = TlsVersion(scenario.signalling.tls_version)
+        tls = TlsConnection(tcp, TlsConfig(version=version))
+    return StreamTransport(tcp, tls)
 
 
 def _ready(tcp: TcpConnection, tls: TlsConnection | None) -> bool:

@@ -254,8 +254,8 @@ class Phones(Section):
         29.0,
         alias="keepalive",
         description=(
-            "RFC 5626 keep-alive interval (STUN over UDP), a duration; 29 s is libre's "
-            "(baresip) UDP default; null: none."
+            "RFC 5626 keep-alive interval (STUN over UDP, CRLF over TCP and TLS), a "
+            "duration; 29 s is libre's (baresip) UDP default, 120 s its TCP one; null: none."
         ),
     )
     registration_expires_s: Duration = Field(
@@ -337,15 +337,9 @@ class Signalling(Section):
         None,
         description=(
             "Idle phones that register, keep their NAT binding alive and take incoming calls "
-            "for the whole run (the simulator, UDP); null: none."
+            "for the whole run (the simulator; the emulation over UDP); null: none."
         ),
     )
-
-    @model_validator(mode="after")
-    def _phones_over_udp(self) -> Signalling:
-        if self.phones is not None and self.transport is not SipTransport.UDP:
-            raise ValueError("signalling.phones are simulated over udp only")
-        return self
 
     @model_validator(mode="after")
     def _fallbacks_differ(self) -> Signalling:

@@ -78,6 +78,36 @@ def test_each_incoming_call_is_an_event_that_adds_up_to_the_phones_figures() -> 
     assert all(0.0 < f["setup_s"] < 64 * 0.5 for f in answered)  # RFC 3261: Timer B
 
 
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_phones_over_a_connection_keep_it_with_crlf_pings(transport: str) -> None:
+    """Over TCP or TLS each phone's one connection carries its CRLF keep-alives: every
+    120 s, under a 300 s TCP binding timeout, no call fails; every 600 s, calls after the
+    binding expired do, and pings go unanswered."""
+
+    def figures(keepalive: str) -> dict[str, Any]:
+        scenario = load_scenario(
+            SWEEP,
+            [
+                f"signalling.transport={transport}",
+                f"signalling.phones.keepalive={keepalive}",
+                "signalling.phones.count=30",
+                "signalling.phones.incoming_calls_per_hour=10",
+                "signalling.nat.tcp_timeout=300s",
+                "duration=1800s",
+                "sweep=null",
+            ],
+        )
+        result = phone_figures(simulate(scenario).events, scenario.duration_s)
+        assert result is not None
+        return result
+
+    kept, lapsed = figures("120s"), figures("600s")
+    assert kept["incoming_calls"] > 100 and kept["incoming_failed"] == 0
+    assert kept["keepalives"] >= 30 * (1800 - 30) // 120 - 30 and kept["keepalives_failed"] == 0
+    assert lapsed["incoming_failed"] > 0 and lapsed["keepalives_failed"] > 0
+    assert lapsed["energy_per_hour_j"]["mean"] < kept["energy_per_hour_j"]["mean"]
+
+
 def test_phones_are_reproducible() -> None:
     """One seed: the same phone events, byte for byte."""
     scenario = load_scenario(SWEEP, ["signalling.phones.count=20", "duration=300s"])
@@ -87,15 +117,15 @@ def test_phones_are_reproducible() -> None:
 @pytest.mark.parametrize(
     ("setting", "said"),
     [
-        ("signalling: {transport: tcp, phones: {count: 2}}", "over udp only"),
         (
-            "signalling: {setup: true}\npath: [{name: radio, capacity: 1Mbps, queue: {aqm: codel}}]",
+            "signalling: {setup: true}\n"
+            "path: [{name: radio, capacity: 1Mbps, queue: {aqm: codel}}]",
             "AQM",
         ),
     ],
 )
 def test_what_signalling_cannot_run_is_a_scenario_error(setting: str, said: str) -> None:
-    """Phones over TCP, or signalling through an AQM: refused at load, with the reason."""
+    """Signalling through an AQM: refused at load, with the reason."""
     text = "name: p\nduration: 60s\ncalls: {count: 1}\n" + setting + "\n"
     if "path:" not in setting:
         text += "path: [{name: radio, one_way_delay: 10ms}]\n"
