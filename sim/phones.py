@@ -20,8 +20,9 @@ Those instants are ``models.phone_schedule``'s, which the emulation shares.
 
 With ``signalling.nat`` a NAT (``models.nat``, RFC 4787) sits between the
 path and the core (its UDP or TCP bindings and timeouts): each message (or TCP
-segment) the phone sends refreshes its binding when it reaches the NAT, and a message the core sends passes only through a live
-binding of that phone that admits it; one that meets an expired binding, or
+segment) the phone sends refreshes its binding when it reaches the NAT, and a
+message the core sends passes only through a live binding of that phone that
+admits it; one that meets an expired binding, or
 one whose external port another phone's binding has since taken, is lost
 there, so an incoming call to a phone whose binding expired fails (its
 INVITE times out).
