@@ -32,7 +32,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, cast
 
 from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 from voipbed.models.sip_transaction import Outbox, SipMessage
@@ -390,7 +390,7 @@ class FlowLoop:
         self, at: float, direction: int, message: SipMessage, token: object
     ) -> None:
         """A stream handed ``message`` up: to its flow's end (``token``: flow, record)."""
-        index, record = token  # type: ignore[misc]
+        index, record = cast(tuple[int, int], token)
         if self._keep_records:
             records = self.records[index]
             records[record] = replace(records[record], arrival_s=at)
