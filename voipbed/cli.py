@@ -503,6 +503,39 @@ def import_(
     click.echo(str(result.report))
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Scenario file to write (the comparison goes beside it, .fit.json).",
+)
+def fit(run_dir: Path, out_file: Path) -> None:
+    """Fit the path models to RUN_DIR (an imported capture, or any run) and write a
+    scenario that reproduces it; print how well it does.
+
+    Delay (base plus the jitter distribution that fits best, or the link's capacity where
+    packets queue) and loss (Gilbert-Elliott, or Bernoulli when losses are independent);
+    the fitted scenario is simulated and compared with the run.
+    """
+    from voipbed.fit_run import FIGURES, fit_run
+    from voipbed.loader import ScenarioError
+
+    try:
+        report = fit_run(run_dir, out_file)
+    except (ScenarioError, ValueError) as error:
+        _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
+    except OSError as error:
+        _fail(f"voipbed: cannot fit {run_dir}: {error}", EXIT_BAD_INPUT)
+    click.echo(f"{'':>14} {'run':>10} {'fitted':>10}", err=True)
+    for name in FIGURES:
+        observed, fitted = report.observed[name], report.fitted[name]
+        click.echo(f"{name:>14} {observed:>10.3f} {fitted:>10.3f}", err=True)
+    click.echo(str(report.scenario_path))
+
+
 @main.command("export-pcap")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(

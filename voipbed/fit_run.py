@@ -1,0 +1,144 @@
+"""``voipbed fit``: a scenario that reproduces a run's path, and how well it does.
+
+:func:`fit_run` fits one path segment to a run folder's packets
+(``path_fit.fit_path``; an imported capture's, an emulated or a simulated
+run's), writes the run's own scenario with that path as the whole path (and no
+RRC, handovers or set-up: what they did is in the delays and losses fitted),
+then simulates it with the run's seed and compares the two runs on loss rate,
+burst ratio, one-way delay p50 and p95, and mean MOS. The comparison and the
+fitted parameters go into a JSON file beside the scenario.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from voipbed.arrow_numpy import to_numpy
+from voipbed.loader import parse_scenario
+from voipbed.models.emodel import burst_ratios
+from voipbed.path_fit import PathFit, fit_path
+from voipbed.scoring import score_trace
+from voipbed.sim.engine import simulate
+
+__all__ = ["FIGURES", "FitReport", "fit_run", "path_figures"]
+
+FIGURES = ("loss_percent", "burst_ratio", "delay_p50_ms", "delay_p95_ms", "mos")
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What was fitted, and the run's figures against the fitted scenario's."""
+
+    scenario_path: Path
+    report_path: Path
+    fit: PathFit
+    observed: dict[str, float]
+    fitted: dict[str, float]
+
+
+def path_figures(packets: pa.Table, mos: float) -> dict[str, float]:
+    """A run's loss rate (% of packets sent), mean per-flow burst ratio of its losses,
+    one-way delay p50 and p95 (ms, over received packets) and mean MOS (given)."""
+    flow = to_numpy(packets.column("flow")).astype(np.int64)
+    seq = to_numpy(packets.column("seq")).astype(np.int64)
+    send = to_numpy(packets.column("send_s"))
+    recv = to_numpy(packets.column("recv_s"))
+    order = np.lexsort((seq, flow))
+    flow, lost = flow[order], np.isnan(recv[order])
+    delay = (recv - send)[~np.isnan(recv)] * 1e3
+    bounds = np.r_[np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]]), flow.size]
+    bursts = burst_ratios(lost, bounds.astype(np.int64))
+    return {
+        "loss_percent": float(100.0 * lost.mean()),
+        "burst_ratio": float(np.nanmean(bursts)) if np.isfinite(bursts).any() else 1.0,
+        "delay_p50_ms": float(np.percentile(delay, 50)),
+        "delay_p95_ms": float(np.percentile(delay, 95)),
+        "mos": mos,
+    }
+
+
+def fit_run(run_dir: Path, out: Path) -> FitReport:
+    """Fit ``run_dir``'s path, write the scenario to ``out`` and the comparison beside it."""
+    packets = pq.read_table(run_dir / "packets.parquet")
+    fit = fit_path(packets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    traces = _write_schedules(fit, out)
+    document = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8"))
+    scenario_doc = _fitted_scenario(document, fit, traces)
+    text = _header(run_dir, fit) + yaml.safe_dump(scenario_doc, sort_keys=False)
+    out.write_text(text, encoding="utf-8")
+    scenario = parse_scenario(text, str(out), base_dir=out.parent)
+    metrics = pq.read_table(run_dir / "metrics.parquet").column("mos").to_numpy()
+    observed = path_figures(packets, float(np.nanmean(metrics)))
+    trace = simulate(scenario)
+    mos = float(np.nanmean(score_trace(trace.packets, scenario)["mos"]))
+    fitted = path_figures(trace.packets, mos)
+    report = out.with_suffix(".fit.json")
+    record = {
+        "run": str(run_dir),
+        "scenario": str(out),
+        "fit": {"delay": asdict(fit.delay), "loss": asdict(fit.loss), "packets": fit.packets},
+        "burst_ratio_of_fitted_chain": fit.loss.burst_ratio,
+        "observed": observed,
+        "fitted": fitted,
+    }
+    report.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return FitReport(out, report, fit, observed, fitted)
+
+
+def _write_schedules(fit: PathFit, out: Path) -> dict[str, str] | None:
+    """The fitted delivery schedules as Mahimahi traces beside ``out`` (their file names),
+    or None when the delay was fitted without a queue."""
+    schedules = fit.delay.schedules
+    if schedules is None:
+        return None
+    names = {}
+    for direction, suffix in (("uplink", "up"), ("downlink", "down")):
+        path = out.with_suffix(f".{suffix}")
+        path.write_text("\n".join(map(str, schedules[direction])) + "\n", encoding="utf-8")
+        names[direction] = path.name
+    return names
+
+
+def _fitted_scenario(
+    document: dict[str, Any], fit: PathFit, traces: dict[str, str] | None
+) -> dict[str, Any]:
+    """The run's scenario with the fitted segment as its path, and nothing that the fitted
+    delays and losses already hold (RRC, handovers, set-up, sweeps, expectations)."""
+    scenario = {k: v for k, v in document.items() if k not in ("sweep", "seeds", "expect")}
+    scenario["name"] = f"{document.get('name', 'run')}-fitted"
+    scenario["path"] = [fit.segment(traces=traces)]
+    scenario["radio"] = {"rrc": None}
+    signalling = dict(scenario.get("signalling") or {})
+    for key in ("setup", "phones", "nat", "ice", "dns", "fallback"):
+        signalling.pop(key, None)
+    scenario["signalling"] = signalling
+    return scenario
+
+
+def _header(run_dir: Path, fit: PathFit) -> str:
+    delay, loss = fit.delay, fit.loss
+    ks = ", ".join(f"{name} {value:.3f}" for name, value in delay.ks.items())
+    if delay.schedules is not None:
+        how = (
+            "the link's capacity, a delivery schedule per direction from the queueing seen "
+            f"(consecutive excess delays' correlation {delay.correlation:.2f})"
+        )
+    else:
+        how = f"jitter {delay.distribution}" + (
+            f" (Kolmogorov-Smirnov distance: {ks})" if ks else ""
+        )
+    return (
+        f"# Fitted by `voipbed fit` from {run_dir} ({fit.packets} packets).\n"
+        f"# Delay: base {delay.base_s * 1e3:.2f} ms, {how}.\n"
+        f"# Loss: {loss.model}, rate {loss.rate:.2%}, chain p {loss.p:.4f} r {loss.r:.4f}"
+        f" (burst ratio {loss.burst_ratio:.2f}).\n"
+    )

@@ -1,0 +1,232 @@
+"""Fitting the path models to what a run (a capture, an emulated or simulated call) saw.
+
+:func:`fit_path` reads every media packet of a run, both directions pooled, and
+fits one path segment that the simulator can run:
+
+- **Delay**: the base one-way delay is the least delay seen; what each packet
+  took beyond it is fitted by each jitter distribution the simulator has
+  (uniform: the largest excess, the maximum-likelihood scale; exponential: the
+  mean excess; half-normal: the root mean square excess), and the one whose
+  distribution is closest to the excesses (the Kolmogorov-Smirnov distance,
+  the largest gap between the two cumulative distributions) is kept, with that
+  distance as its goodness of fit. A flow whose packets arrive out of sequence
+  order makes the jitter reorder.
+- **Loss**: each flow's sequence of received and lost packets, in sequence
+  order, is a two-state Markov chain; its transition probabilities, counted
+  over all flows (maximum likelihood), are the Gilbert-Elliott model's p
+  (received to lost) and r (lost to received), a loss state losing every
+  packet (Gilbert's model). When the chain's burst ratio 1 / (p + r) is
+  within ``BERNOULLI_BURST`` of 1, losses are independent and the loss is
+  Bernoulli at the same rate.
+
+- **Capacity**: when the excess delays of consecutive packets of a flow move
+  together (lag-1 correlation above ``QUEUEING_CORRELATION``: packets waiting
+  in a queue, not drawn one by one), the link's capacity is fitted instead of
+  a jitter distribution, as a Mahimahi delivery schedule per direction: while
+  some packet was waiting, an opportunity each millisecond a waiting packet
+  left (its arrival plus its excess delay), and none otherwise; while none was
+  waiting, an opportunity every millisecond (one MTU per ms, about 12 Mbit/s).
+  A capacity drop (a coverage hole, a handover) is then reproduced where it
+  happened, with the queueing it caused.
+
+Handover-like outages show as losses (fitted by the chain) or as capacity
+gaps; per-direction differences other than capacity are not fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from voipbed.arrow_numpy import to_numpy
+
+__all__ = [
+    "BERNOULLI_BURST",
+    "QUEUEING_CORRELATION",
+    "DelayFit",
+    "LossFit",
+    "PathFit",
+    "fit_path",
+]
+
+BERNOULLI_BURST = 0.1  # a burst ratio within this of 1 is taken as independent loss
+QUEUEING_CORRELATION = 0.5  # lag-1 correlation of excess delays above which a queue is fitted
+_QUEUED_S = 5e-4  # an excess delay above 0.5 ms: the packet waited in the queue
+_KS_SAMPLE = 20_000  # excesses the goodness of fit is computed on (evenly spaced in order)
+_NO_JITTER_S = 1e-4  # a mean excess under 0.1 ms: no jitter
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DelayFit:
+    """The fitted delay: base, jitter distribution and scale, goodness of fit per candidate."""
+
+    base_s: float
+    distribution: str  # "none", "uniform", "exponential" or "half_normal"
+    scale_s: float
+    reorder: bool
+    ks: dict[str, float]  # each candidate's Kolmogorov-Smirnov distance
+    correlation: float  # lag-1 correlation of consecutive packets' excess delays
+    schedules: dict[str, list[int]] | None = None  # per direction: opportunity times, ms
+
+
+@dataclass(frozen=True)
+class LossFit:
+    """The fitted loss: the rate, the chain's p and r, and the model kept."""
+
+    rate: float
+    p: float
+    r: float
+    model: str  # "none", "bernoulli" or "gilbert_elliott"
+
+    @property
+    def burst_ratio(self) -> float:
+        """The chain's burst ratio 1 / (p + r) (1: independent loss)."""
+        return 1.0 / (self.p + self.r) if self.p + self.r > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class PathFit:
+    """One fitted segment."""
+
+    delay: DelayFit
+    loss: LossFit
+    packets: int
+
+    def segment(self, name: str = "fitted", traces: dict[str, str] | None = None) -> dict[str, Any]:
+        """The segment as a scenario's ``path`` entry (YAML keys); ``traces`` names the files
+        holding ``delay.schedules`` per direction."""
+        segment: dict[str, Any] = {
+            "name": name,
+            "one_way_delay": f"{self.delay.base_s * 1e3:.3f}ms",
+        }
+        if traces:
+            segment["uplink_trace"] = traces["uplink"]
+            segment["downlink_trace"] = traces["downlink"]
+            segment["queue"] = {"packets": 100_000}  # losses are the chain's
+        if self.delay.distribution != "none":
+            segment["jitter"] = {
+                "distribution": self.delay.distribution,
+                "scale": f"{self.delay.scale_s * 1e3:.3f}ms",
+                "reorder": self.delay.reorder,
+            }
+        loss = self.loss
+        if loss.model == "bernoulli":
+            segment["loss"] = {"model": "bernoulli", "rate": f"{loss.rate * 100:.4f}%"}
+        elif loss.model == "gilbert_elliott":
+            segment["loss"] = {
+                "model": "gilbert_elliott",
+                "p": f"{loss.p * 100:.4f}%",
+                "r": f"{loss.r * 100:.4f}%",
+            }
+        return segment
+
+
+def fit_path(packets: pa.Table) -> PathFit:
+    """The segment that best explains ``packets`` (a run's packets table)."""
+    flow = to_numpy(packets.column("flow")).astype(np.int64)
+    seq = to_numpy(packets.column("seq")).astype(np.int64)
+    send = to_numpy(packets.column("send_s"))
+    recv = to_numpy(packets.column("recv_s"))
+    order = np.lexsort((seq, flow))
+    flow, send, recv = flow[order], send[order], recv[order]
+    got = ~np.isnan(recv)
+    if not got.any():
+        raise ValueError("no packet was received: there is no delay to fit")
+    return PathFit(_delay(flow, send, recv, got), _loss(flow, got), int(flow.size))
+
+
+def _delay(
+    flow: NDArray[np.int64], send: FloatArray, recv: FloatArray, got: NDArray[np.bool_]
+) -> DelayFit:
+    delay = recv[got] - send[got]
+    base = float(delay.min())
+    excess = delay - base
+    same = np.diff(flow[got]) == 0
+    reorder = bool(np.any(same & (np.diff(recv[got]) < 0)))
+    correlation = _lag_one(excess, same)
+    if float(excess.mean()) < _NO_JITTER_S:
+        return DelayFit(base, "none", 0.0, reorder, {}, correlation)
+    if correlation > QUEUEING_CORRELATION:
+        directions = flow[got] % 2
+        schedules = {
+            name: _schedule(send[got][directions == k], excess[directions == k])
+            for k, name in enumerate(("uplink", "downlink"))
+        }
+        return DelayFit(base, "none", 0.0, reorder, {}, correlation, schedules)
+    ordered = np.sort(excess)
+    scales = {
+        "uniform": float(ordered[-1]),
+        "exponential": float(ordered.mean()),
+        "half_normal": float(math.sqrt(float(np.mean(ordered**2)))),
+    }
+    sample = ordered[np.linspace(0, ordered.size - 1, min(ordered.size, _KS_SAMPLE)).astype(int)]
+    ks = {name: _ks(sample, name, scale) for name, scale in scales.items()}
+    best = min(ks, key=lambda name: ks[name])
+    return DelayFit(base, best, scales[best], reorder, ks, correlation)
+
+
+def _lag_one(excess: FloatArray, same: NDArray[np.bool_]) -> float:
+    """The correlation of consecutive excess delays within flows (0 if undefined)."""
+    a, b = excess[:-1][same], excess[1:][same]
+    if a.size < 3 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _schedule(send: FloatArray, excess: FloatArray) -> list[int]:
+    """A direction's delivery opportunities (ms): where packets waited, the milliseconds
+    they left in; elsewhere one a millisecond."""
+    if not send.size:
+        return [1]
+    end_ms = math.ceil(float((send + excess).max()) * 1000) + 1
+    busy = np.zeros(end_ms + 1, dtype=np.bool_)
+    queued = excess > _QUEUED_S
+    starts = np.floor(send[queued] * 1000).astype(np.int64)
+    leaves = np.floor((send[queued] + excess[queued]) * 1000).astype(np.int64)
+    change = np.zeros(end_ms + 2, dtype=np.int64)
+    np.add.at(change, starts, 1)
+    np.add.at(change, leaves, -1)
+    busy[:] = np.cumsum(change)[: end_ms + 1] > 0
+    opportunities = np.zeros(end_ms + 1, dtype=np.bool_)
+    opportunities[~busy] = True
+    opportunities[leaves] = True
+    times = np.flatnonzero(opportunities)
+    return [int(t) for t in times[times > 0]] or [1]
+
+
+def _ks(sorted_sample: FloatArray, distribution: str, scale: float) -> float:
+    """The Kolmogorov-Smirnov distance between ``sorted_sample`` and ``distribution``."""
+    x = sorted_sample / scale
+    if distribution == "uniform":
+        cdf = np.clip(x, 0.0, 1.0)
+    elif distribution == "exponential":
+        cdf = 1.0 - np.exp(-x)
+    else:
+        cdf = np.array([math.erf(v) for v in (x / math.sqrt(2.0)).tolist()])
+    n = sorted_sample.size
+    above = np.arange(1, n + 1) / n - cdf
+    below = cdf - np.arange(n) / n
+    return float(max(above.max(), below.max()))
+
+
+def _loss(flow: NDArray[np.int64], got: NDArray[np.bool_]) -> LossFit:
+    lost = ~got
+    rate = float(lost.mean())
+    if rate == 0.0:
+        return LossFit(0.0, 0.0, 1.0, "none")
+    same = flow[1:] == flow[:-1]
+    before, after = lost[:-1][same], lost[1:][same]
+    from_received = np.count_nonzero(~before)
+    from_lost = np.count_nonzero(before)
+    p = np.count_nonzero(~before & after) / from_received if from_received else rate
+    r = np.count_nonzero(before & ~after) / from_lost if from_lost else 1.0
+    p, r = float(min(max(p, 1e-9), 1.0)), float(min(max(r, 1e-9), 1.0))
+    independent = abs(1.0 / (p + r) - 1.0) <= BERNOULLI_BURST
+    return LossFit(rate, p, r, "bernoulli" if independent else "gilbert_elliott")
