@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from numpy.typing import NDArray
 
 from voipbed.arrow_numpy import to_numpy
 from voipbed.loader import parse_scenario
-from voipbed.models.emodel import burst_ratios
 from voipbed.path_fit import PathFit, fit_path
 from voipbed.scoring import score_trace
 from voipbed.sim.engine import simulate
@@ -45,7 +45,7 @@ class FitReport:
 
 
 def path_figures(packets: pa.Table, mos: float) -> dict[str, float]:
-    """A run's loss rate (% of packets sent), mean per-flow burst ratio of its losses,
+    """A run's loss rate (% of packets sent), the burst ratio of its losses (all flows),
     one-way delay p50 and p95 (ms, over received packets) and mean MOS (given)."""
     flow = to_numpy(packets.column("flow")).astype(np.int64)
     seq = to_numpy(packets.column("seq")).astype(np.int64)
@@ -54,15 +54,27 @@ def path_figures(packets: pa.Table, mos: float) -> dict[str, float]:
     order = np.lexsort((seq, flow))
     flow, lost = flow[order], np.isnan(recv[order])
     delay = (recv - send)[~np.isnan(recv)] * 1e3
-    bounds = np.r_[np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]]), flow.size]
-    bursts = burst_ratios(lost, bounds.astype(np.int64))
     return {
         "loss_percent": float(100.0 * lost.mean()),
-        "burst_ratio": float(np.nanmean(bursts)) if np.isfinite(bursts).any() else 1.0,
+        "burst_ratio": _burst_ratio(flow, lost),
         "delay_p50_ms": float(np.percentile(delay, 50)),
         "delay_p95_ms": float(np.percentile(delay, 95)),
         "mos": mos,
     }
+
+
+def _burst_ratio(flow: NDArray[np.int64], lost: NDArray[np.bool_]) -> float:
+    """The burst ratio of all flows' losses together: 1 / (p + q), p and q the chances
+    that a received packet is followed by a lost one and a lost one by a received one,
+    counted within flows over every flow (ITU-T G.113 Appendix I); 1 without loss."""
+    same = flow[1:] == flow[:-1]
+    before, after = lost[:-1][same], lost[1:][same]
+    received, missed = np.count_nonzero(~before), np.count_nonzero(before)
+    if not received or not missed:
+        return 1.0
+    p = np.count_nonzero(~before & after) / received
+    q = np.count_nonzero(before & ~after) / missed
+    return float(1.0 / (p + q)) if p + q > 0 else 1.0
 
 
 def fit_run(run_dir: Path, out: Path) -> FitReport:

@@ -23,11 +23,15 @@ fits one path segment that the simulator can run:
   together (lag-1 correlation above ``QUEUEING_CORRELATION``: packets waiting
   in a queue, not drawn one by one), the link's capacity is fitted instead of
   a jitter distribution, as a Mahimahi delivery schedule per direction: while
-  some packet was waiting, an opportunity each millisecond a waiting packet
-  left (its arrival plus its excess delay), and none otherwise; while none was
-  waiting, an opportunity every millisecond (one MTU per ms, about 12 Mbit/s).
+  the link was slow (the excess delay, interpolated between packets, above its
+  median by more than half a millisecond), none while a packet waited, one in
+  the millisecond it left, and otherwise one every twice the wait around (a
+  packet arriving at random waits half the spacing); while it was not slow,
+  one every millisecond (one MTU per ms, about 12 Mbit/s).
   A capacity drop (a coverage hole, a handover) is then reproduced where it
-  happened, with the queueing it caused.
+  happened, with the queueing it caused. Losses that came while the queue held
+  as many packets as it ever did are its overflows: the queue's limit is that
+  many packets, and they are left out of the loss chain.
 
 Handover-like outages show as losses (fitted by the chain) or as capacity
 gaps; per-direction differences other than capacity are not fitted.
@@ -98,6 +102,8 @@ class PathFit:
     delay: DelayFit
     loss: LossFit
     packets: int
+    queue_packets: int | None = None  # the queue's limit, where losses came at a full queue
+    overflows: int = 0  # losses put down to the full queue (not in ``loss``)
 
     def segment(self, name: str = "fitted", traces: dict[str, str] | None = None) -> dict[str, Any]:
         """The segment as a scenario's ``path`` entry (YAML keys); ``traces`` names the files
@@ -109,7 +115,8 @@ class PathFit:
         if traces:
             segment["uplink_trace"] = traces["uplink"]
             segment["downlink_trace"] = traces["downlink"]
-            segment["queue"] = {"packets": 100_000}  # losses are the chain's
+            limit = self.queue_packets if self.queue_packets is not None else 100_000
+            segment["queue"] = {"packets": limit}  # no limit seen: losses are the chain's
         if self.delay.distribution != "none":
             segment["jitter"] = {
                 "distribution": self.delay.distribution,
@@ -139,7 +146,44 @@ def fit_path(packets: pa.Table) -> PathFit:
     got = ~np.isnan(recv)
     if not got.any():
         raise ValueError("no packet was received: there is no delay to fit")
-    return PathFit(_delay(flow, send, recv, got), _loss(flow, got), int(flow.size))
+    delay = _delay(flow, send, recv, got)
+    queue_limit, overflowed = None, np.zeros(flow.size, dtype=np.bool_)
+    if delay.schedules is not None:
+        queue_limit, overflowed = _queue_limit(flow, send, recv - delay.base_s, got)
+    loss = _loss(flow[~overflowed], got[~overflowed])
+    return PathFit(delay, loss, int(flow.size), queue_limit, int(overflowed.sum()))
+
+
+def _queue_limit(
+    flow: NDArray[np.int64], send: FloatArray, leave: FloatArray, got: NDArray[np.bool_]
+) -> tuple[int | None, NDArray[np.bool_]]:
+    """The queue's limit in packets, the most that waited at once (per direction, every
+    flow's received packets: those that had arrived and not left), and the packets lost
+    when it was that full (overflows, not losses on the medium); None when no loss came
+    at a full queue."""
+    overflowed = np.zeros(flow.size, dtype=np.bool_)
+    limits = []
+    for direction in (0, 1):
+        mine = flow % 2 == direction
+        arrivals = np.sort(send[mine & got])
+        departures = np.sort(leave[mine & got])
+        if not arrivals.size:
+            continue
+        waiting = np.searchsorted(arrivals, arrivals, side="left") - np.searchsorted(
+            departures, arrivals, side="right"
+        )
+        limit = int(waiting.max())
+        lost = np.flatnonzero(mine & ~got)
+        at = send[lost]
+        waiting_then = np.searchsorted(arrivals, at, side="left") - np.searchsorted(
+            departures, at, side="right"
+        )
+        full = waiting_then >= max(limit - 1, 1)
+        overflowed[lost[full]] = True
+        limits.append(limit)
+    if not overflowed.any():
+        return None, overflowed
+    return max(limits) + 1, overflowed
 
 
 def _delay(
@@ -181,24 +225,51 @@ def _lag_one(excess: FloatArray, same: NDArray[np.bool_]) -> float:
 
 
 def _schedule(send: FloatArray, excess: FloatArray) -> list[int]:
-    """A direction's delivery opportunities (ms): where packets waited, the milliseconds
-    they left in; elsewhere one a millisecond."""
+    """A direction's delivery opportunities (ms).
+
+    The link is slow where the excess delay, interpolated between packets in time, is
+    above its median by more than ``_QUEUED_S``. A packet that waited had no opportunity
+    from its arrival to the millisecond it left in, which was one. Elsewhere in a slow
+    stretch (the queue was empty, nothing shows), opportunities come as often as the
+    waits around suggest: a packet arriving at a random instant waits half the spacing on
+    average, so one every twice the interpolated wait. Outside slow stretches, one every
+    millisecond."""
     if not send.size:
         return [1]
-    end_ms = math.ceil(float((send + excess).max()) * 1000) + 1
-    busy = np.zeros(end_ms + 1, dtype=np.bool_)
-    queued = excess > _QUEUED_S
-    starts = np.floor(send[queued] * 1000).astype(np.int64)
-    leaves = np.floor((send[queued] + excess[queued]) * 1000).astype(np.int64)
+    order = np.argsort(send)
+    send_ms, excess_ms = send[order] * 1000.0, excess[order] * 1000.0
+    end_ms = math.ceil(float((send_ms + excess_ms).max())) + 1
+    baseline = float(np.median(excess_ms))
+    clock = np.arange(end_ms + 1, dtype=np.float64)
+    wait = np.interp(clock, send_ms, excess_ms) - baseline
+    slow = wait > _QUEUED_S * 1000.0
+    arrived = np.ceil(send_ms).astype(np.int64)
+    leaves = np.maximum(np.round(send_ms + excess_ms).astype(np.int64), arrived)
+    waited = excess_ms - baseline > _QUEUED_S * 1000.0
     change = np.zeros(end_ms + 2, dtype=np.int64)
-    np.add.at(change, starts, 1)
-    np.add.at(change, leaves, -1)
-    busy[:] = np.cumsum(change)[: end_ms + 1] > 0
-    opportunities = np.zeros(end_ms + 1, dtype=np.bool_)
-    opportunities[~busy] = True
-    opportunities[leaves] = True
+    np.add.at(change, arrived[waited], 1)
+    np.add.at(change, leaves[waited], -1)
+    blocked = np.cumsum(change)[: end_ms + 1] > 0
+    opportunities = _spaced(slow, blocked, 2.0 * wait)
+    opportunities[leaves[leaves <= end_ms]] = True
     times = np.flatnonzero(opportunities)
     return [int(t) for t in times[times > 0]] or [1]
+
+
+def _spaced(
+    slow: NDArray[np.bool_], blocked: NDArray[np.bool_], spacing: FloatArray
+) -> NDArray[np.bool_]:
+    """One opportunity a millisecond where the link is not slow; in slow milliseconds that
+    no waiting packet blocks, one each ``spacing`` (ms) after the last."""
+    opportunities = np.zeros(slow.size, dtype=np.bool_)
+    last = -math.inf
+    for t in range(slow.size):
+        if blocked[t]:
+            continue
+        if not slow[t] or t - last >= spacing[t]:
+            opportunities[t] = True
+            last = t
+    return opportunities
 
 
 def _ks(sorted_sample: FloatArray, distribution: str, scale: float) -> float:

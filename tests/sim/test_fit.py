@@ -24,7 +24,8 @@ NETWORKS = {
     "lte_trace": (
         f"uplink_trace: {TRACES / 'TMobile-LTE-short.up'}\n"
         f"    downlink_trace: {TRACES / 'TMobile-LTE-short.down'}\n"
-        "    queue: {bytes: 200KB}"
+        "    queue: {packets: 1000}\n"
+        "    loss: {model: gilbert_elliott, rate: 2%, burst: 2}"
     ),
 }
 SCENARIO = """
