@@ -34,14 +34,15 @@ lint: setup
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml voipbed $(CURDIR)/bench
 
 # Debian packages voipbed uses: espeak-ng speaks test speech; the emulation engine runs
-# Mininet namespaces with Kamailio, SIPp and baresip (sox and ethtool are its helpers);
+# Mininet namespaces with Kamailio, SIPp and baresip (sox and ethtool are its helpers,
+# tcpdump captures its media);
 # the report tests open the reports in headless Chromium.
 # Installed when run as root, as CI is; said otherwise (those tests then skip, saying why).
 SYSTEM_PACKAGES := espeak-ng sox ethtool mininet kamailio kamailio-tls-modules sip-tester baresip \
 	chromium fonts-dejavu-core \
-	bridge-utils iputils-ping openssl nftables conntrack
+	bridge-utils iputils-ping openssl nftables conntrack tcpdump
 SYSTEM_TOOLS := espeak-ng sox ethtool mnexec kamailio sipp baresip brctl ping openssl chromium \
-	nft conntrack
+	nft conntrack tcpdump
 KAMAILIO_TLS := /usr/lib/$(shell uname -m)-linux-gnu/kamailio/modules/tls.so
 MININET := /usr/lib/python3/dist-packages/mininet
 

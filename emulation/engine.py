@@ -9,6 +9,9 @@ schedule, measured from ``t0``, the instant the links' clocks start. Each
 call lasts its hold time (the caller's speech ends it). Then everything is
 stopped, the links' records become the packets table (``capture``), and
 each direction's received audio is scored with PESQ against the speech sent.
+Meanwhile tcpdump captures the UDP at both ends of the path, into
+``captures/ue.pcap`` and ``captures/far_end.pcap`` of the run folder
+(``capture_files``), in either kind of run.
 
 Rate-controlled calls (``calls.rate_control.algorithm: gcc``) are made by
 the project's GCC endpoints instead (``gcc_calls``, ``gcc_run``): a sender
@@ -56,7 +59,9 @@ from voipbed.emulation.audio import (
 )
 from voipbed.emulation.calls import CALLEE_TEXT, CALLER_TEXT, TLS_DIR, CallPlan, plan_calls
 from voipbed.emulation.capture import packets_from_records
+from voipbed.emulation.capture_files import captures_manifest, start_captures
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR
+from voipbed.emulation.dtmf import DtmfRun, split_event_rows
 from voipbed.emulation.gcc_calls import bound_problems, plan_flows
 from voipbed.emulation.gcc_logs import feedback_events, sent_logs
 from voipbed.emulation.gcc_run import endpoint_summaries, finish_flows, start_flows
@@ -119,8 +124,8 @@ MAX_GCC_CALLS = 20
 """Rate-controlled calls one emulation runs: each is four Python endpoints (about 45 MB and
 0.5 s of start-up each) and its own UE host; RFC 8867's 5.1 test shared by 20 voice calls."""
 
-TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
-GCC_TOOLS = ("mnexec", "ethtool")  # and kamailio for a SIP load
+TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox", "tcpdump")
+GCC_TOOLS = ("mnexec", "ethtool", "tcpdump")  # and kamailio for a SIP load
 PHONE_TOOLS = ("nft",)  # the phones' NAT
 PHONES_MIN_EXPIRES_S = 1  # the registrar grants what the phones ask, as the simulator's
 SETUP_S = 6.0  # from the links' start to t0: building, Kamailio, baresip, registrations
@@ -329,9 +334,10 @@ def _run_calls(
     t0: float,
     work: Path,
     at_t0: Callable[[], None] = lambda: None,
+    dtmf: DtmfRun | None = None,
 ) -> list[tuple[float, str, int, dict[str, Any]]]:
-    """Register everyone, call ``at_t0`` at t0, dial each call at its start, wait for the
-    calls to end."""
+    """Register everyone, call ``at_t0`` at t0, dial each call at its start, send ``dtmf``'s
+    digits once the calls are answered, wait for the calls to end."""
     stack = net.stack
     controls: dict[str, BaresipControl] = {}
     for plan in plans:
@@ -360,6 +366,12 @@ def _run_calls(
         control = controls[plan.caller.user]
         established = control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
         events.append((established.received_s - t0, EventKind.CALL_START, plan.call, {}))
+    if dtmf is not None:
+        answered = {e[2]: e[0] for e in events if e[1] == EventKind.CALL_START}
+        ends = {p.call: p.start_s + p.hold_s for p in plans}
+        callers_by = {p.call: controls[p.caller.user] for p in plans}
+        callees_by = {p.call: controls[p.callee.user] for p in plans}
+        dtmf.send(answered, ends, callers_by, callees_by, t0, _read_until)
     for plan in plans:
         control = controls[plan.caller.user]
         remaining = t0 + plan.start_s + plan.hold_s + END_GRACE_S - time.monotonic()
@@ -474,6 +486,7 @@ def emulate(
                 state_dir=state_dir,
             )
         )
+        captures = start_captures(net, work.parent, work)
         kamailio = start_kamailio(
             net,
             topology.sip_core,
@@ -497,7 +510,8 @@ def emulate(
             if load is not None:
                 loads.append(start_sip_load(net, topology, load, transport, work))
 
-        events = _run_calls(net, topology, plans, t0, work, start_load)
+        dtmf = DtmfRun(scenario.dtmf) if scenario.dtmf is not None else None
+        events = _run_calls(net, topology, plans, t0, work, start_load, dtmf)
         for run in loads:
             events.append((time.monotonic() - t0, EventKind.SIP_LOAD, -1, finish_sip_load(run)))
         if phone_run is not None:
@@ -508,6 +522,9 @@ def emulate(
     packets = packets_from_records(
         records, [s.name for s in scenario.path], ue_addresses, scenario.calls.codec
     )
+    if dtmf is not None:  # the telephone events are not voice
+        packets, event_rows = split_event_rows(packets)
+        events += dtmf.events(event_rows, t0)
     events += _sip_events(kamailio.stderr_path, wall_t0)
     events += _handover_events(scenario)
     manifest = {
@@ -518,6 +535,7 @@ def emulate(
         "tools": _tool_versions(),
         "topology": {"tag": topology.tag, "nodes": list(topology.node_names)},
         "links": {s.name: _link_facts(r) for s, r in zip(scenario.path, records, strict=True)},
+        "captures": captures_manifest(captures),
     }
     step("pesq")
     pesq = _score_audio(plans, work)
@@ -563,6 +581,7 @@ def _emulate_gcc(
         start_link=link_starter(scenario, work, t0, ue_addresses),
         state_dir=state_dir,
     ) as net:
+        captures = start_captures(net, work.parent, work)
         if load is not None:
             kamailio = start_kamailio(
                 net,
@@ -613,6 +632,7 @@ def _emulate_gcc(
         "tools": _tool_versions(("kamailio",) if kamailio is not None else ()),
         "topology": {"tag": topology.tag, "nodes": list(topology.node_names)},
         "links": {s.name: _link_facts(r) for s, r in zip(scenario.path, records, strict=True)},
+        "captures": captures_manifest(captures),
         "gcc_endpoints": summaries,
     }
     return Emulated(Trace(packets, events_table(events), manifest), Columns.from_records([]))

@@ -24,6 +24,10 @@ delay after the path); with
 ``signalling.phones`` idle phones register, keep alive and take calls for the
 whole run (``sim.phones``). Neither queues behind the media.
 
+With ``dtmf`` each caller's telephone events (``sim.dtmf``) join its uplink
+media on the path of a fixed-rate run, and their detection is a ``dtmf``
+event per caller (not rows of the packets table).
+
 Each packet's row gives the DSCP it was sent with and the one it arrived
 with (after any bleaching hop), the codec mode it was coded with, and the
 sender's target rate (NaN at a fixed rate). Each configured queue adds a
@@ -49,6 +53,7 @@ from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 from voipbed.sim.carrier import PathCarrier
 from voipbed.sim.control_plane import Event
+from voipbed.sim.dtmf import UplinkDtmf, uplink_dtmf
 from voipbed.sim.path import DirectionPackets, DirectionResult
 from voipbed.sim.rate_settings import LoopSettings
 from voipbed.sim.stages import FloatArray, IntArray
@@ -156,8 +161,12 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
             send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)
             for d in range(len(DIRECTIONS))
         ]
-        fates, path_events = _carry(media, sent, starts, ends, cuts)
+        dtmf = uplink_dtmf(scenario, spans, sent[0].send_s)  # None without a dtmf section
+        fates, path_events = _carry(media, sent, starts, ends, cuts, dtmf)
         events += path_events
+        if dtmf is not None:
+            fates[0], dtmf_recv_s = dtmf.split(fates[0])
+            events += dtmf.events(dtmf_recv_s + relay_s[dtmf.call()])
         for part, fate in zip(sent, fates, strict=True):
             fate.recv_s[:] += relay_s[part.call]  # the relay sits beyond the path's end
         tables = [
@@ -190,9 +199,10 @@ def _carry(
     call_start_s: FloatArray,
     call_end_s: FloatArray,
     cuts: Sequence[float],
+    dtmf: UplinkDtmf | None = None,
 ) -> tuple[list[DirectionResult], list[Event]]:
     """Every packet's fate over the path, per direction (uplink first), carried in windows
-    that end at ``cuts`` (ascending) and at infinity."""
+    that end at ``cuts`` (ascending) and at infinity; ``dtmf``'s packets join the uplink."""
     carrier = PathCarrier(scenario, call_start_s, call_end_s)
     calls = scenario.calls
     packets = [
@@ -205,6 +215,8 @@ def _carry(
         )
         for part in sent
     ]
+    if dtmf is not None:
+        packets[0] = dtmf.merged(packets[0], calls.dscp, calls.ecn)
     done = [0] * len(packets)
     for horizon_s in [*cuts, math.inf]:
         window = []

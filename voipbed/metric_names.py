@@ -36,6 +36,10 @@ METRIC_COLUMNS = (
     "post_dial_delay_s",  # simulated set-ups: from dialling to the first 180 Ringing
     "codec_modes",  # rate-controlled runs: distinct codec modes the flow was coded with
     "mean_sent_bps",  # rate-controlled runs: wire bits per second the flow sent
+    "dtmf_sent",  # with dtmf: digits the flow's caller sent (RFC 4733 telephone events)
+    "dtmf_detected",  # digits the far end detected at least once
+    "dtmf_missed",  # digits it never detected
+    "dtmf_duplicated",  # detections beyond the first of a digit
 )
 
 
@@ -82,3 +86,4 @@ class EventKind(StrEnum):
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did
+    DTMF = "dtmf"  # a caller's DTMF digits: sent, and detected, missed, duplicated at the far end

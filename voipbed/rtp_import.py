@@ -10,7 +10,9 @@
   whose sequence numbers mostly advance by one (as Wireshark's RTP heuristic
   asks for consecutive numbers), which leaves out UDP that only looks like RTP.
 - Sequence numbers and timestamps are unwrapped (RFC 3550 appendix A.1), each
-  from its stream's first packet.
+  from its stream's first packet. A stream's packets of payload types other than
+  its most frequent one (RFC 4733 telephone events, comfort noise) are left out
+  once matched, and counted.
 - With two captures of the same streams (one at each end), a stream's packets
   are matched by SSRC and extended sequence number: the capture in which the
   stream is seen first (by the median over matched packets) is its sender's,
@@ -84,6 +86,9 @@ def rtp_packets(
     codecs = _codecs(packets, codec_for_type)
     two_ends = len(captures) > 1
     rows = _matched(packets) if two_ends else _received_here(packets, codecs)
+    rows, others = _main_type_only(rows)
+    if others:
+        skipped["packets of a stream's other payload types (e.g. telephone-event)"] = others
     rows, calls = _calls(rows, two_ends=two_ends)
     names = tuple(sorted(set(codecs.values())))
     return ImportedStreams(
@@ -238,6 +243,16 @@ def _with_gaps(got: pd.DataFrame) -> pd.DataFrame:
     for column in ("rtp_ts", "pt", "tclass", "tclass_rx", "ip_bytes", "payload", "ssrc"):
         rows[column] = rows[column].astype(np.int64)
     return rows
+
+
+def _main_type_only(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each stream's packets of its most frequent payload type (its voice), and how many of
+    other types were left out: RFC 4733 telephone events and comfort noise share a voice
+    stream's SSRC and sequence numbers (which is why a one-end capture counts its gaps
+    before they go)."""
+    main = rows.groupby("ssrc")["pt"].agg(lambda types: types.mode().iloc[0])
+    keep = rows["pt"].to_numpy() == rows["ssrc"].map(main).to_numpy()
+    return rows[keep], int((~keep).sum())
 
 
 def _calls(rows: pd.DataFrame, *, two_ends: bool) -> tuple[pd.DataFrame, int]:

@@ -33,6 +33,7 @@ from voipbed.models import jitter_buffer as jb
 from voipbed.models import overhead as ov
 from voipbed.models.codecs import CODECS, Bandwidth
 from voipbed.scenario_alerts import AlertSettings
+from voipbed.scenario_dtmf import MAX_RUN_PACKETS, Dtmf
 from voipbed.scenario_path import (
     BernoulliLoss,
     CoDelAqm,
@@ -589,6 +590,13 @@ class Scenario(Section):
     alerts: AlertSettings = Field(
         AlertSettings(), description="When a run raises alerts (one-way audio, gaps, low MOS)."
     )
+    dtmf: Dtmf | None = Field(
+        None,
+        description=(
+            "DTMF digits each caller sends as RFC 4733 telephone events, and how the far end "
+            "detects them; null: none."
+        ),
+    )
     expect: tuple[str, ...] = Field(
         (),
         max_length=MAX_EXPECTATIONS,
@@ -649,6 +657,19 @@ class Scenario(Section):
             raise ValueError(
                 "signalling.ice with calls.rate_control: the closed loop does not carry a "
                 "relayed pair's detour yet; use a fixed-rate codec with ICE"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dtmf_at_fixed_rate(self) -> Scenario:
+        if self.dtmf is None:
+            return self
+        if self.calls.rate_control.algorithm != "none":
+            raise ValueError("dtmf with calls.rate_control: the closed loop sends no DTMF yet")
+        if self.dtmf.packets_per_call() * self.calls.count > MAX_RUN_PACKETS:
+            raise ValueError(
+                f"dtmf: {self.dtmf.packets_per_call()} packets per call for {self.calls.count} "
+                f"calls is more than {MAX_RUN_PACKETS}; send fewer digits or fewer packets each"
             )
         return self
 

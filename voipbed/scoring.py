@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from voipbed.arrow_numpy import dictionary_codes, to_numpy
 from voipbed.columns import Columns
+from voipbed.dtmf_scores import dtmf_columns
 from voipbed.flow_codecs import FlowCodecs, flow_codecs, mode_inputs
 from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS, EventKind
 from voipbed.models import emodel, emodel_wb
@@ -198,6 +199,7 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
     marked = packet_flow[to_numpy(packets.column("ce"))]
     flows["ce_marked"] = np.bincount(np.searchsorted(flow_ids, marked), minlength=flow_ids.size)
     flows |= _event_columns(flows["call"], events)
+    flows |= dtmf_columns(flow_ids, events)
     flows |= _emodel_columns(
         playout_delay_s, flows["ppl_percent"], flows["burst_r"], scenario, codecs
     )
@@ -231,6 +233,7 @@ def _score_nothing(packets: pa.Table, scenario: Scenario, events: pa.Table | Non
     names, codes = dictionary_codes(packets.column("codec"))
     codecs = flow_codecs(names, codes, bounds, scenario)
     flows |= _event_columns(flows["call"], events)
+    flows |= dtmf_columns(flows["flow"], events)
     flows |= _emodel_columns(no_flows, no_flows, no_flows, scenario, codecs)
     flows["mos_window_min"] = no_flows
     if codecs.adaptive:

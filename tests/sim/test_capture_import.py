@@ -135,3 +135,22 @@ def test_a_capture_without_rtp_is_refused_with_what_it_held(tmp_path: Path) -> N
     assert "Traceback" not in result.output
     with pytest.raises(CaptureImportError):
         import_captures([tmp_path / "tcp.pcap"] * 3, tmp_path)
+
+
+def test_telephone_events_in_a_voice_stream_are_left_out(tmp_path: Path) -> None:
+    """RFC 4733 events (payload type 101) between a stream's PCMU packets, on its SSRC and
+    sequence numbers: left out and counted, and their sequence numbers are not losses."""
+    from tests.unit.test_pcap_reading import rtp_ip
+
+    frames = []
+    for k in range(60):
+        packet = bytearray(rtp_ip(k, payload=160))
+        if k % 10 == 5:
+            packet[29] = 101  # the RTP header's second byte: marker off, PT 101
+        frames.append((k * 20_000_000, bytes(packet)))
+    write_pcap(tmp_path / "dtmf.pcap", frames)
+    imported = import_captures([tmp_path / "dtmf.pcap"], tmp_path / "out", codec="PCMU")
+    metrics = _metrics(imported.run_dir)
+    assert metrics["sent"].tolist() == metrics["received"].tolist() == [54]
+    skipped = imported.streams.skipped
+    assert skipped["packets of a stream's other payload types (e.g. telephone-event)"] == 6

@@ -57,6 +57,7 @@ CONTEXTS: dict[str, list[tuple[dict[str, Any], JsonPath]]] = {
     "IceSettings": [({"signalling": {"ice": {}}}, ("signalling", "ice"))],
     "Fallback": [({"signalling": {"fallback": {}}}, ("signalling", "fallback"))],
     "AlertSettings": [({"alerts": {}}, ("alerts",))],
+    "Dtmf": [({"dtmf": {"digits": "1"}}, ("dtmf",))],
     "DnsSettings": [({"signalling": {"dns": {}}}, ("signalling", "dns"))],
     "SipLoad": [
         (
