@@ -3,9 +3,9 @@
 :func:`import_captures` reads one capture (taken where the media were
 received) or two (one at each end, the phones' first), finds their RTP
 streams (``rtp_import``) and writes a run folder as ``voipbed run`` does:
-``packets.parquet``, ``events.parquet``, ``metrics.parquet``, ``summary.json``
-and the report, with a ``manifest.json`` that names the captures and what was
-skipped in them.
+``packets.parquet``, ``events.parquet`` (every SIP message, and each call's
+set-up: ``sip_import``), ``metrics.parquet``, ``summary.json`` and the report,
+with a ``manifest.json`` that names the captures and what was skipped in them.
 
 The streams are scored with a scenario: the one given (its jitter buffer,
 device, codec settings), or the defaults, with the codec the streams carry
@@ -37,6 +37,7 @@ from voipbed.rtp_import import PLACE, ImportedStreams, rtp_packets
 from voipbed.rundir import create_run_dir
 from voipbed.runner import finish_run
 from voipbed.scenario import Scenario
+from voipbed.sip_import import find_sip, sip_events
 from voipbed.trace import Trace, events_table
 
 __all__ = ["CaptureImportError", "ImportResult", "import_captures"]
@@ -102,7 +103,10 @@ def import_captures(
         "skipped": streams.skipped,
         "voipbed": __version__,
     }
-    trace = Trace(streams.packets, events_table([]), manifest)
+    messages = find_sip(read, streams.origin_ns)
+    events = sip_events(messages, streams.endpoints, streams.calls)
+    manifest["sip_messages"] = len(messages)
+    trace = Trace(streams.packets, events_table(events), manifest)
     report, summary = finish_run(
         trace, scenario, run_dir, engine="capture", started=started, enter=on_stage
     )

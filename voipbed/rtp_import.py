@@ -34,13 +34,13 @@ captures, so they keep nanosecond precision.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from voipbed.frame_fields import STATUS_NAMES, UDP, UdpFields
+from voipbed.frame_fields import STATUS_NAMES, UDP, UdpFields, address_text
 from voipbed.models.codecs import CODECS
 from voipbed.pcap_file import Capture
 from voipbed.trace import packets_table
@@ -64,6 +64,7 @@ class ImportedStreams:
     calls: int
     skipped: dict[str, int]
     origin_ns: int  # capture time of the table's time 0
+    endpoints: dict[tuple[str, int], int] = field(default_factory=dict)  # (address, port): call
 
 
 def rtp_packets(
@@ -92,8 +93,25 @@ def rtp_packets(
     rows, calls = _calls(rows, two_ends=two_ends)
     names = tuple(sorted(set(codecs.values())))
     return ImportedStreams(
-        _table(rows, codecs, names), names, int(rows["flow"].nunique()), calls, skipped, origin_ns
+        _table(rows, codecs, names),
+        names,
+        int(rows["flow"].nunique()),
+        calls,
+        skipped,
+        origin_ns,
+        _endpoints(rows),
     )
+
+
+def _endpoints(rows: pd.DataFrame) -> dict[tuple[str, int], int]:
+    """Each RTP endpoint (address as text, port) and its call."""
+    ends: dict[tuple[str, int], int] = {}
+    for side, port in (("src", "sport"), ("dst", "dport")):
+        unique = rows[["ipv", f"{side}_hi", f"{side}_lo", port, "call"]].drop_duplicates()
+        for ipv, hi, lo, number, call in unique.itertuples(index=False):
+            raw = np.array([hi, lo], dtype=">i8").view(np.uint8)
+            ends[(address_text(raw, int(ipv)), int(number))] = int(call)
+    return ends
 
 
 def _candidates(capture_index: int, capture: Capture, fields: UdpFields) -> pd.DataFrame:
