@@ -68,6 +68,7 @@ from voipbed.emulation.gcc_arrivals import FeedbackFormat
 from voipbed.emulation.gcc_io import StopSignal, parse_address
 from voipbed.emulation.gcc_receiver import ReceiverSettings, ReceiverSummary, run_receiver
 from voipbed.emulation.gcc_sender import SenderSettings, SenderSummary, run_sender
+from voipbed.json_log import configure
 from voipbed.models.codec_adaptation import Step
 from voipbed.models.gcc import DelayFilter
 from voipbed.models.rtp_packet import ExtensionIds
@@ -328,10 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = StopSignal()
     with stop.installed():
         settings, verbose = _parse(sys.argv[1:] if argv is None else argv)
-        logging.basicConfig(
-            level=logging.DEBUG if verbose else logging.INFO,
-            format="%(asctime)s %(name)s: %(message)s",
-        )
+        configure(logging.DEBUG if verbose else logging.INFO, sys.stderr)
         summary = _run(settings, stop)
     print(f"{DONE_LINE} {json.dumps(asdict(summary))}", flush=True)
     return 0

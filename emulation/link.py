@@ -67,6 +67,7 @@ from voipbed.emulation.link_chain import (
     DirectionChain,
 )
 from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
+from voipbed.json_log import configure
 from voipbed.metric_names import DropReason
 from voipbed.scenario import Segment
 from voipbed.trace import DIRECTIONS, DROP_REASONS
@@ -633,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m voipbed.emulation.link")
     parser.add_argument("--spec", type=Path, required=True, help="the link's LinkSpec as JSON")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure(logging.INFO, sys.stderr)
     spec = LinkSpec.model_validate_json(args.spec.read_text())
     forwarder = Forwarder(spec, spec.validated_segment())
     _on_time_scheduling(spec.realtime_priority)

@@ -21,6 +21,7 @@ import click
 from voipbed import __version__
 from voipbed.emulation.cleanup import DEFAULT_STATE_DIR, clean_dead_runs
 from voipbed.engines import ENGINES, STAGES
+from voipbed.json_log import configure
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,13 +89,13 @@ def _fail(message: str, code: int) -> NoReturn:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="voipbed")
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens, to stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, to stderr, as JSON lines.")
 def main(verbose: bool) -> None:
     """voipbed: how a mobile-VoIP design choice will sound on a real mobile network.
 
     Scenarios are YAML files (see `voipbed schema`); runs go to runs/ by default.
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
+    configure(logging.INFO if verbose else logging.WARNING, sys.stderr)
 
 
 @main.command()

@@ -7,6 +7,7 @@ keeps the earlier ones; ``RunFailed`` says which step failed and what is kept.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from voipbed.alerts import alert_counts, find_alerts
 from voipbed.columns import Columns
 from voipbed.emulation.network import Terminated
 from voipbed.engines import ENGINES, STAGES
+from voipbed.json_log import run_log
 from voipbed.models.rrc import keepalive_energy
 from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
@@ -41,6 +43,8 @@ __all__ = [
     "finish_run",
     "run_scenario",
 ]
+
+log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ("call", "flow", "direction", "send_s", "recv_s")
 """What the report draws from the packets (with each packet's playout time): a run holds
@@ -99,23 +103,13 @@ def run_scenario(
     def enter(name: str) -> None:
         nonlocal stage
         stage = name
+        log.info("%s: %s", run_dir.name, name)
         if on_stage is not None:
             on_stage(name)
 
     try:
-        pesq = None
-        if engine == "sim":
-            enter("simulate")
-            trace = simulate(scenario)
-        else:
-            enter("emulate")
-            from voipbed.emulation.engine import emulate  # its stacks and audio: not for sim runs
-
-            emulated = emulate(scenario, run_dir)
-            trace, pesq = emulated.trace, emulated.pesq
-        report, summary = finish_run(
-            trace, scenario, run_dir, engine=engine, started=started, enter=enter, pesq=pesq
-        )
+        with run_log(run_dir, run_dir.name):
+            report, summary = _run(scenario, run_dir, engine, started, enter)
     except KeyboardInterrupt as error:
         raise RunInterrupted(stage, run_dir, signal.SIGINT) from error
     except Terminated as error:
@@ -123,6 +117,30 @@ def run_scenario(
     except Exception as error:
         raise RunFailed(stage, run_dir, error) from error
     return RunResult(run_dir, report, summary)
+
+
+def _run(
+    scenario: Scenario,
+    run_dir: Path,
+    engine: str,
+    started: float,
+    enter: Callable[[str], None],
+) -> tuple[Path, dict[str, Any]]:
+    """The engine's run of ``scenario``, then ``finish_run``."""
+    pesq = None
+    if engine == "sim":
+        enter("simulate")
+        trace = simulate(scenario)
+    else:
+        enter("emulate")
+        from voipbed.emulation.engine import emulate  # its stacks and audio: not for sim runs
+
+        emulated = emulate(scenario, run_dir)
+        trace, pesq = emulated.trace, emulated.pesq
+    report, summary = finish_run(
+        trace, scenario, run_dir, engine=engine, started=started, enter=enter, pesq=pesq
+    )
+    return report, summary
 
 
 def finish_run(
