@@ -106,9 +106,16 @@ def twcc_sizes(
     ``first[r]`` to ``last[r]``, and the received ones among them are the packets
     ``bounds[r]`` to ``bounds[r + 1]`` (``seq`` and ``arrival_s``; others are ignored)."""
     sizes = np.empty(first.size, dtype=np.int64)
+    longest = 0
     for r in range(first.size):
-        status = np.zeros(last[r] - first[r] + 1, dtype=np.int64)  # not received, small, large
-        arrival = np.zeros(status.size)
+        longest = max(longest, last[r] - first[r] + 1)
+    status_space = np.empty(longest, dtype=np.int64)  # not received, small, large
+    arrival_space = np.empty(longest)
+    for r in range(first.size):
+        status = status_space[: max(last[r] - first[r] + 1, 0)]
+        arrival = arrival_space[: status.size]
+        status[:] = 0
+        arrival[:] = 0.0
         for k in range(bounds[r], bounds[r + 1]):
             if first[r] <= seq[k] <= last[r]:
                 status[seq[k] - first[r]] = 1

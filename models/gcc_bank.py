@@ -331,6 +331,7 @@ class GccBank:
         packet_size: ArrayLike,
         *,
         check: bool = True,
+        bounds: IntArray | None = None,
     ) -> FloatArray:
         """Run a batch of reports; each report's target, in report order.
 
@@ -338,7 +339,9 @@ class GccBank:
         is negative where unknown. ``packet_report`` is each received packet's report
         (index into this batch): packets grouped by report, each report's in arrival order,
         none sent after its report's time. ``check=False`` skips checking these rules and
-        the values' ranges, for a caller that builds its arrays to them.
+        the values' ranges, for a caller that builds its arrays to them. ``bounds``, when
+        given, says where each report's packets start (``bounds[r]`` to ``bounds[r + 1]``),
+        as ``packet_report`` does.
         """
         flow = _ints("report_flow", report_flow)
         count = flow.size
@@ -351,7 +354,10 @@ class GccBank:
         send_s = _floats("packet_send_s", packet_send_s, owner.size)
         arrival_s = _floats("packet_arrival_s", packet_arrival_s, owner.size)
         size = _ints("packet_size", packet_size, owner.size)
-        bounds = np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
+        if bounds is None or check:
+            bounds = np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
+        else:
+            bounds = _ints("bounds", bounds, count + 1)
         if check:
             self._check_batch(flow, time_s, expected, lost, ce, owner, send_s, arrival_s, size)
             filled = bounds[1:] > bounds[:-1]

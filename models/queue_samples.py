@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
-from voipbed.models._jit import kernel
+from voipbed.models._jit import inline_kernel, kernel
 
 __all__ = ["MAX_SAMPLES", "MIN_PERIOD_S", "Occupancy", "SampleGrid"]
 
@@ -92,17 +93,26 @@ class SampleGrid:
         times: FloatArray = (np.arange(self.count, dtype=np.float64) + 1.0) * self.period_s
         return times
 
+    @cached_property
+    def _instants(self) -> FloatArray:
+        """``times_s``, computed once and never handed out."""
+        return self.times_s
+
     def per_interval(self, time_s: FloatArray, amount: IntArray) -> IntArray:
         """``amount`` summed per interval ``(t[j-1], t[j]]`` of ``time_s`` (the first interval
         starts at -inf); what falls after the last instant, or is NaN, is left out."""
         sums = np.zeros(self.count, dtype=np.int64)
+        self.add_per_interval(sums, time_s, amount)
+        return sums
+
+    def add_per_interval(self, sums: IntArray, time_s: FloatArray, amount: IntArray) -> None:
+        """Add ``per_interval(time_s, amount)`` to ``sums``."""
         _add_per_interval(
             np.ascontiguousarray(time_s, dtype=np.float64),
             np.ascontiguousarray(amount, dtype=np.int64),
-            self.times_s,
+            self._instants,
             sums,
         )
-        return sums
 
     def backlog(
         self,
@@ -114,18 +124,28 @@ class SampleGrid:
     ) -> Occupancy:
         """Packets and bytes waiting at each instant, each from ``enter_s`` (included) to
         ``leave_s`` (excluded; NaN: never), by ``klass`` in ``range(classes)``."""
-        packets = np.zeros((self.count, classes), dtype=np.int64)
-        size_bytes = np.zeros((self.count, classes), dtype=np.int64)
+        occupancy = self.empty_occupancy(classes)
+        self.add_backlog(occupancy, enter_s, leave_s, size, klass)
+        return occupancy
+
+    def add_backlog(
+        self,
+        occupancy: Occupancy,
+        enter_s: FloatArray,
+        leave_s: FloatArray,
+        size: IntArray,
+        klass: IntArray,
+    ) -> None:
+        """Add ``backlog(enter_s, leave_s, size, klass, ...)`` to ``occupancy``, in place."""
         _add_waiting(
             np.ascontiguousarray(enter_s, dtype=np.float64),
             np.ascontiguousarray(leave_s, dtype=np.float64),
             np.ascontiguousarray(size, dtype=np.int64),
             np.ascontiguousarray(klass, dtype=np.int64),
-            self.times_s,
-            packets,
-            size_bytes,
+            self._instants,
+            occupancy.packets,
+            occupancy.bytes,
         )
-        return Occupancy(packets, size_bytes)
 
     def empty_occupancy(self, classes: int) -> Occupancy:
         """Every sample zero: an idle queue."""
@@ -133,15 +153,28 @@ class SampleGrid:
         return Occupancy(zeros, zeros.copy())
 
 
+@inline_kernel
+def _first_at_or_after(instants: FloatArray, time_s: float, hint: int) -> int:
+    """``np.searchsorted(instants, time_s)`` (the first instant at or after ``time_s``) for a
+    time that is not NaN, walking from ``hint``: times that come in order move it little."""
+    j = min(max(hint, 0), instants.size)
+    while j > 0 and instants[j - 1] >= time_s:
+        j -= 1
+    while j < instants.size and instants[j] < time_s:
+        j += 1
+    return j
+
+
 @kernel
 def _add_per_interval(
     time_s: FloatArray, amount: IntArray, instants: FloatArray, sums: IntArray
 ) -> None:
     """Add each ``amount`` to the interval ``(t[j-1], t[j]]`` its time falls in."""
+    j = 0
     for k in range(time_s.size):
         if math.isnan(time_s[k]):
             continue
-        j = np.searchsorted(instants, time_s[k])  # the first instant at or after it
+        j = _first_at_or_after(instants, time_s[k], j)
         if j < instants.size:
             sums[j] += amount[k]
 
@@ -157,11 +190,14 @@ def _add_waiting(
     size_bytes: IntArray,
 ) -> None:
     """Count each packet, by its class, at the instants ``t`` with ``enter <= t < leave``."""
+    first = 0
     for k in range(enter_s.size):
         if math.isnan(enter_s[k]):
             continue
-        first = np.searchsorted(instants, enter_s[k])
-        stop = instants.size if math.isnan(leave_s[k]) else np.searchsorted(instants, leave_s[k])
+        first = _first_at_or_after(instants, enter_s[k], first)
+        stop = instants.size
+        if not math.isnan(leave_s[k]):
+            stop = _first_at_or_after(instants, leave_s[k], first)
         for j in range(first, stop):
             packets[j, klass[k]] += 1
             size_bytes[j, klass[k]] += size[k]

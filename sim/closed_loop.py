@@ -5,7 +5,8 @@ window, at time t:
 
 1. every sender takes the feedback reports that reached it before t, in
    the order they arrived (senders are independent, so the reports go to the
-   controllers grouped by flow): its rate controller (GCC, ``models.gcc_bank``)
+   controllers grouped by flow; ``sim.report_store`` keeps each report from its
+   sending until it is heard or lost): its rate controller (GCC, ``models.gcc_bank``)
    sets a new target at each report's arrival time, and its codec's
    ``FollowerBank`` entry picks the operating point;
 2. every receiver reports what arrived since its previous report and
@@ -31,7 +32,6 @@ one reported, at its current packet size.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +42,13 @@ from voipbed.models._jit import kernel
 from voipbed.models.codec_follower_bank import FollowerBank
 from voipbed.models.codec_modes import CodecFamily
 from voipbed.models.gcc_bank import GccBank
-from voipbed.models.grouping import group_order
 from voipbed.scenario import Scenario
 from voipbed.sim.carrier import PathCarrier
 from voipbed.sim.control_plane import Event
 from voipbed.sim.feedback import Receivers, Reports
 from voipbed.sim.path import DirectionPackets, DirectionResult, Held, PathWalk
 from voipbed.sim.rate_settings import LoopSettings
+from voipbed.sim.report_store import Heard, ReportStore
 from voipbed.sim.senders import AdaptiveSenders, WindowMedia
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
 from voipbed.trace import DIRECTIONS
@@ -72,36 +72,23 @@ class ClosedLoopRun:
 
 
 class _Growing:
-    """A numpy array appended to, a window at a time."""
+    """A numpy array appended to, a window at a time: ``reserve`` room, write the values
+    after the first ``size``, then move ``size`` on."""
 
     def __init__(self, dtype: DTypeLike, capacity: int = 1024) -> None:
         self.data: NDArray[Any] = np.empty(max(capacity, 1), dtype=dtype)
         self.size = 0
 
-    def extend(self, values: NDArray[Any]) -> None:
-        end = self.size + values.size
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` more values after the last."""
+        end = self.size + count
         if end > self.data.size:
             grown = np.empty(max(end, 2 * self.data.size), dtype=self.data.dtype)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        self.data[self.size : end] = values
-        self.size = end
 
     def view(self) -> NDArray[Any]:
         return self.data[: self.size]
-
-
-@dataclass
-class _ReportBatch:
-    """Reports sent at one instant in one direction: their numbers start at ``first``; the
-    packets each covers are ``bounds[r]`` to ``bounds[r + 1]`` of ``reports``' packet
-    columns."""
-
-    first: int
-    reports: Reports
-    bounds: IntArray
-    ids: IntArray  # the feedback packets carrying them, in the direction's walk
-    heard: BoolArray  # which have reached their sender
 
 
 class _Direction:
@@ -109,7 +96,7 @@ class _Direction:
     or reports (``kind`` < 0, report number ``-kind - 1``). ``media`` is the number of media
     packets the run will send in this direction: the columns are made that long at once."""
 
-    def __init__(self, media: int) -> None:
+    def __init__(self, media: int, flows: int) -> None:
         self.kind = _Growing(np.int64, media + media // 4)  # and about one report per 5 packets
         self.media = {
             name: _Growing(
@@ -117,30 +104,12 @@ class _Direction:
             )
             for name in _MEDIA_COLUMNS
         }
-        self.batches: deque[_ReportBatch] = deque()
-        self.reports_sent = 0
+        self.reports = ReportStore(flows)
         self.arrived = Held()  # delivered, not yet due at the far end
         self.feedback_bytes = 0
 
     def column(self, name: str) -> NDArray[Any]:
         return self.media[name].view()
-
-
-@dataclass(frozen=True)
-class _Heard:
-    """Reports that reached their senders, by flow in arrival order, with the packets each
-    covers grouped by report."""
-
-    flow: IntArray
-    arrival_s: FloatArray
-    highest: IntArray  # highest sequence number the report covers
-    expected: IntArray
-    lost: IntArray
-    ce: IntArray
-    packet_report: IntArray
-    packet_send_s: FloatArray
-    packet_recv_s: FloatArray
-    packet_bytes: IntArray
 
 
 class FeedbackLoop:
@@ -170,7 +139,9 @@ class FeedbackLoop:
         )
         self.carrier = PathCarrier(scenario, call_start_s, call_end_s)
         per_flow = self.senders.count
-        self.directions = [_Direction(int(per_flow[d::2].sum())) for d in range(len(DIRECTIONS))]
+        self.directions = [
+            _Direction(int(per_flow[d::2].sum()), flows) for d in range(len(DIRECTIONS))
+        ]
         for walk, direction in zip(self.carrier.walks, self.directions, strict=True):
             walk.reserve(direction.kind.data.size)  # its media and about as many reports
 
@@ -201,11 +172,12 @@ class FeedbackLoop:
         flows of the other direction) by flow, each flow's in the order they arrived. Flows
         are independent, so each sender gets its reports in arrival order."""
         for d, ids in enumerate(due):
-            kind = self.directions[d].kind.view()[ids]
-            feedback = kind < 0
-            if not feedback.any():
+            direction = self.directions[d]
+            packets = self._walk(d).packets
+            heard = direction.reports.hear(ids, direction.kind.data, packets.recv_s)
+            if heard is None:
                 continue
-            heard = self._heard_in(d, ids[feedback], -kind[feedback] - 1)
+            direction.reports.settle(packets.reason)
             targets = self.controllers.on_reports(
                 heard.flow,
                 heard.arrival_s,
@@ -218,60 +190,11 @@ class FeedbackLoop:
                 heard.packet_recv_s,
                 heard.packet_bytes,
                 check=False,
+                bounds=heard.bounds,
             )
             self.senders.retarget(heard.flow, heard.arrival_s, targets)
 
-    def _heard_in(self, d: int, ids: IntArray, numbers: IntArray) -> _Heard:
-        """Reports ``numbers`` that travelled in direction ``d`` (packets ``ids``, in arrival
-        order), grouped by flow in arrival order, with what each says."""
-        direction = self.directions[d]
-        arrival_s = self._walk(d).packets.recv_s[ids]
-        batches = list(direction.batches)
-        firsts = np.array([b.first for b in batches], dtype=np.int64)
-        which = np.searchsorted(firsts, numbers, side="right") - 1
-        local = numbers - firsts[which]
-        used = np.flatnonzero(np.bincount(which)).tolist()  # the batches heard from
-        flow = np.empty(ids.size, dtype=np.int64)
-        counts = np.empty(ids.size, dtype=np.int64)  # packets each report covers
-        for b in used:
-            mine = which == b
-            rows, bounds = local[mine], batches[b].bounds
-            flow[mine] = batches[b].reports.flow[rows]
-            counts[mine] = bounds[rows + 1] - bounds[rows]
-            batches[b].heard[rows] = True
-        order = group_order(flow)
-        flow, arrival_s, which, local = flow[order], arrival_s[order], which[order], local[order]
-        counts = counts[order]
-        offset = np.cumsum(counts) - counts
-        expected = np.empty(ids.size, dtype=np.int64)
-        lost = np.empty(ids.size, dtype=np.int64)
-        ce = np.empty(ids.size, dtype=np.int64)
-        highest = np.empty(ids.size, dtype=np.int64)
-        total = int(counts.sum())
-        send = np.empty(total)
-        recv = np.empty(total)
-        size = np.empty(total, dtype=np.int64)
-        for b in used:
-            mine = np.flatnonzero(which == b)
-            report, rows = batches[b].reports, local[mine]
-            expected[mine] = report.expected[rows]
-            lost[mine] = report.lost[rows]
-            ce[mine] = report.ce[rows]
-            highest[mine] = report.highest[rows]
-            _copy_ranges(
-                batches[b].bounds[rows],
-                offset[mine],
-                counts[mine],
-                (report.packet_send_s, report.packet_recv_s),
-                report.packet_bytes,
-                (send, recv),
-                size,
-            )
-        self._forget_settled(d)
-        owner = np.repeat(np.arange(ids.size, dtype=np.int64), counts)
-        return _Heard(flow, arrival_s, highest, expected, lost, ce, owner, send, recv, size)
-
-    def _in_flight(self, heard: _Heard) -> IntArray:
+    def _in_flight(self, heard: Heard) -> IntArray:
         """Bytes each report's sender has in flight when it arrives."""
         senders = self.senders
         sent = senders.sent_before(heard.flow, heard.arrival_s)
@@ -280,34 +203,22 @@ class FeedbackLoop:
         in_flight: IntArray = beyond * senders.wire_of_point[point]
         return in_flight
 
-    def _forget_settled(self, d: int) -> None:
-        """Drop the oldest report batches whose reports were all heard or lost."""
-        direction = self.directions[d]
-        reason = self._walk(d).packets.reason
-        while direction.batches:
-            batch = direction.batches[0]
-            if not np.all(batch.heard | (reason[batch.ids] >= 0)):
-                return
-            direction.batches.popleft()
-
     def _report(self, d: int, due: IntArray, now_s: float) -> Reports | None:
         """Receivers of direction ``d``'s flows report the media among ``due``."""
         direction = self.directions[d]
-        kind = direction.kind.view()[due]
-        media = due[kind >= 0]
-        if not media.size:
-            return None
-        rows = kind[kind >= 0]
         packets = self._walk(d).packets
-        return self.receivers.report(
+        reports = self.receivers.report_among(
             now_s,
-            direction.column("flow")[rows],
-            direction.column("seq")[rows],
-            direction.column("send_s")[rows],
-            packets.recv_s[media],
-            packets.wire_bytes[media],
-            packets.ce[media],
+            due,
+            direction.kind.data,
+            direction.media["flow"].data,
+            direction.media["seq"].data,
+            direction.media["send_s"].data,
+            packets.recv_s,
+            packets.wire_bytes,
+            packets.ce,
         )
+        return reports if reports.flow.size else None
 
     def _packets(
         self,
@@ -318,32 +229,45 @@ class FeedbackLoop:
     ) -> DirectionPackets:
         """A window's packets of one direction: the reports sent at ``now_s``, then media."""
         n_media = media.send_s.size
-        rows = direction.media["flow"].size + np.arange(n_media, dtype=np.int64)
+        n_reports = 0 if reports is None else reports.flow.size
+        columns = direction.media
         for name in _MEDIA_COLUMNS:
-            direction.media[name].extend(getattr(media, name))
-        dscp = np.full(n_media, self.dscp, dtype=np.int64)
-        ect = np.full(n_media, self.ecn, dtype=np.bool_)
-        if reports is None:
-            direction.kind.extend(rows)
-            return DirectionPackets(media.send_s, media.flow, media.wire_bytes, dscp, ect)
-        n_reports = reports.flow.size
+            columns[name].reserve(n_media)
+        direction.kind.reserve(n_reports + n_media)
+        first_row = columns["flow"].size
         first_id = direction.kind.size
-        numbers = direction.reports_sent + np.arange(n_reports, dtype=np.int64)
-        bounds = np.searchsorted(reports.packet_report, np.arange(n_reports + 1))
-        ids = first_id + np.arange(n_reports, dtype=np.int64)
-        heard = np.zeros(n_reports, dtype=np.bool_)
-        direction.batches.append(_ReportBatch(direction.reports_sent, reports, bounds, ids, heard))
-        direction.reports_sent += n_reports
-        direction.feedback_bytes += int(reports.wire_bytes.sum())
-        direction.kind.extend(np.concatenate([-numbers - 1, rows]))
-        n = n_reports + n_media
+        first_number = direction.reports.sent
+        report_flow, report_bytes = _NO_IDS, _NO_IDS
+        if reports is not None:
+            direction.reports.add(reports, first_id)
+            direction.feedback_bytes += int(reports.wire_bytes.sum())
+            report_flow, report_bytes = reports.flow, reports.wire_bytes
+        send_s, flow, wire_bytes, ect, rtp = _lay_out(
+            now_s,
+            self.ecn,
+            first_row,
+            first_id,
+            first_number,
+            report_flow,
+            report_bytes,
+            (media.flow, media.seq),
+            (media.send_s, media.point, media.payload_bytes, media.wire_bytes, media.target_bps),
+            direction.kind.data,
+            (columns["flow"].data, columns["seq"].data),
+            (
+                columns["send_s"].data,
+                columns["point"].data,
+                columns["payload_bytes"].data,
+                columns["wire_bytes"].data,
+                columns["target_bps"].data,
+            ),
+        )
+        for name in _MEDIA_COLUMNS:
+            columns[name].size += n_media
+        direction.kind.size += n_reports + n_media
+        dscp = np.full(n_reports + n_media, self.dscp, dtype=np.int64)
         return DirectionPackets(
-            np.concatenate([np.full(n_reports, now_s), media.send_s]),
-            np.concatenate([reports.flow ^ 1, media.flow]),  # the call's flow of this direction
-            np.concatenate([reports.wire_bytes, media.wire_bytes]),
-            np.full(n, self.dscp, dtype=np.int64),
-            np.concatenate([np.zeros(n_reports, dtype=np.bool_), ect]),
-            np.concatenate([np.zeros(n_reports, dtype=np.bool_), np.ones(n_media, np.bool_)]),
+            send_s, flow, wire_bytes, dscp, ect, None if reports is None else rtp
         )
 
     def finish(self) -> ClosedLoopRun:
@@ -351,15 +275,21 @@ class FeedbackLoop:
         fates, events = self.carrier.finish()
         media, media_fates = [], []
         for direction, fate in zip(self.directions, fates, strict=True):
-            mine = np.flatnonzero(direction.kind.view() >= 0)  # ascending ids: rows in order
             media.append(WindowMedia(*(direction.column(name) for name in _MEDIA_COLUMNS)))
+            recv_s, lost_at, drop_reason, ce, dscp = _media_fates(
+                direction.kind.view(),
+                direction.media["flow"].size,
+                fate.recv_s,
+                (fate.lost_at, fate.drop_reason, fate.dscp),
+                fate.ce,
+            )
             media_fates.append(
                 DirectionResult(
-                    fate.recv_s[mine],
-                    fate.lost_at[mine],
-                    fate.drop_reason[mine],
-                    fate.ce[mine],
-                    fate.dscp[mine],
+                    recv_s,
+                    lost_at,
+                    drop_reason,
+                    ce,
+                    dscp,
                     fate.queue_stats,
                     fate.queue_samples,
                 )
@@ -369,27 +299,88 @@ class FeedbackLoop:
             media,
             media_fates,
             events,
-            [d.reports_sent for d in self.directions],
+            [d.reports.sent for d in self.directions],
             [d.feedback_bytes for d in self.directions],
         )
 
 
+_NO_IDS: IntArray = np.empty(0, dtype=np.int64)
+
+
 @kernel
-def _copy_ranges(
-    source_start: IntArray,
-    target_start: IntArray,
-    length: IntArray,
-    source_floats: tuple[FloatArray, FloatArray],
-    source_ints: IntArray,
-    target_floats: tuple[FloatArray, FloatArray],
-    target_ints: IntArray,
-) -> None:
-    """Copy ranges ``source_start[k]`` to ``target_start[k]``, ``length[k]`` long, of two
-    float arrays and one int array."""
-    for k in range(length.size):
-        for j in range(length[k]):
-            source = source_start[k] + j
-            target = target_start[k] + j
-            target_floats[0][target] = source_floats[0][source]
-            target_floats[1][target] = source_floats[1][source]
-            target_ints[target] = source_ints[source]
+def _lay_out(
+    now_s: float,
+    ecn: bool,
+    first_row: int,
+    first_id: int,
+    first_number: int,
+    report_flow: IntArray,
+    report_bytes: IntArray,
+    media_ints: tuple[IntArray, IntArray],
+    media_rest: tuple[FloatArray, IntArray, IntArray, IntArray, FloatArray],
+    kind: IntArray,
+    column_ints: tuple[IntArray, IntArray],
+    column_rest: tuple[FloatArray, IntArray, IntArray, IntArray, FloatArray],
+) -> tuple[FloatArray, IntArray, IntArray, BoolArray, BoolArray]:
+    """Append a window's media (``_MEDIA_COLUMNS``: flow and seq, then the rest) to the
+    direction's columns from row ``first_row``, and its packets (reports numbered from
+    ``first_number``, then media) to ``kind`` from ``first_id``; the packets' send time,
+    flow (a report travels on the call's flow of this direction), bytes, ECT and RTP flags."""
+    n_reports = report_flow.size
+    n_media = media_ints[0].size
+    n = n_reports + n_media
+    send_s = np.empty(n)
+    flow = np.empty(n, dtype=np.int64)
+    wire_bytes = np.empty(n, dtype=np.int64)
+    ect = np.empty(n, dtype=np.bool_)
+    rtp = np.empty(n, dtype=np.bool_)
+    for r in range(n_reports):
+        send_s[r] = now_s
+        flow[r] = report_flow[r] ^ 1
+        wire_bytes[r] = report_bytes[r]
+        ect[r] = False
+        rtp[r] = False
+        kind[first_id + r] = -(first_number + r) - 1
+    for k in range(n_media):
+        row = first_row + k
+        column_ints[0][row] = media_ints[0][k]
+        column_ints[1][row] = media_ints[1][k]
+        column_rest[0][row] = media_rest[0][k]
+        column_rest[1][row] = media_rest[1][k]
+        column_rest[2][row] = media_rest[2][k]
+        column_rest[3][row] = media_rest[3][k]
+        column_rest[4][row] = media_rest[4][k]
+        place = n_reports + k
+        send_s[place] = media_rest[0][k]
+        flow[place] = media_ints[0][k]
+        wire_bytes[place] = media_rest[3][k]
+        ect[place] = ecn
+        rtp[place] = True
+        kind[first_id + place] = row
+    return send_s, flow, wire_bytes, ect, rtp
+
+
+@kernel
+def _media_fates(
+    kind: IntArray,
+    rows: int,
+    recv_s: FloatArray,
+    codes: tuple[IntArray, IntArray, IntArray],
+    ce: BoolArray,
+) -> tuple[FloatArray, IntArray, IntArray, BoolArray, IntArray]:
+    """The fates of the ``rows`` media packets among a direction's packets (``kind`` >= 0:
+    the media row): receive time, losing hop, drop reason, CE mark and DSCP received."""
+    out_recv_s = np.empty(rows)
+    out_lost_at = np.empty(rows, dtype=np.int64)
+    out_reason = np.empty(rows, dtype=np.int64)
+    out_ce = np.empty(rows, dtype=np.bool_)
+    out_dscp = np.empty(rows, dtype=np.int64)
+    for packet in range(kind.size):
+        row = kind[packet]
+        if row >= 0:
+            out_recv_s[row] = recv_s[packet]
+            out_lost_at[row] = codes[0][packet]
+            out_reason[row] = codes[1][packet]
+            out_ce[row] = ce[packet]
+            out_dscp[row] = codes[2][packet]
+    return out_recv_s, out_lost_at, out_reason, out_ce, out_dscp

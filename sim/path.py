@@ -321,14 +321,9 @@ class PathWalk:
     def _carried_bytes(self, link: SegmentLink, ids: IntArray) -> IntArray:
         """What ``link`` carries for packets ``ids``."""
         packets = self.packets
-        ip_bytes = packets.wire_bytes[ids]
         if packets.all_rtp:
-            return link.carried_bytes(ip_bytes)
-        rtp = packets.rtp[ids]
-        carried = link.carried_bytes(ip_bytes)
-        if not rtp.all():
-            carried[~rtp] = link.carried_bytes(ip_bytes[~rtp], rtp=False)
-        return carried
+            return link.carried_bytes(packets.wire_bytes[ids])
+        return link.carried_bytes_mixed(ids, packets.wire_bytes, packets.rtp)
 
     def result(self) -> DirectionResult:
         """Every packet's fate, once the last window (horizon infinity) has been carried."""

@@ -15,12 +15,15 @@ into windows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from voipbed.metric_names import DropReason
+from voipbed.models._jit import kernel
 from voipbed.models.link import RateLink, TraceLink
 from voipbed.models.overhead import Overhead
 from voipbed.models.queue import N_CLASSES, Fate, dscp_class
@@ -52,6 +55,7 @@ _CROSS_TOTALS = (
     "bulk_marked",
 )
 _EMPTY_IDS: IntArray = np.empty(0, dtype=np.int64)
+_QUEUE = int(DropReason.QUEUE)
 _REASON_OF_FATE = np.full(max(int(f) for f in Fate) + 1, -1, dtype=np.int64)
 _REASON_OF_FATE[Fate.OVERFLOW] = DropReason.QUEUE
 _REASON_OF_FATE[Fate.AQM] = DropReason.AQM
@@ -117,6 +121,10 @@ class SegmentLink:
         self.direction = direction
         self.end_to_end = end_to_end
         self.grid = SampleGrid.for_run(run_end_s) if self.stages.configured_queue else None
+        self._carried = {  # no reference back to the link: its arrays go with it
+            rtp: _BySize(partial(self.stages.carried_bytes, end_to_end=end_to_end, rtp=rtp))
+            for rtp in (False, True)
+        }
         self._entered = 0  # packets given to the queue stage so far
         self._queue: _FifoStage | _QueueingStage | None = None
         stages = self.stages
@@ -138,7 +146,16 @@ class SegmentLink:
     def carried_bytes(self, ip_bytes: IntArray, *, rtp: bool = True) -> IntArray:
         """What this segment's link and queue carry for IP packets of ``ip_bytes`` with the
         media's headers (RTP ones, or others such as RTCP: no header compression)."""
-        return self.stages.carried_bytes(ip_bytes, self.end_to_end, rtp=rtp)
+        return self._carried[rtp].of(ip_bytes)
+
+    def carried_bytes_mixed(self, ids: IntArray, ip_bytes: IntArray, rtp: BoolArray) -> IntArray:
+        """``carried_bytes`` of packets ``ids`` of the columns ``ip_bytes`` and ``rtp`` (by
+        packet id), each as RTP or not."""
+        other, media = self._carried[False], self._carried[True]
+        ranges = _size_ranges(ids, ip_bytes, rtp)
+        other.cover(int(ranges[0]), int(ranges[1]))
+        media.cover(int(ranges[2]), int(ranges[3]))
+        return _carried_mixed(ids, ip_bytes, rtp, other.table, other.low, media.table, media.low)
 
     @property
     def holds_packets(self) -> bool:
@@ -180,6 +197,33 @@ class SegmentLink:
         return stats, event
 
 
+class _BySize:
+    """A function of a packet's size, applied to many packets through a table of its values
+    over the range of sizes seen so far."""
+
+    def __init__(self, of_sizes: Callable[[IntArray], IntArray]) -> None:
+        self.of_sizes = of_sizes
+        self.low = 0  # the size at the table's first entry
+        self.table = _EMPTY_IDS
+
+    def of(self, sizes: IntArray) -> IntArray:
+        """The function at each of ``sizes``."""
+        if not sizes.size:
+            return self.of_sizes(sizes)
+        self.cover(int(sizes.min()), int(sizes.max()))
+        values: IntArray = self.table[sizes - self.low]
+        return values
+
+    def cover(self, low: int, high: int) -> None:
+        """Make the table hold the sizes ``low`` to ``high`` (none when ``low > high``)."""
+        if low > high or (self.low <= low and high < self.low + self.table.size):
+            return
+        if self.table.size:
+            low, high = min(low, self.low), max(high, self.low + self.table.size - 1)
+        self.table = self.of_sizes(np.arange(low, high + 1, dtype=np.int64))
+        self.low = low
+
+
 class _FifoStage:
     """A drop-tail FIFO deciding each packet's departure when it arrives: its backlog follows
     from when each packet's service began."""
@@ -202,17 +246,18 @@ class _FifoStage:
     ) -> Left:
         del first, ect, horizon_s  # a drop-tail FIFO never marks; departures known at arrival
         served = self.link.process(arrive_s, size)
-        reason = np.where(served.dropped, DropReason.QUEUE, -1)
+        reason = np.where(served.dropped, _QUEUE, -1)
         no_ce = np.zeros(arrive_s.size, dtype=np.bool_)
         grid = self.grid
         if grid is not None and self.occupancy is not None:
-            sent = ~served.dropped
-            klass = dscp_class(dscp)[sent]
-            here = grid.backlog(arrive_s[sent], served.start_s[sent], size[sent], klass, N_CLASSES)
-            self.occupancy = Occupancy(
-                self.occupancy.packets + here.packets, self.occupancy.bytes + here.bytes
-            )
-            self.media += grid.per_interval(served.depart_s[sent], size[sent])
+            if served.dropped.any():
+                sent = ~served.dropped
+                arrive_s, size, dscp = arrive_s[sent], size[sent], dscp[sent]
+                start_s, depart_s = served.start_s[sent], served.depart_s[sent]
+            else:
+                start_s, depart_s = served.start_s, served.depart_s
+            grid.add_backlog(self.occupancy, arrive_s, start_s, size, dscp_class(dscp))
+            grid.add_per_interval(self.media, depart_s, size)
         return Left(ids, None, served.depart_s, reason, no_ce)
 
     def finish(self) -> tuple[dict[str, int], QueueSamples | None]:
@@ -288,3 +333,43 @@ class _QueueingStage:
             grid, totals.occupancy, media, cross, bulk.delivered_bytes_per_interval
         )
         return counts, samples
+
+
+@kernel
+def _size_ranges(ids: IntArray, ip_bytes: IntArray, rtp: BoolArray) -> IntArray:
+    """(least, largest) size of the packets ``ids`` that are not RTP, then of those that are;
+    least > largest when there are none."""
+    ranges = np.array([1, 0, 1, 0], dtype=np.int64)
+    seen = np.zeros(2, dtype=np.bool_)
+    for i in ids:
+        kind = 1 if rtp[i] else 0
+        size = ip_bytes[i]
+        if not seen[kind]:
+            ranges[2 * kind] = size
+            ranges[2 * kind + 1] = size
+            seen[kind] = True
+        else:
+            ranges[2 * kind] = min(ranges[2 * kind], size)
+            ranges[2 * kind + 1] = max(ranges[2 * kind + 1], size)
+    return ranges
+
+
+@kernel
+def _carried_mixed(
+    ids: IntArray,
+    ip_bytes: IntArray,
+    rtp: BoolArray,
+    other: IntArray,
+    other_low: int,
+    media: IntArray,
+    media_low: int,
+) -> IntArray:
+    """Each packet's carried bytes from the table of its kind (RTP or not)."""
+    carried = np.empty(ids.size, dtype=np.int64)
+    for k in range(ids.size):
+        i = ids[k]
+        if rtp[i]:
+            carried[k] = media[ip_bytes[i] - media_low]
+        else:
+            carried[k] = other[ip_bytes[i] - other_low]
+    return carried

@@ -87,15 +87,17 @@ class AdaptiveSenders:
         if fresh.any():  # a flow's first packet: its first mode from its start target
             who = flows[fresh]
             self.followers.update(who, self.first_s[who], self.target_bps[who])
-        point = self.followers.index[owner]
+        point, payload_bytes, wire_bytes, target_bps = _settings_of(
+            owner, self.followers.index, self.payload_of_point, self.wire_of_point, self.target_bps
+        )
         return WindowMedia(
             flow=owner,
             seq=seq,
             send_s=send_s,
             point=point,
-            payload_bytes=self.payload_of_point[point],
-            wire_bytes=self.wire_of_point[point],
-            target_bps=self.target_bps[owner],
+            payload_bytes=payload_bytes,
+            wire_bytes=wire_bytes,
+            target_bps=target_bps,
         )
 
 
@@ -122,6 +124,29 @@ def _sent_before_each(
         f = flow[i]
         sent[i] = _sent_before(first_s[f], count[f], ptime_s, time_s[i])
     return sent
+
+
+@kernel
+def _settings_of(
+    owner: IntArray,
+    point_of_flow: IntArray,
+    payload_of_point: IntArray,
+    wire_of_point: IntArray,
+    target_of_flow: FloatArray,
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """Each packet's (point, payload bytes, wire bytes, target) from its flow ``owner``."""
+    point = np.empty(owner.size, dtype=np.int64)
+    payload = np.empty(owner.size, dtype=np.int64)
+    wire = np.empty(owner.size, dtype=np.int64)
+    target = np.empty(owner.size)
+    for k in range(owner.size):
+        f = owner[k]
+        p = point_of_flow[f]
+        point[k] = p
+        payload[k] = payload_of_point[p]
+        wire[k] = wire_of_point[p]
+        target[k] = target_of_flow[f]
+    return point, payload, wire, target
 
 
 @kernel

@@ -77,3 +77,54 @@ def test_per_interval_sums_match_a_running_total(times: list[float], seed: int) 
     upto = np.searchsorted(time_s, grid.times_s, side="right")
     expected = np.concatenate([[0], np.cumsum(amount)])[upto]
     np.testing.assert_array_equal(sums, np.diff(expected, prepend=0))
+
+
+@given(
+    st.lists(st.floats(0.0, 3.0, allow_nan=False), max_size=60),
+    st.lists(st.floats(0.0, 2.0, allow_nan=False), max_size=60),
+    st.integers(0, 2**20),
+)
+def test_backlog_of_times_in_any_order_matches_a_direct_count(
+    enters: list[float], waits: list[float], seed: int
+) -> None:
+    """Times in any order (the search walks from the previous packet's instant) are counted as a
+    direct check of enter <= t < leave at every instant counts them."""
+    n = min(len(enters), len(waits))
+    grid = SampleGrid(period_s=0.25, count=10)
+    enter = np.asarray(enters[:n], dtype=np.float64)
+    leave = enter + np.asarray(waits[:n], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    leave[rng.random(n) < 0.2] = np.nan  # never served
+    size = rng.integers(40, 1500, n).astype(np.int64)
+    klass = rng.integers(0, 3, n).astype(np.int64)
+    occupancy = grid.backlog(enter, leave, size, klass, 3)
+    at = grid.times_s[:, None]
+    waiting = (enter[None, :] <= at) & ((at < leave[None, :]) | np.isnan(leave)[None, :])
+    for c in range(3):
+        mine = waiting & (klass == c)[None, :]
+        np.testing.assert_array_equal(occupancy.packets[:, c], mine.sum(axis=1))
+        np.testing.assert_array_equal(occupancy.bytes[:, c], (mine * size[None, :]).sum(axis=1))
+    amount = rng.integers(0, 1500, n).astype(np.int64)
+    sums = grid.per_interval(leave, amount)
+    place = np.searchsorted(grid.times_s, leave)
+    counted = ~np.isnan(leave) & (place < grid.count)
+    expected = np.bincount(place[counted], amount[counted], minlength=grid.count)
+    np.testing.assert_array_equal(sums, expected)
+
+
+def test_adding_in_place_accumulates_windows() -> None:
+    """add_backlog and add_per_interval over two batches give what one batch gives."""
+    grid = SampleGrid(period_s=1.0, count=4)
+    enter = np.array([0.5, 0.9, 1.0, 2.5, 3.2])
+    leave = np.array([2.0, 1.0, 3.5, 2.5, 3.9])
+    size = np.array([100, 200, 300, 400, 500], dtype=np.int64)
+    klass = np.array([2, 0, 2, 1, 1], dtype=np.int64)
+    whole = grid.backlog(enter, leave, size, klass, 3)
+    parts = grid.empty_occupancy(3)
+    sums = np.zeros(grid.count, dtype=np.int64)
+    for cut in (slice(0, 2), slice(2, 5)):
+        grid.add_backlog(parts, enter[cut], leave[cut], size[cut], klass[cut])
+        grid.add_per_interval(sums, leave[cut], size[cut])
+    np.testing.assert_array_equal(parts.packets, whole.packets)
+    np.testing.assert_array_equal(parts.bytes, whole.bytes)
+    np.testing.assert_array_equal(sums, grid.per_interval(leave, size))

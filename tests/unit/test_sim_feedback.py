@@ -53,6 +53,47 @@ def test_reports_are_grouped_by_flow_in_arrival_order() -> None:
     assert reports.packet_recv_s.tolist() == [0.1, 0.4, 0.2, 0.3]
 
 
+@given(st.integers(0, 2**20), st.sampled_from(["rfc8888", "twcc"]))
+@settings(max_examples=30, deadline=None)
+def test_reports_among_mixed_packets_equal_reports_of_the_media_alone(
+    seed: int, feedback: str
+) -> None:
+    """Media picked out of packets by their rows give the reports of those media given alone."""
+    rng = np.random.default_rng(seed)
+    rows = 40
+    flow = rng.integers(0, 4, rows).astype(np.int64)
+    seq = rng.permutation(rows).astype(np.int64)
+    send_s = rng.random(rows)
+    packets = 60  # by packet id: some are media rows, the others are not media
+    row_of = np.full(packets, -1, dtype=np.int64)
+    media_ids = rng.choice(packets, rows, replace=False)
+    row_of[media_ids] = np.arange(rows)
+    recv_s = np.sort(rng.random(packets)) + 1.0
+    recv_s[rng.integers(0, packets, 5)] = 1.5  # ties
+    wire = rng.integers(60, 200, packets).astype(np.int64)
+    ce = rng.random(packets) < 0.3
+    ids = np.argsort(recv_s, kind="stable")
+    among = Receivers(4, feedback, Overhead()).report_among(
+        2.0, ids, row_of, flow, seq, send_s, recv_s, wire, ce
+    )
+    media = ids[row_of[ids] >= 0]
+    alone = Receivers(4, feedback, Overhead()).report(
+        2.0,
+        flow[row_of[media]],
+        seq[row_of[media]],
+        send_s[row_of[media]],
+        recv_s[media],
+        wire[media],
+        ce[media],
+    )
+    for name in ("flow", "expected", "lost", "ce", "highest", "wire_bytes", "bounds"):
+        np.testing.assert_array_equal(getattr(among, name), getattr(alone, name))
+    for name in ("packet_report", "packet_send_s", "packet_recv_s", "packet_bytes"):
+        np.testing.assert_array_equal(getattr(among, name), getattr(alone, name))
+    counts = np.diff(among.bounds)
+    np.testing.assert_array_equal(np.repeat(np.arange(counts.size), counts), among.packet_report)
+
+
 @pytest.mark.parametrize("packets", [1, 2, 5, 6])
 def test_rfc8888_packet_size_is_the_formats_plus_ip_and_udp(packets: int) -> None:
     """RFC 8888 sizes from models.cc_feedback, plus IPv4 (or IPv6) and UDP headers."""
