@@ -55,12 +55,16 @@ class JsonLines(logging.Formatter):
 
 
 def configure(level: int, stream: IO[str]) -> None:
-    """Log records at ``level`` and above to ``stream`` as JSON lines."""
+    """Log records at ``level`` and above to ``stream`` as JSON lines; as
+    ``logging.basicConfig``, nothing changes if logging already has a handler (a host
+    program's, or a test runner's)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLines())
     handler.setLevel(level)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.addHandler(handler)
     root.setLevel(level)
 
 

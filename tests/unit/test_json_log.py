@@ -38,6 +38,7 @@ def test_a_run_keeps_its_log_and_hands_its_id_on(tmp_path: Path) -> None:
     stream = io.StringIO()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    root.handlers[:] = []  # as in a program of its own: nothing configured yet
     configure(logging.WARNING, stream)
     before = os.environ.get(RUN_ID_VARIABLE)
     try:
@@ -61,3 +62,17 @@ def test_every_run_folder_has_its_log(tmp_path: Path) -> None:
     stages = [x["message"].split(": ")[1] for x in lines if x["logger"] == "voipbed.runner"]
     assert stages[:2] == ["simulate", "write trace"] and "report" in stages
     assert {x["run_id"] for x in lines} == {run_dir.name}
+
+
+def test_a_configured_logging_is_left_as_it_is() -> None:
+    """With a handler already there (a host program's, a test runner's), configure adds
+    none, as logging.basicConfig does."""
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    marker = logging.NullHandler()
+    root.handlers[:] = [marker]
+    try:
+        configure(logging.INFO, io.StringIO())
+        assert root.handlers == [marker]
+    finally:
+        root.handlers[:] = handlers
