@@ -4,11 +4,15 @@ Mininet's ``node.py`` imports ``distutils``, which warns on Python 3.11 (and pyt
 warnings into errors), so the import happens here under ``warnings.catch_warnings``. Mininet's
 class-wide ``init()`` would rewrite host-wide sysctls and limits (``fixLimits``); voipbed never
 changes host-wide settings, so :func:`new_mininet` marks Mininet as already initialised
-before creating an instance. Nothing here calls ``mn -c`` or ``mininet.clean``.
+before creating an instance. Mininet's ``log`` module makes every logger created after it
+a ``MininetLogger`` (its own console handler, its own level); the import puts the logger
+class back, so the project's loggers stay plain. Nothing here calls ``mn -c`` or
+``mininet.clean``.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -20,6 +24,7 @@ class MininetMissing(RuntimeError):
 
 
 def _import() -> tuple[Any, Any, Any]:
+    logger_class = logging.getLoggerClass()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -30,6 +35,8 @@ def _import() -> tuple[Any, Any, Any]:
         raise MininetMissing(
             f"Mininet is not importable ({exc}); `make sysdeps` as root installs it"
         ) from exc
+    finally:
+        logging.setLoggerClass(logger_class)  # mininet.log makes every new logger its own
     return Mininet, Host, LinuxBridge
 
 
