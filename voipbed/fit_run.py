@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from voipbed.arrow_numpy import to_numpy
 from voipbed.loader import parse_scenario
-from voipbed.path_fit import PathFit, fit_path
+from voipbed.path_fit import PathFit, fit_path, loss_transitions
 from voipbed.scoring import score_trace
 from voipbed.sim.engine import simulate
 
@@ -64,17 +64,12 @@ def path_figures(packets: pa.Table, mos: float) -> dict[str, float]:
 
 
 def _burst_ratio(flow: NDArray[np.int64], lost: NDArray[np.bool_]) -> float:
-    """The burst ratio of all flows' losses together: 1 / (p + q), p and q the chances
-    that a received packet is followed by a lost one and a lost one by a received one,
-    counted within flows over every flow (ITU-T G.113 Appendix I); 1 without loss."""
-    same = flow[1:] == flow[:-1]
-    before, after = lost[:-1][same], lost[1:][same]
-    received, missed = np.count_nonzero(~before), np.count_nonzero(before)
-    if not received or not missed:
+    """The burst ratio of all flows' losses together: 1 / (p + r) of the loss chain
+    (``path_fit.loss_transitions``; ITU-T G.113 Appendix I); 1 without loss."""
+    p, r = loss_transitions(flow, lost)
+    if p is None or r is None or p + r <= 0:
         return 1.0
-    p = np.count_nonzero(~before & after) / received
-    q = np.count_nonzero(before & ~after) / missed
-    return float(1.0 / (p + q)) if p + q > 0 else 1.0
+    return float(1.0 / (p + r))
 
 
 def fit_run(run_dir: Path, out: Path) -> FitReport:

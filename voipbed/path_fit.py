@@ -48,6 +48,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from voipbed.arrow_numpy import to_numpy
+from voipbed.models._jit import kernel
 
 __all__ = [
     "BERNOULLI_BURST",
@@ -56,6 +57,7 @@ __all__ = [
     "LossFit",
     "PathFit",
     "fit_path",
+    "loss_transitions",
 ]
 
 BERNOULLI_BURST = 0.1  # a burst ratio within this of 1 is taken as independent loss
@@ -256,13 +258,14 @@ def _schedule(send: FloatArray, excess: FloatArray) -> list[int]:
     return [int(t) for t in times[times > 0]] or [1]
 
 
+@kernel
 def _spaced(
     slow: NDArray[np.bool_], blocked: NDArray[np.bool_], spacing: FloatArray
 ) -> NDArray[np.bool_]:
     """One opportunity a millisecond where the link is not slow; in slow milliseconds that
     no waiting packet blocks, one each ``spacing`` (ms) after the last."""
     opportunities = np.zeros(slow.size, dtype=np.bool_)
-    last = -math.inf
+    last = -np.inf
     for t in range(slow.size):
         if blocked[t]:
             continue
@@ -287,17 +290,27 @@ def _ks(sorted_sample: FloatArray, distribution: str, scale: float) -> float:
     return float(max(above.max(), below.max()))
 
 
+def loss_transitions(
+    flow: NDArray[np.int64], lost: NDArray[np.bool_]
+) -> tuple[float | None, float | None]:
+    """The loss chain's transition probabilities, counted within flows over every flow
+    (``flow`` in sequence order within each): p, a received packet followed by a lost one,
+    and r, a lost one by a received one (None where no packet of that state is followed)."""
+    same = flow[1:] == flow[:-1]
+    before, after = lost[:-1][same], lost[1:][same]
+    from_received, from_lost = np.count_nonzero(~before), np.count_nonzero(before)
+    p = np.count_nonzero(~before & after) / from_received if from_received else None
+    r = np.count_nonzero(before & ~after) / from_lost if from_lost else None
+    return p, r
+
+
 def _loss(flow: NDArray[np.int64], got: NDArray[np.bool_]) -> LossFit:
     lost = ~got
     rate = float(lost.mean())
     if rate == 0.0:
         return LossFit(0.0, 0.0, 1.0, "none")
-    same = flow[1:] == flow[:-1]
-    before, after = lost[:-1][same], lost[1:][same]
-    from_received = np.count_nonzero(~before)
-    from_lost = np.count_nonzero(before)
-    p = np.count_nonzero(~before & after) / from_received if from_received else rate
-    r = np.count_nonzero(before & ~after) / from_lost if from_lost else 1.0
-    p, r = float(min(max(p, 1e-9), 1.0)), float(min(max(r, 1e-9), 1.0))
+    p, r = loss_transitions(flow, lost)
+    p = float(min(max(rate if p is None else p, 1e-9), 1.0))
+    r = float(min(max(1.0 if r is None else r, 1e-9), 1.0))
     independent = abs(1.0 / (p + r) - 1.0) <= BERNOULLI_BURST
     return LossFit(rate, p, r, "bernoulli" if independent else "gilbert_elliott")
