@@ -17,6 +17,7 @@ _NAMES = {
     "media_gap": "media gap",
     "low_mos": "low MOS",
     "loss_burst": "loss burst",
+    "echo_risk": "echo risk",
 }
 
 
@@ -61,6 +62,14 @@ def alerts_table(events: Columns) -> Table:
 def _evidence(fields: dict[str, object]) -> str:
     if "other_direction_received" in fields:
         return f"{fields['other_direction_received']} packets received the other way meanwhile"
+    if "echo_delay_s" in fields:
+        delay = fmt_number(fields["echo_delay_s"], 0, scale=1000.0)
+        limit = fmt_number(fields["limit_s"], 0, scale=1000.0)
+        telr = fmt_number(fields["telr_db"], 1)
+        return (
+            f"{fields['windows']} windows of 2 s, echo path delay up to {delay} ms, over the "
+            f"{limit} ms G.131 {fields['tolerance']} limit for TELR {telr} dB"
+        )
     if "mos_min" in fields:
         mos = fmt_number(fields["mos_min"], 2)
         ppl = fmt_number(fields["ppl_percent_max"], 1)

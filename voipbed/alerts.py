@@ -10,7 +10,17 @@ engine's, and imported captures') and raises, per flow:
   mid-call, both directions at once or the other direction not flowing either;
 - ``low_mos``: consecutive quality windows whose MOS is under ``mos_below``;
 - ``loss_burst``: consecutive windows whose packet loss seen by the decoder
-  (network loss and late discards) reaches ``loss_burst``.
+  (network loss and late discards) reaches ``loss_burst``;
+- ``echo_risk``: consecutive windows where the flow's talker (its sender)
+  would hear their own voice back later than ITU-T G.131's talker echo
+  tolerance ``echo_risk`` allows for the E-model's TELR
+  (:mod:`models.echo_tolerance`). The echo is reflected at the far
+  terminal: the voice goes out on the flow and comes back on the other
+  direction of its call, so the mean one-way delay of the echo path T is
+  the mean of the two directions' mouth-to-ear delays in the windows at the
+  same time (both must play something), or the E-model's
+  ``talker_echo_delay`` when the scenario sets one. Both directions of a
+  call share T, so each party's echo is judged alike.
 
 A window that overlaps a silence alert of its flow belongs to that alert and
 raises no window alert of its own: a one-way call is one alert, not three.
@@ -18,25 +28,35 @@ raises no window alert of its own: a one-way call is one alert, not three.
 The thresholds are the scenario's ``alerts`` section. An alert is an ``alert``
 event at the start of what it reports, for the flow's call, with its kind,
 direction and evidence (start, end, duration, and what was measured).
+
+The windows come flow by flow, each flow's in time order, one window length
+apart (as ``voipbed.scoring`` lays them out); runs of windows are found with
+array operations, one Python step per alert.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 from numpy.typing import NDArray
 
 from voipbed.arrow_numpy import to_numpy
 from voipbed.columns import Columns
 from voipbed.metric_names import ALERT_KINDS, EventKind
+from voipbed.models.echo_tolerance import EchoTolerance, echo_delay_limit_s
 from voipbed.scenario import Scenario
+from voipbed.scenario_alerts import EchoRisk
 
-__all__ = ["ALERT_KINDS", "Alert", "alert_counts", "find_alerts"]
+__all__ = ["ALERT_KINDS", "Alert", "WindowRuns", "alert_counts", "find_alerts", "window_runs"]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -65,8 +85,10 @@ def find_alerts(packets: pa.Table, windows: Columns, scenario: Scenario) -> list
         free = ~_in_gaps(windows, alerts)  # a silence's windows are its alert's, not theirs
         low = free & (windows["mos"] < settings.mos_below)
         lossy = free & (windows["ppl_percent"] >= 100.0 * settings.loss_burst)
-        alerts += _window_runs(windows, "low_mos", low)
-        alerts += _window_runs(windows, "loss_burst", lossy)
+        alerts += _window_alerts(windows, "low_mos", low)
+        alerts += _window_alerts(windows, "loss_burst", lossy)
+        if settings.echo_risk is not EchoRisk.OFF:
+            alerts += _echo_alerts(windows, scenario, EchoTolerance(settings.echo_risk.value), free)
     return alerts
 
 
@@ -132,28 +154,110 @@ def _gaps(packets: pa.Table, one_way_s: float, gap_s: float) -> list[Alert]:
     return alerts
 
 
-def _window_runs(windows: Columns, kind: str, bad: NDArray[np.bool_]) -> list[Alert]:
-    """One alert per run of consecutive bad windows of a flow."""
-    flow = windows["flow"]
+class WindowRuns(NamedTuple):
+    """Runs of consecutive windows of one flow, by the indices of their ends."""
+
+    first: IntArray
+    """Each run's first window."""
+    last: IntArray
+    """Each run's last window (inclusive)."""
+
+
+def window_runs(flow: npt.ArrayLike, bad: npt.ArrayLike) -> WindowRuns:
+    """The runs of consecutive ``bad`` windows, a run ending where its flow does, in order.
+
+    ``flow`` holds each window's flow: windows of one flow are adjacent, in time order.
+    """
+    marked = np.asarray(bad, dtype=np.bool_)
+    flows = np.asarray(flow)
+    if marked.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return WindowRuns(empty, empty.copy())
+    goes_on = marked[1:] & marked[:-1] & (flows[1:] == flows[:-1])  # k + 1 continues k's run
+    first = np.flatnonzero(marked & ~np.r_[False, goes_on]).astype(np.int64)
+    last = np.flatnonzero(marked & ~np.r_[goes_on, False]).astype(np.int64)
+    return WindowRuns(first, last)
+
+
+def _over_runs(ufunc: np.ufunc, values: FloatArray, runs: WindowRuns) -> FloatArray:
+    """``ufunc`` reduced over each run's windows (``np.fmin``/``np.fmax`` skip NaN)."""
+    padded = np.r_[values, np.nan]  # so that a run ending at the last window has an end index
+    bounds = np.column_stack((runs.first, runs.last + 1)).ravel()
+    reduced: FloatArray = ufunc.reduceat(padded, bounds)[::2]
+    return reduced
+
+
+def _run_alerts(
+    windows: Columns, kind: str, runs: WindowRuns, measured: dict[str, list[Any]]
+) -> list[Alert]:
+    """One alert per run: its span and window count, and ``measured`` (one value a run)."""
+    starts = windows["start_s"][runs.first].tolist()
+    ends = windows["end_s"][runs.last].tolist()
+    counts = (runs.last - runs.first + 1).tolist()
+    calls = windows["call"][runs.first].tolist()
+    directions = windows["direction"][runs.first].tolist()
     alerts = []
-    k = 0
-    n = len(windows)
-    while k < n:
-        if not bad[k]:
-            k += 1
-            continue
-        first = k
-        while k + 1 < n and bad[k + 1] and flow[k + 1] == flow[first]:
-            k += 1
-        evidence = {
-            "start_s": float(windows["start_s"][first]),
-            "end_s": float(windows["end_s"][k]),
-            "windows": k - first + 1,
-            "mos_min": float(np.nanmin(windows["mos"][first : k + 1])),
-            "ppl_percent_max": float(np.nanmax(windows["ppl_percent"][first : k + 1])),
-        }
-        call = int(windows["call"][first])
-        direction = str(windows["direction"][first])
-        alerts.append(Alert(kind, call, direction, evidence["start_s"], evidence))
-        k += 1
+    for k, start in enumerate(starts):
+        evidence = {"start_s": float(start), "end_s": float(ends[k]), "windows": int(counts[k])}
+        evidence |= {name: values[k] for name, values in measured.items()}
+        alerts.append(Alert(kind, int(calls[k]), str(directions[k]), float(start), evidence))
     return alerts
+
+
+def _window_alerts(windows: Columns, kind: str, bad: BoolArray) -> list[Alert]:
+    """One alert per run of consecutive bad windows of a flow, with its lowest MOS and
+    highest loss."""
+    runs = window_runs(windows["flow"], bad)
+    measured = {
+        "mos_min": _over_runs(np.fmin, windows["mos"], runs).tolist(),
+        "ppl_percent_max": _over_runs(np.fmax, windows["ppl_percent"], runs).tolist(),
+    }
+    return _run_alerts(windows, kind, runs, measured)
+
+
+def _echo_alerts(
+    windows: Columns, scenario: Scenario, tolerance: EchoTolerance, free: BoolArray
+) -> list[Alert]:
+    """One alert per run of windows whose echo path delay T passes the G.131 limit."""
+    telr_db = scenario.emodel.telr_db
+    limit_s = echo_delay_limit_s(telr_db, tolerance)
+    if math.isinf(limit_s):
+        return []
+    configured_s = scenario.emodel.talker_echo_delay_s
+    delay_s = _echo_path_delay_s(windows, configured_s)
+    late = free & (delay_s > limit_s)  # NaN (no echo path) is never late
+    runs = window_runs(windows["flow"], late)
+    measured: dict[str, list[Any]] = {
+        "echo_delay_s": _over_runs(np.fmax, delay_s, runs).tolist(),
+        "limit_s": [limit_s] * runs.first.size,
+        "telr_db": [telr_db] * runs.first.size,
+        "tolerance": [tolerance.value] * runs.first.size,
+    }
+    return _run_alerts(windows, "echo_risk", runs, measured)
+
+
+def _echo_path_delay_s(windows: Columns, configured_s: float | None) -> FloatArray:
+    """Each window's mean one-way echo path delay T: ``configured_s`` where the window played
+    something, else the mean of its mouth-to-ear delay and that of the window of the call's
+    other direction holding its midpoint (NaN where either played nothing)."""
+    played = (windows["packets"] > 0) & (windows["ppl_percent"] < 100.0)
+    if configured_s is not None:
+        return np.where(played, configured_s, np.nan)
+    flow = np.asarray(windows["flow"], dtype=np.int64)
+    start, end = windows["start_s"], windows["end_s"]
+    firsts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
+    counts = np.diff(np.r_[firsts, flow.size])
+    order = np.argsort(flow[firsts], kind="stable")
+    known = flow[firsts][order]
+    other = flow ^ 1  # the call's other direction: flows 2c and 2c + 1
+    at = np.minimum(np.searchsorted(known, other), known.size - 1)
+    found = known[at] == other
+    block = order[at]
+    lo = firsts[block]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = np.floor((0.5 * (start + end) - start[lo]) / (end[lo] - start[lo]))
+    inside = found & (step >= 0) & (step < counts[block])
+    mate = lo + np.where(inside, step, 0).astype(np.int64)
+    both = inside & played & played[mate]
+    delay: FloatArray = np.where(both, 0.5 * (windows["ta_s"] + windows["ta_s"][mate]), np.nan)
+    return delay

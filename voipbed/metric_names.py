@@ -13,7 +13,7 @@ from enum import IntEnum, StrEnum
 
 __all__ = ["ALERT_KINDS", "DROP_REASONS", "METRIC_COLUMNS", "DropReason", "EventKind"]
 
-ALERT_KINDS = ("one_way_audio", "media_gap", "low_mos", "loss_burst")
+ALERT_KINDS = ("one_way_audio", "media_gap", "low_mos", "loss_burst", "echo_risk")
 """The alerts a run can raise (``voipbed.alerts``), as ``alert`` events name them."""
 
 METRIC_COLUMNS = (
@@ -82,7 +82,7 @@ class EventKind(StrEnum):
     DNS_MESSAGE = "dns_message"  # simulator: a DNS query or answer of a call's set-up
     ICE_MESSAGE = "ice_message"  # simulator: a STUN message of a call's ICE (gathering, checks)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
-    ALERT = "alert"  # what a listener would have noticed: one-way audio, a gap, low MOS
+    ALERT = "alert"  # what a listener would have noticed: one-way audio, a gap, low MOS, echo
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended
     SIP_LOAD = "sip_load"  # emulation: what the background SIP load generator did

@@ -588,7 +588,8 @@ class Scenario(Section):
         return handler(seeds)
 
     alerts: AlertSettings = Field(
-        AlertSettings(), description="When a run raises alerts (one-way audio, gaps, low MOS)."
+        AlertSettings(),
+        description="When a run raises alerts (one-way audio, gaps, low MOS, loss bursts, echo).",
     )
     dtmf: Dtmf | None = Field(
         None,

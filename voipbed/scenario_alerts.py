@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from enum import StrEnum
+from typing import Annotated
 
-from voipbed.schema_types import Duration, Ratio, Section
+from pydantic import BeforeValidator, Field
 
-__all__ = ["AlertSettings"]
+from voipbed.schema_types import Duration, Ratio, Section, ShortForm
+
+__all__ = ["AlertSettings", "EchoRisk"]
+
+
+class EchoRisk(StrEnum):
+    """Which ITU-T G.131 talker echo tolerance raises ``echo_risk`` (``models.echo_tolerance``)."""
+
+    ACCEPTABLE = "acceptable"  # G.131's acceptable curve: 1 % of users complain of the echo
+    LIMITING = "limiting"  # G.131's limiting case: 10 % complain
+    OFF = "off"  # no echo_risk alerts
+
+
+def _off_as_word(value: object) -> object:
+    """YAML 1.1 reads a plain ``off`` (or ``no``, ``false``) as False: it means ``off``."""
+    return EchoRisk.OFF.value if value is False else value
 
 
 class AlertSettings(Section):
@@ -46,5 +62,18 @@ class AlertSettings(Section):
         description=(
             "A 2 s window's packet loss seen by the decoder (network and late), a ratio "
             "(10%: the project's choice)."
+        ),
+    )
+    echo_risk: Annotated[
+        EchoRisk,
+        BeforeValidator(_off_as_word),
+        ShortForm({"const": False}, "A plain off, which YAML 1.1 reads as false: off."),
+    ] = Field(
+        EchoRisk.ACCEPTABLE,
+        description=(
+            "Talker echo delayed past ITU-T G.131's tolerance for the E-model's TELR: "
+            "'acceptable' (G.131: 1% of users complain; generally acceptable), 'limiting' "
+            "(10% complain; only exceptionally) or 'off'. The delay limits are derived from "
+            "the G.107 E-model's talker echo impairment (models.echo_tolerance)."
         ),
     )

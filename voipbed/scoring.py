@@ -97,7 +97,8 @@ class Scores:
     """One row per flow (see ``score_run``)."""
     windows: Columns
     """One row per flow and window: ``call``, ``flow``, ``direction``, ``start_s`` and ``end_s``
-    (run time), ``packets``, ``ppl_percent``, ``r_factor`` (on its scale) and ``mos``."""
+    (run time), ``packets``, ``ppl_percent``, ``ta_s`` (mouth-to-ear delay), ``r_factor`` (on
+    its scale) and ``mos``."""
     losses: Columns
     """Packets not played, by ``direction``, ``segment`` and ``reason`` (see ``loss_breakdown``)."""
     playout_s: FloatArray
@@ -419,6 +420,7 @@ def _windows_table(
             "end_s": windows.end_s + offsets,
             "packets": windows.packets,
             "ppl_percent": windows.ppl_percent,
+            "ta_s": windows.ta_s,
             "r_factor": np.clip(windows.r, 0.0, r_max),
             "mos": windows.mos,
         }

@@ -1,4 +1,4 @@
-"""Alerts: one-way audio, media gaps, low MOS and loss bursts, with their evidence."""
+"""Alerts: one-way audio, media gaps, low MOS, loss bursts and echo risk, with their evidence."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from voipbed.capture_import import import_captures
 from voipbed.expectations import check_summary, parse_expectation
 from voipbed.frame_fields import udp_fields
 from voipbed.loader import parse_scenario
+from voipbed.models.echo_tolerance import EchoTolerance, echo_delay_limit_s
 from voipbed.pcap_export import export_pcaps
 from voipbed.pcap_file import read_capture, write_pcap
 from voipbed.runner import run_scenario
@@ -113,3 +114,72 @@ def test_an_unknown_alert_in_expect_is_named() -> None:
     with pytest.raises(ValueError, match="unknown alert"):
         parse_expectation("alerts.echo <= 0")
     assert parse_expectation("alerts.all <= 0").metric.family == "alerts"
+
+
+ECHO = """
+name: echo
+seed: 3
+duration: 20s
+calls: {count: 2, codec: AMR-WB-12.65}
+emodel: {telr: TELR}
+path:
+  - {name: radio, one_way_delay: 30ms}
+  - {name: core, one_way_delay: CORE}
+"""
+
+
+def _echo_run(out: Path, telr: float, core: str) -> Path:
+    text = ECHO.replace("TELR", str(telr)).replace("CORE", core)
+    return run_scenario(parse_scenario(text, "echo.yaml"), out).run_dir
+
+
+@pytest.fixture(scope="module")
+def long_echo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run with 200 ms one-way network delay and TELR 55 dB."""
+    return _echo_run(tmp_path_factory.mktemp("long_echo"), 55, "170ms")
+
+
+def test_a_long_echo_path_raises_echo_risk_on_every_flow(long_echo: Path) -> None:
+    """200 ms one way at TELR 55 dB: one echo_risk alert per flow over its whole call, whose
+    delay is the mean mouth-to-ear delay of the call's two directions, past the limit."""
+    echoes = [a for a in _alerts(long_echo) if a["alert"] == "echo_risk"]
+    metrics = pq.read_table(long_echo / "metrics.parquet").to_pylist()
+    flows = {(m["call"], m["direction"]): m for m in metrics}
+    assert sorted((a["call"], a["direction"]) for a in echoes) == sorted(flows)
+    limit = echo_delay_limit_s(55.0, EchoTolerance.ACCEPTABLE)
+    for alert in echoes:
+        call = [m for m in metrics if m["call"] == alert["call"]]
+        mean_ta = sum(m["ta_s"] for m in call) / len(call)
+        assert alert["echo_delay_s"] == pytest.approx(mean_ta, abs=0.005)
+        assert alert["echo_delay_s"] > alert["limit_s"] == pytest.approx(limit)
+        assert alert["telr_db"] == 55.0
+        assert alert["start_s"] < 2.0 and alert["end_s"] >= 20.0 - 2.0
+        assert alert["windows"] == pytest.approx((alert["end_s"] - alert["start_s"]) / 2.0)
+    summary = json.loads((long_echo / "summary.json").read_text())
+    assert summary["alerts"]["echo_risk"] == len(echoes)
+    (outcome,) = check_summary([parse_expectation("alerts.echo_risk <= 0")], summary)
+    assert not outcome.passed
+    assert "echo risk" in (long_echo / "report.html").read_text()
+
+
+def test_a_short_echo_path_raises_no_echo_risk(tmp_path: Path) -> None:
+    """50 ms one way at TELR 55 dB: no echo_risk, and alerts.echo_risk <= 0 holds."""
+    run_dir = _echo_run(tmp_path, 55, "20ms")
+    assert [a for a in _alerts(run_dir) if a["alert"] == "echo_risk"] == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (outcome,) = check_summary([parse_expectation("alerts.echo_risk <= 0")], summary)
+    assert outcome.passed
+
+
+@pytest.mark.parametrize("telr", [58, 65])
+def test_telr_moves_the_limit(long_echo: Path, tmp_path: Path, telr: int) -> None:
+    """The same 200 ms path raises echo_risk at TELR 55 dB, and at a higher TELR exactly when
+    its mean mouth-to-ear delay passes that TELR's longer limit."""
+    assert any(a["alert"] == "echo_risk" for a in _alerts(long_echo))
+    run_dir = _echo_run(tmp_path, telr, "170ms")
+    metrics = pq.read_table(run_dir / "metrics.parquet").to_pylist()
+    longest = max(m["ta_s"] for m in metrics)
+    limit = echo_delay_limit_s(float(telr), EchoTolerance.ACCEPTABLE)
+    assert limit > echo_delay_limit_s(55.0, EchoTolerance.ACCEPTABLE)
+    raised = [a for a in _alerts(run_dir) if a["alert"] == "echo_risk"]
+    assert bool(raised) == (longest > limit)

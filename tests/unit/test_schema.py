@@ -146,6 +146,7 @@ SHORT_FORMS: dict[str, list[dict[str, Any]]] = {
     ],
     "_loss_shorthand": [{"path": [{"name": "hop", "loss": loss}]} for loss in ("2%", 0.02, 0)],
     "_fixed_unless_said": [{"jitter_buffer": {"delay": "80ms"}}, {"jitter_buffer": {}}],
+    "_off_as_word": [{"alerts": {"echo_risk": False}}, {"alerts": {"echo_risk": "limiting"}}],
 }
 # What neither the loader nor the schema takes: a tagged section without its tag, and so on.
 REFUSED: list[dict[str, Any]] = [
