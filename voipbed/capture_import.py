@@ -7,8 +7,14 @@ streams (``rtp_import``) and writes a run folder as ``voipbed run`` does:
 set-up: ``sip_import``), ``metrics.parquet``, ``summary.json`` and the report,
 with a ``manifest.json`` that names the captures and what was skipped in them.
 
+Each stream's codec is told by ``sdp_codecs.CodecChooser``: its static payload
+type; for a dynamic one ``--codec``, else the SDP of the captures' SIP (the
+receiver's, else any that agree) with the mode read from the payloads where the
+codec has modes, else the scenario's codec. ``manifest.json`` records, per flow
+and stream, the codec it got and from where (``stream_codecs``).
+
 The streams are scored with a scenario: the one given (its jitter buffer,
-device, codec settings), or the defaults, with the codec the streams carry
+device, codec settings), or the defaults, with the codec most flows carry
 and the packet time their RTP timestamps advance by. Either way the
 scenario's path becomes one segment, ``network``, where every packet lost
 between the captures was lost (reason ``unseen``): a capture tells that a
@@ -17,8 +23,10 @@ packet did not arrive, not where it was lost.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +41,17 @@ from voipbed.frame_fields import udp_fields
 from voipbed.loader import load_scenario, parse_scenario
 from voipbed.models.codecs import CODECS
 from voipbed.pcap_file import read_capture
-from voipbed.rtp_import import PLACE, ImportedStreams, rtp_packets
+from voipbed.rtp_import import PLACE, ImportedStreams, capture_origin, rtp_packets
 from voipbed.rundir import create_run_dir
 from voipbed.runner import finish_run
 from voipbed.scenario import Scenario
+from voipbed.sdp_codecs import CodecChooser
 from voipbed.sip_import import find_sip, sip_events
 from voipbed.trace import Trace, events_table
 
 __all__ = ["CaptureImportError", "ImportResult", "import_captures"]
+
+_log = logging.getLogger(__name__)
 
 
 class CaptureImportError(ValueError):
@@ -66,8 +77,8 @@ def import_captures(
     enter: Callable[[str], None] | None = None,
 ) -> ImportResult:
     """Import ``captures`` (one, or two: the phones' end first) into a run folder under
-    ``out_dir``; ``codec`` (else the scenario's) names the codec of dynamic payload types
-    (96-127)."""
+    ``out_dir``; ``codec`` names the codec of dynamic payload types (96-127) over what the
+    SDP says, the scenario's codec those no SDP binds."""
     if not 1 <= len(captures) <= 2:
         raise CaptureImportError("import takes one capture, or two (one at each end)")
     if codec is not None and codec not in CODECS:
@@ -79,11 +90,13 @@ def import_captures(
     for path in captures:
         capture = read_capture(path)
         read.append((capture, udp_fields(capture)))
+    fallback = None
     if codec is None and scenario_file is not None:
-        codec = load_scenario(scenario_file).calls.codec  # it names the dynamic types
-    dynamic = dict.fromkeys(range(96, 128), codec) if codec is not None else {}
+        fallback = load_scenario(scenario_file).calls.codec  # for types no SDP binds
+    messages = find_sip(read, capture_origin(read))
+    chooser = CodecChooser((m.sdp for m in messages), option=codec, scenario=fallback)
     try:
-        streams = rtp_packets(read, codec_for_type=dynamic)
+        streams = rtp_packets(read, choose=chooser)
     except ValueError as error:
         raise CaptureImportError(str(error)) from error
     if streams.packets.num_rows == 0:
@@ -100,10 +113,11 @@ def import_captures(
         "captures": [str(path) for path in captures],
         "capture_origin_ns": streams.origin_ns,
         "streams": streams.streams,
+        "stream_codecs": streams.codec_choices,
         "skipped": streams.skipped,
         "voipbed": __version__,
     }
-    messages = find_sip(read, streams.origin_ns)
+    _log_choices(streams)
     events = sip_events(messages, streams.endpoints, streams.calls)
     manifest["sip_messages"] = len(messages)
     trace = Trace(streams.packets, events_table(events), manifest)
@@ -111,6 +125,18 @@ def import_captures(
         trace, scenario, run_dir, engine="capture", started=started, enter=on_stage
     )
     return ImportResult(run_dir, report, summary, streams)
+
+
+def _log_choices(streams: ImportedStreams) -> None:
+    """Each codec the streams were given and why, once; a guessed mode as a warning."""
+    said: set[tuple[str, str]] = set()
+    for choice in streams.codec_choices:
+        codec, detail = str(choice["codec"]), str(choice["detail"])
+        if (codec, detail) in said:
+            continue
+        said.add((codec, detail))
+        level = logging.WARNING if choice["guessed"] else logging.INFO
+        _log.log(level, "flow %d: %s from %s: %s", choice["flow"], codec, choice["source"], detail)
 
 
 def _scenario(
@@ -129,8 +155,10 @@ def _scenario(
     ]
     if scenario_file is not None:
         return load_scenario(scenario_file, sets)
-    codec = streams.codecs[0]
-    ptime_ms = _ptime_ms(packets, codec)
+    flows = Counter(str(c["codec"]) for c in streams.codec_choices)
+    codec = min(flows, key=lambda name: (-flows[name], name))  # most flows', then by name
+    flow = next(c["flow"] for c in streams.codec_choices if c["codec"] == codec)
+    ptime_ms = _ptime_ms(packets, codec, flow)
     text = yaml.safe_dump(
         {
             "name": f"import-{name}",
@@ -143,10 +171,10 @@ def _scenario(
     return parse_scenario(text, "imported captures")
 
 
-def _ptime_ms(packets: pa.Table, codec: str) -> int:
-    """The packet time the first flow's RTP timestamps advance by, in whole ms."""
-    flow = packets.column("flow").to_numpy()
-    ts = packets.column("rtp_ts").to_numpy()[flow == flow[0]]
+def _ptime_ms(packets: pa.Table, codec: str, flow: int) -> int:
+    """The packet time ``flow``'s RTP timestamps advance by, in whole ms of ``codec``."""
+    flows = packets.column("flow").to_numpy()
+    ts = packets.column("rtp_ts").to_numpy()[flows == flow]
     step = np.diff(np.sort(ts))
     step = step[step > 0]
     if not step.size:

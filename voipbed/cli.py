@@ -470,7 +470,12 @@ def compare(runs: tuple[Path, ...], out_dir: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Score with this scenario's jitter buffer, device and codec settings.",
 )
-@click.option("--codec", help="The codec of dynamic RTP payload types (96-127), e.g. AMR-WB-12.65.")
+@click.option(
+    "--codec",
+    help="The codec of dynamic RTP payload types (96-127), e.g. AMR-WB-12.65; overrides what "
+    "the captures' SDP says. Without it the SDP tells each stream's codec (its mode read "
+    "from the payloads), else the scenario's codec.",
+)
 def import_(
     captures: tuple[Path, ...], out_dir: Path, scenario_file: Path | None, codec: str | None
 ) -> None:

@@ -10,9 +10,12 @@
   whose sequence numbers mostly advance by one (as Wireshark's RTP heuristic
   asks for consecutive numbers), which leaves out UDP that only looks like RTP.
 - Sequence numbers and timestamps are unwrapped (RFC 3550 appendix A.1), each
-  from its stream's first packet. A stream's packets of payload types other than
-  its most frequent one (RFC 4733 telephone events, comfort noise) are left out
-  once matched, and counted.
+  from its stream's first packet. A stream's codec is that of the payload type
+  most of its packets carry, as the caller's chooser names it from the stream's
+  receiver and payloads (``sdp_codecs.CodecChooser``); a stream of a type that
+  carries no voice (RFC 4733 telephone events, comfort noise) is left out and
+  counted, and so are, once matched, a stream's packets of its other payload
+  types.
 - With two captures of the same streams (one at each end), a stream's packets
   are matched by SSRC and extended sequence number: the capture in which the
   stream is seen first (by the median over matched packets) is its sender's,
@@ -33,25 +36,36 @@ captures, so they keep nanosecond precision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from voipbed.frame_fields import STATUS_NAMES, UDP, UdpFields, address_text
 from voipbed.models.codecs import CODECS
 from voipbed.pcap_file import Capture
+from voipbed.sdp_codecs import CodecChoice, StreamMedia
 from voipbed.trace import packets_table
 
-__all__ = ["MIN_PACKETS", "PLACE", "REASON", "ImportedStreams", "rtp_packets"]
+__all__ = [
+    "MIN_PACKETS",
+    "PLACE",
+    "REASON",
+    "ImportedStreams",
+    "capture_origin",
+    "rtp_packets",
+]
 
 MIN_PACKETS = 5
 PLACE = "network"  # where an imported packet was lost: somewhere between the captures
 REASON = "unseen"  # why: it was not seen at the receiving end
 _RTCP_TYPES = range(72, 77)
 _ECN_CE = 3
+IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -65,17 +79,22 @@ class ImportedStreams:
     skipped: dict[str, int]
     origin_ns: int  # capture time of the table's time 0
     endpoints: dict[tuple[str, int], int] = field(default_factory=dict)  # (address, port): call
+    codec_choices: list[dict[str, Any]] = field(default_factory=list)  # per flow and stream
+
+
+Chooser = Callable[[StreamMedia], CodecChoice]
+_NO_VOICE = "packets of streams that carry no voice (telephone-event, comfort noise)"
 
 
 def rtp_packets(
-    captures: Sequence[tuple[Capture, UdpFields]], *, codec_for_type: Mapping[int, str]
+    captures: Sequence[tuple[Capture, UdpFields]], *, choose: Chooser
 ) -> ImportedStreams:
     """The RTP streams of ``captures`` (one, or one per end: the phones' first) as a
-    packets table; ``codec_for_type`` names the codec of each dynamic payload type."""
+    packets table; ``choose`` names each stream's codec (its errors propagate)."""
     frames = [_candidates(k, capture, fields) for k, (capture, fields) in enumerate(captures)]
     table = pd.concat(frames, ignore_index=True)
     skipped = _skipped(captures)
-    origin_ns = _origin(captures)
+    origin_ns = capture_origin(captures)
     table["time_s"] = (table["time_ns"] - origin_ns) / 1e9
     streams = _streams(table)
     kept = streams[streams["kept"]]
@@ -84,14 +103,22 @@ def rtp_packets(
     if packets.empty:
         return ImportedStreams(_empty_table(), (), 0, 0, skipped, origin_ns)
     packets = _unwrapped(packets)
-    codecs = _codecs(packets, codec_for_type)
+    choices, main = _choices(packets, choose)
+    voiceless = [stream for stream, choice in choices.items() if choice.codec is None]
+    if voiceless:
+        gone = packets["stream"].isin(voiceless).to_numpy()
+        skipped[_NO_VOICE] = int(gone.sum())
+        packets = packets[~gone].reset_index(drop=True)
+        if packets.empty:
+            return ImportedStreams(_empty_table(), (), 0, 0, skipped, origin_ns)
+    codecs = {stream: choice.codec for stream, choice in choices.items() if choice.codec}
     two_ends = len(captures) > 1
     rows = _matched(packets) if two_ends else _received_here(packets, codecs)
-    rows, others = _main_type_only(rows)
+    rows, others = _main_type_only(rows, main)
     if others:
         skipped["packets of a stream's other payload types (e.g. telephone-event)"] = others
     rows, calls = _calls(rows, two_ends=two_ends)
-    names = tuple(sorted(set(codecs.values())))
+    names = tuple(sorted({codecs[s] for s in rows["stream"].unique().tolist()}))
     return ImportedStreams(
         _table(rows, codecs, names),
         names,
@@ -100,7 +127,13 @@ def rtp_packets(
         skipped,
         origin_ns,
         _endpoints(rows),
+        _choice_records(rows, choices),
     )
+
+
+def _address(ipv: int, hi: int, lo: int) -> str:
+    """An address kept as two integers (``_candidates``) as text."""
+    return address_text(np.array([hi, lo], dtype=">i8").view(np.uint8), ipv)
 
 
 def _endpoints(rows: pd.DataFrame) -> dict[tuple[str, int], int]:
@@ -109,9 +142,72 @@ def _endpoints(rows: pd.DataFrame) -> dict[tuple[str, int], int]:
     for side, port in (("src", "sport"), ("dst", "dport")):
         unique = rows[["ipv", f"{side}_hi", f"{side}_lo", port, "call"]].drop_duplicates()
         for ipv, hi, lo, number, call in unique.itertuples(index=False):
-            raw = np.array([hi, lo], dtype=">i8").view(np.uint8)
-            ends[(address_text(raw, int(ipv)), int(number))] = int(call)
+            ends[(_address(int(ipv), hi, lo), int(number))] = int(call)
     return ends
+
+
+def _choices(
+    packets: pd.DataFrame, choose: Chooser
+) -> tuple[dict[int, CodecChoice], dict[int, int]]:
+    """Each stream's codec, as ``choose`` names it, and its main payload type: the one most
+    of its packets carry (``packets`` is in stream order)."""
+    stream = packets["stream"].to_numpy()
+    cuts = np.flatnonzero(np.diff(stream)) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, stream.size]
+    pt = packets["pt"].to_numpy().astype(np.int64)
+    head, size = packets["head"].to_numpy(), packets["payload"].to_numpy().astype(np.int64)
+    ts = packets["rtp_ts"].to_numpy()
+    receivers = ("ipv", "dst_hi", "dst_lo", "dport")
+    ends_at = np.column_stack([packets[c].to_numpy()[starts] for c in receivers]).astype(np.int64)
+    choices: dict[int, CodecChoice] = {}
+    main: dict[int, int] = {}
+    for start, end, (ipv, hi, lo, port) in zip(
+        starts.tolist(), ends.tolist(), ends_at.tolist(), strict=True
+    ):
+        types = pt[start:end]
+        kind = int(np.bincount(types).argmax())
+        mine = types == kind
+        stamps = ts[start:end][mine]
+        media = StreamMedia(
+            receiver=(_address(ipv, hi, lo), port),
+            payload_type=kind,
+            payload_bytes=size[start:end][mine],
+            head=head[start:end][mine],
+            rtp_span_ticks=int(stamps.max() - stamps.min()),
+        )
+        choices[int(stream[start])] = choose(media)
+        main[int(stream[start])] = kind
+    return choices, main
+
+
+def _choice_records(rows: pd.DataFrame, choices: dict[int, CodecChoice]) -> list[dict[str, Any]]:
+    """For each flow and each of its streams: the codec it got, from where, and how."""
+    firsts = rows.drop_duplicates(["flow", "stream"]).sort_values(["flow", "send_s"])
+    columns = ["stream", "flow", "call", "direction", "ssrc", "pt", "ipv", "dst_hi", "dst_lo"]
+    records = []
+    for values, port in zip(
+        firsts[columns].to_numpy(dtype=np.int64).tolist(),
+        firsts["dport"].tolist(),
+        strict=True,
+    ):
+        stream, flow, call, direction, ssrc, pt, ipv, hi, lo = values
+        choice = choices[stream]
+        records.append(
+            {
+                "flow": flow,
+                "call": call,
+                "direction": "uplink" if direction == 0 else "downlink",
+                "ssrc": ssrc,
+                "payload_type": pt,
+                "receiver": [_address(ipv, hi, lo), int(port)],
+                "codec": choice.codec,
+                "source": str(choice.source),
+                "encoding": choice.encoding,
+                "detail": choice.detail,
+                "guessed": choice.guessed,
+            }
+        )
+    return records
 
 
 def _candidates(capture_index: int, capture: Capture, fields: UdpFields) -> pd.DataFrame:
@@ -124,6 +220,7 @@ def _candidates(capture_index: int, capture: Capture, fields: UdpFields) -> pd.D
         & ~np.isin(fields.rtp_type, _RTCP_TYPES)
     )
     idx = np.flatnonzero(ok)
+    head = _payload_head(np.frombuffer(capture.data, dtype=np.uint8), fields, idx)
     src = fields.src[idx].view(">u8").astype(np.int64)  # [packet, 2]: the address's halves
     dst = fields.dst[idx].view(">u8").astype(np.int64)
     return pd.DataFrame(
@@ -144,8 +241,29 @@ def _candidates(capture_index: int, capture: Capture, fields: UdpFields) -> pd.D
             "ts32": fields.rtp_ts[idx],
             "ssrc": fields.rtp_ssrc[idx],
             "payload": fields.rtp_payload_bytes[idx],
+            "head": head,
         }
     )
+
+
+def _payload_head(data: NDArray[np.uint8], fields: UdpFields, idx: NDArray[np.int64]) -> IntArray:
+    """The first three octets of the RTP payload of each datagram ``idx`` (big-endian,
+    zeros past the payload's end): after the fixed header, the CSRCs and an extension
+    header (RFC 3550 5.1, 5.3.1), as ``frame_fields`` measured the payload."""
+    at = fields.payload_start[idx]
+    first = data[at].astype(np.int64)
+    header = 12 + 4 * (first & 0x0F)
+    extended = ((first & 0x10) != 0) & (fields.payload_bytes[idx] >= header + 4)
+    words_at = np.where(extended, at + header + 2, at)
+    words = (data[words_at].astype(np.int64) << 8) | data[words_at + 1]
+    start = at + header + np.where(extended, 4 + 4 * words, 0)
+    length = fields.rtp_payload_bytes[idx]
+    head = np.zeros(idx.size, dtype=np.int64)
+    for k in range(3):
+        has = length > k
+        octet = data[np.where(has, start + k, 0)].astype(np.int64)
+        head |= np.where(has, octet << (16 - 8 * k), 0)
+    return head
 
 
 def _skipped(captures: Sequence[tuple[Capture, UdpFields]]) -> dict[str, int]:
@@ -161,7 +279,9 @@ def _skipped(captures: Sequence[tuple[Capture, UdpFields]]) -> dict[str, int]:
     return skipped
 
 
-def _origin(captures: Sequence[tuple[Capture, UdpFields]]) -> int:
+def capture_origin(captures: Sequence[tuple[Capture, UdpFields]]) -> int:
+    """The import's time 0: the last whole second before the captures' first frame, in
+    capture time (ns)."""
     firsts = [int(capture.time_ns.min()) for capture, _ in captures if len(capture)]
     first = min(firsts) if firsts else 0
     return first - first % 1_000_000_000
@@ -187,20 +307,6 @@ def _unwrapped(packets: pd.DataFrame) -> pd.DataFrame:
         first = packets.groupby("stream")[column].transform("first").astype(np.int64)
         packets[extended] = first + delta.groupby(packets["stream"]).cumsum()
     return packets
-
-
-def _codecs(packets: pd.DataFrame, codec_for_type: Mapping[int, str]) -> dict[int, str]:
-    """The codec of each payload type the streams carry."""
-    static = {codec.rtp_payload_type: name for name, codec in CODECS.items()}
-    codecs: dict[int, str] = {}
-    for pt in sorted(set(packets["pt"].tolist())):
-        name = codec_for_type.get(pt) or (static.get(pt) if pt < 96 else None)
-        if name is None:
-            raise ValueError(
-                f"RTP payload type {pt} is dynamic and no SDP or --codec names its codec"
-            )
-        codecs[pt] = name
-    return codecs
 
 
 def _matched(packets: pd.DataFrame) -> pd.DataFrame:
@@ -229,7 +335,7 @@ def _received_here(packets: pd.DataFrame, codecs: dict[int, str]) -> pd.DataFram
     got = packets.drop_duplicates(["stream", "seq"]).sort_values(["stream", "seq"])
     got = got.assign(recv_s=got["time_s"], tclass_rx=got["tclass"])
     rows = _with_gaps(got)
-    clock = rows["pt"].map({pt: CODECS[name].rtp_clock_hz for pt, name in codecs.items()})
+    clock = rows["stream"].map({s: CODECS[name].rtp_clock_hz for s, name in codecs.items()})
     by_stream = rows.groupby("stream")
     first = rows["recv_s"].notna()
     start = rows["recv_s"].where(first).groupby(rows["stream"]).transform("first")
@@ -242,34 +348,40 @@ def _with_gaps(got: pd.DataFrame) -> pd.DataFrame:
     """``got`` (one stream after another, in sequence order) with a row for each missing
     sequence number: its timestamp interpolated between its neighbours', its other fields
     the previous packet's, no arrival."""
-    pieces = []
-    for _, stream in got.groupby("stream", sort=False):
-        seq = stream["seq"].to_numpy()
-        full = np.arange(seq[0], seq[-1] + 1)
-        if full.size == seq.size:
-            pieces.append(stream)
-            continue
-        filled = stream.set_index("seq").reindex(full)
-        filled["rtp_ts"] = np.round(np.interp(full, seq, stream["rtp_ts"].to_numpy()))
-        missing = filled["recv_s"].isna()
-        keep = ["recv_s", "time_s", "tclass_rx"]
-        rest = [c for c in filled.columns if c not in (*keep, "rtp_ts")]
-        filled[rest] = filled[rest].ffill()
-        filled.loc[missing, "tclass_rx"] = -1
-        pieces.append(filled.reset_index(names="seq"))
-    rows = pd.concat(pieces, ignore_index=True)
-    for column in ("rtp_ts", "pt", "tclass", "tclass_rx", "ip_bytes", "payload", "ssrc"):
+    seq = got["seq"].to_numpy()
+    ts = got["rtp_ts"].to_numpy()
+    stream = got["stream"].to_numpy()
+    first = np.r_[True, stream[1:] != stream[:-1]]
+    step = np.r_[1, np.diff(seq)]
+    count = np.where(first, 1, step)  # the rows up to each packet: those missing, then it
+    if int(count.sum()) == seq.size:
+        return _integers(got.reset_index(drop=True))
+    owner = np.repeat(np.arange(seq.size), count)
+    k = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+    missing = k < count[owner] - 1
+    before = np.maximum(owner - 1, 0)
+    rows = got.iloc[np.where(missing, before, owner)].reset_index(drop=True)
+    ahead = (k + 1) / count[owner]  # the missing packet's place between its neighbours
+    rows["seq"] = np.where(missing, seq[before] + k + 1, seq[owner])
+    guess = np.round(ts[before] + (ts[owner] - ts[before]) * ahead).astype(np.int64)
+    rows["rtp_ts"] = np.where(missing, guess, ts[owner])
+    rows.loc[missing, ["recv_s", "time_s"]] = np.nan
+    rows.loc[missing, "tclass_rx"] = -1
+    return _integers(rows)
+
+
+def _integers(rows: pd.DataFrame) -> pd.DataFrame:
+    for column in ("pt", "tclass", "tclass_rx", "ip_bytes", "payload", "ssrc", "stream"):
         rows[column] = rows[column].astype(np.int64)
     return rows
 
 
-def _main_type_only(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Each stream's packets of its most frequent payload type (its voice), and how many of
+def _main_type_only(rows: pd.DataFrame, main: dict[int, int]) -> tuple[pd.DataFrame, int]:
+    """Each stream's packets of its ``main`` payload type (its voice), and how many of
     other types were left out: RFC 4733 telephone events and comfort noise share a voice
     stream's SSRC and sequence numbers (which is why a one-end capture counts its gaps
     before they go)."""
-    main = rows.groupby("ssrc")["pt"].agg(lambda types: types.mode().iloc[0])
-    keep = rows["pt"].to_numpy() == rows["ssrc"].map(main).to_numpy()
+    keep = rows["pt"].to_numpy() == rows["stream"].map(main).to_numpy()
     return rows[keep], int((~keep).sum())
 
 
@@ -298,10 +410,12 @@ def _calls(rows: pd.DataFrame, *, two_ends: bool) -> tuple[pd.DataFrame, int]:
 
 
 def _table(rows: pd.DataFrame, codecs: dict[int, str], names: tuple[str, ...]) -> pa.Table:
+    """The packets table of ``rows``; ``codecs`` names each stream's codec."""
     rows = rows.sort_values(["direction", "flow", "seq"], kind="stable")
     lost = rows["recv_s"].isna().to_numpy()
     tclass_rx = rows["tclass_rx"].to_numpy()
-    codec_index = rows["pt"].map({pt: names.index(name) for pt, name in codecs.items()})
+    index = {s: names.index(name) for s, name in codecs.items() if name in names}
+    codec_index = rows["stream"].map(index)
     return packets_table(
         call=rows["call"].to_numpy(),
         flow=rows["flow"].to_numpy(),

@@ -153,10 +153,14 @@ def score_run(packets: pa.Table, scenario: Scenario, events: pa.Table | None = N
         order = np.lexsort((column["seq"], column["flow"]))
     flow = column["flow"][order]
     send_s, recv_s = column["send_s"][order], column["recv_s"][order]
-    media_s = to_numpy(packets.column("rtp_ts"))[order] / used.rtp_clock_hz
+    names, codes = dictionary_codes(packets.column("codec"))
+    # Each packet's media time by its own codec's RTP clock (an imported capture may mix
+    # codecs of different clocks, e.g. AMR at 8 kHz and AMR-WB at 16 kHz); a packet with
+    # no codec (code -1) takes the scenario's, placed last.
+    clock_hz = np.array([codec(name).rtp_clock_hz for name in names] + [used.rtp_clock_hz])
+    media_s = to_numpy(packets.column("rtp_ts"))[order] / clock_hz[codes[order]]
     starts = np.flatnonzero(np.r_[True, flow[1:] != flow[:-1]])
     bounds = np.r_[starts, flow.size].astype(np.int64)
-    names, codes = dictionary_codes(packets.column("codec"))
     codecs = flow_codecs(names, codes[order], bounds, scenario)
 
     buffer = scenario.jitter_buffer.to_model(frame_s=scenario.calls.ptime_s)

@@ -18,7 +18,13 @@ dialogs by Call-ID, and gives:
 
 A dialog takes the call number of the RTP streams its SDP names (``c=`` address
 and ``m=audio`` port, RFC 4566), so its ladder stands beside its media; a
-dialog whose media were not found is numbered after the media's calls.
+dialog whose media were not found is numbered after the media's calls. Each
+message keeps its SDP's audio media (``sdp.parse_sdp``), which tell the codec
+of the streams sent to them (``sdp_codecs``).
+
+Only datagrams whose payload starts with an upper-case letter, as every request
+line and status line does, are read in Python; RTP's first octet (version 2) is
+never one. A message that does not read as RFC 3261 writes it is left out.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import numpy as np
 from voipbed.frame_fields import UDP, UdpFields, address_text
 from voipbed.metric_names import EventKind
 from voipbed.pcap_file import Capture
+from voipbed.sdp import AudioMedia, parse_sdp
 
 __all__ = ["SipSeen", "find_sip", "sip_events"]
 
@@ -41,6 +48,8 @@ Event = tuple[float, str, int, dict[str, Any]]
 _REQUEST = re.compile(rb"^([A-Z]+) (sips?:|tel:)\S* SIP/2\.0\r?\n")
 _STATUS = re.compile(rb"^SIP/2\.0 (\d{3}) ")
 _COMPACT = {"i": "call-id", "v": "via", "c": "content-type", "l": "content-length"}
+_CSEQ = re.compile(r"([0-9]{1,10})\s+(\S{1,64})$")
+_FIRST, _LAST = ord("A"), ord("Z")  # a request's method or "SIP/2.0" starts a message
 
 
 @dataclass
@@ -57,11 +66,16 @@ class SipSeen:
     call_id: str
     branch: str
     size_bytes: int
-    media: list[tuple[str, int]] = field(default_factory=list)  # the SDP's audio endpoints
+    sdp: list[AudioMedia] = field(default_factory=list)  # its body's audio media
 
     @property
     def request(self) -> bool:
         return not self.label.isdigit()
+
+    @property
+    def media(self) -> list[tuple[str, int]]:
+        """The audio endpoints (address, port) its SDP names."""
+        return [(m.address, m.port) for m in self.sdp if m.address]
 
 
 def find_sip(captures: Sequence[tuple[Capture, UdpFields]], origin_ns: int) -> list[SipSeen]:
@@ -71,14 +85,16 @@ def find_sip(captures: Sequence[tuple[Capture, UdpFields]], origin_ns: int) -> l
         data = capture.data
         starts = fields.payload_start
         sizes = fields.payload_bytes
-        for k in np.flatnonzero((fields.status == UDP) & (sizes >= 12)).tolist():
+        udp = np.flatnonzero((fields.status == UDP) & (sizes >= 12))
+        first = np.frombuffer(data, dtype=np.uint8)[starts[udp]]
+        for k in udp[(first >= _FIRST) & (first <= _LAST)].tolist():
             payload = data[int(starts[k]) : int(starts[k]) + int(sizes[k])]
             if not (payload[:8] == b"SIP/2.0 " or _REQUEST.match(payload)):
                 continue
             message = _parse(payload)
             if message is None:
                 continue
-            label, method, cseq, call_id, branch, media = message
+            label, method, cseq, call_id, branch, sdp = message
             version = int(fields.ip_version[k])
             seen.append(
                 SipSeen(
@@ -92,14 +108,14 @@ def find_sip(captures: Sequence[tuple[Capture, UdpFields]], origin_ns: int) -> l
                     call_id,
                     branch,
                     int(fields.ip_bytes[k]),
-                    media,
+                    sdp,
                 )
             )
     return sorted(seen, key=lambda m: (m.time_s, m.capture))
 
 
-def _parse(payload: bytes) -> tuple[str, str, int, str, str, list[tuple[str, int]]] | None:
-    """Label, CSeq method and number, Call-ID, top Via branch and SDP audio endpoints of a
+def _parse(payload: bytes) -> tuple[str, str, int, str, str, list[AudioMedia]] | None:
+    """Label, CSeq method and number, Call-ID, top Via branch and SDP audio media of a
     SIP message; None when it lacks Call-ID or CSeq."""
     head, _, body = payload.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -113,33 +129,19 @@ def _parse(payload: bytes) -> tuple[str, str, int, str, str, list[tuple[str, int
         key = name.strip().lower()
         key = _COMPACT.get(key, key)
         headers.setdefault(key, value.strip())
-    call_id, cseq = headers.get("call-id"), headers.get("cseq", "").split()
-    if not call_id or len(cseq) != 2 or not cseq[0].isdigit():
+    call_id = headers.get("call-id")
+    cseq = _CSEQ.match(headers.get("cseq", ""))
+    if not call_id or cseq is None:
         return None
     branch = re.search(r"branch=([^;,\s]+)", headers.get("via", ""))
     return (
         label,
-        cseq[1],
-        int(cseq[0]),
+        cseq.group(2),
+        int(cseq.group(1)),
         call_id,
         branch.group(1) if branch else "",
-        _sdp_media(body.decode("latin-1")),
+        parse_sdp(body.decode("latin-1")) if b"m=audio" in body else [],
     )
-
-
-def _sdp_media(sdp: str) -> list[tuple[str, int]]:
-    """The audio endpoints an SDP body names: its ``c=`` address with each ``m=audio``
-    port."""
-    address = ""
-    media = []
-    for line in sdp.splitlines():
-        if line.startswith("c=IN IP"):
-            address = line.split()[-1].split("/")[0]
-        elif line.startswith("m=audio "):
-            port = line.split()[1]
-            if port.isdigit() and address:
-                media.append((address, int(port)))
-    return media
 
 
 def sip_events(
