@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 TEMPLATE = "sweep.html.j2"
+ENGINE_NAMES = {"sim": "simulator", "emulation": "emulation"}
+"""How the report names the engine the runs ran in."""
 MAX_TIES_NAMED = 4
 """Tied points the headline names; more are counted."""
 
@@ -206,11 +208,13 @@ def write_sweep_report(
     points: pd.DataFrame,
     runs: pd.DataFrame,
     expectations: Mapping[int, Sequence[Expectation]] | None = None,
+    engine: str = "sim",
 ) -> Path:
     """Write ``report.html`` of the sweep into ``sweep_dir``; return its path. ``base`` is the
     resolved scenario with its sweep and seeds; ``points`` and ``runs`` the sweep's tables
     (``voipbed.sweep_table``), whose ``run_dir`` are relative to ``sweep_dir``;
-    ``expectations`` each point's thresholds, if known (else read from its runs' folders)."""
+    ``expectations`` each point's thresholds, if known (else read from its runs' folders);
+    ``engine`` the engine its runs ran in."""
     axes = axis_views(sweep_axes(base.sweep) if base.sweep is not None else [])
     seeds = len(run_seeds(base.seed, base.seeds))
     notes = point_notes(sweep_dir, runs, expectations)
@@ -221,6 +225,7 @@ def write_sweep_report(
         .render(
             scenario=base.name,
             run_id=sweep_dir.name,
+            engine=ENGINE_NAMES.get(engine, engine),
             description=base.description,
             headline=sweep_headline(points, runs, sweep_size(base.sweep), seeds)
             if finished

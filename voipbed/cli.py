@@ -24,6 +24,8 @@ from voipbed.engines import ENGINES, STAGES
 from voipbed.json_log import configure
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from voipbed.loader import SweepPoint
@@ -119,7 +121,7 @@ def main(verbose: bool) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Processes that run a sweep's points at once  [default: the number of cores]",
+    help="Processes that run a sweep's points at once (simulator)  [default: the number of cores]",
 )
 @click.option(
     "--scheduler",
@@ -159,10 +161,10 @@ def run(
     """Run SCENARIO_FILE in the simulator; print the path of its report.
 
     A scenario with a ``sweep`` (or ``seeds``) runs once per point and seed
-    and writes a report that ranks the points; run again with the same --out,
-    it computes only what is not recorded yet. With --check, the run (or every
-    point) is then checked against the scenario's ``expect:`` thresholds: exit
-    1 if one fails.
+    (in the emulation one after another) and writes a report that ranks the
+    points; run again with the same --out, it computes only what is not
+    recorded yet. With --check, the run (or every point) is then checked
+    against the scenario's ``expect:`` thresholds: exit 1 if one fails.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -175,12 +177,13 @@ def run(
     _quick_exit = engine == "sim"
     keep_large_arrays_in_heap()
     console = Console(stderr=True)
-    if engine == "emulation":
+    swept = scenario.sweep is not None or scenario.seeds is not None
+    if engine == "emulation" and not swept:  # a sweep's points are checked once loaded
         _check_emulation(scenario)
     if check_after and not scenario.expect:
         _fail(f"voipbed: {scenario_file} has no expect: thresholds to --check", EXIT_BAD_INPUT)
-    if scenario.sweep is not None or scenario.seeds is not None:
-        where = _SweepWhere(out_dir, workers, scheduler, resume_dir)
+    if swept:
+        where = _SweepWhere(out_dir, workers, scheduler, resume_dir, engine)
         sweep_dir = _run_sweep(
             scenario, scenario_file, overrides, seed, where, console, check_after
         )
@@ -228,29 +231,46 @@ def run(
         _check_and_exit([(result.run_dir, None, "")], junit)
 
 
-def _check_emulation(scenario: Scenario) -> None:
-    """Refuse, before anything is built, what the emulation cannot run here or at all."""
+def _check_emulation(scenario: Scenario, points: Sequence[SweepPoint] = ()) -> None:
+    """Refuse, before anything is built, what the emulation cannot run here or at all:
+    ``scenario``, or when given, every point of its sweep (each named)."""
     from voipbed.emulation.engine import missing_prerequisites, unsupported
 
-    if scenario.sweep is not None or scenario.seeds is not None:
-        _fail("voipbed: sweeps run in the simulator only (--engine sim)", EXIT_BAD_INPUT)
-    problems = unsupported(scenario)
-    if problems:
-        lines = "\n".join(f"  {problem}" for problem in problems)
-        _fail(f"voipbed: the emulation cannot run {scenario.name} yet:\n{lines}", EXIT_BAD_INPUT)
-    missing = missing_prerequisites(scenario)
+    if not points:
+        problems = unsupported(scenario)
+        if problems:
+            lines = "\n".join(f"  {problem}" for problem in problems)
+            _fail(
+                f"voipbed: the emulation cannot run {scenario.name} yet:\n{lines}", EXIT_BAD_INPUT
+            )
+    refused = [
+        f"  sweep point {point.index} ({point.label}): {problem}"
+        for point in points
+        for problem in unsupported(point.scenario)
+    ]
+    if refused:
+        lines = "\n".join(refused)
+        _fail(
+            f"voipbed: the emulation cannot run every point of {scenario.name} yet:\n{lines}",
+            EXIT_BAD_INPUT,
+        )
+    missing: list[str] = []
+    for each in [point.scenario for point in points] or [scenario]:
+        missing += [reason for reason in missing_prerequisites(each) if reason not in missing]
     if missing:
         _fail(f"voipbed: cannot emulate on this machine: {'; '.join(missing)}", EXIT_FAILURE)
 
 
 @dataclass(frozen=True)
 class _SweepWhere:
-    """Where a sweep is written and computed: --out, --workers, --scheduler, --resume."""
+    """Where a sweep is written and computed: --out, --workers, --scheduler, --resume,
+    --engine."""
 
     out_dir: Path
     workers: int | None
     scheduler: str | None
     resume_dir: Path | None
+    engine: str = "sim"
 
 
 def _run_sweep(
@@ -271,9 +291,24 @@ def _run_sweep(
 
     from voipbed.loader import ScenarioError, load_sweep
     from voipbed.sim.unmodelled import ignored_keys, sweep_warnings
-    from voipbed.sweep import SchedulerAddressError, SweepAborted, SweepFolderError, run_sweep
+    from voipbed.sweep import (
+        SchedulerAddressError,
+        SweepAborted,
+        SweepFolderError,
+        SweepInterrupted,
+        run_sweep,
+    )
     from voipbed.sweep_axes import sweep_axes
 
+    emulated = where.engine == "emulation"
+    for option, value in (("--workers", where.workers), ("--scheduler", where.scheduler)):
+        if emulated and value is not None:
+            _fail(
+                f"voipbed: {option}: an emulated sweep runs its points one after another "
+                "in this process (the machine holds one emulation at a time); "
+                "not with --engine emulation",
+                EXIT_BAD_INPUT,
+            )
     if where.scheduler is not None and where.workers is not None:
         _fail("voipbed: --workers is for local processes; not with --scheduler", EXIT_BAD_INPUT)
     if seed is not None and isinstance(base.seeds, tuple):
@@ -286,6 +321,8 @@ def _run_sweep(
         points = load_sweep(scenario_file, overrides, seed=seed)
     except ScenarioError as error:
         _fail(str(error), EXIT_BAD_INPUT)
+    if emulated:
+        _check_emulation(base, points)
     total = sum(len(point.seeds) for point in points)
     with Progress(
         TextColumn("{task.description}"),
@@ -310,11 +347,14 @@ def _run_sweep(
                 scheduler=where.scheduler,
                 resume=where.resume_dir or True,
                 on_progress=on_progress,
+                engine=where.engine,
             )
         except (SweepFolderError, SchedulerAddressError) as error:
             _fail(f"voipbed: {error}", EXIT_BAD_INPUT)
         except SweepAborted as error:
             _fail(f"voipbed: {error}", EXIT_FAILURE)
+        except SweepInterrupted as error:
+            _fail(f"voipbed: {error}", 128 + error.signal_number)
         except KeyboardInterrupt:
             _fail("voipbed: interrupted; what was recorded is kept: run it again to resume", 130)
         except OSError as error:
@@ -327,14 +367,18 @@ def _run_sweep(
         )
     swept = [key for axis in sweep_axes(base.sweep) for key in axis.keys] if base.sweep else []
     flat = base.model_copy(update={"sweep": dict.fromkeys(swept, ())})
-    for warning in sweep_warnings(flat, [point.scenario for point in points]):
+    # Settings the simulator ignores; the emulation refused up front what it cannot run.
+    ignored = [] if emulated else ignored_keys(swept, flat)
+    warnings = [] if emulated else sweep_warnings(flat, [point.scenario for point in points])
+    for warning in warnings:
         click.echo(f"voipbed: warning: {warning}", err=True)
     table = result.points
-    ranked = not ignored_keys(swept, flat)  # no "best" among points that are one run
+    ranked = not ignored  # no "best" among points that are one run
     if ranked and len(table) > 1 and table.loc[0, "status"] == "ok":
         best = table.loc[0]
         click.echo(
-            f"{base.name}: best of {len(table)} points: #{best['point']} {best['label']} "
+            f"{base.name}: best of {len(table)} points{' (emulation)' if emulated else ''}: "
+            f"#{best['point']} {best['label']} "
             f"(mean MOS {best['mos_mean']:.2f}, rank {best['rank']})",
             err=True,
         )

@@ -1,18 +1,21 @@
 """A sweep: every point of a scenario's ``sweep``, once per seed, compared in one folder.
 
-Each run (a point with one seed) is computed by ``voipbed.sweep_exec``, in
-local processes or on a Dask cluster, and recorded in the sweep folder as it
-finishes (``voipbed.sweep_store``); ``sweep.json``, ``points.parquet`` (one
-row per point, figures over seeds: ``voipbed.sweep_table``) and
-``runs.parquet`` (one row per run) are rewritten from the records at most
-every ``TABLES_EVERY_S`` while it runs, and at its end. A sweep resumed in
-its folder computes only the runs without a record (the records, not the
-tables, say what is done).
+Each run (a point with one seed) is computed by ``voipbed.sweep_exec``: in the
+simulator in local processes or on a Dask cluster, in the emulation one after
+another in this process. Each is recorded in the sweep folder as it finishes
+(``voipbed.sweep_store``); ``sweep.json`` (which also names the engine),
+``points.parquet`` (one row per point, figures over seeds:
+``voipbed.sweep_table``) and ``runs.parquet`` (one row per run) are rewritten
+from the records at most every ``TABLES_EVERY_S`` while it runs, and at its
+end. A sweep resumed in its folder computes only the runs without a record
+(the records, not the tables, say what is done); a folder holds the runs of
+one engine.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import time
@@ -27,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from voipbed.emulation.network import Terminated
 from voipbed.expectations import Expectation, parse_expectation
 from voipbed.loader import SweepPoint
 from voipbed.reports.sweep import write_sweep_report
@@ -36,10 +40,12 @@ from voipbed.sweep_exec import (
     DaskCluster,
     Executor,
     LocalProcesses,
+    OneAtATime,
     RunOutcome,
     RunTask,
     SchedulerAddressError,
     SweepAborted,
+    SweepInterrupted,
     run_name,
 )
 from voipbed.sweep_store import POINTS, SweepFolderError, SweepStore
@@ -51,6 +57,7 @@ __all__ = [
     "SchedulerAddressError",
     "SweepAborted",
     "SweepFolderError",
+    "SweepInterrupted",
     "SweepProgress",
     "SweepResult",
     "rank_points",
@@ -58,6 +65,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+SWEEP_JSON = "sweep.json"
 
 TABLES_EVERY_S = 1.0
 """How often the tables are rewritten while runs finish: rebuilding them after every run of
@@ -110,21 +119,29 @@ def run_sweep(
     resume: bool | Path = False,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     on_progress: Callable[[SweepProgress], None] | None = None,
+    engine: str = "sim",
 ) -> SweepResult:
-    """Run every point with each of its seeds and compare them in a sweep folder.
+    """Run every point with each of its seeds in ``engine`` and compare them in a sweep folder.
 
     ``resume``: False makes a new folder under ``out_dir``; True carries on in
-    the newest folder of the same resolved scenario there (or makes one);
-    a path carries on in that folder (``SweepFolderError`` if it holds
-    another scenario). Only runs without a record are computed, in up to
-    ``workers`` local processes or, with ``scheduler`` (a Dask scheduler's
-    address), on its cluster. A run that fails is recorded with its error and
-    the others go on; ``SweepAborted`` if the sweep cannot go on.
+    the newest folder of the same resolved scenario and engine there (or makes
+    one); a path carries on in that folder (``SweepFolderError`` if it holds
+    another scenario, or runs of another engine). Only runs without a record
+    are computed: in the simulator in up to ``workers`` local processes or, with
+    ``scheduler`` (a Dask scheduler's address), on its cluster; in the emulation
+    one after another in this process (``ValueError`` with ``workers`` or
+    ``scheduler``). A run that fails is recorded with its error and the others
+    go on; ``SweepAborted`` if the sweep cannot go on. In the emulation,
+    ``SweepInterrupted`` if SIGTERM, or Ctrl-C during a run, stopped it (Ctrl-C
+    between runs raises ``KeyboardInterrupt``, as in the simulator).
     """
     started = time.perf_counter()
-    with _executor(workers, scheduler, connect_timeout_s) as executor:
-        store = _open(base, out_dir, resume)
-        return _run(store, base, points, executor, started, on_progress)
+    try:
+        with _executor(engine, workers, scheduler, connect_timeout_s) as executor:
+            store = _open(base, out_dir, resume, engine)
+            return _run(store, base, points, executor, started, on_progress, engine)
+    except Terminated as terminated:  # SIGTERM while no run was going: between runs
+        raise SweepInterrupted(terminated.signum) from None
 
 
 def _run(
@@ -134,8 +151,10 @@ def _run(
     executor: Executor,
     started: float,
     on_progress: Callable[[SweepProgress], None] | None,
+    engine: str,
 ) -> SweepResult:
-    """Compute the runs of ``points`` that ``store`` has no record of, recording each."""
+    """Compute the runs of ``points`` that ``store`` has no record of, recording each; if the
+    sweep is interrupted, the tables hold what was recorded."""
     by_index = {point.index: point for point in points}
     with store.locked():
         for name in store.clear_leftovers():
@@ -149,23 +168,27 @@ def _run(
         ]
         total = sum(len(point.seeds) for point in points)
         state = _Tracker(total, records, on_progress)
-        _write_tables(store, points, records)
+        _write_tables(store, points, records, engine)
         written_at = time.perf_counter()
         if tasks:
             state.capacity = executor.capacity
             state.pending = len(tasks)
             state.report()
-            for task, outcome in executor.run(tasks):
-                state.pending -= 1
-                if outcome.interrupted:
-                    continue
-                _record(store, by_index[task.point], task, outcome, records)
-                if time.perf_counter() - written_at >= TABLES_EVERY_S:
-                    _write_tables(store, points, records)
-                    written_at = time.perf_counter()
-                state.finished(outcome, time.perf_counter() - started)
+            try:
+                for task, outcome in executor.run(tasks):
+                    state.pending -= 1
+                    if outcome.interrupted:
+                        continue
+                    _record(store, by_index[task.point], task, outcome, records)
+                    if time.perf_counter() - written_at >= TABLES_EVERY_S:
+                        _write_tables(store, points, records, engine)
+                        written_at = time.perf_counter()
+                    state.finished(outcome, time.perf_counter() - started)
+            except SweepInterrupted:
+                _write_tables(store, points, records, engine)
+                raise
         store.remove_staging()
-        points_table, runs_table = _write_tables(store, points, records)
+        points_table, runs_table = _write_tables(store, points, records, engine)
         resolved = yaml.safe_dump(base.to_yaml_dict(), sort_keys=False, allow_unicode=True)
         report = write_sweep_report(
             store.path,
@@ -174,6 +197,7 @@ def _run(
             points=points_table,
             runs=runs_table,
             expectations={point.index: _expectations(point.scenario) for point in points},
+            engine=engine,
         )
     return SweepResult(store.path, points_table, runs_table, report, len(tasks))
 
@@ -184,14 +208,43 @@ def _expectations(scenario: Scenario) -> list[Expectation]:
     return [parse_expectation(text, segments) for text in scenario.expect]
 
 
-def _open(base: Scenario, out_dir: Path, resume: bool | Path) -> SweepStore:
+def _open(base: Scenario, out_dir: Path, resume: bool | Path, engine: str) -> SweepStore:
     if isinstance(resume, Path):
-        return SweepStore.open(resume, base)
+        store = SweepStore.open(resume, base)
+        there = _engine_of(store)
+        if there not in (None, engine):
+            raise SweepFolderError(
+                f"{resume} holds a sweep run with --engine {there}, not --engine {engine}"
+            )
+        return store
     found = SweepStore.find(out_dir, base) if resume else None
+    if found is not None and _engine_of(found) not in (None, engine):
+        found = None  # the same scenario's sweep in the other engine: not these runs
     return found if found is not None else SweepStore.create(out_dir, base)
 
 
-def _executor(workers: int | None, scheduler: str | None, connect_timeout_s: float) -> Executor:
+def _engine_of(store: SweepStore) -> str | None:
+    """The engine ``store``'s runs ran in, as its ``sweep.json`` says (written before any run
+    is recorded; the simulator's if it names none); None before it is written."""
+    try:
+        state = json.loads((store.path / SWEEP_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise SweepFolderError(f"{store.path / SWEEP_JSON}: cannot be read: {error}") from None
+    engine = state.get("engine", "sim") if isinstance(state, dict) else None
+    if not isinstance(engine, str):
+        raise SweepFolderError(f"{store.path / SWEEP_JSON}: no engine named")
+    return engine
+
+
+def _executor(
+    engine: str, workers: int | None, scheduler: str | None, connect_timeout_s: float
+) -> Executor:
+    if engine != "sim":
+        if workers is not None or scheduler is not None:
+            raise ValueError(f"runs in the {engine} go one after another: no workers, no scheduler")
+        return OneAtATime(engine)
     if scheduler is not None:
         return DaskCluster(scheduler, connect_timeout_s)
     return LocalProcesses(workers or os.cpu_count() or 1)
@@ -244,7 +297,10 @@ class _Tracker:
 
 
 def _write_tables(
-    store: SweepStore, points: Sequence[SweepPoint], records: dict[str, dict[str, Any]]
+    store: SweepStore,
+    points: Sequence[SweepPoint],
+    records: dict[str, dict[str, Any]],
+    engine: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rewrite sweep.json, points.parquet and runs.parquet from the records."""
     names = [run_name(point.index, seed) for point in points for seed in point.seeds]
@@ -254,6 +310,7 @@ def _write_tables(
     runs_table = pd.DataFrame(runs)
     recorded = Counter(int(run["point"]) for run in runs)
     state = {
+        "engine": engine,
         "points_total": len(points),
         "points_done": sum(recorded[point.index] == len(point.seeds) for point in points),
         "runs_total": sum(len(point.seeds) for point in points),

@@ -1,18 +1,23 @@
-"""Computing a sweep's runs: one task function, in local processes or on a Dask cluster.
+"""Computing a sweep's runs: one task function, in local processes, on a Dask cluster, or
+one after another in this process.
 
 ``compute_run`` runs one point with one seed in a temporary folder of the
 process it runs in and returns what the run wrote (file names and bytes),
 its summary or its error, and how long it took; nothing is shared through a
 disk. ``LocalProcesses`` runs it in a process pool, ``DaskCluster`` as tasks
-of a Dask ``distributed`` cluster: both yield each run as it finishes, so
-both give the same results.
+of a Dask ``distributed`` cluster, ``OneAtATime`` in the calling process, one
+run after another (the emulation: it owns the machine's namespaces and the
+process's signal handlers while it runs): each yields each run as it
+finishes, so all give the same results.
 """
 
 from __future__ import annotations
 
 import functools
+import signal
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -20,11 +25,12 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from voipbed.allocator import keep_large_arrays_in_heap
-from voipbed.runner import RunFailed, RunInterrupted, run_scenario
+from voipbed.emulation.network import Terminated
+from voipbed.runner import STAGES, RunFailed, RunInterrupted, run_scenario
 from voipbed.scenario import Scenario
 
 __all__ = [
@@ -32,10 +38,12 @@ __all__ = [
     "DaskCluster",
     "Executor",
     "LocalProcesses",
+    "OneAtATime",
     "RunOutcome",
     "RunTask",
     "SchedulerAddressError",
     "SweepAborted",
+    "SweepInterrupted",
     "compute_run",
     "run_name",
 ]
@@ -43,10 +51,29 @@ __all__ = [
 CONNECT_TIMEOUT_S = 10.0
 """How long to try to reach a Dask scheduler before saying it cannot be reached."""
 
+EMULATE = "emulate"
+"""The emulation's first stage (``voipbed.runner.run_scenario``), where the simulator has
+``simulate``."""
+
 
 class SweepAborted(Exception):
     """The sweep cannot go on (a local worker died, the scheduler went away); what was
     recorded is kept, and the same command resumes it."""
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C or SIGTERM (``signal_number``) stopped the sweep in run ``run`` (empty between
+    runs), after that run was torn down; what was recorded is kept, and the same command
+    resumes it."""
+
+    def __init__(self, signal_number: int, run: str = "") -> None:
+        self.signal_number = signal_number
+        self.run = run
+        where = f" in {run}" if run else ""
+        super().__init__(
+            f"interrupted{where} by {signal.Signals(signal_number).name}; what was recorded "
+            "is kept: run the same command again to resume"
+        )
 
 
 class SchedulerAddressError(ValueError):
@@ -83,7 +110,9 @@ class RunOutcome:
     run_s: float = float("nan")
     host: str = ""
     interrupted: bool = False
-    """The run was stopped by Ctrl-C: it has no result and is not recorded."""
+    """The run was stopped by Ctrl-C or SIGTERM: it has no result and is not recorded."""
+    signal_number: int = 0
+    """The signal that stopped an interrupted run."""
 
 
 @functools.cache
@@ -92,8 +121,9 @@ def _prepare_process() -> None:
     keep_large_arrays_in_heap()
 
 
-def compute_run(task: RunTask) -> RunOutcome:
-    """Run ``task`` in a temporary folder; return its files and figures, or its error."""
+def compute_run(task: RunTask, engine: str = "sim") -> RunOutcome:
+    """Run ``task`` with ``engine`` in a temporary folder; return its files and figures, or
+    its error."""
     _prepare_process()
     started = time.perf_counter()
     stages: dict[str, float] = {}
@@ -105,21 +135,22 @@ def compute_run(task: RunTask) -> RunOutcome:
         summary: dict[str, Any] | None = None
         error = ""
         try:
-            summary = run_scenario(task.scenario, Path(temporary), on_stage).summary
-        except RunInterrupted:
-            return RunOutcome(interrupted=True)
+            summary = run_scenario(task.scenario, Path(temporary), on_stage, engine=engine).summary
+        except RunInterrupted as interrupted:
+            return RunOutcome(interrupted=True, signal_number=interrupted.signal_number)
         except RunFailed as failed:
             error = str(failed).replace(str(failed.run_dir), f"points/{task.name}")
         except Exception as failed:  # recorded as the run's failure; the sweep goes on
             error = f"{type(failed).__name__}: {failed}"
         folders = [path for path in Path(temporary).iterdir() if path.is_dir()]
         files = _read_tree(folders[0]) if folders else {}
-    simulated = "write trace" in stages  # the simulate stage ended where writing began
+    first = STAGES[0] if engine == "sim" else EMULATE
+    ran = first in stages and "write trace" in stages  # the engine's stage ended there
     return RunOutcome(
         files,
         summary,
         error,
-        simulate_s=stages["write trace"] - stages["simulate"] if simulated else float("nan"),
+        simulate_s=stages["write trace"] - stages[first] if ran else float("nan"),
         run_s=time.perf_counter() - started,
         host=socket.gethostname(),
     )
@@ -195,6 +226,46 @@ class LocalProcesses:
             finally:
                 for future in futures:
                     future.cancel()
+
+
+class OneAtATime:
+    """Runs tasks one after another in the calling process, with ``engine``.
+
+    For the emulation: one emulation at a time holds the machine's namespaces, and it
+    installs signal handlers, which only the main thread may. While the executor is open,
+    SIGTERM raises :class:`~voipbed.emulation.network.Terminated` in the main thread, as
+    Ctrl-C raises ``KeyboardInterrupt``: a run it stops is torn down and not recorded, and
+    ``SweepInterrupted`` stops the sweep.
+    """
+
+    def __init__(self, engine: str) -> None:
+        self._engine = engine
+        self._restore: list[Any] = []
+
+    @property
+    def capacity(self) -> int:
+        return 1
+
+    def __enter__(self) -> OneAtATime:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+            self._restore.append(signal.SIG_DFL if previous is None else previous)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        while self._restore:
+            signal.signal(signal.SIGTERM, self._restore.pop())
+
+    def run(self, tasks: Sequence[RunTask]) -> Iterator[tuple[RunTask, RunOutcome]]:
+        for task in tasks:
+            outcome = compute_run(task, self._engine)
+            if outcome.interrupted:
+                raise SweepInterrupted(outcome.signal_number, task.name)
+            yield task, outcome
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
 
 
 class DaskCluster:

@@ -101,12 +101,12 @@ def test_a_failed_point_is_recorded_and_the_others_kept(
     """One point failing leaves the rest finished, says so, and exits 1."""
     real = voipbed.sweep_exec.run_scenario
 
-    def fail_g722_at_60ms(scenario, out_dir, on_stage=None):  # type: ignore[no-untyped-def]
+    def fail_g722_at_60ms(scenario, out_dir, on_stage=None, **engine):  # type: ignore[no-untyped-def]
         if scenario.calls.codec == "G722" and scenario.jitter_buffer.delay_s == 0.060:
             run_dir = out_dir / "broken"
             run_dir.mkdir()
             raise RunFailed("score", run_dir, ValueError("made to fail"))
-        return real(scenario, out_dir, on_stage)
+        return real(scenario, out_dir, on_stage, **engine)
 
     monkeypatch.setattr(voipbed.sweep_exec, "run_scenario", fail_g722_at_60ms)
     result, sweep_dir = run_sweep_cli(tmp_path, "--workers", "1")

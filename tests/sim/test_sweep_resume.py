@@ -64,10 +64,10 @@ def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log = tmp_path / "computed.txt"
     real = voipbed.sweep_exec.run_scenario
 
-    def counting(scenario, out_dir, on_stage=None):  # type: ignore[no-untyped-def]
+    def counting(scenario, out_dir, on_stage=None, **engine):  # type: ignore[no-untyped-def]
         with log.open("a", encoding="utf-8") as file:
             file.write(f"{scenario.name} seed {scenario.seed}\n")
-        return real(scenario, out_dir, on_stage)
+        return real(scenario, out_dir, on_stage, **engine)
 
     monkeypatch.setattr(voipbed.sweep_exec, "run_scenario", counting)
     return log
@@ -115,10 +115,10 @@ def test_recorded_failures_are_not_computed_again(
     """A failed run stays recorded as failed on resume; removing its folder retries it."""
     counting = voipbed.sweep_exec.run_scenario
 
-    def fail_once(scenario, out_dir, on_stage=None):  # type: ignore[no-untyped-def]
+    def fail_once(scenario, out_dir, on_stage=None, **engine):  # type: ignore[no-untyped-def]
         if scenario.name == "resumed.2" and scenario.seed == 1:
             raise RunFailed("simulate", out_dir, ValueError("made to fail"))
-        return counting(scenario, out_dir, on_stage)
+        return counting(scenario, out_dir, on_stage, **engine)
 
     monkeypatch.setattr(voipbed.sweep_exec, "run_scenario", fail_once)
     assert run(tmp_path).exit_code == 1

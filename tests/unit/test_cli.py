@@ -193,3 +193,67 @@ def test_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert load_scenario(run_dir / "scenario.yaml") == ran
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary["flows"] == 2 * ran.calls.count
+
+
+EMULATED_SWEEP = """\
+name: emulated-sweep
+duration: 6s
+calls: {count: 1, codec: G729}
+path: [{name: radio, one_way_delay: 10ms}]
+sweep:
+  calls.codec: [PCMU, G729, AMR-12.2]
+"""
+
+
+@pytest.fixture
+def emulated_sweep(tmp_path: Path) -> Path:
+    """A sweep whose second point's codec baresip cannot send (and its base's neither)."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(EMULATED_SWEEP, encoding="utf-8")
+    return path
+
+
+def test_an_emulated_sweep_with_a_point_it_cannot_run_is_refused_naming_it(
+    emulated_sweep: Path, tmp_path: Path
+) -> None:
+    """--engine emulation: a point the emulation cannot run exits 2, named with its settings."""
+    out = tmp_path / "runs"
+    result = invoke("run", str(emulated_sweep), "--engine", "emulation", "--out", str(out))
+    assert_clean_exit(result, 2)
+    refused = [line for line in result.stderr.splitlines() if line.startswith("  sweep point")]
+    assert len(refused) == 1
+    assert refused[0].startswith("  sweep point 2 (calls.codec=G729): calls.codec: ")
+    assert not out.exists()
+
+
+def test_an_emulated_sweep_is_judged_by_its_points_not_its_base(
+    emulated_sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base the emulation cannot run is not refused when every point overrides it."""
+    import voipbed.emulation.engine
+
+    monkeypatch.setattr(
+        voipbed.emulation.engine, "missing_prerequisites", lambda _scenario=None: ["no root here"]
+    )
+    out = tmp_path / "runs"
+    every_point_runs = "sweep={calls.codec: [PCMU, G722]}"
+    args = ["run", str(emulated_sweep), "--engine", "emulation", "--out", str(out)]
+    result = invoke(*args, "--set", every_point_runs)
+    assert_clean_exit(result, 1)
+    assert "cannot emulate on this machine: no root here" in result.stderr
+    assert "sweep point" not in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("option", [["--workers", "2"], ["--scheduler", "tcp://127.0.0.1:1"]])
+def test_workers_or_a_scheduler_with_an_emulated_sweep_exit_2(
+    emulated_sweep: Path, tmp_path: Path, option: list[str]
+) -> None:
+    """An emulated sweep runs its points one after another: --workers/--scheduler exit 2."""
+    out = tmp_path / "runs"
+    result = invoke("run", str(emulated_sweep), "--engine", "emulation", "--out", str(out), *option)
+    assert_clean_exit(result, 2)
+    assert f"voipbed: {option[0]}: an emulated sweep runs its points one after another" in (
+        result.stderr
+    )
+    assert not out.exists()
