@@ -202,9 +202,12 @@ def unsupported(scenario: Scenario) -> list[str]:
         problems += _gcc_unsupported(scenario)
     else:
         try:
-            baresip_codec(scenario.calls.codec)
+            media = baresip_codec(scenario.calls.codec)
         except UnsupportedCodecError as error:
             problems.append(f"calls.codec: {error}")
+        else:
+            if (why := media.ptime_problem(scenario.calls.ptime_s)) is not None:
+                problems.append(f"calls.ptime: {why}")
     if scenario.calls.ip_version != 4 or scenario.calls.srtp_tag_bits != 0:
         problems.append("calls: only plain RTP over IPv4 is emulated so far")
     signalling = scenario.signalling

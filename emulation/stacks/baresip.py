@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Self
 
 from voipbed.emulation.netns import connect_in_namespace
 from voipbed.emulation.stacks import Transport
-from voipbed.models.codecs import CODECS, codec
+from voipbed.models.codecs import CODECS, Codec, PayloadFormat, codec
 
 if TYPE_CHECKING:  # only the type: the adapter works on any object with these fields
     from voipbed.scenario import Calls
@@ -129,6 +129,27 @@ class BaresipCodec:
     sdp_name: str
     pcm_rate_hz: int
     params: tuple[tuple[str, str], ...] = ()
+    ptimes_s: tuple[float, ...] = ()  # what the module can packetize; (): every codec ptime
+    ptime_note: str = ""  # why only ``ptimes_s``
+    payload_format: PayloadFormat | None = None  # what the module sends; None: the codec's
+
+    @property
+    def sent(self) -> Codec:
+        """The voipbed codec as baresip sends it (its payload format where that differs)."""
+        spec = codec(self.voipbed_name)
+        if self.payload_format is None:
+            return spec
+        return replace(spec, payload_format=self.payload_format)
+
+    def ptime_problem(self, ptime_s: float) -> str | None:
+        """Why baresip cannot send this codec at ``ptime_s`` (None: it can)."""
+        if not self.ptimes_s or any(math.isclose(ptime_s, p) for p in self.ptimes_s):
+            return None
+        allowed = ", ".join(f"{p * 1e3:g}" for p in self.ptimes_s)
+        return (
+            f"baresip sends {self.voipbed_name} at {allowed} ms only, not"
+            f" {ptime_s * 1e3:g} ms: {self.ptime_note}"
+        )
 
 
 def _opus(name: str) -> BaresipCodec:
@@ -154,18 +175,59 @@ def _opus(name: str) -> BaresipCodec:
     )
 
 
+# baresip 1.0.0's amr module (modules/amr/amr.c and sdp.c at tag v1.0.0; Debian 12 builds it
+# with opencore-amrnb, vo-amrwbenc and opencore-amrwb), checked against the payloads of
+# emulated calls (AMR-WB: tests/emulation/test_amr_wb.py; AMR: 33-byte payloads, CMR 15, ToC
+# FT 7):
+# - encode_nb passes the constant MR122 to Encoder_Interface_Encode, encode_wb the constant
+#   mode 8 to E_IF_encode: every AMR frame is 12.2 kbit/s, every AMR-WB frame 23.85. The
+#   encoder reads no config key, ignores the fmtp (mode-set) it is given and sends a CMR of
+#   15 (no request); a CMR received is skipped, never obeyed. No other mode can be sent.
+# - Payloads are RFC 4867's octet-aligned format (clause 4.4): the CMR octet, one ToC octet,
+#   the frame padded to octets (AMR 12.2: 33 bytes, AMR-WB 23.85: 62). Its SDP says
+#   octet-align=1 and it takes no peer format without it (sdp.c, amr_fmtp_cmp), so the
+#   bandwidth-efficient format (clause 4.3) of voipbed's AMR codecs, one byte shorter,
+#   cannot be sent.
+# - encode_nb/encode_wb take exactly one 20 ms frame (160 or 320 samples) and fail on any
+#   other count, and baresip hands the encoder a whole ptime's samples: 20 ms packets only.
+def _amr(name: str, sdp_name: str) -> BaresipCodec:
+    """The one AMR or AMR-WB mode baresip sends, as its amr module sends it."""
+    return BaresipCodec(
+        voipbed_name=name,
+        module="amr",
+        sdp_name=sdp_name,
+        pcm_rate_hz=CODECS[name].sample_rate_hz,
+        ptimes_s=(0.020,),
+        ptime_note=(
+            "its amr module encodes exactly one 20 ms frame per packet (modules/amr/amr.c:"
+            " encode_nb and encode_wb refuse any other sample count)"
+        ),
+        payload_format=PayloadFormat.AMR_OCTET_ALIGNED,
+    )
+
+
 _BARESIP_CODECS: dict[str, BaresipCodec] = {
     "PCMU": BaresipCodec("PCMU", "g711", "PCMU/8000/1", 8000),
     "PCMA": BaresipCodec("PCMA", "g711", "PCMA/8000/1", 8000),
     # G.722's RTP clock is 8000 (RFC 3551 clause 4.5.2) but baresip names it by its
     # 16 kHz sampling rate, as it registers it.
     "G722": BaresipCodec("G722", "g722", "G722/16000/1", 16000),
+    "AMR-12.2": _amr("AMR-12.2", "AMR/8000/1"),
+    "AMR-WB-23.85": _amr("AMR-WB-23.85", "AMR-WB/16000/1"),
     **{name: _opus(name) for name in CODECS if name.startswith("OPUS-")},
 }
 
-_WHY_NOT = {
+_WHY_NOT = {  # by name prefix, the first that matches
     "G729": "Debian's baresip has no G.729 module",
-    "AMR": "baresip's amr module cannot be set to a given AMR mode from the config",
+    "AMR-WB-": (
+        "baresip's amr module encodes AMR-WB at mode 8 (23.85 kbit/s) only: modules/amr/amr.c"
+        " passes the constant 8 to E_IF_encode and reads no mode-set, CMR or config key"
+    ),
+    "AMR-": (
+        "baresip's amr module encodes AMR at mode 7 (12.2 kbit/s) only: modules/amr/amr.c"
+        " passes the constant MR122 to Encoder_Interface_Encode and reads no mode-set, CMR"
+        " or config key"
+    ),
     "EVS": "baresip has no EVS module",
     "iLBC": "Debian's baresip has no iLBC module",
 }
@@ -281,12 +343,14 @@ class BaresipSpec:
         _check_port("rtp_ports[1]", high)
         if high - low < 1:
             raise ValueError(f"rtp_ports must span at least 2 ports (RTP, RTCP), got {low}-{high}")
-        baresip_codec(self.codec)
+        media = baresip_codec(self.codec)
         if not codec(self.codec).allows(self.ptime_s):
             allowed = ", ".join(f"{p * 1e3:g}" for p in codec(self.codec).ptimes_s)
             raise ValueError(
                 f"{self.codec} is not sent at {self.ptime_s * 1e3:g} ms (allowed: {allowed} ms)"
             )
+        if (why := media.ptime_problem(self.ptime_s)) is not None:
+            raise UnsupportedCodecError(why)
         _check_path("audio_source", self.audio_source, relative_ok=True, short=True)
         if self.record_dir is not None:
             _check_path("record_dir", self.record_dir, relative_ok=True, short=True)

@@ -123,7 +123,7 @@ def test_nothing_of_the_run_is_left(run_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ("calls.codec=AMR-12.2", "calls.codec"),
+        ("calls.codec=AMR-WB-12.65", "calls.codec"),
         ("path[0].cross_traffic=[{kind: bulk}]", "path[0]"),
         ("calls.ip_version=6", "IPv4"),
         ("calls.count=9", "calls.count"),

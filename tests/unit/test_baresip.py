@@ -45,7 +45,7 @@ from voipbed.emulation.stacks.baresip import (
     parse_baresip_log,
     parse_ctrl_message,
 )
-from voipbed.models.codecs import CODECS
+from voipbed.models.codecs import CODECS, PayloadFormat
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "baresip"
 
@@ -84,6 +84,8 @@ def _values(spec: BaresipSpec, key: str) -> list[str]:
         ("PCMU", "g711", "PCMU/8000/1", 8000),
         ("PCMA", "g711", "PCMA/8000/1", 8000),
         ("G722", "g722", "G722/16000/1", 16000),
+        ("AMR-12.2", "amr", "AMR/8000/1", 8000),
+        ("AMR-WB-23.85", "amr", "AMR-WB/16000/1", 16000),
         ("OPUS-NB-8", "opus", "opus/8000/1", 8000),
         ("OPUS-WB-24", "opus", "opus/16000/1", 16000),
         ("OPUS-FB-64", "opus", "opus/48000/1", 48000),
@@ -106,7 +108,7 @@ def test_opus_parameters_follow_the_codec_rate_and_bandwidth() -> None:
         assert params["opus_cbr"] == "yes"
 
 
-@pytest.mark.parametrize("name", ["G729", "AMR-12.2", "AMR-WB-12.65", "EVS-WB-13.2", "iLBC-20"])
+@pytest.mark.parametrize("name", ["G729", "AMR-7.95", "AMR-WB-12.65", "EVS-WB-13.2", "iLBC-20"])
 def test_codecs_baresip_cannot_send_raise_a_clear_error(name: str) -> None:
     """A known codec baresip cannot send raises, naming it and what baresip can do."""
     with pytest.raises(UnsupportedCodecError, match=rf"cannot send codec '{name}'.*PCMU"):
@@ -129,7 +131,59 @@ def test_every_voipbed_codec_is_mapped_or_refused() -> None:
             mapped += 1
         except UnsupportedCodecError:
             pass
-    assert mapped == 3 + sum(name.startswith("OPUS-") for name in CODECS)
+    assert mapped == 5 + sum(name.startswith("OPUS-") for name in CODECS)
+
+
+@pytest.mark.parametrize(
+    ("wideband", "kept", "sent"),
+    [
+        (True, "AMR-WB-23.85", "AMR-WB at mode 8 (23.85 kbit/s)"),
+        (False, "AMR-12.2", "AMR at mode 7 (12.2 kbit/s)"),
+    ],
+)
+def test_other_amr_modes_are_refused_naming_the_mode_baresip_encodes(
+    wideband: bool, kept: str, sent: str
+) -> None:
+    """Each AMR or AMR-WB mode but the one baresip encodes is refused, naming that mode."""
+    names = [n for n in CODECS if n.startswith("AMR-") and n.startswith("AMR-WB-") == wideband]
+    refused = [n for n in names if n != kept]
+    assert len(refused) == (8 if wideband else 7)  # TS 26.201 / 26.101: 9 and 8 modes
+    for name in refused:
+        with pytest.raises(UnsupportedCodecError, match=r"encodes .*only: modules/amr/amr\.c") as e:
+            baresip_codec(name)
+        assert sent in str(e.value)
+
+
+@pytest.mark.parametrize(("name", "payload_bytes"), [("AMR-12.2", 33), ("AMR-WB-23.85", 62)])
+def test_amr_is_sent_octet_aligned(name: str, payload_bytes: int) -> None:
+    """baresip sends AMR octet-aligned: one byte more than the model's bandwidth-efficient."""
+    sent = baresip_codec(name).sent
+    assert sent.payload_format is PayloadFormat.AMR_OCTET_ALIGNED
+    assert sent.payload_bytes(0.020) == payload_bytes
+    assert CODECS[name].payload_bytes(0.020) == payload_bytes - 1
+
+
+def test_codecs_sent_in_their_own_format_are_the_models() -> None:
+    """A codec baresip sends as modelled is the codec table's own entry."""
+    assert baresip_codec("G722").sent is CODECS["G722"]
+
+
+@pytest.mark.parametrize("name", ["AMR-12.2", "AMR-WB-23.85"])
+def test_amr_is_sent_at_20_ms_only(name: str) -> None:
+    """baresip's amr module packs one 20 ms frame a packet: 40 ms is refused with why."""
+    media = baresip_codec(name)
+    assert media.ptime_problem(0.020) is None
+    problem = media.ptime_problem(0.040)
+    assert problem is not None
+    assert "at 20 ms only, not 40 ms" in problem and "one 20 ms frame per packet" in problem
+    with pytest.raises(UnsupportedCodecError, match="at 20 ms only, not 40 ms"):
+        _spec(codec=name, ptime_s=0.040)
+
+
+def test_other_codecs_take_every_ptime_of_the_codec() -> None:
+    """Codecs without a module limit have no ptime problem at any of their ptimes."""
+    for name in ("PCMU", "G722", "OPUS-WB-24"):
+        assert all(baresip_codec(name).ptime_problem(p) is None for p in CODECS[name].ptimes_s)
 
 
 # --- spec validation -----------------------------------------------------------------------
@@ -197,6 +251,14 @@ def test_config_loads_only_the_modules_a_call_needs() -> None:
         "menu.so",
         "ctrl_tcp.so",
     ]
+
+
+def test_amr_wb_config_and_account_name_the_amr_module_and_codec() -> None:
+    """An AMR-WB spec loads amr.so and offers AMR-WB/16000/1 at 20 ms."""
+    spec = _spec(codec="AMR-WB-23.85")
+    assert "amr.so" in _values(spec, "module")
+    params = baresip_accounts(spec).strip().split(";")
+    assert "audio_codecs=AMR-WB/16000/1" in params and "ptime=20" in params
 
 
 def test_config_without_recording_loads_no_sndfile() -> None:

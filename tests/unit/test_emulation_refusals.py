@@ -29,3 +29,34 @@ def test_plain_setup_is_not_refused_for_its_signalling() -> None:
     """A scenario without them raises no signalling refusal."""
     scenario = parse_scenario(BASE + "signalling: {setup: true}\n", "e.yaml")
     assert not any("signalling." in problem for problem in unsupported(scenario))
+
+
+@pytest.mark.parametrize("codec", ["AMR-12.2", "AMR-WB-23.85"])
+def test_the_amr_modes_baresip_sends_are_not_refused(codec: str) -> None:
+    """AMR 12.2 and AMR-WB 23.85 at 20 ms raise no codec or ptime refusal."""
+    scenario = parse_scenario(BASE, "e.yaml", [f"calls.codec={codec}"])
+    assert not any(p.startswith(("calls.codec", "calls.ptime")) for p in unsupported(scenario))
+
+
+@pytest.mark.parametrize(
+    ("codec", "fact"),
+    [
+        ("AMR-WB-12.65", "encodes AMR-WB at mode 8 (23.85 kbit/s) only"),
+        ("AMR-5.9", "encodes AMR at mode 7 (12.2 kbit/s) only"),
+    ],
+)
+def test_amr_modes_baresip_cannot_send_are_refused_with_the_fact(codec: str, fact: str) -> None:
+    """Another AMR mode is refused at calls.codec, naming the one mode baresip encodes."""
+    scenario = parse_scenario(BASE, "e.yaml", [f"calls.codec={codec}"])
+    refusals = [p for p in unsupported(scenario) if p.startswith("calls.codec")]
+    assert len(refusals) == 1
+    assert fact in refusals[0] and "modules/amr/amr.c" in refusals[0]
+
+
+def test_amr_at_40_ms_is_refused_at_calls_ptime() -> None:
+    """AMR-WB 23.85 in 40 ms packets is refused at calls.ptime: baresip sends one frame."""
+    overrides = ["calls.codec=AMR-WB-23.85", "calls.ptime=40ms"]
+    scenario = parse_scenario(BASE, "e.yaml", overrides)
+    refusals = [p for p in unsupported(scenario) if p.startswith("calls.")]
+    assert len(refusals) == 1
+    assert refusals[0].startswith("calls.ptime: ") and "one 20 ms frame per packet" in refusals[0]
