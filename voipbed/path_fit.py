@@ -22,12 +22,10 @@ fits one path segment that the simulator can run:
 - **Capacity**: when the excess delays of consecutive packets of a flow move
   together (lag-1 correlation above ``QUEUEING_CORRELATION``: packets waiting
   in a queue, not drawn one by one), the link's capacity is fitted instead of
-  a jitter distribution, as a Mahimahi delivery schedule per direction: while
-  the link was slow (the excess delay, interpolated between packets, above its
-  median by more than half a millisecond), none while a packet waited, one in
-  the millisecond it left, and otherwise one every twice the wait around (a
-  packet arriving at random waits half the spacing); while it was not slow,
-  one every millisecond (one MTU per ms, about 12 Mbit/s).
+  a jitter distribution, as a Mahimahi delivery schedule per direction: in each
+  millisecond packets left, the opportunities their bytes needed; none while one
+  waited; elsewhere as many as the waits of the packets around suggest
+  (``_schedule``).
   A capacity drop (a coverage hole, a handover) is then reproduced where it
   happened, with the queueing it caused. Losses that came while the queue held
   as many packets as it ever did are its overflows: the queue's limit is that
@@ -49,6 +47,7 @@ from numpy.typing import NDArray
 
 from voipbed.arrow_numpy import to_numpy
 from voipbed.models._jit import kernel
+from voipbed.models.mahimahi import OPPORTUNITY_BYTES, TUN_HEADER_BYTES
 
 __all__ = [
     "BERNOULLI_BURST",
@@ -65,6 +64,7 @@ QUEUEING_CORRELATION = 0.5  # lag-1 correlation of excess delays above which a q
 _QUEUED_S = 5e-4  # an excess delay above 0.5 ms: the packet waited in the queue
 _KS_SAMPLE = 20_000  # excesses the goodness of fit is computed on (evenly spaced in order)
 _NO_JITTER_S = 1e-4  # a mean excess under 0.1 ms: no jitter
+_LOCAL_MS = 200.0  # the span whose waits set a schedule's spacing where nothing else is known
 
 FloatArray = NDArray[np.float64]
 
@@ -143,12 +143,13 @@ def fit_path(packets: pa.Table) -> PathFit:
     seq = to_numpy(packets.column("seq")).astype(np.int64)
     send = to_numpy(packets.column("send_s"))
     recv = to_numpy(packets.column("recv_s"))
+    size = to_numpy(packets.column("wire_bytes")).astype(np.int64)
     order = np.lexsort((seq, flow))
-    flow, send, recv = flow[order], send[order], recv[order]
+    flow, send, recv, size = flow[order], send[order], recv[order], size[order]
     got = ~np.isnan(recv)
     if not got.any():
         raise ValueError("no packet was received: there is no delay to fit")
-    delay = _delay(flow, send, recv, got)
+    delay = _delay(flow, send, recv, got, size)
     queue_limit, overflowed = None, np.zeros(flow.size, dtype=np.bool_)
     if delay.schedules is not None:
         queue_limit, overflowed = _queue_limit(flow, send, recv - delay.base_s, got)
@@ -189,7 +190,11 @@ def _queue_limit(
 
 
 def _delay(
-    flow: NDArray[np.int64], send: FloatArray, recv: FloatArray, got: NDArray[np.bool_]
+    flow: NDArray[np.int64],
+    send: FloatArray,
+    recv: FloatArray,
+    got: NDArray[np.bool_],
+    size: NDArray[np.int64],
 ) -> DelayFit:
     delay = recv[got] - send[got]
     base = float(delay.min())
@@ -200,9 +205,9 @@ def _delay(
     if float(excess.mean()) < _NO_JITTER_S:
         return DelayFit(base, "none", 0.0, reorder, {}, correlation)
     if correlation > QUEUEING_CORRELATION:
-        directions = flow[got] % 2
+        mine = [(flow[got] % 2) == k for k in (0, 1)]
         schedules = {
-            name: _schedule(send[got][directions == k], excess[directions == k])
+            name: _schedule(send[got][mine[k]], excess[mine[k]], size[got][mine[k]])
             for k, name in enumerate(("uplink", "downlink"))
         }
         return DelayFit(base, "none", 0.0, reorder, {}, correlation, schedules)
@@ -226,36 +231,65 @@ def _lag_one(excess: FloatArray, same: NDArray[np.bool_]) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _schedule(send: FloatArray, excess: FloatArray) -> list[int]:
-    """A direction's delivery opportunities (ms).
+def _schedule(send: FloatArray, excess: FloatArray, size: NDArray[np.int64]) -> list[int]:
+    """A direction's delivery opportunities (ms), rebuilt from what its packets waited.
 
-    The link is slow where the excess delay, interpolated between packets in time, is
-    above its median by more than ``_QUEUED_S``. A packet that waited had no opportunity
-    from its arrival to the millisecond it left in, which was one. Elsewhere in a slow
-    stretch (the queue was empty, nothing shows), opportunities come as often as the
-    waits around suggest: a packet arriving at a random instant waits half the spacing on
-    average, so one every twice the interpolated wait. Outside slow stretches, one every
-    millisecond."""
+    Each packet's wait (its excess delay above the median) tells two things for
+    certain: the link had opportunities in the millisecond the packet left, as many as
+    the bytes leaving then needed (``OPPORTUNITY_BYTES`` each, Mahimahi's TUN header
+    counted: a queue drains as fast as it did), and none from its arrival until then. A
+    wait that ran past the next packet's arrival (one a millisecond or more later:
+    packets sent within one are a burst) is an outage; the others sample how often
+    opportunities come where nothing else is known: a packet arriving at a random
+    instant waits half the spacing on average, so one every twice the mean of those
+    waits within ``_LOCAL_MS``, and where that mean is under ``_QUEUED_S`` one every
+    millisecond. An outage that a packet found the queue empty for began somewhere
+    between the previous packet's departure and its arrival: the middle, the expected
+    instant, is taken as its start."""
     if not send.size:
         return [1]
     order = np.argsort(send)
     send_ms, excess_ms = send[order] * 1000.0, excess[order] * 1000.0
-    end_ms = math.ceil(float((send_ms + excess_ms).max())) + 1
-    baseline = float(np.median(excess_ms))
+    leave_ms = send_ms + excess_ms
+    end_ms = math.ceil(float(leave_ms.max())) + 1
+    wait = excess_ms - float(np.median(excess_ms))
+    later = np.searchsorted(send_ms, send_ms + 1.0, side="right")
+    next_arrival = np.r_[send_ms, np.inf][later]
+    outage = leave_ms >= next_arrival
     clock = np.arange(end_ms + 1, dtype=np.float64)
-    wait = np.interp(clock, send_ms, excess_ms) - baseline
-    slow = wait > _QUEUED_S * 1000.0
-    arrived = np.ceil(send_ms).astype(np.int64)
-    leaves = np.maximum(np.round(send_ms + excess_ms).astype(np.int64), arrived)
-    waited = excess_ms - baseline > _QUEUED_S * 1000.0
+    local = _local_mean_wait(clock, send_ms[~outage], np.clip(wait[~outage], 0.0, None))
+    previous_leave = np.r_[send_ms[0], leave_ms[:-1]]  # none before the first
+    began_ms = np.where(
+        outage & (previous_leave < send_ms), (previous_leave + send_ms) / 2.0, send_ms
+    )
+    leaves = np.maximum(np.round(leave_ms).astype(np.int64), np.ceil(send_ms).astype(np.int64))
+    waited = wait > _QUEUED_S * 1000.0
     change = np.zeros(end_ms + 2, dtype=np.int64)
-    np.add.at(change, arrived[waited], 1)
+    np.add.at(change, np.ceil(began_ms[waited]).astype(np.int64), 1)
     np.add.at(change, leaves[waited], -1)
     blocked = np.cumsum(change)[: end_ms + 1] > 0
-    opportunities = _spaced(slow, blocked, 2.0 * wait)
-    opportunities[leaves[leaves <= end_ms]] = True
-    times = np.flatnonzero(opportunities)
+    opportunities = _spaced(local > _QUEUED_S * 1000.0, blocked, 2.0 * local).astype(np.int64)
+    left = leaves <= end_ms
+    carried = np.zeros(end_ms + 1, dtype=np.int64)
+    np.add.at(carried, leaves[left], size[order][left] + TUN_HEADER_BYTES)
+    needed = -(-carried // OPPORTUNITY_BYTES)  # what left in each millisecond needed
+    opportunities = np.maximum(opportunities, needed)
+    times = np.repeat(np.arange(end_ms + 1), opportunities)
     return [int(t) for t in times[times > 0]] or [1]
+
+
+def _local_mean_wait(clock: FloatArray, at: FloatArray, waits: FloatArray) -> FloatArray:
+    """At each millisecond of ``clock``, the mean of the ``waits`` of packets sent (``at``,
+    sorted) within ``_LOCAL_MS`` of it (interpolated where there are none)."""
+    if not at.size:
+        return np.zeros(clock.size)
+    lo = np.searchsorted(at, clock - _LOCAL_MS / 2.0)
+    hi = np.searchsorted(at, clock + _LOCAL_MS / 2.0)
+    total = np.r_[0.0, np.cumsum(waits)]
+    mean: FloatArray = (total[hi] - total[lo]) / np.maximum(hi - lo, 1)
+    none = hi == lo
+    mean[none] = np.interp(clock[none], at, waits)
+    return mean
 
 
 @kernel
@@ -263,15 +297,24 @@ def _spaced(
     slow: NDArray[np.bool_], blocked: NDArray[np.bool_], spacing: FloatArray
 ) -> NDArray[np.bool_]:
     """One opportunity a millisecond where the link is not slow; in slow milliseconds that
-    no waiting packet blocks, one each ``spacing`` (ms) after the last."""
+    no waiting packet blocks, one every ``spacing`` (ms) on average: each millisecond adds
+    1 / ``spacing`` of an opportunity, one is given when a whole has gathered, and what is
+    left over carries on (a spacing of 1.5 ms gives two opportunities in three ms, not
+    one every two)."""
     opportunities = np.zeros(slow.size, dtype=np.bool_)
-    last = -np.inf
+    gathered = 1.0
     for t in range(slow.size):
         if blocked[t]:
+            gathered = 0.0
             continue
-        if not slow[t] or t - last >= spacing[t]:
+        if not slow[t]:
             opportunities[t] = True
-            last = t
+            gathered = 1.0
+            continue
+        gathered += 1.0 / spacing[t]
+        if gathered >= 1.0:
+            opportunities[t] = True
+            gathered -= 1.0
     return opportunities
 
 
