@@ -20,7 +20,14 @@ only occupy the queue. Greedy bulk cross traffic is refused.
 
 Time is ``time.monotonic()`` minus ``t0``, an instant shared by all link
 processes of a run, so trace-driven capacity (and cross traffic) starts with
-the run.
+the run. A frame arrives when the kernel received it (``packet_socket``: its
+receive time, moved onto that clock), not when this process reads it: a
+frame read late is decided as arriving at its kernel time, so its departure
+is due sooner (at once, if already past), and its record's ``arrive_s`` is
+the time tcpdump's captures hold. ``sent_s`` is when it was really written
+out (as its send() began). Arrivals reach each direction's models in order:
+a frame stamped before one already decided (possible across CPUs), or
+before the time a queue was already served to, takes that time.
 
 Frames without an IP packet (ARP), and every frame before ``t0`` (while the
 run is being set up), are passed on at once, unimpaired and unrecorded. The
@@ -46,7 +53,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from array import array
@@ -66,6 +72,7 @@ from voipbed.emulation.link_chain import (
     DEFAULT_RUN_END_S,
     DirectionChain,
 )
+from voipbed.emulation.packet_socket import ArrivalClock, PacketSocket
 from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
 from voipbed.json_log import configure
 from voipbed.metric_names import DropReason
@@ -88,18 +95,9 @@ IntArray = NDArray[np.int64]
 
 READY_LINE = "voipbed-link ready"
 
-# Linux <linux/if_packet.h> and <linux/if_ether.h>.
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4  # sll_pkttype of a frame this host sends
-SOL_PACKET = 263
-PACKET_STATISTICS = 6  # struct tpacket_stats {unsigned int tp_packets, tp_drops}
-PACKET_IGNORE_OUTGOING = 23  # do not hand this socket the frames the host sends
-SO_RCVBUFFORCE = 33
 PR_SET_TIMERSLACK = 29  # prctl(2): this thread's timer slack, in ns
 
-_MAX_FRAME = 65535
 _BATCH = 256  # frames read from one socket before serving the other and the due frames
-_RCVBUF_BYTES = 8 << 20
 
 
 class LinkSpec(BaseModel):
@@ -238,27 +236,6 @@ def _address(raw: bytes) -> str:
     return socket.inet_ntop(family, raw)
 
 
-def _open_socket(iface: str) -> socket.socket:
-    """A raw AF_PACKET socket bound to ``iface`` for every protocol, non-blocking."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    try:
-        # Per-socket buffer (FORCE: beyond rmem_max when root; no host-wide setting changes).
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, _RCVBUF_BYTES)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF_BYTES)
-    with contextlib.suppress(OSError):  # Linux >= 4.20; else they are skipped when read
-        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-    sock.bind((iface, ETH_P_ALL))
-    sock.setblocking(False)
-    return sock
-
-
-def _kernel_drops(sock: socket.socket) -> int:
-    """Frames the kernel dropped because this socket's buffer was full (since last asked)."""
-    raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
-    return int(struct.unpack("II", raw)[1])
-
-
 def _on_time_scheduling(priority: int) -> None:
     """Wake from select() on time: 1 us timer slack (prctl(2)), and, with ``priority`` > 0,
     SCHED_FIFO at that priority (sched(7)), so other busy processes do not delay departures.
@@ -292,12 +269,15 @@ def _warm_up(segment: Segment) -> None:
 
 @dataclass
 class _Port:
-    """One interface: its socket, and the chain its arriving frames go through."""
+    """One interface: its socket, the chain its arriving frames go through, and how far
+    that chain's time has got."""
 
     sock: socket.socket
     chain: DirectionChain
     code: int  # index into DIRECTIONS
     out: int  # index of the port its frames leave by
+    rx: PacketSocket | None = None  # the socket with its receive ring; None: sends only
+    last_s: float = -math.inf  # the latest time given to the chain (arrival or service)
 
 
 class Forwarder:
@@ -307,6 +287,7 @@ class Forwarder:
         self.spec = spec
         self.segment = segment
         self.t0 = spec.t0
+        self.clock = ArrivalClock(spec.t0)
         self.chains = {
             direction: DirectionChain(segment, direction, spec.seed, spec.run_end_s)
             for direction in (spec.a_to_b, spec.b_to_a)
@@ -315,14 +296,16 @@ class Forwarder:
         self.passed_non_ip = 0
         self.passed_before_t0 = 0
         self.kernel_drops = 0
+        self.truncated = 0  # frames too long for a receive ring's slots
         self.ce_marked = [0 for _ in DIRECTIONS]  # packets this link marked CE, per direction
         self._ports: list[_Port] = []
         self._due: list[tuple[float, int, int, bytes]] = []  # (monotonic, record, port, frame)
         # Per direction, the packets in a queue that decides later: handle -> (record, frame).
         self._waiting: list[dict[int, tuple[int, bytes]]] = [{} for _ in DIRECTIONS]
         self.gate = HandoverGate(HandoverPlan(**spec.handovers)) if spec.handovers else None
-        # Media held by a handover: (monotonic release, order, port index, frame, reached_s).
-        self._held: list[tuple[float, int, int, bytes, float]] = []
+        # Per port, media held by a handover: (monotonic release, order, frame, reached_s).
+        self._held: list[list[tuple[float, int, bytes, float]]] = [[], []]
+        self._held_count = 0
         self._stop = False
 
     def open(self) -> None:
@@ -333,10 +316,9 @@ class Forwarder:
             (self.spec.iface_a, self.spec.a_to_b, 1),
             (self.spec.iface_b, self.spec.b_to_a, 0),
         ):
-            sock = _open_socket(iface)
-            self._ports.append(
-                _Port(sock, self.chains[direction], DIRECTIONS.index(direction), out)
-            )
+            rx = PacketSocket(iface)
+            chain = self.chains[direction]
+            self._ports.append(_Port(rx.sock, chain, DIRECTIONS.index(direction), out, rx))
 
     def stop(self) -> None:
         """Ask ``run`` to return (safe from a signal handler)."""
@@ -352,46 +334,86 @@ class Forwarder:
             wake = self._due[0][0] if self._due else math.inf
             for port in queued:  # the queue's next departure or cross-traffic arrival
                 wake = min(wake, self.t0 + port.chain.next_event_s())
-            if self._held:
-                wake = min(wake, self._held[0][0])
+            for held in self._held:
+                if held:
+                    wake = min(wake, held[0][0])
             timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
             ready, _, _ = select.select(readers, [], [], timeout)
-            self._release_held()  # before newer frames: arrivals reach the chain in order
             for port in self._ports:
                 if port.sock in ready:
                     self._read(port)
+            now = time.monotonic()
+            for index in range(len(self._ports)):  # after the frames that came before
+                self._release_held(index, now)
             for port in queued:
-                self._release(port, time.monotonic() - self.t0)
+                self._release(port, self._horizon(port, now - self.t0))
             self._send_due()
 
     def _read(self, port: _Port) -> None:
         """Decide the first frame waiting on ``port`` at once (what an idle link's latency
-        is made of), then up to a batch of those behind it together (what throughput is)."""
-        frames: list[bytes] = []
-        arrive: list[float] = []
-        recv = port.sock.recvfrom
-        clock = time.monotonic
+        is made of), then up to a batch of those behind it together (what throughput is);
+        each arrives at its kernel receive time."""
+        if port.rx is None:
+            raise TypeError("a port opened without a receive ring cannot be read")
+        ring = port.rx.ring
+        clock = self.clock
         out = self._ports[port.out].sock
-        first = not port.chain.queued  # a queue deciding later takes every frame alike
-        for _ in range(_BATCH):
-            try:
-                frame, address = recv(_MAX_FRAME)
-            except BlockingIOError:
-                break
-            if address[2] == PACKET_OUTGOING:
-                continue
-            if self.gate is not None and not self._through_gate(port, frame, clock() - self.t0):
-                continue  # lost to a handover, or held until it releases the packet
-            if first:
-                self._forward_one(port, frame, clock() - self.t0, out)
-                first = False
-            else:
-                arrive.append(clock() - self.t0)
-                frames.append(frame)
-        if frames and port.chain.queued:
-            self._offer(port, frames, arrive, out)
-        elif frames:
+        budget = _BATCH
+        if not port.chain.queued:  # a queue deciding later takes every frame alike
+            frames, stamps = ring.read(1)
+            if not frames:
+                return
+            self._take(port, frames, clock.arrivals(stamps, clock.read_s(), port.last_s), out)
+            budget -= 1
+        frames, stamps = ring.read(budget)
+        if frames:
+            self._take(port, frames, clock.arrivals(stamps, clock.read_s(), port.last_s), out)
+
+    def _take(
+        self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> None:
+        """Frames that reached ``port`` at ``arrive`` (in order) into its chain, through the
+        handover gate: media the gate released by a frame's arrival goes before it."""
+        if self.gate is None:
+            self._submit(port, frames, arrive, out)
+            return
+        index = self._ports.index(port)
+        held = self._held[index]
+        kept: list[bytes] = []
+        times: list[float] = []
+        for frame, arrive_s in zip(frames, arrive, strict=True):
+            if held and held[0][0] <= self.t0 + arrive_s:
+                self._submit(port, kept, times, out)
+                kept, times = [], []
+                self._release_held(index, self.t0 + arrive_s)
+            if self._through_gate(port, frame, arrive_s):
+                kept.append(frame)
+                times.append(arrive_s)
+        self._submit(port, kept, times, out)
+
+    def _submit(
+        self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> None:
+        """Frames to be decided at ``arrive`` (in order, none before ``port.last_s``): one
+        at once, several together; a queue deciding later takes them to be served."""
+        if not frames:
+            return
+        port.last_s = max(port.last_s, arrive[-1])
+        if port.chain.queued:
+            self._enqueue(port, frames, arrive, out)
+        elif len(frames) == 1:
+            self._forward_one(port, frames[0], arrive[0], out)
+        else:
             self._admit(port, frames, arrive, out)
+
+    def _horizon(self, port: _Port, now_s: float) -> float:
+        """How far ``port``'s queue may be served: to ``now_s``, or to the arrival of a frame
+        still waiting in its ring, which must reach the queue before that time passes."""
+        if port.rx is not None:
+            stamp = port.rx.ring.next_stamp_ns()
+            if stamp:
+                return min(now_s, self.clock.to_s(stamp))
+        return now_s
 
     def _forward_one(self, port: _Port, frame: bytes, arrive_s: float, out: socket.socket) -> None:
         """One frame, decided and (when due now) sent before any bookkeeping."""
@@ -446,6 +468,14 @@ class Forwarder:
     def _offer(
         self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
     ) -> None:
+        """Frames into a queue that decides later (``_enqueue``), then the queue served up
+        to now."""
+        self._enqueue(port, frames, arrive, out)
+        self._release(port, self._horizon(port, time.monotonic() - self.t0))
+
+    def _enqueue(
+        self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
+    ) -> None:
         """Frames into a queue that decides later: recorded now, their fates filled in
         by ``_release``."""
         chain = port.chain
@@ -458,15 +488,16 @@ class Forwarder:
             waiting[handle] = (len(self.records.sent_s), frame)
             self.records.sent_s.append(math.nan)
             self._record(port.code, packet, flow, arrive_s, math.nan, -1)
-        self._release(port, time.monotonic() - self.t0)
 
     def _release(self, port: _Port, now_s: float) -> None:
-        """What ``port``'s queue let go of by ``now_s``: dropped, or due to be sent (its
-        DSCP bleached and CE marked in the frame as the models say)."""
+        """What ``port``'s queue let go of by ``now_s`` (or the latest time it was given):
+        dropped, or due to be sent (its DSCP bleached and CE marked in the frame as the
+        models say)."""
         chain = port.chain
         waiting = self._waiting[port.code]
         rec = self.records
         bleach = 0 if chain.stages.bleach_dscp else None
+        now_s = port.last_s = max(port.last_s, now_s)
         for released in chain.release(now_s):
             index, frame = waiting.pop(released.handle)
             rec.depart_s[index] = released.depart_s
@@ -492,24 +523,28 @@ class Forwarder:
             self._record(port.code, packet, flow, arrive_s, math.nan, DropReason.HANDOVER)
             return False
         if decision.release_s > arrive_s:
-            release = (self.t0 + decision.release_s, len(self._held), self._ports.index(port))
-            heapq.heappush(self._held, (*release, frame, arrive_s))
+            held = self._held[self._ports.index(port)]
+            release = (self.t0 + decision.release_s, self._held_count, frame, arrive_s)
+            heapq.heappush(held, release)
+            self._held_count += 1
             return False
         return True
 
-    def _release_held(self) -> None:
-        """Send on into the segment the media a handover held, now that it is released.
+    def _release_held(self, index: int, until: float) -> None:
+        """Send on into the segment the media a handover held at port ``index`` and released
+        by ``until`` (a monotonic instant).
 
         Each is decided as arriving at its release; its record keeps when it reached
         the hop (the trace's send time for the first hop)."""
-        while self._held and self._held[0][0] <= time.monotonic():
-            release, _, index, frame, reached_s = heapq.heappop(self._held)
-            port = self._ports[index]
+        held = self._held[index]
+        if not held:
+            return
+        port = self._ports[index]
+        out = self._ports[port.out].sock
+        while held and held[0][0] <= until:
+            release, _, frame, reached_s = heapq.heappop(held)
             record = len(self.records.arrive_s)
-            if port.chain.queued:
-                self._offer(port, [frame], [release - self.t0], self._ports[port.out].sock)
-            else:
-                self._forward_one(port, frame, release - self.t0, self._ports[port.out].sock)
+            self._submit(port, [frame], [max(release - self.t0, port.last_s)], out)
             if len(self.records.arrive_s) > record:
                 self.records.arrive_s[record] = reached_s
 
@@ -557,6 +592,10 @@ class Forwarder:
             rec.rtp_ts.append(rtp.timestamp)
 
     def _send_due(self) -> None:
+        """Send every frame whose departure has come. Its ``sent_s`` is the clock read just
+        before its send(): the kernel hands the frame to the next hop (which stamps it, as
+        the captures do) as send() begins; what send() does after that (the next hops'
+        work, run in this process) is not the frame's time."""
         due = self._due
         now = time.monotonic()
         while due and due[0][0] <= now:
@@ -565,16 +604,22 @@ class Forwarder:
                 self._ports[out].sock.send(frame)
             except OSError as error:  # a full transmit queue: the frame is lost, say so
                 log.warning("could not send a frame: %s", error)
+                now = time.monotonic()
                 continue
-            now = time.monotonic()
             self.records.sent_s[index] = now - self.t0
+            now = time.monotonic()
 
     def close(self) -> None:
-        """Close the sockets, counting the frames the kernel dropped for lack of buffer."""
+        """Close the sockets, counting the frames the kernel dropped for lack of room in a
+        ring, and those too long for its slots."""
         for port in self._ports:
+            if port.rx is None:
+                port.sock.close()
+                continue
             with contextlib.suppress(OSError):
-                self.kernel_drops += _kernel_drops(port.sock)
-            port.sock.close()
+                self.kernel_drops += port.rx.kernel_drops()
+            self.truncated += port.rx.ring.truncated
+            port.rx.close()
         self._ports = []
 
     def table(self) -> pa.Table:
@@ -586,6 +631,8 @@ class Forwarder:
             "passed_non_ip": self.passed_non_ip,
             "passed_before_t0": self.passed_before_t0,
             "kernel_drops": self.kernel_drops,
+            "truncated_frames": self.truncated,
+            "clock_steps": self.clock.steps,
             "unsent_at_stop": len(self._due),
             "queued_at_stop": sum(len(waiting) for waiting in self._waiting),
             "ce_marked": dict(zip(DIRECTIONS, self.ce_marked, strict=True)),
