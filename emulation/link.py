@@ -13,10 +13,11 @@ sequence thus gets the same departures and drop reasons in both engines.
 A drop-tail FIFO queue decides each packet's departure when it arrives. A
 queue with an AQM (CoDel, PIE), DSCP scheduling or unresponsive cross traffic
 decides as time passes (``models.queue_stepper``): the forwarder wakes at the
-queue's next event, the stages behind the queue act on what it lets go of,
+queue's next service event, the stages behind the queue act on what it lets go of,
 and a CE mark is written into the frame. The cross traffic's packets are
 drawn here as the simulator draws them (up to ``LinkSpec.run_end_s``); they
-only occupy the queue. Greedy bulk cross traffic is refused.
+only occupy the queue. Greedy bulk (TCP-like) cross traffic runs inside the queue's event
+loop on the link's clock; its segments and acknowledgements are simulated, not frames.
 
 Time is ``time.monotonic()`` minus ``t0``, an instant shared by all link
 processes of a run, so trace-driven capacity (and cross traffic) starts with
@@ -332,7 +333,7 @@ class Forwarder:
         queued = [port for port in self._ports if port.chain.queued]
         while not self._stop:
             wake = self._due[0][0] if self._due else math.inf
-            for port in queued:  # the queue's next departure or cross-traffic arrival
+            for port in queued:  # the queue's next service event
                 wake = min(wake, self.t0 + port.chain.next_event_s())
             for held in self._held:
                 if held:
@@ -637,10 +638,7 @@ class Forwarder:
             "queued_at_stop": sum(len(waiting) for waiting in self._waiting),
             "ce_marked": dict(zip(DIRECTIONS, self.ce_marked, strict=True)),
             "cross_traffic": {
-                direction: {
-                    "offered": chain.stepper.background_offered,
-                    "dropped": chain.stepper.background_dropped,
-                }
+                direction: chain.cross_traffic_totals()
                 for direction, chain in self.chains.items()
                 if chain.stepper is not None
             },

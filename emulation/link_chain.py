@@ -9,10 +9,12 @@ sequence per flow). A packet sequence thus gets the same departures and drop
 reasons in both engines.
 
 A drop-tail FIFO queue decides each packet's departure when it arrives. A
-queue with an AQM (CoDel, PIE), DSCP scheduling or unresponsive cross traffic
-decides as time passes (``models.queue_stepper``); its cross traffic is drawn
-as the simulator draws it. Greedy bulk cross traffic is refused. The
-forwarder in ``link`` feeds it frames; this module knows no sockets.
+queue with an AQM (CoDel, PIE), DSCP scheduling or cross traffic decides as
+time passes (``models.queue_stepper``): unresponsive cross traffic is drawn as
+the simulator draws it, and greedy bulk (TCP-like) flows run inside the
+queue's event loop on the link's clock, their segments and feedback simulated
+(no frames). The forwarder in ``link`` feeds it frames; this module knows no
+sockets.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from voipbed.models.overhead import IpVersion, Overhead
 from voipbed.models.queue import Fate as QueueFate
 from voipbed.models.queue import dscp_class
 from voipbed.models.queue_stepper import QueueStepper
-from voipbed.scenario import CrossTrafficKind, Segment
+from voipbed.scenario import Segment
 from voipbed.segment_stages import SegmentStages
 from voipbed.trace import DIRECTIONS
 
@@ -111,7 +113,9 @@ class DirectionChain:
         queueing = self.stages.queueing
         self.stepper: QueueStepper | None = None
         if queueing is not None:
-            self.stepper = QueueStepper(queueing, self.stages.queue_rng, self.stages.cross)
+            self.stepper = QueueStepper(
+                queueing, self.stages.queue_rng, self.stages.cross, bulk=self.stages.bulk
+            )
         self.flows: dict[FlowKey, int] = {}
         self._flow_of: dict[int, int] = {}  # flow of each packet in the queue, by handle
 
@@ -203,8 +207,29 @@ class DirectionChain:
         return released
 
     def next_event_s(self) -> float:
-        """When ``release`` next has something to do (inf: not before the next ``offer``)."""
-        return math.inf if self.stepper is None else self.stepper.next_event_s()
+        """When ``release`` may next let a packet go (inf: not before the next ``offer``):
+        the queue's next service event (``QueueStepper.next_service_s``). Cross traffic's
+        arrivals and the bulk flows' events need no wake of their own: the next ``release``
+        or ``offer`` runs them in time order first, with the same outcomes."""
+        return math.inf if self.stepper is None else self.stepper.next_service_s()
+
+    def cross_traffic_totals(self) -> dict[str, int]:
+        """The cross traffic through this direction's queue so far: background packets
+        offered and dropped, and the bulk flows' segments sent, delivered (and their bytes),
+        dropped and marked CE (the simulator's ``queue_stats`` names); empty without a queue
+        that decides later."""
+        if self.stepper is None:
+            return {}
+        bulk = self.stepper.bulk_stats()
+        return {
+            "offered": self.stepper.background_offered,
+            "dropped": self.stepper.background_dropped,
+            "bulk_flows": int(bulk.sent.size),
+            "bulk_sent": int(bulk.sent.sum()),
+            "bulk_delivered_bytes": int(bulk.delivered_bytes.sum()),
+            "bulk_dropped": int(bulk.dropped.sum()),
+            "bulk_marked": int(bulk.marked.sum()),
+        }
 
     def _stepper(self, what: str) -> QueueStepper:
         if self.stepper is None:
@@ -217,19 +242,12 @@ class DirectionChain:
 
 
 def check_supported(segment: Segment, direction: str) -> None:
-    """Refuse what the one-packet-at-a-time link cannot run: greedy bulk cross traffic.
+    """Refuse what the one-packet-at-a-time link cannot run, raising ``UnsupportedSegment``
+    with the segment, the direction and the feature; the engine asks it of every segment
+    and direction before it builds anything.
 
-    The simulator runs bulk flows inside one batch that ends with the segment's last
-    packet of the run, and draws PIE's numbers for their segments after the calls'; a
-    link deciding as packets come knows neither.
+    It refuses nothing: every segment feature runs in the link (queues deciding at arrival
+    or as time passes, unresponsive and bulk cross traffic, traces and rate steps, HARQ,
+    loss, delay and jitter).
     """
-    bulk = [
-        source
-        for source in segment.cross_traffic
-        if source.applies_to(direction) and source.kind is CrossTrafficKind.BULK
-    ]
-    if bulk:
-        raise UnsupportedSegment(
-            f"segment {segment.name!r} ({direction}): the userspace link does not run "
-            "bulk (TCP-like) cross traffic yet; cbr and onoff cross traffic it does"
-        )
+    del segment, direction

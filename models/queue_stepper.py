@@ -7,8 +7,9 @@ strict priority or CoDel a packet's fate depends on what arrives after it or
 on when it is dequeued. ``QueueStepper`` runs the same event loop (the same
 kernel, ``models.queue_events.run_events``) a little further at each call:
 ``arrive`` offers a packet, ``serve_until(now_s)`` serves up to ``now_s`` and
-returns what left the link or was dropped, and ``next_event_s`` says when
-the link next has something to do.
+returns what left the link or was dropped, ``next_event_s`` says when the
+link next has something to do, and ``next_service_s`` when it may next let a
+packet go (what a forwarder needs to wake for).
 
 Any interleaving of ``arrive`` and ``serve_until`` calls gives what one
 ``serve`` of the same packets gives: the same drops, departures and CE
@@ -19,8 +20,17 @@ order they were offered in.
 Unresponsive ``Background`` packets (cross traffic) are offered by the
 stepper itself at their times, after the caller's packets of the same
 instant, as ``sim.path.SegmentLink`` merges them; they occupy the queue but
-are not returned. Greedy bulk flows are not run here (``QueueRun`` runs
-them).
+are not returned. Greedy ``BulkFlow``s (``models.queue_bulk``: Reno AIMD, the
+feedback ``rtt_s`` after each segment settled) run in the same loop: a call
+runs their starts, the feedback they hear and the segments they send before
+its time, in time order with everything else, so their window moves on the
+stepper's clock. Their segments occupy the queue and are not returned;
+``bulk_stats`` tallies them. Each sends until its own ``stop_s`` (the caller
+caps it at the run's end, as ``voipbed.cross_traffic.bulk_flows`` does), so
+the flows are those of a ``QueueRun`` ending at any later time, and PIE draws
+for their segments from ``rng``'s first spawned child in the order they are
+sent (``models.queue_window.bulk_generator``), as there: the stepper's
+outcomes equal the batch's with bulk flows too.
 """
 
 from __future__ import annotations
@@ -32,17 +42,27 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from voipbed.models.queue import Discipline, Fate, QueueingLink
-from voipbed.models.queue_bulk import new_flows
+from voipbed.models.queue import Fate, Pie, QueueingLink
+from voipbed.models.queue_bulk import (
+    BulkFlow,
+    BulkStats,
+    bulk_stats,
+    new_flows,
+    new_tally,
+    next_bulk_event,
+    wider_ring,
+)
 from voipbed.models.queue_codes import Owner
-from voipbed.models.queue_events import run_events
+from voipbed.models.queue_events import read_log, run_events
 from voipbed.models.queue_sampling import new_sampling
 from voipbed.models.queue_scheduler import WAITING_BYTES, WAITING_PACKETS
 from voipbed.models.queue_service import opportunity_s
 from voipbed.models.queue_state import (
+    ARRIVED,
     BUSY_UNTIL,
     DONE,
     IN_SERVICE,
+    NEXT_DRAW,
     NEXT_OPP,
     NEXT_SLOT,
     NOW,
@@ -52,6 +72,7 @@ from voipbed.models.queue_state import (
     plain_state,
     with_slots,
 )
+from voipbed.models.queue_window import bulk_generator
 
 __all__ = ["Background", "Departure", "QueueStepper"]
 
@@ -60,6 +81,8 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _DRAW_CHUNK = 256  # PIE uniforms drawn at a time (the same stream as one per packet)
+_BULK_DRAW_CHUNK = 4096  # PIE uniforms drawn at a time for bulk segments (the same stream)
+_RING = 64  # feedback entries per bulk flow to start with (widened as windows grow)
 # Per settled packet, as plain values: an enum's lookup by name or value costs a microsecond.
 _FATES = {int(fate): fate for fate in Fate}
 _SENT = Fate.SENT
@@ -93,7 +116,8 @@ class Departure(NamedTuple):
 
 
 class QueueStepper:
-    """One ``QueueingLink`` served as time passes; times never go back across calls."""
+    """One ``QueueingLink`` served as time passes, with the greedy ``bulk`` flows; times never
+    go back across calls."""
 
     def __init__(
         self,
@@ -101,29 +125,36 @@ class QueueStepper:
         rng: np.random.Generator,
         background: Background | None = None,
         slots: int = 1024,
+        bulk: tuple[BulkFlow, ...] = (),
     ) -> None:
         if slots < 2:
             raise ValueError(f"slots must be >= 2, got {slots}")
-        # No bulk flows, and no sampling instants: the clock has no end known in advance.
+        pie = isinstance(link.discipline, Pie)
+        # The bulk segments' draws, spawned from ``rng`` as ``QueueRun`` spawns them.
+        self._bulk_rng = bulk_generator(rng) if pie and bulk else None
+        # No sampling instants: the clock has no end known in advance. Each flow stops at its
+        # own ``stop_s``.
         self._state = new_state(
             link,
             new_slots(slots, logged=True),
-            new_flows((), 0.0, ring=1),
+            new_flows(bulk, math.inf, ring=_RING if bulk else 1),
             new_sampling(np.zeros(0)),
             0,
         )
         self._plain = plain_state(self._state)  # what the kernel takes: the same arrays
-        self._arrive = np.zeros(slots)  # per slot; the slots fill in arrival order
-        self._known = 0  # slots filled (``NEXT_SLOT``, kept here too: read at each call)
+        self._arrive = np.zeros(slots)  # per slot: the arrival time of a given packet
+        self._known = 0  # slots up to the last given packet placed (the loop's ``n_known``)
         self._handles = 0  # the caller's packets offered
         self._time_s = -math.inf  # the latest time passed in
         self._rng = rng
-        self._pie = self._state.discipline.kind == Discipline.PIE
+        self._pie = pie
         self._draws = np.zeros(0)
         self._next_draw = 0
         self._background = background
         self._next_background = 0
         self._settled: list[Departure] = []
+        self._bulk = bool(bulk)
+        self._tally = new_tally(len(bulk))
         self.background_dropped = 0
 
     @property
@@ -133,7 +164,7 @@ class QueueStepper:
 
     @property
     def queued(self) -> int:
-        """Packets waiting or in service (the caller's and background ones)."""
+        """Packets waiting or in service (the caller's, background ones and bulk segments)."""
         state = self._state
         waiting = int(state.scheduler.waiting[WAITING_PACKETS])
         return waiting + int(state.progress.ints[IN_SERVICE] >= 0)
@@ -142,6 +173,17 @@ class QueueStepper:
     def queued_bytes(self) -> int:
         """Bytes waiting (the packet in service is not waiting)."""
         return int(self._state.scheduler.waiting[WAITING_BYTES])
+
+    def bulk_stats(self) -> BulkStats:
+        """Per bulk flow, its segments so far: sent, and of those settled, delivered, dropped
+        and marked CE, and the bytes delivered (``QueueRun.finish``'s figures)."""
+        flows = self._tally.shape[1]
+        slots = self._state.slots
+        used = int(self._state.progress.ints[NEXT_SLOT])
+        owner = slots.owner[:used]
+        live = (owner >= 0) & np.isnan(slots.depart[:used]) & (slots.fate[:used] == Fate.SENT)
+        unsettled = np.bincount(owner[live], minlength=flows).astype(np.int64)
+        return bulk_stats(self._tally, unsettled)
 
     def arrive(self, time_s: float, size_bytes: int, klass: int, ect: bool) -> int:
         """Offer a packet arriving at ``time_s``; its handle, which ``serve_until`` returns."""
@@ -157,31 +199,52 @@ class QueueStepper:
         """Serve up to ``now_s``; the caller's packets settled since the last call, in the
         order they were settled (departures and drops at their time)."""
         self._advance_to(now_s)
+        flows = self._state.flows
+        if now_s == math.inf and np.any(np.isinf(flows.stop_s) & ~np.isinf(flows.start_s)):
+            raise ValueError("a bulk flow never stops (no stop_s): serve to a finite time")
         self._offer_background(now_s)
         self._run(now_s)
         settled, self._settled = self._settled, []
         return settled
 
     def next_event_s(self) -> float:
-        """When ``serve_until`` next has something to do: the next service event (a
-        departure, a delivery opportunity) or background arrival; inf if none."""
-        state = self._state
-        floats, ints = state.progress
-        t = math.inf
-        in_service = int(ints[IN_SERVICE])
-        if in_service >= 0 or state.scheduler.waiting[WAITING_PACKETS] > 0:
-            if state.service.trace_mode:
-                t = float(opportunity_s(int(ints[NEXT_OPP]), state.service.times_ms))
-            elif in_service >= 0:
-                t = float(floats[BUSY_UNTIL])
-            else:
-                t = float(floats[NOW])
+        """When ``serve_until`` next has something to do: the next service event
+        (``next_service_s``), background arrival or bulk flow's event (its start, or
+        feedback it hears); inf if none."""
+        t = self.next_service_s()
+        # Background packets and bulk events run once time has passed them: a caller's
+        # packet of that instant goes first.
         background = self._background
         if background is not None and self._next_background < background.time_s.size:
-            # Offered once time has passed it: the caller's packets of that instant go first.
             due = float(background.time_s[self._next_background])
             t = min(t, math.nextafter(due, math.inf))
+        if self._bulk:
+            flows = self._state.flows
+            due, _ = next_bulk_event(
+                flows.start_s, flows.started, flows.fb_time, flows.fb_head, flows.fb_tail
+            )
+            t = min(t, math.nextafter(float(due), math.inf))
         return t
+
+    def next_service_s(self) -> float:
+        """When the link next serves, as far as the calls so far tell: the departure of the
+        packet in service or the next delivery opportunity; inf while the queue is empty.
+
+        Only a service event lets a caller's packet go after its arrival (an AQM at
+        enqueue decides as it arrives), and background and bulk packets arriving later
+        never bring a service event forward; so a caller that serves up to each of these
+        times learns every departure by the first call after it, and leaves the
+        background arrivals and bulk events to be run, in time order, by its calls."""
+        state = self._state
+        floats, ints = state.progress
+        in_service = int(ints[IN_SERVICE])
+        if in_service < 0 and state.scheduler.waiting[WAITING_PACKETS] == 0:
+            return math.inf
+        if state.service.trace_mode:
+            return float(opportunity_s(int(ints[NEXT_OPP]), state.service.times_ms))
+        if in_service >= 0:
+            return float(floats[BUSY_UNTIL])
+        return float(floats[NOW])
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -213,12 +276,16 @@ class QueueStepper:
     def _offer(
         self, time_s: float, size_bytes: int, klass: int, ect: bool, owner: int, ident: int
     ) -> None:
-        k = self._known
+        """Place a given packet in the first free slot. Between two runs of the loop no bulk
+        segment takes a slot, so the given packets not yet run are in consecutive slots."""
+        ints = self._state.progress.ints
+        bulk = self._bulk  # without bulk segments the given packets fill the slots alone
+        k = int(ints[NEXT_SLOT]) if bulk else self._known
         if k == self._arrive.size:
-            room = make_room(self._state, self._arrive, 1)
-            self._state, self._arrive = room.state, room.arrive
-            self._plain = with_slots(self._plain, room.state.slots)
-            k -= room.moved
+            self._make_room(1)
+            k = int(ints[NEXT_SLOT]) if bulk else self._known
+        if bulk and ints[ARRIVED] == self._known:  # every given packet so far has been run
+            ints[ARRIVED] = k
         slots = self._state.slots
         self._arrive[k] = time_s
         slots.size[k] = size_bytes
@@ -233,21 +300,69 @@ class QueueStepper:
             slots.draw[k] = self._draws[self._next_draw]
             self._next_draw += 1
         self._known = k + 1
-        self._state.progress.ints[NEXT_SLOT] = k + 1
+        ints[NEXT_SLOT] = k + 1
 
     def _run(self, horizon_s: float) -> None:
+        """Run the loop up to ``horizon_s``, making room whenever a bulk flow's event needs
+        more than there is: every given packet placed so far has then been run."""
+        while True:
+            short = run_events(self._plain, self._arrive, self._known, horizon_s)
+            self._read_log()
+            if short == 0:
+                return
+            self._room_for_bulk(short)
+
+    def _read_log(self) -> None:
+        """Take what settled from the loop's log: the caller's packets into ``_settled``,
+        background drops counted, bulk segments tallied."""
         ints = self._state.progress.ints
-        run_events(self._plain, self._arrive, self._known, horizon_s)
         n_done = int(ints[DONE])
         if n_done == 0:
             return
         slots = self._state.slots
-        for k in slots.done[:n_done].tolist():  # per packet in Python: a few per call
+        if self._bulk:  # a kernel tallies the segments (a few hundred a second)
+            found = np.empty(n_done, dtype=np.int64)
+            n, _, dropped = read_log(self._plain[0], n_done, found, self._tally)
+            self.background_dropped += dropped
+            mine = found[:n].tolist()
+        else:  # per packet in Python: a few per call
+            mine = []
+            for k in slots.done[:n_done].tolist():
+                if slots.owner[k] == _BACKGROUND:
+                    self.background_dropped += int(slots.fate[k]) != _SENT
+                else:
+                    mine.append(k)
+        ints[DONE] = 0
+        for k in mine:
             fate = _FATES[int(slots.fate[k])]
-            if slots.owner[k] == _BACKGROUND:
-                self.background_dropped += fate is not _SENT
-                continue
             self._settled.append(
                 Departure(int(slots.ident[k]), float(slots.depart[k]), fate, bool(slots.ce[k]))
             )
-        ints[DONE] = 0
+
+    def _make_room(self, free: int) -> None:
+        """At least ``free`` slots free (settled slots dropped, the rest moved down)."""
+        room = make_room(self._state, self._arrive, free)
+        self._state, self._arrive = room.state, room.arrive
+        self._plain = with_slots(self._plain, room.state.slots)
+        self._known -= room.moved
+
+    def _room_for_bulk(self, segments: int) -> None:
+        """Room for a bulk flow's event that may send ``segments``: free slots, each flow's
+        feedback ring as wide as its window allows, and PIE draws (as ``QueueRun`` makes)."""
+        ints = self._state.progress.ints
+        if self._arrive.size - int(ints[NEXT_SLOT]) < segments:
+            self._make_room(segments)
+        state = self._state
+        flows = state.flows
+        ring = flows.fb_time.shape[1]
+        wanted = int(np.floor(flows.cwnd).max()) + 2  # what ``most_sent`` checks against
+        if ring < wanted:
+            state = state._replace(flows=wider_ring(flows, max(2 * ring, wanted)))
+        if self._bulk_rng is not None:
+            left = state.bulk_draws[int(ints[NEXT_DRAW]) :]
+            if left.size < segments:
+                fresh = self._bulk_rng.random(max(segments, _BULK_DRAW_CHUNK))
+                state = state._replace(bulk_draws=np.concatenate([left, fresh]))
+                ints[NEXT_DRAW] = 0
+        self._state = state
+        self._plain = plain_state(state)

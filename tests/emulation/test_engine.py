@@ -124,7 +124,6 @@ def test_nothing_of_the_run_is_left(run_dir: Path) -> None:
     ("override", "named"),
     [
         ("calls.codec=AMR-WB-12.65", "calls.codec"),
-        ("path[0].cross_traffic=[{kind: bulk}]", "path[0]"),
         ("calls.ip_version=6", "IPv4"),
         ("calls.count=9", "calls.count"),
     ],

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from voipbed.cross_traffic import unresponsive_arrivals
 from voipbed.emulation.frames import ipv4_checksum, parse_frame
 from voipbed.emulation.link import Forwarder, LinkSpec, _Port, link_argv
-from voipbed.emulation.link_chain import DirectionChain, Release, UnsupportedSegment
+from voipbed.emulation.link_chain import DirectionChain, Release
 from voipbed.models.delay import DelayStage, JitterSpec
 from voipbed.models.link import TraceLink
 from voipbed.models.overhead import Overhead
@@ -189,15 +189,6 @@ def test_overloaded_trace_link_queues_and_drops() -> None:
     assert np.all(np.diff(served_ms) >= 0)
 
 
-def test_bulk_cross_traffic_is_refused_by_name() -> None:
-    """Greedy bulk cross traffic raises an error naming the segment and the feature."""
-    segment = Segment.model_validate(
-        {"name": "backhaul", "capacity": "10Mbps", "cross_traffic": [{"kind": "bulk"}]}
-    )
-    with pytest.raises(UnsupportedSegment, match=r"'backhaul'.*bulk"):
-        DirectionChain(segment, "uplink", 1)
-
-
 @pytest.mark.parametrize(
     "extra",
     [
@@ -206,10 +197,11 @@ def test_bulk_cross_traffic_is_refused_by_name() -> None:
         {"queue": {"scheduling": "strict"}},
         {"queue": {"scheduling": "weighted"}},
         {"cross_traffic": [{"kind": "cbr", "rate": "1Mbps"}]},
+        {"cross_traffic": [{"kind": "bulk"}]},
     ],
 )
 def test_aqm_scheduling_and_cross_traffic_queue_as_time_passes(extra: dict[str, Any]) -> None:
-    """AQM, DSCP scheduling and cbr cross traffic give a chain that decides later."""
+    """AQM, DSCP scheduling and cbr or bulk cross traffic give a chain that decides later."""
     segment = Segment.model_validate({"name": "backhaul", "capacity": "10Mbps", **extra})
     chain = DirectionChain(segment, "uplink", 1, run_end_s=10.0)
     assert chain.queued and chain.stages.link is None
@@ -228,8 +220,7 @@ def test_cross_traffic_of_the_other_direction_is_fine() -> None:
     )
     uplink = DirectionChain(segment, "uplink", 1)
     assert uplink.stages.link is not None and not uplink.queued
-    with pytest.raises(UnsupportedSegment, match="bulk"):
-        DirectionChain(segment, "downlink", 1)
+    assert DirectionChain(segment, "downlink", 1).queued
 
 
 def test_admit_refuses_non_ip_frames() -> None:
