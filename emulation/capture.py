@@ -22,7 +22,11 @@ Flows are told apart by their UE's address: call ``c``'s uplink is sent by
 ``ue_addresses[c]``, its downlink is sent to it; flow ids are ``2c`` and
 ``2c + 1``, as in the simulator.
 
-Senders at a fixed rate send one codec. Rate-controlled senders log each
+Senders at a fixed rate send one codec; a packet's payload is its IP size
+less the headers of the media end to end (``models.overhead``: RTP/UDP/IP,
+and with SRTP its authentication tag and MKI after the encrypted payload), so
+the payload and wire sizes are the simulator's for the same codec and
+headers. Rate-controlled senders log each
 RTP packet they send (``SentLog``: its codec mode, payload size and the
 target it was sent under); with their logs, each row takes these from its
 flow's log, its sequence number counts from the sender's first packet, and
@@ -42,12 +46,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from voipbed.models.overhead import Overhead, header_bytes
 from voipbed.trace import DIRECTIONS, DROP_REASONS, packets_table
 
 __all__ = [
     "FORWARDER",
+    "PLAIN_RTP",
     "REASONS",
-    "RTP_IPV4_HEADERS",
     "AdaptiveSenders",
     "SentLog",
     "packets_from_records",
@@ -55,8 +60,8 @@ __all__ = [
 
 FORWARDER = "forwarder"  # lost between two links, in the emulator's own plumbing
 REASONS = (*DROP_REASONS, FORWARDER)
-RTP_IPV4_HEADERS = 12 + 8 + 20  # RTP (RFC 3550), UDP (RFC 768), IPv4 (RFC 791)
 
+PLAIN_RTP = Overhead()  # RTP/UDP/IPv4, no SRTP
 _KEY = ("rtp_ssrc", "rtp_seq", "rtp_ts")
 _SEQ_PERIOD = 1 << 16
 
@@ -109,16 +114,22 @@ def packets_from_records(
     codec: str,
     *,
     adaptive: AdaptiveSenders | None = None,
+    overhead: Overhead = PLAIN_RTP,
 ) -> pa.Table:
     """The packets table (``trace.PACKET_SCHEMA``) of the calls whose UEs have these addresses,
     sent with ``codec`` at a fixed rate or, with ``adaptive``, by rate-controlled senders
     whose logs give each packet's mode, payload size and target.
 
-    ``records[i]`` is the record table of path segment ``i``'s link. ValueError when a
-    packet of a rate-controlled flow is not in its sender's log.
+    ``records[i]`` is the record table of path segment ``i``'s link. ``overhead`` holds the
+    media's headers end to end (default: plain RTP/UDP/IPv4), which a fixed-rate packet's
+    payload is its IP size less. ValueError when a packet of a rate-controlled flow is not
+    in its sender's log.
     """
     if len(records) != len(segment_names) or not records:
         raise ValueError("one record table per path segment is needed")
+    if overhead.rohc is not None or overhead.link is not None:
+        raise ValueError("overhead describes IP packets end to end: no ROHC, no link layer")
+    headers = header_bytes(0, overhead).total
     call_of = {address: call for call, address in enumerate(ue_addresses)}
     parts = []
     for code, direction in enumerate(DIRECTIONS):
@@ -165,7 +176,9 @@ def packets_from_records(
                 elif hop == len(order) - 1:
                     recv_s[row], dscp_received[row] = sent, out
         received = _Received(recv_s, dscp_received, lost_at, reason, in_flight)
-        parts.append(_table(code, first, calls, received, segment_names, codec, adaptive))
+        parts.append(
+            _table(code, first, calls, received, segment_names, (codec, headers), adaptive)
+        )
     return pa.concat_tables(parts)
 
 
@@ -197,11 +210,13 @@ def _table(
     calls: NDArray[np.int64],
     received: _Received,
     places: Sequence[str],
-    codec: str,
+    sent: tuple[str, int],
     adaptive: AdaptiveSenders | None,
 ) -> pa.Table:
     """One direction's rows, in send order, per flow numbered from its first packet (with
-    ``adaptive``: from its sender's first packet)."""
+    ``adaptive``: from its sender's first packet); ``sent`` is the fixed-rate codec and the
+    header bytes around its payloads."""
+    codec, headers = sent
     in_flight = received.in_flight
     send_s = first.column("arrive_s").to_numpy()
     ssrc = first.column("rtp_ssrc").to_numpy()
@@ -217,9 +232,7 @@ def _table(
         seq[begin:end] = _unwrap(raw_seq[begin:end], _SEQ_PERIOD)
         rtp_ts[begin:end] = _unwrap(raw_ts[begin:end], 1 << 32)
     wire = first.column("wire_bytes").to_numpy().astype(np.int64)[keep]
-    coded = _Coded(
-        np.zeros(keep.size, dtype=np.int64), wire - RTP_IPV4_HEADERS, np.full(keep.size, np.nan)
-    )
+    coded = _Coded(np.zeros(keep.size, dtype=np.int64), wire - headers, np.full(keep.size, np.nan))
     codecs: Sequence[str] = [codec] if adaptive is None else adaptive.codecs
     if adaptive is not None and keep.size:
         for begin, end in zip(starts, [*starts[1:], keep.size], strict=True):

@@ -12,9 +12,10 @@ port that faces the path's link nodes:
 So the UE side's capture is the phones' end (``voipbed import`` takes it first)
 and the pair measures what the links measure: each packet's time into and out
 of the impaired path, one veth away from the links' own records. tcpdump keeps
-UDP only (media, RTCP, SIP over UDP), takes each packet from the kernel as it
-comes (``--immediate-mode``: without it, packets still in the ring's current
-block when SIGTERM arrives are lost) and writes it at once (``-U``), with
+UDP only (media, RTCP, SIP over UDP), over IPv4 or IPv6 (pcap's ``udp`` is ``ip proto udp
+or ip6 proto udp``; IPv6 neighbour discovery, being ICMPv6, is left out), takes each
+packet from the kernel as it comes (``--immediate-mode``: without it, packets still in the
+ring's current block when SIGTERM arrives are lost) and writes it at once (``-U``), with
 nanosecond timestamps, and stays root (``-Z root``: Debian's tcpdump would
 otherwise hand the file to its own ``tcpdump`` user, unlike the run's other
 files). SIGTERM at teardown makes it close the file and print its counts,

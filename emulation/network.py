@@ -13,6 +13,19 @@ link, or :func:`pass_through`, a kernel bridge in the link node (no impairment, 
 A topology with a NAT node gets it configured (:func:`voipbed.emulation.nat_box.configured`,
 inside the node's namespace) and the default route of the hosts behind it through it.
 
+An IPv6 topology (``Topology.ip_version`` 6) has IPv6 on in its addressed hosts only, set
+in each host's own namespace before its interface arrives: no duplicate address detection
+(addresses are usable at once, and unique by construction), no router advertisements or
+autoconfiguration (there is no router: the path is one subnet), no forwarding. Neighbour
+discovery resolves addresses as ARP does in IPv4; its multicast solicitations cross the
+bridges (multicast snooping off: flooded to every port) and the link nodes, which forward
+every frame. Unlike ARP, its messages are IP packets, which a userspace link impairs once
+its clock has started; so the build ends with each UE host resolving the SIP core and the
+far end (:func:`ping_argv`; in an emulation run, before its ``t0``, while the links pass
+every frame at once), and the first media packets of a call do not wait a round trip of
+the impaired path (or, if a solicitation is lost, a second) for a resolution that IPv4
+gets unimpaired.
+
 Everything is registered in an ``ExitStack`` as it is created, so teardown runs on normal
 exit, on an exception, on Ctrl-C (KeyboardInterrupt) and on SIGTERM (turned into
 :class:`Terminated` in the main thread while the network is up). The run is recorded in the
@@ -56,13 +69,17 @@ from voipbed.emulation.process import (
 from voipbed.emulation.topology import HostSpec, LinkNodeSpec, Topology, VethSpec
 
 __all__ = [
+    "IPV6_HOST_SETTINGS",
     "EmulatedNetwork",
     "LinkStarter",
     "NetNode",
     "Terminated",
+    "address_add_argv",
+    "ipv6_sysctl_argv",
     "kernel_bridge",
     "offload_off_argv",
     "pass_through",
+    "ping_argv",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,8 +136,10 @@ def offload_off_argv(interface: str) -> list[str]:
 @contextlib.contextmanager
 def kernel_bridge(node: NetNode, device: str, ports: Sequence[str]) -> Iterator[None]:
     """A Linux bridge ``device`` inside ``node`` joining ``ports`` (STP off: forwards at
-    once); deleted on exit."""
-    node.run(["ip", "link", "add", "name", device, "type", "bridge", "stp_state", "0"])
+    once; multicast snooping off: multicast, such as IPv6 neighbour solicitations, goes to
+    every port); deleted on exit."""
+    bridge = ["type", "bridge", "stp_state", "0", "mcast_snooping", "0"]
+    node.run(["ip", "link", "add", "name", device, *bridge])
     try:
         for port in ports:
             node.run(["ip", "link", "set", "dev", port, "master", device])
@@ -128,6 +147,45 @@ def kernel_bridge(node: NetNode, device: str, ports: Sequence[str]) -> Iterator[
         yield
     finally:
         node.run(["ip", "link", "del", "dev", device], check=False)
+
+
+IPV6_HOST_SETTINGS = (
+    ("disable_ipv6", 0),
+    ("accept_dad", 0),  # RFC 4862 5.4: DAD off; the topology's addresses are unique
+    ("dad_transmits", 0),
+    ("accept_ra", 0),  # no router on the path's one subnet (RFC 4861 6.3.4)
+    ("autoconf", 0),  # no SLAAC addresses (RFC 4862 5.5)
+    ("forwarding", 0),  # a host, not a router
+)
+"""The IPv6 settings of an IPv6 topology's hosts, for ``all`` and ``default`` interfaces."""
+
+
+def ipv6_sysctl_argv() -> list[str]:
+    """The sysctl argv, run inside a host's namespace, that turns IPv6 on there as
+    :data:`IPV6_HOST_SETTINGS` says (for the interfaces it has and those still to come)."""
+    return [
+        "sysctl",
+        "-q",
+        "-w",
+        *(
+            f"net.ipv6.conf.{scope}.{key}={value}"
+            for scope in ("all", "default")
+            for key, value in IPV6_HOST_SETTINGS
+        ),
+    ]
+
+
+def address_add_argv(host: HostSpec) -> list[str]:
+    """The ip argv that gives ``host``'s interface its address (IPv6: ``nodad``, usable at
+    once)."""
+    argv = ["ip", "address", "add", str(host.address), "dev", host.interface]
+    return [*argv, "nodad"] if host.address.version == 6 else argv
+
+
+def ping_argv(address: str) -> list[str]:
+    """One echo request to ``address``, waiting at most 2 s for the reply: neighbour
+    discovery resolves it on the way."""
+    return ["ping", "-c", "1", "-W", "2", "-q", "-n", address]
 
 
 def pass_through(node: NetNode, spec: LinkNodeSpec) -> AbstractContextManager[object]:
@@ -140,7 +198,8 @@ class EmulatedNetwork:
 
     ``state_dir`` holds the run registry; ``clean_first`` removes dead runs' leftovers
     before building. ``disable_ipv6`` keeps IPv6 (router solicitations, DAD) off every
-    interface of the run, so only the traffic the run sends crosses the links.
+    namespace without an IPv6 address (all of an IPv4 topology's; an IPv6 topology's link
+    nodes and bridges), so only the traffic the run sends crosses the links.
     """
 
     def __init__(
@@ -272,20 +331,29 @@ class EmulatedNetwork:
             stack.enter_context(kernel_bridge(self.node(bridge.name), bridge.device, bridge.ports))
         for host in topo.hosts:
             node = self.node(host.name)
-            node.run(["ip", "address", "add", str(host.address), "dev", host.interface])
+            node.run(address_add_argv(host))
         if topo.nat is not None:
             self.nat = stack.enter_context(configured(self.node(topo.nat.name), topo.nat))
             for host in topo.behind_nat:
                 self.node(host).run(route_via_nat_argv(topo.nat, host.interface))
         for spec in topo.link_nodes:
             stack.enter_context(self.start_link(self.node(spec.name), spec))
+        if topo.ip_version == 6:
+            for ue in topo.ues:
+                for peer in (topo.sip_core, topo.far_end):
+                    self.node(ue).run(ping_argv(peer.ip))
 
     def _prepare_namespace(self, node: NetNode) -> None:
-        """Mark the namespace as the run's (loopback alias), bring lo up, IPv6 off."""
-        marker = namespace_marker(self.topology.tag, self.topology.run_id)
+        """Mark the namespace as the run's (loopback alias), bring lo up; IPv6 on as
+        :func:`ipv6_sysctl_argv` says in the hosts of an IPv6 topology, else off."""
+        topo = self.topology
+        marker = namespace_marker(topo.tag, topo.run_id)
         node.run(["ip", "link", "set", "dev", "lo", "alias", marker, "up"])
-        if self.disable_ipv6:
-            # Per-namespace settings: /proc/sys/net is the namespace's own view.
+        # Per-namespace settings: /proc/sys/net is the namespace's own view, and "default"
+        # is what the interfaces moved into the namespace afterwards start with.
+        if topo.ip_version == 6 and node.name in {host.name for host in topo.hosts}:
+            node.run(ipv6_sysctl_argv())
+        elif self.disable_ipv6:
             node.run(
                 [
                     "sysctl",

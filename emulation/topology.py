@@ -9,11 +9,15 @@ Shape, UE side first (uplink goes left to right, downlink back)::
 There is one link node ``L<i>`` per path segment, in path order; each has two interfaces
 and no address, ``a`` facing the UEs and ``b`` facing the far side, and forwards between
 them (the userspace link, or a kernel bridge in pass-through mode). Every packet between a
-UE and the core or the far end crosses every link node. The whole path is one IPv4 subnet
-(10.0.0.0/24 by default) that exists only inside the run's namespaces.
+UE and the core or the far end crosses every link node. The whole path is one subnet that
+exists only inside the run's namespaces: IPv4 10.0.0.0/24 by default, or, for a scenario
+with ``calls.ip_version: 6``, the IPv6 /64 of :func:`ula_subnet`, a unique local prefix
+(RFC 4193) drawn from the run id, never a global address. Hosts are numbered alike in
+both: the SIP core is host 1 (``10.0.0.1``, ``fdxx:xxxx:xxxx::1``), UE 0 host 11 (``...::b``).
 
-With a :class:`~voipbed.emulation.nat_box.NatSpec`, a NAT node ``N0`` sits between the last
-link node and the core bridge (where a carrier-grade NAT sits, after radio and backhaul):
+With a :class:`~voipbed.emulation.nat_box.NatSpec` (IPv4 only), a NAT node ``N0`` sits
+between the last link node and the core bridge (where a carrier-grade NAT sits, after radio
+and backhaul):
 the UEs and the link nodes are on the NAT's inside subnet (``NatSpec.inside_subnet``, the
 UEs' default route via the NAT), and the core and far end see the NAT's outside address
 (host 3 of the subnet, ``10.0.0.3``).
@@ -35,6 +39,7 @@ builds it with Mininet.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from itertools import pairwise
@@ -59,9 +64,15 @@ __all__ = [
     "Topology",
     "VethSpec",
     "describe",
+    "ula_subnet",
 ]
 
 DEFAULT_SUBNET = ipaddress.IPv4Network("10.0.0.0/24")
+ULA_PREFIX = 0xFD  # RFC 4193 3.1: fc00::/7 with the L bit set, a locally assigned prefix
+ULA_GLOBAL_ID_BITS = 40  # RFC 4193 3.1; 3.2.2 draws it from SHA-1 of time and an EUI-64
+
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 MAX_UE_HOSTS = 16
 """Emulation runs few calls; more calls than this share UE hosts (SIPp can place many)."""
@@ -81,12 +92,19 @@ class HostSpec:
     role: Role
     index: int
     interface: str
-    address: ipaddress.IPv4Interface
+    address: Address
 
     @property
     def ip(self) -> str:
-        """The host's IPv4 address as text (``10.0.0.11``)."""
+        """The host's address as text (``10.0.0.11``, ``fd12:3456:789a::b``), written as
+        the links' records write addresses (RFC 5952)."""
         return str(self.address.ip)
+
+    @property
+    def uri_host(self) -> str:
+        """The address as the host part of a SIP URI or host:port: an IPv6 address in
+        brackets (RFC 3261 25.1, ``IPv6reference``)."""
+        return f"[{self.ip}]" if self.address.version == 6 else self.ip
 
 
 @dataclass(frozen=True)
@@ -129,7 +147,7 @@ class Topology:
 
     run_id: str
     tag: str
-    subnet: ipaddress.IPv4Network
+    subnet: Subnet
     ues: tuple[HostSpec, ...]
     access_bridge: BridgeSpec
     link_nodes: tuple[LinkNodeSpec, ...]
@@ -139,6 +157,11 @@ class Topology:
     veths: tuple[VethSpec, ...]
     nat: NatNode | None = None
     phones: HostSpec | None = None  # the idle phones' host, behind ``nat``
+
+    @property
+    def ip_version(self) -> int:
+        """4 or 6: the IP version of every address of the run."""
+        return self.subnet.version
 
     @property
     def hosts(self) -> tuple[HostSpec, ...]:
@@ -201,22 +224,42 @@ def _veth(ifaces: _Interfaces, node_a: str, node_b: str) -> VethSpec:
     return VethSpec(node_a, iface_a, mac_a, node_b, iface_b, mac_b)
 
 
+def ula_subnet(run_id: str) -> ipaddress.IPv6Network:
+    """The run's IPv6 subnet: ``fd`` and a 40-bit global ID from SHA-256 of the run id
+    (RFC 4193 3.1 and 3.2: pseudo-random, so two runs' prefixes differ), subnet ID 0, /64."""
+    digest = hashlib.sha256(run_id.encode("utf-8")).digest()
+    global_id = int.from_bytes(digest[: ULA_GLOBAL_ID_BITS // 8], "big")
+    prefix = (ULA_PREFIX << ULA_GLOBAL_ID_BITS | global_id) << (128 - 8 - ULA_GLOBAL_ID_BITS)
+    return ipaddress.IPv6Network((prefix, 64))
+
+
 def describe(
     scenario: Scenario,
     run_id: str,
     *,
-    subnet: ipaddress.IPv4Network = DEFAULT_SUBNET,
+    subnet: Subnet | None = None,
     max_ue_hosts: int = MAX_UE_HOSTS,
     nat: NatSpec | None = None,
     phones: NatSpec | None = None,
 ) -> Topology:
     """The network that runs ``scenario`` for run ``run_id`` (see the module docstring);
     with ``nat``, the UEs behind that NAT; with ``phones``, a phones' host behind that
-    NAT (not both)."""
+    NAT (not both; IPv4 only).
+
+    ``subnet`` (None: ``DEFAULT_SUBNET``, or ``ula_subnet(run_id)`` for
+    ``calls.ip_version: 6``) must be of the scenario's IP version.
+    """
     if not 1 <= max_ue_hosts <= MAX_INDEX + 1:
         raise ValueError(f"max_ue_hosts must be in 1..{MAX_INDEX + 1}, not {max_ue_hosts}")
     if nat is not None and phones is not None:
         raise ValueError("one NAT a run: the UEs' (nat) or the phones' (phones)")
+    version = scenario.calls.ip_version
+    if subnet is None:
+        subnet = DEFAULT_SUBNET if version == 4 else ula_subnet(run_id)
+    if subnet.version != version:
+        raise ValueError(f"subnet {subnet} is not IPv{version}, the scenario's calls.ip_version")
+    if version == 6 and (nat is not None or phones is not None):
+        raise ValueError("the emulated NAT is IPv4 (NAT44): no NAT on an IPv6 network")
     ue_count = min(scenario.calls.count, max_ue_hosts)
     if phones is not None and ue_count > PHONES_INDEX:
         raise ValueError(f"{ue_count} UE hosts leave no index for the phones' host")
@@ -227,7 +270,10 @@ def describe(
     ifaces = _Interfaces()
     veths: list[VethSpec] = []
 
-    def address(host_number: int, net: ipaddress.IPv4Network = subnet) -> ipaddress.IPv4Interface:
+    def address(host_number: int, net: Subnet = subnet) -> Address:
+        return ipaddress.ip_interface(f"{net[host_number]}/{net.prefixlen}")
+
+    def nat_address(host_number: int, net: Subnet = subnet) -> ipaddress.IPv4Interface:
         return ipaddress.IPv4Interface(f"{net[host_number]}/{net.prefixlen}")
 
     access = node_name(tag, Role.BRIDGE, 0)
@@ -257,8 +303,8 @@ def describe(
             nat_name0,
             veths[-2].iface_b,
             veths[-1].iface_a,
-            address(NAT_INSIDE_HOST, phones.inside_subnet),
-            address(NAT_HOST),
+            nat_address(NAT_INSIDE_HOST, phones.inside_subnet),
+            nat_address(NAT_HOST),
             phones,
         )
 
@@ -269,7 +315,7 @@ def describe(
     veths.extend(hops)
     nat_node = None
     if nat is not None:
-        inside, outside = address(NAT_INSIDE_HOST, ue_subnet), address(NAT_HOST)
+        inside, outside = nat_address(NAT_INSIDE_HOST, ue_subnet), nat_address(NAT_HOST)
         nat_node = NatNode(nat_name[0], hops[-2].iface_b, hops[-1].iface_a, inside, outside, nat)
     link_nodes = tuple(
         LinkNodeSpec(chain[i + 1], i, segment.name, hops[i].iface_b, hops[i + 1].iface_a)

@@ -256,6 +256,9 @@ def headline(summary: Mapping[str, Any], metrics: Columns) -> list[HeadlineItem]
                 mos_class(pesq),
             ),
         )
+    media = summary.get("media")
+    if isinstance(media, Mapping):
+        items.append(media_item(media))
     if "received" in metrics:
         silent = int(np.count_nonzero(np.nan_to_num(_numbers(metrics["received"])) <= 0))
         if silent:
@@ -268,6 +271,17 @@ def headline(summary: Mapping[str, Any], metrics: Columns) -> list[HeadlineItem]
                 )
             )
     return items
+
+
+def media_item(media: Mapping[str, Any]) -> HeadlineItem:
+    """The emulation's streams: how many carried real audio (baresip's, scored by PESQ as
+    well) of all, and how many were light (RTP of the light sender, E-model only)."""
+    real, light = int(media.get("real_audio_flows", 0)), int(media.get("light_flows", 0))
+    scored = int(media.get("pesq_scored_flows", 0))
+    detail = f"{scored:,} scored by PESQ"
+    if light:
+        detail += f" · {light:,} light streams (RTP without recorded audio: E-model only)"
+    return HeadlineItem("Real-audio streams", f"{real:,} of {real + light:,}", detail)
 
 
 def flow_table(metrics: Columns, max_rows: int = MAX_FLOW_ROWS) -> Table:

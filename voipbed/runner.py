@@ -24,6 +24,7 @@ from voipbed.columns import Columns
 from voipbed.emulation.network import Terminated
 from voipbed.engines import ENGINES, STAGES
 from voipbed.json_log import run_log
+from voipbed.media_mix import media_mix
 from voipbed.models.rrc import keepalive_energy
 from voipbed.reports import write_report
 from voipbed.rundir import create_run_dir
@@ -199,6 +200,9 @@ def finish_run(
     phones = phone_figures(trace.events, scenario.duration_s)
     if phones is not None:
         summary["phones"] = phones
+    media = media_mix(metrics)
+    if media is not None:
+        summary["media"] = media
     text = json.dumps(summary, indent=2, allow_nan=False, default=_json_default)
     (run_dir / "summary.json").write_text(text + "\n", encoding="utf-8")
     enter("report")

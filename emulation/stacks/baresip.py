@@ -33,6 +33,22 @@ Facts of baresip 1.0 this module relies on (checked on Debian 12's 1.0.0):
   to the contact to deliver a request fails its handshake); ``sip_cafile`` adds CAs to
   trust. baresip 1.0 has no ``sip_verify_server``: it does not check the server's
   certificate (libre's ``tls_set_verify_server`` is never called).
+- SRTP (:class:`MediaEncryption`, from ``modules/srtp`` and ``modules/dtls_srtp`` at tag
+  v1.0.0, checked in calls): media encryption is per account (``mediaenc``), each kind from
+  its module. SDES (``srtp-mand``: RTP/SAVP, the key in the SDP's ``a=crypto``, RFC 4568)
+  always offers AES_CM_128_HMAC_SHA1_80 (``preferred_suite``, no config key) and the answerer
+  takes the first suite it supports; DTLS-SRTP lists SRTP_AES128_CM_SHA1_80 first and
+  OpenSSL's DTLS server picks by its own list. So between two baresips the tag is always 80
+  bits (:data:`SRTP_TAG_BITS`), with no MKI (libre's SRTP has none). baresip sends its first
+  RTCP packet (an APP "PING" opening NAT pinholes) before SRTP is on: the peer drops it
+  with the warning ``srtp: failed to decrypt RTCP packet with 16 bytes``; RTP is not
+  affected. DTLS-SRTP needs no certificate file (the module makes a self-signed RSA key at
+  load and puts its SHA-256 fingerprint in the SDP); the answerer is the DTLS client. The
+  call is established at the 200 OK, but its audio waits for the handshake (``CALL_MENC``
+  events on ctrl_tcp): the answerer's first ClientHello leaves with its 200 OK and reaches
+  the offerer before the answer, whose DTLS listener starts only with the answer, so it is
+  dropped and OpenSSL sends it again after its initial 1 s timer (RFC 6347 clause 4.2.4.1):
+  audio starts about 1 s and one and a half round trips after the answer.
 """
 
 from __future__ import annotations
@@ -61,6 +77,7 @@ __all__ = [
     "BARESIP_BINARY",
     "MODULE_DIR",
     "READY_PATTERN",
+    "SRTP_TAG_BITS",
     "AnswerMode",
     "AudioFormat",
     "BaresipCodec",
@@ -70,9 +87,11 @@ __all__ = [
     "BaresipSpec",
     "CtrlEvent",
     "CtrlResponse",
+    "MediaEncryption",
     "NetstringError",
     "SndfileDump",
     "UnsupportedCodecError",
+    "UnsupportedSrtpError",
     "baresip_accounts",
     "baresip_argv",
     "baresip_codec",
@@ -84,6 +103,7 @@ __all__ = [
     "parse_baresip_log",
     "parse_ctrl_message",
     "registered_pattern",
+    "srtp_problem",
     "write_config_dir",
 ]
 
@@ -247,6 +267,50 @@ def baresip_codec(name: str) -> BaresipCodec:
         ) from None
 
 
+class UnsupportedSrtpError(ValueError):
+    """An SRTP authentication tag baresip 1.0 cannot send."""
+
+
+SRTP_TAG_BITS = 80
+"""The one SRTP authentication tag baresip 1.0 sends to another baresip, keyed by SDES or
+DTLS-SRTP: HMAC-SHA1-80 (RFC 3711 clause 5.2); see the module's notes."""
+
+
+def srtp_problem(tag_bits: int) -> str | None:
+    """Why baresip cannot send SRTP with a ``tag_bits`` authentication tag (None: it can;
+    0 is plain RTP)."""
+    if tag_bits in (0, SRTP_TAG_BITS):
+        return None
+    return (
+        f"baresip 1.0 sends SRTP with an {SRTP_TAG_BITS}-bit tag only, not {tag_bits}: its"
+        " srtp module (SDES) always offers AES_CM_128_HMAC_SHA1_80 (modules/srtp/srtp.c:"
+        " preferred_suite, no config key) and the answerer takes the first suite it supports;"
+        " dtls_srtp lists SRTP_AES128_CM_SHA1_80 first and OpenSSL's DTLS server picks by"
+        " that list"
+    )
+
+
+class MediaEncryption(StrEnum):
+    """How an account protects its media (baresip's ``mediaenc`` account parameter)."""
+
+    NONE = ""  # plain RTP (RTP/AVP)
+    SDES = "srtp-mand"  # SRTP keyed in the SDP (a=crypto, RFC 4568); offers RTP/SAVP only
+    DTLS_SRTP = "dtls_srtp"  # SRTP keyed by DTLS on the media ports (RFC 5763, RFC 5764)
+
+    @property
+    def module(self) -> str | None:
+        """The baresip module that provides it (None: no module needed)."""
+        return {"": None, "srtp-mand": "srtp", "dtls_srtp": "dtls_srtp"}[self.value]
+
+    @classmethod
+    def for_tag(cls, tag_bits: int) -> MediaEncryption:
+        """What sends SRTP with a ``tag_bits`` tag: SDES for 80 (keys in the SIP exchange,
+        no handshake on the media path), none for 0; UnsupportedSrtpError otherwise."""
+        if (why := srtp_problem(tag_bits)) is not None:
+            raise UnsupportedSrtpError(why)
+        return cls.SDES if tag_bits else cls.NONE
+
+
 class AnswerMode(StrEnum):
     """What an account does with an incoming call (baresip's ``answermode``)."""
 
@@ -301,6 +365,7 @@ class BaresipSpec:
     ``dscp`` marks RTP (``rtp_tos`` = DSCP << 2). With ``transport`` TLS,
     ``tls_certificate`` (certificate and key in one PEM, needed: see the module's notes) is
     what its TLS listener serves and ``tls_ca`` the CA it is given for the registrar's.
+    ``media_encryption`` protects the media with SRTP (both sides of a call need the same).
     """
 
     user: str
@@ -322,6 +387,7 @@ class BaresipSpec:
     transport: Transport = Transport.UDP  # SIP to the registrar and in calls
     tls_certificate: Path | None = None  # sip_certificate: PEM certificate and key
     tls_ca: Path | None = None  # sip_cafile: PEM CA certificates
+    media_encryption: MediaEncryption = MediaEncryption.NONE
 
     def __post_init__(self) -> None:
         if not _SAFE_USER.fullmatch(self.user):
@@ -397,14 +463,17 @@ class BaresipSpec:
 
 
 def baresip_spec(calls: Calls, **fields: object) -> BaresipSpec:
-    """A BaresipSpec sending what the scenario's calls send (codec, ptime, DSCP).
+    """A BaresipSpec sending what the scenario's calls send (codec, ptime, DSCP, SRTP: keyed
+    by SDES, :meth:`MediaEncryption.for_tag`).
 
     ``fields`` are the other BaresipSpec fields (user, address, ports, audio_source, ...).
+    UnsupportedSrtpError for a tag baresip cannot send.
     """
     return BaresipSpec(
         codec=calls.codec,
         ptime_s=calls.ptime_s,
         dscp=calls.dscp,
+        media_encryption=MediaEncryption.for_tag(calls.srtp_tag_bits),
         **fields,  # type: ignore[arg-type]
     )
 
@@ -434,6 +503,8 @@ def _config_lines(spec: BaresipSpec) -> list[tuple[str, str]]:
         ("module", f"{media.module}.so"),
         ("module", "aufile.so"),
     ]
+    if (encryption := spec.media_encryption.module) is not None:
+        lines.append(("module", f"{encryption}.so"))
     if spec.record_dir is not None:
         lines.append(("module", "sndfile.so"))
     lines += [
@@ -471,7 +542,7 @@ def baresip_accounts(spec: BaresipSpec) -> str:
         f"audio_codecs={spec.media.sdp_name}",
         f"ptime={round(spec.ptime_s * 1000)}",
         "medianat=",  # no STUN, TURN or ICE: addresses are the emulated network's
-        "mediaenc=",
+        f"mediaenc={spec.media_encryption.value}",
     ]
     return f"<{spec.aor}>;" + ";".join(params) + "\n"
 

@@ -32,8 +32,10 @@ from voipbed.emulation.stacks.baresip import (
     BaresipSpec,
     CtrlEvent,
     CtrlResponse,
+    MediaEncryption,
     NetstringError,
     UnsupportedCodecError,
+    UnsupportedSrtpError,
     baresip_accounts,
     baresip_argv,
     baresip_codec,
@@ -221,6 +223,7 @@ def test_spec_from_scenario_takes_codec_ptime_and_dscp() -> None:
         codec = "G722"
         ptime_s = 0.030
         dscp = 34
+        srtp_tag_bits = 0
 
     spec = baresip_spec(
         Calls(),  # type: ignore[arg-type]
@@ -328,6 +331,58 @@ def test_config_without_tls_names_no_certificate() -> None:
     """UDP and TCP specs leave sip_certificate and sip_cafile out."""
     spec = _spec(registrar="10.0.0.1:5060", transport=Transport.TCP)
     assert _values(spec, "sip_certificate") == _values(spec, "sip_cafile") == []
+
+
+def test_plain_rtp_loads_no_srtp_module_and_sets_no_mediaenc() -> None:
+    """Without media encryption neither srtp.so nor dtls_srtp.so is loaded; mediaenc is empty."""
+    spec = _spec()
+    assert not {"srtp.so", "dtls_srtp.so"} & set(_values(spec, "module"))
+    assert "mediaenc=" in baresip_accounts(spec).strip().split(";")
+
+
+@pytest.mark.parametrize(
+    ("encryption", "module", "mediaenc"),
+    [
+        (MediaEncryption.SDES, "srtp.so", "mediaenc=srtp-mand"),
+        (MediaEncryption.DTLS_SRTP, "dtls_srtp.so", "mediaenc=dtls_srtp"),
+    ],
+)
+def test_media_encryption_loads_its_module_and_names_it_in_the_account(
+    encryption: MediaEncryption, module: str, mediaenc: str
+) -> None:
+    """SDES loads srtp.so, DTLS-SRTP dtls_srtp.so, each once; the account's mediaenc names it."""
+    spec = _spec(media_encryption=encryption)
+    assert _values(spec, "module").count(module) == 1
+    assert mediaenc in baresip_accounts(spec).strip().split(";")
+
+
+@pytest.mark.parametrize(("tag_bits", "expected"), [(0, "none"), (80, "sdes")])
+def test_spec_from_scenario_keys_srtp_with_sdes(tag_bits: int, expected: str) -> None:
+    """A scenario's 80-bit SRTP tag becomes SDES-keyed SRTP (srtp-mand); 0 plain RTP."""
+
+    class Calls:
+        codec = "PCMU"
+        ptime_s = 0.020
+        dscp = 46
+        srtp_tag_bits = tag_bits
+
+    spec = baresip_spec(
+        Calls(),  # type: ignore[arg-type]
+        user="bob",
+        address="10.0.0.2",
+        sip_port=5060,
+        ctrl_port=4444,
+        rtp_ports=(10000, 10099),
+        audio_source=Path("/tmp/s.wav"),
+    )
+    assert spec.media_encryption is MediaEncryption[expected.upper()]
+
+
+def test_a_32_bit_srtp_tag_is_refused_naming_the_suite_baresip_offers() -> None:
+    """baresip offers HMAC-SHA1-80 only: a 32-bit tag is refused with that fact."""
+    with pytest.raises(UnsupportedSrtpError, match="AES_CM_128_HMAC_SHA1_80") as error:
+        MediaEncryption.for_tag(32)
+    assert "modules/srtp/srtp.c" in str(error.value) and "not 32" in str(error.value)
 
 
 def test_argv_is_a_list_with_the_config_dir() -> None:

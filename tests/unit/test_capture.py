@@ -6,9 +6,11 @@ import math
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
-from voipbed.emulation.capture import packets_from_records
+from voipbed.emulation.capture import PLAIN_RTP, packets_from_records
 from voipbed.emulation.link import RECORD_SCHEMA
+from voipbed.models.overhead import Overhead, Rohc, wire_bytes_per_packet
 from voipbed.trace import DROP_REASONS, PACKET_SCHEMA
 
 UE, FAR = "10.0.0.11", "10.0.0.2"
@@ -162,3 +164,31 @@ def test_two_calls_are_told_apart_by_their_ue() -> None:
     rows = [record("uplink", 0, 1.0, 1.01), record("uplink", 0, 1.0, 1.01, src="10.0.0.12")]
     packets = packets_from_records([table(rows)], ["radio"], [UE, "10.0.0.12"], "PCMU").to_pylist()
     assert sorted((r["call"], r["flow"]) for r in packets) == [(0, 0), (1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("overhead", "headers"),
+    [(PLAIN_RTP, 40), (Overhead(srtp_tag_bits=80), 50), (Overhead(srtp_tag_bits=32), 44)],
+)
+def test_payload_is_the_ip_size_less_the_media_headers(overhead: Overhead, headers: int) -> None:
+    """A packet's payload is its IP size less RTP/UDP/IPv4 and the SRTP tag; its wire size
+    stays the IP size, as the simulator writes both."""
+    rows = [record("uplink", 0, 1.0, 1.01)]
+    (row,) = packets_from_records(
+        [table(rows)], ["radio"], [UE], "PCMU", overhead=overhead
+    ).to_pylist()
+    assert row["wire_bytes"] == 200
+    assert row["payload_bytes"] == 200 - headers
+    assert wire_bytes_per_packet(row["payload_bytes"], overhead) == row["wire_bytes"]
+
+
+def test_headers_with_rohc_or_a_link_layer_are_refused() -> None:
+    """The records hold IP packets: an overhead with ROHC is not what they were sent with."""
+    with pytest.raises(ValueError, match="no ROHC"):
+        packets_from_records(
+            [table([record("uplink", 0, 1.0, 1.01)])],
+            ["radio"],
+            [UE],
+            "PCMU",
+            overhead=Overhead(rohc=Rohc()),
+        )

@@ -60,3 +60,48 @@ def test_amr_at_40_ms_is_refused_at_calls_ptime() -> None:
     refusals = [p for p in unsupported(scenario) if p.startswith("calls.")]
     assert len(refusals) == 1
     assert refusals[0].startswith("calls.ptime: ") and "one 20 ms frame per packet" in refusals[0]
+
+
+def _call_refusals(overrides: list[str], base: str = BASE) -> list[str]:
+    scenario = parse_scenario(base, "e.yaml", overrides)
+    return [p for p in unsupported(scenario) if p.startswith("calls.")]
+
+
+def test_srtp_with_an_80_bit_tag_is_not_refused() -> None:
+    """baresip calls send SRTP with HMAC-SHA1-80: srtp_tag_bits 80 raises no refusal."""
+    assert _call_refusals(["calls.srtp_tag_bits=80"]) == []
+
+
+def test_a_32_bit_srtp_tag_is_refused_with_the_fact() -> None:
+    """srtp_tag_bits 32 is refused at its key, naming the one suite baresip offers."""
+    (refusal,) = _call_refusals(["calls.srtp_tag_bits=32"])
+    assert refusal.startswith("calls.srtp_tag_bits: ")
+    assert "AES_CM_128_HMAC_SHA1_80" in refusal and "modules/srtp/srtp.c" in refusal
+
+
+def test_ipv6_baresip_calls_are_not_refused() -> None:
+    """Baresip calls over IPv6 are emulated, with or without SRTP: no refusal."""
+    assert _call_refusals(["calls.ip_version=6"]) == []
+    assert _call_refusals(["calls.ip_version=6", "calls.srtp_tag_bits=80"]) == []
+
+
+def test_srtp_on_rate_controlled_calls_is_refused() -> None:
+    """The GCC endpoints send plain RTP: SRTP with rate control is refused, saying so."""
+    base = BASE.replace(
+        "{count: 1}", "{count: 1, codec: OPUS-WB-24, rate_control: {algorithm: gcc}}"
+    )
+    refusals = _call_refusals(["calls.srtp_tag_bits=80"], base)
+    assert any(
+        r.startswith("calls.srtp_tag_bits: ") and "GCC endpoints send plain RTP" in r
+        for r in refusals
+    )
+
+
+def test_srtp_beside_light_calls_is_refused() -> None:
+    """A run large enough for light calls, which send plain RTP, refuses SRTP, saying so."""
+    refusals = _call_refusals(["calls.srtp_tag_bits=80", "calls.count=20"])
+    assert any(
+        r.startswith("calls.srtp_tag_bits: ") and "light calls send plain RTP" in r
+        for r in refusals
+    )
+    assert not any(r.startswith("calls.srtp") for r in _call_refusals(["calls.count=20"]))
