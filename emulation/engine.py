@@ -101,12 +101,15 @@ from voipbed.emulation.phones import (
 )
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan
+from voipbed.emulation.rrc_events import rrc_events
+from voipbed.emulation.rrc_gate import RrcPlan, rrc_output
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
 from voipbed.emulation.sip_load import SipLoadRun, finish_sip_load, start_sip_load
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.baresip import (
     BaresipControl,
     BaresipSpec,
+    MediaEncryption,
     UnsupportedCodecError,
     baresip_argv,
     baresip_codec,
@@ -290,7 +293,7 @@ def _gcc_unsupported(scenario: Scenario) -> list[str]:
 
 def _srtp_problem(scenario: Scenario) -> str | None:
     """Why the emulation cannot send the scenario's SRTP (None: it can, or it is plain RTP).
-    baresip calls key SRTP with SDES (``MediaEncryption.for_tag``)."""
+    baresip calls key SRTP with SDES or DTLS-SRTP (``MediaEncryption.for_keying``)."""
     tag_bits = scenario.calls.srtp_tag_bits
     if not tag_bits:
         return None
@@ -318,11 +321,14 @@ def link_starter(
     scenario: Scenario, work: Path, t0: float, ue_addresses: Sequence[str] = ()
 ) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
     """Start a userspace link in each link node, its clock at ``t0``; the radio segment's
-    also gates media through the handovers of the calls whose UEs have ``ue_addresses``."""
+    also holds the packets of the calls' UEs (call c's at ``ue_addresses[c]``) in their
+    RRC/DRX machines and gates their media through the handovers."""
     names = [segment.name for segment in scenario.path]
     radio = names.index(scenario.radio.segment) if scenario.radio.segment else 0
     schedule = handover_schedule(scenario)
     plan = HandoverPlan.of(schedule, resolved_handovers(scenario), ue_addresses)
+    starts = call_times(scenario).start_s.tolist()
+    rrc = RrcPlan.of(scenario, ue_addresses, starts, rrc_output(work, names[radio]))
 
     def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
         segment = scenario.path[spec.segment_index]
@@ -336,6 +342,7 @@ def link_starter(
             output=str(work / f"link-{segment.name}.parquet"),
             run_end_s=scenario.duration_s,
             handovers=asdict(plan) if gated else None,
+            rrc=asdict(rrc) if rrc is not None and spec.segment_index == radio else None,
         )
         spec_file = work / f"link-{segment.name}.json"
         spec_file.write_text(link.model_dump_json(indent=2))
@@ -415,6 +422,7 @@ def _run_calls(
         control = controls[plan.caller.user]
         established = control.wait_event("CALL_ESTABLISHED", timeout_s=ANSWER_TIMEOUT_S)
         events.append((established.received_s - t0, EventKind.CALL_START, plan.call, {}))
+    _await_dtls_keys(plans, controls, t0)
     if dtmf is not None:
         answered = {e[2]: e[0] for e in events if e[1] == EventKind.CALL_START}
         ends = {p.call: p.start_s + p.hold_s for p in plans}
@@ -428,6 +436,48 @@ def _run_calls(
         events.append(
             (time.monotonic() - t0, EventKind.CALL_END, plan.call, {"reason": closed.param})
         )
+    return events + _secure_events(plans, controls, t0)
+
+
+def _dtls_plans(plans: list[CallPlan]) -> list[CallPlan]:
+    return [p for p in plans if p.caller.media_encryption is MediaEncryption.DTLS_SRTP]
+
+
+def _await_dtls_keys(plans: list[CallPlan], controls: dict[str, BaresipControl], t0: float) -> None:
+    """Read both sides' events of the DTLS-SRTP calls until each side has said ``CALL_MENC``
+    (or the last of those calls ends), so that each gets its time as it comes."""
+    keyed = _dtls_plans(plans)
+    sides = [controls[user] for p in keyed for user in (p.caller.user, p.callee.user)]
+    deadline = t0 + max((p.start_s + p.hold_s for p in keyed), default=0.0)
+    while time.monotonic() < deadline and not all(
+        any(e.type == "CALL_MENC" for e in side.events) for side in sides
+    ):
+        _read_until(min(time.monotonic() + 0.05, deadline), sides)
+
+
+def _secure_events(
+    plans: list[CallPlan], controls: dict[str, BaresipControl], t0: float
+) -> list[tuple[float, str, int, dict[str, Any]]]:
+    """A ``media_secure`` event for each DTLS-SRTP call whose caller's SRTP was keyed: its
+    first ``CALL_MENC`` after its ``CALL_ESTABLISHED`` (the 200 OK), with the callee's."""
+    events: list[tuple[float, str, int, dict[str, Any]]] = []
+    for plan in _dtls_plans(plans):
+        caller = controls[plan.caller.user].events
+        answered = next((e.received_s for e in caller if e.type == "CALL_ESTABLISHED"), None)
+        if answered is None:
+            continue
+        keyed = [e.received_s for e in caller if e.type == "CALL_MENC" and e.received_s >= answered]
+        if not keyed:
+            continue
+        callee = controls[plan.callee.user].events
+        callee_keyed = next((e.received_s for e in callee if e.type == "CALL_MENC"), None)
+        fields = {
+            "keying": "dtls",
+            "caller_secure_s": keyed[0] - t0,
+            "callee_secure_s": None if callee_keyed is None else callee_keyed - t0,
+            "dtls_s": keyed[0] - answered,
+        }
+        events.append((keyed[0] - t0, EventKind.MEDIA_SECURE, plan.call, fields))
     return events
 
 
@@ -604,6 +654,7 @@ def emulate(
         events += dtmf.events(event_rows, t0)
     events += _sip_events(kamailio.stderr_path, wall_t0)
     events += _handover_events(scenario)
+    events += rrc_events(scenario, work, ue_addresses, events)
     manifest = {
         "engine": "emulation",
         "scenario": scenario.to_yaml_dict(),
@@ -700,6 +751,7 @@ def _emulate_gcc(
     events += feedback_events(plans, work, scenario.duration_s)
     events += _call_events(scenario)
     events += _handover_events(scenario)
+    events += rrc_events(scenario, work, ue_addresses, events)
     if kamailio is not None:
         events += _sip_events(kamailio.stderr_path, wall_t0)
     manifest = {

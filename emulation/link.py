@@ -30,6 +30,11 @@ out (as its send() began). Arrivals reach each direction's models in order:
 a frame stamped before one already decided (possible across CPUs), or
 before the time a queue was already served to, takes that time.
 
+The radio segment's link first holds each UE's packets as the simulator's
+radio control plane does: every packet in the UE's RRC/DRX machine
+(``rrc_gate``), then media in the handovers (``radio_gate``); a held packet
+enters the segment at its release.
+
 Frames without an IP packet (ARP), and every frame before ``t0`` (while the
 run is being set up), are passed on at once, unimpaired and unrecorded. The
 forwarder keeps a record per IP packet and writes them on stop (SIGTERM or
@@ -75,6 +80,7 @@ from voipbed.emulation.link_chain import (
 )
 from voipbed.emulation.packet_socket import ArrivalClock, PacketSocket
 from voipbed.emulation.radio_gate import HandoverGate, HandoverPlan
+from voipbed.emulation.rrc_gate import RrcLinkGate, RrcPlan
 from voipbed.json_log import configure
 from voipbed.metric_names import DropReason
 from voipbed.scenario import Segment
@@ -135,6 +141,14 @@ class LinkSpec(BaseModel):
         description=(
             "The radio segment's handovers (a radio_gate.HandoverPlan as a dict): media "
             "packets are held or lost at this hop as they are in the simulator."
+        ),
+    )
+    rrc: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "The radio segment's RRC/DRX machines (an rrc_gate.RrcPlan as a dict): every IP "
+            "packet of a UE waits at this hop until its radio can carry it, before the "
+            "handovers act, as in the simulator."
         ),
     )
 
@@ -304,7 +318,8 @@ class Forwarder:
         # Per direction, the packets in a queue that decides later: handle -> (record, frame).
         self._waiting: list[dict[int, tuple[int, bytes]]] = [{} for _ in DIRECTIONS]
         self.gate = HandoverGate(HandoverPlan(**spec.handovers)) if spec.handovers else None
-        # Per port, media held by a handover: (monotonic release, order, frame, reached_s).
+        self.rrc = RrcLinkGate(RrcPlan(**spec.rrc)) if spec.rrc else None
+        # Per port, packets the radio's gates hold: (monotonic release, order, frame, reached_s).
         self._held: list[list[tuple[float, int, bytes, float]]] = [[], []]
         self._held_count = 0
         self._stop = False
@@ -312,6 +327,8 @@ class Forwarder:
     def open(self) -> None:
         """Load the model kernels, then bind both sockets (they see frames from then on)."""
         _warm_up(self.segment)
+        if self.rrc is not None:
+            self.rrc.warm_up()
         gc.freeze()  # what start-up made lives on: later collections need not walk it
         for iface, direction, out in (
             (self.spec.iface_a, self.spec.a_to_b, 1),
@@ -374,8 +391,8 @@ class Forwarder:
         self, port: _Port, frames: list[bytes], arrive: list[float], out: socket.socket
     ) -> None:
         """Frames that reached ``port`` at ``arrive`` (in order) into its chain, through the
-        handover gate: media the gate released by a frame's arrival goes before it."""
-        if self.gate is None:
+        radio's gates: what they released by a frame's arrival goes before it."""
+        if self.gate is None and self.rrc is None:
             self._submit(port, frames, arrive, out)
             return
         index = self._ports.index(port)
@@ -509,31 +526,36 @@ class Forwarder:
                 heapq.heappush(self._due, (self.t0 + released.depart_s, index, port.out, data))
 
     def _through_gate(self, port: _Port, frame: bytes, arrive_s: float) -> bool:
-        """Whether a frame goes on now; a media packet a handover loses is recorded as
-        such, one it holds waits in ``_held`` (models.handover: the simulator's gate)."""
-        assert self.gate is not None  # only called with a gate
+        """Whether a frame goes on now. As in the simulator (``sim/control_plane.py``), a
+        UE's packet meets its RRC/DRX machine (``rrc_gate``: every packet), then the
+        handovers (``radio_gate``: media only) at the time the RRC carries it: one a
+        handover loses is recorded as such, one either holds waits in ``_held``."""
         packet = parse_frame(frame)
-        if packet is None or packet.rtp is None or arrive_s < 0.0:
+        if packet is None or arrive_s < 0.0:
             return True
         uplink = DIRECTIONS[port.code] == "uplink"
-        ue = _address(packet.src if uplink else packet.dst)
-        decision = self.gate.decide(ue, arrive_s, downlink=not uplink)
-        if decision.lost:
-            flow = port.chain.flow_id(packet.flow_key)
-            self.records.sent_s.append(math.nan)
-            self._record(port.code, packet, flow, arrive_s, math.nan, DropReason.HANDOVER)
-            return False
-        if decision.release_s > arrive_s:
+        address = packet.src if uplink else packet.dst
+        release_s = arrive_s
+        if self.rrc is not None:
+            release_s = self.rrc.release(address, arrive_s, not uplink)
+        if self.gate is not None and packet.rtp is not None:
+            decision = self.gate.decide(_address(address), release_s, downlink=not uplink)
+            if decision.lost:
+                flow = port.chain.flow_id(packet.flow_key)
+                self.records.sent_s.append(math.nan)
+                self._record(port.code, packet, flow, arrive_s, math.nan, DropReason.HANDOVER)
+                return False
+            release_s = decision.release_s
+        if release_s > arrive_s:
             held = self._held[self._ports.index(port)]
-            release = (self.t0 + decision.release_s, self._held_count, frame, arrive_s)
-            heapq.heappush(held, release)
+            heapq.heappush(held, (self.t0 + release_s, self._held_count, frame, arrive_s))
             self._held_count += 1
             return False
         return True
 
     def _release_held(self, index: int, until: float) -> None:
-        """Send on into the segment the media a handover held at port ``index`` and released
-        by ``until`` (a monotonic instant).
+        """Send on into the segment the packets the radio's gates held at port ``index`` and
+        released by ``until`` (a monotonic instant).
 
         Each is decided as arriving at its release; its record keeps when it reached
         the hop (the trace's send time for the first hop)."""
@@ -643,14 +665,19 @@ class Forwarder:
                 if chain.stepper is not None
             },
         }
+        if self.rrc is not None:
+            meta["rrc_held_packets"] = self.rrc.held
         return table.replace_schema_metadata({"voipbed.link": json.dumps(meta)})
 
     def write(self, path: Path) -> None:
-        """Write the records to ``path`` (through a temporary file, then renamed)."""
+        """Write the records to ``path`` (through a temporary file, then renamed), and the
+        RRC machines' state changes to their plan's output."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         pq.write_table(self.table(), partial, compression="zstd")
         os.replace(partial, path)
+        if self.rrc is not None:  # the UEs' state changes, for the run's events
+            self.rrc.write(time.monotonic() - self.t0)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ _PART_NAMES = {
     "tls_s": "TLS handshake",
     "sip_s": "SIP exchange",
     "ice_checks_s": "ICE checks",
+    "dtls_s": "DTLS-SRTP handshake",
 }
 """Each set-up part's name, in the order the parts happen."""
 

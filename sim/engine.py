@@ -18,7 +18,8 @@ trace is the same however the run is cut.
 Signalling goes first, each message on its own through the same path
 (``sim.message_path``): with ``signalling.setup`` every call is set up before
 its media (``sim.signalling``), which then start at its answer, or with ICE
-at its nomination (a call that fails carries none, and the media find the
+at its nomination, or with DTLS-SRTP as each side is keyed (a call that fails
+carries none, and the media find the
 UE's radio connected; a relayed pair's detour is added to each packet's
 delay after the path); with
 ``signalling.phones`` idle phones register, keep alive and take calls for the
@@ -115,6 +116,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         )
         events += setups.events()
         starts = setups.media_start_s(ends)
+        phases = phases + setups.downlink_wait_s()  # DTLS-SRTP keys the far end last
         relay_s = setups.relay_delay_s()
         up = starts < ends
         media = _after_set_up(scenario)

@@ -20,6 +20,16 @@ it; its media start at the nomination, and a call whose checks fail carries
 none (unless ``fallback.relay`` restarts ICE with a relay). Pre-established
 media (``ice.pre_established``) leave ICE out of the set-up.
 
+With ``calls.srtp_keying: dtls`` each answered call's SRTP is keyed by a DTLS
+handshake on the media path (``models.dtls_handshake``), the far end (the
+answerer) the DTLS client: its first ClientHello leaves with its 200 OK (or,
+with ICE, at the nomination) and is dropped when it reaches the phone no later
+than the 200 OK, as baresip's is. Its flights cross a path of their own
+(random streams ``dtls/...``) with the UE's radio taken as connected (its SIP
+exchange just used it) and without the UE's handovers or a relay's detour.
+The caller's media start when its side is keyed, the far end's when its own
+is; a handshake not done by the run's end leaves the call without media.
+
 Every message, every TCP segment and every STUN message crosses the path one
 at a time (``sim.message_path``): the segments' links, HARQ, loss, delay and
 jitter, and at the radio the UE's RRC/DRX machine, which starts in
@@ -38,7 +48,7 @@ delay runs from the dial to the first 180 Ringing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,13 +56,14 @@ import numpy as np
 from voipbed.handover_recovery import handover_configs
 from voipbed.metric_names import EventKind
 from voipbed.models.dns_lookup import DnsMessage, LookupOutcome
+from voipbed.models.dtls_handshake import DtlsResult, dtls_handshake
 from voipbed.models.handover import HandoverRun
 from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import MessageRecord
 from voipbed.models.sip_flows import CallResult
 from voipbed.rng import component_rng
-from voipbed.scenario import Scenario
+from voipbed.scenario import Scenario, SrtpKeying
 from voipbed.schedule import handover_schedule
 from voipbed.sim.call_ice import CallIce, IceCalls
 from voipbed.sim.control_plane import Event
@@ -84,11 +95,21 @@ class CallSetup:
     gather_s: float | None = None  # ICE gathering before the INVITE (None: none in the set-up)
     dns: LookupOutcome | None = None  # None: no lookup
     dns_s: float | None = None  # locating the proxy, its radio hold apart (None: no lookup)
+    dtls: DtlsResult | None = None  # the DTLS-SRTP handshake (None: SRTP keyed otherwise)
 
     @property
     def media_s(self) -> float | None:
-        """When the call's media start: the 200 OK reaching the caller, or with ICE in the
-        set-up its nomination; None if the set-up failed."""
+        """When the caller's media start: the 200 OK reaching it, or with ICE in the set-up
+        its nomination, then with DTLS-SRTP its side of the handshake done; None if the
+        set-up failed."""
+        if self.dtls is None:
+            return self.answer_media_s
+        return None if self.answer_media_s is None else self.dtls.server_secure_s
+
+    @property
+    def answer_media_s(self) -> float | None:
+        """When the media could start without a DTLS handshake: the 200 OK reaching the
+        caller, or with ICE in the set-up its nomination; None if the set-up failed."""
         result = self.result
         if result is None or not result.success:
             return None
@@ -112,6 +133,24 @@ class CallSetup:
         return None if ringing is None else ringing - self.dial_s
 
     @property
+    def dtls_s(self) -> float | None:
+        """The DTLS-SRTP handshake's wait, from ``answer_media_s`` to the caller's keys
+        (None: no handshake, or one that did not end)."""
+        media, answer = self.media_s, self.answer_media_s
+        if self.dtls is None or media is None or answer is None:
+            return None
+        return media - answer
+
+    @property
+    def downlink_wait_s(self) -> float:
+        """How much later than the caller's the far end's media start (its keys come last
+        in a DTLS handshake); 0 without one."""
+        dtls = self.dtls
+        if dtls is None or dtls.client_secure_s is None or dtls.server_secure_s is None:
+            return 0.0
+        return max(dtls.client_secure_s - dtls.server_secure_s, 0.0)
+
+    @property
     def checks_s(self) -> float | None:
         """ICE's checks, from the 200 OK to the nomination (None: none in the set-up)."""
         return None if self.ice is None else self.ice.checks_s
@@ -131,18 +170,22 @@ class CallSetup:
             self.tcp_s,
             self.tls_s,
             self.checks_s,
+            self.dtls_s,
         )
         return total - sum(part or 0.0 for part in parts)
 
     @property
     def outcome(self) -> str:
-        """The SIP outcome; ``dns_failed`` for a call whose proxy was not found, and
-        ``ice_failed`` for an answered call whose ICE failed."""
+        """The SIP outcome; ``dns_failed`` for a call whose proxy was not found,
+        ``ice_failed`` for an answered call whose ICE failed, and ``dtls_failed`` for one
+        whose DTLS handshake did not end."""
         result = self.result
         if result is None:
             return "dns_failed"
         if result.success and self.ice is not None and not self.ice.succeeded:
             return "ice_failed"
+        if self.answer_media_s is not None and self.media_s is None:
+            return "dtls_failed"
         return result.outcome.value
 
     def events(self) -> list[Event]:
@@ -183,6 +226,9 @@ class CallSetup:
             summary["dns_s"] = self.dns_s
         if self.fallback_s is not None:
             summary["fallback_s"] = self.fallback_s
+        if self.dtls is not None:
+            summary["dtls_s"] = self.dtls_s
+            events += self._dtls_events(self.dtls)
         if self.ice is not None:
             summary |= {
                 "gather_s": self.gather_s,
@@ -196,6 +242,21 @@ class CallSetup:
         events.append((end_s, EventKind.CALL_SETUP, self.call, summary))
         return events
 
+    def _dtls_events(self, dtls: DtlsResult) -> list[Event]:
+        """The ``media_secure`` event at the caller's keys (none if the handshake did not
+        end): both sides' times, the wait after the answer and the flights resent."""
+        if dtls.server_secure_s is None:
+            return []
+        fields: dict[str, Any] = {
+            "keying": "dtls",
+            "caller_secure_s": dtls.server_secure_s,
+            "callee_secure_s": dtls.client_secure_s,
+            "dtls_s": self.dtls_s,
+            "retransmissions": dtls.retransmissions,
+            "dropped_client_hellos": sum(f.dropped for f in dtls.flights),
+        }
+        return [(dtls.server_secure_s, EventKind.MEDIA_SECURE, self.call, fields)]
+
     def _last_s(self) -> float:
         times = [r.sent_s for r in self.records] + [
             r.arrival_s for r in self.records if r.arrival_s is not None
@@ -204,6 +265,8 @@ class CallSetup:
             times.append(self.ice.result.end_s)
         if self.dns is not None and self.dns.failed_at_s is not None:
             times.append(self.dns.failed_at_s)
+        if self.dtls is not None:
+            times += [f.sent_s for f in self.dtls.flights]
         return max(times, default=self.dial_s)
 
 
@@ -232,6 +295,10 @@ class SetupRun:
             if setup.media_s is not None:
                 starts[setup.call] = min(setup.media_s, float(end_s[setup.call]))
         return starts
+
+    def downlink_wait_s(self) -> FloatArray:
+        """Each call's far-end media's start after its caller's (``CallSetup.downlink_wait_s``)."""
+        return np.array([setup.downlink_wait_s for setup in self.calls])
 
     def relay_delay_s(self) -> FloatArray:
         """Each call's media's extra one-way delay through a TURN relay (0: none)."""
@@ -308,7 +375,47 @@ def set_up_calls(
     setups: list[CallSetup] = []
     for process in processes:
         setups.append(_call_setup(process, held, ice, fallback=signalling.fallback is not None))
+    if scenario.calls.srtp_keying is SrtpKeying.DTLS:
+        setups = _keyed_by_dtls(scenario, setups, run_end_s)
     return SetupRun(tuple(setups))
+
+
+def _keyed_by_dtls(
+    scenario: Scenario, setups: list[CallSetup], run_end_s: float
+) -> list[CallSetup]:
+    """``setups`` with each answered call's DTLS-SRTP handshake, over a path of its own (the
+    radio connected, no handovers); the far end's ClientHello leaves with its first 200 OK
+    (with ICE: at the nomination), and the phone takes it only after the 200 OK reached it."""
+    path = MessagePath(scenario, run_end_s, scenario.overhead(), None, streams="dtls")
+    header_bytes = 8 + (20 if scenario.calls.ip_version == 4 else 40)  # UDP, IPv4 or IPv6
+    keyed: list[CallSetup] = []
+    for setup in setups:
+        ready_s = setup.answer_media_s
+        if ready_s is None:
+            keyed.append(setup)
+            continue
+        start_s = ready_s if setup.ice is not None else _answer_sent_s(setup, ready_s)
+        dtls = dtls_handshake(
+            path.channel(setup.call, header_bytes),
+            client_start_s=start_s,
+            server_ready_s=ready_s,
+            until_s=max(run_end_s, ready_s),
+        )
+        keyed.append(replace(setup, dtls=dtls))
+    return keyed
+
+
+def _answer_sent_s(setup: CallSetup, answered_s: float) -> float:
+    """When the far end sent the call's first 200 OK to its INVITE."""
+    sent = [
+        record.sent_s
+        for record in setup.records
+        if record.direction == DOWNLINK
+        and record.method == "INVITE"
+        and record.label.startswith("2")
+        and not record.retransmission
+    ]
+    return sent[-1] if sent else answered_s
 
 
 def _call_setup(

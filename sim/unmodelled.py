@@ -45,6 +45,7 @@ WITHOUT_SETUP: dict[str, str] = {
     "signalling.ice": _NO_SETUP,
     "signalling.fallback": _NO_SETUP,
     "signalling.dns": _NO_SETUP,
+    "calls.srtp_keying": _NO_SETUP,  # the DTLS handshake follows a set-up's answer
 }
 """Key paths the simulator ignores unless ``signalling.setup`` is on."""
 

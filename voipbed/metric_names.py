@@ -82,6 +82,7 @@ class EventKind(StrEnum):
     DNS_MESSAGE = "dns_message"  # simulator: a DNS query or answer of a call's set-up
     ICE_MESSAGE = "ice_message"  # simulator: a STUN message of a call's ICE (gathering, checks)
     CALL_SETUP = "call_setup"  # simulator: how a call's set-up ended, and its parts
+    MEDIA_SECURE = "media_secure"  # DTLS-SRTP: the caller's SRTP keyed by its handshake
     ALERT = "alert"  # what a listener would have noticed: one-way audio, a gap, low MOS, echo
     PHONE = "phone"  # simulator: what an idle phone's registration, keep-alives and calls did
     INCOMING_CALL = "incoming_call"  # simulator: a call to an idle phone, when and how it ended

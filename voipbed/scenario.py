@@ -83,6 +83,7 @@ __all__ = [
     "Signalling",
     "SipLoad",
     "SipTransport",
+    "SrtpKeying",
     "default_yaml_dict",
 ]
 
@@ -109,6 +110,13 @@ CodecName = Annotated[
     AfterValidator(_known_codec),
     WithJsonSchema({"enum": sorted(CODECS), "description": "codec, by its RTP name"}),
 ]
+
+
+class SrtpKeying(StrEnum):
+    """How the SRTP master keys are agreed."""
+
+    SDES = "sdes"  # in the SDP offer and answer (a=crypto, RFC 4568)
+    DTLS = "dtls"  # a DTLS handshake on the media path (DTLS-SRTP, RFC 5763, RFC 5764)
 
 
 class Plc(StrEnum):
@@ -169,6 +177,14 @@ class Calls(Section):
             "of SDES and DTLS-SRTP); 0: plain RTP, as VoLTE media on its bearer."
         ),
     )
+    srtp_keying: SrtpKeying = Field(
+        SrtpKeying.SDES,
+        description=(
+            "How SRTP's keys are agreed (with srtp_tag_bits 80): sdes (in the SDP's a=crypto, "
+            "RFC 4568; media secure at the answer) or dtls (a DTLS 1.2 handshake on the media "
+            "path after the answer, RFC 5763 and RFC 5764; the media wait for it)."
+        ),
+    )
     rtcp_share_ratio: Ratio = Field(
         0.05,
         alias="rtcp_share",
@@ -209,6 +225,15 @@ class Calls(Section):
                 "ptime", f"{codec.name} is not sent at {ptime_s * 1e3:g} ms (allowed: {allowed} ms)"
             )
         return ptime_s
+
+    @model_validator(mode="after")
+    def _keying_has_srtp(self) -> Calls:
+        if self.srtp_keying is SrtpKeying.DTLS and self.srtp_tag_bits != 80:
+            raise ValueError(
+                "srtp_keying dtls keys SRTP: it needs srtp_tag_bits 80 (AES_CM_128_HMAC_SHA1_80, "
+                "the profile baresip's dtls_srtp negotiates)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _codec_scorable(self) -> Calls:

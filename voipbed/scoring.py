@@ -544,18 +544,25 @@ def _mean(values: Array) -> float:
 
 
 def _call_setup_by_call(events: pa.Table) -> dict[int, float]:
-    """Each call's set-up time, from its ``call_dial`` to its ``call_start`` event."""
+    """Each call's set-up time, from its ``call_dial`` to its ``call_start`` event, or with
+    DTLS-SRTP to its ``media_secure`` event (its media wait for the handshake)."""
     kinds = events.column("kind").to_pylist()
     times = events.column("time_s").to_pylist()
     calls = events.column("call").to_pylist()
     dialled = {
         c: t for k, t, c in zip(kinds, times, calls, strict=True) if k == EventKind.CALL_DIAL
     }
-    return {
+    started = {
         c: t - dialled[c]
         for k, t, c in zip(kinds, times, calls, strict=True)
         if k == EventKind.CALL_START and c in dialled
     }
+    secured = {
+        c: t - dialled[c]
+        for k, t, c in zip(kinds, times, calls, strict=True)
+        if k == EventKind.MEDIA_SECURE and c in started
+    }
+    return started | secured
 
 
 def _post_dial_delay_by_call(events: pa.Table) -> dict[int, float]:

@@ -23,8 +23,10 @@ _PARTS = (
     "tls_s",
     "sip_s",
     "ice_checks_s",
+    "dtls_s",
 )
-"""Each call's set-up parts, in their order; ICE's and the fallback's only where set."""
+"""Each call's set-up parts, in their order; ICE's, the fallback's and DTLS-SRTP's only
+where set."""
 
 
 def _fields(events: pa.Table, kind: EventKind) -> list[dict[str, Any]]:
@@ -40,11 +42,11 @@ def setup_figures(events: pa.Table) -> dict[str, Any] | None:
     """Calls dialled and answered, the success ratio, set-up time and post-dial delay
     percentiles of the answered calls (seconds), each part's median (the radio's hold, ICE
     gathering, the DNS lookup, attempts that timed out, the TCP and TLS handshakes, the SIP
-    exchange, ICE checks: those the run has), the outcomes, the retransmissions of each
-    message, the transport each answered call ended on, and with ICE how many calls took
-    each candidate pair (``ice_pairs``, e.g. ``srflx-srflx``, ``relay-relay``), how many
-    were relayed, and how many of those only after a relay fallback; None when the run set
-    no call up."""
+    exchange, ICE checks, the DTLS-SRTP handshake: those the run has), the outcomes, the
+    retransmissions of each message, the transport each answered call ended on, and with
+    ICE how many calls took each candidate pair (``ice_pairs``, e.g. ``srflx-srflx``,
+    ``relay-relay``), how many were relayed, and how many of those only after a relay
+    fallback; None when the run set no call up."""
     setups = _fields(events, EventKind.CALL_SETUP)
     if not setups:
         return None

@@ -310,6 +310,18 @@ class MediaEncryption(StrEnum):
             raise UnsupportedSrtpError(why)
         return cls.SDES if tag_bits else cls.NONE
 
+    @classmethod
+    def for_keying(cls, tag_bits: int, keying: str) -> MediaEncryption:
+        """What sends SRTP with a ``tag_bits`` tag keyed by ``keying`` (a scenario's
+        ``calls.srtp_keying``: ``sdes`` or ``dtls``): DTLS-SRTP for an 80-bit tag keyed by
+        ``dtls``, else :meth:`for_tag`; UnsupportedSrtpError for a tag baresip cannot send,
+        ValueError for ``dtls`` without SRTP."""
+        if keying != "dtls":
+            return cls.for_tag(tag_bits)
+        if cls.for_tag(tag_bits) is cls.NONE:
+            raise ValueError("DTLS-SRTP keys SRTP: srtp_tag_bits must not be 0")
+        return cls.DTLS_SRTP
+
 
 class AnswerMode(StrEnum):
     """What an account does with an incoming call (baresip's ``answermode``)."""
@@ -464,7 +476,7 @@ class BaresipSpec:
 
 def baresip_spec(calls: Calls, **fields: object) -> BaresipSpec:
     """A BaresipSpec sending what the scenario's calls send (codec, ptime, DSCP, SRTP: keyed
-    by SDES, :meth:`MediaEncryption.for_tag`).
+    by SDES or DTLS-SRTP as ``srtp_keying`` says, :meth:`MediaEncryption.for_keying`).
 
     ``fields`` are the other BaresipSpec fields (user, address, ports, audio_source, ...).
     UnsupportedSrtpError for a tag baresip cannot send.
@@ -473,7 +485,7 @@ def baresip_spec(calls: Calls, **fields: object) -> BaresipSpec:
         codec=calls.codec,
         ptime_s=calls.ptime_s,
         dscp=calls.dscp,
-        media_encryption=MediaEncryption.for_tag(calls.srtp_tag_bits),
+        media_encryption=MediaEncryption.for_keying(calls.srtp_tag_bits, calls.srtp_keying),
         **fields,  # type: ignore[arg-type]
     )
 

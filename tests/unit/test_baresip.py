@@ -224,6 +224,7 @@ def test_spec_from_scenario_takes_codec_ptime_and_dscp() -> None:
         ptime_s = 0.030
         dscp = 34
         srtp_tag_bits = 0
+        srtp_keying = "sdes"
 
     spec = baresip_spec(
         Calls(),  # type: ignore[arg-type]
@@ -356,15 +357,21 @@ def test_media_encryption_loads_its_module_and_names_it_in_the_account(
     assert mediaenc in baresip_accounts(spec).strip().split(";")
 
 
-@pytest.mark.parametrize(("tag_bits", "expected"), [(0, "none"), (80, "sdes")])
-def test_spec_from_scenario_keys_srtp_with_sdes(tag_bits: int, expected: str) -> None:
-    """A scenario's 80-bit SRTP tag becomes SDES-keyed SRTP (srtp-mand); 0 plain RTP."""
+@pytest.mark.parametrize(
+    ("tag_bits", "keying", "expected"),
+    [(0, "sdes", "none"), (80, "sdes", "sdes"), (80, "dtls", "dtls_srtp")],
+)
+def test_spec_from_scenario_keys_srtp_as_the_scenario_says(
+    tag_bits: int, keying: str, expected: str
+) -> None:
+    """An 80-bit SRTP tag keyed by sdes becomes srtp-mand, by dtls dtls_srtp; 0 plain RTP."""
 
     class Calls:
         codec = "PCMU"
         ptime_s = 0.020
         dscp = 46
         srtp_tag_bits = tag_bits
+        srtp_keying = keying
 
     spec = baresip_spec(
         Calls(),  # type: ignore[arg-type]
@@ -641,3 +648,9 @@ def test_score_call_of_a_delayed_copy_is_near_perfect() -> None:
     assert score.mos_lqo > 4.4
     assert score.correlation == pytest.approx(1.0)
     assert rms_dbfs(received.samples) < 0.0
+
+
+def test_dtls_keying_without_srtp_is_refused() -> None:
+    """DTLS-SRTP keying of plain RTP (tag 0) is an error, not silently plain RTP."""
+    with pytest.raises(ValueError, match="DTLS-SRTP"):
+        MediaEncryption.for_keying(0, "dtls")
