@@ -35,13 +35,29 @@ path:
   - {name: core, one_way_delay: 20ms}
 radio: {rrc: null}
 """
+# Everything a run can start: baresip and light calls (their agents), an RRC on the radio
+# link, bulk cross traffic in the core link's queue.
+EVERYTHING = """\
+name: interrupted-calls
+duration: 60s
+calls: {count: 10, codec: PCMU, start_spread: 0s}
+path:
+  - {name: radio, one_way_delay: 10ms, loss: 1%}
+  - name: core
+    one_way_delay: 20ms
+    capacity: 20Mbps
+    queue: {packets: 200}
+    cross_traffic: [{kind: bulk, count: 1}]
+"""
+SCENARIOS = {"one_call": LONG_CALL, "everything": EVERYTHING}
 
 
-def started_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """A running emulation whose call is established; its process and run folder."""
+def started_run(tmp_path: Path, text: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """A running emulation of ``text`` whose first call is established; its process and run
+    folder."""
     require("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
     scenario = tmp_path / "call.yaml"
-    scenario.write_text(LONG_CALL, encoding="utf-8")
+    scenario.write_text(text, encoding="utf-8")
     out = tmp_path / "runs"
     voipbed = Path(sys.executable).with_name("voipbed")
     process = subprocess.Popen(
@@ -88,9 +104,10 @@ def nothing_left(run_dir: Path, within_s: float = 10.0) -> Leftovers:
     return left
 
 
-def test_ctrl_c_tears_down_everything_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", list(SCENARIOS))
+def test_ctrl_c_tears_down_everything_and_says_so(tmp_path: Path, kind: str) -> None:
     """SIGINT mid-call: exit 130, a message naming the run, no namespace/veth/process left."""
-    process, run_dir = started_run(tmp_path)
+    process, run_dir = started_run(tmp_path, SCENARIOS[kind])
     assert find_leftovers(run_tag(run_dir.name), run_dir.name)  # the run is really up
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0].decode(errors="replace")
@@ -101,9 +118,10 @@ def test_ctrl_c_tears_down_everything_and_says_so(tmp_path: Path) -> None:
     assert programs_of(run_dir) == []
 
 
-def test_sigkill_leaves_programs_that_voipbed_clean_removes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", list(SCENARIOS))
+def test_sigkill_leaves_programs_that_voipbed_clean_removes(tmp_path: Path, kind: str) -> None:
     """SIGKILL mid-call leaves the run's programs; `voipbed clean` removes all of it."""
-    process, run_dir = started_run(tmp_path)
+    process, run_dir = started_run(tmp_path, SCENARIOS[kind])
     process.kill()
     process.communicate(timeout=30)
     time.sleep(1.0)
