@@ -44,21 +44,24 @@ their planned instant) and ``cpu`` (the process's user and system seconds).
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import json
 import os
-import selectors
-import signal
 import socket
 import sys
-import time
 from array import array
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from voipbed.emulation.agent_loop import (
+    MAX_DATAGRAM,
+    AgentLoop,
+    Stopped,
+    Timer,
+    raise_stopped_on_signals,
+    udp_socket,
+)
 from voipbed.emulation.light_plan import LightAgentPlan, LightCall, audio_sdp
 from voipbed.emulation.rtp_stream import Pacer, RtpSender
 from voipbed.emulation.sip_text import (
@@ -75,27 +78,11 @@ __all__ = ["READY_LINE", "main", "run_agent", "with_sdp_body"]
 
 READY_LINE = "voipbed light agent ready"  # on stdout once bound (answerers: registered)
 REGISTER_TIMEOUT_S = 10.0
-MAX_DATAGRAM = 65535
 LATE_MS = 5.0  # a packet this late past its instant is counted in ``pacing``
-
-
-class _Stopped(Exception):
-    """SIGTERM or SIGINT arrived."""
 
 
 class _RegistrationFailed(Exception):
     """Not every user was registered in time."""
-
-
-@dataclass(order=True)
-class _Timer:
-    when: float
-    seq: int
-    action: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 @dataclass
@@ -109,36 +96,21 @@ class _Stream:
     send_errors: int = 0
 
 
-class _Loop:
-    """Timers (seconds from t0 on the monotonic clock), readable sockets and the streams'
-    pacing, in one thread."""
+class _MediaLoop(AgentLoop):
+    """The agent loop with the calls' RTP streams: each round of due timers is followed by
+    the packets due, and the loop wakes for the next packet's instant."""
 
     def __init__(self, plan: LightAgentPlan, log: IO[str]) -> None:
-        self.t0 = plan.t0
-        self._log = log
-        self._timers: list[_Timer] = []
-        self._seq = itertools.count()
-        self._selector = selectors.DefaultSelector()
+        super().__init__(plan.t0, log)
         self.pacer = Pacer(plan.ptime_s)
         self.streams: dict[int, _Stream] = {}
         self._buffer = bytearray(MAX_DATAGRAM)
         self.lateness_s = array("d")
 
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    def at(self, when_s: float, action: Callable[[], None]) -> _Timer:
-        timer = _Timer(when_s, next(self._seq), action)
-        heapq.heappush(self._timers, timer)
-        return timer
-
-    def watch(self, sock: socket.socket, on_datagram: Callable[[bytes], None]) -> None:
-        self._selector.register(sock, selectors.EVENT_READ, on_datagram)
-
     def add_stream(self, call: int, sock: socket.socket) -> None:
         """Count what ``sock`` receives for ``call``; it sends once ``start_media``."""
         self.streams[call] = _Stream(sock)
-        self._selector.register(sock, selectors.EVENT_READ, call)
+        self.on_readable(sock, partial(self._drain, call))
 
     def start_media(self, call: int, sender: RtpSender, to: tuple[str, int]) -> None:
         stream = self.streams[call]
@@ -151,33 +123,13 @@ class _Loop:
     def stop_media(self, call: int) -> None:
         self.pacer.remove(call)
 
-    def record(self, what: str, **fields: Any) -> None:
-        self._log.write(json.dumps({"t": round(self.now(), 6), "what": what, **fields}) + "\n")
-        self._log.flush()
+    def after_timers(self) -> None:
+        """Send every packet due by now."""
+        self._send_due(self.now())
 
-    def run_until(self, end_s: float, finished: Callable[[], bool]) -> None:
-        """Serve sockets, timers and streams until ``end_s`` or ``finished()``."""
-        while True:
-            now = self.now()
-            while self._timers and self._timers[0].when <= now:
-                timer = heapq.heappop(self._timers)
-                if not timer.cancelled:
-                    timer.action()
-            self._send_due(self.now())
-            if now >= end_s or finished():
-                return
-            wait = end_s - now
-            if self._timers:
-                wait = min(wait, self._timers[0].when - now)
-            due = self.pacer.next_s()
-            if due is not None:
-                wait = min(wait, due - now)
-            for key, _ in self._selector.select(max(wait, 0.0)):
-                if isinstance(key.data, int):
-                    self._drain(key.data)
-                    continue
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                self._read_sip(sock, key.data)
+    def next_due_s(self) -> float | None:
+        """The next packet's instant, if any stream is sending."""
+        return self.pacer.next_s()
 
     def _send_due(self, now: float) -> None:
         for call, planned in self.pacer.due(now):
@@ -202,16 +154,6 @@ class _Loop:
                 continue
             stream.received += 1
             stream.received_bytes += size
-
-    def _read_sip(self, sock: socket.socket, handler: Callable[[bytes], None]) -> None:
-        while True:
-            try:
-                data = sock.recv(MAX_DATAGRAM)
-            except BlockingIOError:
-                return
-            except OSError:
-                continue
-            handler(data)
 
     def record_media(self) -> None:
         """The ``media`` line of every call, then ``pacing`` and ``cpu``."""
@@ -239,13 +181,6 @@ class _Loop:
         self.record("cpu", user_s=times.user, system_s=times.system)
 
 
-def _udp_socket(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((address, port))
-    sock.setblocking(False)
-    return sock
-
-
 def with_sdp_body(message: str, sdp: str) -> str:
     """A SIP message of ``sip_text`` without a body (``Content-Length: 0``), carrying
     ``sdp`` instead."""
@@ -260,10 +195,10 @@ def with_sdp_body(message: str, sdp: str) -> str:
 class _Sip:
     """The agent's SIP socket: sends to the registrar, makes tokens and headers."""
 
-    def __init__(self, loop: _Loop, plan: LightAgentPlan) -> None:
+    def __init__(self, loop: _MediaLoop, plan: LightAgentPlan) -> None:
         self.loop = loop
         self.plan = plan
-        self.sock = _udp_socket(plan.sip_address, plan.sip_port)
+        self.sock = udp_socket(plan.sip_address, plan.sip_port)
         self.sent_by = f"{plan.sip_address}:{plan.sip_port}"
         self._ids = itertools.count(1)
 
@@ -284,7 +219,7 @@ class _Sip:
             self.loop.record("send_error", error=str(error))
 
     def retransmit(
-        self, text: str, timers: list[_Timer], interval_s: float, cap_s: float | None
+        self, text: str, timers: list[Timer], interval_s: float, cap_s: float | None
     ) -> None:
         """Send ``text`` again after ``interval_s``, doubling (up to ``cap_s``), keeping each
         timer in ``timers`` for the caller to cancel."""
@@ -324,8 +259,8 @@ class _Outgoing:
     invite: str
     sent_s: float
     state: str = "calling"  # answered, ending, ended, failed
-    retransmissions: list[_Timer] = field(default_factory=list)  # Timer A, then E
-    deadline: _Timer | None = None  # Timer B, then F
+    retransmissions: list[Timer] = field(default_factory=list)  # Timer A, then E
+    deadline: Timer | None = None  # Timer B, then F
     ok: SipText | None = None
     ringing: bool = False
 
@@ -341,17 +276,17 @@ class _Outgoing:
 class _Callers:
     """Every light call's caller: INVITE at its start, media, BYE at its end."""
 
-    def __init__(self, loop: _Loop, plan: LightAgentPlan, frames: list[bytes]) -> None:
+    def __init__(self, loop: _MediaLoop, plan: LightAgentPlan, frames: list[bytes]) -> None:
         self.loop = loop
         self.plan = plan
         self.frames = frames
         self.sip = _Sip(loop, plan)
-        loop.watch(self.sip.sock, self.on_datagram)
+        loop.watch(self.sip.sock, self.on_datagram, skip_errors=True)
         self._calls: dict[str, _Outgoing] = {}
         self._by_call: dict[int, _Outgoing] = {}
         self._open = len(plan.calls)
         for spec in plan.calls:
-            loop.add_stream(spec.call, _udp_socket(spec.ue_address, spec.ue_port))
+            loop.add_stream(spec.call, udp_socket(spec.ue_address, spec.ue_port))
 
     def start(self) -> None:
         for spec in self.plan.calls:
@@ -512,7 +447,7 @@ class _Incoming:
     spec: LightCall
     ok: str
     offer: tuple[str, int]
-    timers: list[_Timer] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
     acked: bool = False
     ended: bool = False
 
@@ -520,18 +455,18 @@ class _Incoming:
 class _Answerers:
     """Every light call's answerer: registered first, then answers, media, BYE."""
 
-    def __init__(self, loop: _Loop, plan: LightAgentPlan, frames: list[bytes]) -> None:
+    def __init__(self, loop: _MediaLoop, plan: LightAgentPlan, frames: list[bytes]) -> None:
         self.loop = loop
         self.plan = plan
         self.frames = frames
         self.sip = _Sip(loop, plan)
-        loop.watch(self.sip.sock, self.on_datagram)
+        loop.watch(self.sip.sock, self.on_datagram, skip_errors=True)
         self._by_user = {spec.callee_user: spec for spec in plan.calls}
         self._calls: dict[str, _Incoming] = {}
         self._open = len(plan.calls)
-        self._registering: dict[str, tuple[str, list[_Timer]]] = {}  # Call-ID -> user, timers
+        self._registering: dict[str, tuple[str, list[Timer]]] = {}  # Call-ID -> user, timers
         for spec in plan.calls:
-            loop.add_stream(spec.call, _udp_socket(plan.media_address, spec.far_port))
+            loop.add_stream(spec.call, udp_socket(plan.media_address, spec.far_port))
 
     def finished(self) -> bool:
         return self._open == 0
@@ -559,7 +494,7 @@ class _Answerers:
                     ("Expires", str(plan.expires_s)),
                 ],
             )
-            timers: list[_Timer] = []
+            timers: list[Timer] = []
             self._registering[call_id] = (spec.callee_user, timers)
             self.sip.send(text)
             self.sip.retransmit(text, timers, plan.t1_s, plan.t2_s)
@@ -655,7 +590,7 @@ class _Answerers:
         self.loop.start_media(incoming.spec.call, sender, incoming.offer)
 
 
-def _on_time(loop: _Loop, priority: int) -> None:
+def _on_time(loop: _MediaLoop, priority: int) -> None:
     """SCHED_FIFO at ``priority`` (sched(7)) when it is > 0, so that busy processes of
     normal priority do not delay packets; said in the log when refused."""
     if priority <= 0:
@@ -680,14 +615,10 @@ def run_agent(plan: LightAgentPlan) -> None:
     """Play ``plan`` until every call is over, ``t0 + stop_s``, or SIGTERM/SIGINT.
     _RegistrationFailed when the answerers' users are not all registered in time."""
 
-    def stop(signum: int, frame: object) -> None:
-        raise _Stopped
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    raise_stopped_on_signals()
     frames = _frames(plan)
     with Path(plan.log_path).open("a", encoding="utf-8") as log:
-        loop = _Loop(plan, log)
+        loop = _MediaLoop(plan, log)
         _on_time(loop, plan.realtime_priority)
         side: _Callers | _Answerers
         try:
@@ -704,7 +635,7 @@ def run_agent(plan: LightAgentPlan) -> None:
             print(READY_LINE, flush=True)
             loop.run_until(plan.stop_s, side.finished)
             loop.record("done")
-        except _Stopped:
+        except Stopped:
             loop.record("stopped")
         finally:
             loop.record_media()

@@ -34,21 +34,22 @@ Each agent writes JSON lines (``log_path``), one per thing it did, ``t`` in seco
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import json
 import math
 import os
-import selectors
-import signal
 import socket
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from voipbed.emulation.agent_loop import (
+    AgentLoop,
+    Stopped,
+    Timer,
+    raise_stopped_on_signals,
+    udp_socket,
+)
 from voipbed.emulation.phone_plan import AgentPlan, CallSpec, PhoneSpec
 from voipbed.emulation.sip_text import (
     BRANCH_MAGIC,
@@ -72,83 +73,12 @@ FAILWAIT_BASE_S = 30.0  # libre src/sipreg/reg.c failwait, as models.sip_registr
 FAILWAIT_MAX_S = 1800.0
 FAILWAIT_MAX_DOUBLINGS = 6
 FAILWAIT_FACTOR = 0.75  # the midpoint of libre's [0.5, 1.0] draw, as the model without rng
-MAX_DATAGRAM = 65535
-
-
-class _Stopped(Exception):
-    """SIGTERM or SIGINT arrived."""
-
-
-@dataclass(order=True)
-class _Timer:
-    when: float
-    seq: int
-    action: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class _Loop:
-    """Timers on the monotonic clock (seconds from t0) and readable sockets."""
-
-    def __init__(self, t0: float, log: IO[str]) -> None:
-        self.t0 = t0
-        self._log = log
-        self._timers: list[_Timer] = []
-        self._seq = itertools.count()
-        self._selector = selectors.DefaultSelector()
-
-    def now(self) -> float:
-        return time.monotonic() - self.t0
-
-    def at(self, when_s: float, action: Callable[[], None]) -> _Timer:
-        timer = _Timer(when_s, next(self._seq), action)
-        heapq.heappush(self._timers, timer)
-        return timer
-
-    def watch(self, sock: socket.socket, on_datagram: Callable[[bytes], None]) -> None:
-        self._selector.register(sock, selectors.EVENT_READ, on_datagram)
-
-    def record(self, what: str, **fields: Any) -> None:
-        self._log.write(json.dumps({"t": round(self.now(), 6), "what": what, **fields}) + "\n")
-        self._log.flush()
-
-    def run_until(self, end_s: float) -> None:
-        while True:
-            now = self.now()
-            while self._timers and self._timers[0].when <= now:
-                timer = heapq.heappop(self._timers)
-                if not timer.cancelled:
-                    timer.action()
-            if now >= end_s:
-                return
-            wait = end_s - now
-            if self._timers:
-                wait = min(wait, self._timers[0].when - now)
-            for key, _ in self._selector.select(max(wait, 0.0)):
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                handler: Callable[[bytes], None] = key.data
-                while True:
-                    try:
-                        data = sock.recv(MAX_DATAGRAM)
-                    except BlockingIOError:
-                        break
-                    handler(data)
-
-
-def _udp_socket(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((address, port))
-    sock.setblocking(False)
-    return sock
 
 
 class _Sender:
     """One UDP socket and its SIP identity: sends to the registrar, builds headers."""
 
-    def __init__(self, loop: _Loop, plan: AgentPlan, sock: socket.socket, user: str) -> None:
+    def __init__(self, loop: AgentLoop, plan: AgentPlan, sock: socket.socket, user: str) -> None:
         self.loop = loop
         self.plan = plan
         self.sock = sock
@@ -175,11 +105,11 @@ class _Sender:
 class _Phone:
     """One idle phone: registration and its refreshes, keep-alives, answering calls."""
 
-    def __init__(self, loop: _Loop, plan: AgentPlan, spec: PhoneSpec) -> None:
+    def __init__(self, loop: AgentLoop, plan: AgentPlan, spec: PhoneSpec) -> None:
         self.loop = loop
         self.plan = plan
         self.spec = spec
-        self.out = _Sender(loop, plan, _udp_socket(plan.local_address, spec.port), spec.user)
+        self.out = _Sender(loop, plan, udp_socket(plan.local_address, spec.port), spec.user)
         loop.watch(self.out.sock, self.on_datagram)
         self._aor = f"sip:{spec.user}@{plan.domain}"
         self._call_id = self.out.token("reg")
@@ -187,12 +117,12 @@ class _Phone:
         self._cseq = 0
         self._reg_branch = ""
         self._reg_text = ""
-        self._reg_timers: list[_Timer] = []
+        self._reg_timers: list[Timer] = []
         self._challenged = False
         self._failures = 0
         self._pinging: bytes | None = None
         self._ping_sent_s = math.nan
-        self._ping_timers: list[_Timer] = []
+        self._ping_timers: list[Timer] = []
         self._pings = 0
         self._answers: dict[str, str] = {}  # Call-ID -> the 200 sent for its INVITE
 
@@ -377,18 +307,18 @@ class _OutgoingCall:
     from_tag: str
     invite: str
     sent_s: float
-    retransmissions: list[_Timer] = field(default_factory=list)  # Timer A
-    timeout: _Timer | None = None  # Timer B
+    retransmissions: list[Timer] = field(default_factory=list)  # Timer A
+    timeout: Timer | None = None  # Timer B
     ended: bool = False
 
 
 class _Caller:
     """The far end that calls the phones through the registrar."""
 
-    def __init__(self, loop: _Loop, plan: AgentPlan) -> None:
+    def __init__(self, loop: AgentLoop, plan: AgentPlan) -> None:
         self.loop = loop
         self.plan = plan
-        self.out = _Sender(loop, plan, _udp_socket(plan.local_address, plan.caller_port), "core")
+        self.out = _Sender(loop, plan, udp_socket(plan.local_address, plan.caller_port), "core")
         loop.watch(self.out.sock, self.on_datagram)
         self._calls: dict[str, _OutgoingCall] = {}
 
@@ -510,13 +440,9 @@ class _Caller:
 def run_agent(plan: AgentPlan) -> None:
     """Play ``plan`` until ``t0 + duration_s`` (or SIGTERM/SIGINT)."""
 
-    def stop(signum: int, frame: object) -> None:
-        raise _Stopped
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    raise_stopped_on_signals()
     with Path(plan.log_path).open("a", encoding="utf-8") as log:
-        loop = _Loop(plan.t0, log)
+        loop = AgentLoop(plan.t0, log)
         if plan.role == "phones":
             for spec in plan.phones:
                 _Phone(loop, plan, spec).start()
@@ -526,7 +452,7 @@ def run_agent(plan: AgentPlan) -> None:
         print(READY_LINE, flush=True)
         try:
             loop.run_until(plan.duration_s)
-        except _Stopped:
+        except Stopped:
             loop.record("stopped")
             return
         loop.record("done")
