@@ -50,7 +50,6 @@ from voipbed.models.queue_bulk import (
     new_flows,
     new_tally,
     next_bulk_event,
-    wider_ring,
 )
 from voipbed.models.queue_codes import Owner
 from voipbed.models.queue_events import read_log, run_events
@@ -62,7 +61,6 @@ from voipbed.models.queue_state import (
     BUSY_UNTIL,
     DONE,
     IN_SERVICE,
-    NEXT_DRAW,
     NEXT_OPP,
     NEXT_SLOT,
     NOW,
@@ -72,7 +70,7 @@ from voipbed.models.queue_state import (
     plain_state,
     with_slots,
 )
-from voipbed.models.queue_window import bulk_generator
+from voipbed.models.queue_window import bulk_generator, bulk_room
 
 __all__ = ["Background", "Departure", "QueueStepper"]
 
@@ -81,7 +79,6 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _DRAW_CHUNK = 256  # PIE uniforms drawn at a time (the same stream as one per packet)
-_BULK_DRAW_CHUNK = 4096  # PIE uniforms drawn at a time for bulk segments (the same stream)
 _RING = 64  # feedback entries per bulk flow to start with (widened as windows grow)
 # Per settled packet, as plain values: an enum's lookup by name or value costs a microsecond.
 _FATES = {int(fate): fate for fate in Fate}
@@ -352,17 +349,5 @@ class QueueStepper:
         ints = self._state.progress.ints
         if self._arrive.size - int(ints[NEXT_SLOT]) < segments:
             self._make_room(segments)
-        state = self._state
-        flows = state.flows
-        ring = flows.fb_time.shape[1]
-        wanted = int(np.floor(flows.cwnd).max()) + 2  # what ``most_sent`` checks against
-        if ring < wanted:
-            state = state._replace(flows=wider_ring(flows, max(2 * ring, wanted)))
-        if self._bulk_rng is not None:
-            left = state.bulk_draws[int(ints[NEXT_DRAW]) :]
-            if left.size < segments:
-                fresh = self._bulk_rng.random(max(segments, _BULK_DRAW_CHUNK))
-                state = state._replace(bulk_draws=np.concatenate([left, fresh]))
-                ints[NEXT_DRAW] = 0
-        self._state = state
-        self._plain = plain_state(state)
+        self._state = bulk_room(self._state, segments, self._bulk_rng)
+        self._plain = plain_state(self._state)

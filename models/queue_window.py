@@ -57,6 +57,7 @@ from voipbed.models.queue_state import (
     IN_SERVICE,
     NEXT_DRAW,
     NEXT_SLOT,
+    QueueState,
     make_room,
     new_slots,
     new_state,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from voipbed.models.queue import QueueingLink
     from voipbed.models.queue_stepper import Background
 
-__all__ = ["QueueRun", "RunTotals", "Settled", "bulk_generator"]
+__all__ = ["QueueRun", "RunTotals", "Settled", "bulk_generator", "bulk_room"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -109,6 +110,25 @@ def bulk_generator(rng: np.random.Generator) -> np.random.Generator:
     leaves ``rng``'s own stream as it is)."""
     (child,) = rng.spawn(1)
     return child
+
+
+def bulk_room(state: QueueState, segments: int, bulk_rng: np.random.Generator | None) -> QueueState:
+    """``state`` with room for a bulk flow's event that may send ``segments`` (its slots
+    already made): each flow's feedback ring as wide as its window allows, and PIE draws
+    for the segments from ``bulk_rng`` (None: no PIE)."""
+    ints = state.progress.ints
+    flows = state.flows
+    ring = flows.fb_time.shape[1]
+    wanted = int(np.floor(flows.cwnd).max()) + 2  # what ``most_sent`` checks against
+    if ring < wanted:
+        state = state._replace(flows=wider_ring(flows, max(2 * ring, wanted)))
+    if bulk_rng is not None:
+        left = state.bulk_draws[int(ints[NEXT_DRAW]) :]
+        if left.size < segments:
+            fresh = bulk_rng.random(max(segments, _DRAW_CHUNK))
+            state = state._replace(bulk_draws=np.concatenate([left, fresh]))
+            ints[NEXT_DRAW] = 0
+    return state
 
 
 class QueueRun:
@@ -402,20 +422,8 @@ class QueueRun:
         ints = self._state.progress.ints
         if self._state.slots.size.size - int(ints[NEXT_SLOT]) < segments:
             self._make_room(segments, keep)
-        state = self._state
-        flows = state.flows
-        ring = flows.fb_time.shape[1]
-        wanted = int(np.floor(flows.cwnd).max()) + 2  # what ``most_sent`` checks against
-        if ring < wanted:
-            state = state._replace(flows=wider_ring(flows, max(2 * ring, wanted)))
-        if self._bulk_rng is not None:
-            left = state.bulk_draws[int(ints[NEXT_DRAW]) :]
-            if left.size < segments:
-                fresh = self._bulk_rng.random(max(segments, _DRAW_CHUNK))
-                state = state._replace(bulk_draws=np.concatenate([left, fresh]))
-                ints[NEXT_DRAW] = 0
-        self._state = state
-        self._plain = plain_state(state)
+        self._state = bulk_room(self._state, segments, self._bulk_rng)
+        self._plain = plain_state(self._state)
 
     def _make_room(self, free: int, keep: int | None = None) -> None:
         """At least ``free`` slots free, those from ``keep`` on kept."""
