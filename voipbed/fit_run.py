@@ -38,7 +38,8 @@ __all__ = ["FIGURES", "FitReport", "fit_run", "path_figures"]
 
 FIGURES = ("loss_percent", "burst_ratio", "delay_p50_ms", "delay_p95_ms", "mos")
 FIT_SEEDS = 4
-"""Simulations of the fitted scenario its figures are pooled over."""
+"""Simulations of the fitted scenario its figures are pooled over (a modelling choice: half
+the spread of one draw, at four times its cost)."""
 
 
 @dataclass(frozen=True)

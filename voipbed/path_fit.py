@@ -64,7 +64,9 @@ QUEUEING_CORRELATION = 0.5  # lag-1 correlation of excess delays above which a q
 _QUEUED_S = 5e-4  # an excess delay above 0.5 ms: the packet waited in the queue
 _KS_SAMPLE = 20_000  # excesses the goodness of fit is computed on (evenly spaced in order)
 _NO_JITTER_S = 1e-4  # a mean excess under 0.1 ms: no jitter
-_LOCAL_MS = 200.0  # the span whose waits set a schedule's spacing where nothing else is known
+# The span whose waits set a schedule's spacing where nothing else is known: a modelling
+# choice, ten packets of each of two 20 ms flows, short against a cellular link's changes.
+_LOCAL_MS = 200.0
 
 FloatArray = NDArray[np.float64]
 
