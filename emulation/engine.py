@@ -101,7 +101,7 @@ from voipbed.emulation.phones import (
 )
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan
-from voipbed.emulation.rrc_events import rrc_events
+from voipbed.emulation.rrc_events import rrc_events, with_phone_radio
 from voipbed.emulation.rrc_gate import RrcPlan, rrc_output
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
 from voipbed.emulation.sip_load import SipLoadRun, finish_sip_load, start_sip_load
@@ -318,17 +318,23 @@ def _prepare_speech(plan: CallPlan, work: Path) -> None:
 
 
 def link_starter(
-    scenario: Scenario, work: Path, t0: float, ue_addresses: Sequence[str] = ()
+    scenario: Scenario,
+    work: Path,
+    t0: float,
+    ue_addresses: Sequence[str] = (),
+    phone_addresses: Sequence[str] = (),
 ) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
     """Start a userspace link in each link node, its clock at ``t0``; the radio segment's
-    also holds the packets of the calls' UEs (call c's at ``ue_addresses[c]``) in their
-    RRC/DRX machines and gates their media through the handovers."""
+    also holds the packets of the calls' UEs (call c's at ``ue_addresses[c]``) and of the
+    idle phones (phone p's at ``phone_addresses[p]``) in their RRC/DRX machines and gates
+    the calls' media through the handovers."""
     names = [segment.name for segment in scenario.path]
     radio = names.index(scenario.radio.segment) if scenario.radio.segment else 0
     schedule = handover_schedule(scenario)
     plan = HandoverPlan.of(schedule, resolved_handovers(scenario), ue_addresses)
     starts = call_times(scenario).start_s.tolist()
-    rrc = RrcPlan.of(scenario, ue_addresses, starts, rrc_output(work, names[radio]))
+    output = rrc_output(work, names[radio])
+    rrc = RrcPlan.of(scenario, ue_addresses, starts, output, phone_addresses)
 
     def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
         segment = scenario.path[spec.segment_index]
@@ -596,7 +602,7 @@ def emulate(
         net = stack.enter_context(
             EmulatedNetwork(
                 topology,
-                start_link=link_starter(scenario, work, t0, ue_addresses),
+                start_link=link_starter(scenario, work, t0, ue_addresses, topology.phone_addresses),
                 state_dir=state_dir,
             )
         )
@@ -655,6 +661,7 @@ def emulate(
     events += _sip_events(kamailio.stderr_path, wall_t0)
     events += _handover_events(scenario)
     events += rrc_events(scenario, work, ue_addresses, events)
+    events = with_phone_radio(scenario, work, events)
     manifest = {
         "engine": "emulation",
         "scenario": scenario.to_yaml_dict(),

@@ -3,11 +3,11 @@
 :class:`NatSpec` says what NAT a run wants; :class:`NatNode` places it in a topology (its
 node, its inside and outside interfaces and addresses); :func:`configured` turns a running
 node into that NAT and undoes it on exit. Everything happens inside the node's own network
-namespace: ``net.ipv4.ip_forward`` and the conntrack timeouts are per-namespace sysctls, and
-the nftables table (named after the node, so it carries the run's tag) lives in that
-namespace only. Nothing is written outside that namespace: :func:`configured` refuses a node
-that shares the caller's namespace, and checks after writing that the caller's own values of
-the sysctls it wrote did not move.
+namespace: ``net.ipv4.ip_forward``, ``net.ipv4.conf.all.arp_*`` and the conntrack timeouts
+are per-namespace sysctls, and the nftables table (named after the node, so it carries the
+run's tag) lives in that namespace only. Nothing is written outside that namespace:
+:func:`configured` refuses a node that shares the caller's namespace, and checks after
+writing that the caller's own values of the sysctls it wrote did not move.
 
 What netfilter does, and so what this NAT is (RFC 4787 terms):
 
@@ -87,6 +87,13 @@ CONNTRACK_SYSCTLS: Mapping[str, str] = {
 """Each NatSpec timeout and the per-namespace sysctl that holds it."""
 
 IP_FORWARD = "net.ipv4.ip_forward"
+ARP_BY_INTERFACE: Mapping[str, str] = {
+    "net.ipv4.conf.all.arp_ignore": "1",  # ip-sysctl.rst: reply only for the asked interface's
+    "net.ipv4.conf.all.arp_announce": "2",  # addresses, asking from the outgoing one's
+}
+"""The NAT answers ARP for an address on that address's interface only: its inside and
+outside interfaces may share one bridge (``topology``, the phones' NAT), and an ARP reply
+from the wrong one would let traffic in past the outside interface's rules."""
 COMMAND_TIMEOUT_S = 5.0
 
 
@@ -375,7 +382,7 @@ def configured(node: NodeRunner, nat: NatNode) -> Iterator[NatBox]:
             ["ip", "address", "add", str(address), "dev", interface], timeout_s=COMMAND_TIMEOUT_S
         )
     method = _choose_method(node, nat.spec)
-    settings = {IP_FORWARD: "1"}
+    settings = {IP_FORWARD: "1", **ARP_BY_INTERFACE}
     if method == TimeoutMethod.SYSCTL:
         settings.update(timeout_settings(nat.spec))
     with (

@@ -36,6 +36,7 @@ Host-wide settings are never changed (Mininet's ``fixLimits`` is skipped).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import signal
 import subprocess
@@ -175,11 +176,14 @@ def ipv6_sysctl_argv() -> list[str]:
     ]
 
 
-def address_add_argv(host: HostSpec) -> list[str]:
-    """The ip argv that gives ``host``'s interface its address (IPv6: ``nodad``, usable at
-    once)."""
-    argv = ["ip", "address", "add", str(host.address), "dev", host.interface]
-    return [*argv, "nodad"] if host.address.version == 6 else argv
+def address_add_argv(
+    host: HostSpec, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None = None
+) -> list[str]:
+    """The ip argv that gives ``host``'s interface its address, or ``address`` besides
+    (IPv6: ``nodad``, usable at once)."""
+    address = host.address if address is None else address
+    argv = ["ip", "address", "add", str(address), "dev", host.interface]
+    return [*argv, "nodad"] if address.version == 6 else argv
 
 
 def ping_argv(address: str) -> list[str]:
@@ -332,6 +336,11 @@ class EmulatedNetwork:
         for host in topo.hosts:
             node = self.node(host.name)
             node.run(address_add_argv(host))
+        if topo.phones is not None:  # phone 0's is the host's own
+            prefix = topo.phones.address.network.prefixlen
+            for extra in topo.phone_addresses[1:]:
+                address = ipaddress.ip_interface(f"{extra}/{prefix}")
+                self.node(topo.phones).run(address_add_argv(topo.phones, address))
         if topo.nat is not None:
             self.nat = stack.enter_context(configured(self.node(topo.nat.name), topo.nat))
             for host in topo.behind_nat:

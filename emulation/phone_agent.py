@@ -109,7 +109,7 @@ class _Phone:
         self.loop = loop
         self.plan = plan
         self.spec = spec
-        self.out = _Sender(loop, plan, udp_socket(plan.local_address, spec.port), spec.user)
+        self.out = _Sender(loop, plan, udp_socket(spec.address, spec.port), spec.user)
         loop.watch(self.out.sock, self.on_datagram)
         self._aor = f"sip:{spec.user}@{plan.domain}"
         self._call_id = self.out.token("reg")

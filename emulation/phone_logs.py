@@ -5,8 +5,9 @@ NAT's nftables counters (``nft -j list chain``) count, per phone port, the datag
 the core that met no live binding. :func:`phone_events` turns them into what
 ``sim.phones`` records: an ``incoming_call`` event per call that ended (at its first
 INVITE, ``call`` = the phone; ``outcome`` and, answered, ``setup_s``) and a ``phone``
-event per phone at the run's end. There is no radio model in the emulation: ``energy_j``
-is NaN and ``promotions`` 0.
+event per phone at the run's end. The agents know nothing of the radio: ``energy_j`` is
+NaN and ``promotions`` 0 here, until ``rrc_events.with_phone_radio`` puts in the radio
+link's figures (a scenario with an RRC).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ clock, which every process of the machine shares. Pure: builds and reads plans.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +35,7 @@ __all__ = [
     "plan_agents",
 ]
 
-FIRST_PHONE_PORT = 5100  # phone i listens on 5100 + i in the phones' host
+FIRST_PHONE_PORT = 5100  # phone i listens on 5100 + i, at its own address of the phones' host
 CALLER_PORT = 5090  # the core-side caller, on the far-end host (baresip uses 5062 + 4k)
 REFRESH_FRACTION = 0.9  # libre's rwait, as models.sip_registration refreshes
 PASSWORD = "voipbed"  # answers a digest challenge, should the registrar send one
@@ -49,10 +50,12 @@ def phone_user(index: int) -> str:
 
 @dataclass(frozen=True)
 class PhoneSpec:
-    """One phone: its user, its UDP port, its first REGISTER and keep-alive interval."""
+    """One phone: its user, its address and UDP port, its first REGISTER and keep-alive
+    interval."""
 
     index: int
     user: str
+    address: str
     port: int
     register_s: float
     keepalive_s: float | None
@@ -109,13 +112,13 @@ def plan_agents(
     scenario: Scenario,
     *,
     t0: float,
-    phones_address: str,
+    phone_addresses: Sequence[str],
     caller_address: str,
     registrar: tuple[str, int],
     work: Path,
 ) -> tuple[AgentPlan, AgentPlan]:
-    """The phones' plan and the caller's plan of ``scenario`` (which must have phones);
-    their logs go to ``work``."""
+    """The phones' plan and the caller's plan of ``scenario`` (which must have phones),
+    phone i at ``phone_addresses[i]``; their logs go to ``work``."""
     phones = scenario.signalling.phones
     if phones is None:
         raise ValueError("the scenario has no signalling.phones")
@@ -127,8 +130,8 @@ def plan_agents(
     )
     timers = scenario.signalling.timers
     specs = tuple(
-        PhoneSpec(i, phone_user(i), FIRST_PHONE_PORT + i, at, phones.keepalive_s)
-        for i, at in enumerate(schedule.register_s)
+        PhoneSpec(i, phone_user(i), address, FIRST_PHONE_PORT + i, at, phones.keepalive_s)
+        for i, (at, address) in enumerate(zip(schedule.register_s, phone_addresses, strict=True))
     )
     calls = sorted(
         (
@@ -149,7 +152,7 @@ def plan_agents(
     }
     phone_plan = AgentPlan(
         role="phones",
-        local_address=phones_address,
+        local_address=phone_addresses[0],
         log_path=str(work / "phones.jsonl"),
         phones=specs,
         **common,

@@ -144,7 +144,7 @@ def start_phones(
     phones, caller = plan_agents(
         scenario,
         t0=t0,
-        phones_address=phones_host.ip,
+        phone_addresses=topology.phone_addresses,
         caller_address=topology.far_end.ip,
         registrar=(topology.sip_core.ip, SIP_PORT),
         work=work,

@@ -10,6 +10,10 @@ over that span (``sim/control_plane.py``). ``rrc_events`` writes the same
 from the link's changes, each call over the span from its ``call_start``
 event (the answer reaching the caller) to its horizon; a call without one
 counts from its scheduled start.
+
+The simulator's ``phone`` events carry each idle phone's radio energy and
+promotions over the run; ``with_phone_radio`` puts the link's figures for the
+phones' machines into the emulation's.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 from voipbed.trace import EventKind
 
-__all__ = ["radio_segment", "rrc_events", "state_seconds"]
+__all__ = ["radio_segment", "rrc_events", "state_seconds", "with_phone_radio"]
 
 Event = tuple[float, str, int, dict[str, Any]]
 
@@ -79,6 +83,25 @@ def rrc_events(
             "seconds_in_state": dict(zip(STATE_NAMES, seconds, strict=True)),
         }
         out.append((horizon, EventKind.RADIO_ENERGY, call, fields))
+    return out
+
+
+def with_phone_radio(scenario: Scenario, work: Path, events: Sequence[Event]) -> list[Event]:
+    """``events`` with each ``phone`` event's ``energy_j`` and ``promotions`` those of the
+    phone's machine on the radio link; unchanged without an RRC, phones or the link's
+    figures."""
+    path = rrc_output(work, radio_segment(scenario))
+    if scenario.radio.rrc is None or scenario.signalling.phones is None or not path.exists():
+        return list(events)
+    phones = json.loads(path.read_text(encoding="utf-8")).get("phones", {})
+    energy, promotions = phones.get("energy_j", []), phones.get("promotions", [])
+    out = []
+    for event in events:
+        time_s, kind, phone, fields = event
+        if kind == EventKind.PHONE and 0 <= phone < len(energy):
+            radio = {"energy_j": float(energy[phone]), "promotions": int(promotions[phone])}
+            event = (time_s, kind, phone, {**fields, **radio})
+        out.append(event)
     return out
 
 

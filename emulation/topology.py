@@ -22,13 +22,16 @@ the UEs and the link nodes are on the NAT's inside subnet (``NatSpec.inside_subn
 UEs' default route via the NAT), and the core and far end see the NAT's outside address
 (host 3 of the subnet, ``10.0.0.3``).
 
-With ``phones`` (a NatSpec) instead, only a host for the idle phones ``Uz`` sits behind
-the NAT node, which joins the access bridge like a UE: the phones' messages cross the NAT
-and then every link node, while the UEs stay on the path's subnet and their calls meet no
-NAT::
+With ``phones`` (a NatSpec) instead, a host for the idle phones ``Uz`` joins the access
+bridge like a UE, on the NAT's inside subnet with one address per phone (phone i's is
+host ``FIRST_UE_HOST + i`` of it), and the NAT node sits at the core's edge, where the
+simulator puts it (``sim/phones.py``): its inside and outside interfaces both join the
+core bridge. The phones' messages cross every link node, as their own addresses (so the
+radio link tells each phone's packets apart), and then the NAT; the UEs stay on the
+path's subnet and their calls meet no NAT::
 
-    Uz (phones) ── N0 ──┐
-    UE 0 ───────────────┼─ B0 ── L0 ── ... ── B1 ─┬─ S0 ...
+    Uz (phones) ─┐                         ┌─ N0 (inside and outside)
+    UE 0 ────────┼─ B0 ── L0 ── ... ── B1 ─┼─ S0 ...
 
 One UE host per call up to ``MAX_UE_HOSTS``; with more calls, call ``i`` uses UE host
 ``i % n`` (:meth:`Topology.ue_for_call`).
@@ -157,6 +160,7 @@ class Topology:
     veths: tuple[VethSpec, ...]
     nat: NatNode | None = None
     phones: HostSpec | None = None  # the idle phones' host, behind ``nat``
+    phone_addresses: tuple[str, ...] = ()  # phone i's address on it (the host's is phone 0's)
 
     @property
     def ip_version(self) -> int:
@@ -286,11 +290,13 @@ def describe(
         ues.append(HostSpec(ue, Role.UE, i, veths[-1].iface_a, ue_address))
 
     phones_host = None
-    phones_nat = None
+    phone_addresses: tuple[str, ...] = ()
     if phones is not None:
+        count = 1 if scenario.signalling.phones is None else scenario.signalling.phones.count
+        if phones.inside_subnet.num_addresses - 2 < FIRST_UE_HOST + count - 1:
+            raise ValueError(f"subnet {phones.inside_subnet} is too small for {count} phones")
         phones_name = node_name(tag, Role.UE, PHONES_INDEX)
-        nat_name0 = node_name(tag, Role.NAT, 0)
-        veths.append(_veth(ifaces, phones_name, nat_name0))
+        veths.append(_veth(ifaces, phones_name, access))
         phones_host = HostSpec(
             phones_name,
             Role.UE,
@@ -298,15 +304,7 @@ def describe(
             veths[-1].iface_a,
             address(FIRST_UE_HOST, phones.inside_subnet),
         )
-        veths.append(_veth(ifaces, nat_name0, access))
-        phones_nat = NatNode(
-            nat_name0,
-            veths[-2].iface_b,
-            veths[-1].iface_a,
-            nat_address(NAT_INSIDE_HOST, phones.inside_subnet),
-            nat_address(NAT_HOST),
-            phones,
-        )
+        phone_addresses = tuple(str(phones.inside_subnet[FIRST_UE_HOST + i]) for i in range(count))
 
     nat_name = [] if nat is None else [node_name(tag, Role.NAT, 0)]
     links = [node_name(tag, Role.LINK, i) for i in range(len(scenario.path))]
@@ -321,6 +319,20 @@ def describe(
         LinkNodeSpec(chain[i + 1], i, segment.name, hops[i].iface_b, hops[i + 1].iface_a)
         for i, segment in enumerate(scenario.path)
     )
+
+    phones_nat = None
+    if phones is not None:  # at the core's edge, both interfaces on the core bridge
+        nat_name0 = node_name(tag, Role.NAT, 0)
+        inside_veth, outside_veth = _veth(ifaces, nat_name0, core), _veth(ifaces, nat_name0, core)
+        veths += [inside_veth, outside_veth]
+        phones_nat = NatNode(
+            nat_name0,
+            inside_veth.iface_a,
+            outside_veth.iface_a,
+            nat_address(NAT_INSIDE_HOST, phones.inside_subnet),
+            nat_address(NAT_HOST),
+            phones,
+        )
 
     endpoints: list[HostSpec] = []
     for role, host_number in ((Role.SIP_CORE, SIP_CORE_HOST), (Role.FAR_END, FAR_END_HOST)):
@@ -350,4 +362,5 @@ def describe(
         veths=tuple(veths),
         nat=nat_node if phones_nat is None else phones_nat,
         phones=phones_host,
+        phone_addresses=phone_addresses,
     )

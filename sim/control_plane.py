@@ -30,7 +30,7 @@ from voipbed.metric_names import DropReason, EventKind
 from voipbed.models import handover as ho
 from voipbed.models.grouping import group_order, time_order
 from voipbed.models.rrc import STATE_NAMES, RrcGate, RrcOutcome
-from voipbed.rng import component_rng
+from voipbed.radio_draws import call_radios
 from voipbed.scenario import Scenario
 from voipbed.schedule import handover_events, handover_schedule
 from voipbed.sim.stages import BoolArray, FloatArray, IntArray
@@ -107,26 +107,23 @@ class RadioGate:
 
     ``cross`` once per window, with the packets that reach the radio hop in it;
     ``finish`` after the last window (horizon inf) gives the events. The RRC's
-    per-UE DRX and paging offsets are drawn here, from the ``radio/rrc`` stream.
+    per-UE DRX and paging offsets come from ``radio_draws.call_radios``.
     """
 
     def __init__(
         self, scenario: Scenario, call_start_s: FloatArray, call_end_s: FloatArray
     ) -> None:
-        radio = scenario.radio
         self._start_s = np.asarray(call_start_s, dtype=np.float64)
         self._end_s = np.asarray(call_end_s, dtype=np.float64)
         self._schedule = handover_schedule(scenario)
         self._rrc: RrcGate | None = None
-        if radio.rrc is not None:
-            config = radio.rrc.to_model()
-            rng = component_rng(scenario.seed, "radio/rrc")
-            count = self._start_s.size
+        draws = call_radios(scenario, self._start_s.size)
+        if draws is not None:
             self._rrc = RrcGate(
                 self._end_s - self._start_s,
-                config,
-                drx_offset_s=rng.uniform(0.0, config.long_drx_cycle_s, count),
-                paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
+                draws.config,
+                drx_offset_s=draws.drx_offset_s,
+                paging_offset_s=draws.paging_offset_s,
             )
         self._handovers: ho.HandoverRun | None = None
         if len(self._schedule):

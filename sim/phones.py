@@ -38,7 +38,7 @@ phone's figures are one ``phone`` event at the run's end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,6 @@ from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 from voipbed.models.nat import Nat, Transport
 from voipbed.models.overhead import UDP_HEADER_BYTES
 from voipbed.models.phone_schedule import phone_schedule
-from voipbed.models.rrc import RrcState
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import FlowRun, run_flows
 from voipbed.models.sip_flows import CallConfig, CallOutcome, IncomingCall
@@ -56,13 +55,14 @@ from voipbed.models.sip_keepalive import KeepAlive, KeepAliveCounts
 from voipbed.models.sip_messages import SipProfile, sip_message_sizes
 from voipbed.models.sip_messages import SipTransport as MessageTransport
 from voipbed.models.sip_registration import Registration, RegistrationConfig
+from voipbed.radio_draws import phone_radios
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario, SipTransport
 from voipbed.sim.control_plane import Event
 from voipbed.sim.message_path import MessagePath
 from voipbed.sim.sip_attempt import connection
 
-__all__ = ["IncomingCallFigures", "PhoneFigures", "run_phones"]
+__all__ = ["IncomingCallFigures", "PhoneFigures", "phone_machines", "run_phones"]
 
 _CORE = ("core", 5060)  # the SIP core's endpoint, as the NAT sees it
 _SIP_PORT = 5060
@@ -170,7 +170,7 @@ def run_phones(scenario: Scenario) -> list[PhoneFigures]:
         phones.incoming_calls_per_hour,
     )
     keepalive_s = phones.keepalive_s
-    radio = _radio(scenario, phones.count)
+    radio = phone_machines(scenario)
     path = MessagePath(scenario, duration_s, overhead, radio, streams="phones")
     nat = None if signalling.nat is None else Nat(signalling.nat.to_model())
     # TCP counts its own headers; a datagram carries UDP's and IP's
@@ -248,18 +248,16 @@ def _nat_drops(channel: MessageChannel) -> int:
     return channel.drops if isinstance(channel, _NatChannel) else 0
 
 
-def _radio(scenario: Scenario, count: int) -> RrcCursors | None:
-    """The phones' RRC/DRX machines, each IDLE at the start, offsets drawn per phone; None
-    without an RRC."""
-    rrc = scenario.radio.rrc
-    if rrc is None:
+def phone_machines(scenario: Scenario) -> RrcCursors | None:
+    """The phones' RRC/DRX machines (``radio_draws.phone_radios``), keeping no state
+    changes; None without an RRC or without phones."""
+    draws = phone_radios(scenario)
+    if draws is None:
         return None
-    config = replace(rrc.to_model(), initial_state=RrcState.IDLE)
-    rng = component_rng(scenario.seed, "phones/rrc")
     return RrcCursors(
-        count,
-        config,
-        drx_offset_s=rng.uniform(0.0, config.long_drx_cycle_s, count),
-        paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
+        draws.drx_offset_s.size,
+        draws.config,
+        drx_offset_s=draws.drx_offset_s,
+        paging_offset_s=draws.paging_offset_s,
         keep_changes=False,
     )

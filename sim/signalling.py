@@ -62,7 +62,7 @@ from voipbed.models.message_channel import DOWNLINK, UPLINK
 from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.models.sip_driver import MessageRecord
 from voipbed.models.sip_flows import CallResult
-from voipbed.rng import component_rng
+from voipbed.radio_draws import call_radios
 from voipbed.scenario import Scenario, SrtpKeying
 from voipbed.schedule import handover_schedule
 from voipbed.sim.call_ice import CallIce, IceCalls
@@ -330,17 +330,14 @@ class _DialledRadio:
 def radio_hold(scenario: Scenario, dial_s: FloatArray) -> RadioHold | None:
     """The radio's hold on each UE's signalling, the UE dialling at ``dial_s``; None
     without an RRC."""
-    rrc = scenario.radio.rrc
-    if rrc is None:
+    draws = call_radios(scenario, dial_s.size)  # as sim.control_plane.RadioGate's
+    if draws is None:
         return None
-    config = rrc.to_model()
-    rng = component_rng(scenario.seed, "radio/rrc")  # as sim.control_plane.RadioGate
-    count = dial_s.size
     cursors = RrcCursors(
-        count,
-        config,
-        drx_offset_s=rng.uniform(0.0, config.long_drx_cycle_s, count),
-        paging_offset_s=rng.uniform(0.0, config.paging_cycle_s, count),
+        dial_s.size,
+        draws.config,
+        drx_offset_s=draws.drx_offset_s,
+        paging_offset_s=draws.paging_offset_s,
     )
     return _DialledRadio(cursors, dial_s)
 

@@ -1,4 +1,5 @@
-"""Sim and emulation agree on which calls to idle phones behind a NAT fail.
+"""Sim and emulation agree on which calls to idle phones behind a NAT fail, and on what
+the phones' radio spends.
 
 Four phones behind a NAT whose UDP bindings live 20 s are called about every 15 s each.
 With keep-alives every 15 s every binding stays and every call is answered; with
@@ -10,6 +11,11 @@ engines run the same plan (``models.phone_schedule``); the test checks from that
 the outcomes do not change if every binding lived ``MARGIN_S`` shorter or longer, so that
 milliseconds of path or process delay decide no call. Calls from ``duration - 64*T1 - 1 s``
 on may end after the run and are left out of the comparison.
+
+With keep-alives every 15 s the phones' radios run the RRC model (its keep-alive interval
+is longer than the 11.6 s inactivity timer, so each keep-alive after a quiet spell wakes
+the radio); with keep-alives every 60 s there is no RRC, so that no promotion delay moves a
+refresh relative to the plan.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pandas as pd
 import pytest
 
 from tests.emulation.conftest import require
+from voipbed.emulation.phone_logs import read_lines
 from voipbed.loader import parse_scenario
 from voipbed.models.phone_schedule import phone_schedule
 from voipbed.rng import component_rng
@@ -32,8 +39,8 @@ pytestmark = [pytest.mark.emulation, pytest.mark.slow]
 
 SCENARIO = """
 name: phones-nat-{keepalive}
-seed: 43
-duration: 100s
+seed: 48
+duration: 70s
 calls: {{count: 1, hold_time: 5s, codec: PCMU}}
 signalling:
   transport: udp
@@ -47,17 +54,21 @@ signalling:
 path:
   - {{name: radio, one_way_delay: 10ms}}
   - {{name: core, one_way_delay: 5ms}}
-radio: {{rrc: null}}
+radio: {{rrc: {rrc}}}
 """
-CASES = {"below": (15, 30), "above": (60, 3600)}  # keep-alive s, registration expiry s
+CASES = {  # keep-alive s, registration expiry s, radio.rrc
+    "below": (15, 30, "{}"),
+    "above": (60, 3600, "null"),
+}
 MARGIN_S = 1.0  # no call this close to a binding's expiry decides its outcome
 REFRESH_FRACTION = 0.9  # models.sip_registration: refresh at 90 % of the granted expiry
+QUIET_MARGIN_S = 3.0  # past the inactivity timer: a call's last messages come after its INVITE
 
 
 def scenario_of(case: str) -> Scenario:
     """The scenario of ``case`` (keep-alive below or above the NAT's timeout)."""
-    keepalive, expires = CASES[case]
-    text = SCENARIO.format(keepalive=keepalive, expires=expires)
+    keepalive, expires, rrc = CASES[case]
+    text = SCENARIO.format(keepalive=keepalive, expires=expires, rrc=rrc)
     return parse_scenario(text, f"phones-{case}.yaml")
 
 
@@ -219,3 +230,55 @@ def test_dropped_calls_are_counted_at_the_nat(runs: dict[str, tuple[Path, Path]]
         failed = [f["incoming_calls"] - f["incoming_answered"] for f in fields.values()]
         assert all(d >= f for d, f in zip(drops, failed, strict=True)), case
         assert (sum(drops) >= least) and (least or sum(drops) == 0), case
+
+
+def test_the_phones_radios_spend_the_same_in_both_engines(
+    runs: dict[str, tuple[Path, Path]],
+) -> None:
+    """Each phone's radio makes the same promotions in both engines and spends the same
+    energy within 1 %: the radio link runs each phone's RRC machine on its real packets."""
+    sim_run, emulated_run = runs["below"]
+    sim, emulated = phone_fields(sim_run), phone_fields(emulated_run)
+    for phone, figures in sim.items():
+        print(
+            f"\nphone {phone}: sim {figures['promotions']} promotions "
+            f"{figures['energy_j']:.2f} J, emulation {emulated[phone]['promotions']} "
+            f"{emulated[phone]['energy_j']:.2f} J"
+        )
+        assert emulated[phone]["promotions"] == figures["promotions"] >= 1
+        assert emulated[phone]["energy_j"] == pytest.approx(figures["energy_j"], rel=0.01)
+
+
+def test_an_idle_phones_registration_and_keepalive_wait_for_the_promotion(
+    runs: dict[str, tuple[Path, Path]],
+) -> None:
+    """In the emulation each phone's first REGISTER (its radio IDLE since the start) takes
+    the promotion delay more than the path's round trip, and so does a keep-alive sent
+    after a quiet spell longer than the inactivity timer."""
+    scenario = scenario_of("below")
+    rrc = scenario.radio.rrc
+    assert rrc is not None
+    config = rrc.to_model()
+    round_trip_s = 2 * sum(segment.one_way_delay_s for segment in scenario.path)
+    records = read_lines((runs["below"][1] / "emulation" / "phones.jsonl").read_text())
+    waits: dict[str, list[float]] = {"register": [], "ping": []}
+    first_sent: dict[int, float] = {}
+    last_seen: dict[int, float] = {}  # when each phone last received
+    for record in records:
+        what, phone, at = record.get("what"), record.get("phone"), record.get("t")
+        if not isinstance(phone, int) or not isinstance(at, float):
+            continue
+        if what == "register":
+            first_sent.setdefault(phone, at)
+        elif what == "registered" and phone not in last_seen:  # its first registration
+            waits["register"].append(at - first_sent[phone])
+        elif what == "pong":
+            sent = float(record["sent_s"])
+            if sent - last_seen.get(phone, 0.0) > config.rrc_inactivity_s + QUIET_MARGIN_S:
+                waits["ping"].append(at - sent)
+        if what not in ("ping", "register"):
+            last_seen[phone] = at
+    print(f"\nwaits after idle: {waits}")
+    for kind, seconds in waits.items():
+        assert seconds, kind
+        assert min(seconds) >= config.promotion_delay_s + round_trip_s - 0.005, kind

@@ -145,7 +145,7 @@ def test_plans_follow_the_simulators_schedule(tmp_path: Path) -> None:
     phones, caller = plan_agents(
         s,
         t0=100.0,
-        phones_address="100.64.0.11",
+        phone_addresses=["100.64.0.11", "100.64.0.12", "100.64.0.13"],
         caller_address="10.0.0.2",
         registrar=("10.0.0.1", 5060),
         work=tmp_path,
@@ -153,6 +153,7 @@ def test_plans_follow_the_simulators_schedule(tmp_path: Path) -> None:
     expected = phone_schedule(component_rng(s.seed, "phones/schedule"), 3, 90.0, 200.0)
     assert [p.register_s for p in phones.phones] == list(expected.register_s)
     assert [p.port for p in phones.phones] == [FIRST_PHONE_PORT + i for i in range(3)]
+    assert [p.address for p in phones.phones] == ["100.64.0.11", "100.64.0.12", "100.64.0.13"]
     assert all(p.keepalive_s == 15.0 for p in phones.phones)
     by_phone = [[c.at_s for c in caller.calls if c.phone == i] for i in range(3)]
     assert by_phone == [list(at) for at in expected.incoming_s]
@@ -230,20 +231,25 @@ def test_drop_counters_read_nft_json() -> None:
     assert drop_counters(json.dumps(listing)) == {5101: 3}
 
 
-def test_topology_puts_only_the_phones_behind_the_nat() -> None:
-    """The phones' host is on the NAT's inside subnet; the UEs stay on the path's."""
+def test_topology_puts_only_the_phones_behind_the_nat_at_the_cores_edge() -> None:
+    """The phones' host is on the NAT's inside subnet, an address per phone, on the access
+    bridge; the NAT's two interfaces are on the core bridge; the UEs stay on the path's
+    subnet."""
     s = scenario()
     nat = phones_nat(s)
     assert nat is not None
     topo = describe(s, "phones-run", phones=nat)
     assert topo.phones is not None and topo.nat is not None
     assert topo.phones.ip == "100.64.0.11"
+    assert topo.phone_addresses == ("100.64.0.11", "100.64.0.12", "100.64.0.13")
     assert [ue.ip for ue in topo.ues] == ["10.0.0.11", "10.0.0.12"]
     assert topo.behind_nat == (topo.phones,)
     assert str(topo.nat.outside_address.ip) == "10.0.0.3"
     joins = [(v.node_a, v.iface_a, v.node_b) for v in topo.veths]
-    assert (topo.nat.name, topo.nat.outside_interface, topo.access_bridge.name) in joins
-    assert (topo.phones.name, topo.phones.interface, topo.nat.name) in joins
+    core = topo.core_bridge.name
+    assert (topo.nat.name, topo.nat.outside_interface, core) in joins
+    assert (topo.nat.name, topo.nat.inside_interface, core) in joins
+    assert (topo.phones.name, topo.phones.interface, topo.access_bridge.name) in joins
     assert topo.phones.name in topo.node_names and topo.nat.name in topo.node_names
     plain = describe(s, "phones-run")
     assert plain.phones is None and plain.behind_nat == ()

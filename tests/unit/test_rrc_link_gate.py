@@ -9,14 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from voipbed.emulation.rrc_events import rrc_events, state_seconds
+from voipbed.emulation.rrc_events import rrc_events, state_seconds, with_phone_radio
 from voipbed.emulation.rrc_gate import RrcLinkGate, RrcPlan, rrc_output, ue_of_calls
 from voipbed.loader import parse_scenario
 from voipbed.models.rrc import RrcState
+from voipbed.radio_draws import phone_radios
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 from voipbed.sim.control_plane import RadioGate
+from voipbed.sim.phones import phone_machines
 from voipbed.trace import EventKind
 
 UE = "10.0.0.11"
@@ -189,3 +191,75 @@ def test_state_seconds_count_each_state_over_the_span() -> None:
 def test_calls_on_one_host_share_its_ue() -> None:
     """Calls on one UE address are one UE, numbered by first call."""
     assert ue_of_calls([OTHER, UE, OTHER]) == ((OTHER, UE), [0, 1, 0])
+
+
+PHONES = """
+name: rrc-link-phones
+seed: 31
+duration: 60s
+calls: {count: 1, hold_time: 5s, codec: PCMU}
+signalling:
+  transport: udp
+  phones: {count: 2, keepalive: 15s, incoming_calls_per_hour: 60}
+path: [{name: radio, one_way_delay: 10ms}]
+radio: {rrc: {initial_state: connected}}
+"""
+PHONE_ADDRESSES = ("100.64.0.11", "100.64.0.12")
+
+
+def test_phones_run_machines_of_their_own_idle_at_t0_with_the_simulators_draws(
+    tmp_path: Path,
+) -> None:
+    """Each phone's machine starts IDLE at t0 (whatever the calls' initial state) with the
+    offsets the simulator draws for it; its energy and promotions are the simulator's
+    machine's for the same packets."""
+    case = parse_scenario(PHONES, "rrc-link-phones.yaml")
+    plan = RrcPlan.of(case, [UE], [0.0], tmp_path / "x.json", PHONE_ADDRESSES)
+    assert plan is not None
+    assert plan.phone_addresses == PHONE_ADDRESSES
+    draws = phone_radios(case)
+    assert draws is not None
+    assert plan.phone_drx_offset_s == tuple(draws.drx_offset_s.tolist())
+    assert plan.phone_paging_offset_s == tuple(draws.paging_offset_s.tolist())
+    assert plan.model().initial_state is RrcState.CONNECTED
+    assert plan.phone_model().initial_state is RrcState.IDLE
+    gate = RrcLinkGate(plan)
+    reference = phone_machines(case)
+    assert reference is not None
+    rng = np.random.default_rng(4)
+    packets = sorted(
+        (float(t), int(p), bool(d))
+        for t, p, d in zip(
+            rng.uniform(1.0, 55.0, 40), rng.integers(0, 2, 40), rng.random(40) < 0.5, strict=True
+        )
+    )
+    for at, phone, downlink in packets:
+        released = gate.release(packed(PHONE_ADDRESSES[phone]), at, downlink)
+        assert released == reference.release(phone, at, downlink)
+    assert gate.held > 0  # an IDLE machine holds the first packet at least
+    figures = gate.finish(60.0)["phones"]
+    usage = reference.usage(case.duration_s)
+    assert figures["addresses"] == list(PHONE_ADDRESSES)
+    assert figures["energy_j"] == usage.energy_j.tolist()
+    assert figures["promotions"] == usage.promotions.tolist()
+    assert min(figures["promotions"]) >= 1
+
+
+def test_phone_events_take_the_radio_links_figures(tmp_path: Path) -> None:
+    """``with_phone_radio`` puts each phone's energy and promotions from the link's record
+    into its ``phone`` event and leaves other events alone."""
+    case = parse_scenario(PHONES, "rrc-link-phones.yaml")
+    plan = RrcPlan.of(case, [UE], [0.0], rrc_output(tmp_path, "radio"), PHONE_ADDRESSES)
+    assert plan is not None
+    gate = RrcLinkGate(plan)
+    gate.release(packed(PHONE_ADDRESSES[1]), 3.0, False)
+    gate.write(60.0)
+    events: list[tuple[float, str, int, dict[str, Any]]] = [
+        (60.0, EventKind.PHONE, phone, {"keepalives": 1, "energy_j": float("nan"), "promotions": 0})
+        for phone in (0, 1)
+    ]
+    events.append((1.0, EventKind.CALL_START, 0, {}))
+    out = with_phone_radio(case, tmp_path, events)
+    assert out[0][3]["promotions"] == 0 and out[1][3]["promotions"] == 1
+    assert 0.0 < out[0][3]["energy_j"] < out[1][3]["energy_j"]
+    assert out[1][3]["keepalives"] == 1 and out[2] == events[2]
