@@ -62,8 +62,10 @@ class Timer:
 
 
 def udp_socket(address: str, port: int) -> socket.socket:
-    """A non-blocking IPv4 UDP socket bound to ``address`` and ``port``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    """A non-blocking UDP socket bound to ``address`` and ``port``: IPv6 (``AF_INET6``) for
+    an IPv6 address, IPv4 for anything else."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.bind((address, port))
     sock.setblocking(False)
     return sock

@@ -242,8 +242,7 @@ def unsupported(scenario: Scenario) -> list[str]:
     if not gcc:
         count = scenario.calls.count
         problems += unsupported_light(scenario, count - audio_call_count(count))
-    light_count = 0 if gcc else scenario.calls.count - audio_call_count(scenario.calls.count)
-    problems += ip_version_problems(scenario, rate_controlled=gcc, light_calls=light_count)
+    problems += ip_version_problems(scenario, rate_controlled=gcc)
     if (srtp := _srtp_problem(scenario)) is not None:
         problems.append(f"calls.srtp_tag_bits: {srtp}")
     signalling = scenario.signalling

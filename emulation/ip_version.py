@@ -5,24 +5,22 @@ run's unique local prefix (``topology.ula_subnet``), Kamailio listens and record
 the SIP core's, baresip registers, calls and sends its media (SDP ``c=IN IP6``) on its
 host's, and the userspace links carry the IPv6 frames through the models, counting the
 40-byte header as the simulator does (``models.overhead``); SIP over UDP, TCP or TLS and
-DTMF work as over IPv4. What is not emulated over IPv6 (the GCC endpoints, light calls,
-the SIP load's SIPp, the idle phones and their NAT) is refused, each with its reason.
+DTMF work as over IPv4. The light calls beyond the baresip calls do too: their agents
+(``light_agent``) send SIP over UDP and G.711 RTP from IPv6 sockets, each call on its own
+address of the prefix. What is not emulated over IPv6 (the GCC endpoints, the SIP load's
+SIPp, the idle phones and their NAT) is refused, each with its reason.
 """
 
 from __future__ import annotations
 
-from voipbed.emulation.calls import MAX_AUDIO_CALLS
 from voipbed.scenario import Scenario
 
 __all__ = ["ip_version_problems"]
 
 
-def ip_version_problems(
-    scenario: Scenario, *, rate_controlled: bool, light_calls: int
-) -> list[str]:
+def ip_version_problems(scenario: Scenario, *, rate_controlled: bool) -> list[str]:
     """Why the emulation cannot run ``scenario`` at its IP version (empty when it can);
-    ``rate_controlled``: its calls are made by the GCC endpoints; ``light_calls``: how many
-    of its calls are light calls."""
+    ``rate_controlled``: its calls are made by the GCC endpoints."""
     if scenario.calls.ip_version == 4:
         return []
     problems = []
@@ -31,12 +29,6 @@ def ip_version_problems(
             "calls.ip_version 6: the GCC endpoints are not emulated over IPv6 (their plan "
             "checks the rate bounds counting IPv4 headers, emulation/gcc_calls.py, and no "
             "IPv6 run of them has been held against the simulator)"
-        )
-    if light_calls:
-        problems.append(
-            f"calls.ip_version 6: the {light_calls} light calls beyond the baresip calls "
-            "send from IPv4 sockets (emulation/light_agent.py); up to "
-            f"{MAX_AUDIO_CALLS} calls, all made by baresip, run over IPv6"
         )
     if scenario.signalling.load is not None:
         problems.append(

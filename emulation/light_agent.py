@@ -4,7 +4,10 @@
 until every call of it is over or ``t0 + stop_s``, then exits 0; SIGTERM or SIGINT end
 it early, also with 0. SIP is real text on UDP through the registrar (Kamailio), one SIP
 socket for every call of the agent; RTP is one socket per call, on the call's address
-and port.
+and port. The plan's addresses are IPv4 or IPv6 (``calls.ip_version``): each socket is of
+its address's family, URIs, Contacts and Via sent-bys write an IPv6 address in brackets
+(RFC 3261 25.1, RFC 5118 4), the SDP ``c=IN IP6`` (RFC 4566 5.7), and the peer's SDP
+is read for either.
 
 Why a light agent of the project's own rather than SIPp's ``rtp_stream``, measured on this
 2-core machine. SIPp (100 calls a side on loopback, 10 s, one process a side) sent its
@@ -67,6 +70,7 @@ from voipbed.emulation.rtp_stream import Pacer, RtpSender
 from voipbed.emulation.sip_text import (
     BRANCH_MAGIC,
     SipText,
+    host_port,
     parse_sip,
     request_text,
     response_text,
@@ -199,7 +203,7 @@ class _Sip:
         self.loop = loop
         self.plan = plan
         self.sock = udp_socket(plan.sip_address, plan.sip_port)
-        self.sent_by = f"{plan.sip_address}:{plan.sip_port}"
+        self.sent_by = host_port(plan.sip_address, plan.sip_port)
         self._ids = itertools.count(1)
 
     def token(self, kind: str) -> str:

@@ -7,9 +7,12 @@ two agent processes (``light_agent``: the callers on the light calls' UE host, t
 UE host, and the answerers on the far-end host). Each light call's UE side has its own
 address on the light calls' UE host, so the capture tells its streams apart as it does
 every call's; the far end and the light UE host know each other's link-layer addresses
-from the start (permanent neighbour entries), so no ARP of a light call crosses the
-impaired links. The links' records trace and score the light calls' packets like the
-baresip calls'; their speech is recorded by nothing, so PESQ does not score them.
+from the start (permanent neighbour entries), so no ARP (IPv6: neighbour discovery) of a
+light call crosses the impaired links. Over IPv6 (``calls.ip_version: 6``) the calls'
+addresses are of the run's unique local /64, added without duplicate address detection
+(``nodad``) so that the agents bind them at once, as the topology adds its hosts'. The
+links' records trace and score the light calls' packets like the baresip calls'; their
+speech is recorded by nothing, so PESQ does not score them.
 
 :func:`plan_light_agents` plans both agents from the scenario's schedule and seed;
 :func:`start_light_calls` writes the plans and starts the agents (the answerers ready
@@ -20,6 +23,7 @@ and the figures the manifest keeps (``light_logs``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import time
@@ -41,9 +45,10 @@ from voipbed.emulation.light_plan import (
     LightAgentPlan,
     LightCall,
 )
-from voipbed.emulation.network import EmulatedNetwork
+from voipbed.emulation.network import EmulatedNetwork, address_add_argv
 from voipbed.emulation.process import LogLine, ManagedProcess
 from voipbed.emulation.sip_core import SIP_PORT
+from voipbed.emulation.sip_text import uri_host
 from voipbed.emulation.topology import FIRST_UE_HOST, HostSpec, Topology
 from voipbed.models.codecs import codec
 from voipbed.models.degrade import G711_SAMPLE_RATE_HZ
@@ -84,7 +89,7 @@ def unsupported_light(scenario: Scenario, light_calls: int) -> list[str]:
         )
     if scenario.dtmf is not None:
         problems.append("dtmf: light calls (beyond the baresip calls) send no telephone events")
-    return problems  # IPv6 and SRTP: the engine's own checks name the light calls
+    return problems  # SRTP: the engine's own check names the light calls
 
 
 def light_address(host: HostSpec, call: int) -> str:
@@ -151,7 +156,7 @@ def plan_light_agents(
         "stop_s": stop_s,
         "sip_port": AGENT_SIP_PORT,
         "registrar": registrar,
-        "domain": registrar[0],
+        "domain": uri_host(registrar[0]),
         "t1_s": timers.t1_s,
         "t2_s": timers.t2_s,
         "expires_s": int(stop_s) + 60,  # the bindings outlive the run
@@ -220,12 +225,17 @@ def _mac(topology: Topology, host: HostSpec) -> str:
 def _configure_hosts(
     net: EmulatedNetwork, topology: Topology, addresses: Sequence[str], work: Path
 ) -> None:
-    """Give the light UE host its calls' addresses, and the far end and that host each
-    other's MAC for them (``ip -batch``: one command per host)."""
+    """Give the light UE host its calls' addresses (as the topology's hosts get theirs:
+    ``network.address_add_argv``), and the far end and that host each other's MAC for them
+    (``ip -batch``: one command per host)."""
     ue, far = topology.ues[-1], topology.far_end
     prefix = ue.address.network.prefixlen
     ue_mac, far_mac = _mac(topology, ue), _mac(topology, far)
-    ue_lines = [f"address add {a}/{prefix} dev {ue.interface}" for a in addresses if a != ue.ip]
+    ue_lines = [
+        " ".join(address_add_argv(ue, ipaddress.ip_interface(f"{a}/{prefix}"))[1:])
+        for a in addresses
+        if a != ue.ip
+    ]
     ue_lines.append(f"neighbour replace {far.ip} lladdr {far_mac} dev {ue.interface} nud permanent")
     far_lines = [
         f"neighbour replace {a} lladdr {ue_mac} dev {far.interface} nud permanent"

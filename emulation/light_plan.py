@@ -77,8 +77,8 @@ class LightAgentPlan:
     stop_s: float  # from t0: the agent exits then, or once every call is over
     sip_address: str
     sip_port: int
-    registrar: tuple[str, int]
-    domain: str
+    registrar: tuple[str, int]  # address (no brackets) and port, for sendto
+    domain: str  # as the host of the SIP URIs: an IPv6 address in brackets
     t1_s: float
     t2_s: float
     expires_s: int

@@ -1,8 +1,11 @@
-"""SIP messages as text and STUN Binding messages as bytes, for the phone agent; pure.
+"""SIP messages as text and STUN Binding messages as bytes, for the phone and light agents;
+pure.
 
-Just what an idle phone and the core-side caller of ``phone_agent`` exchange with
-Kamailio over UDP: requests and responses built from header lists (RFC 3261 7, 8.1.1,
-8.2.6), a parser that keeps every header value in order, the digest answer to a 401
+Just what an idle phone and the core-side caller of ``phone_agent``, and the light calls'
+``light_agent``, exchange with Kamailio over UDP: requests and responses built from header
+lists (RFC 3261 7, 8.1.1, 8.2.6), the host and ``host:port`` of an address in a URI or a
+Via's sent-by (an IPv6 address in brackets, RFC 3261 25.1), a parser that keeps every
+header value in order, the digest answer to a 401
 challenge (RFC 2617 3.2.2, without qop as Kamailio's auth module offers it by default, and
 with ``qop=auth``), and RFC 5389 Binding requests and success responses (section 6), the
 keep-alives of RFC 5626 3.5.2.
@@ -19,6 +22,7 @@ __all__ = [
     "STUN_HEADER_BYTES",
     "SipText",
     "digest_authorization",
+    "host_port",
     "is_stun",
     "param",
     "parse_sip",
@@ -26,6 +30,7 @@ __all__ = [
     "response_text",
     "stun_binding_request",
     "stun_transaction_id",
+    "uri_host",
     "uri_of",
 ]
 
@@ -135,6 +140,21 @@ def uri_of(value: str) -> str:
     if "<" in value:
         return value[value.index("<") + 1 : value.index(">")]
     return value.split(";")[0].strip()
+
+
+def uri_host(address: str) -> str:
+    """``address`` as the host of a SIP URI or a Via's sent-by: an IPv6 address in brackets
+    (RFC 3261 25.1, ``IPv6reference``; RFC 5118 4), anything else (an IPv4 address, a
+    name, an address already in brackets) as it is."""
+    if ":" in address and not address.startswith("["):
+        return f"[{address}]"
+    return address
+
+
+def host_port(address: str, port: int) -> str:
+    """``address`` and ``port`` as a URI's or a Via's ``hostport`` (RFC 3261 25.1):
+    ``10.0.0.11:5200``, ``[fd12:3456:789a::b]:5200``."""
+    return f"{uri_host(address)}:{port}"
 
 
 def _text(start: str, headers: list[tuple[str, str]], body: str) -> str:

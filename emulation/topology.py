@@ -56,6 +56,7 @@ from voipbed.emulation.names import (
     run_tag,
 )
 from voipbed.emulation.nat_box import NAT_INSIDE_HOST, NatNode, NatSpec
+from voipbed.emulation.sip_text import uri_host
 from voipbed.scenario import Scenario
 
 __all__ = [
@@ -106,8 +107,8 @@ class HostSpec:
     @property
     def uri_host(self) -> str:
         """The address as the host part of a SIP URI or host:port: an IPv6 address in
-        brackets (RFC 3261 25.1, ``IPv6reference``)."""
-        return f"[{self.ip}]" if self.address.version == 6 else self.ip
+        brackets (``sip_text.uri_host``)."""
+        return uri_host(self.ip)
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,13 @@ BASE = (
 )
 
 
-def _plans(overrides: list[str] | None = None) -> tuple[LightAgentPlan, LightAgentPlan]:
-    scenario = parse_scenario(BASE, "e.yaml", overrides or [])
+def light_plans(
+    overrides: list[str] | None = None, *, text: str = BASE, run_id: str = "run-1"
+) -> tuple[LightAgentPlan, LightAgentPlan]:
+    """The callers' and answerers' plans of the scenario ``text`` (with ``overrides``)."""
+    scenario = parse_scenario(text, "e.yaml", overrides or [])
     light = range(audio_call_count(scenario.calls.count), scenario.calls.count)
-    topology = describe(scenario, "run-1", max_ue_hosts=light.start + 1)
+    topology = describe(scenario, run_id, max_ue_hosts=light.start + 1)
     return plan_light_agents(
         scenario,
         light,
@@ -63,7 +66,7 @@ def test_larger_runs_make_the_first_calls_with_baresip_and_the_rest_light(count:
 def test_each_light_call_has_its_own_ue_address_and_far_port() -> None:
     """Light calls' UE addresses are distinct, on the last UE host's subnet, and none is a
     baresip call's host; far ports are distinct and even."""
-    callers, answerers = _plans()
+    callers, answerers = light_plans()
     scenario = parse_scenario(BASE, "e.yaml")
     topology = describe(scenario, "run-1", max_ue_hosts=audio_call_count(40) + 1)
     addresses = [c.ue_address for c in callers.calls]
@@ -79,7 +82,7 @@ def test_each_light_call_has_its_own_ue_address_and_far_port() -> None:
 def test_light_calls_follow_the_schedule_with_distinct_ssrcs() -> None:
     """Start and end are the schedule's; the 2n streams have distinct SSRCs; both agents
     share the calls; the seed gives the same plan again."""
-    callers, answerers = _plans()
+    callers, answerers = light_plans()
     scenario = parse_scenario(BASE, "e.yaml")
     times = call_times(scenario)
     for spec in callers.calls:
@@ -88,13 +91,13 @@ def test_light_calls_follow_the_schedule_with_distinct_ssrcs() -> None:
     ssrcs = [s for c in callers.calls for s in (c.ssrc_up, c.ssrc_down)]
     assert len(set(ssrcs)) == len(ssrcs)
     assert callers.calls == answerers.calls
-    assert _plans()[0].calls == callers.calls
-    assert _plans(["seed=2"])[0].calls != callers.calls
+    assert light_plans()[0].calls == callers.calls
+    assert light_plans(["seed=2"])[0].calls != callers.calls
 
 
 def test_the_plan_sends_the_scenarios_codec_at_its_packet_size() -> None:
     """PCMA at 30 ms: payload type 8, 240 bytes and 240 ticks a packet."""
-    callers, _ = _plans(["calls.codec=PCMA", "calls.ptime=30ms"])
+    callers, _ = light_plans(["calls.codec=PCMA", "calls.ptime=30ms"])
     assert (callers.payload_type, callers.encoding) == (8, "PCMA")
     assert (callers.payload_bytes, callers.ticks_per_packet) == (240, 240)
     assert callers.ptime_s == pytest.approx(0.030)
@@ -102,7 +105,7 @@ def test_the_plan_sends_the_scenarios_codec_at_its_packet_size() -> None:
 
 def test_a_plan_reads_back_from_its_json() -> None:
     """to_json then from_json gives the same plan."""
-    callers, _ = _plans()
+    callers, _ = light_plans()
     assert LightAgentPlan.from_json(callers.to_json()) == callers
 
 
