@@ -7,6 +7,16 @@ sequence number, timestamp and SSRC). ``remark`` rewrites the DSCP of an IPv4
 or IPv6 packet and marks it Congestion Experienced, and fixes the IPv4 header
 checksum; ``remark_dscp`` changes the DSCP alone.
 
+IPv6 Neighbour Discovery is link plumbing, as ARP is for IPv4, not traffic the
+models carry: ``parse_frame`` gives None for it and ``nd_type`` tells it from
+other frames without an IP packet. An ND message is an ICMPv6 packet (next
+header 58, RFC 4443 section 1) of type 133 to 137 (RFC 4861 section 4: router
+solicitation and advertisement, neighbour solicitation and advertisement,
+redirect) with hop limit 255 (RFC 4861 sections 6.1 to 8.1: a receiver discards
+ND with any other). Only an ICMPv6 header right after the fixed IPv6 header is
+looked at: ND is sent without extension headers in practice, and a packet
+whose ICMPv6 header sits behind extension headers is taken as any IP packet.
+
 Header layouts: Ethernet II and IEEE 802.1Q (one tag); IPv4, RFC 791 section
 3.1 (checksum: RFC 1071); IPv6, RFC 8200 section 3 (no extension headers
 are followed); DSCP and ECN in the TOS / Traffic Class byte, RFC 2474
@@ -24,12 +34,16 @@ __all__ = [
     "ETH_P_8021Q",
     "ETH_P_IP",
     "ETH_P_IPV6",
+    "IPPROTO_ICMPV6",
     "IPPROTO_TCP",
     "IPPROTO_UDP",
+    "ND_HOP_LIMIT",
+    "ND_TYPES",
     "FlowKey",
     "IpPacket",
     "RtpHeader",
     "ipv4_checksum",
+    "nd_type",
     "parse_frame",
     "remark",
     "remark_dscp",
@@ -40,6 +54,13 @@ ETH_P_IPV6 = 0x86DD
 ETH_P_8021Q = 0x8100
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58  # RFC 4443 section 1: the next header value of ICMPv6
+
+# RFC 4861 section 4: router solicitation 133, router advertisement 134, neighbour
+# solicitation 135, neighbour advertisement 136, redirect 137.
+ND_TYPES = range(133, 138)
+ND_HOP_LIMIT = 255  # RFC 4861 sections 6.1.1, 6.1.2, 7.1.1, 7.1.2, 8.1
+_ND_FIRST, _ND_LAST = ND_TYPES[0], ND_TYPES[-1]
 
 _ETH_HEADER = 14
 _VLAN_TAG = 4
@@ -110,8 +131,28 @@ def _rtp(frame: bytes, start: int, end: int) -> RtpHeader | None:
     return RtpHeader(2, second & 0x7F, seq, timestamp, ssrc)
 
 
+def _is_nd(frame: bytes, hop_limit: int, l4: int, end: int) -> bool:
+    """Whether the ICMPv6 message at ``frame[l4:end]``, sent with ``hop_limit``, is ND."""
+    return hop_limit == ND_HOP_LIMIT and end > l4 and _ND_FIRST <= frame[l4] <= _ND_LAST
+
+
+def nd_type(frame: bytes) -> int:
+    """The ICMPv6 type (133 to 137) of the IPv6 Neighbour Discovery message in an Ethernet
+    frame, or 0 when the frame carries none."""
+    ethertype, off = _ip_offset(frame)
+    if ethertype != ETH_P_IPV6 or len(frame) < off + _IPV6_HEADER:
+        return 0
+    head, payload, proto, hop_limit, _, _ = _IPV6_FIXED.unpack_from(frame, off)
+    l4 = off + _IPV6_HEADER
+    end = min(len(frame), l4 + payload)
+    if head >> 28 == 6 and proto == IPPROTO_ICMPV6 and _is_nd(frame, hop_limit, l4, end):
+        return frame[l4]
+    return 0
+
+
 def parse_frame(frame: bytes) -> IpPacket | None:
-    """The IP packet in an Ethernet frame, or None for anything else (ARP, truncated)."""
+    """The IP packet the models carry in an Ethernet frame, or None for anything else:
+    no IP packet (ARP), truncated, or IPv6 Neighbour Discovery (``nd_type``)."""
     ethertype, off = _ip_offset(frame)
     size = len(frame)
     if ethertype == ETH_P_IP and size >= off + 20:
@@ -124,13 +165,15 @@ def parse_frame(frame: bytes) -> IpPacket | None:
         version = 4
         later_fragment = frag & 0x1FFF != 0
     elif ethertype == ETH_P_IPV6 and size >= off + _IPV6_HEADER:
-        head, payload, proto, _, src, dst = _IPV6_FIXED.unpack_from(frame, off)
+        head, payload, proto, hop_limit, src, dst = _IPV6_FIXED.unpack_from(frame, off)
         if head >> 28 != 6:
             return None
         tos = (head >> 20) & 0xFF
         total = _IPV6_HEADER + payload
         l4 = off + _IPV6_HEADER
         end = min(size, off + total)
+        if proto == IPPROTO_ICMPV6 and _is_nd(frame, hop_limit, l4, end):
+            return None
         version = 6
         later_fragment = False
     else:
@@ -162,7 +205,8 @@ def remark(frame: bytes, dscp: int | None = None, *, ce: bool = False) -> bytes:
     marks only ECT packets; a not-ECT one is left as it is). The IPv4 header checksum is
     recomputed (RFC 1071).
 
-    Frames without an IP packet, or already carrying what is asked, come back unchanged.
+    Frames without an IP packet the models carry (``parse_frame``: ARP, IPv6 Neighbour
+    Discovery), or already carrying what is asked, come back unchanged.
     """
     if dscp is not None and not 0 <= dscp <= 63:
         raise ValueError(f"a DSCP is 0..63, got {dscp}")

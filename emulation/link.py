@@ -35,8 +35,11 @@ radio control plane does: every packet in the UE's RRC/DRX machine
 (``rrc_gate``), then media in the handovers (``radio_gate``); a held packet
 enters the segment at its release.
 
-Frames without an IP packet (ARP), and every frame before ``t0`` (while the
-run is being set up), are passed on at once, unimpaired and unrecorded. The
+Frames without an IP packet (ARP), IPv6 Neighbour Discovery (``frames.nd_type``:
+router and neighbour solicitations and advertisements, redirects, RFC 4861
+section 4; the simulator has no such packets), and every frame before ``t0``
+(while the run is being set up), are passed on at once, unimpaired and
+unrecorded, past the radio's gates too; they are only counted. The
 forwarder keeps a record per IP packet and writes them on stop (SIGTERM or
 SIGINT) to a Parquet file (``RECORD_SCHEMA``).
 
@@ -73,7 +76,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from voipbed.emulation.frames import FlowKey, IpPacket, parse_frame, remark
+from voipbed.emulation.frames import FlowKey, IpPacket, nd_type, parse_frame, remark
 from voipbed.emulation.link_chain import (
     DEFAULT_RUN_END_S,
     DirectionChain,
@@ -310,6 +313,7 @@ class Forwarder:
         self.records = _Records()
         self.passed_non_ip = 0
         self.passed_before_t0 = 0
+        self.passed_nd = [0 for _ in DIRECTIONS]  # Neighbour Discovery passed, per direction
         self.kernel_drops = 0
         self.truncated = 0  # frames too long for a receive ring's slots
         self.ce_marked = [0 for _ in DIRECTIONS]  # packets this link marked CE, per direction
@@ -437,8 +441,8 @@ class Forwarder:
         """One frame, decided and (when due now) sent before any bookkeeping."""
         packet = parse_frame(frame)
         if packet is None or arrive_s < 0.0:
-            out.send(frame)  # ARP and other non-IP frames, and set-up before t0: at once
-            self._count_passed(packet)
+            out.send(frame)  # ARP, ND and the like, and set-up before t0: at once
+            self._count_passed(port.code, frame, packet)
             return
         chain = port.chain
         flow = chain.flow_id(packet.flow_key)
@@ -458,7 +462,7 @@ class Forwarder:
         chain = port.chain
         packets = []
         times: list[float] = []
-        for frame, packet, arrive_s in self._ip_packets(frames, arrive, out):
+        for frame, packet, arrive_s in self._ip_packets(port.code, frames, arrive, out):
             packets.append((frame, packet, chain.flow_id(packet.flow_key)))
             times.append(arrive_s)
         if not packets:
@@ -498,7 +502,7 @@ class Forwarder:
         by ``_release``."""
         chain = port.chain
         waiting = self._waiting[port.code]
-        for frame, packet, arrive_s in self._ip_packets(frames, arrive, out):
+        for frame, packet, arrive_s in self._ip_packets(port.code, frames, arrive, out):
             flow = chain.flow_id(packet.flow_key)
             handle = chain.offer(
                 arrive_s, chain.carried_bytes(packet), flow, packet.dscp, packet.ecn
@@ -572,23 +576,27 @@ class Forwarder:
                 self.records.arrive_s[record] = reached_s
 
     def _ip_packets(
-        self, frames: list[bytes], arrive: list[float], out: socket.socket
+        self, code: int, frames: list[bytes], arrive: list[float], out: socket.socket
     ) -> Iterator[tuple[bytes, IpPacket, float]]:
-        """The frames the models decide, parsed; ARP and the like, and frames before t0,
-        are passed on at once."""
+        """The frames the models decide, parsed; ARP, ND and the like, and frames before
+        t0, are passed on at once (those of direction ``code``)."""
         for frame, arrive_s in zip(frames, arrive, strict=True):
             packet = parse_frame(frame)
             if packet is None or arrive_s < 0.0:
                 out.send(frame)
-                self._count_passed(packet)
+                self._count_passed(code, frame, packet)
                 continue
             yield frame, packet, arrive_s
 
-    def _count_passed(self, packet: IpPacket | None) -> None:
-        if packet is None:
-            self.passed_non_ip += 1
-        else:
+    def _count_passed(self, code: int, frame: bytes, packet: IpPacket | None) -> None:
+        """Count a frame of direction ``code`` passed at once: ND (at any time), other
+        frames without a packet the models carry, or an IP packet before t0."""
+        if packet is not None:
             self.passed_before_t0 += 1
+        elif nd_type(frame):
+            self.passed_nd[code] += 1
+        else:
+            self.passed_non_ip += 1
 
     def _record(
         self, code: int, packet: IpPacket, flow: int, arrive_s: float, depart_s: float, why: int
@@ -653,6 +661,7 @@ class Forwarder:
             "spec": self.spec.model_dump(),
             "passed_non_ip": self.passed_non_ip,
             "passed_before_t0": self.passed_before_t0,
+            "passed_nd": dict(zip(DIRECTIONS, self.passed_nd, strict=True)),
             "kernel_drops": self.kernel_drops,
             "truncated_frames": self.truncated,
             "clock_steps": self.clock.steps,
@@ -720,11 +729,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             forwarder.write(Path(spec.output))
     rec = forwarder.records
     log.info(
-        "stopped: %d IP packets, %d forwarded, %d non-IP frames and %d before t0 passed, "
-        "%d kernel drops",
+        "stopped: %d IP packets, %d forwarded, %d non-IP frames, %d neighbour discovery "
+        "and %d before t0 passed, %d kernel drops",
         len(rec.arrive_s),
         sum(1 for sent in rec.sent_s if sent == sent),
         forwarder.passed_non_ip,
+        sum(forwarder.passed_nd),
         forwarder.passed_before_t0,
         forwarder.kernel_drops,
     )

@@ -173,7 +173,7 @@ class DirectionChain:
         """The fate of one frame's IP packet arriving at ``arrive_s``."""
         packet = parse_frame(frame)
         if packet is None:
-            raise ValueError("the frame carries no IP packet")
+            raise ValueError("the frame carries no IP packet the models carry (ARP, ND)")
         depart_s, code = self.decide(
             arrive_s, self.carried_bytes(packet), self.flow_id(packet.flow_key)
         )

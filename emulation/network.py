@@ -18,13 +18,10 @@ in each host's own namespace before its interface arrives: no duplicate address 
 (addresses are usable at once, and unique by construction), no router advertisements or
 autoconfiguration (there is no router: the path is one subnet), no forwarding. Neighbour
 discovery resolves addresses as ARP does in IPv4; its multicast solicitations cross the
-bridges (multicast snooping off: flooded to every port) and the link nodes, which forward
-every frame. Unlike ARP, its messages are IP packets, which a userspace link impairs once
-its clock has started; so the build ends with each UE host resolving the SIP core and the
-far end (:func:`ping_argv`; in an emulation run, before its ``t0``, while the links pass
-every frame at once), and the first media packets of a call do not wait a round trip of
-the impaired path (or, if a solicitation is lost, a second) for a resolution that IPv4
-gets unimpaired.
+bridges (multicast snooping off: flooded to every port) and the link nodes, which pass its
+messages at once, unimpaired, as they pass ARP (``frames.nd_type``). The build ends with
+each UE host resolving the SIP core and the far end (:func:`ping_argv`), so that a call's
+first packets find their neighbours resolved, as over IPv4.
 
 Everything is registered in an ``ExitStack`` as it is created, so teardown runs on normal
 exit, on an exception, on Ctrl-C (KeyboardInterrupt) and on SIGTERM (turned into

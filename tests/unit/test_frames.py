@@ -10,9 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voipbed.emulation.frames import (
+    IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    ND_TYPES,
     ipv4_checksum,
+    nd_type,
     parse_frame,
     remark,
     remark_dscp,
@@ -70,10 +73,31 @@ def ipv4(
     return bytes(header) + payload
 
 
-def ipv6(payload: bytes, *, proto: int = IPPROTO_UDP, dscp: int = 0, ecn: int = 0) -> bytes:
+def ipv6(
+    payload: bytes,
+    *,
+    proto: int = IPPROTO_UDP,
+    dscp: int = 0,
+    ecn: int = 0,
+    hop_limit: int = 64,
+) -> bytes:
     """An IPv6 packet with flow label 0xabcde (to check it survives remarking)."""
     first = 6 << 28 | (dscp << 2 | ecn) << 20 | 0xABCDE
-    return struct.pack("!IHBB16s16s", first, len(payload), proto, 64, SRC6, DST6) + payload
+    header = struct.pack("!IHBB16s16s", first, len(payload), proto, hop_limit, SRC6, DST6)
+    return header + payload
+
+
+def icmpv6(kind: int, body: bytes = bytes(20)) -> bytes:
+    """An ICMPv6 message (RFC 4443 section 2.1): type, code 0, checksum left 0, body."""
+    return struct.pack("!BBH", kind, 0, 0) + body
+
+
+def nd(kind: int, *, hop_limit: int = 255, vlan: int | None = None) -> bytes:
+    """A frame holding an ND message of type ``kind`` as RFC 4861 section 4 sends it: hop
+    limit 255, a 4-byte reserved field, the target address and a link-layer address option."""
+    body = bytes(4) + DST6 + struct.pack("!BB", 1, 1) + MAC_A
+    packet = ipv6(icmpv6(kind, body), proto=IPPROTO_ICMPV6, dscp=48, hop_limit=hop_limit)
+    return ether(packet, 0x86DD, vlan)
 
 
 def ether(packet: bytes, ethertype: int, vlan: int | None = None) -> bytes:
@@ -188,6 +212,60 @@ def test_later_fragment_has_no_ports() -> None:
 def test_frames_without_ip_are_none(frame: bytes) -> None:
     """Frames that carry no (complete) IP header give None."""
     assert parse_frame(frame) is None
+
+
+@pytest.mark.parametrize("kind", list(ND_TYPES))
+@pytest.mark.parametrize("vlan", [None, 7])
+def test_neighbour_discovery_is_told_apart_and_not_an_ip_packet(
+    kind: int, vlan: int | None
+) -> None:
+    """RS, RA, NS, NA and redirect give their ICMPv6 type, and no packet for the models."""
+    frame = nd(kind, vlan=vlan)
+    assert nd_type(frame) == kind
+    assert parse_frame(frame) is None
+    assert remark(frame, 0, ce=True) is frame
+
+
+@pytest.mark.parametrize(
+    ("frame", "protocol"),
+    [
+        (ether(ipv6(icmpv6(128), proto=IPPROTO_ICMPV6, hop_limit=255), 0x86DD), 58),  # echo
+        (ether(ipv6(icmpv6(1), proto=IPPROTO_ICMPV6, hop_limit=255), 0x86DD), 58),  # error
+        (ether(ipv6(icmpv6(132), proto=IPPROTO_ICMPV6, hop_limit=255), 0x86DD), 58),  # MLD
+        (ether(ipv6(icmpv6(138), proto=IPPROTO_ICMPV6, hop_limit=255), 0x86DD), 58),
+        (nd(135, hop_limit=64), 58),  # RFC 4861 7.1.1: a receiver discards it
+        # Hop-by-hop options (RFC 8200 section 4.3: next header 58, length 0, PadN) first.
+        (
+            ether(
+                ipv6(b"\x3a\x00\x01\x04" + bytes(4) + icmpv6(135), proto=0, hop_limit=255), 0x86DD
+            ),
+            0,
+        ),
+        (ether(ipv6(b"", proto=IPPROTO_ICMPV6, hop_limit=255), 0x86DD), 58),  # no ICMPv6 type
+        (ether(ipv4(icmpv6(135), proto=IPPROTO_ICMPV6), 0x0800), 58),  # IPv4 never is ND
+    ],
+)
+def test_other_packets_are_not_neighbour_discovery(frame: bytes, protocol: int) -> None:
+    """Other ICMPv6 types, ND without hop limit 255, ICMPv6 behind an extension header,
+    an empty payload and IPv4 are packets the models carry, with nd_type 0."""
+    assert nd_type(frame) == 0
+    parsed = parse_frame(frame)
+    assert parsed is not None and parsed.protocol == protocol
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        ether(bytes(28), 0x0806),  # ARP
+        b"\x00" * 10,
+        nd(135)[:50],  # IPv6 header cut short
+        nd(135)[:54],  # the ICMPv6 message cut off
+        nd(135)[:14] + b"\x40" + nd(135)[15:],  # version 4 in the IPv6 header
+    ],
+)
+def test_frames_without_ipv6_have_no_nd_type(frame: bytes) -> None:
+    """ARP, runts, cut frames and a wrong IP version carry no ND message."""
+    assert nd_type(frame) == 0
 
 
 def test_checksum_of_a_known_header() -> None:
