@@ -4,14 +4,17 @@ With DTLS-SRTP (RFC 5763, RFC 5764) the answerer takes the DTLS client's role
 (``a=setup:active``, RFC 5763 section 5) and the offerer the server's
 (``a=setup:actpass`` in the offer, passive in effect). Each side's SRTP keys exist once its
 own side of the handshake is done; baresip sends no RTP before that. The handshake is four
-flights (RFC 6347 section 4.2.4, figure 1, without the optional HelloVerifyRequest, as
-OpenSSL's DTLS server answers when cookie exchange is off):
+flights (RFC 6347 section 4.2.4, figure 1), each one UDP datagram:
 
 1. client: ClientHello (with the ``use_srtp`` extension, RFC 5764 section 4.1.1);
 2. server: ServerHello, Certificate, ServerKeyExchange, CertificateRequest (RFC 5763
    section 5 needs the client's certificate), ServerHelloDone;
 3. client: Certificate, ClientKeyExchange, CertificateVerify, ChangeCipherSpec, Finished;
-4. server: ChangeCipherSpec, Finished.
+4. server: NewSessionTicket (RFC 5077 section 3.3), ChangeCipherSpec, Finished.
+
+There is no HelloVerifyRequest (the cookie exchange of RFC 6347 section 4.2.1, which would
+add a round trip before flight 2): the captures below were checked for one, and baresip's
+server answers the ClientHello with flight 2 directly.
 
 The server is keyed when flight 3 reaches it (it then sends flight 4); the client when
 flight 4 reaches it. Without loss that is 1.5 round trips after the first ClientHello for
@@ -26,18 +29,33 @@ with each new flight, as OpenSSL's does.
 The early ClientHello: the answerer sends its first ClientHello with its 200 OK, but the
 offerer opens its DTLS server only once it has the answer (baresip's ``dtls_srtp``
 module), so a ClientHello that reaches the offerer no later than the 200 OK is dropped and
-the handshake waits for the client's 1 s timer (measured in this project's emulation: audio
-1.00 s after the 200 OK on a loopback). ``server_ready_s`` is that instant.
+the handshake waits for the client's 1 s timer (captured: the second ClientHello 0.998 to
+1.020 s after the first, and flight 2 answering it). ``server_ready_s`` is that instant.
+Where the 200 OK goes through a proxy the ClientHello, sent straight to the offerer, is
+usually first. In this project's emulation, Kamailio beside the far end, the two leave
+within a fraction of a millisecond of each other and either can win: both ports' first
+ClientHellos were dropped in 15 of 20 runs; in the other 5, flight 2 answered the first
+ClientHello on one port or both, and the media were keyed a round trip after the answer.
 
-Flight sizes are UDP payloads: each handshake message with its 12-byte header in a record
-of its own with a 13-byte header (RFC 6347 sections 4.1 and 4.2.2). baresip's
-``dtls_srtp`` makes a self-signed RSA-2048 key at load: its certificate is taken as 780
-bytes (``models.tls_flights`` measured an 851-byte RSA-2048 leaf with a longer issuer), the
-ServerKeyExchange as an X25519 share signed with RSA (308 bytes), the CertificateVerify as
-an RSA signature (272 bytes), the Finished in an AES-GCM record (61 bytes: 8-byte explicit
-nonce and 16-byte tag, RFC 5288 section 3), the ClientHello with OpenSSL's suites and
-extensions as about 220 bytes. They are estimates from the message formats, not captures;
-each flight fits in one datagram of a 1500-byte MTU.
+Flight sizes are UDP payloads (add 28 bytes for IPv4, 48 for IPv6), measured from baresip
+1.0 with libre 1.1 and OpenSSL 3.0 (Debian 12): the emulation's captures of 20 calls
+(``tests/emulation/test_dtls_srtp.py``, ``captures/ue.pcap``) read record by record. Each
+handshake message goes whole in a record of its own, with the 12-byte handshake header
+(RFC 6347 section 4.2.2) and the 13-byte record header (section 4.1); a flight's records
+share one datagram (1,232 bytes at most, under a 1500-byte MTU: no message was fragmented).
+Negotiated: ECDHE-RSA-AES256-GCM-SHA384 with X25519, SRTP_AES128_CM_SHA1_80. Each side's
+certificate is one that libre makes at start-up: self-signed RSA-2048, SHA-1 signature,
+``CN=dtls@baresip``, a random 32-bit serial number. Its DER length is 686 bytes with a
+4-byte serial and 687 with a 5-byte one (a serial with its top bit set takes a leading
+zero byte, half the time; a serial below 2**23, 1 in 512, saves a byte or more); flights
+2 and 3 carry the server's and the client's, and grow and shrink with them
+(:func:`baresip_flight_bytes`). The NewSessionTicket holds the session (the client's
+certificate in it) encrypted in 16-byte blocks: 870 bytes with either certificate length
+seen.
+
+baresip runs a handshake on the RTP and one on the RTCP port (no ``rtcp-mux``), the same
+flights at the same instants, each ending in its own secure event; the audio starts at the
+first. The model carries one: without loss the two end together.
 """
 
 from __future__ import annotations
@@ -48,10 +66,67 @@ from dataclasses import dataclass
 
 from voipbed.models.message_channel import DOWNLINK, UPLINK, MessageChannel
 
-__all__ = ["DtlsConfig", "DtlsFlight", "DtlsResult", "dtls_handshake"]
+__all__ = [
+    "CERTIFICATE_DER_BYTES",
+    "DtlsConfig",
+    "DtlsFlight",
+    "DtlsResult",
+    "baresip_flight_bytes",
+    "dtls_handshake",
+]
 
 _CLIENT, _SERVER = 0, 1
 _LAST_FLIGHT = 4
+
+
+# Handshake message bodies measured from baresip 1.0 + OpenSSL 3.0 (see the module's notes),
+# each sent with its 12-byte handshake header (RFC 6347 section 4.2.2) in a record with a
+# 13-byte header (RFC 6347 section 4.1).
+_RECORD_BYTES = 13 + 12
+_CLIENT_HELLO = 195  # 28 cipher suites, 7 extensions (use_srtp among them), no cookie
+_SERVER_HELLO = 70  # no session ID (a ticket instead), 30 bytes of extensions
+_SERVER_KEY_EXCHANGE = 296  # X25519 share (4 + 32) and an RSA-2048 PSS signature (4 + 256)
+_CERTIFICATE_REQUEST = 48  # 3 certificate types, 20 signature schemes, no CA names
+_SERVER_HELLO_DONE = 0
+_CLIENT_KEY_EXCHANGE = 33  # X25519 share (1 + 32)
+_CERTIFICATE_VERIFY = 260  # RSA-2048 signature (4 + 256)
+_NEW_SESSION_TICKET = 870  # lifetime, length, OpenSSL's 864-byte ticket
+_CHANGE_CIPHER_SPEC = 13 + 1
+_FINISHED = 13 + 8 + 12 + 12 + 16  # AES-GCM record: explicit nonce and tag (RFC 5288 3)
+CERTIFICATE_DER_BYTES = 686  # libre's self-signed RSA-2048 certificate, 4-byte serial
+
+
+def _certificate_message(der_bytes: int) -> int:
+    """A Certificate message's body with one certificate: two 3-byte lengths before it."""
+    return 3 + 3 + der_bytes
+
+
+def baresip_flight_bytes(
+    server_certificate_bytes: int = CERTIFICATE_DER_BYTES,
+    client_certificate_bytes: int = CERTIFICATE_DER_BYTES,
+) -> tuple[int, int, int, int]:
+    """The UDP payload of each of the four flights baresip sends, for certificates of these
+    DER lengths."""
+    if min(server_certificate_bytes, client_certificate_bytes) <= 0:
+        raise ValueError("certificate sizes must be positive")
+    flight_2 = (
+        _SERVER_HELLO,
+        _certificate_message(server_certificate_bytes),
+        _SERVER_KEY_EXCHANGE,
+        _CERTIFICATE_REQUEST,
+        _SERVER_HELLO_DONE,
+    )
+    flight_3 = (
+        _certificate_message(client_certificate_bytes),
+        _CLIENT_KEY_EXCHANGE,
+        _CERTIFICATE_VERIFY,
+    )
+    return (
+        _CLIENT_HELLO + _RECORD_BYTES,
+        sum(flight_2) + len(flight_2) * _RECORD_BYTES,
+        sum(flight_3) + len(flight_3) * _RECORD_BYTES + _CHANGE_CIPHER_SPEC + _FINISHED,
+        _NEW_SESSION_TICKET + _RECORD_BYTES + _CHANGE_CIPHER_SPEC + _FINISHED,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,7 +135,7 @@ class DtlsConfig:
 
     initial_timeout_s: float = 1.0  # RFC 6347 section 4.2.4.1: initial timer 1 s
     max_timeout_s: float = 60.0  # RFC 6347 section 4.2.4.1: doubling up to 60 s
-    flight_bytes: tuple[int, int, int, int] = (220, 1325, 1229, 75)  # flights 1-4, estimates
+    flight_bytes: tuple[int, int, int, int] = baresip_flight_bytes()  # flights 1-4, measured
 
     def __post_init__(self) -> None:
         if not 0.0 < self.initial_timeout_s <= self.max_timeout_s:

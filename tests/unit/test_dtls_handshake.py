@@ -6,7 +6,12 @@ import itertools
 
 import pytest
 
-from voipbed.models.dtls_handshake import DtlsConfig, dtls_handshake
+from voipbed.models.dtls_handshake import (
+    CERTIFICATE_DER_BYTES,
+    DtlsConfig,
+    baresip_flight_bytes,
+    dtls_handshake,
+)
 from voipbed.models.message_channel import DOWNLINK, UPLINK, ScriptedChannel
 
 ONE_WAY_S = 0.04
@@ -70,3 +75,45 @@ def test_an_endless_deadline_is_refused() -> None:
         dtls_handshake(
             ScriptedChannel(0.0, 0.0), client_start_s=0.0, server_ready_s=0.0, until_s=float("inf")
         )
+
+
+def test_each_flight_is_sent_with_its_configured_size() -> None:
+    """Every transmission of flight n carries the config's n-th size."""
+    config = DtlsConfig(flight_bytes=(101, 202, 303, 404))
+    channel = ScriptedChannel(ONE_WAY_S, ONE_WAY_S, lost={1})
+    result = dtls_handshake(
+        channel, client_start_s=0.0, server_ready_s=-1.0, until_s=60.0, config=config
+    )
+    assert result.retransmissions > 0
+    for flight in result.flights:
+        assert flight.size_bytes == config.flight_bytes[flight.number - 1]
+    assert [size for _, _, size, _, _ in channel.log] == [f.size_bytes for f in result.flights]
+
+
+def test_the_default_sizes_are_baresips_with_its_usual_certificates() -> None:
+    """The default flights are baresip's with two certificates of the common DER length."""
+    assert DtlsConfig().flight_bytes == baresip_flight_bytes()
+    assert baresip_flight_bytes() == baresip_flight_bytes(
+        CERTIFICATE_DER_BYTES, CERTIFICATE_DER_BYTES
+    )
+
+
+def test_the_server_certificate_sizes_flight_two_and_the_client_certificate_flight_three() -> None:
+    """A certificate a byte longer makes its sender's certificate flight a byte longer."""
+    base = baresip_flight_bytes()
+    longer_server = baresip_flight_bytes(CERTIFICATE_DER_BYTES + 1, CERTIFICATE_DER_BYTES)
+    longer_client = baresip_flight_bytes(CERTIFICATE_DER_BYTES, CERTIFICATE_DER_BYTES + 1)
+    assert [b - a for a, b in zip(base, longer_server, strict=True)] == [0, 1, 0, 0]
+    assert [b - a for a, b in zip(base, longer_client, strict=True)] == [0, 0, 1, 0]
+
+
+def test_every_flight_fits_one_datagram_of_a_1500_byte_mtu_over_ipv6() -> None:
+    """No flight needs fragmenting: each fits 1500 bytes with IPv6 and UDP headers."""
+    assert max(baresip_flight_bytes()) + 40 + 8 <= 1500
+    assert min(baresip_flight_bytes()) > 0
+
+
+def test_a_certificate_without_bytes_is_refused() -> None:
+    """Certificate sizes must be positive."""
+    with pytest.raises(ValueError, match="positive"):
+        baresip_flight_bytes(0, CERTIFICATE_DER_BYTES)
