@@ -26,17 +26,23 @@ from voipbed.emulation.names import run_tag
 
 pytestmark = [pytest.mark.emulation, pytest.mark.slow]
 
+# One call, and idle phones (their agents and their NAT at the core's edge).
 LONG_CALL = """\
 name: interrupted-call
 duration: 60s
 calls: {count: 1, codec: PCMU}
+signalling:
+  transport: udp
+  nat: {udp_timeout: 30s}
+  phones: {count: 3, keepalive: 20s}
 path:
   - {name: radio, one_way_delay: 10ms, loss: 1%}
   - {name: core, one_way_delay: 20ms}
 radio: {rrc: null}
 """
-# Everything a run can start: baresip and light calls (their agents), an RRC on the radio
-# link, bulk cross traffic in the core link's queue.
+# Everything else a run can start: baresip and light calls (their agents), an RRC on the
+# radio link, bulk cross traffic in the core link's queue (which the idle phones of
+# LONG_CALL cannot cross: the simulator carries no signalling through cross traffic).
 EVERYTHING = """\
 name: interrupted-calls
 duration: 60s
