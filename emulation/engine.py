@@ -242,7 +242,7 @@ def unsupported(scenario: Scenario) -> list[str]:
     if not gcc:
         count = scenario.calls.count
         problems += unsupported_light(scenario, count - audio_call_count(count))
-    problems += ip_version_problems(scenario, rate_controlled=gcc)
+    problems += ip_version_problems(scenario)
     if (srtp := _srtp_problem(scenario)) is not None:
         problems.append(f"calls.srtp_tag_bits: {srtp}")
     signalling = scenario.signalling

@@ -190,7 +190,7 @@ def bound_problems(scenario: Scenario) -> list[str]:
     calls = scenario.calls
     control = calls.rate_control
     settings = SenderSettings(
-        peer=("0.0.0.0", 0),  # IPv4, as the emulation's network: the headers counted
+        peer=("::" if calls.ip_version == 6 else "0.0.0.0", 0),  # the headers counted
         codec=calls.codec,
         t0=0.0,
         duration_s=1.0,

@@ -7,8 +7,10 @@ host's, and the userspace links carry the IPv6 frames through the models, counti
 40-byte header as the simulator does (``models.overhead``); SIP over UDP, TCP or TLS and
 DTMF work as over IPv4. The light calls beyond the baresip calls do too: their agents
 (``light_agent``) send SIP over UDP and G.711 RTP from IPv6 sockets, each call on its own
-address of the prefix. What is not emulated over IPv6 (the GCC endpoints, the SIP load's
-SIPp, the idle phones and their NAT) is refused, each with its reason.
+address of the prefix; and so do the GCC endpoints of rate-controlled calls, counting the
+IPv6 header in the rates they send (``gcc_io.ip_udp_bytes``). What is not emulated over
+IPv6 (the SIP load's SIPp, the idle phones and their NAT) is refused, each with its
+reason.
 """
 
 from __future__ import annotations
@@ -18,18 +20,11 @@ from voipbed.scenario import Scenario
 __all__ = ["ip_version_problems"]
 
 
-def ip_version_problems(scenario: Scenario, *, rate_controlled: bool) -> list[str]:
-    """Why the emulation cannot run ``scenario`` at its IP version (empty when it can);
-    ``rate_controlled``: its calls are made by the GCC endpoints."""
+def ip_version_problems(scenario: Scenario) -> list[str]:
+    """Why the emulation cannot run ``scenario`` at its IP version (empty when it can)."""
     if scenario.calls.ip_version == 4:
         return []
     problems = []
-    if rate_controlled:
-        problems.append(
-            "calls.ip_version 6: the GCC endpoints are not emulated over IPv6 (their plan "
-            "checks the rate bounds counting IPv4 headers, emulation/gcc_calls.py, and no "
-            "IPv6 run of them has been held against the simulator)"
-        )
     if scenario.signalling.load is not None:
         problems.append(
             "calls.ip_version 6: the SIP load's SIPp scenarios write the registrar's IPv6 "

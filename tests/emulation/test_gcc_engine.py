@@ -1,11 +1,12 @@
 """`voipbed run --engine emulation` of rate-controlled calls: the GCC endpoints, end to end.
 
-One call of AMR-WB starting at its top mode, through a link whose capacity
-is below that mode's rate, for 15 s: the run exits 0 and writes the
+One call of AMR-WB starting at its top mode, over IPv6, through a link whose
+capacity is below that mode's rate, for 15 s: the run exits 0 and writes the
 simulator's trace, each packet with the mode its sender coded it with and
-the target it was sent under, the receivers' feedback counted per direction
-and never taken for media; nothing of the run is left behind, also when
-Ctrl-C stops it mid-call.
+the target it was sent under, its size counting the 40-byte IPv6 header, the
+receivers' feedback counted per direction and never taken for media; nothing
+of the run is left behind, also when Ctrl-C stops it mid-call. (The GCC
+agreement and endpoint tests run over IPv4.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tests.emulation.conftest import require
 from tests.emulation.test_engine_signals import nothing_left, programs_of
 from voipbed.cli import main
 from voipbed.emulation.cleanup import find_leftovers
-from voipbed.emulation.gcc_io import IPV4_UDP_BYTES
+from voipbed.emulation.frames import IPPROTO_UDP
+from voipbed.emulation.gcc_io import IPV6_UDP_BYTES
 from voipbed.emulation.names import run_tag
 from voipbed.models.codec_modes import AMR_WB
 from voipbed.models.rtp_packet import extension_bytes
@@ -44,6 +46,7 @@ calls:
   count: 1
   codec: AMR-WB-23.85
   ptime: 20ms
+  ip_version: 6
   rate_control: {{algorithm: gcc, feedback: rfc8888}}
 path:
   - name: bottleneck
@@ -96,13 +99,16 @@ def test_the_trace_has_the_simulators_columns_and_the_senders_modes(run_dir: Pat
     for _, flow in frame.groupby("flow"):
         assert len(flow) >= 0.9 * DURATION_S / 0.020
         assert flow["seq"].is_unique
+    records = pq.read_table(run_dir / "emulation" / "link-bottleneck.parquet").to_pandas()
+    udp = records[records["protocol"] == IPPROTO_UDP]
+    assert len(udp) > 0 and udp["src"].str.contains(":").all()  # every datagram IPv6
 
 
 def test_each_row_is_the_packet_its_sender_logged(run_dir: Path) -> None:
     """Rows match the sender's log by sequence number (mode, payload, target), and every
     row is an RTP packet of its mode's size: no feedback packet became a row."""
     frame = pd.read_parquet(run_dir / "packets.parquet")
-    headers = IPV4_UDP_BYTES + RTP_HEADER_BYTES + extension_bytes(True, False)
+    headers = IPV6_UDP_BYTES + RTP_HEADER_BYTES + extension_bytes(True, False)
     assert (frame["wire_bytes"] - frame["payload_bytes"] == headers).all()
     for flow, rows in sent_rows(run_dir).items():
         mine = frame[frame["flow"] == flow]
@@ -127,7 +133,7 @@ def test_feedback_is_counted_per_direction(run_dir: Path) -> None:
             sent = list(csv.DictReader(handle))
         assert fields["packets"] == len(sent) >= 0.5 * DURATION_S / 0.1
         rtcp = sum(int(row["bytes"]) for row in sent)
-        assert fields["bytes"] == rtcp + IPV4_UDP_BYTES * len(sent)
+        assert fields["bytes"] == rtcp + IPV6_UDP_BYTES * len(sent)
     kinds = list(events["kind"])
     assert kinds.count("call_start") == 1 and kinds.count("call_end") == 1
     assert "sip_request" not in kinds  # no SIP for rate-controlled calls

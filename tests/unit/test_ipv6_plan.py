@@ -159,9 +159,11 @@ def test_kamailio_request_log_parses_ipv6_sources() -> None:
     assert request.uri == "sip:far0@[fd12:3456:789a::1]:5060"
 
 
-def test_baresip_calls_over_ipv6_are_not_refused() -> None:
-    """Baresip calls over IPv6 (UDP, TCP or TLS; DTMF) raise no ip_version refusal."""
-    for overrides in ((), ("signalling.transport=tcp",), ("signalling.transport=tls",)):
+def test_baresip_calls_and_gcc_endpoints_over_ipv6_are_not_refused() -> None:
+    """Baresip calls over IPv6 (UDP, TCP or TLS; DTMF) and the GCC endpoints' calls raise no
+    ip_version refusal."""
+    gcc = ("calls.rate_control.algorithm=gcc", "calls.codec=OPUS-WB-24")
+    for overrides in ((), ("signalling.transport=tcp",), ("signalling.transport=tls",), gcc):
         problems = unsupported(scenario(overrides=overrides))
         assert not [p for p in problems if "ip_version" in p], problems
 
@@ -171,17 +173,12 @@ def test_baresip_calls_over_ipv6_are_not_refused() -> None:
     [
         ("signalling: {load: {calls: 10, calls_per_second: 5}}\n", (), "SIPp"),
         ("signalling: {phones: {count: 2}}\n", (), "NAT66"),
-        (
-            "",
-            ("calls.rate_control.algorithm=gcc", "calls.codec=OPUS-WB-24"),
-            "GCC endpoints",
-        ),
     ],
 )
 def test_what_is_not_emulated_over_ipv6_is_refused_with_its_reason(
     extra: str, overrides: tuple[str, ...], says: str
 ) -> None:
-    """A SIP load, idle phones and GCC endpoints over IPv6 are refused at
+    """A SIP load and idle phones over IPv6 are refused at
     calls.ip_version, naming why; over IPv4 the same scenario has no such refusal."""
     problems = unsupported(scenario(BASE + extra, overrides))
     refusals = [p for p in problems if p.startswith("calls.ip_version")]
