@@ -23,8 +23,9 @@ address, and sends each packet within 1.1 ms of its instant at p99 (200 calls a 
 ``pacing`` below).
 
 Role ``callers`` (the light calls' UE host), per call: at ``start_s`` an INVITE with an
-SDP offer for the call's address and port (Timer A retransmissions from T1 doubling,
-Timer B at 64*T1, RFC 3261 17.1.1.2); a 2xx is acknowledged (each 2xx again, as the
+SDP offer of the plan's payload type (its ``a=rtpmap`` and ``a=fmtp``) for the call's
+address and port (Timer A retransmissions from T1 doubling, Timer B at 64*T1, RFC 3261
+17.1.1.2); a 2xx is acknowledged (each 2xx again, as the
 answerer retransmits it until its ACK arrives) and the stream starts to the answer's
 address and port; at ``end_s`` the stream stops and a BYE follows the Record-Route
 (Timer E from T1 doubling to T2, Timer F at 64*T1, 17.1.2.2).
@@ -36,13 +37,15 @@ its ACK (13.3.1.4); the ACK starts the stream to the offer's address and port, a
 stops it and is answered 200.
 
 Each stream sends a packet every ``ptime`` from its start (``rtp_stream.Pacer``), the
-G.711 speech of the plan's payload file in a loop; each side counts the RTP it receives
-per call. The agent writes JSON lines (``log_path``), one per thing it did, ``t`` in
-seconds from ``t0``: ``registered`` (``users``), ``invite`` (``call``), ``ringing``,
-``answered`` (``setup_s``), ``failed`` (``reason``, ``status``), ``acked``, ``bye``,
-``ended`` (``status``, None when the BYE went unanswered); at the end ``media`` per call
-(``sent``, ``received``, ``received_bytes``), ``pacing`` (how late packets left after
-their planned instant) and ``cpu`` (the process's user and system seconds).
+payloads of the plan's payload file in a loop (G.711: companded speech; other codecs:
+synthesized frames, ``light_codecs``), its timestamps on the codec's RTP clock; each
+side counts the RTP it receives per call. The agent writes JSON lines (``log_path``), one
+per thing it did, ``t`` in seconds from ``t0``: ``registered`` (``users``), ``invite``
+(``call``), ``ringing``, ``answered`` (``setup_s``), ``failed`` (``reason``, ``status``),
+``acked``, ``bye``, ``ended`` (``status``, None when the BYE went unanswered); at the end
+``media`` per call (``sent``, ``received``, ``received_bytes``), ``pacing`` (how late
+packets left after their planned instant) and ``cpu`` (the process's user and system
+seconds).
 """
 
 from __future__ import annotations
@@ -311,7 +314,13 @@ class _Callers:
         from_tag = self.sip.token("f")
         aor = f"sip:{spec.callee_user}@{plan.domain}"
         sdp = audio_sdp(
-            spec.ue_address, spec.ue_port, plan.payload_type, plan.encoding, 8000, plan.ptime_s
+            spec.ue_address,
+            spec.ue_port,
+            plan.payload_type,
+            plan.encoding,
+            plan.clock_hz,
+            plan.ptime_s,
+            plan.fmtp,
         )
         invite = request_text(
             "INVITE",
@@ -565,7 +574,13 @@ class _Answerers:
         contact = [self.sip.contact(spec.callee_user)]
         self.sip.send(response_text(invite, 180, to_tag=tag, extra=contact))
         sdp = audio_sdp(
-            plan.media_address, spec.far_port, plan.payload_type, plan.encoding, 8000, plan.ptime_s
+            plan.media_address,
+            spec.far_port,
+            plan.payload_type,
+            plan.encoding,
+            plan.clock_hz,
+            plan.ptime_s,
+            plan.fmtp,
         )
         ok = with_sdp_body(response_text(invite, 200, to_tag=tag, extra=contact), sdp)
         incoming = _Incoming(spec, ok, offer)

@@ -2,7 +2,8 @@
 
 A run with more calls than baresip pairs (``calls.audio_call_count``) makes the first
 calls with baresip and the rest light: real SIP calls through Kamailio, each carrying
-real G.711 RTP both ways through the impaired links for its span of the schedule, from
+RTP of the scenario's codec both ways through the impaired links for its span of the
+schedule, packets of the baresip calls' size and payload format (``light_codecs``), from
 two agent processes (``light_agent``: the callers on the light calls' UE host, the last
 UE host, and the answerers on the far-end host). Each light call's UE side has its own
 address on the light calls' UE host, so the capture tells its streams apart as it does
@@ -11,8 +12,9 @@ from the start (permanent neighbour entries), so no ARP (IPv6: neighbour discove
 light call crosses the impaired links. Over IPv6 (``calls.ip_version: 6``) the calls'
 addresses are of the run's unique local /64, added without duplicate address detection
 (``nodad``) so that the agents bind them at once, as the topology adds its hosts'. The
-links' records trace and score the light calls' packets like the baresip calls'; their
-speech is recorded by nothing, so PESQ does not score them.
+links' records trace and score the light calls' packets like the baresip calls'; what
+they carry (G.711: speech; other codecs: synthesized frames, drawn from the seed) is
+decoded by nothing, so PESQ does not score them.
 
 :func:`plan_light_agents` plans both agents from the scenario's schedule and seed;
 :func:`start_light_calls` writes the plans and starts the agents (the answerers ready
@@ -27,14 +29,19 @@ import ipaddress
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from voipbed.emulation.audio import make_speech_wav, tile_to_length
-from voipbed.emulation.g711_payload import g711_frames, light_codec_problem
+from voipbed.emulation.frame_payload import synthetic_payloads
+from voipbed.emulation.g711_payload import g711_frames
 from voipbed.emulation.light_agent import READY_LINE, REGISTER_TIMEOUT_S
+from voipbed.emulation.light_codecs import light_codec_problem, light_media
 from voipbed.emulation.light_logs import Event, light_events, light_facts, read_lines
 from voipbed.emulation.light_plan import (
     AGENT_SIP_PORT,
@@ -50,8 +57,7 @@ from voipbed.emulation.process import LogLine, ManagedProcess
 from voipbed.emulation.sip_core import SIP_PORT
 from voipbed.emulation.sip_text import uri_host
 from voipbed.emulation.topology import FIRST_UE_HOST, HostSpec, Topology
-from voipbed.models.codecs import codec
-from voipbed.models.degrade import G711_SAMPLE_RATE_HZ
+from voipbed.models.degrade import G711_LAW_BY_CODEC, G711_SAMPLE_RATE_HZ
 from voipbed.rng import component_rng
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
@@ -60,7 +66,9 @@ __all__ = [
     "LIGHT_SETUP_S",
     "LightRun",
     "finish_light_calls",
+    "group_on_time",
     "light_address",
+    "light_payloads",
     "light_ue_addresses",
     "plan_light_agents",
     "sip_core_on_time",
@@ -71,7 +79,7 @@ __all__ = [
 LIGHT_SETUP_S = 3.0  # before t0: two agents start and register every callee (about 1 s)
 AGENT_START_TIMEOUT_S = 10.0
 AGENT_END_GRACE_S = 10.0  # past an agent's own stop before it counts as stuck
-PAYLOAD_S = 30.0  # the speech each side loops: long enough not to repeat within most calls
+PAYLOAD_S = 30.0  # the payloads each side loops: long enough not to repeat within most calls
 
 
 def unsupported_light(scenario: Scenario, light_calls: int) -> list[str]:
@@ -116,12 +124,10 @@ def plan_light_agents(
 ) -> tuple[LightAgentPlan, LightAgentPlan]:
     """The callers' and the answerers' plans of the scenario's calls ``calls`` (the light
     ones); ``payload_paths`` and ``log_paths`` are the callers' then the answerers'.
-    ValueError when the codec is not one the light sender sends, or the UE subnet is too
+    ValueError when the codec is not one the light agents send, or the UE subnet is too
     small."""
-    problem = light_codec_problem(scenario.calls.codec)
-    if problem is not None:
-        raise ValueError(problem)
-    used = codec(scenario.calls.codec)
+    media = light_media(scenario.calls.codec)
+    used = media.sent
     ptime_s = scenario.calls.ptime_s
     times = call_times(scenario)
     # RFC 3550 5.1 and 8.1: random SSRCs and starting values; drawn from the seed, repeatably
@@ -160,8 +166,10 @@ def plan_light_agents(
         "t1_s": timers.t1_s,
         "t2_s": timers.t2_s,
         "expires_s": int(stop_s) + 60,  # the bindings outlive the run
-        "payload_type": used.rtp_payload_type,
-        "encoding": used.name,
+        "payload_type": media.payload_type,
+        "encoding": media.encoding,
+        "clock_hz": media.clock_hz,
+        "fmtp": media.fmtp,
         "ptime_s": ptime_s,
         "payload_bytes": used.payload_bytes(ptime_s),
         "ticks_per_packet": used.rtp_ticks(ptime_s),
@@ -200,15 +208,30 @@ class LightRun:
     agents: tuple[ManagedProcess, ...]
 
 
+def light_payloads(
+    scenario: Scenario, side: str, speech: Callable[[], NDArray[np.float64]]
+) -> tuple[bytes, ...]:
+    """The payloads one ``side`` of the light calls plays, ``PAYLOAD_S`` of them: G.711
+    compands ``speech()`` (8 kHz); another codec's frames are synthesized from the seed."""
+    name, ptime_s = scenario.calls.codec, scenario.calls.ptime_s
+    if name in G711_LAW_BY_CODEC:
+        return g711_frames(speech(), name, ptime_s)
+    rng = component_rng(scenario.seed, f"emulation/light-payload-{side}")
+    count = max(1, round(PAYLOAD_S / ptime_s))
+    return synthetic_payloads(light_media(name).sent, ptime_s, count, rng)
+
+
 def _payload(work: Path, name: str, text: str, scenario: Scenario) -> str:
-    """Write the G.711 speech one side of the light calls plays; its path."""
-    wav = work / "light" / f"{name}.wav"
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    speech = make_speech_wav(wav, G711_SAMPLE_RATE_HZ, text)
-    samples = tile_to_length(speech, PAYLOAD_S).samples
-    frames = g711_frames(samples, scenario.calls.codec, scenario.calls.ptime_s)
-    path = work / "light" / f"{name}.g711"
-    path.write_bytes(b"".join(frames))
+    """Write the payloads one side of the light calls plays; its path."""
+    folder = work / "light"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def speech() -> NDArray[np.float64]:
+        spoken = make_speech_wav(folder / f"{name}.wav", G711_SAMPLE_RATE_HZ, text)
+        return tile_to_length(spoken, PAYLOAD_S).samples
+
+    path = folder / f"{name}.payload"
+    path.write_bytes(b"".join(light_payloads(scenario, name, speech)))
     return str(path)
 
 
@@ -247,12 +270,10 @@ def _configure_hosts(
         net.node(host.name).run(["ip", "-batch", str(batch)])
 
 
-def sip_core_on_time(kamailio: ManagedProcess, priority: int = REALTIME_PRIORITY) -> int:
-    """Put every process of Kamailio's process group at SCHED_FIFO ``priority``, the links'
-    and the agents'; how many processes. With 200 calls the real-time links and agents
-    keep both cores of this machine busy, and Kamailio, at normal priority, waited for
-    them: set-up times grew to 3 to 4 s (p95 3.2 s); at their priority, p95 63 ms.
-    Kamailio's processes block on their sockets and timers, so they never spin."""
+def group_on_time(process: ManagedProcess, priority: int = REALTIME_PRIORITY) -> int:
+    """Put every process of ``process``'s process group at SCHED_FIFO ``priority``, the
+    links' and the agents'; how many processes. Threads a process starts afterwards
+    inherit the policy (sched(7)); threads it already has keep theirs."""
     changed = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -260,12 +281,21 @@ def sip_core_on_time(kamailio: ManagedProcess, priority: int = REALTIME_PRIORITY
         try:
             stat = (entry / "stat").read_text()
             group = int(stat.rsplit(")", 1)[1].split()[2])  # proc(5): field 5, pgrp
-            if group == kamailio.pid:
+            if group == process.pid:
                 os.sched_setscheduler(int(entry.name), os.SCHED_FIFO, os.sched_param(priority))
                 changed += 1
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to change
     return changed
+
+
+def sip_core_on_time(kamailio: ManagedProcess, priority: int = REALTIME_PRIORITY) -> int:
+    """Kamailio's processes at the links' priority (``group_on_time``). With 200 calls the
+    real-time links and agents keep both cores of this machine busy, and Kamailio, at
+    normal priority, waited for them: set-up times grew to 3 to 4 s (p95 3.2 s); at their
+    priority, p95 63 ms. Kamailio's processes block on their sockets and timers, so they
+    never spin."""
+    return group_on_time(kamailio, priority)
 
 
 def start_light_calls(

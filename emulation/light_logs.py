@@ -83,7 +83,7 @@ def light_facts(
             1 for line in callers if line["what"] == "ended" and line.get("status") == 200
         ),
         "failed": count(callers, "failed"),
-        "sender": "voipbed light_agent (G.711 RTP)",
+        "sender": "voipbed light_agent (RTP)",
         "callers": side(callers),
         "answerers": side(answerers),
     }

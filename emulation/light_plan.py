@@ -1,7 +1,8 @@
 """The plans of the light calls' two agents, as JSON; and the SDP they exchange.
 
 Light call ``c`` is a SIP call from user ``ue<c>`` to user ``lt<c>`` through Kamailio,
-carrying G.711 RTP both ways (``rtp_stream``). Its UE side has an address of its own on
+carrying RTP of the scenario's codec both ways (``rtp_stream``; ``light_codecs`` says how
+each codec is sent). Its UE side has an address of its own on
 the light calls' UE host; its far side has port ``FAR_FIRST_PORT + 2c`` on the far-end
 host. One agent process plays every caller (role ``callers``, on the light calls' UE
 host) and one every answerer (role ``answerers``, on the far-end host), both following
@@ -88,10 +89,12 @@ class LightAgentPlan:
     ptime_s: float
     payload_bytes: int
     ticks_per_packet: int
-    payload_path: str  # the G.711 speech this side plays, ``payload_bytes`` a packet
+    payload_path: str  # the payloads this side plays, ``payload_bytes`` a packet
     log_path: str
     calls: tuple[LightCall, ...]
     realtime_priority: int = REALTIME_PRIORITY  # 0: normal scheduling
+    clock_hz: int = 8000  # the RTP clock, as the SDP's a=rtpmap names it
+    fmtp: str = ""  # the SDP's a=fmtp parameters of ``payload_type``; "": none
 
     def to_json(self) -> str:
         """The plan as JSON text (``from_json`` reads it back)."""
@@ -107,10 +110,17 @@ class LightAgentPlan:
 
 
 def audio_sdp(
-    address: str, port: int, payload_type: int, encoding: str, clock_hz: int, ptime_s: float
+    address: str,
+    port: int,
+    payload_type: int,
+    encoding: str,
+    clock_hz: int,
+    ptime_s: float,
+    fmtp: str = "",
 ) -> str:
     """A session description of one RTP audio stream, sent and received (RFC 4566: ``c=``
-    and ``m=``; RFC 3264 6: an answer lists the one payload type it takes)."""
+    and ``m=``, ``a=rtpmap`` and, when ``fmtp`` is given, ``a=fmtp``; RFC 3264 6: an
+    answer lists the one payload type it takes)."""
     version = ipaddress.ip_address(address).version
     lines = [
         "v=0",
@@ -120,6 +130,7 @@ def audio_sdp(
         "t=0 0",
         f"m=audio {port} RTP/AVP {payload_type}",
         f"a=rtpmap:{payload_type} {encoding}/{clock_hz}",
+        *([f"a=fmtp:{payload_type} {fmtp}"] if fmtp else []),
         f"a=ptime:{round(ptime_s * 1000)}",
         "a=sendrecv",
     ]

@@ -1,6 +1,7 @@
 """RTP packets of the light calls: RFC 3550 headers, and their pacing.
 
-A light call's sender plays payloads cut from recorded speech (``g711_payload``):
+A light call's sender plays payloads in a loop (G.711: speech, ``g711_payload``; other
+codecs: synthesized frames, ``frame_payload``):
 :class:`RtpSender` numbers them (RFC 3550 5.1: sequence number +1 and timestamp + the
 samples of a packet each time, from random starting values, one SSRC per stream; the
 marker bit on the first packet, RFC 3551 4.1), and :class:`Pacer` says which streams are

@@ -181,9 +181,9 @@ def test_the_facts_sum_what_both_agents_sent_and_received() -> None:
 
 
 def test_light_calls_refuse_what_they_cannot_send_by_key() -> None:
-    """Beyond the baresip calls: a codec other than G.711, SIP over TCP and DTMF are
+    """Beyond the baresip calls: Opus (which baresip sends), SIP over TCP and DTMF are
     refused, each at its key; with 8 calls the same scenario raises none of these."""
-    overrides = ["calls.codec=AMR-12.2", "signalling.transport=tcp", "dtmf={digits: '1'}"]
+    overrides = ["calls.codec=OPUS-WB-24", "signalling.transport=tcp", "dtmf={digits: '1'}"]
     problems = unsupported_light(parse_scenario(BASE, "e.yaml", overrides), 32)
     assert [p.split(":")[0] for p in problems] == ["calls.codec", "signalling.transport", "dtmf"]
     assert any("light calls" in p for p in unsupported(parse_scenario(BASE, "e.yaml", overrides)))
