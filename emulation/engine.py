@@ -123,7 +123,7 @@ from voipbed.emulation.tls import TlsFiles, make_certificates
 from voipbed.emulation.topology import MAX_UE_HOSTS, LinkNodeSpec, Topology, describe
 from voipbed.handover_recovery import handover_configs, resolved_handovers
 from voipbed.models import handover as ho
-from voipbed.models.codecs import Bandwidth, codec
+from voipbed.models.codecs import AmrPayloadFormat, Bandwidth, Codec, PayloadFormat, codec
 from voipbed.models.overhead import Overhead
 from voipbed.models.pesq import PesqMode
 from voipbed.scenario import Scenario
@@ -239,6 +239,8 @@ def unsupported(scenario: Scenario) -> list[str]:
         else:
             if (why := media.ptime_problem(scenario.calls.ptime_s)) is not None:
                 problems.append(f"calls.ptime: {why}")
+            if (why := _amr_format_problem(scenario, media.sent)) is not None:
+                problems.append(f"calls.amr_payload_format: {why}")
     if not gcc:
         count = scenario.calls.count
         problems += unsupported_light(scenario, count - audio_call_count(count))
@@ -277,6 +279,11 @@ def _gcc_unsupported(scenario: Scenario) -> list[str]:
     """What of a rate-controlled scenario the GCC endpoints cannot send as the simulator
     does."""
     problems = []
+    if scenario.calls.sent_codec().payload_format is PayloadFormat.AMR_OCTET_ALIGNED:
+        problems.append(
+            "calls.amr_payload_format: the GCC endpoints size AMR payloads bandwidth-efficient "
+            "(emulation/gcc_sender.py); octet_aligned is emulated on baresip and light calls"
+        )
     if scenario.calls.rate_control.mode_set is not None:
         problems.append("calls.rate_control.mode_set: the GCC endpoints use every mode as yet")
     endpoint_share = Overhead().rtcp_share
@@ -288,6 +295,21 @@ def _gcc_unsupported(scenario: Scenario) -> list[str]:
         )
         return problems  # the bounds below count the endpoints' share
     return problems + bound_problems(scenario)
+
+
+def _amr_format_problem(scenario: Scenario, sent: Codec) -> str | None:
+    """Why baresip cannot send the scenario's AMR payload format (None: it can, or the
+    codec is not AMR). Its amr module sends octet-aligned payloads only (``stacks.baresip``),
+    and the light calls send baresip's format."""
+    if sent.payload_format is not PayloadFormat.AMR_OCTET_ALIGNED:
+        return None
+    if scenario.calls.amr_payload_format is AmrPayloadFormat.OCTET_ALIGNED:
+        return None
+    return (
+        "baresip's amr module sends RFC 4867 octet-aligned payloads only (its SDP says "
+        "octet-align=1 and it takes no peer format without it), one byte a packet more than "
+        "bandwidth_efficient: set calls.amr_payload_format: octet_aligned"
+    )
 
 
 def _srtp_problem(scenario: Scenario) -> str | None:

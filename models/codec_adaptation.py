@@ -10,11 +10,11 @@ The target includes the packet overhead. GCC's estimate is of the rate the
 path carries, so each point is compared at its rate on the wire
 (:func:`point_wire_bps`): its own payload for the configured ptime
 (:func:`models.codec_modes.point_payload_bytes`, from the point's rate, not
-its rating entry's) with the configured headers (RTP/UDP/IP, SRTP) and RTCP
-share, voice active, as :func:`models.overhead.bandwidth_bps` counts a
-codec. The follower chooses the highest point whose wire rate is not above
-the target; below the family's lowest point it stays at that point and
-reports ``below_min``.
+its rating entry's, in the configured AMR payload format) with the configured
+headers (RTP/UDP/IP, SRTP) and RTCP share, voice active, as
+:func:`models.overhead.bandwidth_bps` counts a codec. The follower chooses
+the highest point whose wire rate is not above the target; below the
+family's lowest point it stays at that point and reports ``below_min``.
 
 Reaction. Down-switches are immediate by default; ``step_down=ONE_STEP``
 moves one point per change instead, as an AMR sender under
@@ -55,7 +55,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from voipbed.models.codec_modes import CodecFamily, OperatingPoint, point_payload_bytes
-from voipbed.models.codecs import CODECS, Bandwidth
+from voipbed.models.codecs import CODECS, AmrPayloadFormat, Bandwidth
 from voipbed.models.overhead import Overhead, wire_bytes_per_packet
 
 __all__ = [
@@ -98,7 +98,9 @@ class FollowerConfig:
     3GPP or IETF text fixes how long a receiver waits before a CMR asks for a
     higher mode. ``ptime_s`` 20 ms is TS 26.114's default packetization
     (one frame per packet). ``overhead`` is plain RTP/UDP/IPv4 with the 5 %
-    RTCP share of RFC 3550 clause 6.2.
+    RTCP share of RFC 3550 clause 6.2. ``amr_format`` is the RFC 4867 payload
+    format AMR and AMR-WB points are sized in (bandwidth-efficient, clause
+    4.3, unless SDP says ``octet-align=1``, clause 8.1).
     """
 
     hold_up_s: float = 1.0
@@ -107,6 +109,7 @@ class FollowerConfig:
     min_change_interval_s: float = 0.0
     ptime_s: float = 0.020
     overhead: Overhead = field(default_factory=Overhead)
+    amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT
 
     def __post_init__(self) -> None:
         if self.hold_up_s < 0 or self.min_change_interval_s < 0:
@@ -125,10 +128,16 @@ class ModeStep(NamedTuple):
     below_min: bool  # the target is below the family's lowest point
 
 
-def point_wire_bps(point: OperatingPoint, ptime_s: float, overhead: Overhead) -> float:
-    """The rate ``point`` costs on the wire, voice active: its packets of ``ptime_s`` with
-    ``overhead``'s headers, plus the RTCP share."""
-    wire_bytes = wire_bytes_per_packet(point_payload_bytes(point, ptime_s), overhead)
+def point_wire_bps(
+    point: OperatingPoint,
+    ptime_s: float,
+    overhead: Overhead,
+    amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT,
+) -> float:
+    """The rate ``point`` costs on the wire, voice active: its packets of ``ptime_s`` (AMR
+    and AMR-WB in ``amr_format``) with ``overhead``'s headers, plus the RTCP share."""
+    payload = point_payload_bytes(point, ptime_s, amr_format)
+    wire_bytes = wire_bytes_per_packet(payload, overhead)
     return 8.0 * wire_bytes / ptime_s * (1.0 + overhead.rtcp_share)
 
 
@@ -145,8 +154,10 @@ class RateFollower:
         self._last_s = float("-inf")
 
     def wire_bps(self, point: OperatingPoint) -> float:
-        """The rate ``point`` costs on the wire with the configured ptime and overhead."""
-        return point_wire_bps(point, self.config.ptime_s, self.config.overhead)
+        """The rate ``point`` costs on the wire with the configured ptime, overhead and AMR
+        payload format."""
+        config = self.config
+        return point_wire_bps(point, config.ptime_s, config.overhead, config.amr_format)
 
     def affordable(self, target_bps: float) -> int:
         """Index of the highest point whose wire rate is not above ``target_bps`` (0 if none)."""

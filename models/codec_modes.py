@@ -49,7 +49,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from voipbed.models.codecs import CODECS, Bandwidth
+from voipbed.models.codecs import CODECS, AmrPayloadFormat, Bandwidth, sent_codec
 
 __all__ = [
     "AMR",
@@ -209,16 +209,21 @@ def _check_point(family: str, point: OperatingPoint) -> None:
         raise ValueError(f"{family}: {point} disagrees with the codec table")
 
 
-def point_payload_bytes(point: OperatingPoint, ptime_s: float) -> int:
+def point_payload_bytes(
+    point: OperatingPoint,
+    ptime_s: float,
+    amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT,
+) -> int:
     """RTP payload bytes of one packet of ``ptime_s`` sent at ``point``.
 
     Opus: the point's own rate over ``ptime_s``, TOC byte included (libopus
     CBR sizes the whole packet from the rate), rounded up to a whole byte, as
     the codec table sizes its Opus entries. Other codecs: the codec-table
-    entry's payload, payload-format header included. ``ptime_s`` must be a
+    entry's payload, payload-format header included, AMR and AMR-WB in
+    ``amr_format`` (:func:`models.codecs.sent_codec`). ``ptime_s`` must be a
     whole number of the entry's frames.
     """
-    entry = CODECS[point.codec]
+    entry = sent_codec(point.codec, amr_format)
     if not entry.name.startswith(_OPUS_PREFIX):
         return entry.payload_bytes(ptime_s)
     frames = entry.frames(ptime_s)  # raises unless whole frames

@@ -13,9 +13,11 @@ Payload sizes include the RTP payload-format headers the RFCs define:
   4-bit CMR, one 6-bit ToC entry per frame (F, FT, Q), the frames' bits, then
   zero padding to a whole octet. It is what RFC 4867 clause 8.1 gives when
   SDP says nothing (``octet-align`` absent means 0), so it is what a VoLTE
-  offer without ``octet-align=1`` gets. :attr:`PayloadFormat.AMR_OCTET_ALIGNED`
-  (clause 4.4: CMR octet, one ToC octet per frame, each frame padded to an
-  octet) is available through ``dataclasses.replace``.
+  offer without ``octet-align=1`` gets, and the format of the :data:`CODECS`
+  entries. :attr:`PayloadFormat.AMR_OCTET_ALIGNED` (clause 4.4: CMR octet,
+  one ToC octet per frame, each frame padded to an octet) is the other;
+  :func:`sent_codec` gives an entry in the :class:`AmrPayloadFormat` a
+  scenario chooses.
 - EVS (3GPP TS 26.445 Annex A.2): the **compact** format for one frame per
   packet (A.2.1: no header at all, the size identifies the rate), the
   header-full format (A.2.2: one ToC octet per frame, no CMR) for more.
@@ -84,11 +86,12 @@ noise is a separate payload type).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 __all__ = [
     "CODECS",
+    "AmrPayloadFormat",
     "Bandwidth",
     "Basis",
     "Codec",
@@ -97,6 +100,7 @@ __all__ = [
     "PayloadFormat",
     "Source",
     "codec",
+    "sent_codec",
 ]
 
 _TOLERANCE = 1e-6  # frames per packet and bits per frame are whole within this
@@ -146,6 +150,20 @@ class PayloadFormat(StrEnum):
     AMR_BANDWIDTH_EFFICIENT = "amr-be"  # RFC 4867 clause 4.3
     AMR_OCTET_ALIGNED = "amr-oa"  # RFC 4867 clause 4.4
     EVS_COMPACT = "evs-compact"  # TS 26.445 A.2.1 for one frame, header-full A.2.2 beyond
+
+
+class AmrPayloadFormat(StrEnum):
+    """The RFC 4867 payload format AMR and AMR-WB are sent in, as a scenario names it."""
+
+    BANDWIDTH_EFFICIENT = "bandwidth_efficient"  # RFC 4867 clause 4.3; octet-align=0 (8.1)
+    OCTET_ALIGNED = "octet_aligned"  # RFC 4867 clause 4.4; octet-align=1 (8.1)
+
+    @property
+    def payload_format(self) -> PayloadFormat:
+        """The :class:`PayloadFormat` that sizes packets in this format."""
+        if self is AmrPayloadFormat.OCTET_ALIGNED:
+            return PayloadFormat.AMR_OCTET_ALIGNED
+        return PayloadFormat.AMR_BANDWIDTH_EFFICIENT
 
 
 class Basis(StrEnum):
@@ -753,3 +771,32 @@ def codec(name: str) -> Codec:
         return CODECS[name]
     except KeyError:
         raise ValueError(f"unknown codec {name!r} (known: {', '.join(sorted(CODECS))})") from None
+
+
+_AMR_FORMATS = (PayloadFormat.AMR_BANDWIDTH_EFFICIENT, PayloadFormat.AMR_OCTET_ALIGNED)
+_SENT: dict[tuple[str, AmrPayloadFormat], Codec] = {
+    (name, fmt): (
+        replace(entry, payload_format=fmt.payload_format)
+        if entry.payload_format in _AMR_FORMATS and entry.payload_format != fmt.payload_format
+        else entry
+    )
+    for name, entry in CODECS.items()
+    for fmt in AmrPayloadFormat
+}
+
+
+def sent_codec(
+    name: str, amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT
+) -> Codec:
+    """The codec called ``name`` as a scenario sends it: AMR and AMR-WB modes in
+    ``amr_format``, every other codec as in :data:`CODECS` (``amr_format`` ignored).
+
+    Everything that sizes packets of a scenario's calls takes its codec from
+    here; the two formats differ in size only (RFC 4867 clauses 4.3 and 4.4),
+    so rates, Ie and Bpl are the entry's.
+    """
+    try:
+        return _SENT[name, amr_format]
+    except KeyError:
+        codec(name)  # an unknown name raises the table's error
+        raise

@@ -49,7 +49,6 @@ from numpy.typing import NDArray
 
 from voipbed.metric_names import EventKind
 from voipbed.models.codecs import CODECS
-from voipbed.models.codecs import codec as codec_named
 from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 from voipbed.sim.carrier import PathCarrier
@@ -157,7 +156,7 @@ def simulate(scenario: Scenario, *, cuts: Sequence[float] = ()) -> Trace:
         ]
     else:
         spans.sort(key=lambda span: span.flow)
-        codec = codec_named(calls.codec)
+        codec = calls.sent_codec()
         overhead = scenario.overhead()
         sent = [
             send_packets([s for s in spans if s.direction == d], codec, calls.ptime_s, overhead)

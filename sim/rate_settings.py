@@ -33,12 +33,13 @@ class LoopSettings:
         if control.algorithm.value == "none":
             return None
         overhead = scenario.overhead()
-        bitrates = control.bitrates(calls.codec, calls.ptime_s, overhead)
+        amr_format = calls.amr_payload_format
+        bitrates = control.bitrates(calls.codec, calls.ptime_s, overhead, amr_format)
         return cls(
             interval_s=control.feedback_interval_s,
             feedback=control.feedback.value,
             family=control.family(calls.codec),
-            follower=control.follower_config(calls.ptime_s, overhead, calls.codec),
+            follower=control.follower_config(calls.ptime_s, overhead, calls.codec, amr_format),
             gcc=control.gcc_config(bitrates),
             start_bps=bitrates.start_bps,
             min_bps=bitrates.min_bps,

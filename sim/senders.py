@@ -57,8 +57,9 @@ class AdaptiveSenders:
         self.followers = followers
         self.target_bps = np.full(first_s.size, start_bps)
         points = followers.family.points
+        amr_format = followers.config.amr_format
         self.payload_of_point = np.array(
-            [point_payload_bytes(p, ptime_s) for p in points], dtype=np.int64
+            [point_payload_bytes(p, ptime_s, amr_format) for p in points], dtype=np.int64
         )
         self.wire_of_point = np.array(
             [wire_bytes_per_packet(int(b), overhead) for b in self.payload_of_point],

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from voipbed.keypath import KeyPath
-from voipbed.models.codecs import codec as codec_named
 from voipbed.models.overhead import wire_bytes_per_packet
 from voipbed.models.queue_codes import BULK_ROOM_EXTRA, BULK_ROOM_FACTOR
 from voipbed.scenario import CrossTrafficKind, Scenario, Segment
@@ -60,7 +59,7 @@ def media_packets(scenario: Scenario) -> float:
 def _media_bytes(scenario: Scenario, segment: Segment) -> float:
     """Bytes ``segment`` carries for one media packet."""
     calls = scenario.calls
-    payload = codec_named(calls.codec).payload_bytes(calls.ptime_s)
+    payload = calls.sent_codec().payload_bytes(calls.ptime_s)
     return float(wire_bytes_per_packet(payload, scenario.overhead(segment)))
 
 

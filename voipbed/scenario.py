@@ -31,7 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from voipbed.expectations import parse_expectation
 from voipbed.models import jitter_buffer as jb
 from voipbed.models import overhead as ov
-from voipbed.models.codecs import CODECS, Bandwidth
+from voipbed.models.codecs import CODECS, AmrPayloadFormat, Bandwidth, Codec, sent_codec
 from voipbed.scenario_alerts import AlertSettings
 from voipbed.scenario_dtmf import MAX_RUN_PACKETS, Dtmf
 from voipbed.scenario_path import (
@@ -158,6 +158,16 @@ class Calls(Section):
             "RFC 3551 clause 4.5's default."
         ),
     )
+    amr_payload_format: AmrPayloadFormat = Field(
+        AmrPayloadFormat.BANDWIDTH_EFFICIENT,
+        description=(
+            "RTP payload format of AMR and AMR-WB (ignored for other codecs): "
+            "bandwidth_efficient (RFC 4867 clause 4.3, what SDP without octet-align gives, "
+            "clause 8.1) or octet_aligned (clause 4.4, octet-align=1: CMR, ToC entries and "
+            "frames each padded to an octet, up to a byte more per 20 ms packet and more with "
+            "several frames; baresip's only format)."
+        ),
+    )
     plc: Plc = Field(
         Plc.CODEC,
         description=(
@@ -198,6 +208,10 @@ class Calls(Section):
             "ECN response, bit-rate bounds on the wire and mode changes."
         ),
     )
+
+    def sent_codec(self) -> Codec:
+        """The codec as the calls send it: ``codec`` in ``amr_payload_format`` (AMR, AMR-WB)."""
+        return sent_codec(self.codec, self.amr_payload_format)
 
     @field_validator("rtcp_share_ratio")
     @classmethod
@@ -256,7 +270,12 @@ class Calls(Section):
             rtcp_share=self.rtcp_share_ratio,
         )
         found = rate_problems(
-            self.rate_control, self.codec, self.ptime_s, overhead, media_ecn=self.ecn
+            self.rate_control,
+            self.codec,
+            self.ptime_s,
+            overhead,
+            media_ecn=self.ecn,
+            amr_format=self.amr_payload_format,
         )
         if found:
             details = [

@@ -38,7 +38,7 @@ from voipbed.models.codec_modes import (
     opus_family,
     opus_packet_allowed,
 )
-from voipbed.models.codecs import CODECS
+from voipbed.models.codecs import CODECS, AmrPayloadFormat, sent_codec
 from voipbed.models.gcc import DelayFilter, GccConfig
 from voipbed.models.gcc_ecn import EcnConfig
 from voipbed.models.overhead import Overhead, bandwidth_bps
@@ -277,16 +277,24 @@ class RateControl(Section):
             raise ValueError(f"{codec} has one rate; adaptive codecs: {ADAPTIVE_CODECS}")
         return family if self.mode_set is None else family.with_mode_set(self.mode_set)
 
-    def bitrates(self, codec: str, ptime_s: float, overhead: Overhead) -> Bitrates:
-        """GCC's start, floor and ceiling on the wire, the unset ones from ``codec``'s family."""
+    def bitrates(
+        self,
+        codec: str,
+        ptime_s: float,
+        overhead: Overhead,
+        amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT,
+    ) -> Bitrates:
+        """GCC's start, floor and ceiling on the wire, the unset ones from ``codec``'s family
+        (AMR and AMR-WB sized in ``amr_format``)."""
         family = self.family(codec)
 
         low, start, high = self.min_bitrate_bps, self.start_bitrate_bps, self.max_bitrate_bps
         lowest, highest = family.points[0], family.points[-1]
+        sent = sent_codec(codec, amr_format)
         return Bitrates(
-            bandwidth_bps(CODECS[codec], ptime_s, overhead) if start is None else start,
-            point_wire_bps(lowest, ptime_s, overhead) if low is None else low,
-            point_wire_bps(highest, ptime_s, overhead) if high is None else high,
+            bandwidth_bps(sent, ptime_s, overhead) if start is None else start,
+            point_wire_bps(lowest, ptime_s, overhead, amr_format) if low is None else low,
+            point_wire_bps(highest, ptime_s, overhead, amr_format) if high is None else high,
         )
 
     def gcc_config(self, bitrates: Bitrates) -> GccConfig:
@@ -303,9 +311,16 @@ class RateControl(Section):
             update_interval_s=self.feedback_interval_s,
         )
 
-    def follower_config(self, ptime_s: float, overhead: Overhead, codec: str) -> FollowerConfig:
+    def follower_config(
+        self,
+        ptime_s: float,
+        overhead: Overhead,
+        codec: str,
+        amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT,
+    ) -> FollowerConfig:
         """The rate follower's tunables for senders of ``codec`` at ``ptime_s`` with
-        ``overhead`` (``Adaptation``'s defaults by codec for the unset ones)."""
+        ``overhead`` and ``amr_format`` (``Adaptation``'s defaults by codec for the unset
+        ones)."""
         adaptation = self.adaptation
         opus = codec.startswith("OPUS-")
         hold_up_s = adaptation.hold_up_s
@@ -321,13 +336,21 @@ class RateControl(Section):
             min_change_interval_s=adaptation.min_change_interval_s,
             ptime_s=ptime_s,
             overhead=overhead,
+            amr_format=amr_format,
         )
 
 
 def problems(
-    rate_control: RateControl, codec: str, ptime_s: float, overhead: Overhead, *, media_ecn: bool
+    rate_control: RateControl,
+    codec: str,
+    ptime_s: float,
+    overhead: Overhead,
+    *,
+    media_ecn: bool,
+    amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT,
 ) -> list[Problem]:
-    """What keeps calls of ``codec`` at ``ptime_s`` from running under ``rate_control``."""
+    """What keeps calls of ``codec`` at ``ptime_s`` (AMR and AMR-WB in ``amr_format``) from
+    running under ``rate_control``."""
     found = []
     if rate_control.ecn and not media_ecn:
         found.append(
@@ -365,7 +388,7 @@ def problems(
             )
         )
         return found
-    bounds = _bitrate_problem(rate_control, codec, family, ptime_s, overhead)
+    bounds = _bitrate_problem(rate_control, codec, family, ptime_s, overhead, amr_format)
     return found if bounds is None else [*found, bounds]
 
 
@@ -392,12 +415,13 @@ def _bitrate_problem(
     family: CodecFamily,
     ptime_s: float,
     overhead: Overhead,
+    amr_format: AmrPayloadFormat,
 ) -> Problem | None:
     """What is wrong with GCC's start, floor and ceiling, the unset ones filled in."""
-    rates = rate_control.bitrates(codec, ptime_s, overhead)
+    rates = rate_control.bitrates(codec, ptime_s, overhead, amr_format)
     lowest_point = family.points[0]
     lowest = f"{lowest_point.bitrate_bps / 1e3:g} kbit/s ({lowest_point.codec})"
-    lowest_bps = point_wire_bps(lowest_point, ptime_s, overhead)
+    lowest_bps = point_wire_bps(lowest_point, ptime_s, overhead, amr_format)
     unset = f"(on the wire; unset ones are {codec}'s and {family.name}'s)"
     if rates.max_bps < lowest_bps:
         return Problem(

@@ -33,7 +33,7 @@ from voipbed.flow_codecs import FlowCodecs, flow_codecs, mode_inputs
 from voipbed.metric_names import DROP_REASONS, METRIC_COLUMNS, EventKind
 from voipbed.models import emodel, emodel_wb
 from voipbed.models import overhead as ov
-from voipbed.models.codecs import Bandwidth, Codec, codec
+from voipbed.models.codecs import Bandwidth, Codec, codec, sent_codec
 from voipbed.models.grouping import group_order
 from voipbed.models.jitter import flow_delay_stats
 from voipbed.models.plc import Plc
@@ -709,7 +709,8 @@ def _present(metrics: Columns) -> list[str]:
 def bandwidth(scenario: Scenario) -> dict[str, Any]:
     """Bytes per media packet and bit rate per call and direction, end to end and per segment.
 
-    From the scenario's codec, packetization and headers (models.overhead),
+    From the scenario's codec (AMR and AMR-WB in ``calls.amr_payload_format``),
+    packetization and headers (models.overhead),
     RTCP share included; ROHC in its steady state (UO-0). Under rate control
     these are the figures of ``calls.codec``, the mode a call starts in, and
     ``modes`` holds those of the family's ``lowest`` and ``highest``
@@ -717,7 +718,7 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
     the senders move in.
     """
     calls = scenario.calls
-    figures = _codec_bandwidth(scenario, codec(calls.codec))
+    figures = _codec_bandwidth(scenario, calls.sent_codec())
     if calls.rate_control.algorithm is not Algorithm.NONE:
         family = calls.rate_control.family(calls.codec)
         ends = {"lowest": family.points[0], "highest": family.points[-1]}
@@ -727,7 +728,11 @@ def bandwidth(scenario: Scenario) -> dict[str, Any]:
                 "bitrate_bps": point.bitrate_bps,
                 # An Opus point between the table's rates is sized by its own rate.
                 **_codec_bandwidth(
-                    scenario, replace(codec(point.codec), bitrate_bps=point.bitrate_bps)
+                    scenario,
+                    replace(
+                        sent_codec(point.codec, calls.amr_payload_format),
+                        bitrate_bps=point.bitrate_bps,
+                    ),
                 ),
             }
             for end, point in ends.items()

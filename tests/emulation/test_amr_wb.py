@@ -31,7 +31,7 @@ SCENARIO = f"""
 name: amr-wb-loss
 seed: 1
 duration: 8s
-calls: {{count: 1, codec: {CODEC}, ptime: 20ms}}
+calls: {{count: 1, codec: {CODEC}, ptime: 20ms, amr_payload_format: octet_aligned}}
 path:
   - {{name: radio, one_way_delay: 10ms}}
   - {{name: core, one_way_delay: 10ms}}

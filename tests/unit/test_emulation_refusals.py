@@ -33,9 +33,34 @@ def test_plain_setup_is_not_refused_for_its_signalling() -> None:
 
 @pytest.mark.parametrize("codec", ["AMR-12.2", "AMR-WB-23.85"])
 def test_the_amr_modes_baresip_sends_are_not_refused(codec: str) -> None:
-    """AMR 12.2 and AMR-WB 23.85 at 20 ms raise no codec or ptime refusal."""
-    scenario = parse_scenario(BASE, "e.yaml", [f"calls.codec={codec}"])
-    assert not any(p.startswith(("calls.codec", "calls.ptime")) for p in unsupported(scenario))
+    """AMR 12.2 and AMR-WB 23.85 at 20 ms, octet-aligned, raise no refusal of the calls."""
+    overrides = [f"calls.codec={codec}", "calls.amr_payload_format=octet_aligned"]
+    scenario = parse_scenario(BASE, "e.yaml", overrides)
+    assert not any(p.startswith("calls.") for p in unsupported(scenario))
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_bandwidth_efficient_amr_is_refused_for_baresip_and_light_calls(count: int) -> None:
+    """baresip (and the light calls, which send its format) send octet-aligned AMR only: the
+    scenario's default bandwidth-efficient format is refused, naming the key and the fix;
+    G.711 is not concerned."""
+    overrides = [f"calls.count={count}", "calls.codec=AMR-WB-23.85"]
+    problems = unsupported(parse_scenario(BASE, "e.yaml", overrides))
+    refused = [p for p in problems if p.startswith("calls.amr_payload_format")]
+    assert len(refused) == 1 and "octet_aligned" in refused[0]
+    pcmu = unsupported(parse_scenario(BASE, "e.yaml", [f"calls.count={count}"]))
+    assert not [p for p in pcmu if p.startswith("calls.amr_payload_format")]
+
+
+def test_octet_aligned_amr_is_refused_for_the_gcc_endpoints() -> None:
+    """The GCC endpoints size AMR bandwidth-efficient: octet_aligned is refused for them."""
+    gcc = ["calls.codec=AMR-WB-23.85", "calls.rate_control.algorithm=gcc"]
+    aligned = unsupported(
+        parse_scenario(BASE, "e.yaml", [*gcc, "calls.amr_payload_format=octet_aligned"])
+    )
+    assert any(p.startswith("calls.amr_payload_format") for p in aligned)
+    plain = unsupported(parse_scenario(BASE, "e.yaml", gcc))
+    assert not any(p.startswith("calls.amr_payload_format") for p in plain)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +81,9 @@ def test_amr_modes_baresip_cannot_send_are_refused_with_the_fact(codec: str, fac
 def test_amr_at_40_ms_is_refused_at_calls_ptime() -> None:
     """AMR-WB 23.85 in 40 ms packets is refused at calls.ptime: baresip sends one frame."""
     overrides = ["calls.codec=AMR-WB-23.85", "calls.ptime=40ms"]
-    scenario = parse_scenario(BASE, "e.yaml", overrides)
+    scenario = parse_scenario(
+        BASE, "e.yaml", [*overrides, "calls.amr_payload_format=octet_aligned"]
+    )
     refusals = [p for p in unsupported(scenario) if p.startswith("calls.")]
     assert len(refusals) == 1
     assert refusals[0].startswith("calls.ptime: ") and "one 20 ms frame per packet" in refusals[0]
