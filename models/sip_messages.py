@@ -65,7 +65,7 @@ from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
 
-from voipbed.models.codecs import codec
+from voipbed.models.codecs import AmrPayloadFormat, codec
 
 __all__ = [
     "SipMessageKind",
@@ -154,7 +154,8 @@ class SipProfile:
 
     ``far_transport`` is the transport between the core and the far end (a different one
     than the phone's makes Kamailio record-route twice); ``reject_status`` is the final
-    status of a rejected call; ``expires_s`` the registration lifetime asked for.
+    status of a rejected call; ``expires_s`` the registration lifetime asked for;
+    ``amr_format`` the AMR payload format offered (octet-aligned says so in the fmtp).
     """
 
     transport: SipTransport = SipTransport.UDP
@@ -166,6 +167,7 @@ class SipProfile:
     far_transport: SipTransport = SipTransport.UDP
     reject_status: int = 486
     expires_s: int = 3600
+    amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT
 
     def __post_init__(self) -> None:
         if self.ip_version not in _ADDRESSES:
@@ -229,28 +231,36 @@ REASONS = {
 # ------------------------------------------------------------------------- SDP
 
 
-def _amr_mode_set(name: str, rates: tuple[str, ...]) -> str:
-    return f"mode-set={rates.index(name.rsplit('-', 1)[1])}"
+def _amr_fmtp(name: str, rates: tuple[str, ...], amr_format: AmrPayloadFormat) -> str:
+    """One mode in mode-set; ``octet-align=1`` for the octet-aligned format (RFC 4867 8.1:
+    absent means bandwidth-efficient)."""
+    mode_set = f"mode-set={rates.index(name.rsplit('-', 1)[1])}"
+    if amr_format is AmrPayloadFormat.OCTET_ALIGNED:
+        return f"{mode_set};octet-align=1"
+    return mode_set
 
 
 _AMR_RATES = ("4.75", "5.15", "5.9", "6.7", "7.4", "7.95", "10.2", "12.2")  # RFC 4867 Table 1
 _AMR_WB_RATES = ("6.6", "8.85", "12.65", "14.25", "15.85", "18.25", "19.85", "23.05", "23.85")
 
 
-def sdp_format_lines(codec_name: str) -> tuple[int, tuple[str, ...]]:
+def sdp_format_lines(
+    codec_name: str, amr_format: AmrPayloadFormat = AmrPayloadFormat.BANDWIDTH_EFFICIENT
+) -> tuple[int, tuple[str, ...]]:
     """The payload type and the ``a=rtpmap``/``a=fmtp`` lines offering ``codec_name``.
 
     Encoding names and clocks: RFC 3551 Table 4 (PCMU, PCMA, G722, G729), RFC 4867 (AMR,
-    AMR-WB, bandwidth-efficient: no octet-align, one mode in mode-set), 3GPP TS 26.445
+    AMR-WB, one mode in mode-set, ``amr_format``: octet-align=1 or none), 3GPP TS 26.445
     Annex A (EVS), RFC 7587 (opus/48000/2), RFC 3952 (iLBC mode).
     """
     spec = codec(codec_name)
     pt = spec.rtp_payload_type
     lines: tuple[str, ...]
     if codec_name.startswith("AMR-WB-"):
-        lines = (f"AMR-WB/{spec.rtp_clock_hz}", _amr_mode_set(codec_name, _AMR_WB_RATES))
+        fmtp = _amr_fmtp(codec_name, _AMR_WB_RATES, amr_format)
+        lines = (f"AMR-WB/{spec.rtp_clock_hz}", fmtp)
     elif codec_name.startswith("AMR-"):
-        lines = (f"AMR/{spec.rtp_clock_hz}", _amr_mode_set(codec_name, _AMR_RATES))
+        lines = (f"AMR/{spec.rtp_clock_hz}", _amr_fmtp(codec_name, _AMR_RATES, amr_format))
     elif codec_name.startswith("EVS-"):
         _, band, rate = codec_name.split("-")
         lines = (f"EVS/{spec.rtp_clock_hz}", f"br={rate};bw={band.lower()}")
@@ -274,7 +284,7 @@ def sdp_body(profile: SipProfile, *, far: bool = False) -> str:
     address = addresses.far if far else addresses.phone
     user = PEER_USER if far else PHONE_USER
     ipv = f"IP{profile.ip_version}"
-    pt, format_lines = sdp_format_lines(profile.codec)
+    pt, format_lines = sdp_format_lines(profile.codec, profile.amr_format)
     lines = [
         "v=0",
         f"o=- {SDP_SESSION_ID} {SDP_VERSION} IN {ipv} {address}",

@@ -79,6 +79,7 @@ def _sizes(scenario: Scenario, transport: SipTransport) -> Mapping[SipMessageKin
         ip_version=int(overhead.ip_version),
         codec=scenario.calls.codec,
         ptime_ms=round(scenario.calls.ptime_s * 1000),
+        amr_format=scenario.calls.amr_payload_format,
     )
     return sip_message_sizes(profile)
 

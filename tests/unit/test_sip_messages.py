@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from voipbed.models.codecs import AmrPayloadFormat
 from voipbed.models.sip_messages import (
     SipMessageKind,
     SipProfile,
@@ -56,6 +57,19 @@ def test_invite_carries_an_sdp_offer_with_the_codec() -> None:
     assert [line for line in sdp if line.startswith("m=")] == ["m=audio 10046 RTP/AVP 98"]
     assert "a=rtpmap:98 AMR-WB/16000" in sdp and "a=fmtp:98 mode-set=2" in sdp
     assert sdp[0] == "v=0" and "a=ptime:20" in sdp
+
+
+def test_an_octet_aligned_amr_offer_says_so_and_grows_the_invite() -> None:
+    """Octet-aligned AMR offers ``octet-align=1`` in its fmtp (RFC 4867 8.1), 14 bytes more
+    in the INVITE than the bandwidth-efficient offer, which says nothing."""
+    aligned = SipProfile(codec="AMR-WB-12.65", amr_format=AmrPayloadFormat.OCTET_ALIGNED)
+    _, body = split(sip_message_text(K.INVITE_UP, aligned))
+    assert "a=fmtp:98 mode-set=2;octet-align=1" in body.split("\r\n")
+    plain = SipProfile(codec="AMR-WB-12.65")
+    grown = sip_message_size(K.INVITE_UP, aligned) - sip_message_size(K.INVITE_UP, plain)
+    assert grown == len(";octet-align=1")
+    pcmu = SipProfile(amr_format=AmrPayloadFormat.OCTET_ALIGNED)
+    assert sip_message_size(K.INVITE_UP, pcmu) == sip_message_size(K.INVITE_UP, SipProfile())
 
 
 @pytest.mark.parametrize(
