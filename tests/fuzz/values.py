@@ -353,6 +353,7 @@ VARIANTS: tuple[Variant, ...] = (
                 "count": 2,
                 "codec": "AMR-WB-12.65",
                 "ptime": "20ms",
+                "amr_payload_format": "octet_aligned",
                 "plc": "codec",
                 "ip_version": 6,
                 "srtp_tag_bits": 80,
