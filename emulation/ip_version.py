@@ -6,7 +6,7 @@ the SIP core's, baresip registers, calls and sends its media (SDP ``c=IN IP6``) 
 host's, and the userspace links carry the IPv6 frames through the models, counting the
 40-byte header as the simulator does (``models.overhead``); SIP over UDP, TCP or TLS and
 DTMF work as over IPv4. The light calls beyond the baresip calls do too: their agents
-(``light_agent``) send SIP over UDP and G.711 RTP from IPv6 sockets, each call on its own
+(``light_agent``) send SIP over UDP and RTP from IPv6 sockets, each call on its own
 address of the prefix; and so do the GCC endpoints of rate-controlled calls, counting the
 IPv6 header in the rates they send (``gcc_io.ip_udp_bytes``). What is not emulated over
 IPv6 (the SIP load's SIPp, the idle phones and their NAT) is refused, each with its
