@@ -40,6 +40,7 @@ tools (:class:`EmulationUnavailable`); nothing is built then.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -80,7 +81,6 @@ from voipbed.emulation.gcc_logs import feedback_events, sent_logs
 from voipbed.emulation.gcc_run import endpoint_summaries, finish_flows, start_flows
 from voipbed.emulation.ip_version import ip_version_problems
 from voipbed.emulation.light_calls import (
-    LIGHT_SETUP_S,
     LightRun,
     finish_light_calls,
     light_ue_addresses,
@@ -88,7 +88,7 @@ from voipbed.emulation.light_calls import (
     start_light_calls,
     unsupported_light,
 )
-from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv
+from voipbed.emulation.link import READY_LINE, LinkSpec, link_argv, warm_up
 from voipbed.emulation.link_chain import UnsupportedSegment, check_supported
 from voipbed.emulation.nat_box import NatSpec
 from voipbed.emulation.network import EmulatedNetwork, NetNode
@@ -102,7 +102,8 @@ from voipbed.emulation.phones import (
 from voipbed.emulation.process import LogLine, ManagedProcess, run_command
 from voipbed.emulation.radio_gate import HandoverPlan
 from voipbed.emulation.rrc_events import rrc_events, with_phone_radio
-from voipbed.emulation.rrc_gate import RrcPlan, rrc_output
+from voipbed.emulation.rrc_gate import RrcPlan, rrc_output, warm_up_rrc
+from voipbed.emulation.setup_clock import SetupClock, setup_budget_s
 from voipbed.emulation.sip_core import parse_request_log, start_kamailio
 from voipbed.emulation.sip_load import SipLoadRun, finish_sip_load, start_sip_load
 from voipbed.emulation.stacks import Transport
@@ -159,7 +160,8 @@ TOOLS = ("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox", "tcpdum
 GCC_TOOLS = ("mnexec", "ethtool", "tcpdump")  # and kamailio for a SIP load
 PHONE_TOOLS = ("nft",)  # the phones' NAT
 PHONES_MIN_EXPIRES_S = 1  # the registrar grants what the phones ask, as the simulator's
-SETUP_S = 6.0  # from the links' start to t0: building, Kamailio, baresip, registrations
+SETUP_S = 6.0  # rate-controlled runs, from building the network to t0
+PHONES_SETUP_S = 3.0  # before t0: the phones' agents start and register (setup_clock)
 GCC_SETUP_S_PER_FLOW = 0.5  # and per GCC flow: two interpreters start on the shared cores
 REGISTER_TIMEOUT_S = 10.0
 ANSWER_TIMEOUT_S = 10.0
@@ -341,14 +343,17 @@ def _prepare_speech(plan: CallPlan, work: Path) -> None:
 def link_starter(
     scenario: Scenario,
     work: Path,
-    t0: float,
+    t0: float | SetupClock,
     ue_addresses: Sequence[str] = (),
     phone_addresses: Sequence[str] = (),
 ) -> Callable[[NetNode, LinkNodeSpec], ManagedProcess]:
-    """Start a userspace link in each link node, its clock at ``t0``; the radio segment's
-    also holds the packets of the calls' UEs (call c's at ``ue_addresses[c]``) and of the
-    idle phones (phone p's at ``phone_addresses[p]``) in their RRC/DRX machines and gates
-    the calls' media through the handovers."""
+    """Start a userspace link in each link node, its clock at ``t0`` (a SetupClock's: the
+    instant it plans as the first link starts); the radio segment's also holds the packets
+    of the calls' UEs (call c's at ``ue_addresses[c]``) and of the idle phones (phone p's at
+    ``phone_addresses[p]``) in their RRC/DRX machines and gates the calls' media through
+    the handovers. The links' numba kernels are loaded here first, and compiled the first
+    time on a machine (some seconds), so that the links, within their set-up budget, load
+    them from numba's cache."""
     names = [segment.name for segment in scenario.path]
     radio = names.index(scenario.radio.segment) if scenario.radio.segment else 0
     schedule = handover_schedule(scenario)
@@ -356,6 +361,10 @@ def link_starter(
     starts = call_times(scenario).start_s.tolist()
     output = rrc_output(work, names[radio])
     rrc = RrcPlan.of(scenario, ue_addresses, starts, output, phone_addresses)
+    for segment in scenario.path:
+        warm_up(segment)
+    if rrc is not None:
+        warm_up_rrc(rrc.model())
 
     def start(node: NetNode, spec: LinkNodeSpec) -> ManagedProcess:
         segment = scenario.path[spec.segment_index]
@@ -365,7 +374,7 @@ def link_starter(
             iface_a=spec.iface_a,
             iface_b=spec.iface_b,
             seed=scenario.seed,
-            t0=t0,
+            t0=t0.plan().t0 if isinstance(t0, SetupClock) else t0,
             output=str(work / f"link-{segment.name}.parquet"),
             run_end_s=scenario.duration_s,
             handovers=asdict(plan) if gated else None,
@@ -414,13 +423,15 @@ def _run_calls(
     net: EmulatedNetwork,
     topology: Topology,
     plans: list[CallPlan],
-    t0: float,
+    clock: SetupClock,
     work: Path,
     at_t0: Callable[[], None] = lambda: None,
     dtmf: DtmfRun | None = None,
 ) -> list[tuple[float, str, int, dict[str, Any]]]:
-    """Register everyone, call ``at_t0`` at t0, dial each call at its start, send ``dtmf``'s
-    digits once the calls are answered, wait for the calls to end."""
+    """Register everyone (SetupOverrun if that ends past ``clock``'s t0), call ``at_t0`` at
+    t0, dial each call at its start, send ``dtmf``'s digits once the calls are answered,
+    wait for the calls to end."""
+    t0 = clock.planned.t0
     stack = net.stack
     controls: dict[str, BaresipControl] = {}
     for plan in plans:
@@ -430,12 +441,12 @@ def _run_calls(
                 spec.address, spec.ctrl_port, timeout_s=5.0, netns_pid=net.node(host.name).pid
             )
             controls[spec.user] = stack.enter_context(control)
-    overrun_s = time.monotonic() - t0
+    slack_s = clock.check_ready(f"registering {len(controls)} baresip accounts")
+    log.info("set-up done %.2f s before t0", slack_s)
+    ready = {"setup_overrun_s": 0.0, "setup_slack_s": slack_s}
     events: list[tuple[float, str, int, dict[str, Any]]] = [
-        (0.0, EventKind.EMULATION_READY, -1, {"setup_overrun_s": max(0.0, overrun_s)})
+        (0.0, EventKind.EMULATION_READY, -1, ready)
     ]
-    if overrun_s > 0:
-        log.warning("set-up took %.1f s longer than planned: calls start late", overrun_s)
     _sleep_until(t0)
     at_t0()
     callers = [controls[plan.caller.user] for plan in plans]
@@ -569,13 +580,16 @@ def _score_audio(plans: list[CallPlan], work: Path, light: range = range(0)) -> 
 
 
 def _tool_versions(tools: Sequence[str] = ("kamailio", "baresip")) -> dict[str, str]:
-    versions = {}
-    for tool in tools:
-        argv = [tool, "-v" if tool == "kamailio" else "-h"]
-        result = run_command(argv, timeout_s=5.0, check=False)
-        text = (result.stdout + result.stderr).strip().splitlines()
-        versions[tool] = text[0] if text else "unknown"
-    return versions
+    """The first line each tool prints of its version (asked once per process)."""
+    return {tool: _tool_version(tool) for tool in tools}
+
+
+@functools.cache
+def _tool_version(tool: str) -> str:
+    argv = [tool, "-v" if tool == "kamailio" else "-h"]
+    result = run_command(argv, timeout_s=5.0, check=False)
+    text = (result.stdout + result.stderr).strip().splitlines()
+    return text[0] if text else "unknown"
 
 
 def emulate(
@@ -614,19 +628,26 @@ def emulate(
     for plan in plans:
         _prepare_speech(plan, work)
     step("network")
-    setup_s = SETUP_S + (LIGHT_SETUP_S if light else 0.0)
-    t0 = time.monotonic() + setup_s
-    wall_t0 = time.time() + setup_s  # the same instant on the wall clock (Kamailio's log)
+    budget_s = setup_budget_s(
+        len(scenario.path),
+        2 * len(plans),
+        light_calls=len(light),
+        phones_s=PHONES_SETUP_S if phones is not None else 0.0,
+    )
+    clock = SetupClock(budget_s)
     ue_addresses = [topology.ue_for_call(plan.call).ip for plan in plans]
     ue_addresses += light_ue_addresses(topology, light)
     with ExitStack() as stack:
         net = stack.enter_context(
             EmulatedNetwork(
                 topology,
-                start_link=link_starter(scenario, work, t0, ue_addresses, topology.phone_addresses),
+                start_link=link_starter(
+                    scenario, work, clock, ue_addresses, topology.phone_addresses
+                ),
                 state_dir=state_dir,
             )
         )
+        t0, wall_t0 = clock.planned.t0, clock.planned.wall_t0
         captures = start_captures(net, work.parent, work)
         kamailio = start_kamailio(
             net,
@@ -657,7 +678,7 @@ def emulate(
                 loads.append(start_sip_load(net, topology, load, transport, work))
 
         dtmf = DtmfRun(scenario.dtmf) if scenario.dtmf is not None else None
-        events = _run_calls(net, topology, plans, t0, work, start_load, dtmf)
+        events = _run_calls(net, topology, plans, clock, work, start_load, dtmf)
         light_facts: dict[str, Any] = {}
         if light_run is not None:
             light_events, light_facts = finish_light_calls(light_run)

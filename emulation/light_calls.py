@@ -63,7 +63,6 @@ from voipbed.scenario import Scenario
 from voipbed.schedule import call_times
 
 __all__ = [
-    "LIGHT_SETUP_S",
     "LightRun",
     "finish_light_calls",
     "group_on_time",
@@ -76,7 +75,6 @@ __all__ = [
     "unsupported_light",
 ]
 
-LIGHT_SETUP_S = 3.0  # before t0: two agents start and register every callee (about 1 s)
 AGENT_START_TIMEOUT_S = 10.0
 AGENT_END_GRACE_S = 10.0  # past an agent's own stop before it counts as stuck
 PAYLOAD_S = 30.0  # the payloads each side loops: long enough not to repeat within most calls

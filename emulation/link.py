@@ -96,6 +96,7 @@ __all__ = [
     "LinkSpec",
     "link_argv",
     "main",
+    "warm_up",
 ]
 
 log = logging.getLogger(__name__)
@@ -269,10 +270,13 @@ def _on_time_scheduling(priority: int) -> None:
             log.warning("no real-time scheduling (%s): departures may be late under load", error)
 
 
-def _warm_up(segment: Segment) -> None:
-    """Run a throwaway chain once so numba's kernels are loaded before the first real packet.
+def warm_up(segment: Segment) -> None:
+    """Run a throwaway chain of ``segment`` once so numba's kernels are loaded before the
+    first real packet.
 
-    Loading them takes a few hundred ms, during which frames would wait in the socket.
+    Loading them takes a few hundred ms, during which frames would wait in the socket;
+    compiling them, the first time on a machine, some seconds (numba then caches them on
+    disk, ``models._jit``).
     """
     for direction in DIRECTIONS:
         chain = DirectionChain(segment, direction, 0, run_end_s=1.0)
@@ -330,7 +334,7 @@ class Forwarder:
 
     def open(self) -> None:
         """Load the model kernels, then bind both sockets (they see frames from then on)."""
-        _warm_up(self.segment)
+        warm_up(self.segment)
         if self.rrc is not None:
             self.rrc.warm_up()
         gc.freeze()  # what start-up made lives on: later collections need not walk it

@@ -40,6 +40,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,8 @@ class NetNode:
 
 LinkStarter = Callable[[NetNode, LinkNodeSpec], AbstractContextManager[object]]
 """Starts forwarding in one link node between ``spec.iface_a`` and ``spec.iface_b``; the
-context manager's exit stops it. Called once per path segment, in path order."""
+context manager's exit stops it. Called once per path segment, every segment's call at once
+from its own thread; their context managers are entered in path order."""
 
 
 def offload_off_argv(interface: str) -> list[str]:
@@ -192,6 +194,12 @@ def ping_argv(address: str) -> list[str]:
 def pass_through(node: NetNode, spec: LinkNodeSpec) -> AbstractContextManager[object]:
     """A LinkStarter that forwards in the kernel, without impairment (a baseline)."""
     return kernel_bridge(node, bridge_device_name(spec.name), (spec.iface_a, spec.iface_b))
+
+
+def _terminate_all(processes: Sequence[ManagedProcess]) -> None:
+    """Send each of ``processes`` its SIGTERM (their ``stop`` then only waits)."""
+    for process in processes:
+        process.terminate()
 
 
 class EmulatedNetwork:
@@ -342,12 +350,33 @@ class EmulatedNetwork:
             self.nat = stack.enter_context(configured(self.node(topo.nat.name), topo.nat))
             for host in topo.behind_nat:
                 self.node(host).run(route_via_nat_argv(topo.nat, host.interface))
-        for spec in topo.link_nodes:
-            stack.enter_context(self.start_link(self.node(spec.name), spec))
+        self._start_links(stack)
         if topo.ip_version == 6:
             for ue in topo.ues:
                 for peer in (topo.sip_core, topo.far_end):
                     self.node(ue).run(ping_argv(peer.ip))
+
+    def _start_links(self, stack: ExitStack) -> None:
+        """Call ``start_link`` for every link node at once, one thread each (each waits for
+        its own process to be ready), and register what each returned in ``stack``; the
+        first error is raised once every call has returned. At teardown the link processes
+        get their SIGTERM together, then each is waited for (each writes its records)."""
+        specs = self.topology.link_nodes
+        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+            futures = [pool.submit(self.start_link, self.node(s.name), s) for s in specs]
+        errors: list[BaseException] = []
+        processes: list[ManagedProcess] = []
+        for future in futures:
+            try:
+                started = stack.enter_context(future.result())
+            except Exception as error:  # every started link is registered before raising
+                errors.append(error)
+                continue
+            if isinstance(started, ManagedProcess):
+                processes.append(started)
+        stack.callback(_terminate_all, processes)
+        if errors:
+            raise errors[0]
 
     def _prepare_namespace(self, node: NetNode) -> None:
         """Mark the namespace as the run's (loopback alias), bring lo up; IPv6 on as

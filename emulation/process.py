@@ -4,9 +4,10 @@ A :class:`ManagedProcess` starts an argument list (never a shell string) in a ne
 optionally behind a prefix that enters a network namespace (``netns_prefix``,
 ``mininet_prefix``), sends stdout and stderr to log files, waits for readiness (a log line or
 a probe) against a deadline, and stops the whole process group with SIGTERM, then SIGKILL
-after a grace period. Failures raise :class:`ProcessError` with the argv, the exit code and
-the tail of stderr. :func:`run_command` runs a short command (``ip``, ``ethtool``) to
-completion with a timeout and raises the same error.
+after a grace period (:meth:`~ManagedProcess.terminate` sends the SIGTERM ahead, so that
+many programs' exits overlap). Failures raise :class:`ProcessError` with the argv, the exit
+code and the tail of stderr. :func:`run_command` runs a short command (``ip``, ``ethtool``)
+to completion with a timeout and raises the same error.
 
 Time comes from ``time.monotonic``; there is no module-level state.
 """
@@ -226,6 +227,7 @@ class ManagedProcess:
         self.stdout_path = self.log_dir / f"{name}.stdout.log"
         self.stderr_path = self.log_dir / f"{name}.stderr.log"
         self._popen: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     @property
     def full_argv(self) -> tuple[str, ...]:
@@ -340,19 +342,28 @@ class ManagedProcess:
             raise self.error(f"exited with code {code}")
         return code
 
+    def terminate(self) -> None:
+        """Send SIGTERM to the whole process group, once (a second one could cut a
+        program's orderly exit short); :meth:`stop` then waits."""
+        if self._popen is None or self._terminated:
+            return
+        self._terminated = True
+        # The group id is the leader's pid; Linux does not reuse it while the group has
+        # members, and pids cycle through pid_max, so an exited group is not mistaken.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, signal.SIGTERM)
+
     def stop(self, grace_s: float = 3.0) -> int | None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after ``grace_s``.
+        """Stop the whole process group: SIGTERM (unless :meth:`terminate` sent it), then
+        SIGKILL after ``grace_s``.
 
         Idempotent; returns the program's exit code (None if it was never started).
         """
         if self._popen is None:
             return None
-        # The group id is the leader's pid; Linux does not reuse it while the group has
-        # members, and pids cycle through pid_max, so an exited group is not mistaken.
         pgid = self._popen.pid
         deadline = time.monotonic() + grace_s
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGTERM)
+        self.terminate()
         while time.monotonic() < deadline:
             self._popen.poll()
             if self._popen.returncode is not None and not process_group_alive(pgid):

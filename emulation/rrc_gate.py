@@ -55,7 +55,7 @@ from voipbed.models.rrc_cursor import RrcCursors
 from voipbed.radio_draws import RadioDraws, call_radios, phone_radios
 from voipbed.scenario import Scenario
 
-__all__ = ["RrcLinkGate", "RrcPlan", "rrc_output", "ue_of_calls"]
+__all__ = ["RrcLinkGate", "RrcPlan", "rrc_output", "ue_of_calls", "warm_up_rrc"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,12 @@ def ue_of_calls(call_addresses: Sequence[str]) -> tuple[tuple[str, ...], list[in
     return addresses, [index[address] for address in call_addresses]
 
 
+def warm_up_rrc(config: RrcConfig) -> None:
+    """Carry a throwaway packet through a machine of ``config``, so that numba's kernel is
+    loaded (compiled and cached on disk the first time on a machine)."""
+    RrcCursors(1, config, keep_changes=False).release(0, 0.0, False)
+
+
 class _Machines:
     """The machines of one kind of UE (the calls' or the phones'), each on a clock that
     starts at its own ``start_s`` on the link's clock."""
@@ -230,7 +236,7 @@ class RrcLinkGate:
     def warm_up(self) -> None:
         """Load the machine's kernel with a throwaway packet, so that the first real one
         does not wait for it (numba loads a kernel in some 15 ms)."""
-        RrcCursors(1, self.config, keep_changes=False).release(0, 0.0, False)
+        warm_up_rrc(self.config)
 
     def release(self, address: bytes, arrive_s: float, downlink: bool) -> float:
         """When the packet of the UE or phone at ``address`` (packed, as in the IP header)
