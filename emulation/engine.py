@@ -14,10 +14,11 @@ Meanwhile tcpdump captures the UDP at both ends of the path, into
 (``capture_files``), in either kind of run.
 
 A run of more calls than ``calls.MAX_AUDIO_CALLS`` makes that many with baresip and the
-rest as light calls (``light_calls``): SIP through Kamailio and G.711 RTP both ways
-from two agent processes, traced by the links like every call, scored by the E-model
-only; the PESQ table marks which flows carried real audio (``real_audio``). Kamailio then
-runs at the links' real-time priority (``light_calls.sip_core_on_time``).
+rest as light calls (``light_calls``): SIP through Kamailio and RTP of the scenario's
+codec both ways from two agent processes, traced by the links like every call, scored by
+the E-model only; the PESQ table marks which flows carried real audio (``real_audio``).
+Kamailio and baresip then run at the links' real-time priority
+(``light_calls.group_on_time``).
 
 Rate-controlled calls (``calls.rate_control.algorithm: gcc``) are made by
 the project's GCC endpoints instead (``gcc_calls``, ``gcc_run``): a sender
@@ -83,6 +84,7 @@ from voipbed.emulation.ip_version import ip_version_problems
 from voipbed.emulation.light_calls import (
     LightRun,
     finish_light_calls,
+    group_on_time,
     light_ue_addresses,
     sip_core_on_time,
     start_light_calls,
@@ -390,11 +392,13 @@ def link_starter(
     return start
 
 
-def _start_baresip(net: EmulatedNetwork, spec: BaresipSpec, host: str, work: Path) -> None:
+def _start_baresip(
+    net: EmulatedNetwork, spec: BaresipSpec, host: str, work: Path
+) -> ManagedProcess:
     """Start baresip in ``host`` (in ``work``, which its audio paths are relative to);
-    return once its account has registered (its log says so)."""
+    return it once its account has registered (its log says so)."""
     config = write_config_dir(spec, work / f"{spec.user}-config", cwd=work)
-    net.start(
+    return net.start(
         host,
         baresip_argv(config),
         name=spec.user,
@@ -427,16 +431,22 @@ def _run_calls(
     work: Path,
     at_t0: Callable[[], None] = lambda: None,
     dtmf: DtmfRun | None = None,
+    *,
+    on_time: bool = False,
 ) -> list[tuple[float, str, int, dict[str, Any]]]:
     """Register everyone (SetupOverrun if that ends past ``clock``'s t0), call ``at_t0`` at
     t0, dial each call at its start, send ``dtmf``'s digits once the calls are answered,
-    wait for the calls to end."""
+    wait for the calls to end. With ``on_time`` baresip runs at the links' real-time
+    priority (``light_calls.group_on_time``): beside 192 light calls' agents, at normal
+    priority, AMR-WB encoders fell up to 1.6 s behind their packets' instants."""
     t0 = clock.planned.t0
     stack = net.stack
     controls: dict[str, BaresipControl] = {}
     for plan in plans:
         for spec, host in ((plan.callee, plan.callee_host), (plan.caller, plan.caller_host)):
-            _start_baresip(net, spec, host.name, work)
+            process = _start_baresip(net, spec, host.name, work)
+            if on_time:  # before its call: the threads it starts then inherit the policy
+                group_on_time(process)
             control = BaresipControl(
                 spec.address, spec.ctrl_port, timeout_s=5.0, netns_pid=net.node(host.name).pid
             )
@@ -678,7 +688,9 @@ def emulate(
                 loads.append(start_sip_load(net, topology, load, transport, work))
 
         dtmf = DtmfRun(scenario.dtmf) if scenario.dtmf is not None else None
-        events = _run_calls(net, topology, plans, clock, work, start_load, dtmf)
+        events = _run_calls(
+            net, topology, plans, clock, work, start_load, dtmf, on_time=bool(light)
+        )
         light_facts: dict[str, Any] = {}
         if light_run is not None:
             light_events, light_facts = finish_light_calls(light_run)
