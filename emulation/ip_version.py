@@ -8,9 +8,9 @@ host's, and the userspace links carry the IPv6 frames through the models, counti
 DTMF work as over IPv4. The light calls beyond the baresip calls do too: their agents
 (``light_agent``) send SIP over UDP and RTP from IPv6 sockets, each call on its own
 address of the prefix; and so do the GCC endpoints of rate-controlled calls, counting the
-IPv6 header in the rates they send (``gcc_io.ip_udp_bytes``). What is not emulated over
-IPv6 (the SIP load's SIPp, the idle phones and their NAT) is refused, each with its
-reason.
+IPv6 header in the rates they send (``gcc_io.ip_udp_bytes``); and the SIP load's SIPp,
+whose scenarios name the registrar by SIPp's ``[remote_ip]`` (bracketed for IPv6). The
+idle phones and their NAT are not emulated over IPv6, and are refused with the reason.
 """
 
 from __future__ import annotations
@@ -25,12 +25,6 @@ def ip_version_problems(scenario: Scenario) -> list[str]:
     if scenario.calls.ip_version == 4:
         return []
     problems = []
-    if scenario.signalling.load is not None:
-        problems.append(
-            "calls.ip_version 6: the SIP load's SIPp scenarios write the registrar's IPv6 "
-            "address as a literal in brackets (emulation/stacks/sipp.py), which SIPp reads as "
-            "one of its [keywords] and refuses; signalling.load runs over IPv4 only"
-        )
     if scenario.signalling.phones is not None:
         problems.append(
             "calls.ip_version 6: the idle phones (signalling.phones) sit behind the "

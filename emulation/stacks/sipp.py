@@ -183,8 +183,17 @@ def register_scenario(spec: SippSpec) -> str:
     """A REGISTER client: binds ``user`` to the contact, expects 200 (measure 1)."""
     if spec.remote_address is None:
         raise ValueError("a REGISTER needs remote_address (the registrar)")
-    domain = spec.domain or _host(spec.remote_address)
-    contact_host = _host(spec.contact_address) if spec.contact_address else "[local_ip]"
+    # SIPp's keywords, not literals: it reads a bracketed IPv6 literal as a keyword, and
+    # writes [remote_ip] and [local_ip] in brackets for IPv6 itself.
+    domain = spec.domain or "[remote_ip]"
+    contact_host = "[local_ip]"
+    if spec.contact_address not in (None, spec.local_address):
+        contact_host = _host(spec.contact_address)
+        if contact_host.startswith("["):
+            raise ValueError(
+                "an IPv6 contact other than this SIPp's own address cannot be written: SIPp "
+                "reads a bracketed literal as one of its [keywords]"
+            )
     contact_port = str(spec.contact_port) if spec.contact_port else "[local_port]"
     register = [
         f"REGISTER sip:{domain} SIP/2.0",

@@ -161,14 +161,19 @@ def test_sip_over_tcp_sets_up_the_call_over_tcp(tmp_path: Path) -> None:
     assert metrics["setup_time_s"].between(0.0, 5.0).all()
 
 
-def test_a_sip_load_runs_through_the_core_beside_the_media_call(tmp_path: Path) -> None:
-    """signalling.load: SIPp's calls all complete through Kamailio and are counted."""
+@pytest.mark.parametrize("ip_version", [4, 6])
+def test_a_sip_load_runs_through_the_core_beside_the_media_call(
+    tmp_path: Path, ip_version: int
+) -> None:
+    """signalling.load: SIPp's calls all complete through Kamailio and are counted, over
+    IPv4 and IPv6."""
     require("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox", "sipp")
     scenario = tmp_path / "call.yaml"
     scenario.write_text(CALL.replace("duration: 8s", "duration: 4s"), encoding="utf-8")
     out = tmp_path / "runs"
     load = "signalling.load={calls: 20, calls_per_second: 10, hold: 100ms}"
     args = ["run", "--engine", "emulation", str(scenario), "--out", str(out), "--set", load]
+    args += ["--set", f"calls.ip_version={ip_version}"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     (run,) = out.iterdir()

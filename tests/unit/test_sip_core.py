@@ -95,7 +95,9 @@ def test_register_spec_binds_the_answerer_at_the_registrar(tmp_path: Path) -> No
     assert (spec.user, spec.transport, spec.call_count) == ("bob", Transport.TCP, 1)
     assert spec.name != uas.name and spec.scenario_path != uas.scenario_path
     xml = register_scenario(spec)
-    assert "Contact: <sip:bob@10.0.0.2:5070;transport=[transport]>" in xml
+    # SIPp's keywords: [local_ip] is the answerer's address (-i), [remote_ip] the registrar
+    assert "Contact: <sip:bob@[local_ip]:5070;transport=[transport]>" in xml
+    assert "REGISTER sip:[remote_ip] SIP/2.0" in xml
 
 
 def test_register_spec_rejects_a_caller_and_a_shared_port(tmp_path: Path) -> None:
