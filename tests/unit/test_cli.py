@@ -198,7 +198,7 @@ def test_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
 EMULATED_SWEEP = """\
 name: emulated-sweep
 duration: 6s
-calls: {count: 1, codec: G729}
+calls: {count: 1, codec: G729, amr_payload_format: octet_aligned}
 path: [{name: radio, one_way_delay: 10ms}]
 sweep:
   calls.codec: [PCMU, G729, AMR-12.2]

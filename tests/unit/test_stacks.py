@@ -309,12 +309,15 @@ def test_register_scenario_binds_the_given_contact() -> None:
         expires_s=600,
     )
     text = sipp_scenario(spec)
-    assert "REGISTER sip:10.0.0.1 SIP/2.0" in text
+    assert "REGISTER sip:[remote_ip] SIP/2.0" in text  # SIPp writes the registrar's address
     assert "Contact: <sip:alice@10.0.0.3:5090;transport=[transport]>" in text
     assert "Expires: 600" in text
     own = sipp_scenario(uac(role=SippRole.REGISTER, name="reg", domain="voipbed.test"))
     assert "Contact: <sip:alice@[local_ip]:[local_port];transport=[transport]>" in own
     assert "To: <sip:alice@voipbed.test>" in own
+    v6 = uac(role=SippRole.REGISTER, name="reg", contact_address="fd00::3", contact_port=5090)
+    with pytest.raises(ValueError, match="IPv6 contact"):
+        sipp_scenario(v6)
 
 
 # -------------------------------------------------------------------- parsers on fixtures
