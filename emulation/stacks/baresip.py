@@ -67,6 +67,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from voipbed.emulation.netns import connect_in_namespace
+from voipbed.emulation.sip_text import uri_host
 from voipbed.emulation.stacks import Transport
 from voipbed.models.codecs import CODECS, Codec, PayloadFormat, codec
 
@@ -357,11 +358,6 @@ def _check_path(name: str, path: Path, *, relative_ok: bool = False, short: bool
         )
 
 
-def _host(address: str) -> str:
-    """``address`` as the host part of a URI or host:port (IPv6 in brackets)."""
-    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
-
-
 @dataclass(frozen=True)
 class BaresipSpec:
     """One baresip instance: where it listens, what it sends and what it records.
@@ -463,7 +459,7 @@ class BaresipSpec:
     @property
     def contact_uri(self) -> str:
         """The URI that reaches this instance directly (no registrar): sip:user@address:port."""
-        return f"sip:{self.user}@{_host(self.address)}:{self.sip_port}"
+        return f"sip:{self.user}@{uri_host(self.address)}:{self.sip_port}"
 
     @property
     def aor(self) -> str:
@@ -492,7 +488,7 @@ def baresip_spec(calls: Calls, **fields: object) -> BaresipSpec:
 
 def _config_lines(spec: BaresipSpec) -> list[tuple[str, str]]:
     media = spec.media
-    host = _host(spec.address)
+    host = uri_host(spec.address)
     lines: list[tuple[str, str]] = [
         ("poll_method", "epoll"),
         ("sip_listen", f"{host}:{spec.sip_port}"),

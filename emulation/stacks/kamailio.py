@@ -30,6 +30,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from voipbed.emulation.sip_text import uri_host
 from voipbed.emulation.stacks import Transport
 
 KAMAILIO_BINARY = "/usr/sbin/kamailio"
@@ -142,13 +143,9 @@ class KamailioSpec:
         return self.domain or self.address
 
 
-def _listen_host(address: str) -> str:
-    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
-
-
 def kamailio_config(spec: KamailioSpec) -> str:
     """The kamailio.cfg text for ``spec`` (Kamailio 5.x native script)."""
-    host = _listen_host(spec.address)
+    host = uri_host(spec.address)
     tls = Transport.TLS in spec.transports
     listens = "\n".join(
         f"listen={t.value}:{host}:{spec.tls_port if t is Transport.TLS else spec.port}"

@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from voipbed.emulation.sip_text import uri_host
 from voipbed.emulation.stacks import Transport
 
 SIPP_BINARY = "/usr/bin/sipp"
@@ -149,10 +150,6 @@ def _ip_type(address: str) -> str:
     return str(ipaddress.ip_address(address).version)
 
 
-def _host(address: str) -> str:
-    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
-
-
 def _document(name: str, body: str) -> str:
     """A scenario document; ``body`` holds the messages (CDATA) and actions."""
     return (
@@ -188,7 +185,7 @@ def register_scenario(spec: SippSpec) -> str:
     domain = spec.domain or "[remote_ip]"
     contact_host = "[local_ip]"
     if spec.contact_address not in (None, spec.local_address):
-        contact_host = _host(spec.contact_address)
+        contact_host = uri_host(spec.contact_address)
         if contact_host.startswith("["):
             raise ValueError(
                 "an IPv6 contact other than this SIPp's own address cannot be written: SIPp "
@@ -305,7 +302,7 @@ def sipp_argv(spec: SippSpec) -> list[str]:
     """
     argv = [spec.binary]
     if spec.remote_address is not None:
-        argv.append(f"{_host(spec.remote_address)}:{spec.remote_port}")
+        argv.append(f"{uri_host(spec.remote_address)}:{spec.remote_port}")
     argv += ["-sf", str(spec.scenario_path)]
     argv += ["-i", spec.local_address, "-bind_local"]
     if spec.local_port is not None:

@@ -1,14 +1,19 @@
 """What several emulation tests share: the default scenario's network under a fresh run id,
-interface counters, free ports on 127.0.0.1, a SIPp caller placing short calls, and ARP
-entries set before a test sends."""
+interface counters, free ports on 127.0.0.1, a SIPp caller placing short calls, ARP
+entries set before a test sends, and a scenario run with `voipbed run --engine emulation`."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
+from click.testing import CliRunner
+
+from voipbed.cli import main
 from voipbed.emulation.network import EmulatedNetwork, NetNode
 from voipbed.emulation.stacks import Transport
 from voipbed.emulation.stacks.sipp import SippRole, SippSpec
@@ -106,3 +111,24 @@ def pin_neighbour(net: EmulatedNetwork, topology: Topology, at: HostSpec, to: Ho
     neither wait for ARP nor, when it resolves, get overtaken by the packets sent after them."""
     argv = ["ip", "neigh", "replace", to.ip, "lladdr", mac_of(topology, to)]
     net.node(at).run([*argv, "dev", at.interface, "nud", "permanent"])
+
+
+def emulated_run(root: Path, name: str, text: str) -> Path:
+    """The run folder of scenario ``text`` (written to ``root/name.yaml``) run by
+    `voipbed run --engine emulation` into ``root/runs``; the run must exit 0."""
+    scenario = root / f"{name}.yaml"
+    scenario.write_text(text, encoding="utf-8")
+    out = root / "runs"
+    result = CliRunner().invoke(
+        main, ["run", "--engine", "emulation", str(scenario), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = out.iterdir()
+    return folder
+
+
+def light_callers_plan(run_dir: Path) -> dict[str, Any]:
+    """The light callers' agent plan of an emulated run, as its JSON file holds it."""
+    path = run_dir / "emulation" / "light" / "callers.json"
+    plan: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return plan

@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from tests.emulation.conftest import require
+from tests.emulation.helpers import emulated_run, light_callers_plan
 from tests.emulation.test_amr_wb import octet_aligned_fields, rtp_payloads
-from voipbed.cli import main
 from voipbed.emulation.calls import audio_call_count
 from voipbed.emulation.frame_payload import NO_MODE_REQUEST, amr_frame_type
 from voipbed.emulation.stacks.baresip import baresip_codec
@@ -52,22 +51,7 @@ IPPROTO_UDP = 17
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The twelve-call AMR-WB run, shared by the tests that read it."""
     require("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox", "tcpdump")
-    root = tmp_path_factory.mktemp("light-amr-wb")
-    scenario = root / "light-amr-wb.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    out = root / "runs"
-    result = CliRunner().invoke(
-        main, ["run", "--engine", "emulation", str(scenario), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    (folder,) = out.iterdir()
-    return folder
-
-
-def _light_plan(run_dir: Path) -> dict[str, object]:
-    path = run_dir / "emulation" / "light" / "callers.json"
-    plan: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
-    return plan
+    return emulated_run(tmp_path_factory.mktemp("light-amr-wb"), "light-amr-wb", SCENARIO)
 
 
 def test_every_call_is_set_up_hung_up_and_scored(run_dir: Path) -> None:
@@ -120,7 +104,7 @@ def test_the_light_rtp_on_the_links_is_octet_aligned_mode_8(run_dir: Path) -> No
     """On both links the light calls' RTP goes both ways at the model's wire size; in the
     UE side's capture every RTP payload has CMR 15 and one ToC of mode 8 with Q set, and
     payload_modes reads the light streams' payloads as AMR-WB 23.85."""
-    plan = _light_plan(run_dir)
+    plan = light_callers_plan(run_dir)
     calls = plan["calls"]
     assert isinstance(calls, list)
     addresses = {str(call["ue_address"]) for call in calls}

@@ -12,10 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from tests.emulation.conftest import require
-from voipbed.cli import main
+from tests.emulation.helpers import emulated_run, light_callers_plan
 from voipbed.emulation.calls import audio_call_count
 from voipbed.emulation.topology import ula_subnet
 from voipbed.loader import parse_scenario
@@ -44,22 +43,7 @@ IPPROTO_UDP = 17
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The twelve-call IPv6 run, shared by the tests that read it."""
     require("mnexec", "ethtool", "kamailio", "baresip", "espeak-ng", "sox")
-    root = tmp_path_factory.mktemp("light-ipv6")
-    scenario = root / "light-ipv6.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
-    out = root / "runs"
-    result = CliRunner().invoke(
-        main, ["run", "--engine", "emulation", str(scenario), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    (folder,) = out.iterdir()
-    return folder
-
-
-def _light_plan(run_dir: Path) -> dict[str, object]:
-    path = run_dir / "emulation" / "light" / "callers.json"
-    plan: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
-    return plan
+    return emulated_run(tmp_path_factory.mktemp("light-ipv6"), "light-ipv6", SCENARIO)
 
 
 def test_every_call_is_set_up_hung_up_and_scored(run_dir: Path) -> None:
@@ -86,7 +70,7 @@ def test_the_light_calls_signal_over_ipv6(run_dir: Path) -> None:
     """Kamailio routed each light call's INVITE, ACK and BYE, sent from the light UE host's
     IPv6 address on the run's prefix, to a bracketed IPv6 URI."""
     prefix = ula_subnet(run_dir.name)
-    plan = _light_plan(run_dir)
+    plan = light_callers_plan(run_dir)
     events = pd.read_parquet(run_dir / "events.parquet")
     sip = [json.loads(f) for f in events.loc[events["kind"] == "sip_request", "fields"]]
     light = [s for s in sip if str(s["call_id"]).startswith("light")]
@@ -105,7 +89,7 @@ def test_the_light_calls_rtp_is_ipv6_with_the_simulators_sizes(run_dir: Path) ->
     run's prefix, sized as models.overhead sizes an IPv6 PCMU packet, in both directions;
     the light flows' traced sizes are the simulator's for the same scenario."""
     prefix = ula_subnet(run_dir.name)
-    plan = _light_plan(run_dir)
+    plan = light_callers_plan(run_dir)
     calls = plan["calls"]
     assert isinstance(calls, list)
     addresses = {str(call["ue_address"]) for call in calls}

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,14 +16,11 @@ import pytest
 from tests.unit.test_light_calls import light_plans
 from tests.unit.test_light_ipv6 import (
     AGENT_TIMEOUT_S,
-    CALLERS_START_S,
     LOOPBACK,
     V6,
     _free_port,
     _log,
-    _Relay,
-    _start,
-    _stop,
+    call_through_relay,
 )
 from voipbed.emulation.engine import unsupported
 from voipbed.emulation.frame_payload import (
@@ -342,19 +337,7 @@ def test_both_agents_make_an_amr_wb_call(tmp_path: Path) -> None:
     """Over the loopback through a stand-in registrar, offer and answer bind the AMR-WB
     payload type with octet-align=1, the call is answered and ended, and each side
     receives RTP packets of the octet-aligned AMR-WB 23.85 size."""
-    agents: list[subprocess.Popen[str]] = []
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as registrar:
-        registrar.bind((LOOPBACK, 0))
-        callers, answerers = _amr_wb_loopback_plans(tmp_path, registrar.getsockname()[1])
-        relay = _Relay(registrar, callers.sip_port, answerers.sip_port)
-        try:
-            agents.append(_start(answerers, tmp_path))
-            relay.serve(lambda: relay.registered)
-            callers = dataclasses.replace(callers, t0=time.monotonic() + CALLERS_START_S)
-            agents.append(_start(callers, tmp_path))
-            relay.serve(lambda: all(agent.poll() is not None for agent in agents))
-        finally:
-            ended = _stop(agents)
+    callers, answerers, relay, ended = call_through_relay(tmp_path, _amr_wb_loopback_plans)
     assert [code for code, _ in ended] == [0, 0], ended
     media = light_media("AMR-WB-23.85")
     bodies = [m.body for m in relay.seen if m.body and ("INVITE" in (m.method, m.cseq_method))]

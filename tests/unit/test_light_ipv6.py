@@ -215,15 +215,17 @@ def _log(path: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
-def test_both_agents_make_a_call_over_ipv6(tmp_path: Path) -> None:
-    """Over the IPv6 loopback the answerers register and the callers call: Via sent-bys,
-    Contacts and the request URI bracket the IPv6 addresses, offer and answer say
-    ``c=IN IP6``, ACK and BYE follow the Record-Route and the answer's Contact, the call
-    is answered and ended by a 200, and RTP flows both ways."""
+def call_through_relay(
+    tmp_path: Path, make_plans: Callable[[Path, int], tuple[LightAgentPlan, LightAgentPlan]]
+) -> tuple[LightAgentPlan, LightAgentPlan, _Relay, list[tuple[int, str]]]:
+    """Both agents of ``make_plans(tmp_path, registrar port)`` over the IPv6 loopback through
+    a ``_Relay`` standing in for the registrar: the answerers start and register, then the
+    callers call; the plans (the callers' with their t0), the relay and how each agent
+    ended."""
     agents: list[subprocess.Popen[str]] = []
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as registrar:
         registrar.bind((LOOPBACK, 0))
-        callers, answerers = _loopback_plans(tmp_path, registrar.getsockname()[1])
+        callers, answerers = make_plans(tmp_path, registrar.getsockname()[1])
         relay = _Relay(registrar, callers.sip_port, answerers.sip_port)
         try:
             agents.append(_start(answerers, tmp_path))
@@ -233,6 +235,15 @@ def test_both_agents_make_a_call_over_ipv6(tmp_path: Path) -> None:
             relay.serve(lambda: all(agent.poll() is not None for agent in agents))
         finally:
             ended = _stop(agents)
+    return callers, answerers, relay, ended
+
+
+def test_both_agents_make_a_call_over_ipv6(tmp_path: Path) -> None:
+    """Over the IPv6 loopback the answerers register and the callers call: Via sent-bys,
+    Contacts and the request URI bracket the IPv6 addresses, offer and answer say
+    ``c=IN IP6``, ACK and BYE follow the Record-Route and the answer's Contact, the call
+    is answered and ended by a 200, and RTP flows both ways."""
+    callers, answerers, relay, ended = call_through_relay(tmp_path, _loopback_plans)
     assert [code for code, _ in ended] == [0, 0], ended
     route, seen = relay.route, relay.seen
     (spec,) = callers.calls
